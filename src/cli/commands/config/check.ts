@@ -1,0 +1,25 @@
+import { formatProblem, loadConfigFile } from '../../../config/load.js'
+
+export interface ConfigCheckOptions {
+  file: string
+  format: 'text' | 'json'
+}
+
+/** `portcullis config check FILE`: every problem at once; exit 2 when there are errors. */
+export async function configCheck(opts: ConfigCheckOptions): Promise<number> {
+  const r = loadConfigFile(opts.file)
+  if (opts.format === 'json') {
+    process.stdout.write(
+      `${JSON.stringify({ valid: r.config !== undefined, errors: r.errors, warnings: r.warnings }, null, 2)}\n`,
+    )
+  } else {
+    for (const e of r.errors) process.stdout.write(`error: ${formatProblem(e)}\n`)
+    for (const w of r.warnings) process.stdout.write(`warning: ${formatProblem(w)}\n`)
+    if (r.config)
+      process.stdout.write(
+        `${opts.file}: valid${r.warnings.length ? ` (${r.warnings.length} warnings)` : ''}\n`,
+      )
+    else process.stdout.write(`${opts.file}: ${r.errors.length} error${r.errors.length === 1 ? '' : 's'}\n`)
+  }
+  return r.config ? 0 : 2
+}

@@ -1,0 +1,307 @@
+/**
+ * The configuration schema: the single source of validation, defaults, the generated JSON Schema
+ * (docs/config.schema.json) and the reference (docs/config.md). Every field has a description and
+ * a default (or is required).
+ */
+import { type Static, type TSchema, Type } from '@sinclair/typebox'
+import { BUILTIN_POLICIES } from '../policies/registry.js'
+
+export const TlsConfig = Type.Object(
+  {
+    cert: Type.String({ minLength: 1, description: 'PEM certificate chain file path.' }),
+    key: Type.String({ minLength: 1, description: 'PEM private key file path.' }),
+    minVersion: Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], {
+      default: 'TLSv1.2',
+      description: 'Lowest TLS version accepted.',
+    }),
+    ciphers: Type.Optional(
+      Type.String({ description: 'OpenSSL cipher list for TLSv1.2 (Node default when absent).' }),
+    ),
+  },
+  { additionalProperties: false, description: 'Serve HTTPS with this certificate.' },
+)
+
+export const ListenerConfig = Type.Object(
+  {
+    name: Type.String({
+      minLength: 1,
+      pattern: '^[a-z0-9][a-z0-9-]*$',
+      description: 'Listener name, for logs.',
+    }),
+    host: Type.String({ default: '0.0.0.0', description: 'Address to bind.' }),
+    port: Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      default: 8080,
+      description: 'Port to bind (0 = ephemeral).',
+    }),
+    tls: Type.Optional(TlsConfig),
+    maxHeaderBytes: Type.Integer({
+      minimum: 1024,
+      maximum: 1048576,
+      default: 16384,
+      description: 'Largest request head (request line + headers) in bytes; larger gets 431.',
+    }),
+    maxHeaderCount: Type.Integer({
+      minimum: 1,
+      maximum: 1000,
+      default: 100,
+      description: 'Most request header fields; more gets 431.',
+    }),
+    headersTimeoutMs: Type.Integer({
+      minimum: 100,
+      default: 10000,
+      description: 'Time a client has to send the whole request head (slowloris guard).',
+    }),
+    requestTimeoutMs: Type.Integer({
+      minimum: 0,
+      default: 60000,
+      description: 'Time a client has to send the whole request, body included (0 = none).',
+    }),
+    keepAliveTimeoutMs: Type.Integer({ minimum: 0, default: 5000, description: 'Idle keep-alive time.' }),
+  },
+  { additionalProperties: false },
+)
+
+export const AdminConfig = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true, description: 'Serve /healthz, /readyz and /metrics.' }),
+    host: Type.String({ default: '127.0.0.1', description: 'Address to bind; keep it private.' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 9901, description: 'Port to bind.' }),
+  },
+  { additionalProperties: false, default: {}, description: 'The admin listener.' },
+)
+
+export const TargetConfig = Type.Object(
+  {
+    url: Type.String({
+      minLength: 1,
+      description: 'Origin of the target, http(s)://host:port, optionally with a base path.',
+    }),
+  },
+  { additionalProperties: false },
+)
+
+export const UpstreamConfig = Type.Object(
+  {
+    targets: Type.Array(TargetConfig, { minItems: 1, description: 'Targets, used round robin.' }),
+    connections: Type.Integer({
+      minimum: 1,
+      default: 128,
+      description: 'Most keep-alive connections per target.',
+    }),
+    keepAliveTimeoutMs: Type.Integer({
+      minimum: 100,
+      default: 4000,
+      description: 'Idle upstream socket lifetime.',
+    }),
+    connectTimeoutMs: Type.Integer({ minimum: 1, default: 5000, description: 'Connect timeout (then 504).' }),
+    headersTimeoutMs: Type.Integer({
+      minimum: 1,
+      default: 30000,
+      description: 'Time the upstream has to send response headers (then 504).',
+    }),
+    bodyTimeoutMs: Type.Integer({
+      minimum: 1,
+      default: 30000,
+      description: 'Longest idle gap while streaming a response body (then the response is cut).',
+    }),
+    retries: Type.Integer({
+      minimum: 0,
+      maximum: 5,
+      default: 1,
+      description: 'Retries on another target for idempotent requests without a body that failed to connect.',
+    }),
+    preserveHost: Type.Boolean({
+      default: false,
+      description: "Send the client's Host to the upstream (otherwise the target's host).",
+    }),
+    tls: Type.Object(
+      {
+        rejectUnauthorized: Type.Boolean({ default: true, description: 'Verify https targets.' }),
+        ca: Type.Optional(Type.String({ description: 'PEM CA bundle file path for https targets.' })),
+      },
+      { additionalProperties: false, default: {}, description: 'TLS to https targets.' },
+    ),
+    passiveHealth: Type.Object(
+      {
+        failures: Type.Integer({
+          minimum: 1,
+          default: 5,
+          description: 'Consecutive connect errors, timeouts or 502/503/504 answers that eject a target.',
+        }),
+        ejectMs: Type.Integer({
+          minimum: 100,
+          default: 30000,
+          description: 'How long an ejected target rests.',
+        }),
+      },
+      { additionalProperties: false, default: {}, description: 'Eject failing targets.' },
+    ),
+    activeHealth: Type.Optional(
+      Type.Object(
+        {
+          path: Type.String({ pattern: '^/', default: '/healthz', description: 'Path probed with GET.' }),
+          intervalMs: Type.Integer({ minimum: 100, default: 5000, description: 'Probe interval.' }),
+          timeoutMs: Type.Integer({ minimum: 50, default: 2000, description: 'Probe timeout.' }),
+          unhealthyThreshold: Type.Integer({
+            minimum: 1,
+            default: 2,
+            description: 'Failed probes to mark down.',
+          }),
+          healthyThreshold: Type.Integer({ minimum: 1, default: 1, description: 'Good probes to mark up.' }),
+        },
+        { additionalProperties: false, description: 'Probe targets; a target marked down gets no traffic.' },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+/** A policy's config schema with the common `enabled` switch added. */
+function policyEntry(p: (typeof BUILTIN_POLICIES)[number]): TSchema {
+  return Type.Object(
+    {
+      enabled: Type.Boolean({
+        default: true,
+        description: 'Run this policy (false turns a global one off on a route).',
+      }),
+      ...p.schema.properties,
+    },
+    { additionalProperties: false, default: {}, description: p.description },
+  )
+}
+
+const policyProps: Record<string, TSchema> = {}
+for (const p of BUILTIN_POLICIES) policyProps[p.id] = Type.Optional(policyEntry(p))
+export const PoliciesConfig = Type.Object(policyProps, {
+  additionalProperties: false,
+  description: 'Policies by id, with their config.',
+})
+
+export const RouteConfig = Type.Object(
+  {
+    name: Type.String({
+      minLength: 1,
+      pattern: '^[a-z0-9][a-z0-9_-]*$',
+      description: 'Route name (metrics, logs).',
+    }),
+    match: Type.Object(
+      {
+        hosts: Type.Optional(
+          Type.Array(Type.String({ minLength: 1 }), {
+            description: 'Host names (exact, or `*.example.com`); any host when absent.',
+          }),
+        ),
+        pathPrefix: Type.String({
+          pattern: '^/',
+          default: '/',
+          description:
+            'Canonical path prefix, matched on segment boundaries (`/api` matches `/api/x`, not `/apix`).',
+        }),
+        methods: Type.Optional(
+          Type.Array(Type.String({ pattern: '^[A-Z]+$' }), { description: 'Methods; any when absent.' }),
+        ),
+      },
+      { additionalProperties: false, default: {}, description: 'What requests this route takes.' },
+    ),
+    upstream: Type.String({ minLength: 1, description: 'Name of an upstream under `upstreams`.' }),
+    stripPrefix: Type.Boolean({ default: false, description: 'Remove the matched prefix before proxying.' }),
+    responseBodyLimit: Type.Integer({
+      minimum: 0,
+      default: 10485760,
+      description: 'Largest response body a policy may buffer for inspection (then 502).',
+    }),
+    policies: Type.Optional(PoliciesConfig),
+  },
+  { additionalProperties: false },
+)
+
+export const GatewayConfig = Type.Object(
+  {
+    listeners: Type.Array(ListenerConfig, { minItems: 1, description: 'Client-facing listeners.' }),
+    admin: AdminConfig,
+    upstreams: Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]*$' }), UpstreamConfig, {
+      description: 'Upstream services by name.',
+    }),
+    routes: Type.Array(RouteConfig, {
+      minItems: 1,
+      description: 'Routes. The most specific match wins: exact host, then wildcard, then longest prefix.',
+    }),
+    policies: Type.Object(policyProps, {
+      additionalProperties: false,
+      default: { 'request-size-limit': {}, 'security-headers': {} },
+      description: 'Policies applied to every route (a route may override or disable each).',
+    }),
+    proxy: Type.Object(
+      {
+        trustedProxies: Type.Array(Type.String(), {
+          default: [],
+          description:
+            'CIDRs or addresses of proxies in front of the gateway whose X-Forwarded-* are believed.',
+        }),
+        requestIdHeader: Type.String({
+          default: 'x-request-id',
+          pattern: '^[a-z0-9-]+$',
+          description: 'Header carrying the request id (accepted when well-formed, else generated).',
+        }),
+        allowSemicolonInPath: Type.Boolean({
+          default: false,
+          description: 'Accept `;` in paths. Off: `/a/..;/b` tricks against Java servers are rejected.',
+        }),
+        maxUrlLength: Type.Integer({
+          minimum: 64,
+          default: 8192,
+          description: 'Longest request target (414).',
+        }),
+      },
+      { additionalProperties: false, default: {}, description: 'Proxy behaviour and request hygiene.' },
+    ),
+    accessLog: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Write one JSON line per request.' }),
+        destination: Type.String({
+          default: 'stdout',
+          description: '`stdout`, `stderr`, or a file path (appended).',
+        }),
+      },
+      { additionalProperties: false, default: {}, description: 'The access log (pino JSON lines).' },
+    ),
+    log: Type.Object(
+      {
+        level: Type.Union(
+          ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].map((l) => Type.Literal(l)),
+          { default: 'info', description: 'Level of the gateway log (stderr).' },
+        ),
+      },
+      { additionalProperties: false, default: {}, description: 'The gateway log.' },
+    ),
+    shutdown: Type.Object(
+      {
+        drainTimeoutMs: Type.Integer({
+          minimum: 0,
+          default: 10000,
+          description: 'How long in-flight requests may finish after SIGTERM/SIGINT.',
+        }),
+      },
+      { additionalProperties: false, default: {}, description: 'Graceful shutdown.' },
+    ),
+    reload: Type.Object(
+      {
+        watch: Type.Boolean({
+          default: true,
+          description: 'Reload when the config file changes (SIGHUP always).',
+        }),
+      },
+      { additionalProperties: false, default: {}, description: 'Hot reload.' },
+    ),
+  },
+  { additionalProperties: false, title: 'Portcullis configuration' },
+)
+
+export type GatewayConfig = Static<typeof GatewayConfig>
+export type ListenerConfig = Static<typeof ListenerConfig>
+export type UpstreamConfig = Static<typeof UpstreamConfig>
+export type RouteConfig = Static<typeof RouteConfig>
+export type TlsConfig = Static<typeof TlsConfig>
+export type AdminConfig = Static<typeof AdminConfig>

@@ -1,0 +1,864 @@
+/**
+ * The gateway core: config → a built runtime (routes, policies, upstream pools) → handle(req, res).
+ * A runtime is immutable once built; hot reload builds a new one and swaps it atomically, and each
+ * request keeps the runtime it started with until it finishes.
+ */
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { BlockList, isIPv4 } from 'node:net'
+import { Transform, type TransformCallback } from 'node:stream'
+import type { Logger } from 'pino'
+import type { Dispatcher } from 'undici'
+import type { GatewayConfig, RouteConfig } from '../config/schema.js'
+import { policyById } from '../policies/registry.js'
+import { GatewayError, toProblem } from './errors.js'
+import { canonicalizeTarget, type HygieneOptions, parseHost } from './hygiene.js'
+import type { GatewayMetrics, RouteMetrics } from './metrics.js'
+import type { Decision, Principal, RequestContext, ResponseHead } from './pipeline/context.js'
+import type { LogEntry, PolicyInstance } from './pipeline/policy.js'
+import { buildRouter, type RouteMatcher } from './router.js'
+import { Upstream, type UpstreamTarget } from './upstream/upstream.js'
+
+export interface GatewayDeps {
+  /** The gateway's own log (stderr by default). */
+  logger: Logger
+  /** One JSON line per request; undefined when the access log is off. */
+  accessLog: Logger | undefined
+  metrics: GatewayMetrics
+  now?: () => number
+  /** Directory relative paths in the config are resolved against. */
+  baseDir: string
+}
+
+/** Per-listener facts the core needs. */
+export interface ListenerInfo {
+  name: string
+  secure: boolean
+  maxHeaderCount: number
+}
+
+interface CompiledRoute {
+  name: string
+  config: RouteConfig
+  upstream: Upstream
+  stripPrefix: number
+  policies: PolicyInstance[]
+  requestHooks: NonNullable<PolicyInstance['onRequest']>[]
+  responseHooks: NonNullable<PolicyInstance['onResponse']>[]
+  bodyHooks: NonNullable<PolicyInstance['onResponseBody']>[]
+  logHooks: NonNullable<PolicyInstance['onLog']>[]
+  metrics: RouteMetrics
+}
+
+/** A fully built, immutable pipeline for one config. */
+export class Runtime {
+  readonly config: GatewayConfig
+  readonly router: RouteMatcher<CompiledRoute>
+  readonly routes: CompiledRoute[]
+  readonly upstreams: Map<string, Upstream>
+  readonly trusted: BlockList | undefined
+  readonly hygiene: HygieneOptions
+  readonly requestIdHeader: string
+  readonly noRouteMetrics: RouteMetrics
+  inFlight = 0
+  private retired = false
+  private onDrained: (() => void) | undefined
+
+  constructor(config: GatewayConfig, deps: GatewayDeps) {
+    this.config = config
+    const now = deps.now ?? Date.now
+    this.upstreams = new Map()
+    const built: PolicyInstance[] = []
+    try {
+      for (const [name, u] of Object.entries(config.upstreams)) {
+        const up = new Upstream(name, u, {
+          logger: deps.logger,
+          now,
+          baseDir: deps.baseDir,
+          events: {
+            onHealthChange: (upstream, target, healthy) =>
+              deps.metrics.targetUp.labels(upstream, target).set(healthy ? 1 : 0),
+          },
+        })
+        this.upstreams.set(name, up)
+        for (const t of up.targets) deps.metrics.targetUp.labels(name, t.origin).set(1)
+      }
+      this.routes = config.routes.map((rc) => {
+        const merged: Record<string, unknown> = { ...config.policies, ...(rc.policies ?? {}) }
+        const instances: { priority: number; inst: PolicyInstance }[] = []
+        for (const [id, pc] of Object.entries(merged)) {
+          if (pc === undefined || (pc as { enabled?: boolean }).enabled === false) continue
+          const def = policyById(id)
+          if (!def) throw new Error(`unknown policy "${id}"`)
+          const inst = def.create(pc as never, {
+            logger: deps.logger.child({ policy: id }),
+            now,
+            routeName: rc.name,
+          })
+          built.push(inst)
+          instances.push({ priority: def.priority, inst })
+        }
+        instances.sort((a, b) => b.priority - a.priority)
+        const policies = instances.map((x) => x.inst)
+        const upstream = this.upstreams.get(rc.upstream)
+        if (!upstream) throw new Error(`route ${rc.name}: unknown upstream ${rc.upstream}`)
+        return {
+          name: rc.name,
+          config: rc,
+          upstream,
+          stripPrefix:
+            rc.stripPrefix && rc.match.pathPrefix !== '/' ? rc.match.pathPrefix.replace(/\/$/, '').length : 0,
+          policies,
+          requestHooks: policies.flatMap((p) => (p.onRequest ? [p.onRequest.bind(p)] : [])),
+          responseHooks: policies.flatMap((p) => (p.onResponse ? [p.onResponse.bind(p)] : [])).reverse(),
+          bodyHooks: policies.flatMap((p) => (p.onResponseBody ? [p.onResponseBody.bind(p)] : [])).reverse(),
+          logHooks: policies.flatMap((p) => (p.onLog ? [p.onLog.bind(p)] : [])),
+          metrics: deps.metrics.forRoute(rc.name),
+        }
+      })
+    } catch (err) {
+      for (const p of built) void p.close?.()
+      for (const u of this.upstreams.values()) void u.destroy()
+      throw err
+    }
+    this.router = buildRouter(this.routes.map((r) => ({ config: r.config, route: r })))
+    if (config.proxy.trustedProxies.length > 0) {
+      this.trusted = new BlockList()
+      for (const p of config.proxy.trustedProxies) {
+        const [addr, bits] = p.split('/') as [string, string | undefined]
+        const fam = isIPv4(addr) ? 'ipv4' : 'ipv6'
+        if (bits === undefined) this.trusted.addAddress(addr, fam)
+        else this.trusted.addSubnet(addr, Number(bits), fam)
+      }
+    }
+    this.hygiene = {
+      allowSemicolon: config.proxy.allowSemicolonInPath,
+      maxUrlLength: config.proxy.maxUrlLength,
+    }
+    this.requestIdHeader = config.proxy.requestIdHeader
+    this.noRouteMetrics = deps.metrics.forRoute('(none)')
+  }
+
+  start(): void {
+    for (const u of this.upstreams.values()) u.startProbes()
+  }
+
+  /** Marks the runtime replaced; resources are released when its last request finishes. */
+  retire(): Promise<void> {
+    this.retired = true
+    return new Promise((resolve) => {
+      this.onDrained = resolve
+      if (this.inFlight === 0) void this.release()
+    })
+  }
+
+  requestDone(): void {
+    this.inFlight--
+    if (this.retired && this.inFlight === 0) void this.release()
+  }
+
+  private async release(): Promise<void> {
+    const done = this.onDrained
+    this.onDrained = undefined
+    if (!done) return
+    await Promise.all([
+      ...[...this.upstreams.values()].map((u) => u.close()),
+      ...this.routes.flatMap((r) => r.policies.map(async (p) => p.close?.())),
+    ]).catch(() => undefined)
+    done()
+  }
+
+  /** Closes everything now (shutdown deadline passed). */
+  async destroy(): Promise<void> {
+    await Promise.all([
+      ...[...this.upstreams.values()].map((u) => u.destroy()),
+      ...this.routes.flatMap((r) => r.policies.map(async (p) => p.close?.())),
+    ]).catch(() => undefined)
+  }
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'expect',
+  'http2-settings',
+])
+const FORWARDING = new Set([
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'forwarded',
+  'x-real-ip',
+])
+const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{8,128}$/
+
+class GatewayContext implements RequestContext {
+  readonly id: string
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+  readonly method: string
+  path: string
+  query: string
+  host: string
+  readonly clientIp: string
+  readonly secure: boolean
+  routeName = '(none)'
+  readonly startTime: number
+  principal: Principal | undefined = undefined
+  readonly state: Record<string, unknown> = {}
+  bodyLimit = Number.POSITIVE_INFINITY
+  body: Buffer | undefined = undefined
+  errorCode: string | undefined = undefined
+  route: CompiledRoute | undefined = undefined
+  runtime: Runtime
+  upstreamHeaderEdits: Map<string, string | undefined> | undefined = undefined
+  responseHeaderAdds: [string, string][] | undefined = undefined
+  target: UpstreamTarget | undefined = undefined
+  fromTrustedProxy: boolean
+  decision: Decision = 'allowed'
+  bodyTooLarge = false
+  abort: AbortController | undefined = undefined
+  bytesWrittenAtStart: number
+  readonly socket: IncomingMessage['socket']
+  attempts = 0
+
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    runtime: Runtime,
+    secure: boolean,
+    id: string,
+    clientIp: string,
+    trusted: boolean,
+  ) {
+    this.req = req
+    this.res = res
+    this.runtime = runtime
+    this.method = req.method ?? 'GET'
+    this.path = '/'
+    this.query = ''
+    this.host = ''
+    this.secure = secure
+    this.id = id
+    this.clientIp = clientIp
+    this.fromTrustedProxy = trusted
+    this.startTime = performance.now()
+    this.socket = req.socket
+    this.bytesWrittenAtStart = req.socket.bytesWritten
+  }
+
+  /** True when the client sent a body that has not been read to its end. */
+  get unreadBody(): boolean {
+    const h = this.req.headers
+    const hasBody =
+      h['transfer-encoding'] !== undefined ||
+      (h['content-length'] !== undefined && h['content-length'] !== '0')
+    return hasBody && !this.req.complete
+  }
+
+  readBody(): Promise<Buffer> {
+    if (this.body) return Promise.resolve(this.body)
+    const limit = this.bodyLimit
+    const req = this.req
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = []
+      let size = 0
+      const onData = (c: Buffer) => {
+        size += c.length
+        if (size > limit) {
+          cleanup()
+          this.bodyTooLarge = true
+          reject(
+            new GatewayError('GW_ERR_BODY_TOO_LARGE', {
+              detail: `limit is ${limit} bytes`,
+              closeConnection: true,
+            }),
+          )
+          return
+        }
+        chunks.push(c)
+      }
+      const onEnd = () => {
+        cleanup()
+        this.body = Buffer.concat(chunks, size)
+        resolve(this.body)
+      }
+      const onError = (err: Error) => {
+        cleanup()
+        reject(new GatewayError('GW_ERR_BAD_REQUEST', { cause: err, closeConnection: true }))
+      }
+      const onAborted = () => onError(new Error('client aborted'))
+      const cleanup = () => {
+        req.off('data', onData)
+        req.off('end', onEnd)
+        req.off('error', onError)
+        req.off('aborted', onAborted)
+      }
+      req.on('data', onData)
+      req.on('end', onEnd)
+      req.on('error', onError)
+      req.on('aborted', onAborted)
+    })
+  }
+
+  setUpstreamHeader(name: string, value: string | undefined): void {
+    this.upstreamHeaderEdits ??= new Map()
+    this.upstreamHeaderEdits.set(name.toLowerCase(), value)
+  }
+
+  setResponseHeader(name: string, value: string): void {
+    this.responseHeaderAdds ??= []
+    this.responseHeaderAdds.push([name.toLowerCase(), value])
+  }
+}
+
+/** Counts a streamed (chunked) request body and fails it the moment it passes the limit. */
+class BodyLimiter extends Transform {
+  private seen = 0
+  private readonly limit: number
+  private readonly ctx: GatewayContext
+  constructor(limit: number, ctx: GatewayContext) {
+    super()
+    this.limit = limit
+    this.ctx = ctx
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length
+    if (this.seen > this.limit) {
+      this.ctx.bodyTooLarge = true
+      cb(
+        new GatewayError('GW_ERR_BODY_TOO_LARGE', {
+          detail: `limit is ${this.limit} bytes`,
+          closeConnection: true,
+        }),
+      )
+      return
+    }
+    cb(null, chunk)
+  }
+}
+
+function normalizeIp(addr: string | undefined): string {
+  if (addr === undefined) return ''
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr
+}
+
+const kCtx = Symbol('portcullis.ctx')
+type ResWithCtx = ServerResponse & { [kCtx]?: GatewayContext }
+
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'])
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
+
+/** The gateway: holds the current runtime and handles requests with it. */
+export class Gateway {
+  private runtime: Runtime
+  private readonly deps: GatewayDeps
+  private readonly logger: Logger
+  private readonly access: Logger | undefined
+  private readonly metrics: GatewayMetrics
+  draining = false
+
+  constructor(config: GatewayConfig, deps: GatewayDeps) {
+    this.deps = deps
+    this.logger = deps.logger
+    this.access = deps.accessLog
+    this.metrics = deps.metrics
+    this.runtime = new Runtime(config, deps)
+    this.runtime.start()
+  }
+
+  get config(): GatewayConfig {
+    return this.runtime.config
+  }
+
+  /** Total requests in flight across the current and retired runtimes. */
+  inFlight = 0
+
+  /**
+   * Builds a runtime for `config` and swaps it in. Throws (and keeps the old one) when it cannot
+   * be built. The old runtime's pools close once its last request finishes.
+   */
+  reload(config: GatewayConfig): void {
+    const next = new Runtime(config, this.deps)
+    const prev = this.runtime
+    next.start()
+    this.runtime = next
+    void prev.retire()
+  }
+
+  /** Closes upstream pools and policies; waits for in-flight requests up to the caller's deadline. */
+  async close(force: boolean): Promise<void> {
+    if (force) await this.runtime.destroy()
+    else await this.runtime.retire()
+  }
+
+  /** Handles one request from a listener. Never throws. */
+  handle(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo): void {
+    const rt = this.runtime
+    rt.inFlight++
+    this.inFlight++
+    this.metrics.inFlight.inc()
+    const remote = normalizeIp(req.socket.remoteAddress)
+    let clientIp = remote
+    let trusted = false
+    if (rt.trusted !== undefined && remote !== '') {
+      trusted = rt.trusted.check(remote, isIPv4(remote) ? 'ipv4' : 'ipv6')
+      if (trusted) clientIp = clientFromForwarded(req.headers['x-forwarded-for'], rt.trusted) ?? remote
+    }
+    const incomingId = req.headers[rt.requestIdHeader]
+    const id = typeof incomingId === 'string' && REQUEST_ID_RE.test(incomingId) ? incomingId : randomUUID()
+    const ctx = new GatewayContext(req, res, rt, listener.secure, id, clientIp, trusted)
+    ;(res as ResWithCtx)[kCtx] = ctx
+    res.once('close', onResponseClose)
+    res.gateway = this
+    try {
+      this.prepare(ctx, listener)
+    } catch (err) {
+      this.fail(ctx, err)
+      return
+    }
+    const route = ctx.route as CompiledRoute
+    const hooks = route.requestHooks
+    if (hooks.length === 0) {
+      this.forward(ctx)
+      return
+    }
+    runRequestHooks(ctx, hooks).then(
+      () => this.forward(ctx),
+      (err: unknown) => this.fail(ctx, err),
+    )
+  }
+
+  private prepare(ctx: GatewayContext, listener: ListenerInfo): void {
+    const req = ctx.req
+    const raw = req.rawHeaders
+    if (raw.length / 2 > listener.maxHeaderCount) {
+      throw new GatewayError('GW_ERR_HEADERS_TOO_LARGE', {
+        detail: `limit is ${listener.maxHeaderCount} headers`,
+      })
+    }
+    let hosts = 0
+    for (let i = 0; i < raw.length; i += 2) {
+      const n = raw[i] as string
+      if (n.length === 4 && n.toLowerCase() === 'host') hosts++
+    }
+    if (hosts > 1)
+      throw new GatewayError('GW_ERR_REQUEST_SMUGGLING', { detail: 'duplicate Host', closeConnection: true })
+    const te = req.headers['transfer-encoding']
+    if (te !== undefined && te.toLowerCase() !== 'chunked') {
+      throw new GatewayError('GW_ERR_REQUEST_SMUGGLING', {
+        detail: 'unsupported Transfer-Encoding',
+        closeConnection: true,
+      })
+    }
+    if (req.method === 'CONNECT' || req.method === 'TRACE') {
+      throw new GatewayError('GW_ERR_METHOD_NOT_ALLOWED', { detail: `${req.method} is not proxied` })
+    }
+    const t = canonicalizeTarget(req.url ?? '', ctx.runtime.hygiene)
+    ctx.path = t.path
+    ctx.query = t.query
+    ctx.host = parseHost(req.headers.host)
+    const m = ctx.runtime.router.match(ctx.host, ctx.path, ctx.method)
+    if (m === undefined) throw new GatewayError('GW_ERR_ROUTE_NOT_FOUND')
+    if (!(m instanceof Object) || 'allow' in m) {
+      const allow = (m as { allow: string[] }).allow
+      throw new GatewayError('GW_ERR_METHOD_NOT_ALLOWED', { headers: { allow: allow.join(', ') } })
+    }
+    ctx.route = m
+    ctx.routeName = m.name
+  }
+
+  private upstreamHeaders(ctx: GatewayContext, target: UpstreamTarget): string[] {
+    const req = ctx.req
+    const raw = req.rawHeaders
+    const out: string[] = []
+    const rt = ctx.runtime
+    const conn = req.headers.connection
+    const listed =
+      conn !== undefined && conn !== 'keep-alive' && conn !== 'close' ? connectionTokens(conn) : undefined
+    const edits = ctx.upstreamHeaderEdits
+    const ridHeader = rt.requestIdHeader
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i] as string
+      const lower = name.toLowerCase()
+      if (HOP_BY_HOP.has(lower) || lower === ridHeader) continue
+      if (FORWARDING.has(lower)) {
+        if (!ctx.fromTrustedProxy || (lower !== 'forwarded' && lower !== 'x-real-ip')) continue
+      }
+      if (listed?.has(lower)) continue
+      if (edits?.has(lower)) continue
+      out.push(name, raw[i + 1] as string)
+    }
+    const remote = normalizeIp(req.socket.remoteAddress)
+    const xff = req.headers['x-forwarded-for']
+    out.push('x-forwarded-for', ctx.fromTrustedProxy && xff ? `${xff}, ${remote}` : remote)
+    const xfp = req.headers['x-forwarded-proto']
+    out.push(
+      'x-forwarded-proto',
+      ctx.fromTrustedProxy && typeof xfp === 'string' ? xfp : ctx.secure ? 'https' : 'http',
+    )
+    const xfh = req.headers['x-forwarded-host']
+    out.push(
+      'x-forwarded-host',
+      ctx.fromTrustedProxy && typeof xfh === 'string' ? xfh : (req.headers.host ?? ''),
+    )
+    out.push(ridHeader, ctx.id)
+    out.push(
+      'host',
+      ctx.route?.upstream.config.preserveHost ? (req.headers.host ?? target.hostHeader) : target.hostHeader,
+    )
+    if (edits) for (const [k, v] of edits) if (v !== undefined) out.push(k, v)
+    return out
+  }
+
+  private forward(ctx: GatewayContext): void {
+    const route = ctx.route as CompiledRoute
+    const req = ctx.req
+    const upstream = route.upstream
+    const target = upstream.pick(ctx.target)
+    ctx.target = target
+    ctx.attempts++
+    let path = route.stripPrefix > 0 ? ctx.path.slice(route.stripPrefix) : ctx.path
+    if (path === '' || path.charCodeAt(0) !== 0x2f) path = `/${path}`
+    if (target.basePath) path = target.basePath + path
+    if (ctx.query !== '') path = `${path}?${ctx.query}`
+    let body: Dispatcher.DispatchOptions['body'] = null
+    if (ctx.body !== undefined) body = ctx.body
+    else {
+      const cl = req.headers['content-length']
+      if (cl !== undefined) {
+        if (Number(cl) > ctx.bodyLimit) {
+          this.fail(
+            ctx,
+            new GatewayError('GW_ERR_BODY_TOO_LARGE', { detail: `limit is ${ctx.bodyLimit} bytes` }),
+          )
+          return
+        }
+        if (cl !== '0') body = req
+      } else if (req.headers['transfer-encoding'] !== undefined) {
+        body = Number.isFinite(ctx.bodyLimit) ? req.pipe(new BodyLimiter(ctx.bodyLimit, ctx)) : req
+      }
+    }
+    const headers = this.upstreamHeaders(ctx, target)
+    ctx.abort = new AbortController()
+    const opts = {
+      path,
+      method: ctx.method as Dispatcher.HttpMethod,
+      headers,
+      body,
+      opaque: ctx,
+      signal: ctx.abort.signal,
+    }
+    if (route.bodyHooks.length > 0) {
+      target.pool.request(opts).then(
+        (data) => this.respondBuffered(ctx, data),
+        (err: unknown) => this.upstreamFailed(ctx, err, body === null),
+      )
+      return
+    }
+    target.pool.stream(opts, streamFactory, (err) => {
+      if (err) this.upstreamFailed(ctx, err, body === null)
+      else upstream.reportSuccess(target)
+    })
+  }
+
+  /** Runs the response phase on a head; used by the streaming and buffered paths. */
+  responseHead(
+    ctx: GatewayContext,
+    status: number,
+    headers: ResponseHead['headers'],
+    local: boolean,
+  ): ResponseHead {
+    const conn = headers.connection
+    if (!local) {
+      if (typeof conn === 'string' && conn !== 'keep-alive' && conn !== 'close') {
+        for (const t of connectionTokens(conn)) delete headers[t]
+      }
+      delete headers.connection
+      delete headers['keep-alive']
+      delete headers['transfer-encoding']
+      delete headers['proxy-connection']
+      delete headers.te
+      delete headers.trailer
+      delete headers.upgrade
+      delete headers['proxy-authenticate']
+    }
+    headers[ctx.runtime.requestIdHeader] = ctx.id
+    const head: ResponseHead = { status, headers, local }
+    const route = ctx.route
+    if (route) {
+      const hooks = route.responseHooks
+      for (let i = 0; i < hooks.length; i++) {
+        try {
+          ;(hooks[i] as NonNullable<PolicyInstance['onResponse']>)(ctx, head)
+        } catch (err) {
+          this.logger.error({ err, requestId: ctx.id, route: route.name }, 'response hook failed')
+          if (!local) throw err
+        }
+      }
+    }
+    if (ctx.responseHeaderAdds) for (const [k, v] of ctx.responseHeaderAdds) headers[k] = v
+    if (this.draining) headers.connection = 'close'
+    return head
+  }
+
+  private async respondBuffered(ctx: GatewayContext, data: Dispatcher.ResponseData<unknown>): Promise<void> {
+    const route = ctx.route as CompiledRoute
+    const res = ctx.res
+    try {
+      const limit = route.config.responseBodyLimit
+      const chunks: Buffer[] = []
+      let size = 0
+      for await (const c of data.body) {
+        size += (c as Buffer).length
+        if (size > limit) {
+          data.body.destroy()
+          throw new GatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', {
+            detail: 'response body over the inspection limit',
+          })
+        }
+        chunks.push(c as Buffer)
+      }
+      let body: Buffer = Buffer.concat(chunks, size)
+      const head = this.responseHead(ctx, data.statusCode, data.headers as ResponseHead['headers'], false)
+      for (const hook of route.bodyHooks) body = await hook(ctx, head, body)
+      delete head.headers['content-encoding']
+      if (head.headers['content-length'] !== undefined || data.statusCode !== 204) {
+        head.headers['content-length'] = body.length
+      }
+      route.upstream.reportSuccess(ctx.target as UpstreamTarget)
+      res.writeHead(head.status, head.headers as Record<string, string>)
+      res.end(ctx.method === 'HEAD' ? undefined : body)
+    } catch (err) {
+      this.fail(ctx, err)
+    }
+  }
+
+  private upstreamFailed(ctx: GatewayContext, err: unknown, canRetry: boolean): void {
+    const res = ctx.res
+    if (ctx.bodyTooLarge) {
+      this.fail(
+        ctx,
+        new GatewayError('GW_ERR_BODY_TOO_LARGE', {
+          detail: `limit is ${ctx.bodyLimit} bytes`,
+          closeConnection: true,
+        }),
+      )
+      return
+    }
+    if (err instanceof GatewayError) {
+      this.fail(ctx, err)
+      return
+    }
+    const route = ctx.route as CompiledRoute
+    const upstream = route.upstream
+    const target = ctx.target as UpstreamTarget
+    const code = (err as { code?: string }).code ?? ''
+    if (res.destroyed || (ctx.req.destroyed && code === 'UND_ERR_ABORTED')) {
+      // The client went away; undici was told to abort. Nothing to answer.
+      this.metrics.upstreamErrors.labels(upstream.name, 'client_aborted').inc()
+      return
+    }
+    const kind = errorKind(code)
+    this.metrics.upstreamErrors.labels(upstream.name, kind).inc()
+    if (kind === 'connect' || kind === 'timeout') upstream.reportFailure(target, code)
+    if (res.headersSent) {
+      // Mid-stream failure: the status is gone; cut the response so the client sees it fail.
+      this.logger.warn({ requestId: ctx.id, upstream: upstream.name, code }, 'upstream failed mid-response')
+      ctx.decision = 'error'
+      ctx.errorCode = 'GW_ERR_UPSTREAM_UNAVAILABLE'
+      res.destroy()
+      return
+    }
+    if (
+      kind === 'connect' &&
+      canRetry &&
+      IDEMPOTENT.has(ctx.method) &&
+      ctx.attempts <= upstream.config.retries &&
+      !this.draining
+    ) {
+      this.forward(ctx)
+      return
+    }
+    this.logger.warn(
+      { requestId: ctx.id, upstream: upstream.name, target: target.origin, code },
+      'upstream request failed',
+    )
+    const gwCode =
+      kind === 'timeout'
+        ? 'GW_ERR_UPSTREAM_TIMEOUT'
+        : kind === 'protocol'
+          ? 'GW_ERR_UPSTREAM_BAD_RESPONSE'
+          : 'GW_ERR_UPSTREAM_UNAVAILABLE'
+    this.fail(ctx, new GatewayError(gwCode, { cause: err }))
+  }
+
+  /** The one place that turns an error into a problem+json response. */
+  fail(ctx: GatewayContext, err: unknown): void {
+    const res = ctx.res
+    const { problem, error } = toProblem(err, ctx.id)
+    ctx.errorCode = error.code
+    ctx.decision = error.status >= 500 ? 'error' : 'denied'
+    if (error.code === 'GW_ERR_INTERNAL') {
+      this.logger.error({ err: error.cause, requestId: ctx.id, route: ctx.routeName }, 'internal error')
+    }
+    this.metrics.denials.labels(error.code).inc()
+    if (res.headersSent || res.destroyed) {
+      res.destroy()
+      return
+    }
+    const body = JSON.stringify(problem)
+    const headers: ResponseHead['headers'] = {
+      'content-type': 'application/problem+json',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+    }
+    if (error.headers) for (const [k, v] of Object.entries(error.headers)) headers[k.toLowerCase()] = v
+    const close = error.closeConnection || ctx.unreadBody
+    let head: ResponseHead
+    try {
+      head = this.responseHead(ctx, error.status, headers, true)
+    } catch {
+      head = { status: error.status, headers, local: true }
+    }
+    if (close) head.headers.connection = 'close'
+    res.writeHead(head.status, head.headers as Record<string, string>)
+    res.end(ctx.method === 'HEAD' ? undefined : body)
+    if (close) {
+      res.once('finish', () => ctx.socket.destroySoon())
+    }
+  }
+
+  /** Log phase: metrics, access log, policy log hooks. Never throws. */
+  logPhase(ctx: GatewayContext): void {
+    const res = ctx.res
+    const durationMs = performance.now() - ctx.startTime
+    const aborted = !res.writableFinished
+    const status = aborted && !res.headersSent ? 499 : res.statusCode
+    const decision = ctx.decision
+    const route = ctx.route
+    try {
+      ;(route ? route.metrics : ctx.runtime.noRouteMetrics).observe(status, decision, durationMs / 1000)
+      if (this.access) {
+        this.access.info({
+          requestId: ctx.id,
+          method: ctx.method,
+          path: ctx.path,
+          route: ctx.routeName,
+          status,
+          durationMs: Math.round(durationMs * 1000) / 1000,
+          bytesOut: ctx.socket.bytesWritten - ctx.bytesWrittenAtStart,
+          upstream: ctx.target?.origin,
+          decision,
+          code: ctx.errorCode,
+          clientIp: ctx.clientIp,
+          aborted: aborted || undefined,
+        })
+      }
+    } catch (err) {
+      this.logger.error({ err }, 'access log failed')
+    }
+    if (route && route.logHooks.length > 0) {
+      const entry: LogEntry = { ctx, status, durationMs, decision, errorCode: ctx.errorCode }
+      for (const hook of route.logHooks) {
+        try {
+          hook(entry)
+        } catch (err) {
+          this.logger.error({ err, route: route.name }, 'log hook failed')
+        }
+      }
+    }
+  }
+
+  requestFinished(ctx: GatewayContext): void {
+    if (ctx.abort && !ctx.res.writableFinished) ctx.abort.abort()
+    this.inFlight--
+    this.metrics.inFlight.dec()
+    this.logPhase(ctx)
+    ctx.runtime.requestDone()
+  }
+}
+
+declare module 'node:http' {
+  interface ServerResponse {
+    gateway?: Gateway
+  }
+}
+
+function onResponseClose(this: ResWithCtx): void {
+  const ctx = this[kCtx]
+  if (ctx) this.gateway?.requestFinished(ctx)
+}
+
+async function runRequestHooks(
+  ctx: GatewayContext,
+  hooks: NonNullable<PolicyInstance['onRequest']>[],
+): Promise<void> {
+  for (let i = 0; i < hooks.length; i++) {
+    const r = (hooks[i] as NonNullable<PolicyInstance['onRequest']>)(ctx)
+    if (r !== undefined) await r
+  }
+}
+
+function streamFactory(data: Dispatcher.StreamFactoryData<GatewayContext>): ServerResponse {
+  const ctx = data.opaque as GatewayContext
+  const res = ctx.res
+  const gw = res.gateway as Gateway
+  const status = data.statusCode
+  if (status === 502 || status === 503 || status === 504) {
+    ctx.route?.upstream.reportFailure(ctx.target as UpstreamTarget, `status ${status}`)
+  }
+  const head = gw.responseHead(ctx, status, data.headers as ResponseHead['headers'], false)
+  res.writeHead(head.status, head.headers as Record<string, string>)
+  return res
+}
+
+function connectionTokens(v: string): Set<string> {
+  const s = new Set<string>()
+  for (const t of v.split(',')) {
+    const x = t.trim().toLowerCase()
+    if (x) s.add(x)
+  }
+  return s
+}
+
+function errorKind(code: string): string {
+  if (CONNECT_ERRORS.has(code)) return 'connect'
+  if (
+    code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT'
+  ) {
+    return 'timeout'
+  }
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE') return 'reset'
+  if (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_INFO')
+    return 'protocol'
+  return 'other'
+}
+
+/** The client IP from X-Forwarded-For: the right-most address that is not a trusted proxy. */
+export function clientFromForwarded(
+  xff: string | string[] | undefined,
+  trusted: BlockList,
+): string | undefined {
+  if (xff === undefined) return undefined
+  const list = (Array.isArray(xff) ? xff.join(',') : xff).split(',')
+  for (let i = list.length - 1; i >= 0; i--) {
+    const ip = normalizeIp((list[i] as string).trim())
+    if (ip === '') continue
+    const fam = isIPv4(ip) ? 'ipv4' : ip.includes(':') ? 'ipv6' : undefined
+    if (fam === undefined) return undefined
+    if (!trusted.check(ip, fam)) return ip
+  }
+  return undefined
+}

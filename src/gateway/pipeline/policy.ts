@@ -1,0 +1,65 @@
+import type { Static, TObject } from '@sinclair/typebox'
+import type { Logger } from 'pino'
+import type { RequestContext, ResponseHead } from './context.js'
+
+/** What a policy gets once, at pipeline build time. */
+export interface PolicyDeps {
+  logger: Logger
+  /** Milliseconds since the epoch; a fake clock in tests. */
+  now: () => number
+  /** Name of the route the instance is built for ('*' for global policies). */
+  routeName: string
+}
+
+/** What the log phase receives about each finished request. */
+export interface LogEntry {
+  ctx: RequestContext
+  status: number
+  durationMs: number
+  decision: 'allowed' | 'denied' | 'error'
+  errorCode: string | undefined
+}
+
+/** A policy instance, built once per route. Every hook is optional. */
+export interface PolicyInstance {
+  /** Request phase, in priority order (higher first). Throw a GatewayError to deny. */
+  onRequest?(ctx: RequestContext): void | Promise<void>
+  /**
+   * Response phase, in reverse priority order, for upstream and gateway-made responses alike.
+   * Synchronous: it edits the response head before it is written.
+   */
+  onResponse?(ctx: RequestContext, res: ResponseHead): void
+  /**
+   * Response body phase: when any policy of a route defines it, the route's responses are
+   * buffered (up to `responseBodyLimit`) and passed through it before they are sent.
+   */
+  onResponseBody?(ctx: RequestContext, res: ResponseHead, body: Buffer): Buffer | Promise<Buffer>
+  /** Log phase: after every request, denied ones too. Errors here are swallowed and logged. */
+  onLog?(entry: LogEntry): void
+  /** Release timers, connections. */
+  close?(): void | Promise<void>
+}
+
+export interface PolicyDefinition<S extends TObject = TObject> {
+  /** Stable kebab-case id, the key under `policies:` in the config. */
+  id: string
+  /** Request-phase order: higher runs first. */
+  priority: number
+  /** One paragraph for the docs. */
+  description: string
+  /** Config schema: an object, every field with a description and a default (`enabled` is added). */
+  schema: S
+  /** Validate, compile and resolve everything once; nothing here runs per request. */
+  create(config: Static<S>, deps: PolicyDeps): PolicyInstance
+}
+
+/**
+ * Declares a policy. The identity function exists for type inference of `config`.
+ *
+ * @example
+ * export const noop = definePolicy({ id: 'noop', priority: 0, description: 'Does nothing.',
+ *   schema: Type.Object({}), create: () => ({}) })
+ */
+export function definePolicy<S extends TObject>(def: PolicyDefinition<S>): PolicyDefinition<S> {
+  return def
+}

@@ -1,0 +1,190 @@
+/**
+ * Runs a gateway from a config file: listeners, admin, hot reload (SIGHUP and file change) and
+ * graceful shutdown. The CLI's `serve` command is a thin wrapper; tests use this in-process.
+ */
+import { createHash } from 'node:crypto'
+import { readFileSync, watch, type FSWatcher } from 'node:fs'
+import { basename, dirname, resolve } from 'node:path'
+import type { Logger } from 'pino'
+import { formatProblem, loadConfigFile } from '../config/load.js'
+import type { GatewayConfig } from '../config/schema.js'
+import { Gateway } from './create-gateway.js'
+import { createAccessLog, createLogger, destination } from './logging.js'
+import { GatewayMetrics } from './metrics.js'
+import { type RunningListener, reloadTls, startAdmin, startListener } from './server.js'
+
+export interface RunningGateway {
+  gateway: Gateway
+  listeners: RunningListener[]
+  admin: RunningListener | undefined
+  logger: Logger
+  /** Reloads the config file; resolves true when the new config is serving. */
+  reload(): Promise<boolean>
+  /** Graceful shutdown: stop accepting, drain until the deadline, close. */
+  close(): Promise<void>
+}
+
+export interface StartOptions {
+  /** Logger override (tests). */
+  logger?: Logger
+  env?: NodeJS.ProcessEnv
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[]
+  constructor(problems: string[]) {
+    super(`invalid config:\n${problems.join('\n')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+function hashFile(file: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('hex')
+  } catch {
+    return ''
+  }
+}
+
+/** Loads, validates and starts a gateway. Throws ConfigError with every problem when invalid. */
+export async function startGateway(configFile: string, opts: StartOptions = {}): Promise<RunningGateway> {
+  const file = resolve(configFile)
+  const loaded = loadConfigFile(file, { env: opts.env })
+  if (!loaded.config) throw new ConfigError(loaded.errors.map(formatProblem))
+  let config: GatewayConfig = loaded.config
+  const logger = opts.logger ?? createLogger(config.log.level)
+  for (const w of loaded.warnings) logger.warn({ config: formatProblem(w) }, 'config warning')
+  const baseDir = dirname(file)
+  const metrics = new GatewayMetrics()
+  const dest = config.accessLog.destination
+  const accessDest = config.accessLog.enabled
+    ? destination(dest === 'stdout' || dest === 'stderr' ? dest : resolve(baseDir, dest))
+    : undefined
+  const accessLog = accessDest ? createAccessLog(accessDest) : undefined
+  const gateway = new Gateway(config, { logger, accessLog, metrics, baseDir })
+  const listeners: RunningListener[] = []
+  let admin: RunningListener | undefined
+  let ready = false
+  let closing: Promise<void> | undefined
+  try {
+    for (const l of config.listeners) {
+      const running = await startListener(l, gateway, { logger, metrics, baseDir })
+      listeners.push(running)
+      logger.info({ listener: l.name, url: running.url }, 'listening')
+    }
+    if (config.admin.enabled) {
+      admin = await startAdmin(config.admin, { metrics, logger, ready: () => ready && !gateway.draining })
+      logger.info({ url: admin.url }, 'admin listening')
+    }
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.close()))
+    await gateway.close(true)
+    throw err
+  }
+  ready = true
+  let lastHash = hashFile(file)
+
+  const reload = async (): Promise<boolean> => {
+    if (closing) return false
+    const next = loadConfigFile(file, { env: opts.env })
+    if (!next.config) {
+      metrics.reloads.labels('rejected').inc()
+      logger.error(
+        { errors: next.errors.map(formatProblem) },
+        'config reload refused; the running config keeps serving',
+      )
+      return false
+    }
+    const listenersChanged =
+      JSON.stringify(next.config.listeners.map((l) => ({ ...l, tls: undefined }))) !==
+        JSON.stringify(config.listeners.map((l) => ({ ...l, tls: undefined }))) ||
+      JSON.stringify(next.config.admin) !== JSON.stringify(config.admin) ||
+      JSON.stringify(next.config.accessLog) !== JSON.stringify(config.accessLog)
+    try {
+      gateway.reload(next.config)
+    } catch (err) {
+      metrics.reloads.labels('rejected').inc()
+      logger.error({ err }, 'config reload refused; the running config keeps serving')
+      return false
+    }
+    for (const l of next.config.listeners) {
+      const running = listeners.find((x) => x.name === l.name)
+      if (running) {
+        try {
+          reloadTls(running, l, baseDir)
+        } catch (err) {
+          logger.error({ err, listener: l.name }, 'TLS certificate reload failed; the old certificate stays')
+        }
+      }
+    }
+    if (listenersChanged) {
+      logger.warn('listener, admin or access log settings changed: they take effect on restart')
+    }
+    for (const w of next.warnings) logger.warn({ config: formatProblem(w) }, 'config warning')
+    config = next.config
+    lastHash = hashFile(file)
+    metrics.reloads.labels('applied').inc()
+    logger.info('config reloaded')
+    return true
+  }
+
+  // Watch the directory, not the file: editors and config tools replace files by rename.
+  let watcher: FSWatcher | undefined
+  let debounce: NodeJS.Timeout | undefined
+  if (config.reload.watch) {
+    try {
+      watcher = watch(dirname(file), { persistent: false }, (_event, name) => {
+        if (name !== null && name !== basename(file)) return
+        clearTimeout(debounce)
+        debounce = setTimeout(() => {
+          const h = hashFile(file)
+          if (h !== '' && h !== lastHash) void reload()
+        }, 150)
+        debounce.unref()
+      })
+    } catch (err) {
+      logger.warn({ err }, 'cannot watch the config file; reload with SIGHUP')
+    }
+  }
+
+  const close = (): Promise<void> => {
+    if (closing) return closing
+    closing = (async () => {
+      ready = false
+      gateway.draining = true
+      watcher?.close()
+      clearTimeout(debounce)
+      const deadline = config.shutdown.drainTimeoutMs
+      logger.info({ inFlight: gateway.inFlight, deadlineMs: deadline }, 'shutting down')
+      const stopped = Promise.all(listeners.map((l) => l.close()))
+      const drained = new Promise<boolean>((r) => {
+        const started = Date.now()
+        const tick = () => {
+          if (gateway.inFlight === 0) return r(true)
+          if (Date.now() - started >= deadline) return r(false)
+          setTimeout(tick, 25)
+        }
+        tick()
+      })
+      const clean = await drained
+      if (!clean) {
+        logger.warn({ inFlight: gateway.inFlight }, 'drain deadline passed; closing remaining connections')
+        for (const l of listeners) l.server.closeAllConnections()
+      }
+      await Promise.race([stopped, new Promise((r) => setTimeout(r, 1000).unref())])
+      await gateway.close(!clean)
+      await admin?.close()
+      const flush = (accessDest as { flushSync?: () => void } | undefined)?.flushSync
+      try {
+        flush?.call(accessDest)
+      } catch {
+        // nothing written yet
+      }
+      logger.info('stopped')
+    })()
+    return closing
+  }
+
+  return { gateway, listeners, admin, logger, reload, close }
+}

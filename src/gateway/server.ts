@@ -1,0 +1,183 @@
+/**
+ * Thin node:http / node:https adapters: listener options (limits, timeouts, TLS), the handling of
+ * requests Node's parser refuses (smuggling shapes, oversized heads), and the admin listener.
+ */
+import { readFileSync } from 'node:fs'
+import http from 'node:http'
+import https from 'node:https'
+import type { AddressInfo, Socket } from 'node:net'
+import { resolve } from 'node:path'
+import type { Logger } from 'pino'
+import type { AdminConfig, ListenerConfig } from '../config/schema.js'
+import type { Gateway } from './create-gateway.js'
+import { type ErrorCode, GatewayError, toProblem } from './errors.js'
+import type { GatewayMetrics } from './metrics.js'
+
+export interface RunningListener {
+  name: string
+  server: http.Server
+  url: string
+  close(): Promise<void>
+}
+
+/** What Node's parser error codes mean to a client. */
+function clientErrorCode(code: string | undefined): ErrorCode {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return 'GW_ERR_HEADERS_TOO_LARGE'
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return 'GW_ERR_REQUEST_TIMEOUT'
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+    case 'HPE_INVALID_CONTENT_LENGTH':
+    case 'HPE_INVALID_TRANSFER_ENCODING':
+    case 'HPE_INVALID_CHUNK_SIZE':
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+    case 'HPE_INVALID_EOF_STATE':
+    case 'HPE_LF_EXPECTED':
+    case 'HPE_CR_EXPECTED':
+    case 'HPE_INVALID_HEADER_TOKEN':
+    case 'HPE_INVALID_CONSTANT':
+    case 'HPE_STRICT':
+      return 'GW_ERR_REQUEST_SMUGGLING'
+    default:
+      return 'GW_ERR_BAD_REQUEST'
+  }
+}
+
+/** Answers a request the parser refused with a problem+json and closes the connection. */
+function onClientError(logger: Logger, metrics: GatewayMetrics) {
+  return (err: Error & { code?: string }, socket: Socket) => {
+    const code = clientErrorCode(err.code)
+    metrics.denials.labels(code).inc()
+    logger.debug({ code, parserCode: err.code, remote: socket.remoteAddress }, 'client error')
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy()
+      return
+    }
+    // A response may already be under way on this socket (e.g. a bad chunk mid-body): cut it.
+    const inProgress = (socket as Socket & { _httpMessage?: http.ServerResponse })._httpMessage
+    if (inProgress?.headersSent) {
+      socket.destroy()
+      return
+    }
+    const { problem, error } = toProblem(new GatewayError(code), undefined)
+    const body = JSON.stringify(problem)
+    const reason = http.STATUS_CODES[error.status] ?? 'Error'
+    socket.end(
+      `HTTP/1.1 ${error.status} ${reason}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\n${body}`,
+    )
+    socket.destroySoon()
+  }
+}
+
+function listen(server: http.Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolvePromise, reject) => {
+    const onError = (err: Error) => reject(err)
+    server.once('error', onError)
+    server.listen({ host, port }, () => {
+      server.off('error', onError)
+      resolvePromise(server.address() as AddressInfo)
+    })
+  })
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((r) => {
+    server.close(() => r())
+    server.closeIdleConnections()
+  })
+}
+
+function tlsOptions(l: ListenerConfig, baseDir: string): https.ServerOptions {
+  const tls = l.tls
+  if (!tls) return {}
+  return {
+    cert: readFileSync(resolve(baseDir, tls.cert)),
+    key: readFileSync(resolve(baseDir, tls.key)),
+    minVersion: tls.minVersion,
+    ...(tls.ciphers ? { ciphers: tls.ciphers } : {}),
+  }
+}
+
+/** Starts one client-facing listener that hands requests to the gateway. */
+export async function startListener(
+  l: ListenerConfig,
+  gateway: Gateway,
+  deps: { logger: Logger; metrics: GatewayMetrics; baseDir: string },
+): Promise<RunningListener> {
+  const opts: http.ServerOptions = {
+    maxHeaderSize: l.maxHeaderBytes,
+    requestTimeout: l.requestTimeoutMs,
+    headersTimeout: l.headersTimeoutMs,
+    keepAliveTimeout: l.keepAliveTimeoutMs,
+    requireHostHeader: true,
+    joinDuplicateHeaders: false,
+    insecureHTTPParser: false,
+    connectionsCheckingInterval: 1000,
+  }
+  const info = { name: l.name, secure: l.tls !== undefined, maxHeaderCount: l.maxHeaderCount }
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => gateway.handle(req, res, info)
+  const server = l.tls
+    ? https.createServer({ ...opts, ...tlsOptions(l, deps.baseDir) }, handler)
+    : http.createServer(opts, handler)
+  // Count headers ourselves (Node silently drops those over maxHeadersCount): keep one more.
+  server.maxHeadersCount = l.maxHeaderCount + 1
+  server.on('clientError', onClientError(deps.logger, deps.metrics))
+  // No WebSocket / h2c upgrades and no CONNECT tunnels: close such sockets.
+  server.on('upgrade', (_req, socket: Socket) => {
+    socket.end('HTTP/1.1 501 Not Implemented\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+  })
+  server.on('connect', (_req, socket: Socket) => {
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+  })
+  const addr = await listen(server, l.host, l.port)
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
+  return {
+    name: l.name,
+    server,
+    url: `${l.tls ? 'https' : 'http'}://${host}:${addr.port}`,
+    close: () => closeServer(server),
+  }
+}
+
+/** Reloads a TLS listener's certificate without dropping connections. */
+export function reloadTls(listener: RunningListener, l: ListenerConfig, baseDir: string): void {
+  if (l.tls && listener.server instanceof https.Server)
+    listener.server.setSecureContext(tlsOptions(l, baseDir))
+}
+
+/** The admin listener: /healthz, /readyz, /metrics. */
+export async function startAdmin(
+  cfg: AdminConfig,
+  deps: { metrics: GatewayMetrics; ready: () => boolean; logger: Logger },
+): Promise<RunningListener> {
+  const server = http.createServer({ requestTimeout: 10000, headersTimeout: 5000 }, (req, res) => {
+    const path = (req.url ?? '/').split('?')[0]
+    const send = (status: number, body: string, type = 'application/json') => {
+      res.writeHead(status, {
+        'content-type': type,
+        'cache-control': 'no-store',
+        'content-length': Buffer.byteLength(body),
+      })
+      res.end(req.method === 'HEAD' ? undefined : body)
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, '{"error":"method not allowed"}')
+    if (path === '/healthz') return send(200, '{"status":"ok"}')
+    if (path === '/readyz')
+      return deps.ready() ? send(200, '{"status":"ready"}') : send(503, '{"status":"not ready"}')
+    if (path === '/metrics') {
+      deps.metrics.registry.metrics().then(
+        (text) => send(200, text, deps.metrics.registry.contentType),
+        (err: unknown) => {
+          deps.logger.error({ err }, 'metrics failed')
+          send(500, '{"error":"metrics failed"}')
+        },
+      )
+      return
+    }
+    send(404, '{"error":"not found"}')
+  })
+  const addr = await listen(server, cfg.host, cfg.port)
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
+  return { name: 'admin', server, url: `http://${host}:${addr.port}`, close: () => closeServer(server) }
+}

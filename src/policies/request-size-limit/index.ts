@@ -1,0 +1,2 @@
+export { requestSizeLimit } from './policy.js'
+export { RequestSizeLimitConfig } from './schema.js'

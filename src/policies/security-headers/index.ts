@@ -1,0 +1,2 @@
+export { securityHeaders } from './policy.js'
+export { SecurityHeadersConfig } from './schema.js'
