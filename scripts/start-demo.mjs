@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// `npm start`: builds if needed, then runs the demo API and the gateway in front of it, and prints
+// what to try. Ctrl-C stops both.
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+
+const root = new URL('..', import.meta.url).pathname
+const tsc = spawnSync(
+  process.execPath,
+  [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')],
+  {
+    stdio: 'inherit',
+  },
+)
+if (tsc.status !== 0) {
+  console.error('build failed')
+  process.exit(tsc.status ?? 1)
+}
+
+const { startDemoApi, demoCredentials } = await import(join(root, 'dist/examples/demo/api.js'))
+const { startGateway } = await import(join(root, 'dist/src/gateway/serve.js'))
+
+const fail = (what, err) => {
+  const hint =
+    err.code === 'EADDRINUSE' ? ' (is another copy running? ports 8080, 8081 and 9901 must be free)' : ''
+  console.error(`cannot start the ${what}: ${err.message}${hint}`)
+  process.exit(2)
+}
+const api = await startDemoApi({ host: '127.0.0.1', port: 8081 }).catch((err) => fail('demo API', err))
+const gw = await startGateway(join(root, 'examples/demo/portcullis.yaml')).catch(async (err) => {
+  await api.close()
+  fail('gateway', err)
+})
+const url = gw.listeners[0].url
+const [user, password] = Object.entries(demoCredentials)[0]
+process.stderr.write(`
+Portcullis is running.
+  gateway:   ${url}         (config: examples/demo/portcullis.yaml)
+  admin:     ${gw.admin?.url}  (/healthz /readyz /metrics)
+  demo API:  ${api.url}   (deliberately vulnerable, see docs/demo.md)
+
+Try:
+  curl -i ${url}/healthz
+  curl -i -X POST ${url}/api/v2/login -H 'content-type: application/json' -d '{"username":"${user}","password":"${password}"}'
+  curl -i --path-as-is '${url}/api/v2/../../admin'      # rejected: path hygiene, never reaches the API
+
+Access log lines (JSON) follow. Ctrl-C stops.
+`)
+let stopping = false
+const stop = async () => {
+  if (stopping) return
+  stopping = true
+  await gw.close()
+  await api.close()
+  process.exit(0)
+}
+process.on('SIGINT', stop)
+process.on('SIGTERM', stop)
+process.on('SIGHUP', () => void gw.reload())

@@ -1,0 +1,82 @@
+/**
+ * Runs the real `portcullis serve` CLI as a child process for integration tests, and reads its
+ * listener URLs from its JSON log.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+const ROOT = new URL('../../../', import.meta.url).pathname
+
+export interface GatewayProcess {
+  child: ChildProcess
+  url: string
+  adminUrl: string | undefined
+  dir: string
+  configFile: string
+  /** Everything the process wrote to stderr so far. */
+  stderr(): string
+  /** Resident set size now, in bytes (from /proc). */
+  rss(): number
+  /** SIGTERM and wait for exit; resolves the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+export function tempDir(prefix = 'pc-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix))
+}
+
+/** Writes `yaml` to a temp dir and starts the gateway on it. Rejects if it does not come up in 10 s. */
+export async function spawnGateway(yaml: string, dir = tempDir()): Promise<GatewayProcess> {
+  const configFile = join(dir, 'portcullis.yaml')
+  writeFileSync(configFile, yaml)
+  const child = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'serve', '--config', configFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let err = ''
+  child.stderr?.setEncoding('utf8')
+  child.stderr?.on('data', (d: string) => {
+    err += d
+  })
+  child.stdout?.resume()
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+  const started = Date.now()
+  let url: string | undefined
+  let adminUrl: string | undefined
+  while (Date.now() - started < 10000) {
+    for (const line of err.split('\n')) {
+      if (!line.startsWith('{')) continue
+      const rec = JSON.parse(line) as { msg?: string; url?: string }
+      if (rec.msg === 'listening') url ??= rec.url
+      if (rec.msg === 'admin listening') adminUrl = rec.url
+    }
+    if (url && (adminUrl || !yaml.includes('admin:') || /admin:\s*\{\s*enabled:\s*false/.test(yaml))) break
+    if (child.exitCode !== null) break
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  if (!url) {
+    child.kill('SIGKILL')
+    throw new Error(`gateway did not start:\n${err}`)
+  }
+  const pid = child.pid as number
+  return {
+    child,
+    url,
+    adminUrl,
+    dir,
+    configFile,
+    stderr: () => err,
+    rss: () => {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+      return Number(m?.[1] ?? 0) * 1024
+    },
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      const t = setTimeout(() => child.kill('SIGKILL'), 15000)
+      const code = await exited
+      clearTimeout(t)
+      return code
+    },
+  }
+}
