@@ -172,11 +172,16 @@ function policyEntry(p: (typeof BUILTIN_POLICIES)[number]): TSchema {
   )
 }
 
-const policyProps: Record<string, TSchema> = {}
-for (const p of BUILTIN_POLICIES) policyProps[p.id] = Type.Optional(policyEntry(p))
-export const PoliciesConfig = Type.Object(policyProps, {
+const routePolicyProps: Record<string, TSchema> = {}
+const globalPolicyProps: Record<string, TSchema> = {}
+for (const p of BUILTIN_POLICIES) {
+  routePolicyProps[p.id] = Type.Optional(policyEntry(p))
+  // Policies that are on by default are filled in even when `policies:` names others.
+  globalPolicyProps[p.id] = p.defaultEnabled ? policyEntry(p) : Type.Optional(policyEntry(p))
+}
+export const PoliciesConfig = Type.Object(routePolicyProps, {
   additionalProperties: false,
-  description: 'Policies by id, with their config.',
+  description: 'Policies by id, with their config; merged over the global `policies` by id.',
 })
 
 export const RouteConfig = Type.Object(
@@ -228,10 +233,11 @@ export const GatewayConfig = Type.Object(
       minItems: 1,
       description: 'Routes. The most specific match wins: exact host, then wildcard, then longest prefix.',
     }),
-    policies: Type.Object(policyProps, {
+    policies: Type.Object(globalPolicyProps, {
       additionalProperties: false,
-      default: { 'request-size-limit': {}, 'security-headers': {} },
-      description: 'Policies applied to every route (a route may override or disable each).',
+      default: {},
+      description:
+        'Policies applied to every route (a route may override each, or set `enabled: false`). request-size-limit and security-headers are on unless disabled.',
     }),
     proxy: Type.Object(
       {

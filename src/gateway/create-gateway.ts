@@ -13,6 +13,7 @@ import type { GatewayConfig, RouteConfig } from '../config/schema.js'
 import { policyById } from '../policies/registry.js'
 import { GatewayError, toProblem } from './errors.js'
 import { canonicalizeTarget, type HygieneOptions, parseHost } from './hygiene.js'
+import type { AccessLog } from './logging.js'
 import type { GatewayMetrics, RouteMetrics } from './metrics.js'
 import type { Decision, Principal, RequestContext, ResponseHead } from './pipeline/context.js'
 import type { LogEntry, PolicyInstance } from './pipeline/policy.js'
@@ -23,7 +24,7 @@ export interface GatewayDeps {
   /** The gateway's own log (stderr by default). */
   logger: Logger
   /** One JSON line per request; undefined when the access log is off. */
-  accessLog: Logger | undefined
+  accessLog: AccessLog | undefined
   metrics: GatewayMetrics
   now?: () => number
   /** Directory relative paths in the config are resolved against. */
@@ -225,7 +226,10 @@ class GatewayContext implements RequestContext {
   fromTrustedProxy: boolean
   decision: Decision = 'allowed'
   bodyTooLarge = false
-  abort: AbortController | undefined = undefined
+  /** Aborts the upstream exchange (set once undici starts it). */
+  abortUpstream: ((reason: Error) => void) | undefined = undefined
+  canRetry = false
+  private controller: Dispatcher.DispatchController | undefined = undefined
   bytesWrittenAtStart: number
   readonly socket: IncomingMessage['socket']
   attempts = 0
@@ -309,6 +313,63 @@ class GatewayContext implements RequestContext {
     })
   }
 
+  // ---- undici dispatch handler: the upstream response streams straight into `res`. ----
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller
+    if (this.res.destroyed) {
+      controller.abort(new Error('client closed the connection'))
+      return
+    }
+    this.abortUpstream = abortWith
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    status: number,
+    headers: Record<string, string | string[]>,
+  ): void {
+    if (status < 200) return // 1xx informational: not forwarded
+    const res = this.res
+    const gw = res.gateway as Gateway
+    if (status === 502 || status === 503 || status === 504) {
+      this.route?.upstream.reportFailure(this.target as UpstreamTarget, `status ${status}`)
+    }
+    let head: ResponseHead
+    try {
+      head = gw.responseHead(this, status, headers, false)
+    } catch (err) {
+      controller.abort(err as Error)
+      return
+    }
+    res.writeHead(head.status, head.headers as Record<string, string>)
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.res.write(chunk)) {
+      controller.pause()
+      this.res.once('drain', resumeController)
+    }
+  }
+
+  onResponseEnd(): void {
+    this.res.end()
+    this.route?.upstream.reportSuccess(this.target as UpstreamTarget)
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.abortUpstream = undefined
+    ;(this.res.gateway as Gateway).upstreamFailed(this, err, this.canRetry)
+  }
+
+  resumeUpstream(): void {
+    this.controller?.resume()
+  }
+
+  abortController(reason: Error): void {
+    this.controller?.abort(reason)
+  }
+
   setUpstreamHeader(name: string, value: string | undefined): void {
     this.upstreamHeaderEdits ??= new Map()
     this.upstreamHeaderEdits.set(name.toLowerCase(), value)
@@ -362,7 +423,7 @@ export class Gateway {
   private runtime: Runtime
   private readonly deps: GatewayDeps
   private readonly logger: Logger
-  private readonly access: Logger | undefined
+  private readonly access: AccessLog | undefined
   private readonly metrics: GatewayMetrics
   draining = false
 
@@ -425,16 +486,25 @@ export class Gateway {
       this.fail(ctx, err)
       return
     }
-    const route = ctx.route as CompiledRoute
-    const hooks = route.requestHooks
-    if (hooks.length === 0) {
-      this.forward(ctx)
-      return
+    const hooks = (ctx.route as CompiledRoute).requestHooks
+    // Run hooks synchronously until one returns a promise; only then go async.
+    for (let i = 0; i < hooks.length; i++) {
+      let r: void | Promise<void>
+      try {
+        r = (hooks[i] as NonNullable<PolicyInstance['onRequest']>)(ctx)
+      } catch (err) {
+        this.fail(ctx, err)
+        return
+      }
+      if (r !== undefined) {
+        continueRequestHooks(ctx, hooks, i + 1, r).then(
+          () => this.forward(ctx),
+          (err: unknown) => this.fail(ctx, err),
+        )
+        return
+      }
     }
-    runRequestHooks(ctx, hooks).then(
-      () => this.forward(ctx),
-      (err: unknown) => this.fail(ctx, err),
-    )
+    this.forward(ctx)
   }
 
   private prepare(ctx: GatewayContext, listener: ListenerInfo): void {
@@ -548,26 +618,19 @@ export class Gateway {
       }
     }
     const headers = this.upstreamHeaders(ctx, target)
-    ctx.abort = new AbortController()
-    const opts = {
-      path,
-      method: ctx.method as Dispatcher.HttpMethod,
-      headers,
-      body,
-      opaque: ctx,
-      signal: ctx.abort.signal,
-    }
+    const method = ctx.method as Dispatcher.HttpMethod
+    ctx.canRetry = body === null
     if (route.bodyHooks.length > 0) {
-      target.pool.request(opts).then(
+      const abort = new AbortController()
+      ctx.abortUpstream = (reason) => abort.abort(reason)
+      target.pool.request({ path, method, headers, body, signal: abort.signal }).then(
         (data) => this.respondBuffered(ctx, data),
         (err: unknown) => this.upstreamFailed(ctx, err, body === null),
       )
       return
     }
-    target.pool.stream(opts, streamFactory, (err) => {
-      if (err) this.upstreamFailed(ctx, err, body === null)
-      else upstream.reportSuccess(target)
-    })
+    // The context is the undici handler: no stream wrappers, no AbortController per request.
+    target.pool.dispatch({ path, method, headers, body }, ctx)
   }
 
   /** Runs the response phase on a head; used by the streaming and buffered paths. */
@@ -577,19 +640,22 @@ export class Gateway {
     headers: ResponseHead['headers'],
     local: boolean,
   ): ResponseHead {
-    const conn = headers.connection
     if (!local) {
-      if (typeof conn === 'string' && conn !== 'keep-alive' && conn !== 'close') {
-        for (const t of connectionTokens(conn)) delete headers[t]
+      const conn = headers.connection
+      if (conn !== undefined) {
+        if (typeof conn === 'string' && conn !== 'keep-alive' && conn !== 'close') {
+          for (const t of connectionTokens(conn)) delete headers[t]
+        }
+        delete headers.connection
       }
-      delete headers.connection
-      delete headers['keep-alive']
-      delete headers['transfer-encoding']
-      delete headers['proxy-connection']
-      delete headers.te
-      delete headers.trailer
-      delete headers.upgrade
-      delete headers['proxy-authenticate']
+      // Deleting only what is present keeps the header object in V8's fast mode.
+      if (headers['keep-alive'] !== undefined) delete headers['keep-alive']
+      if (headers['transfer-encoding'] !== undefined) delete headers['transfer-encoding']
+      if (headers['proxy-connection'] !== undefined) delete headers['proxy-connection']
+      if (headers.te !== undefined) delete headers.te
+      if (headers.trailer !== undefined) delete headers.trailer
+      if (headers.upgrade !== undefined) delete headers.upgrade
+      if (headers['proxy-authenticate'] !== undefined) delete headers['proxy-authenticate']
     }
     headers[ctx.runtime.requestIdHeader] = ctx.id
     const head: ResponseHead = { status, headers, local }
@@ -642,7 +708,7 @@ export class Gateway {
     }
   }
 
-  private upstreamFailed(ctx: GatewayContext, err: unknown, canRetry: boolean): void {
+  upstreamFailed(ctx: GatewayContext, err: unknown, canRetry: boolean): void {
     const res = ctx.res
     if (ctx.bodyTooLarge) {
       this.fail(
@@ -749,7 +815,7 @@ export class Gateway {
     try {
       ;(route ? route.metrics : ctx.runtime.noRouteMetrics).observe(status, decision, durationMs / 1000)
       if (this.access) {
-        this.access.info({
+        this.access.write({
           requestId: ctx.id,
           method: ctx.method,
           path: ctx.path,
@@ -761,7 +827,7 @@ export class Gateway {
           decision,
           code: ctx.errorCode,
           clientIp: ctx.clientIp,
-          aborted: aborted || undefined,
+          aborted,
         })
       }
     } catch (err) {
@@ -780,7 +846,7 @@ export class Gateway {
   }
 
   requestFinished(ctx: GatewayContext): void {
-    if (ctx.abort && !ctx.res.writableFinished) ctx.abort.abort()
+    if (!ctx.res.writableFinished) ctx.abortUpstream?.(new Error('client closed the connection'))
     this.inFlight--
     this.metrics.inFlight.dec()
     this.logPhase(ctx)
@@ -794,32 +860,30 @@ declare module 'node:http' {
   }
 }
 
+function resumeController(this: ResWithCtx): void {
+  this[kCtx]?.resumeUpstream()
+}
+
+function abortWith(this: GatewayContext, reason: Error): void {
+  this.abortController(reason)
+}
+
 function onResponseClose(this: ResWithCtx): void {
   const ctx = this[kCtx]
   if (ctx) this.gateway?.requestFinished(ctx)
 }
 
-async function runRequestHooks(
+async function continueRequestHooks(
   ctx: GatewayContext,
   hooks: NonNullable<PolicyInstance['onRequest']>[],
+  from: number,
+  pending: Promise<void>,
 ): Promise<void> {
-  for (let i = 0; i < hooks.length; i++) {
+  await pending
+  for (let i = from; i < hooks.length; i++) {
     const r = (hooks[i] as NonNullable<PolicyInstance['onRequest']>)(ctx)
     if (r !== undefined) await r
   }
-}
-
-function streamFactory(data: Dispatcher.StreamFactoryData<GatewayContext>): ServerResponse {
-  const ctx = data.opaque as GatewayContext
-  const res = ctx.res
-  const gw = res.gateway as Gateway
-  const status = data.statusCode
-  if (status === 502 || status === 503 || status === 504) {
-    ctx.route?.upstream.reportFailure(ctx.target as UpstreamTarget, `status ${status}`)
-  }
-  const head = gw.responseHead(ctx, status, data.headers as ResponseHead['headers'], false)
-  res.writeHead(head.status, head.headers as Record<string, string>)
-  return res
 }
 
 function connectionTokens(v: string): Set<string> {

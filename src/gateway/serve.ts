@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import { formatProblem, loadConfigFile } from '../config/load.js'
 import type { GatewayConfig } from '../config/schema.js'
 import { Gateway } from './create-gateway.js'
-import { createAccessLog, createLogger, destination } from './logging.js'
+import { AccessLog, createLogger, destination } from './logging.js'
 import { GatewayMetrics } from './metrics.js'
 import { type RunningListener, reloadTls, startAdmin, startListener } from './server.js'
 
@@ -61,7 +61,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   const accessDest = config.accessLog.enabled
     ? destination(dest === 'stdout' || dest === 'stderr' ? dest : resolve(baseDir, dest))
     : undefined
-  const accessLog = accessDest ? createAccessLog(accessDest) : undefined
+  const accessLog = accessDest ? new AccessLog(accessDest) : undefined
   const gateway = new Gateway(config, { logger, accessLog, metrics, baseDir })
   const listeners: RunningListener[] = []
   let admin: RunningListener | undefined
@@ -175,12 +175,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       await Promise.race([stopped, new Promise((r) => setTimeout(r, 1000).unref())])
       await gateway.close(!clean)
       await admin?.close()
-      const flush = (accessDest as { flushSync?: () => void } | undefined)?.flushSync
-      try {
-        flush?.call(accessDest)
-      } catch {
-        // nothing written yet
-      }
+      accessLog?.flush()
       logger.info('stopped')
     })()
     return closing

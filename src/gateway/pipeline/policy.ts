@@ -45,6 +45,11 @@ export interface PolicyDefinition<S extends TObject = TObject> {
   id: string
   /** Request-phase order: higher runs first. */
   priority: number
+  /**
+   * On for every route unless the config sets `enabled: false` (fail closed: a user who writes a
+   * `policies:` block for something else does not lose it by accident).
+   */
+  defaultEnabled?: boolean
   /** One paragraph for the docs. */
   description: string
   /** Config schema: an object, every field with a description and a default (`enabled` is added). */

@@ -10,6 +10,7 @@ import { RequestSizeLimitConfig } from './schema.js'
 export const requestSizeLimit = definePolicy({
   id: 'request-size-limit',
   priority: 10000,
+  defaultEnabled: true,
   description:
     'Caps the request body (per route and per media type), the query length and the header count, with 413/414/431.',
   schema: RequestSizeLimitConfig,

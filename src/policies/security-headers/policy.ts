@@ -8,6 +8,7 @@ import { SecurityHeadersConfig } from './schema.js'
 export const securityHeaders = definePolicy({
   id: 'security-headers',
   priority: 100,
+  defaultEnabled: true,
   description:
     'Adds HSTS (on HTTPS), nosniff, Cache-Control: no-store, frame and referrer headers, and removes Server / X-Powered-By.',
   schema: SecurityHeadersConfig,
@@ -29,7 +30,10 @@ export const securityHeaders = definePolicy({
     return {
       onResponse(ctx, res) {
         const h = res.headers
-        for (let i = 0; i < remove.length; i++) delete h[remove[i] as string]
+        for (let i = 0; i < remove.length; i++) {
+          const name = remove[i] as string
+          if (h[name] !== undefined) delete h[name]
+        }
         for (let i = 0; i < fixed.length; i++) {
           const f = fixed[i] as [string, string]
           h[f[0]] = f[1]

@@ -1,0 +1,50 @@
+/**
+ * A request context for policy unit tests, built on a real IncomingMessage (from a real socket
+ * pair-less parse: node:http's IncomingMessage over a plain Socket), not a mock of the gateway.
+ */
+import { IncomingMessage } from 'node:http'
+import { Socket } from 'node:net'
+import type { RequestContext } from '../../gateway/pipeline/context.js'
+
+export interface TestRequest {
+  method?: string
+  path?: string
+  query?: string
+  headers?: Record<string, string>
+  secure?: boolean
+}
+
+export function testContext(r: TestRequest = {}): RequestContext & { responseHeaders: [string, string][] } {
+  const req = new IncomingMessage(new Socket())
+  req.method = r.method ?? 'GET'
+  req.url = `${r.path ?? '/'}${r.query ? `?${r.query}` : ''}`
+  const raw: string[] = []
+  for (const [k, v] of Object.entries(r.headers ?? {})) {
+    raw.push(k, v)
+    req.headers[k.toLowerCase()] = v
+  }
+  req.rawHeaders = raw
+  const responseHeaders: [string, string][] = []
+  const upstream = new Map<string, string | undefined>()
+  return {
+    id: 'test-request',
+    req,
+    method: req.method,
+    path: r.path ?? '/',
+    query: r.query ?? '',
+    host: 'localhost',
+    clientIp: '127.0.0.1',
+    secure: r.secure ?? false,
+    routeName: 'test',
+    startTime: 0,
+    principal: undefined,
+    state: {},
+    bodyLimit: Number.POSITIVE_INFINITY,
+    body: undefined,
+    errorCode: undefined,
+    readBody: () => Promise.reject(new Error('no body in unit tests')),
+    setUpstreamHeader: (n, v) => upstream.set(n, v),
+    setResponseHeader: (n, v) => responseHeaders.push([n, v]),
+    responseHeaders,
+  }
+}
