@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { Ajv, type ErrorObject } from 'ajv'
-import { LineCounter, parseDocument } from 'yaml'
+import { isMap, isScalar, Lexer, LineCounter, parseDocument } from 'yaml'
 import { canonicalizeTarget } from '../gateway/hygiene.js'
 import { GatewayConfig } from './schema.js'
 
@@ -28,7 +28,8 @@ export interface LoadResult {
   secretPaths: ReadonlySet<string>
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, coerceTypes: false })
+// verbose: ajv sets `parentSchema` on errors only in verbose mode (used for the unknown-field hint).
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, coerceTypes: false, verbose: true })
 const validate = ajv.compile<GatewayConfig>(GatewayConfig)
 
 type Seg = string | number
@@ -83,8 +84,8 @@ function describe(value: unknown, secret: boolean): string {
 }
 
 /** Turns ajv's errors into one readable message per problem, choosing the best anyOf branch. */
-function ajvProblems(errors: ErrorObject[], data: unknown, secretPaths: ReadonlySet<string>) {
-  const out: { segs: Seg[]; message: string }[] = []
+function ajvProblems(errors: ErrorObject[], data: unknown, secretPaths: ReadonlySet<string>): Problem[] {
+  const out: Problem[] = []
   const anyOfPaths = new Map<string, ErrorObject>()
   for (const e of errors) if (e.keyword === 'anyOf') anyOfPaths.set(e.schemaPath, e)
   const consumed = new Set<ErrorObject>()
@@ -97,12 +98,21 @@ function ajvProblems(errors: ErrorObject[], data: unknown, secretPaths: Readonly
       for (const s of shallow) consumed.add(s)
       consumed.add(e)
     } else {
-      const allowed: string[] = []
+      // One description per branch: its const if it has one (a literal `false` is also
+      // `type: boolean`), else its type, else the first constraint it failed.
+      const byBranch = new Map<string, ErrorObject[]>()
       for (const s of shallow) {
-        if (s.keyword === 'const')
-          allowed.push(JSON.stringify((s.params as { allowedValue: unknown }).allowedValue))
-        else if (s.keyword === 'type') allowed.push(`a ${(s.params as { type: string }).type}`)
+        const branch = s.schemaPath.slice(schemaPath.length + 1).split('/')[0] ?? ''
+        byBranch.set(branch, [...(byBranch.get(branch) ?? []), s])
         consumed.add(s)
+      }
+      const allowed: string[] = []
+      for (const errs of byBranch.values()) {
+        const c = errs.find((x) => x.keyword === 'const')
+        const t = errs.find((x) => x.keyword === 'type')
+        if (c) allowed.push(JSON.stringify((c.params as { allowedValue: unknown }).allowedValue))
+        else if (t) allowed.push(`a ${(t.params as { type: string }).type}`)
+        else if (errs[0]) allowed.push(`a value that ${errs[0].message ?? 'is valid'}`)
       }
       consumed.add(e)
       const segs = pointerToSegs(e.instancePath, data)
@@ -118,16 +128,24 @@ function ajvProblems(errors: ErrorObject[], data: unknown, secretPaths: Readonly
     const found = describe(valueAt(data, segs), secretPaths.has(formatPath(segs)))
     let message: string
     switch (e.keyword) {
-      case 'required':
-        message = `missing required field "${(e.params as { missingProperty: string }).missingProperty}"`
-        break
+      case 'required': {
+        const prop = (e.params as { missingProperty: string }).missingProperty
+        out.push({ segs, message: `missing required field "${prop}"`, covers: [...segs, prop] })
+        continue
+      }
       case 'additionalProperties': {
         const prop = (e.params as { additionalProperty: string }).additionalProperty
         const known = Object.keys(
-          ((e.parentSchema as { properties?: Record<string, unknown> }).properties ?? {}) as object,
+          ((e.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties ??
+            {}) as object,
         )
-        message = `unknown field "${prop}"${known.length ? ` (expected one of: ${known.join(', ')})` : ''}`
-        break
+        // Reported at the unknown key itself, not at the start of the enclosing mapping.
+        out.push({
+          segs: [...segs, prop],
+          atKey: true,
+          message: `unknown field "${prop}"${known.length ? ` (expected one of: ${known.join(', ')})` : ''}`,
+        })
+        continue
       }
       case 'type':
         message = `expected ${(e.params as { type: string }).type}, found ${found}`
@@ -145,48 +163,76 @@ function ajvProblems(errors: ErrorObject[], data: unknown, secretPaths: Readonly
 
 const SUBST = /\$\{(env|file):([^}]*)\}/g
 
-/** Replaces ${env:NAME} and ${file:PATH} in every string; records where secrets came from. */
+/**
+ * Replaces ${env:NAME} and ${file:PATH} in every string; records where secrets came from and
+ * their values (scrubbed from every message). Returns a copy: YAML aliases become independent
+ * values, an alias that contains itself is a problem (not an endless recursion), and a
+ * `__proto__` key stays an ordinary (unknown) field instead of replacing the prototype.
+ */
 function substitute(
   node: unknown,
   segs: Seg[],
-  baseDir: string,
-  env: NodeJS.ProcessEnv,
-  problems: { segs: Seg[]; message: string }[],
-  secretPaths: Set<string>,
+  ctx: {
+    baseDir: string
+    env: NodeJS.ProcessEnv
+    problems: Problem[]
+    secretPaths: Set<string>
+    secretValues: Set<string>
+    ancestors: Set<object>
+  },
 ): unknown {
   if (typeof node === 'string') {
     if (!node.includes('${')) return node
-    return node.replace(SUBST, (_m, kind: string, ref: string) => {
-      secretPaths.add(formatPath(segs))
+    let secret = false
+    const out = node.replace(SUBST, (_m, kind: string, ref: string) => {
+      secret = true
+      ctx.secretPaths.add(formatPath(segs))
       if (kind === 'env') {
-        const v = env[ref]
+        const v = ctx.env[ref]
         if (v === undefined) {
-          problems.push({ segs: [...segs], message: `environment variable ${ref} is not set` })
+          ctx.problems.push({ segs: [...segs], message: `environment variable ${ref} is not set` })
           return ''
         }
+        ctx.secretValues.add(v)
         return v
       }
-      const p = isAbsolute(ref) ? ref : resolve(baseDir, ref)
+      const p = isAbsolute(ref) ? ref : resolve(ctx.baseDir, ref)
       try {
-        return readFileSync(p, 'utf8').replace(/\r?\n$/, '')
+        const v = readFileSync(p, 'utf8').replace(/\r?\n$/, '')
+        ctx.secretValues.add(v)
+        return v
       } catch (err) {
-        problems.push({
+        ctx.problems.push({
           segs: [...segs],
           message: `cannot read ${p}: ${(err as NodeJS.ErrnoException).code}`,
         })
         return ''
       }
     })
-  }
-  if (Array.isArray(node))
-    return node.map((v, i) => substitute(v, [...segs, i], baseDir, env, problems, secretPaths))
-  if (node !== null && typeof node === 'object') {
-    const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(node))
-      out[k] = substitute(v, [...segs, k], baseDir, env, problems, secretPaths)
+    if (secret) ctx.secretValues.add(out)
     return out
   }
-  return node
+  if (node === null || typeof node !== 'object') return node
+  if (ctx.ancestors.has(node)) {
+    ctx.problems.push({ segs: [...segs], message: 'a YAML alias that contains itself is not allowed' })
+    return null
+  }
+  ctx.ancestors.add(node)
+  try {
+    if (Array.isArray(node)) return node.map((v, i) => substitute(v, [...segs, i], ctx))
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(node)) {
+      Object.defineProperty(out, k, {
+        value: substitute(v, [...segs, k], ctx),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      })
+    }
+    return out
+  } finally {
+    ctx.ancestors.delete(node)
+  }
 }
 
 function deepFreeze<T>(o: T): T {
@@ -316,73 +362,223 @@ function rules(c: GatewayConfig, baseDir: string): { errors: Problem[]; warnings
   return { errors, warnings }
 }
 
-type Problem = { segs: Seg[]; message: string }
+type Problem = {
+  segs: Seg[]
+  message: string
+  /** Locate the key of the last segment rather than its value (unknown fields). */
+  atKey?: boolean
+  /** The path this problem is about when it differs from `segs` (a missing required field). */
+  covers?: Seg[]
+}
 
 export interface LoadOptions {
   env?: NodeJS.ProcessEnv
 }
 
-/** Loads a config from text. `file` is used for messages and relative paths. */
+/** Larger documents are refused before parsing: a config is kilobytes, not megabytes. */
+export const MAX_CONFIG_BYTES = 1024 * 1024
+/**
+ * Deeper documents are refused before parsing. The YAML composer recurses once per level and a
+ * stack overflow inside it can take the whole process down, so the depth is bounded first.
+ */
+export const MAX_CONFIG_DEPTH = 200
+
+/**
+ * A cheap upper bound of the nesting depth, from the YAML lexer (which does not recurse): flow
+ * brackets open, plus block indentation and `- ` / `? ` indicators on the line (a block level
+ * takes at least one column or one indicator; a sequence under a key may share its column, hence
+ * the factor 2). Block scalar contents and quoted strings are single tokens and never count.
+ * Returns the offset where the bound first exceeds `limit`, or -1.
+ */
+function tooDeepAt(text: string, limit: number): number {
+  let offset = 0
+  let flow = 0
+  let indent = 0
+  let indicators = 0
+  let lineStart = true
+  let skipScalar = false
+  for (const tok of new Lexer().lex(text)) {
+    // Control tokens mark the next token and take no room in the source.
+    if (tok === '\x02' || tok === '\x18') continue
+    if (tok === '\x1f') {
+      skipScalar = true
+      continue
+    }
+    const at = offset
+    offset += tok.length
+    if (skipScalar) {
+      skipScalar = false
+      lineStart = false
+      continue
+    }
+    const c = tok[0]
+    if (tok === '\n' || tok === '\r\n') {
+      lineStart = true
+      indent = 0
+      indicators = 0
+      continue
+    }
+    if (c === ' ' && lineStart) indent = tok.length
+    else if (c === '[' || c === '{') flow++
+    else if ((c === ']' || c === '}') && flow > 0) flow--
+    else if ((tok === '-' || tok === '?') && flow === 0) indicators++
+    lineStart = false
+    if (flow + 2 * (indent + indicators) + 1 > limit) return at
+  }
+  return -1
+}
+
+function linePosAt(text: string, offset: number): { line: number; column: number } {
+  let line = 1
+  let lineStart = 0
+  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
+    line++
+    lineStart = i + 1
+  }
+  return { line, column: offset - lineStart + 1 }
+}
+
+/** Problems sorted by position (stable; those without a position first), as a reader scans. */
+function inDocumentOrder(problems: ConfigProblem[]): ConfigProblem[] {
+  return [...problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0))
+}
+
+function isUnder(path: readonly Seg[], prefix: readonly Seg[]): boolean {
+  return prefix.length <= path.length && prefix.every((s, i) => String(s) === String(path[i]))
+}
+
+/** Loads a config from text. `file` is used for messages and relative paths. Never throws. */
 export function loadConfigText(text: string, file: string, opts: LoadOptions = {}): LoadResult {
+  try {
+    return load(text, file, opts)
+  } catch (err) {
+    // Defence in depth: whatever a hostile document does to a library, it is a config error.
+    return {
+      config: undefined,
+      errors: [{ file, path: '', message: `cannot load the config: ${(err as Error).message}` }],
+      warnings: [],
+      secretPaths: new Set(),
+    }
+  }
+}
+
+function load(text: string, file: string, opts: LoadOptions): LoadResult {
+  const secretPaths = new Set<string>()
+  const fail = (message: string, pos: { line?: number; column?: number } = {}): LoadResult => ({
+    config: undefined,
+    errors: [{ file, path: '', ...pos, message }],
+    warnings: [],
+    secretPaths,
+  })
+  const bytes = Buffer.byteLength(text)
+  if (bytes > MAX_CONFIG_BYTES) {
+    return fail(`the document is ${bytes} bytes; the limit is ${MAX_CONFIG_BYTES} bytes`)
+  }
+  const deep = tooDeepAt(text, MAX_CONFIG_DEPTH)
+  if (deep !== -1) {
+    return fail(`the document nests deeper than ${MAX_CONFIG_DEPTH} levels`, linePosAt(text, deep))
+  }
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
-  const secretPaths = new Set<string>()
-  const locate = (segs: readonly Seg[]): { line?: number; column?: number } => {
-    for (let n = segs.length; n >= 0; n--) {
-      const node = doc.getIn(segs.slice(0, n), true) as { range?: [number, number, number] } | undefined
-      if (node?.range) {
-        const pos = lineCounter.linePos(node.range[0])
-        return { line: pos.line, column: pos.col }
+  const pos = (offset: number) => {
+    const p = lineCounter.linePos(offset)
+    return { line: p.line, column: p.col }
+  }
+  const locate = (segs: readonly Seg[], atKey = false): { line?: number; column?: number } => {
+    if (atKey && segs.length > 0) {
+      const parent = doc.getIn(segs.slice(0, -1), true)
+      const last = segs[segs.length - 1]
+      if (isMap(parent)) {
+        const pair = parent.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(last))
+        const range = (pair?.key as { range?: [number, number, number] } | undefined)?.range
+        if (range) return pos(range[0])
       }
     }
+    for (let n = segs.length; n >= 0; n--) {
+      const node = doc.getIn(segs.slice(0, n), true) as { range?: [number, number, number] } | undefined
+      if (node?.range) return pos(node.range[0])
+    }
     return {}
+  }
+  const secretValues = new Set<string>()
+  // Substituted values never appear in a message, whatever rule produced it.
+  const scrub = (message: string): string => {
+    let out = message
+    for (const v of [...secretValues].sort((a, b) => b.length - a.length)) {
+      if (v.length >= 4) out = out.split(v).join('(secret)')
+    }
+    return out
   }
   const toProblem = (p: Problem): ConfigProblem => ({
     file,
     path: formatPath(p.segs),
-    ...locate(p.segs),
-    message: p.message,
+    ...locate(p.segs, p.atKey),
+    message: scrub(p.message),
   })
   if (doc.errors.length > 0) {
     return {
       config: undefined,
-      errors: doc.errors.map((e) => {
-        const pos = e.linePos?.[0]
-        return {
-          file,
-          path: '',
-          ...(pos ? { line: pos.line, column: pos.col } : {}),
-          message: e.message.split('\n')[0] ?? e.message,
-        }
-      }),
+      errors: doc.errors.map((e) => ({
+        file,
+        path: '',
+        ...(e.linePos?.[0] ? { line: e.linePos[0].line, column: e.linePos[0].col } : pos(e.pos[0])),
+        message: e.message.split('\n')[0] ?? e.message,
+      })),
       warnings: [],
       secretPaths,
     }
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 50 })
+  let raw: unknown
+  try {
+    raw = doc.toJS({ maxAliasCount: 50 })
+  } catch (err) {
+    // yaml throws (ReferenceError) on alias amplification ("billion laughs").
+    return fail((err as Error).message)
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    return {
-      config: undefined,
-      errors: [
-        { file, path: '', message: `expected a mapping at the top level, found ${describe(raw, false)}` },
-      ],
-      warnings: [],
-      secretPaths,
-    }
+    return fail(`expected a mapping at the top level, found ${describe(raw, false)}`)
   }
   const baseDir = dirname(resolve(file))
   const substProblems: Problem[] = []
-  const data = substitute(raw, [], baseDir, opts.env ?? process.env, substProblems, secretPaths)
+  const data = substitute(raw, [], {
+    baseDir,
+    env: opts.env ?? process.env,
+    problems: substProblems,
+    secretPaths,
+    secretValues,
+    ancestors: new Set(),
+  })
   const errors: ConfigProblem[] = substProblems.map(toProblem)
+  // A value whose substitution failed is reported once, not again for being empty.
+  const unreported = (p: Problem) => !substProblems.some((s) => isUnder(p.segs, s.segs))
   if (!validate(data)) {
-    for (const p of ajvProblems(validate.errors ?? [], data, secretPaths)) errors.push(toProblem(p))
-    return { config: undefined, errors, warnings: [], secretPaths }
+    const schemaProblems = ajvProblems(validate.errors ?? [], data, secretPaths)
+    for (const p of schemaProblems.filter(unreported)) errors.push(toProblem(p))
+    // The cross-field rules too, so that every problem shows at once. They assume a valid
+    // shape: best effort, and nothing about a value the schema already rejected.
+    let ruleErrors: Problem[] = []
+    try {
+      ruleErrors = rules(data as GatewayConfig, baseDir).errors
+    } catch {
+      // a shape the schema already reported
+    }
+    for (const p of ruleErrors) {
+      if (unreported(p) && !schemaProblems.some((s) => isUnder(p.segs, s.covers ?? s.segs)))
+        errors.push(toProblem(p))
+    }
+    return { config: undefined, errors: inDocumentOrder(errors), warnings: [], secretPaths }
   }
   const r = rules(data, baseDir)
-  errors.push(...r.errors.map(toProblem))
+  errors.push(...r.errors.filter(unreported).map(toProblem))
   const warnings = r.warnings.map(toProblem)
-  if (errors.length > 0) return { config: undefined, errors, warnings, secretPaths }
-  return { config: deepFreeze(data), errors, warnings, secretPaths }
+  if (errors.length > 0)
+    return {
+      config: undefined,
+      errors: inDocumentOrder(errors),
+      warnings: inDocumentOrder(warnings),
+      secretPaths,
+    }
+  return { config: deepFreeze(data), errors, warnings: inDocumentOrder(warnings), secretPaths }
 }
 
 /** Loads a config file. Never throws for bad content; an unreadable file is one error. */
@@ -397,7 +593,8 @@ export function loadConfigFile(file: string, opts: LoadOptions = {}): LoadResult
         {
           file,
           path: '',
-          message: `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+          // e.g. "ENOENT: no such file or directory" (without the repeated path)
+          message: `cannot read the file: ${(err as Error).message.replace(/, \w+ '.*'$/s, '')}`,
         },
       ],
       warnings: [],

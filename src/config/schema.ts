@@ -159,7 +159,9 @@ export const UpstreamConfig = Type.Object(
 )
 
 /** A policy's config schema with the common `enabled` switch added. */
-function policyEntry(p: (typeof BUILTIN_POLICIES)[number]): TSchema {
+function policyEntry(p: (typeof BUILTIN_POLICIES)[number], onByDefault: boolean): TSchema {
+  // Only an entry that is on by default has `default: {}`: ajv fills defaults for optional
+  // properties too, and a filled-in route entry would replace the global one of the same id.
   return Type.Object(
     {
       enabled: Type.Boolean({
@@ -168,16 +170,16 @@ function policyEntry(p: (typeof BUILTIN_POLICIES)[number]): TSchema {
       }),
       ...p.schema.properties,
     },
-    { additionalProperties: false, default: {}, description: p.description },
+    { additionalProperties: false, ...(onByDefault ? { default: {} } : {}), description: p.description },
   )
 }
 
 const routePolicyProps: Record<string, TSchema> = {}
 const globalPolicyProps: Record<string, TSchema> = {}
 for (const p of BUILTIN_POLICIES) {
-  routePolicyProps[p.id] = Type.Optional(policyEntry(p))
+  routePolicyProps[p.id] = Type.Optional(policyEntry(p, false))
   // Policies that are on by default are filled in even when `policies:` names others.
-  globalPolicyProps[p.id] = p.defaultEnabled ? policyEntry(p) : Type.Optional(policyEntry(p))
+  globalPolicyProps[p.id] = p.defaultEnabled ? policyEntry(p, true) : Type.Optional(policyEntry(p, false))
 }
 export const PoliciesConfig = Type.Object(routePolicyProps, {
   additionalProperties: false,

@@ -1,0 +1,182 @@
+/**
+ * `portcullis config check` end to end: the real CLI (bin/portcullis.js, after the build) in a
+ * child process, so exit codes and output streams are exactly what a user or CI sees.
+ */
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+
+const root = new URL('../../../../../', import.meta.url).pathname
+const bin = join(root, 'bin/portcullis.js')
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { PATH: process.env.PATH, ...env },
+  })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+const GOOD = `listeners:
+  - name: public
+upstreams:
+  api:
+    targets:
+      - url: http://127.0.0.1:3000
+routes:
+  - name: api
+    upstream: api
+`
+
+/** Four mistakes, one per line 3, 7, 10 and 11. */
+const BAD = `listeners:
+  - name: public
+    port: "8080"
+upstreams:
+  api:
+    targets:
+      - url: http://user:pass@127.0.0.1:3000
+routes:
+  - name: api
+    upstream: apis
+    stripprefix: true
+`
+
+let dir: string
+let good: string
+let bad: string
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'portcullis-check-'))
+  good = join(dir, 'good.yaml')
+  bad = join(dir, 'bad.yaml')
+  writeFileSync(good, GOOD)
+  writeFileSync(bad, BAD)
+})
+after(() => {
+  rmSync(dir, { recursive: true, force: true })
+})
+
+describe('portcullis config check', () => {
+  it('exits 2 on a bad file and prints every error with file:line:col', () => {
+    const r = cli(['config', 'check', bad])
+    assert.equal(r.code, 2, r.stdout + r.stderr)
+    const errors = r.stdout.split('\n').filter((l) => l.startsWith('error: '))
+    assert.deepEqual(errors, [
+      `error: ${bad}:3:11 listeners[0].port: expected integer, found string "8080"`,
+      `error: ${bad}:7:14 upstreams.api.targets[0].url: credentials in a target URL are not allowed`,
+      `error: ${bad}:10:15 routes[0].upstream: expected one of the upstreams (api), found "apis"`,
+      `error: ${bad}:11:5 routes[0].stripprefix: unknown field "stripprefix" (expected one of: name, match, upstream, stripPrefix, responseBodyLimit, policies)`,
+    ])
+    assert.match(r.stdout, /bad\.yaml: 4 errors\n$/)
+    assert.ok(!r.stdout.includes('user:pass'), 'credentials echoed')
+  })
+
+  it('exits 0 on a good file', () => {
+    const r = cli(['config', 'check', good])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.equal(r.stdout, `${good}: valid\n`)
+    assert.equal(r.stderr, '')
+  })
+
+  it('exits 0 with warnings, and prints them', () => {
+    const f = join(dir, 'warn.yaml')
+    writeFileSync(f, `${GOOD}admin:\n  host: 0.0.0.0\n`)
+    const r = cli(['config', 'check', f])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.match(
+      r.stdout,
+      /^warning: .*warn\.yaml:11:9 admin\.host: admin listener bound to 0\.0\.0\.0, not loopback$/m,
+    )
+    assert.match(r.stdout, /warn\.yaml: valid \(1 warnings\)\n$/)
+  })
+
+  it('--format json prints one parseable document', () => {
+    const b = cli(['config', 'check', '--format', 'json', bad])
+    assert.equal(b.code, 2)
+    const out = JSON.parse(b.stdout) as {
+      valid: boolean
+      errors: { file: string; path: string; line: number; column: number; message: string }[]
+      warnings: unknown[]
+    }
+    assert.equal(out.valid, false)
+    assert.equal(out.errors.length, 4)
+    assert.deepEqual(out.errors[2], {
+      file: bad,
+      path: 'routes[0].upstream',
+      line: 10,
+      column: 15,
+      message: 'expected one of the upstreams (api), found "apis"',
+    })
+    assert.deepEqual(out.warnings, [])
+    const g = cli(['config', 'check', good, '--format=json'])
+    assert.equal(g.code, 0)
+    assert.deepEqual(JSON.parse(g.stdout), { valid: true, errors: [], warnings: [] })
+  })
+
+  it('never prints a substituted secret', () => {
+    const f = join(dir, 'secret.yaml')
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${env:} is config syntax
+    writeFileSync(f, GOOD.replace('  - name: public\n', '  - name: public\n    port: ${env:SECRET_PORT}\n'))
+    for (const format of ['text', 'json']) {
+      const r = cli(['config', 'check', '--format', format, f], { SECRET_PORT: 's3cr3t-value' })
+      assert.equal(r.code, 2)
+      assert.match(r.stdout, /secret, not shown/)
+      assert.ok(!(r.stdout + r.stderr).includes('s3cr3t-value'))
+    }
+  })
+
+  it('exits 2 with a clear message for a missing file', () => {
+    const missing = join(dir, 'does-not-exist.yaml')
+    const r = cli(['config', 'check', missing])
+    assert.equal(r.code, 2)
+    assert.equal(
+      r.stdout,
+      `error: ${missing}: cannot read the file: ENOENT: no such file or directory\n${missing}: 1 error\n`,
+    )
+  })
+
+  it('exits 2 on a YAML syntax error, with its line', () => {
+    const f = join(dir, 'syntax.yaml')
+    writeFileSync(f, `${GOOD}proxy:\n  trustedProxies: [10.0.0.1\n`)
+    const r = cli(['config', 'check', f])
+    assert.equal(r.code, 2)
+    assert.match(r.stdout, new RegExp(`^error: ${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `, 'm'))
+  })
+
+  it('exits 2 with the usage when the file is missing from the command line', () => {
+    for (const args of [
+      ['config', 'check'],
+      ['config', 'check', 'a.yaml', 'b.yaml'],
+    ]) {
+      const r = cli(args)
+      assert.equal(r.code, 2, args.join(' '))
+      assert.equal(r.stdout, '')
+      assert.equal(r.stderr, 'portcullis: usage: portcullis config check FILE\n')
+    }
+  })
+
+  it('exits 2 on a bad option or subcommand', () => {
+    let r = cli(['config', 'check', '--format', 'yaml', good])
+    assert.equal(r.code, 2)
+    assert.equal(r.stderr, 'portcullis: --format is text or json\n')
+    r = cli(['config', 'check', '--strict', good])
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /^portcullis: .*--strict/)
+    r = cli(['config', 'lint', good])
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /unknown config subcommand "lint" \(expected: check\)/)
+  })
+
+  for (const name of ['minimal.yaml', 'full.yaml']) {
+    it(`passes examples/config/${name}`, () => {
+      const r = cli(['config', 'check', `examples/config/${name}`])
+      assert.equal(r.code, 0, r.stdout + r.stderr)
+      assert.equal(r.stdout, `examples/config/${name}: valid\n`)
+    })
+  }
+})
