@@ -463,6 +463,27 @@ export class Gateway {
 
   /** Handles one request from a listener. Never throws. */
   handle(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo): void {
+    // Pipelined requests on one connection are handled one at a time, in order (as nginx does):
+    // a request behind one that closes the connection (a framing error, a denial) never starts,
+    // and nothing is forwarded that the client could not have meant as a separate request.
+    const socket = req.socket as ConnState
+    if (socket[kClosing]) {
+      res.destroy()
+      return
+    }
+    if (socket[kBusy]) {
+      ;(socket[kQueue] ??= []).push({ req, res, listener })
+      return
+    }
+    socket[kBusy] = true
+    if (socket[kQueue] === undefined) {
+      socket[kQueue] = []
+      socket.once('close', dropQueued)
+    }
+    this.start(req, res, listener)
+  }
+
+  private start(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo): void {
     const rt = this.runtime
     rt.inFlight++
     this.inFlight++
@@ -511,9 +532,14 @@ export class Gateway {
     const req = ctx.req
     const raw = req.rawHeaders
     if (raw.length / 2 > listener.maxHeaderCount) {
+      // Node keeps only maxHeaderCount + 1 headers: what came after is unknown, so close.
       throw new GatewayError('GW_ERR_HEADERS_TOO_LARGE', {
         detail: `limit is ${listener.maxHeaderCount} headers`,
+        closeConnection: true,
       })
+    }
+    if (req.httpVersionMajor !== 1) {
+      throw new GatewayError('GW_ERR_BAD_REQUEST', { detail: 'only HTTP/1.x', closeConnection: true })
     }
     let hosts = 0
     for (let i = 0; i < raw.length; i += 2) {
@@ -523,6 +549,13 @@ export class Gateway {
     if (hosts > 1)
       throw new GatewayError('GW_ERR_REQUEST_SMUGGLING', { detail: 'duplicate Host', closeConnection: true })
     const te = req.headers['transfer-encoding']
+    if (te !== undefined && req.httpVersionMinor === 0) {
+      // RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing.
+      throw new GatewayError('GW_ERR_REQUEST_SMUGGLING', {
+        detail: 'Transfer-Encoding in HTTP/1.0',
+        closeConnection: true,
+      })
+    }
     if (te !== undefined && te.toLowerCase() !== 'chunked') {
       throw new GatewayError('GW_ERR_REQUEST_SMUGGLING', {
         detail: 'unsupported Transfer-Encoding',
@@ -800,6 +833,7 @@ export class Gateway {
     res.writeHead(head.status, head.headers as Record<string, string>)
     res.end(ctx.method === 'HEAD' ? undefined : body)
     if (close) {
+      ;(ctx.socket as ConnState)[kClosing] = true
       res.once('finish', () => ctx.socket.destroySoon())
     }
   }
@@ -846,11 +880,23 @@ export class Gateway {
   }
 
   requestFinished(ctx: GatewayContext): void {
-    if (!ctx.res.writableFinished) ctx.abortUpstream?.(new Error('client closed the connection'))
+    const res = ctx.res
+    if (!res.writableFinished) ctx.abortUpstream?.(new Error('client closed the connection'))
     this.inFlight--
     this.metrics.inFlight.dec()
     this.logPhase(ctx)
     ctx.runtime.requestDone()
+    const socket = ctx.socket as ConnState
+    socket[kBusy] = false
+    const next = socket[kQueue]?.shift()
+    if (next === undefined) return
+    if (socket[kClosing] || !res.writableFinished || !res.shouldKeepAlive || socket.destroyed) {
+      // This connection ends with this response: what the client pipelined after it never runs.
+      socket[kClosing] = true
+      dropQueued.call(socket)
+      return
+    }
+    this.handle(next.req, next.res, next.listener)
   }
 }
 
@@ -858,6 +904,29 @@ declare module 'node:http' {
   interface ServerResponse {
     gateway?: Gateway
   }
+}
+
+const kBusy = Symbol('portcullis.busy')
+const kClosing = Symbol('portcullis.closing')
+const kQueue = Symbol('portcullis.queue')
+interface Queued {
+  req: IncomingMessage
+  res: ServerResponse
+  listener: ListenerInfo
+}
+type ConnState = IncomingMessage['socket'] & {
+  [kBusy]?: boolean
+  [kClosing]?: boolean
+  [kQueue]?: Queued[]
+}
+
+/** Pipelined requests that never started: their responses are dropped with the connection. */
+function dropQueued(this: ConnState): void {
+  const q = this[kQueue]
+  if (!q || q.length === 0) return
+  this[kQueue] = []
+  for (const { res } of q) res.destroy()
+  this.destroy()
 }
 
 function resumeController(this: ResWithCtx): void {

@@ -8,11 +8,12 @@
  *   are rejected, so a client cannot smuggle a second host or path through the request line;
  * - percent-escapes of unreserved characters (A-Z a-z 0-9 - . _ ~) are decoded, other escapes are
  *   kept with upper-case hex; encoded `/`, `\`, NUL and other control bytes are rejected, and so is
- *   a double-encoded escape (`%25` followed by two hex digits);
+ *   a double-encoded escape (`%25` followed by two hex digits, raw or themselves encoded);
  * - the decoded path must be valid UTF-8 (overlong forms such as `%C0%AE` are invalid);
  * - `\`, raw non-ASCII, control characters and other characters outside RFC 3986 are rejected;
  * - `;` is rejected unless allowed: Java servers strip `;params` from segments, which lets
- *   `/public/..;/admin` reach `/admin` behind a proxy that saw a path under `/public`;
+ *   `/public/..;/admin` reach `/admin` behind a proxy that saw a path under `/public`; when it is
+ *   allowed, a segment that is `.` or `..` before its `;` is still rejected;
  * - duplicate slashes are collapsed and dot segments removed; a `..` that would climb above the
  *   root is rejected.
  */
@@ -70,6 +71,8 @@ function hexVal(c: number): number {
 }
 
 const HEX = '0123456789ABCDEF'
+
+const DOUBLE_ENCODED = /%25[0-9A-Fa-f]{2}/
 
 function bad(detail: string): GatewayError {
   return new GatewayError('GW_ERR_BAD_PATH', { detail })
@@ -141,9 +144,6 @@ function normalizePath(raw: string, end: number, opts: HygieneOptions): string {
     if (b === 0x2f) throw bad('encoded "/" in path')
     if (b === 0x5c) throw bad('encoded "\\" in path')
     if (b < 0x20 || b === 0x7f) throw bad('encoded control character in path')
-    if (b === 0x25 && hexVal(raw.charCodeAt(i + 1)) >= 0 && hexVal(raw.charCodeAt(i + 2)) >= 0) {
-      throw bad('double percent-encoding in path')
-    }
     if (b === 0x3b && !opts.allowSemicolon) throw bad('encoded ";" not allowed in path')
     if (b < 128 && unreserved[b] === 1) {
       decoded += String.fromCharCode(b)
@@ -152,6 +152,10 @@ function normalizePath(raw: string, end: number, opts: HygieneOptions): string {
       decoded += `%${HEX[b >> 4]}${HEX[b & 15]}`
     }
   }
+  // A kept `%25` followed by two hex digits is a double-encoded escape, whether the digits were
+  // raw (`%252e`) or themselves encoded (`%25%32%65`, which decodes to `%252e`): an upstream that
+  // decodes twice would see `.`. Checked on the decoded form so both spellings are caught.
+  if (DOUBLE_ENCODED.test(decoded)) throw bad('double percent-encoding in path')
   if (hasHigh && !isUtf8(percentBytes(decoded))) throw bad('path is not valid UTF-8')
 
   // 2. Collapse empty segments and remove dot segments (RFC 3986 5.2.4); never climb above root.
@@ -161,6 +165,12 @@ function normalizePath(raw: string, end: number, opts: HygieneOptions): string {
   for (let i = 1; i < parts.length; i++) {
     const seg = parts[i] as string
     const last = i === parts.length - 1
+    if (opts.allowSemicolon) {
+      // Java servers drop `;params` from a segment before removing dot segments: `..;x` is `..`.
+      const semi = seg.indexOf(';')
+      const base = semi === -1 ? undefined : seg.slice(0, semi)
+      if (base === '.' || base === '..') throw bad('dot segment with ";" parameters')
+    }
     if (seg === '' || seg === '.') {
       if (last) trailing = true
       continue
@@ -193,8 +203,9 @@ const HOST_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-
 
 /** Returns the lower-cased host name (without port) of a Host header, or throws GW_ERR_BAD_HEADER. */
 export function parseHost(host: string | undefined): string {
-  if (host === undefined || host === '')
-    throw new GatewayError('GW_ERR_BAD_HEADER', { detail: 'missing Host' })
+  if (host === undefined || host === '') {
+    throw new GatewayError('GW_ERR_BAD_HEADER', { detail: 'missing Host', closeConnection: true })
+  }
   if (!HOST_RE.test(host)) throw new GatewayError('GW_ERR_BAD_HEADER', { detail: 'invalid Host' })
   if (host.charCodeAt(0) === 0x5b) return host.slice(0, host.indexOf(']') + 1).toLowerCase()
   const colon = host.indexOf(':')

@@ -55,8 +55,10 @@ function onClientError(logger: Logger, metrics: GatewayMetrics) {
       return
     }
     // A response may already be under way on this socket (e.g. a bad chunk mid-body): cut it.
+    // Likewise when the error is in a later pipelined request while an earlier, complete request
+    // still awaits its response: a 400 written now would be read as that request's answer.
     const inProgress = (socket as Socket & { _httpMessage?: http.ServerResponse })._httpMessage
-    if (inProgress?.headersSent) {
+    if (inProgress && (inProgress.headersSent || inProgress.req?.complete)) {
       socket.destroy()
       return
     }
@@ -110,7 +112,7 @@ export async function startListener(
     requestTimeout: l.requestTimeoutMs,
     headersTimeout: l.headersTimeoutMs,
     keepAliveTimeout: l.keepAliveTimeoutMs,
-    requireHostHeader: true,
+    requireHostHeader: false, // the gateway checks Host itself (parseHost), closing the connection
     joinDuplicateHeaders: false,
     insecureHTTPParser: false,
     connectionsCheckingInterval: 1000,
