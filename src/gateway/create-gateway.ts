@@ -3,7 +3,7 @@
  * A runtime is immutable once built; hot reload builds a new one and swaps it atomically, and each
  * request keeps the runtime it started with until it finishes.
  */
-import { randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { BlockList, isIPv4 } from 'node:net'
 import { Transform, type TransformCallback } from 'node:stream'
@@ -432,6 +432,7 @@ export class Gateway {
     this.logger = deps.logger
     this.access = deps.accessLog
     this.metrics = deps.metrics
+    this.metrics.inFlight = () => this.inFlight
     this.runtime = new Runtime(config, deps)
     this.runtime.start()
   }
@@ -487,7 +488,6 @@ export class Gateway {
     const rt = this.runtime
     rt.inFlight++
     this.inFlight++
-    this.metrics.inFlight.inc()
     const remote = normalizeIp(req.socket.remoteAddress)
     let clientIp = remote
     let trusted = false
@@ -496,10 +496,10 @@ export class Gateway {
       if (trusted) clientIp = clientFromForwarded(req.headers['x-forwarded-for'], rt.trusted) ?? remote
     }
     const incomingId = req.headers[rt.requestIdHeader]
-    const id = typeof incomingId === 'string' && REQUEST_ID_RE.test(incomingId) ? incomingId : randomUUID()
+    const id = typeof incomingId === 'string' && REQUEST_ID_RE.test(incomingId) ? incomingId : nextRequestId()
     const ctx = new GatewayContext(req, res, rt, listener.secure, id, clientIp, trusted)
     ;(res as ResWithCtx)[kCtx] = ctx
-    res.once('close', onResponseClose)
+    res.on('close', onResponseClose) // emitted once per response
     res.gateway = this
     try {
       this.prepare(ctx, listener)
@@ -673,23 +673,7 @@ export class Gateway {
     headers: ResponseHead['headers'],
     local: boolean,
   ): ResponseHead {
-    if (!local) {
-      const conn = headers.connection
-      if (conn !== undefined) {
-        if (typeof conn === 'string' && conn !== 'keep-alive' && conn !== 'close') {
-          for (const t of connectionTokens(conn)) delete headers[t]
-        }
-        delete headers.connection
-      }
-      // Deleting only what is present keeps the header object in V8's fast mode.
-      if (headers['keep-alive'] !== undefined) delete headers['keep-alive']
-      if (headers['transfer-encoding'] !== undefined) delete headers['transfer-encoding']
-      if (headers['proxy-connection'] !== undefined) delete headers['proxy-connection']
-      if (headers.te !== undefined) delete headers.te
-      if (headers.trailer !== undefined) delete headers.trailer
-      if (headers.upgrade !== undefined) delete headers.upgrade
-      if (headers['proxy-authenticate'] !== undefined) delete headers['proxy-authenticate']
-    }
+    if (!local) headers = withoutHopByHop(headers)
     headers[ctx.runtime.requestIdHeader] = ctx.id
     const head: ResponseHead = { status, headers, local }
     const route = ctx.route
@@ -883,7 +867,6 @@ export class Gateway {
     const res = ctx.res
     if (!res.writableFinished) ctx.abortUpstream?.(new Error('client closed the connection'))
     this.inFlight--
-    this.metrics.inFlight.dec()
     this.logPhase(ctx)
     ctx.runtime.requestDone()
     const socket = ctx.socket as ConnState
@@ -904,6 +887,15 @@ declare module 'node:http' {
   interface ServerResponse {
     gateway?: Gateway
   }
+}
+
+// Request ids: a random per-process prefix and a counter. Unique across processes and restarts
+// (the prefix has 96 random bits), cheaper than a UUID per request; ids need no secrecy.
+const ID_PREFIX = randomBytes(12).toString('base64url')
+let idCounter = 0
+function nextRequestId(): string {
+  idCounter = (idCounter + 1) % Number.MAX_SAFE_INTEGER
+  return `${ID_PREFIX}-${idCounter.toString(36)}`
 }
 
 const kBusy = Symbol('portcullis.busy')
@@ -953,6 +945,34 @@ async function continueRequestHooks(
     const r = (hooks[i] as NonNullable<PolicyInstance['onRequest']>)(ctx)
     if (r !== undefined) await r
   }
+}
+
+const RESPONSE_HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authenticate',
+])
+
+/**
+ * A copy of an upstream's response headers without hop-by-hop ones (and those its Connection
+ * header names). Copying rather than deleting keeps the object in V8's fast mode for the hooks
+ * and writeHead.
+ */
+function withoutHopByHop(headers: ResponseHead['headers']): ResponseHead['headers'] {
+  const conn = headers.connection
+  const named =
+    typeof conn === 'string' && conn !== 'keep-alive' && conn !== 'close' ? connectionTokens(conn) : undefined
+  const out: ResponseHead['headers'] = {}
+  for (const k in headers) {
+    if (RESPONSE_HOP_BY_HOP.has(k) || named?.has(k)) continue
+    out[k] = headers[k]
+  }
+  return out
 }
 
 function connectionTokens(v: string): Set<string> {

@@ -61,7 +61,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   const accessDest = config.accessLog.enabled
     ? destination(dest === 'stdout' || dest === 'stderr' ? dest : resolve(baseDir, dest))
     : undefined
-  const accessLog = accessDest ? new AccessLog(accessDest) : undefined
+  const accessLog = accessDest ? new AccessLog(accessDest, logger) : undefined
   const gateway = new Gateway(config, { logger, accessLog, metrics, baseDir })
   const listeners: RunningListener[] = []
   let admin: RunningListener | undefined

@@ -1,0 +1,124 @@
+// Small numeric helpers for the bench: median, seeded shuffle, summary rows and the printed table.
+import type { ProxyKind } from './scenarios.js'
+
+export function median(values: number[]): number {
+  if (values.length === 0) return Number.NaN
+  const s = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
+}
+
+/** mulberry32: a small seeded PRNG, so that a run order can be replayed with --seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** Fisher-Yates shuffle into a new array. */
+export function shuffle<T>(items: readonly T[], random: () => number): T[] {
+  const a = [...items]
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    const t = a[i]!
+    a[i] = a[j]!
+    a[j] = t
+  }
+  return a
+}
+
+export interface RunRecord {
+  scenario: string
+  proxy: ProxyKind
+  round: number
+  attempt: number
+  loadgen: string
+  started_at: string
+  duration_s: number
+  requests: number
+  rps: number
+  p50_ms: number
+  p99_ms: number
+  non2xx: number
+  socket_errors: number
+  /** CPU of the proxy process tree (for direct: the upstream) per completed request */
+  cpu_us_per_req: number
+  /** CPU of the upstream per completed request, for reference */
+  upstream_cpu_us_per_req: number
+  other_core_pct: number
+  steal_pct: number
+  noisy: boolean
+  /** true for a noisy attempt that was thrown away and repeated */
+  discarded: boolean
+  noise_reason?: string
+}
+
+export interface SummaryRow {
+  scenario: string
+  proxy: ProxyKind
+  rps: number
+  p50_ms: number
+  p99_ms: number
+  cpu_us_per_req: number
+}
+
+const round = (v: number, digits: number) => Number(v.toFixed(digits))
+
+/** Medians over the kept (non-discarded) runs, per scenario and proxy, in first-seen order. */
+export function summarize(runs: RunRecord[], order: readonly ProxyKind[]): SummaryRow[] {
+  const kept = runs.filter((r) => !r.discarded)
+  const scenarios = [...new Set(kept.map((r) => r.scenario))]
+  const rows: SummaryRow[] = []
+  for (const scenario of scenarios) {
+    for (const proxy of order) {
+      const rs = kept.filter((r) => r.scenario === scenario && r.proxy === proxy)
+      if (rs.length === 0) continue
+      rows.push({
+        scenario,
+        proxy,
+        rps: round(median(rs.map((r) => r.rps)), 0),
+        p50_ms: round(median(rs.map((r) => r.p50_ms)), 3),
+        p99_ms: round(median(rs.map((r) => r.p99_ms)), 3),
+        cpu_us_per_req: round(median(rs.map((r) => r.cpu_us_per_req)), 2),
+      })
+    }
+  }
+  return rows
+}
+
+function pad(cells: string[], widths: number[]): string {
+  return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
+}
+
+/** The per-scenario table: medians plus CPU ratios to nginx and fastify when those ran. */
+export function formatTable(scenario: string, rows: SummaryRow[], runs: RunRecord[]): string {
+  const mine = rows.filter((r) => r.scenario === scenario)
+  const nginx = mine.find((r) => r.proxy === 'nginx')
+  const fastify = mine.find((r) => r.proxy === 'fastify')
+  const ratio = (r: SummaryRow, ref: SummaryRow | undefined) =>
+    ref && r.proxy !== 'direct' && ref.cpu_us_per_req > 0
+      ? (r.cpu_us_per_req / ref.cpu_us_per_req).toFixed(2)
+      : '-'
+  const head = ['proxy', 'rps', 'p50 ms', 'p99 ms', 'cpu us/req', 'x nginx', 'x fastify', 'runs', 'noisy']
+  const body = mine.map((r) => {
+    const rs = runs.filter((x) => x.scenario === scenario && x.proxy === r.proxy && !x.discarded)
+    return [
+      r.proxy,
+      String(r.rps),
+      r.p50_ms.toFixed(2),
+      r.p99_ms.toFixed(2),
+      r.cpu_us_per_req.toFixed(1),
+      ratio(r, nginx),
+      ratio(r, fastify),
+      String(rs.length),
+      String(rs.filter((x) => x.noisy).length),
+    ]
+  })
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)))
+  return [pad(head, widths), ...body.map((b) => pad(b, widths))].join('\n')
+}
