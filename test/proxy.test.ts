@@ -156,6 +156,37 @@ reload: { watch: false }
     assert.equal(notModified.body, '')
   })
 
+  test('Expect: 100-continue gets 100 Continue from the gateway; the body then streams upstream', async () => {
+    const u = new URL(gw.url)
+    const result = await new Promise<{ continued: boolean; body: string }>((resolve, reject) => {
+      let continued = false
+      const req = http.request(
+        {
+          host: u.hostname,
+          port: u.port,
+          method: 'POST',
+          path: '/api/upload',
+          agent: false,
+          headers: { expect: '100-continue', 'content-length': '5' },
+        },
+        (res) => {
+          let body = ''
+          res.on('data', (c: Buffer) => {
+            body += c
+          })
+          res.on('end', () => resolve({ continued, body }))
+        },
+      )
+      req.on('continue', () => {
+        continued = true
+        req.end('hello')
+      })
+      req.on('error', reject)
+    })
+    assert.equal(result.continued, true)
+    assert.equal((JSON.parse(result.body) as { size: number }).size, 5)
+  })
+
   test('upstream down → 502 problem+json GW_ERR_UPSTREAM_UNAVAILABLE', async () => {
     const r = await request(gw.url, { path: '/dead/x' })
     assert.equal(r.status, 502)

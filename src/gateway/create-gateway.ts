@@ -473,7 +473,8 @@ export class Gateway {
       return
     }
     if (socket[kBusy]) {
-      ;(socket[kQueue] ??= []).push({ req, res, listener })
+      // Busy means an earlier request on this socket created the queue.
+      ;(socket[kQueue] as Queued[]).push({ req, res, listener })
       return
     }
     socket[kBusy] = true
