@@ -331,7 +331,23 @@ reload: { watch: false }
     assert.equal(typeof rec.durationMs, 'number')
     assert.ok((rec.bytesOut as number) > 0)
     assert.equal(rec.upstream, up.url)
-    for (const secret of ['eyJhbGciOiJIUzI1NiJ9', 'cookie-value-7f3a9', 'pcl_leakcheck_0123456789']) {
+    // A request refused before canonicalization is logged with its raw path, never its query.
+    const refused = await request(gw.url, {
+      path: '/api/a%2fb?token=query-secret-55aa',
+      headers: { 'x-request-id': 'log-check-000002' },
+    })
+    assert.equal(refused.status, 400)
+    for (let i = 0; i < 100 && !text.includes('log-check-000002'); i++) {
+      await new Promise((res) => setTimeout(res, 50))
+      text = readFileSync(join(gw.dir, 'access.log'), 'utf8')
+    }
+    const refusedLine = text.split('\n').find((l) => l.includes('log-check-000002'))
+    assert.ok(refusedLine, 'the refused request is in the access log')
+    const refusedRec = JSON.parse(refusedLine) as Record<string, unknown>
+    assert.equal(refusedRec.path, '/api/a%2fb')
+    assert.equal(refusedRec.code, 'GW_ERR_BAD_PATH')
+    assert.equal(refusedRec.route, '(none)')
+    for (const secret of ['eyJhbGciOiJIUzI1NiJ9', 'cookie-value-7f3a9', 'pcl_leakcheck_0123456789', 'query-secret-55aa']) {
       assert.equal(text.includes(secret), false, `${secret} leaked into the access log`)
       assert.equal(gw.stderr().includes(secret), false, `${secret} leaked into the gateway log`)
     }

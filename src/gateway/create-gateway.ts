@@ -247,7 +247,7 @@ class GatewayContext implements RequestContext {
     this.res = res
     this.runtime = runtime
     this.method = req.method ?? 'GET'
-    this.path = '/'
+    this.path = '' // set by prepare(); '' while the target has not been canonicalized
     this.query = ''
     this.host = ''
     this.secure = secure
@@ -837,7 +837,7 @@ export class Gateway {
         this.access.write({
           requestId: ctx.id,
           method: ctx.method,
-          path: ctx.path,
+          path: ctx.path !== '' ? ctx.path : rawPathForLog(ctx.req.url),
           route: ctx.routeName,
           status,
           durationMs: Math.round(durationMs * 1000) / 1000,
@@ -974,6 +974,17 @@ function withoutHopByHop(headers: ResponseHead['headers']): ResponseHead['header
     out[k] = headers[k]
   }
   return out
+}
+
+/**
+ * For a request refused before its target was canonicalized: the raw path, without the query
+ * (which may carry credentials), cut to 256 characters. The access log escapes it.
+ */
+function rawPathForLog(url: string | undefined): string {
+  if (url === undefined) return ''
+  const q = url.indexOf('?')
+  const path = q === -1 ? url : url.slice(0, q)
+  return path.length > 256 ? `${path.slice(0, 256)}…` : path
 }
 
 function connectionTokens(v: string): Set<string> {
