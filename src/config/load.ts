@@ -275,6 +275,14 @@ function rules(c: GatewayConfig, baseDir: string): { errors: Problem[]; warnings
         if (code)
           errors.push({ segs: ['listeners', i, 'tls', f], message: `cannot read ${l.tls[f]}: ${code}` })
       }
+      const ca = l.tls.clientAuth?.ca
+      const caCode = ca === undefined ? undefined : readable(resolve(baseDir, ca))
+      if (caCode) {
+        errors.push({
+          segs: ['listeners', i, 'tls', 'clientAuth', 'ca'],
+          message: `cannot read ${ca}: ${caCode}`,
+        })
+      }
     }
   })
   if (c.admin.enabled && isIP(c.admin.host) && !/^(127\.|::1$)/.test(c.admin.host)) {

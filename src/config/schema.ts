@@ -17,6 +17,22 @@ export const TlsConfig = Type.Object(
     ciphers: Type.Optional(
       Type.String({ description: 'OpenSSL cipher list for TLSv1.2 (Node default when absent).' }),
     ),
+    clientAuth: Type.Optional(
+      Type.Object(
+        {
+          ca: Type.String({
+            minLength: 1,
+            description: 'PEM bundle of the CAs whose client certificates are accepted.',
+          }),
+          mode: Type.Union([Type.Literal('optional'), Type.Literal('required')], {
+            default: 'optional',
+            description:
+              '`required`: the TLS handshake fails without a valid client certificate. `optional`: it is asked for and verified, and the `mtls` policy requires it per route.',
+          }),
+        },
+        { additionalProperties: false, description: 'Ask clients for certificates (mutual TLS).' },
+      ),
+    ),
   },
   { additionalProperties: false, description: 'Serve HTTPS with this certificate.' },
 )

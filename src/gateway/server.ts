@@ -98,6 +98,15 @@ function tlsOptions(l: ListenerConfig, baseDir: string): https.ServerOptions {
     key: readFileSync(resolve(baseDir, tls.key)),
     minVersion: tls.minVersion,
     ...(tls.ciphers ? { ciphers: tls.ciphers } : {}),
+    ...(tls.clientAuth
+      ? {
+          ca: readFileSync(resolve(baseDir, tls.clientAuth.ca)),
+          requestCert: true,
+          // `optional`: verified against the CA but not enforced here; the mtls policy decides
+          // per route from socket.authorized.
+          rejectUnauthorized: tls.clientAuth.mode === 'required',
+        }
+      : {}),
   }
 }
 

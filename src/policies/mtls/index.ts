@@ -1,0 +1,2 @@
+export { mtls } from './policy.js'
+export { MtlsConfig } from './schema.js'
