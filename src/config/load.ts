@@ -9,6 +9,7 @@ import { dirname, isAbsolute, resolve } from 'node:path'
 import { Ajv, type ErrorObject } from 'ajv'
 import { isMap, isScalar, Lexer, LineCounter, parseDocument } from 'yaml'
 import { canonicalizeTarget } from '../gateway/hygiene.js'
+import { BUILTIN_POLICIES, policyById } from '../policies/registry.js'
 import { GatewayConfig } from './schema.js'
 
 export interface ConfigProblem {
@@ -344,6 +345,34 @@ function rules(c: GatewayConfig, baseDir: string): { errors: Problem[]; warnings
       errors.push({
         segs: ['routes', i, 'match', 'pathPrefix'],
         message: (err as Error & { detail?: string }).detail ?? 'invalid',
+      })
+    }
+    const auth = r.authentication
+    if (auth) {
+      const ids = auth.anyOf ?? auth.allOf ?? []
+      if ((auth.anyOf === undefined) === (auth.allOf === undefined)) {
+        errors.push({
+          segs: ['routes', i, 'authentication'],
+          message: 'expected exactly one of anyOf or allOf',
+        })
+      }
+      const merged = { ...c.policies, ...(r.policies ?? {}) } as Record<
+        string,
+        { enabled?: boolean } | undefined
+      >
+      const key = auth.anyOf ? 'anyOf' : 'allOf'
+      ids.forEach((id, j) => {
+        const segs = ['routes', i, 'authentication', key, j]
+        const def = policyById(id)
+        if (!def?.authenticates) {
+          const known = BUILTIN_POLICIES.filter((p) => p.authenticates).map((p) => p.id)
+          errors.push({
+            segs,
+            message: `expected an authentication policy (${known.join(', ')}), found "${id}"`,
+          })
+        } else if (merged[id] === undefined || merged[id]?.enabled === false) {
+          errors.push({ segs, message: `"${id}" is not enabled on this route: configure it under policies` })
+        }
       })
     }
     r.match.hosts?.forEach((h, j) => {

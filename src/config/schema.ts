@@ -236,6 +236,31 @@ export const RouteConfig = Type.Object(
       description: 'Largest response body a policy may buffer for inspection (then 502).',
     }),
     policies: Type.Optional(PoliciesConfig),
+    authentication: Type.Optional(
+      Type.Object(
+        {
+          anyOf: Type.Optional(
+            Type.Array(Type.String({ minLength: 1 }), {
+              minItems: 1,
+              description:
+                'Authentication policies of this route, tried in order: the first credential the request carries decides (an invalid one is refused, never passed on to the next).',
+            }),
+          ),
+          allOf: Type.Optional(
+            Type.Array(Type.String({ minLength: 1 }), {
+              minItems: 1,
+              description:
+                'Authentication policies that must all succeed (e.g. an API key and a user token).',
+            }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'How the authentication policies enabled on this route combine (exactly one of anyOf / allOf). Without it, each enforces its own credential.',
+        },
+      ),
+    ),
   },
   { additionalProperties: false },
 )

@@ -16,6 +16,7 @@ import { canonicalizeTarget, type HygieneOptions, parseHost } from './hygiene.js
 import type { AccessLog } from './logging.js'
 import type { GatewayMetrics, RouteMetrics } from './metrics.js'
 import type { Decision, Principal, RequestContext, ResponseHead } from './pipeline/context.js'
+import { allOfHook, anyOfHook, type Authenticator } from './pipeline/authentication.js'
 import type { LogEntry, PolicyInstance } from './pipeline/policy.js'
 import { buildRouter, type RouteMatcher } from './router.js'
 import { Upstream, type UpstreamTarget } from './upstream/upstream.js'
@@ -49,6 +50,8 @@ interface CompiledRoute {
   bodyHooks: NonNullable<PolicyInstance['onResponseBody']>[]
   logHooks: NonNullable<PolicyInstance['onLog']>[]
   metrics: RouteMetrics
+  /** Lower-case request headers never forwarded on this route (see PolicyInstance.stripRequestHeaders). */
+  stripHeaders: Set<string> | undefined
 }
 
 /** A fully built, immutable pipeline for one config. */
@@ -86,7 +89,7 @@ export class Runtime {
       }
       this.routes = config.routes.map((rc) => {
         const merged: Record<string, unknown> = { ...config.policies, ...(rc.policies ?? {}) }
-        const instances: { priority: number; inst: PolicyInstance }[] = []
+        const instances: { id: string; priority: number; inst: PolicyInstance }[] = []
         for (const [id, pc] of Object.entries(merged)) {
           if (pc === undefined || (pc as { enabled?: boolean }).enabled === false) continue
           const def = policyById(id)
@@ -97,10 +100,11 @@ export class Runtime {
             routeName: rc.name,
           })
           built.push(inst)
-          instances.push({ priority: def.priority, inst })
+          instances.push({ id, priority: def.priority, inst })
         }
         instances.sort((a, b) => b.priority - a.priority)
         const policies = instances.map((x) => x.inst)
+        const requestHooks = compileRequestHooks(rc, instances)
         const upstream = this.upstreams.get(rc.upstream)
         if (!upstream) throw new Error(`route ${rc.name}: unknown upstream ${rc.upstream}`)
         return {
@@ -110,10 +114,11 @@ export class Runtime {
           stripPrefix:
             rc.stripPrefix && rc.match.pathPrefix !== '/' ? rc.match.pathPrefix.replace(/\/$/, '').length : 0,
           policies,
-          requestHooks: policies.flatMap((p) => (p.onRequest ? [p.onRequest.bind(p)] : [])),
+          requestHooks,
           responseHooks: policies.flatMap((p) => (p.onResponse ? [p.onResponse.bind(p)] : [])).reverse(),
           bodyHooks: policies.flatMap((p) => (p.onResponseBody ? [p.onResponseBody.bind(p)] : [])).reverse(),
           logHooks: policies.flatMap((p) => (p.onLog ? [p.onLog.bind(p)] : [])),
+          stripHeaders: stripSet(policies),
           metrics: deps.metrics.forRoute(rc.name),
         }
       })
@@ -176,6 +181,46 @@ export class Runtime {
       ...this.routes.flatMap((r) => r.policies.map(async (p) => p.close?.())),
     ]).catch(() => undefined)
   }
+}
+
+/**
+ * The request hooks of a route in priority order. With `authentication: { anyOf | allOf }`, the
+ * listed policies' own hooks are replaced by one combined step at the highest of their priorities.
+ */
+function compileRequestHooks(
+  rc: RouteConfig,
+  instances: readonly { id: string; priority: number; inst: PolicyInstance }[],
+): NonNullable<PolicyInstance['onRequest']>[] {
+  const auth = rc.authentication
+  const ids = auth?.anyOf ?? auth?.allOf
+  if (!auth || !ids)
+    return instances.flatMap((x) => (x.inst.onRequest ? [x.inst.onRequest.bind(x.inst)] : []))
+  const listed: Authenticator[] = ids.map((id) => {
+    const x = instances.find((i) => i.id === id)
+    if (!x)
+      throw new Error(`route ${rc.name}: authentication lists "${id}", which is not enabled on the route`)
+    if (!x.inst.authenticate) throw new Error(`route ${rc.name}: "${id}" is not an authentication policy`)
+    return { id, instance: x.inst as Authenticator['instance'] }
+  })
+  const combined = auth.anyOf ? anyOfHook(listed) : allOfHook(listed)
+  const top = Math.max(...instances.filter((i) => ids.includes(i.id)).map((i) => i.priority))
+  const out: NonNullable<PolicyInstance['onRequest']>[] = []
+  let placed = false
+  for (const x of instances) {
+    if (!placed && x.priority <= top) {
+      out.push(combined)
+      placed = true
+    }
+    if (ids.includes(x.id) || !x.inst.onRequest) continue
+    out.push(x.inst.onRequest.bind(x.inst))
+  }
+  if (!placed) out.push(combined)
+  return out
+}
+
+function stripSet(policies: readonly PolicyInstance[]): Set<string> | undefined {
+  const names = policies.flatMap((p) => p.stripRequestHeaders ?? []).map((h) => h.toLowerCase())
+  return names.length > 0 ? new Set(names) : undefined
 }
 
 const HOP_BY_HOP = new Set([
@@ -589,6 +634,7 @@ export class Gateway {
     const listed =
       conn !== undefined && conn !== 'keep-alive' && conn !== 'close' ? connectionTokens(conn) : undefined
     const edits = ctx.upstreamHeaderEdits
+    const strip = ctx.route?.stripHeaders
     const ridHeader = rt.requestIdHeader
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i] as string
@@ -599,6 +645,7 @@ export class Gateway {
       }
       if (listed?.has(lower)) continue
       if (edits?.has(lower)) continue
+      if (strip?.has(lower)) continue
       out.push(name, raw[i + 1] as string)
     }
     const remote = normalizeIp(req.socket.remoteAddress)

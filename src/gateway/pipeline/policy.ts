@@ -1,6 +1,6 @@
 import type { Static, TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
-import type { RequestContext, ResponseHead } from './context.js'
+import type { Principal, RequestContext, ResponseHead } from './context.js'
 
 /** What a policy gets once, at pipeline build time. */
 export interface PolicyDeps {
@@ -36,6 +36,20 @@ export interface PolicyInstance {
   onResponseBody?(ctx: RequestContext, res: ResponseHead, body: Buffer): Buffer | Promise<Buffer>
   /** Log phase: after every request, denied ones too. Errors here are swallowed and logged. */
   onLog?(entry: LogEntry): void
+  /**
+   * Authentication policies: the principal this request's credential proves, `undefined` when the
+   * request carries no credential of this kind; throws a GatewayError when it carries one that is
+   * invalid. Used by a route's `authentication: { anyOf | allOf }`; the policy's own `onRequest`
+   * usually calls it and requires a principal.
+   */
+  authenticate?(ctx: RequestContext): Principal | undefined | Promise<Principal | undefined>
+  /** The WWW-Authenticate challenge for a missing credential of this kind, e.g. `Bearer realm="api"`. */
+  challenge?: string
+  /**
+   * Request headers removed before the request goes upstream, on every request of the route
+   * (credentials the upstream must not see, identity headers a client must not be able to forge).
+   */
+  stripRequestHeaders?: readonly string[]
   /** Release timers, connections. */
   close?(): void | Promise<void>
 }
@@ -50,6 +64,8 @@ export interface PolicyDefinition<S extends TObject = TObject> {
    * `policies:` block for something else does not lose it by accident).
    */
   defaultEnabled?: boolean
+  /** True for authentication policies (they implement `authenticate`); a route's `authentication:` may list them. */
+  authenticates?: boolean
   /** One paragraph for the docs. */
   description: string
   /** Config schema: an object, every field with a description and a default (`enabled` is added). */

@@ -1,6 +1,6 @@
 import type { TLSSocket } from 'node:tls'
 import { GatewayError } from '../../gateway/errors.js'
-import type { Principal } from '../../gateway/pipeline/context.js'
+import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy } from '../../gateway/pipeline/policy.js'
 import { MtlsConfig } from './schema.js'
 
@@ -25,6 +25,7 @@ function sanEntries(san: string | undefined, type: string): string[] {
 export const mtls = definePolicy({
   id: 'mtls',
   priority: 8100,
+  authenticates: true,
   description:
     'Requires a client certificate verified by the listener (mutual TLS) and makes it the principal (subject CN or a SAN).',
   schema: MtlsConfig,
@@ -65,31 +66,36 @@ export const mtls = definePolicy({
         authMethod: 'mtls',
       }
     }
+    const authenticate = (ctx: RequestContext): Principal | undefined => {
+      const socket = ctx.req.socket as PeerSocket
+      if (!ctx.secure || typeof socket.getPeerCertificate !== 'function') return undefined
+      // The same connection may serve routes with different principalFrom settings.
+      let cache = socket[kPeer]
+      if (cache === undefined) {
+        cache = new Map()
+        socket[kPeer] = cache
+      }
+      let who = cache.get(from)
+      if (who === undefined) {
+        who = identify(socket)
+        cache.set(from, who)
+      }
+      if (who === 'absent') return undefined
+      if (who === 'unverified') throw new GatewayError('GW_ERR_AUTH_INVALID')
+      if (allowed && !allowed.has(who.id)) throw new GatewayError('GW_ERR_FORBIDDEN')
+      if (forward !== false) ctx.setUpstreamHeader(forward, who.id)
+      return who
+    }
     return {
+      authenticate,
+      // A client must never be able to send the identity header itself.
+      ...(forward !== false ? { stripRequestHeaders: [forward] } : {}),
       onRequest(ctx) {
-        if (forward !== false) ctx.setUpstreamHeader(forward, undefined)
-        const socket = ctx.req.socket as PeerSocket
-        if (!ctx.secure || typeof socket.getPeerCertificate !== 'function') {
-          throw new GatewayError('GW_ERR_AUTH_MISSING', { detail: 'a client certificate is required' })
-        }
-        // The same connection may serve routes with different principalFrom settings.
-        let cache = socket[kPeer]
-        if (cache === undefined) {
-          cache = new Map()
-          socket[kPeer] = cache
-        }
-        let who = cache.get(from)
+        const who = authenticate(ctx)
         if (who === undefined) {
-          who = identify(socket)
-          cache.set(from, who)
-        }
-        if (who === 'absent') {
           throw new GatewayError('GW_ERR_AUTH_MISSING', { detail: 'a client certificate is required' })
         }
-        if (who === 'unverified') throw new GatewayError('GW_ERR_AUTH_INVALID')
-        if (allowed && !allowed.has(who.id)) throw new GatewayError('GW_ERR_FORBIDDEN')
         ctx.principal = who
-        if (forward !== false) ctx.setUpstreamHeader(forward, who.id)
       },
     }
   },
