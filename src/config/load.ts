@@ -10,6 +10,7 @@ import { Ajv, type ErrorObject } from 'ajv'
 import { isMap, isScalar, Lexer, LineCounter, parseDocument } from 'yaml'
 import { canonicalizeTarget } from '../gateway/hygiene.js'
 import { BUILTIN_POLICIES, policyById } from '../policies/registry.js'
+import { checkStoresConfig } from '../stores/config.js'
 import { GatewayConfig } from './schema.js'
 
 export interface ConfigProblem {
@@ -320,6 +321,13 @@ function rules(c: GatewayConfig, baseDir: string): { errors: Problem[]; warnings
         message: 'upstream TLS is not verified',
       })
     }
+  }
+  for (const problem of checkStoresConfig(c.stores)) {
+    const m = /^stores\.redis(?:\.(\w+))?: (.*)$/.exec(problem)
+    errors.push({
+      segs: m ? ['stores', 'redis', ...(m[1] ? [m[1]] : [])] : ['stores'],
+      message: m ? (m[2] as string) : problem,
+    })
   }
   const routeNames = new Set<string>()
   c.routes.forEach((r, i) => {

@@ -5,6 +5,7 @@
  */
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
 import { BUILTIN_POLICIES } from '../policies/registry.js'
+import { StoresConfig } from '../stores/config.js'
 
 export const TlsConfig = Type.Object(
   {
@@ -282,6 +283,7 @@ export const GatewayConfig = Type.Object(
       description:
         'Policies applied to every route (a route may override each, or set `enabled: false`). request-size-limit and security-headers are on unless disabled.',
     }),
+    stores: StoresConfig,
     proxy: Type.Object(
       {
         trustedProxies: Type.Array(Type.String(), {

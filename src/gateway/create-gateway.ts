@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { BlockList, isIPv4 } from 'node:net'
 import { Transform, type TransformCallback } from 'node:stream'
 import type { Logger } from 'pino'
+import type { Store } from '../stores/types.js'
 import type { Dispatcher } from 'undici'
 import type { GatewayConfig, RouteConfig } from '../config/schema.js'
 import { policyById } from '../policies/registry.js'
@@ -30,6 +31,8 @@ export interface GatewayDeps {
   now?: () => number
   /** Directory relative paths in the config are resolved against. */
   baseDir: string
+  /** Shared state for policies (created once per process; see src/stores). */
+  store: Store
 }
 
 /** Per-listener facts the core needs. */
@@ -98,6 +101,7 @@ export class Runtime {
             logger: deps.logger.child({ policy: id }),
             now,
             routeName: rc.name,
+            store: deps.store,
           })
           built.push(inst)
           instances.push({ id, priority: def.priority, inst })

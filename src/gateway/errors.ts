@@ -11,6 +11,7 @@ export const ERROR_CATALOGUE = {
   GW_ERR_AUTH_MISSING: { status: 401, title: 'Authentication required' },
   GW_ERR_AUTH_INVALID: { status: 401, title: 'Invalid credentials' },
   GW_ERR_TOKEN_EXPIRED: { status: 401, title: 'Token expired' },
+  GW_ERR_STEP_UP_REQUIRED: { status: 401, title: 'Stronger authentication required' },
   GW_ERR_FORBIDDEN: { status: 403, title: 'Forbidden' },
   GW_ERR_ROUTE_NOT_FOUND: { status: 404, title: 'No route matches this request' },
   GW_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this route' },
@@ -21,12 +22,15 @@ export const ERROR_CATALOGUE = {
   GW_ERR_VALIDATION: { status: 400, title: 'Request failed validation' },
   GW_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request header fields too large' },
   GW_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  GW_ERR_LOCKED_OUT: { status: 429, title: 'Too many failed authentication attempts' },
   GW_ERR_INTERNAL: { status: 500, title: 'Internal gateway error' },
   GW_ERR_NOT_IMPLEMENTED: { status: 501, title: 'Not implemented' },
   GW_ERR_UPSTREAM_UNAVAILABLE: { status: 502, title: 'Upstream unavailable' },
   GW_ERR_UPSTREAM_BAD_RESPONSE: { status: 502, title: 'Upstream sent an invalid response' },
   GW_ERR_OVERLOADED: { status: 503, title: 'Gateway overloaded' },
   GW_ERR_SHUTTING_DOWN: { status: 503, title: 'Gateway shutting down' },
+  GW_ERR_STATE_UNAVAILABLE: { status: 503, title: 'Shared state unavailable' },
+  GW_ERR_AUTH_UNAVAILABLE: { status: 503, title: 'Authentication service unavailable' },
   GW_ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'Upstream timed out' },
 } as const satisfies Record<string, { status: number; title: string }>
 

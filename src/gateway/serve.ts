@@ -10,6 +10,7 @@ import { formatProblem, loadConfigFile } from '../config/load.js'
 import type { GatewayConfig } from '../config/schema.js'
 import { Gateway } from './create-gateway.js'
 import { AccessLog, createLogger, destination } from './logging.js'
+import { createStore } from '../stores/config.js'
 import { GatewayMetrics } from './metrics.js'
 import { type RunningListener, reloadTls, startAdmin, startListener } from './server.js'
 
@@ -62,7 +63,25 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     ? destination(dest === 'stdout' || dest === 'stderr' ? dest : resolve(baseDir, dest))
     : undefined
   const accessLog = accessDest ? new AccessLog(accessDest, logger) : undefined
-  const gateway = new Gateway(config, { logger, accessLog, metrics, baseDir })
+  const store = createStore(config.stores, { logger })
+  if (config.stores.backend === 'redis') {
+    // Start even when Redis is down: each stateful policy applies its failOpen setting meanwhile.
+    await store.ping().then(
+      () => logger.info('redis store connected'),
+      (err: unknown) =>
+        logger.warn(
+          { err: (err as Error).message },
+          'redis store not reachable yet; retrying in the background',
+        ),
+    )
+  }
+  let gateway: Gateway
+  try {
+    gateway = new Gateway(config, { logger, accessLog, metrics, baseDir, store })
+  } catch (err) {
+    await store.close()
+    throw err
+  }
   const listeners: RunningListener[] = []
   let admin: RunningListener | undefined
   let ready = false
@@ -80,6 +99,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()))
     await gateway.close(true)
+    await store.close().catch(() => undefined)
     throw err
   }
   ready = true
@@ -100,7 +120,8 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       JSON.stringify(next.config.listeners.map((l) => ({ ...l, tls: undefined }))) !==
         JSON.stringify(config.listeners.map((l) => ({ ...l, tls: undefined }))) ||
       JSON.stringify(next.config.admin) !== JSON.stringify(config.admin) ||
-      JSON.stringify(next.config.accessLog) !== JSON.stringify(config.accessLog)
+      JSON.stringify(next.config.accessLog) !== JSON.stringify(config.accessLog) ||
+      JSON.stringify(next.config.stores) !== JSON.stringify(config.stores)
     try {
       gateway.reload(next.config)
     } catch (err) {
@@ -119,7 +140,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       }
     }
     if (listenersChanged) {
-      logger.warn('listener, admin or access log settings changed: they take effect on restart')
+      logger.warn('listener, admin, access log or stores settings changed: they take effect on restart')
     }
     for (const w of next.warnings) logger.warn({ config: formatProblem(w) }, 'config warning')
     config = next.config
@@ -174,6 +195,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       }
       await Promise.race([stopped, new Promise((r) => setTimeout(r, 1000).unref())])
       await gateway.close(!clean)
+      await store.close().catch(() => undefined)
       await admin?.close()
       accessLog?.flush()
       logger.info('stopped')

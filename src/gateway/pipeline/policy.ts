@@ -1,5 +1,6 @@
 import type { Static, TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
+import type { Store } from '../../stores/types.js'
 import type { Principal, RequestContext, ResponseHead } from './context.js'
 
 /** What a policy gets once, at pipeline build time. */
@@ -9,6 +10,12 @@ export interface PolicyDeps {
   now: () => number
   /** Name of the route the instance is built for ('*' for global policies). */
   routeName: string
+  /**
+   * Shared state (counters, key-value, sets, GCRA): in memory, or Redis when several gateways
+   * share it. Operations reject with StoreError when the backend cannot answer in time; each
+   * stateful policy states what it does then (its `failOpen` setting).
+   */
+  store: Store
 }
 
 /** What the log phase receives about each finished request. */

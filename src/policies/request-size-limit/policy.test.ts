@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Value } from '@sinclair/typebox/value'
-import pino from 'pino'
 import type { GatewayError } from '../../gateway/errors.js'
-import { testContext } from '../testing/context.js'
+import { testContext, testDeps } from '../testing/context.js'
 import { requestSizeLimit } from './policy.js'
 import { RequestSizeLimitConfig } from './schema.js'
 
-const deps = { logger: pino({ level: 'silent' }), now: Date.now, routeName: 'test' }
+const deps = testDeps()
 const build = (cfg: object) =>
   requestSizeLimit.create(Value.Default(RequestSizeLimitConfig, cfg) as never, deps)
 

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Value } from '@sinclair/typebox/value'
-import pino from 'pino'
 import type { ResponseHead } from '../../gateway/pipeline/context.js'
-import { testContext } from '../testing/context.js'
+import { testContext, testDeps } from '../testing/context.js'
 import { securityHeaders } from './policy.js'
 import { SecurityHeadersConfig } from './schema.js'
 
-const deps = { logger: pino({ level: 'silent' }), now: Date.now, routeName: 'test' }
+const deps = testDeps()
 const build = (cfg: object) =>
   securityHeaders.create(Value.Default(SecurityHeadersConfig, cfg) as never, deps)
 const head = (headers: ResponseHead['headers'] = {}): ResponseHead => ({ status: 200, headers, local: false })

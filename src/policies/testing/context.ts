@@ -4,7 +4,10 @@
  */
 import { IncomingMessage } from 'node:http'
 import { Socket } from 'node:net'
+import pino from 'pino'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
+import type { PolicyDeps } from '../../gateway/pipeline/policy.js'
+import { createMemoryStore } from '../../stores/memory/memory-store.js'
 
 export interface TestRequest {
   method?: string
@@ -46,5 +49,16 @@ export function testContext(r: TestRequest = {}): RequestContext & { responseHea
     setUpstreamHeader: (n, v) => upstream.set(n, v),
     setResponseHeader: (n, v) => responseHeaders.push([n, v]),
     responseHeaders,
+  }
+}
+
+/** Policy build-time dependencies for unit tests: a silent logger and a real in-memory store. */
+export function testDeps(overrides: Partial<PolicyDeps> = {}): PolicyDeps {
+  return {
+    logger: pino({ level: 'silent' }),
+    now: Date.now,
+    routeName: 'test',
+    store: createMemoryStore({}),
+    ...overrides,
   }
 }

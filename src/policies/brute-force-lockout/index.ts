@@ -1,0 +1,2 @@
+export { bruteForceLockout } from './policy.js'
+export { BruteForceLockoutConfig } from './schema.js'

@@ -1,0 +1,508 @@
+/**
+ * The Redis store: state shared by every gateway connected to one Redis (standalone, Sentinel or
+ * Cluster), through ioredis. Failure behaviour: commands are never queued while disconnected
+ * (`enableOfflineQueue: false`), never replayed after a reconnect (an INCR must not count twice),
+ * and every operation has a deadline (`commandTimeoutMs`): past it, or when Redis cannot answer,
+ * the operation rejects with a StoreError and the caller applies its `failOpen`. The client
+ * reconnects in the background with a capped exponential backoff, and drops a connection that has
+ * stopped answering altogether (a half-open TCP connection would otherwise linger for minutes).
+ */
+import type { ConnectionOptions } from 'node:tls'
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
+import { type Logger, pino } from 'pino'
+import { checkGcraParams } from '../gcra.js'
+import { checkIncrement, checkLimit, checkOptionalTtl, checkString, checkTtl, encodeKey } from '../keys.js'
+import {
+  type CounterStore,
+  type GcraStore,
+  type KvStore,
+  type SetStore,
+  type Store,
+  StoreError,
+} from '../types.js'
+import { SCRIPTS, type ScriptCommands } from './scripts.js'
+
+export interface RedisNode {
+  host: string
+  port: number
+}
+
+export interface RedisStoreOptions {
+  /** `redis://[user:password@]host[:port][/db]` or `rediss://…` (TLS). Wins over host, port, db. */
+  url?: string
+  /** Default 127.0.0.1. */
+  host?: string
+  /** Default 6379. */
+  port?: number
+  /** ACL user name (Redis 6+). */
+  username?: string
+  /** Password (AUTH). Wins over a password in `url`. Never logged. */
+  password?: string
+  /** Database index (standalone and Sentinel only). Default 0. */
+  db?: number
+  /** TLS: `true` for the system CAs, or node:tls options (CA, client certificate, servername). */
+  tls?: boolean | ConnectionOptions
+  /** Inserted after `pc:` in every key, e.g. `prod:`; must not contain `{` or `}`. Default ''. */
+  keyPrefix?: string
+  /** Deadline of one operation in ms; past it the operation rejects with a StoreError. Default 200. */
+  commandTimeoutMs?: number
+  /** Time to establish a connection in ms. Default 1000. */
+  connectTimeoutMs?: number
+  /** Longest wait between two reconnection attempts in ms. Default 1000. */
+  reconnectMaxDelayMs?: number
+  /** Most members of one set; adding to a full set drops the soonest-expiring one. Default 10,000. */
+  maxSetMembers?: number
+  /** Sentinel: the sentinels to ask for the master of `name`. */
+  sentinels?: RedisNode[]
+  /** Sentinel: the master group name. */
+  name?: string
+  /** Sentinel: the sentinels' own password, if any. Never logged. */
+  sentinelPassword?: string
+  /** Cluster: seed nodes. Mutually exclusive with `sentinels`. */
+  cluster?: RedisNode[]
+  /** Where connection state changes are logged (never a password). Default: silent. */
+  logger?: Logger
+}
+
+export const REDIS_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 6379,
+  db: 0,
+  keyPrefix: '',
+  commandTimeoutMs: 200,
+  connectTimeoutMs: 1000,
+  reconnectMaxDelayMs: 1000,
+  maxSetMembers: 10_000,
+} as const
+
+/** The four key spaces: counters, kv, sets, gcra. */
+export type KeyKind = 'c' | 'k' | 's' | 'g'
+
+/**
+ * The Redis key of `key` in one key space: `pc:<keyPrefix><kind>:{<encoded key>}`. The encoded
+ * key has no braces and is never empty (see encodeKey), so the hash tag is exactly the key: every
+ * Redis key of one logical item (its counter, set, gcra state) maps to the same Cluster slot.
+ */
+export function redisKey(keyPrefix: string, kind: KeyKind, key: string): string {
+  return `pc:${keyPrefix}${kind}:{${encodeKey(key)}}`
+}
+
+/** Checks a key prefix: at most 64 characters, no braces (they would break the hash tag). */
+export function checkKeyPrefix(prefix: string): string {
+  if (typeof prefix !== 'string' || prefix.length > 64 || /[{}]/.test(prefix)) {
+    throw new RangeError('keyPrefix must be a string of at most 64 characters without { or }')
+  }
+  return prefix
+}
+
+type Client = (Redis | Cluster) & ScriptCommands
+
+/** Connection settings taken from a `redis://` or `rediss://` URL. */
+interface UrlParts {
+  host: string
+  port: number
+  username?: string
+  password?: string
+  db?: number
+  tls: boolean
+}
+
+/** Parses a Redis URL. Errors never quote the URL (it may hold a password). */
+export function parseRedisUrl(url: string): UrlParts {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    throw new RangeError('redis url is not a valid URL (expected redis://host:port or rediss://host:port)')
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
+    throw new RangeError(`redis url scheme must be redis: or rediss:, got ${u.protocol}`)
+  }
+  const parts: UrlParts = {
+    host: u.hostname.replace(/^\[(.*)\]$/, '$1') || REDIS_DEFAULTS.host,
+    port: u.port ? Number(u.port) : REDIS_DEFAULTS.port,
+    tls: u.protocol === 'rediss:',
+  }
+  if (u.username) parts.username = decodeURIComponent(u.username)
+  if (u.password) parts.password = decodeURIComponent(u.password)
+  const db = u.pathname.replace(/^\//, '')
+  if (db !== '') {
+    if (!/^\d+$/.test(db)) throw new RangeError('redis url path must be a database number')
+    parts.db = Number(db)
+  }
+  return parts
+}
+
+function backoff(maxDelayMs: number): (times: number) => number {
+  return (times) => {
+    const base = Math.min(maxDelayMs, 50 * 2 ** Math.min(times, 16))
+    return Math.round(base * (0.8 + Math.random() * 0.2))
+  }
+}
+
+/** The message and code of a backend error, without ioredis's extras (a failed AUTH's arguments). */
+function sanitize(err: unknown): Error {
+  if (!(err instanceof Error)) return new Error(String(err))
+  const clean = new Error(err.message)
+  clean.name = err.name
+  const code = (err as { code?: unknown }).code
+  if (typeof code === 'string') Object.assign(clean, { code })
+  return clean
+}
+
+/** A reply from the server (as opposed to a connection failure): the server is answering. */
+function isReplyError(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ReplyError'
+}
+
+/** The Redis implementation of {@link Store}. Use {@link createRedisStore}. */
+export class RedisStore implements Store {
+  readonly backend = 'redis'
+  readonly counters: CounterStore
+  readonly kv: KvStore
+  readonly sets: SetStore
+  readonly gcra: GcraStore
+  /** The ioredis client (standalone/Sentinel `Redis`, or `Cluster`). */
+  readonly client: Redis | Cluster
+
+  private readonly c: Client
+  private readonly prefix: string
+  private readonly timeoutMs: number
+  private readonly maxSetMembers: string
+  private readonly logger: Logger
+  /** Silence (or a handshake) after which a connection is dropped and reopened. */
+  private readonly deadAfterMs: number
+  /** When the oldest command still without any reply since was sent (undefined: all answered). */
+  private silentSince: number | undefined
+  /** When the current connection was established (its handshake may still be running). */
+  private connectedAt = Date.now()
+  private lastForcedReconnectAt = 0
+  /** For logging transitions only (commands go by the client's own status). */
+  private state: 'connecting' | 'up' | 'down' = 'connecting'
+  private closed = false
+
+  constructor(options: RedisStoreOptions = {}) {
+    this.prefix = checkKeyPrefix(options.keyPrefix ?? REDIS_DEFAULTS.keyPrefix)
+    this.timeoutMs = positive(options.commandTimeoutMs, REDIS_DEFAULTS.commandTimeoutMs, 'commandTimeoutMs')
+    const connectTimeout = positive(
+      options.connectTimeoutMs,
+      REDIS_DEFAULTS.connectTimeoutMs,
+      'connectTimeoutMs',
+    )
+    const maxDelay = positive(
+      options.reconnectMaxDelayMs,
+      REDIS_DEFAULTS.reconnectMaxDelayMs,
+      'reconnectMaxDelayMs',
+    )
+    this.maxSetMembers = String(
+      positive(options.maxSetMembers, REDIS_DEFAULTS.maxSetMembers, 'maxSetMembers'),
+    )
+    this.deadAfterMs = Math.max(1000, this.timeoutMs * 5)
+    this.logger = options.logger ?? pino({ level: 'silent' })
+
+    const url = options.url ? parseRedisUrl(options.url) : undefined
+    const username = options.username ?? url?.username
+    const password = options.password ?? url?.password
+    const tlsOption = options.tls ?? (url?.tls ? true : undefined)
+    const tls: ConnectionOptions | undefined =
+      tlsOption === true ? {} : tlsOption === false || tlsOption === undefined ? undefined : tlsOption
+    const retry = backoff(maxDelay)
+    const common: RedisOptions = {
+      connectTimeout,
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      enableReadyCheck: true,
+      keepAlive: 10_000,
+      retryStrategy: retry,
+      ...(username !== undefined ? { username } : {}),
+      ...(password !== undefined ? { password } : {}),
+      ...(tls !== undefined ? { tls } : {}),
+    }
+
+    if (options.cluster && options.sentinels)
+      throw new RangeError('redis: set cluster or sentinels, not both')
+    let client: Redis | Cluster
+    let where: string
+    if (options.cluster) {
+      if (options.cluster.length === 0) throw new RangeError('redis: cluster needs at least one node')
+      if ((url?.db ?? options.db ?? 0) !== 0) throw new RangeError('redis: Cluster has no databases but 0')
+      // Node connections keep ioredis's defaults for queueing (they connect lazily); the cluster
+      // itself refuses commands while it is not ready.
+      const nodeOptions: RedisOptions = { ...common }
+      delete nodeOptions.enableOfflineQueue
+      delete nodeOptions.retryStrategy
+      const clusterOptions: ClusterOptions = {
+        enableOfflineQueue: false,
+        enableReadyCheck: true,
+        clusterRetryStrategy: retry,
+        slotsRefreshTimeout: connectTimeout,
+        redisOptions: nodeOptions,
+      }
+      client = new Cluster(options.cluster, clusterOptions)
+      where = `cluster of ${options.cluster.length} seed node(s)`
+    } else if (options.sentinels) {
+      if (!options.name) throw new RangeError('redis: sentinels need the master group name (name)')
+      client = new Redis({
+        ...common,
+        sentinels: options.sentinels,
+        name: options.name,
+        db: url?.db ?? options.db ?? REDIS_DEFAULTS.db,
+        sentinelRetryStrategy: retry,
+        ...(options.sentinelPassword !== undefined ? { sentinelPassword: options.sentinelPassword } : {}),
+        ...(tls !== undefined ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
+      })
+      where = `sentinel master ${options.name}`
+    } else {
+      const host = url?.host ?? options.host ?? REDIS_DEFAULTS.host
+      const port = url?.port ?? options.port ?? REDIS_DEFAULTS.port
+      client = new Redis({ ...common, host, port, db: url?.db ?? options.db ?? REDIS_DEFAULTS.db })
+      where = `${host}:${port}`
+    }
+    for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { numberOfKeys: 1, lua })
+    this.client = client
+    this.c = client as Client
+
+    const log = this.logger
+    client.on('ready', () => {
+      log.info(
+        { store: 'redis', where },
+        this.state === 'down' ? 'redis store reconnected' : 'redis store connected',
+      )
+      this.state = 'up'
+      this.silentSince = undefined
+    })
+    client.on('connect', () => {
+      this.connectedAt = Date.now()
+    })
+    client.on('error', (err: Error) => {
+      // ioredis emits one per failed attempt: log the transition, not every retry.
+      if (this.state !== 'down' && !this.closed) {
+        log.warn({ store: 'redis', where, error: err.message }, 'redis store unavailable; reconnecting')
+      }
+      this.state = 'down'
+    })
+    client.on('close', () => {
+      if (this.state === 'up' && !this.closed) {
+        log.warn({ store: 'redis', where }, 'redis store connection lost; reconnecting')
+      }
+      if (this.state === 'up') this.state = 'down'
+    })
+
+    this.counters = {
+      incr: async (key, by, windowMs) => {
+        const k = this.key('c', key)
+        const inc = String(checkIncrement(by))
+        const win = String(checkTtl(windowMs, 'windowMs'))
+        const [value, ttlMs] = await this.run('counters.incr', () => this.c.pcIncr(k, inc, win))
+        return { value: Number(value), ttlMs: Number(ttlMs) }
+      },
+      get: async (key) => {
+        const k = this.key('c', key)
+        const [value, ttlMs] = await this.run('counters.get', () => this.c.pcCount(k))
+        return { value: Number(value), ttlMs: Number(ttlMs) }
+      },
+      reset: async (key) => {
+        const k = this.key('c', key)
+        await this.run('counters.reset', () => this.c.del(k))
+      },
+    }
+
+    this.kv = {
+      get: async (key) => {
+        const k = this.key('k', key)
+        const v = await this.run('kv.get', () => this.c.get(k))
+        return v ?? undefined
+      },
+      set: async (key, value, ttlMs) => {
+        const k = this.key('k', key)
+        const v = checkString(value, 'value')
+        const ttl = checkOptionalTtl(ttlMs)
+        await this.run('kv.set', () => (ttl === undefined ? this.c.set(k, v) : this.c.set(k, v, 'PX', ttl)))
+      },
+      setIfAbsent: async (key, value, ttlMs) => {
+        const k = this.key('k', key)
+        const v = checkString(value, 'value')
+        const ttl = checkOptionalTtl(ttlMs)
+        const r = await this.run('kv.setIfAbsent', () =>
+          ttl === undefined ? this.c.set(k, v, 'NX') : this.c.set(k, v, 'PX', ttl, 'NX'),
+        )
+        return r === 'OK'
+      },
+      delete: async (key) => {
+        const k = this.key('k', key)
+        return (await this.run('kv.delete', () => this.c.del(k))) > 0
+      },
+    }
+
+    this.sets = {
+      add: async (key, member, ttlMs) => {
+        const k = this.key('s', key)
+        const m = checkString(member, 'member')
+        const ttl = String(checkOptionalTtl(ttlMs) ?? 0)
+        return (await this.run('sets.add', () => this.c.pcSetAdd(k, m, ttl, this.maxSetMembers))) === 1
+      },
+      has: async (key, member) => {
+        const k = this.key('s', key)
+        const m = checkString(member, 'member')
+        return (await this.run('sets.has', () => this.c.pcSetHas(k, m))) === 1
+      },
+      remove: async (key, member) => {
+        const k = this.key('s', key)
+        const m = checkString(member, 'member')
+        return (await this.run('sets.remove', () => this.c.pcSetRemove(k, m))) === 1
+      },
+      members: async (key, limit) => {
+        const k = this.key('s', key)
+        const max = checkLimit(limit)
+        if (max === 0) return []
+        return this.run('sets.members', () => this.c.pcSetMembers(k, String(max)))
+      },
+      size: async (key) => {
+        const k = this.key('s', key)
+        return Number(await this.run('sets.size', () => this.c.pcSetSize(k)))
+      },
+    }
+
+    this.gcra = {
+      gcra: async (key, params) => {
+        const k = this.key('g', key)
+        const a = checkGcraParams(params)
+        const nowUs = params.nowMs === undefined ? '' : String(Math.round(params.nowMs * 1000))
+        const [allowed, retryAfterMs, remaining, resetMs] = await this.run('gcra', () =>
+          this.c.pcGcra(k, String(a.intervalUs), String(a.burst), String(a.cost), nowUs),
+        )
+        return {
+          allowed: allowed === 1,
+          retryAfterMs: Number(retryAfterMs),
+          remaining: Number(remaining),
+          resetMs: Number(resetMs),
+        }
+      },
+    }
+  }
+
+  /**
+   * Resolves once the client is connected and ready (right away when it is), or rejects with a
+   * StoreError after `timeoutMs`. Operations issued before that reject: call it at startup when
+   * the first requests should not fail over to `failOpen`.
+   */
+  whenReady(timeoutMs = 5000): Promise<void> {
+    const client = this.client
+    if (this.closed) return Promise.reject(new StoreError('redis store is closed'))
+    if (client.status === 'ready') return Promise.resolve()
+    return new Promise<void>((resolve, reject) => {
+      const onReady = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      const timer = setTimeout(() => {
+        client.off('ready', onReady)
+        reject(new StoreError(`redis store: not ready after ${timeoutMs} ms`))
+      }, timeoutMs)
+      client.once('ready', onReady)
+    })
+  }
+
+  async ping(): Promise<void> {
+    await this.run('ping', () => this.c.ping())
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    const client = this.client
+    if (client.status === 'ready') {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        client.quit().catch(() => undefined),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, this.timeoutMs)
+        }),
+      ])
+      clearTimeout(timer)
+    }
+    client.disconnect()
+  }
+
+  private key(kind: KeyKind, key: string): string {
+    if (this.closed) throw new StoreError('redis store is closed')
+    return redisKey(this.prefix, kind, key)
+  }
+
+  /** Runs one command (or script) under the deadline; every failure becomes a StoreError. */
+  private run<T>(op: string, send: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreError('redis store is closed'))
+    const sentAt = Date.now()
+    return new Promise<T>((resolve, reject) => {
+      let settled = false
+      const timer = setTimeout(() => {
+        if (settled) return
+        settled = true
+        if (this.silentSince === undefined) this.silentSince = sentAt
+        reject(new StoreError(`redis store: ${op} timed out after ${this.timeoutMs} ms`))
+        this.checkConnection(Date.now())
+      }, this.timeoutMs)
+      let pending: Promise<T>
+      try {
+        pending = send()
+      } catch (err) {
+        pending = Promise.reject(err)
+      }
+      pending.then(
+        (value) => {
+          this.silentSince = undefined
+          if (settled) return
+          settled = true
+          clearTimeout(timer)
+          resolve(value)
+        },
+        (err: unknown) => {
+          if (isReplyError(err)) this.silentSince = undefined
+          if (settled) return
+          settled = true
+          clearTimeout(timer)
+          const cause = sanitize(err)
+          reject(new StoreError(`redis store: ${op} failed: ${cause.message}`, { cause }))
+          if (!isReplyError(err)) this.checkConnection(Date.now())
+        },
+      )
+    })
+  }
+
+  /**
+   * After a failure: when the connection looks ready but nothing has answered for `deadAfterMs`
+   * (commands time out: half-open TCP connection, frozen server), or it has been stuck in its
+   * handshake that long (a proxy that accepts connections for a dead server), drop it and let
+   * ioredis reconnect. `maxRetriesPerRequest: 0` and `autoResendUnfulfilledCommands: false` make
+   * sure the commands that were waiting on it fail and are never sent twice. At most once per
+   * `deadAfterMs`.
+   */
+  private checkConnection(now: number): void {
+    if (this.closed || now - this.lastForcedReconnectAt < this.deadAfterMs) return
+    const status = this.client.status
+    const stuck =
+      (status === 'ready' && this.silentSince !== undefined && now - this.silentSince >= this.deadAfterMs) ||
+      (status === 'connect' && now - this.connectedAt >= this.deadAfterMs)
+    if (!stuck) return
+    this.lastForcedReconnectAt = now
+    this.silentSince = undefined
+    this.logger.warn({ store: 'redis', status }, 'redis store: redis stopped answering; reconnecting')
+    // disconnect() only half-closes (FIN) and waits for the peer, which is what is not answering:
+    // destroy the sockets so that ioredis sees the close now and reconnects with its backoff.
+    const c = this.client
+    const connections = c instanceof Cluster ? c.nodes('all') : [c]
+    for (const r of connections) r.stream?.destroy()
+  }
+}
+
+function positive(value: number | undefined, fallback: number, what: string): number {
+  const v = value ?? fallback
+  if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${what} must be a positive integer`)
+  return v
+}
+
+/** A Redis store; it connects in the background (operations before it is ready reject). */
+export function createRedisStore(options: RedisStoreOptions = {}): RedisStore {
+  return new RedisStore(options)
+}

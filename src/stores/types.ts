@@ -1,0 +1,154 @@
+/**
+ * The shared state layer: narrow interfaces that policies (rate limits, brute-force lockout, learned
+ * object ownership, token revocation, detectors) keep their state behind. Two implementations:
+ * memory (one gateway, the default) and Redis (several gateways share state).
+ *
+ * Every key is an arbitrary string (empty, very long, braces, spaces, newlines, any Unicode): the
+ * stores encode it themselves. Values and set members are UTF-8 text. Each key space (counters,
+ * kv, sets, gcra) is separate: the counter `x` and the kv entry `x` are different things.
+ *
+ * Failures: when the backend cannot answer (down, unreachable, slower than its command timeout),
+ * an operation rejects with a {@link StoreError} (`STORE_UNAVAILABLE`); a policy then applies its
+ * `failOpen` setting. Invalid arguments (a negative TTL, a burst of 0) reject with a `RangeError`:
+ * those are bugs, not outages.
+ */
+
+/** The one error code of the state layer. */
+export type StoreErrorCode = 'STORE_UNAVAILABLE'
+
+/**
+ * Thrown (as a rejection) when the backend cannot answer in time: disconnected, timed out, refused
+ * the command (out of memory, read-only replica, loading). Policies catch it and apply `failOpen`.
+ * The message is safe to log (never a password); the backend's error is in `cause`.
+ */
+export class StoreError extends Error {
+  override readonly name = 'StoreError'
+  readonly code: StoreErrorCode
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = 'STORE_UNAVAILABLE'
+  }
+}
+
+/** True for a {@link StoreError} (also across copies of this module). */
+export function isStoreError(err: unknown): err is StoreError {
+  return err instanceof StoreError || (err instanceof Error && err.name === 'StoreError')
+}
+
+/** A counter's value and the time left in its window. */
+export interface CounterValue {
+  /** Current count (0 when the key does not exist). */
+  value: number
+  /** Milliseconds until the window ends and the counter disappears (0 when it does not exist). */
+  ttlMs: number
+}
+
+/**
+ * Fixed-window counters: brute-force lockout (failures per user per window), simple quotas.
+ */
+export interface CounterStore {
+  /**
+   * Adds `by` (a safe integer, may be negative) to the counter and returns the new value. The first
+   * increment creates the key with a time to live of `windowMs`; later ones leave the TTL alone, so
+   * the window is fixed, not sliding. Atomic: concurrent increments (from any gateway) are exact.
+   */
+  incr(key: string, by: number, windowMs: number): Promise<CounterValue>
+  /** The counter's value and remaining window; `{ value: 0, ttlMs: 0 }` when absent or expired. */
+  get(key: string): Promise<CounterValue>
+  /** Deletes the counter (e.g. after a successful login). */
+  reset(key: string): Promise<void>
+}
+
+/**
+ * Small string values with optional expiry: revoked token ids, lockout markers, cached decisions.
+ */
+export interface KvStore {
+  /** The value, or `undefined` when absent or expired. */
+  get(key: string): Promise<string | undefined>
+  /** Stores the value, replacing any previous one (and its TTL). No `ttlMs`: it never expires. */
+  set(key: string, value: string, ttlMs?: number): Promise<void>
+  /**
+   * Stores the value only when the key is absent (or expired). Atomic: of concurrent callers (on any
+   * gateway) exactly one gets `true`. Use it for "first one wins" (nonce replay, learned owner).
+   */
+  setIfAbsent(key: string, value: string, ttlMs?: number): Promise<boolean>
+  /** Deletes the key; `true` when it existed. */
+  delete(key: string): Promise<boolean>
+}
+
+/**
+ * Sets of strings with a time to live per member: learned object ownership (owner → object ids),
+ * identities seen per client, revoked token ids with their expiry. A set is bounded (the store's
+ * `maxSetMembers`): when full, adding a new member drops the one that expires soonest (the oldest,
+ * when a set's members share one TTL, as a policy's do).
+ */
+export interface SetStore {
+  /**
+   * Adds (or refreshes) a member; `ttlMs` is the member's own time to live (none: it stays until
+   * removed or evicted). Returns `true` when the member was not in the set.
+   */
+  add(key: string, member: string, ttlMs?: number): Promise<boolean>
+  /** Whether the member is in the set (and not expired). */
+  has(key: string, member: string): Promise<boolean>
+  /** Removes a member; `true` when it was there. */
+  remove(key: string, member: string): Promise<boolean>
+  /** At most `limit` live members, in no particular order. */
+  members(key: string, limit: number): Promise<string[]>
+  /** Number of live members (0 for an absent set). */
+  size(key: string): Promise<number>
+}
+
+/** Parameters of one {@link GcraStore.gcra} call. */
+export interface GcraParams {
+  /** Time between two requests at the steady rate, in ms (a limit of 10 per second is 100). */
+  emissionIntervalMs: number
+  /** Requests admitted at once on a fresh key (a positive integer): the bucket size. */
+  burst: number
+  /** Units this request uses (a non-negative integer, usually 1; 0 only reads the state). */
+  cost: number
+  /**
+   * The current time in ms since the epoch. Leave it out in production: the memory store uses its
+   * clock and the Redis store the Redis server's clock, so gateways with skewed clocks agree.
+   */
+  nowMs?: number
+}
+
+/** The decision of one {@link GcraStore.gcra} call. */
+export interface GcraResult {
+  /** Whether the request is admitted (its cost was taken). */
+  allowed: boolean
+  /** When denied, ms to wait before the same request would be admitted (rounded up); else 0. */
+  retryAfterMs: number
+  /** Cost-1 requests that would still be admitted right now (after this one, when admitted). */
+  remaining: number
+  /** Ms until the key is back to its full burst (rounded up); 0 for an untouched key. */
+  resetMs: number
+}
+
+/**
+ * Rate limiting with the generic cell rate algorithm: one stored timestamp per key (the theoretical
+ * arrival time), so a limit costs one key whatever its rate. Admits `burst` requests at once, then
+ * one per `emissionIntervalMs`. Atomic and exact under concurrency; one round trip on Redis.
+ */
+export interface GcraStore {
+  /**
+   * Takes `cost` units from the key's bucket when they are available. A `cost` larger than `burst`
+   * is never admitted (rejects with a RangeError).
+   */
+  gcra(key: string, params: GcraParams): Promise<GcraResult>
+}
+
+/** One backend: every key space, plus its lifecycle. */
+export interface Store {
+  /** Which implementation this is (for logs and /readyz). */
+  readonly backend: 'memory' | 'redis'
+  readonly counters: CounterStore
+  readonly kv: KvStore
+  readonly sets: SetStore
+  readonly gcra: GcraStore
+  /** Resolves when the backend answers; rejects with a {@link StoreError} when it does not in time. */
+  ping(): Promise<void>
+  /** Releases connections and timers. Operations after close reject. Idempotent. */
+  close(): Promise<void>
+}
