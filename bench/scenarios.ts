@@ -1,5 +1,6 @@
 // Bench scenarios. A scenario names the proxies it runs, the request the load generator sends, and how it
 // changes the base Portcullis config (e.g. adding a policy to the route). Add new scenarios to SCENARIOS.
+import { exportSPKI, generateKeyPair, SignJWT } from 'jose'
 import type { BenchRequest } from './loadgen.js'
 
 export const PROXY_KINDS = ['direct', 'bare-node', 'fastify', 'nginx', 'portcullis'] as const
@@ -40,10 +41,66 @@ export function basePortcullisConfig(p: PortcullisPorts): PortcullisBenchConfig 
   }
 }
 
+/**
+ * The jwt-auth scenarios' key and token: an RS256 key pair made with jose when the bench starts; the
+ * gateway gets the public key inline (a static key: no issuer process), every request sends the token.
+ */
+const JWT_ISSUER = 'https://idp.bench.example'
+const JWT_AUDIENCE = 'bench-api'
+const jwtFixture = await (async () => {
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true })
+  const now = Math.floor(Date.now() / 1000)
+  const token = await new SignJWT({ sub: 'bench-user', scope: 'orders:read', roles: ['reader'] })
+    .setProtectedHeader({ alg: 'RS256', kid: 'bench', typ: 'at+jwt' })
+    .setIssuer(JWT_ISSUER)
+    .setAudience(JWT_AUDIENCE)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 7 * 24 * 3600) // outlives any bench run
+    .setJti('bench-token')
+    .sign(privateKey)
+  return { token, spki: await exportSPKI(publicKey) }
+})()
+
+function withJwtAuth(cache: boolean): (base: PortcullisBenchConfig) => PortcullisBenchConfig {
+  return (base) => {
+    base.policies = {
+      'jwt-auth': {
+        algorithms: ['RS256'],
+        issuer: JWT_ISSUER,
+        audience: JWT_AUDIENCE,
+        typ: 'at+jwt',
+        keys: [{ kid: 'bench', pem: jwtFixture.spki }],
+        cache: { enabled: cache },
+      },
+    }
+    return base
+  }
+}
+
+const jwtRequest: BenchRequest = {
+  method: 'GET',
+  path: '/api/orders/42',
+  headers: { accept: 'application/json', authorization: `Bearer ${jwtFixture.token}` },
+}
+
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'plain',
     proxies: PROXY_KINDS,
     request: { method: 'GET', path: '/api/orders/42', headers: { accept: 'application/json' } },
+  },
+  {
+    // RS256 token on every request, verified-token cache on: after the first request, a cache hit.
+    name: 'jwt-auth',
+    proxies: ['portcullis'],
+    request: jwtRequest,
+    portcullisConfig: withJwtAuth(true),
+  },
+  {
+    // The same without the cache: one RS256 signature verification per request.
+    name: 'jwt-auth-nocache',
+    proxies: ['portcullis'],
+    request: jwtRequest,
+    portcullisConfig: withJwtAuth(false),
   },
 ]

@@ -347,7 +347,12 @@ reload: { watch: false }
     assert.equal(refusedRec.path, '/api/a%2fb')
     assert.equal(refusedRec.code, 'GW_ERR_BAD_PATH')
     assert.equal(refusedRec.route, '(none)')
-    for (const secret of ['eyJhbGciOiJIUzI1NiJ9', 'cookie-value-7f3a9', 'pcl_leakcheck_0123456789', 'query-secret-55aa']) {
+    for (const secret of [
+      'eyJhbGciOiJIUzI1NiJ9',
+      'cookie-value-7f3a9',
+      'pcl_leakcheck_0123456789',
+      'query-secret-55aa',
+    ]) {
       assert.equal(text.includes(secret), false, `${secret} leaked into the access log`)
       assert.equal(gw.stderr().includes(secret), false, `${secret} leaked into the gateway log`)
     }

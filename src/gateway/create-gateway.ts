@@ -102,6 +102,7 @@ export class Runtime {
             now,
             routeName: rc.name,
             store: deps.store,
+            baseDir: deps.baseDir,
           })
           built.push(inst)
           instances.push({ id, priority: def.priority, inst })

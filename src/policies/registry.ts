@@ -1,11 +1,18 @@
 import type { PolicyDefinition } from '../gateway/pipeline/policy.js'
 import { bruteForceLockout } from './brute-force-lockout/index.js'
+import { jwtAuth } from './jwt-auth/index.js'
 import { mtls } from './mtls/index.js'
 import { requestSizeLimit } from './request-size-limit/index.js'
 import { securityHeaders } from './security-headers/index.js'
 
 /** Every built-in policy, by id. New policies register here. */
-export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [requestSizeLimit, securityHeaders, mtls, bruteForceLockout]
+export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
+  requestSizeLimit,
+  securityHeaders,
+  mtls,
+  bruteForceLockout,
+  jwtAuth,
+]
 
 export function policyById(id: string): PolicyDefinition | undefined {
   return BUILTIN_POLICIES.find((p) => p.id === id)

@@ -16,6 +16,8 @@ export interface PolicyDeps {
    * stateful policy states what it does then (its `failOpen` setting).
    */
   store: Store
+  /** The config file's directory: relative file paths in a policy's config are resolved against it. */
+  baseDir: string
 }
 
 /** What the log phase receives about each finished request. */

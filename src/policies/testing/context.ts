@@ -59,6 +59,7 @@ export function testDeps(overrides: Partial<PolicyDeps> = {}): PolicyDeps {
     now: Date.now,
     routeName: 'test',
     store: createMemoryStore({}),
+    baseDir: process.cwd(),
     ...overrides,
   }
 }
