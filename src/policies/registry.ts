@@ -2,6 +2,7 @@ import type { PolicyDefinition } from '../gateway/pipeline/policy.js'
 import { bruteForceLockout } from './brute-force-lockout/index.js'
 import { jwtAuth } from './jwt-auth/index.js'
 import { mtls } from './mtls/index.js'
+import { oauth2Introspection } from './oauth2-introspection/index.js'
 import { requestSizeLimit } from './request-size-limit/index.js'
 import { securityHeaders } from './security-headers/index.js'
 
@@ -12,6 +13,7 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   mtls,
   bruteForceLockout,
   jwtAuth,
+  oauth2Introspection,
 ]
 
 export function policyById(id: string): PolicyDefinition | undefined {

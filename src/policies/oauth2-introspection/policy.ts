@@ -1,0 +1,367 @@
+import { createHash } from 'node:crypto'
+import type { Static } from '@sinclair/typebox'
+import { GatewayError } from '../../gateway/errors.js'
+import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
+import { definePolicy, type PolicyDeps } from '../../gateway/pipeline/policy.js'
+import { TtlLru } from './cache.js'
+import { IntrospectionClient, IntrospectionFailure, type IntrospectionResponse } from './client.js'
+import { OAuth2IntrospectionConfig } from './schema.js'
+
+/** What an active token resolves to; cached and shared by every request with that token. */
+interface ActiveEntry {
+  principal: Principal
+  scopes: ReadonlySet<string>
+}
+
+type Outcome = { active: true; entry: ActiveEntry; expiresAt: number } | { active: false; reason: string }
+
+const SWEEP_MS = 30000
+/** At most one warning per this interval about failing introspection calls (the rest are counted). */
+const WARN_EVERY_MS = 5000
+/** Response members never copied into the principal's claims (not RFC 7662 members; defence in depth). */
+const NOT_CLAIMS = new Set(['token', 'access_token', 'refresh_token', 'id_token', 'client_secret'])
+const VISIBLE_ASCII = /^[\x21-\x7e]+$/
+
+function isLoopbackHost(hostname: string): boolean {
+  // URL normalizes IPv4 (127.1 → 127.0.0.1) and IPv6 ([0:0::1] → [::1]) host names.
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+}
+
+/**
+ * Validates the endpoint URL at config time: https, or http to a loopback host only; no
+ * credentials in the URL. Messages never repeat the URL (it may come from a secret).
+ */
+export function parseEndpoint(raw: string | undefined, where: string): URL {
+  if (raw === undefined || raw === '') throw new Error(`${where}: \`endpoint\` is required`)
+  let u: URL
+  try {
+    u = new URL(raw)
+  } catch {
+    throw new Error(`${where}: \`endpoint\` is not an absolute URL`)
+  }
+  if (u.username !== '' || u.password !== '') {
+    throw new Error(`${where}: \`endpoint\` must not carry credentials; use clientId and clientSecret`)
+  }
+  if (u.protocol === 'https:') return u
+  if (u.protocol === 'http:') {
+    if (isLoopbackHost(u.hostname)) return u
+    throw new Error(
+      `${where}: \`endpoint\` must use https; plain http is allowed only to a loopback host (localhost, 127.0.0.0/8, [::1])`,
+    )
+  }
+  throw new Error(`${where}: \`endpoint\` must be an https URL`)
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v)
+    for (const x of Object.values(v as object)) deepFreeze(x)
+  }
+  return v
+}
+
+type Config = Static<typeof OAuth2IntrospectionConfig>
+
+interface Built {
+  authenticate(ctx: RequestContext): Principal | undefined | Promise<Principal>
+  challenge: string
+  stripRequestHeaders: readonly string[] | undefined
+  onRequest(ctx: RequestContext): void | Promise<void>
+  close(): Promise<void>
+}
+
+/** Built instances by config object, with how many routes hold each. */
+const shared = new WeakMap<object, { inst: Built; refs: number }>()
+
+/** Everything the policy does for one config; create() shares it between routes. */
+function build(config: Config, { logger, now, routeName }: PolicyDeps): Built {
+  const where = `oauth2-introspection (route ${routeName})`
+  const endpoint = parseEndpoint(config.endpoint, where)
+  if (config.clientId === undefined || config.clientId === '') {
+    throw new Error(`${where}: \`clientId\` is required`)
+  }
+  if (config.clientSecret === undefined || config.clientSecret === '') {
+    throw new Error(`${where}: \`clientSecret\` is required`)
+  }
+  const header = config.tokenHeader.toLowerCase()
+  const bearer = header === 'authorization'
+  const maxTokenBytes = config.maxTokenBytes
+  const required = config.requiredScopes
+  const audience = config.audience.length > 0 ? new Set(config.audience) : undefined
+  const issuer = config.issuer
+  const maxTtlMs = config.cache.maxTtlSec * 1000
+  const negativeTtlMs = config.cache.negativeTtlSec * 1000
+  const realm = `realm="${config.realm}"`
+  const challengeMissing = `Bearer ${realm}`
+  const challengeInvalid = `Bearer ${realm}, error="invalid_token"`
+  const challengeScope = `Bearer ${realm}, error="insufficient_scope", scope="${required.join(' ')}"`
+
+  const client = new IntrospectionClient({
+    endpoint,
+    clientId: config.clientId,
+    clientSecret: config.clientSecret,
+    authMethod: config.clientAuthMethod,
+    tokenTypeHint: config.tokenTypeHint,
+    timeoutMs: config.timeoutMs,
+    connections: config.connections,
+    maxResponseBytes: config.maxResponseBytes,
+  })
+  const positive = new TtlLru<ActiveEntry>(maxTtlMs > 0 ? config.cache.maxEntries : 0, now)
+  const negative = new TtlLru<true>(negativeTtlMs > 0 ? config.cache.maxNegativeEntries : 0, now)
+  const inflight = new Map<string, Promise<Outcome>>()
+  let closed = false
+  const sweeper =
+    maxTtlMs > 0 || negativeTtlMs > 0
+      ? setInterval(() => {
+          positive.sweep()
+          negative.sweep()
+        }, SWEEP_MS)
+      : undefined
+  sweeper?.unref()
+
+  let lastWarn = Number.NEGATIVE_INFINITY
+  let suppressed = 0
+  const warnFailure = (reason: string, ctx: RequestContext) => {
+    const t = now()
+    if (t - lastWarn < WARN_EVERY_MS) {
+      suppressed++
+      return
+    }
+    logger.warn(
+      { reason, requestId: ctx.id, route: ctx.routeName, suppressedSinceLast: suppressed },
+      'token introspection failed; requests are refused (503) until it works',
+    )
+    lastWarn = t
+    suppressed = 0
+  }
+
+  const missing = () =>
+    new GatewayError('GW_ERR_AUTH_MISSING', {
+      detail: 'a bearer token is required',
+      headers: { 'www-authenticate': challengeMissing },
+    })
+  const invalid = (detail = 'the access token is not valid') =>
+    new GatewayError('GW_ERR_AUTH_INVALID', { detail, headers: { 'www-authenticate': challengeInvalid } })
+
+  /**
+   * The token from the request; undefined when the request carries none (no header, or another
+   * Authorization scheme); a 401 for a malformed one. The size is checked before anything else.
+   */
+  const extract = (ctx: RequestContext): string | undefined => {
+    const raw = ctx.req.headers[header]
+    if (raw === undefined) return undefined
+    if (typeof raw !== 'string') throw invalid()
+    // Node keeps one Authorization header and drops the rest: two of them are ambiguous.
+    const rh = ctx.req.rawHeaders
+    let seen = 0
+    for (let i = 0; i < rh.length; i += 2) {
+      const n = rh[i] as string
+      if (n.length === header.length && n.toLowerCase() === header) seen++
+    }
+    if (seen > 1) throw invalid()
+    let token = raw
+    if (bearer) {
+      // Only the first 7 characters are looked at before the size check.
+      if (raw.length < 6 || raw.slice(0, 6).toLowerCase() !== 'bearer') return undefined // another scheme
+      if (raw.length > 6 && raw[6] !== ' ') return undefined // e.g. "Bearerx"
+      token = raw.slice(7)
+    }
+    if (token.length > maxTokenBytes) throw invalid(`the access token is longer than ${maxTokenBytes} bytes`)
+    token = token.trimStart() // "Bearer" 1*SP token
+    if (token.length === 0 || !VISIBLE_ASCII.test(token)) throw invalid()
+    return token
+  }
+
+  /** Turns an endpoint answer into an outcome; malformed members throw IntrospectionFailure. */
+  const evaluate = (r: IntrospectionResponse): Outcome => {
+    if (r.active !== true) return { active: false, reason: 'inactive' }
+    const str = (name: string): string | undefined => {
+      const v = r[name]
+      if (v === undefined) return undefined
+      if (typeof v !== 'string')
+        throw new IntrospectionFailure(`the response member "${name}" is not a string`)
+      return v
+    }
+    const t = now()
+    const expRaw = r.exp
+    if (expRaw !== undefined && (typeof expRaw !== 'number' || !Number.isFinite(expRaw))) {
+      throw new IntrospectionFailure('the response member "exp" is not a number')
+    }
+    const expMs = expRaw === undefined ? undefined : expRaw * 1000
+    if (expMs !== undefined && expMs <= t) return { active: false, reason: 'active, but exp is past' }
+    const sub = str('sub')
+    const username = str('username')
+    const clientId = str('client_id')
+    const scope = str('scope')
+    const iss = str('iss')
+    const audRaw = r.aud
+    let aud: readonly string[] = []
+    if (typeof audRaw === 'string') aud = [audRaw]
+    else if (Array.isArray(audRaw) && audRaw.every((a) => typeof a === 'string')) aud = audRaw as string[]
+    else if (audRaw !== undefined) throw new IntrospectionFailure('the response member "aud" is malformed')
+    if (issuer !== false && iss !== issuer) return { active: false, reason: 'issuer mismatch' }
+    if (audience !== undefined && !aud.some((a) => audience.has(a))) {
+      return { active: false, reason: 'audience mismatch' }
+    }
+    const id = sub || username || clientId
+    if (!id) return { active: false, reason: 'no sub, username or client_id in the response' }
+    const scopes = scope === undefined ? [] : scope.split(' ').filter((s) => s !== '')
+    const claims: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(r)) if (!NOT_CLAIMS.has(k)) claims[k] = v
+    const principal: Principal = Object.freeze({
+      id,
+      type: sub ? 'user' : 'service',
+      scopes: Object.freeze(scopes),
+      roles: Object.freeze([]),
+      claims: deepFreeze(claims),
+      authMethod: 'oauth2-introspection',
+    })
+    const cap = t + maxTtlMs
+    return {
+      active: true,
+      entry: { principal, scopes: new Set(scopes) },
+      expiresAt: expMs !== undefined && expMs < cap ? expMs : cap,
+    }
+  }
+
+  /** One call to the endpoint for `key`; the result is cached before anyone sees it. */
+  const introspect = async (key: string, token: string, ctx: RequestContext): Promise<Outcome> => {
+    let outcome: Outcome
+    try {
+      outcome = evaluate(await client.introspect(token))
+    } catch (err) {
+      const reason = err instanceof IntrospectionFailure ? err.message : 'unexpected error'
+      warnFailure(reason, ctx)
+      throw err instanceof IntrospectionFailure ? err : new IntrospectionFailure(reason)
+    }
+    if (!closed) {
+      if (outcome.active) {
+        positive.set(key, outcome.entry, outcome.expiresAt)
+      } else {
+        negative.set(key, true, now() + negativeTtlMs)
+        logger.debug({ requestId: ctx.id, route: ctx.routeName, reason: outcome.reason }, 'token refused')
+      }
+    }
+    return outcome
+  }
+
+  const admit = (ctx: RequestContext, entry: ActiveEntry): Principal => {
+    for (let i = 0; i < required.length; i++) {
+      if (!entry.scopes.has(required[i] as string)) {
+        // Set for the log phase: it can tell who was refused.
+        ctx.principal = entry.principal
+        throw new GatewayError('GW_ERR_FORBIDDEN', {
+          detail: 'the access token lacks a required scope',
+          headers: { 'www-authenticate': challengeScope },
+        })
+      }
+    }
+    return entry.principal
+  }
+
+  const resolveAsync = async (ctx: RequestContext, key: string, token: string): Promise<Principal> => {
+    let flight = inflight.get(key)
+    if (flight === undefined) {
+      const f = introspect(key, token, ctx)
+      flight = f
+      inflight.set(key, f)
+      const done = () => {
+        if (inflight.get(key) === f) inflight.delete(key)
+      }
+      f.then(done, done)
+    }
+    let outcome: Outcome
+    try {
+      outcome = await flight
+    } catch (err) {
+      throw new GatewayError('GW_ERR_AUTH_UNAVAILABLE', {
+        detail: 'the access token cannot be verified right now',
+        cause: err,
+      })
+    }
+    if (!outcome.active) throw invalid()
+    return admit(ctx, outcome.entry)
+  }
+
+  /**
+   * The principal the request's token proves; undefined when the request carries no bearer token;
+   * throws a GatewayError for a token that is there but not acceptable (401), lacks a required
+   * scope (403) or cannot be checked (503). Synchronous on a cache hit.
+   */
+  const authenticate = (ctx: RequestContext): Principal | undefined | Promise<Principal> => {
+    const token = extract(ctx)
+    if (token === undefined) return undefined
+    const key = createHash('sha256').update(token).digest('base64')
+    const hit = positive.get(key)
+    if (hit !== undefined) return admit(ctx, hit)
+    if (negative.get(key) !== undefined) throw invalid()
+    return resolveAsync(ctx, key, token)
+  }
+
+  return {
+    authenticate,
+    challenge: challengeMissing,
+    stripRequestHeaders: config.forwardToken ? undefined : [header],
+    onRequest(ctx: RequestContext) {
+      const r = authenticate(ctx)
+      if (r === undefined) throw missing()
+      if (r instanceof Promise) {
+        return r.then((p) => {
+          ctx.principal = p
+        })
+      }
+      ctx.principal = r // synchronous: a cached token costs no promise
+    },
+    async close() {
+      closed = true
+      if (sweeper !== undefined) clearInterval(sweeper)
+      positive.clear()
+      negative.clear()
+      inflight.clear()
+      await client.close()
+    },
+  }
+}
+
+/**
+ * OAuth 2.0 Token Introspection (RFC 7662) for opaque access tokens. The token is sent to the
+ * authorization server's introspection endpoint; active answers are cached (by SHA-256 of the
+ * token, until `exp` at the latest), concurrent requests for one token share one call, and every
+ * failure to get an answer fails closed with 503.
+ */
+export const oauth2Introspection = definePolicy({
+  id: 'oauth2-introspection',
+  priority: 7950,
+  authenticates: true,
+  description:
+    'Authenticates opaque bearer tokens with an RFC 7662 introspection endpoint (cached, single flight, fail closed) and makes the token owner the principal.',
+  schema: OAuth2IntrospectionConfig,
+  create(config, deps) {
+    // A global entry reaches every route as the same (frozen) config object: its routes share
+    // one instance, hence one cache, one single-flight map and one connection pool.
+    let s = shared.get(config)
+    if (s === undefined) {
+      s = { inst: build(config, deps), refs: 0 }
+      shared.set(config, s)
+    }
+    s.refs++
+    const entry = s
+    const inst = entry.inst
+    let released = false
+    return {
+      authenticate: inst.authenticate,
+      challenge: inst.challenge,
+      ...(inst.stripRequestHeaders ? { stripRequestHeaders: inst.stripRequestHeaders } : {}),
+      onRequest: inst.onRequest,
+      async close() {
+        if (released) return
+        released = true
+        entry.refs--
+        if (entry.refs === 0) {
+          if (shared.get(config) === entry) shared.delete(config)
+          await inst.close()
+        }
+      },
+    }
+  },
+})
