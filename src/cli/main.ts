@@ -13,6 +13,7 @@ const HELP = `portcullis — API security gateway, scanner, linter and secret de
 Usage:
   portcullis serve [--config FILE]         run the gateway (default config: ./portcullis.yaml)
   portcullis config check FILE             validate a config; prints every problem, exit 2 if any
+  portcullis keys SUBCOMMAND --store FILE  create, list, revoke, rotate API keys
   portcullis --version | --help
 
 Exit codes: 0 ok, 1 findings at or above --fail-on, 2 usage or config error.
@@ -59,6 +60,10 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError('--format is text or json')
       const { configCheck } = await import('./commands/config/check.js')
       return configCheck({ file: positionals[0] as string, format: values.format })
+    }
+    case 'keys': {
+      const { keysCommand } = await import('./commands/keys/keys.js')
+      return keysCommand(rest)
     }
     default:
       throw new UsageError(`unknown command "${cmd}"; see portcullis --help`)

@@ -1,4 +1,5 @@
 import type { PolicyDefinition } from '../gateway/pipeline/policy.js'
+import { apiKeyAuth } from './api-key-auth/index.js'
 import { bruteForceLockout } from './brute-force-lockout/index.js'
 import { jwtAuth } from './jwt-auth/index.js'
 import { mtls } from './mtls/index.js'
@@ -12,6 +13,7 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   securityHeaders,
   mtls,
   bruteForceLockout,
+  apiKeyAuth,
   jwtAuth,
   oauth2Introspection,
 ]

@@ -1,0 +1,2 @@
+export { apiKeyAuth, MAX_PRESENTED_KEY_LENGTH } from './policy.js'
+export { ApiKeyAuthConfig } from './schema.js'

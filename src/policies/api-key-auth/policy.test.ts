@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, test } from 'node:test'
+import { Value } from '@sinclair/typebox/value'
+import pino from 'pino'
+import { GatewayError } from '../../gateway/errors.js'
+import type { PolicyInstance } from '../../gateway/pipeline/policy.js'
+import { generateKey } from '../../keys/format.js'
+import { emptyStore, hashFields, type KeyRecord, writeStore } from '../../keys/store.js'
+import { testContext, testDeps } from '../testing/context.js'
+import { apiKeyAuth } from './policy.js'
+import { ApiKeyAuthConfig } from './schema.js'
+
+let dir: string
+let store: string
+const keys: Record<string, string> = {}
+const logLines: string[] = []
+const logger = pino({ level: 'debug' }, { write: (s: string) => logLines.push(s) })
+const deps = testDeps({ logger })
+const built: PolicyInstance[] = []
+
+function add(name: string, over: Partial<KeyRecord> = {}): KeyRecord {
+  const g = generateKey()
+  keys[name] = g.key
+  return {
+    id: g.id,
+    owner: `owner-${name}`,
+    scopes: ['read'],
+    createdAt: new Date().toISOString(),
+    status: 'active',
+    ...hashFields(g.key),
+    ...over,
+  }
+}
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pc-akpol-'))
+  store = join(dir, 'keys.json')
+  writeStore(store, {
+    ...emptyStore(),
+    keys: [
+      add('good', { scopes: ['read', 'write'] }),
+      add('revoked', { status: 'revoked', revokedAt: new Date().toISOString() }),
+      add('expired', { expiresAt: new Date(Date.now() - 1000).toISOString() }),
+    ],
+  })
+  keys.unknown = generateKey().key
+})
+after(async () => {
+  for (const p of built) await p.close?.()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function build(cfg: object): PolicyInstance {
+  const p = apiKeyAuth.create(Value.Default(ApiKeyAuthConfig, { store, ...cfg }) as never, deps)
+  built.push(p)
+  return p
+}
+
+function run(p: PolicyInstance, ctx: ReturnType<typeof testContext>): GatewayError | undefined {
+  try {
+    p.onRequest?.(ctx)
+    return undefined
+  } catch (err) {
+    assert.ok(err instanceof GatewayError)
+    return err
+  }
+}
+
+test('a valid key sets the principal and the state', () => {
+  const p = build({})
+  const ctx = testContext({ headers: { 'x-api-key': keys.good as string } })
+  assert.equal(run(p, ctx), undefined)
+  assert.deepEqual(ctx.principal, {
+    id: 'owner-good',
+    type: 'api-key',
+    scopes: ['read', 'write'],
+    roles: [],
+    claims: { keyId: (keys.good as string).slice(4, 12) },
+    authMethod: 'api-key',
+  })
+  assert.deepEqual(ctx.state['api-key-auth'], {
+    keyId: (keys.good as string).slice(4, 12),
+    owner: 'owner-good',
+    scopes: ['read', 'write'],
+  })
+})
+
+test('missing → AUTH_MISSING; every kind of wrong key → the very same AUTH_INVALID', () => {
+  const p = build({})
+  const missing = run(p, testContext())
+  assert.equal(missing?.code, 'GW_ERR_AUTH_MISSING')
+  assert.equal(missing?.headers?.['www-authenticate'], 'ApiKey realm="portcullis"')
+  assert.equal(run(p, testContext({ headers: { 'x-api-key': '' } }))?.code, 'GW_ERR_AUTH_MISSING')
+  const good = keys.good as string
+  const wrong = [
+    keys.unknown,
+    keys.revoked,
+    keys.expired,
+    `${good.slice(0, 20)}${good[20] === 'a' ? 'b' : 'a'}${good.slice(21)}`, // checksum
+    'pcl_',
+    'x'.repeat(100_000),
+    `${good}, ${good}`, // a repeated header, joined by Node
+    '🔑',
+  ] as string[]
+  const errors = wrong.map((k) => run(p, testContext({ headers: { 'x-api-key': k } })))
+  for (const e of errors) {
+    assert.equal(e?.code, 'GW_ERR_AUTH_INVALID')
+    assert.equal(e, errors[0], 'one error object: identical status, body and headers')
+  }
+  assert.equal(errors[0]?.headers?.['www-authenticate'], 'ApiKey realm="portcullis"')
+  assert.equal(errors[0]?.detail, undefined)
+  assert.equal(errors[0]?.cause, undefined)
+})
+
+test('required scopes → 403 when one is missing', () => {
+  const p = build({ requiredScopes: ['read', 'write'] })
+  assert.equal(run(p, testContext({ headers: { 'x-api-key': keys.good as string } })), undefined)
+  const strict = build({ requiredScopes: ['admin'] })
+  assert.equal(
+    run(strict, testContext({ headers: { 'x-api-key': keys.good as string } }))?.code,
+    'GW_ERR_FORBIDDEN',
+  )
+})
+
+test('custom header, realm; query parameter with duplicates and both places refused', () => {
+  const p = build({ header: 'X-Client-Key', realm: 'billing api', queryParam: 'api_key' })
+  const good = keys.good as string
+  assert.equal(run(p, testContext({ headers: { 'x-client-key': good } })), undefined)
+  assert.equal(run(p, testContext({ query: `a=1&api_key=${good}&b=2` })), undefined)
+  assert.equal(run(p, testContext({ query: `api_key=${encodeURIComponent(good)}` })), undefined)
+  const invalid = (ctx: ReturnType<typeof testContext>) => run(p, ctx)?.code
+  assert.equal(invalid(testContext({ query: `api_key=${good}&api_key=${good}` })), 'GW_ERR_AUTH_INVALID')
+  assert.equal(
+    invalid(testContext({ query: `api_key=${good}`, headers: { 'x-client-key': good } })),
+    'GW_ERR_AUTH_INVALID',
+  )
+  assert.equal(invalid(testContext({ query: 'api_key=%E0%A4%A' })), 'GW_ERR_AUTH_INVALID')
+  assert.equal(invalid(testContext({ query: 'xapi_key=1&api_keyx=2' })), 'GW_ERR_AUTH_MISSING')
+  const e = run(p, testContext())
+  assert.equal(e?.headers?.['www-authenticate'], 'ApiKey realm="billing api"')
+  assert.ok(logLines.some((l) => l.includes('accepts keys in the query string')))
+})
+
+test('the authentication hooks: authenticate, challenge, stripRequestHeaders', () => {
+  const p = build({ header: 'X-Key', realm: 'r' })
+  assert.equal(apiKeyAuth.authenticates, true)
+  assert.equal(p.challenge, 'ApiKey realm="r"')
+  assert.deepEqual(p.stripRequestHeaders, ['x-key'])
+  assert.equal(build({ stripHeader: false }).stripRequestHeaders, undefined)
+  assert.equal(p.authenticate?.(testContext()), undefined, 'no key: no principal, no error')
+  const ctx = testContext({ headers: { 'x-key': keys.good as string } })
+  const who = p.authenticate?.(ctx) as { id: string; type: string }
+  assert.equal(who.id, 'owner-good')
+  assert.equal(who.type, 'api-key')
+  assert.equal(ctx.principal, undefined, 'authenticate returns the principal, the caller sets it')
+  assert.throws(
+    () => p.authenticate?.(testContext({ headers: { 'x-key': keys.revoked as string } })),
+    (e: GatewayError) => e.code === 'GW_ERR_AUTH_INVALID',
+  )
+})
+
+test('a principal set by an earlier authentication policy is kept', () => {
+  const p = build({})
+  const ctx = testContext({ headers: { 'x-api-key': keys.good as string } })
+  ctx.principal = { id: 'user-1', type: 'user', scopes: [], roles: [], claims: {}, authMethod: 'jwt' }
+  assert.equal(run(p, ctx), undefined)
+  assert.equal(ctx.principal?.id, 'user-1')
+  assert.equal((ctx.state['api-key-auth'] as { owner: string }).owner, 'owner-good')
+})
+
+test('no key value in the policy log, key ids only', () => {
+  for (const k of Object.values(keys)) {
+    for (const l of logLines) assert.equal(l.includes(k.slice(12)), false)
+  }
+  assert.ok(logLines.some((l) => l.includes(`"keyId":"${(keys.revoked as string).slice(4, 12)}"`)))
+})
+
+test('a relative store path is relative to the config file directory', () => {
+  const p = apiKeyAuth.create(
+    Value.Default(ApiKeyAuthConfig, { store: 'keys.json' }) as never,
+    testDeps({ logger, baseDir: dir }),
+  )
+  built.push(p)
+  assert.equal(run(p, testContext({ headers: { 'x-api-key': keys.good as string } })), undefined)
+  assert.throws(
+    () =>
+      apiKeyAuth.create(
+        Value.Default(ApiKeyAuthConfig, { store: 'nope.json' }) as never,
+        testDeps({ logger }),
+      ),
+    (e: Error) =>
+      e.name === 'ConfigError' &&
+      /api-key-auth on route test: cannot read the key store .*nope\.json: ENOENT/.test(e.message),
+  )
+})
+
+test('the config schema: store required, sane defaults, bad values refused', () => {
+  assert.equal(Value.Check(ApiKeyAuthConfig, Value.Default(ApiKeyAuthConfig, {})), false)
+  const d = Value.Default(ApiKeyAuthConfig, { store: 'k.json' })
+  assert.deepEqual(d, {
+    store: 'k.json',
+    header: 'x-api-key',
+    requiredScopes: [],
+    realm: 'portcullis',
+    stripHeader: true,
+    lastUsedFlushSeconds: 60,
+  })
+  for (const bad of [{ header: 'x api key' }, { realm: 'a"b' }, { requiredScopes: ['a,b'] }]) {
+    assert.equal(
+      Value.Check(ApiKeyAuthConfig, Value.Default(ApiKeyAuthConfig, { store: 'k', ...bad })),
+      false,
+    )
+  }
+})

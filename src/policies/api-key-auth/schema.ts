@@ -1,0 +1,45 @@
+import { Type } from '@sinclair/typebox'
+import { SCOPE_PATTERN } from '../../keys/store.js'
+
+export const ApiKeyAuthConfig = Type.Object(
+  {
+    store: Type.String({
+      minLength: 1,
+      description:
+        'Key store file written by `portcullis keys` (hashes only), relative to the config file. Reloaded when it changes; a broken file is refused and the previous keys stay in effect.',
+    }),
+    header: Type.String({
+      default: 'x-api-key',
+      pattern: '^[A-Za-z0-9-]{1,64}$',
+      description: 'Request header that carries the key.',
+    }),
+    queryParam: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9_.-]{1,64}$',
+        description:
+          'Also accept the key in this query parameter. Discouraged: URLs end up in browser history, proxy and server logs, and the query reaches the upstream. Logged as a warning at start.',
+      }),
+    ),
+    requiredScopes: Type.Array(Type.String({ pattern: SCOPE_PATTERN }), {
+      default: [],
+      description: 'Scopes the key must all have on this route; otherwise 403.',
+    }),
+    realm: Type.String({
+      default: 'portcullis',
+      pattern: '^[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]{1,100}$',
+      description: 'Realm in the `WWW-Authenticate: ApiKey realm="…"` header of 401 responses.',
+    }),
+    stripHeader: Type.Boolean({
+      default: true,
+      description: 'Remove the key header before proxying, so the upstream never sees the credential.',
+    }),
+    lastUsedFlushSeconds: Type.Integer({
+      minimum: 0,
+      maximum: 86400,
+      default: 60,
+      description:
+        'How often last-used times are merged into `<store>.last-used.json` (0: not tracked). Never a write per request.',
+    }),
+  },
+  { additionalProperties: false },
+)
