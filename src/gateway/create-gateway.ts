@@ -279,6 +279,8 @@ class GatewayContext implements RequestContext {
   /** Aborts the upstream exchange (set once undici starts it). */
   abortUpstream: ((reason: Error) => void) | undefined = undefined
   canRetry = false
+  /** Declared response body length while nothing is written; -1 unknown/streaming, -2 ended. */
+  wholeBodyBytes = -1
   private controller: Dispatcher.DispatchController | undefined = undefined
   bytesWrittenAtStart: number
   readonly socket: IncomingMessage['socket']
@@ -392,18 +394,29 @@ class GatewayContext implements RequestContext {
       controller.abort(err as Error)
       return
     }
+    const cl = head.headers['content-length']
+    this.wholeBodyBytes = typeof cl === 'string' ? Number(cl) : typeof cl === 'number' ? cl : -1
     res.writeHead(head.status, head.headers as Record<string, string>)
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.res.write(chunk)) {
+    const res = this.res
+    if (chunk.length === this.wholeBodyBytes) {
+      // The whole declared body in one chunk (the common small JSON answer): end with it, so the
+      // head and body leave in one write and the end needs no second pass.
+      this.wholeBodyBytes = -2
+      res.end(chunk)
+      return
+    }
+    this.wholeBodyBytes = -1
+    if (!res.write(chunk)) {
       controller.pause()
-      this.res.once('drain', resumeController)
+      res.once('drain', resumeController)
     }
   }
 
   onResponseEnd(): void {
-    this.res.end()
+    if (this.wholeBodyBytes !== -2) this.res.end()
     this.route?.upstream.reportSuccess(this.target as UpstreamTarget)
   }
 
