@@ -5,36 +5,16 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
-import http from 'node:http'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { type GatewayProcess, spawnGateway, tempDir } from './helpers/process.js'
 import { startUpstream, type TestUpstream } from './helpers/upstream.js'
+import { get, type Res } from './helpers/http.js'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const KEY_RE = /pcl_[0-9A-Za-z]{36}/g
 
-interface Res {
-  status: number
-  headers: http.IncomingHttpHeaders
-  body: string
-}
-
-function request(url: string, path: string, headers: Record<string, string> = {}): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url)
-    const req = http.request({ host: u.hostname, port: u.port, path, headers, agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => {
-        body += c
-      })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
+const request = get
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

@@ -5,34 +5,14 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import http from 'node:http'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { type IntrospectionServer, startIntrospectionServer } from './helpers/introspection-server.js'
 import { type GatewayProcess, spawnGateway } from './helpers/process.js'
 import { closedPort, startUpstream, type TestUpstream } from './helpers/upstream.js'
+import { get, type Res } from './helpers/http.js'
 
-interface Res {
-  status: number
-  headers: http.IncomingHttpHeaders
-  body: string
-}
-
-function request(url: string, path: string, headers: Record<string, string> = {}): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url)
-    const req = http.request({ host: u.hostname, port: u.port, path, headers, agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => {
-        body += c
-      })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
+const request = get
 
 const code = (r: Res) => (JSON.parse(r.body) as { code?: string }).code
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

@@ -7,41 +7,7 @@ import http from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import { type GatewayProcess, spawnGateway } from './helpers/process.js'
 import { closedPort, startUpstream, type TestUpstream } from './helpers/upstream.js'
-
-interface Res {
-  status: number
-  headers: http.IncomingHttpHeaders
-  body: string
-}
-
-function request(
-  url: string,
-  opts: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
-): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url)
-    const req = http.request(
-      {
-        host: u.hostname,
-        port: u.port,
-        method: opts.method ?? 'GET',
-        path: opts.path ?? '/',
-        headers: opts.headers,
-        agent: false,
-      },
-      (res) => {
-        let body = ''
-        res.setEncoding('utf8')
-        res.on('data', (c: string) => {
-          body += c
-        })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
-      },
-    )
-    req.on('error', reject)
-    req.end(opts.body)
-  })
-}
+import { type Res, request } from './helpers/http.js'
 
 describe('proxy', () => {
   let up: TestUpstream
