@@ -173,8 +173,14 @@ describe('api-key-auth', () => {
     assert.equal((await request(gw.url, '/scoped/x', { 'x-api-key': scoped.key })).status, 200)
   })
 
-  test('queryParam: accepted, and warned about at start', async () => {
-    assert.equal((await request(gw.url, `/query/x?a=1&api_key=${good.key}`)).status, 200)
+  test('queryParam: accepted, removed before the upstream, and warned about at start', async () => {
+    const ok = await request(gw.url, `/query/x?a=1&api_key=${good.key}&b=2`)
+    assert.equal(ok.status, 200)
+    assert.equal(
+      (JSON.parse(ok.body) as { path: string }).path,
+      '/x?a=1&b=2',
+      'the upstream never sees the key',
+    )
     assert.equal((await request(gw.url, `/query/x?api_key=${good.key}&api_key=${good.key}`)).status, 401)
     assert.match(gw.stderr(), /api-key-auth accepts keys in the query string/)
   })

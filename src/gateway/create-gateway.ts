@@ -55,6 +55,8 @@ interface CompiledRoute {
   metrics: RouteMetrics
   /** Lower-case request headers never forwarded on this route (see PolicyInstance.stripRequestHeaders). */
   stripHeaders: Set<string> | undefined
+  /** Query parameter names never forwarded on this route (see PolicyInstance.stripQueryParams). */
+  stripQuery: Set<string> | undefined
 }
 
 /** A fully built, immutable pipeline for one config. */
@@ -124,6 +126,7 @@ export class Runtime {
           bodyHooks: policies.flatMap((p) => (p.onResponseBody ? [p.onResponseBody.bind(p)] : [])).reverse(),
           logHooks: policies.flatMap((p) => (p.onLog ? [p.onLog.bind(p)] : [])),
           stripHeaders: stripSet(policies),
+          stripQuery: stripQuerySet(policies),
           metrics: deps.metrics.forRoute(rc.name),
         }
       })
@@ -221,6 +224,28 @@ function compileRequestHooks(
   }
   if (!placed) out.push(combined)
   return out
+}
+
+function stripQuerySet(policies: readonly PolicyInstance[]): Set<string> | undefined {
+  const names = policies.flatMap((p) => p.stripQueryParams ?? [])
+  return names.length > 0 ? new Set(names) : undefined
+}
+
+/** The raw query without the parameters named in `names` (compared after percent-decoding). */
+export function withoutQueryParams(query: string, names: ReadonlySet<string>): string {
+  const kept: string[] = []
+  for (const part of query.split('&')) {
+    const eq = part.indexOf('=')
+    const raw = (eq === -1 ? part : part.slice(0, eq)).replace(/\+/g, ' ')
+    let name = raw
+    try {
+      name = decodeURIComponent(raw)
+    } catch {
+      // not valid percent-encoding: compare as is
+    }
+    if (!names.has(name)) kept.push(part)
+  }
+  return kept.join('&')
 }
 
 function stripSet(policies: readonly PolicyInstance[]): Set<string> | undefined {
@@ -698,7 +723,9 @@ export class Gateway {
     let path = route.stripPrefix > 0 ? ctx.path.slice(route.stripPrefix) : ctx.path
     if (path === '' || path.charCodeAt(0) !== 0x2f) path = `/${path}`
     if (target.basePath) path = target.basePath + path
-    if (ctx.query !== '') path = `${path}?${ctx.query}`
+    const query =
+      route.stripQuery && ctx.query !== '' ? withoutQueryParams(ctx.query, route.stripQuery) : ctx.query
+    if (query !== '') path = `${path}?${query}`
     let body: Dispatcher.DispatchOptions['body'] = null
     if (ctx.body !== undefined) body = ctx.body
     else {

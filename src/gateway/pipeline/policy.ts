@@ -59,6 +59,8 @@ export interface PolicyInstance {
    * (credentials the upstream must not see, identity headers a client must not be able to forge).
    */
   stripRequestHeaders?: readonly string[]
+  /** Query parameters (by decoded name) removed before the request goes upstream, on every request of the route. */
+  stripQueryParams?: readonly string[]
   /** Release timers, connections. */
   close?(): void | Promise<void>
 }

@@ -84,7 +84,7 @@ export const apiKeyAuth = definePolicy({
     if (queryParam !== undefined) {
       logger.warn(
         { route: deps.routeName, queryParam },
-        'api-key-auth accepts keys in the query string: URLs end up in browser history, proxy and server logs, and the query is forwarded to the upstream; prefer the header',
+        'api-key-auth accepts keys in the query string: URLs end up in browser history, proxy and server logs; prefer the header',
       )
     }
     const required = config.requiredScopes
@@ -159,6 +159,7 @@ export const apiKeyAuth = definePolicy({
       // Removed from every request of the route before it is proxied (not only from authenticated
       // ones), so the upstream never sees a key.
       ...(config.stripHeader ? { stripRequestHeaders: [header] } : {}),
+      ...(config.stripHeader && queryParam !== undefined ? { stripQueryParams: [queryParam] } : {}),
       onRequest(ctx) {
         const p = authenticate(ctx)
         if (p === undefined) throw missing

@@ -31,7 +31,8 @@ export const ApiKeyAuthConfig = Type.Object(
     }),
     stripHeader: Type.Boolean({
       default: true,
-      description: 'Remove the key header before proxying, so the upstream never sees the credential.',
+      description:
+        'Remove the key header (and the query parameter, with queryParam) before proxying, so the upstream never sees the credential.',
     }),
     lastUsedFlushSeconds: Type.Integer({
       minimum: 0,
