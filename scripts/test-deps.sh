@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what `npm test` needs besides Node packages, from Debian's packages, when missing:
+# redis-server (the Redis store tests start their own, on a free port) and openssl (the TLS and
+# mTLS tests make throw-away certificates). Used by the README's test command and by .ci/run.
+set -euo pipefail
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "test dependencies present: $(redis-server --version | cut -d' ' -f1-3), $(openssl version)"
+  exit 0
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing ${missing[*]} (apt-get)"
+$sudo apt-get update
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${missing[@]}"
+# The package starts a system redis on 6379; the tests run their own, so stop it.
+$sudo service redis-server stop >/dev/null 2>&1 || true
