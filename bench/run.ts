@@ -26,7 +26,8 @@ import { NoiseMonitor, type NoiseReport, waitForQuiet } from './noise.js'
 import { nginxBinary, type PeerContext, type RunningPeer, startPeer } from './peers.js'
 import { clkTck, treeCpuTicks } from './proc.js'
 import { PROXY_KINDS, type ProxyKind, SCENARIOS, type Scenario } from './scenarios.js'
-import { formatTable, prng, type RunRecord, shuffle, summarize } from './stats.js'
+import { prng } from '../src/util/prng.js'
+import { formatTable, type RunRecord, shuffle, summarize } from './stats.js'
 
 /** load generator, upstream and this harness */
 const LOAD_CPU = 0

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { type ErrorCode, GatewayError } from './errors.js'
 import { canonicalizeTarget, type HygieneOptions, parseHost } from './hygiene.js'
+import { prng } from '../util/prng.js'
 
 const opts: HygieneOptions = { allowSemicolon: false, maxUrlLength: 8192 }
 const semiOpts: HygieneOptions = { allowSemicolon: true, maxUrlLength: 8192 }
@@ -233,18 +234,6 @@ describe('canonicalizeTarget', () => {
     )
   })
 })
-
-/** mulberry32: a small seeded PRNG, so a failing input can be reproduced. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 // The hostile alphabet; some pieces repeat to weight them.
 const PIECES = [
