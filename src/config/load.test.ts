@@ -755,3 +755,23 @@ describe('examples/config', () => {
     assert.deepEqual(Object.keys(data).sort(), Object.keys(schema.properties).sort())
   })
 })
+
+describe('loadConfigText: security warnings', () => {
+  it('warns when API keys are accepted in the query string, not when disabled', () => {
+    const cfg = (entry: string) => `listeners: [ { name: p } ]
+upstreams: { u: { targets: [ { url: "http://127.0.0.1:1" } ] } }
+routes:
+  - name: r
+    upstream: u
+    policies: { api-key-auth: ${entry} }
+`
+    const on = loadConfigText(cfg('{ store: keys.json, queryParam: api_key }'), 'c.yaml')
+    assert.equal(on.errors.length, 0)
+    assert.equal(on.warnings.length, 1)
+    assert.equal(on.warnings[0]?.path, 'routes[0].policies.api-key-auth.queryParam')
+    assert.match(on.warnings[0]?.message ?? '', /query string/)
+    const off = loadConfigText(cfg('{ store: keys.json, queryParam: api_key, enabled: false }'), 'c.yaml')
+    assert.equal(off.warnings.length, 0)
+    assert.equal(loadConfigText(cfg('{ store: keys.json }'), 'c.yaml').warnings.length, 0)
+  })
+})

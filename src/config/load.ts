@@ -322,6 +322,20 @@ function rules(c: GatewayConfig, baseDir: string): { errors: Problem[]; warnings
       })
     }
   }
+  // API keys in URLs end up in browser history, Referer headers and logs in front of the gateway.
+  const queryKey = (p: unknown) =>
+    (p as { 'api-key-auth'?: { queryParam?: string; enabled?: boolean } } | undefined)?.['api-key-auth']
+  const warnQueryKey = (entry: ReturnType<typeof queryKey>, segs: Seg[]) => {
+    if (entry?.queryParam !== undefined && entry.enabled !== false) {
+      warnings.push({
+        segs: [...segs, 'api-key-auth', 'queryParam'],
+        message:
+          'API keys accepted in the query string: URLs leak into browser history, Referer headers and proxy logs; prefer the header',
+      })
+    }
+  }
+  warnQueryKey(queryKey(c.policies), ['policies'])
+  c.routes.forEach((r, i) => warnQueryKey(queryKey(r.policies), ['routes', i, 'policies']))
   for (const problem of checkStoresConfig(c.stores)) {
     const m = /^stores\.redis(?:\.(\w+))?: (.*)$/.exec(problem)
     errors.push({

@@ -92,7 +92,7 @@ describe('portcullis config check', () => {
       r.stdout,
       /^warning: .*warn\.yaml:11:9 admin\.host: admin listener bound to 0\.0\.0\.0, not loopback$/m,
     )
-    assert.match(r.stdout, /warn\.yaml: valid \(1 warnings\)\n$/)
+    assert.match(r.stdout, /warn\.yaml: valid \(1 warning\)\n$/)
   })
 
   it('--format json prints one parseable document', () => {

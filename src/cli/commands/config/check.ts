@@ -17,7 +17,7 @@ export async function configCheck(opts: ConfigCheckOptions): Promise<number> {
     for (const w of r.warnings) process.stdout.write(`warning: ${formatProblem(w)}\n`)
     if (r.config)
       process.stdout.write(
-        `${opts.file}: valid${r.warnings.length ? ` (${r.warnings.length} warnings)` : ''}\n`,
+        `${opts.file}: valid${r.warnings.length ? ` (${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'})` : ''}\n`,
       )
     else process.stdout.write(`${opts.file}: ${r.errors.length} error${r.errors.length === 1 ? '' : 's'}\n`)
   }
