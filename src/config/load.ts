@@ -335,7 +335,9 @@ function rules(c: GatewayConfig, baseDir: string): { errors: Problem[]; warnings
     }
   }
   warnQueryKey(queryKey(c.policies), ['policies'])
-  c.routes.forEach((r, i) => warnQueryKey(queryKey(r.policies), ['routes', i, 'policies']))
+  c.routes.forEach((r, i) => {
+    warnQueryKey(queryKey(r.policies), ['routes', i, 'policies'])
+  })
   for (const problem of checkStoresConfig(c.stores)) {
     const m = /^stores\.redis(?:\.(\w+))?: (.*)$/.exec(problem)
     errors.push({
