@@ -18,7 +18,7 @@ import {
   type TokenExtractor,
   tokenHash,
 } from '../../auth/token.js'
-import { VerifiedTokenCache } from '../../auth/token-cache.js'
+import { TtlLru } from '../../util/ttl-lru.js'
 import { type ErrorCode, GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyDeps, type PolicyInstance } from '../../gateway/pipeline/policy.js'
@@ -64,7 +64,11 @@ export class JwtAuth implements PolicyInstance {
   private readonly handle: SourceHandle
   private readonly source: KeySource
   private readonly revocation: RevocationList | undefined
-  private readonly cache: VerifiedTokenCache<CachedToken> | undefined
+  /**
+   * Verified tokens by SHA-256 (the cache holds no token), each until min(exp, maxTtl); only
+   * successes are cached, so a cache can never turn a valid token invalid.
+   */
+  private readonly cache: TtlLru<CachedToken> | undefined
   private readonly maxTtlMs: number
   private readonly verifyOptions: JWTVerifyOptions
   private readonly skewSec: number
@@ -120,7 +124,7 @@ export class JwtAuth implements PolicyInstance {
     this.skewSec = config.clockSkewSec
     this.maxLifetimeSec = config.maxLifetimeSec
     this.maxTtlMs = config.cache.maxTtlSec * 1000
-    this.cache = config.cache.enabled ? new VerifiedTokenCache(config.cache.maxEntries) : undefined
+    this.cache = config.cache.enabled ? new TtlLru<CachedToken>(config.cache.maxEntries, now) : undefined
     const realm = `Bearer realm=${quote(config.realm)}`
     const h = (v: string) => Object.freeze({ 'www-authenticate': v })
     this.challenge = realm
@@ -198,7 +202,7 @@ export class JwtAuth implements PolicyInstance {
     const hash = tokenHash(token)
     const cache = this.cache
     if (cache !== undefined) {
-      const hit = cache.get(hash, this.now())
+      const hit = cache.get(hash)
       if (hit !== undefined) {
         const keys = this.source.current()
         if (keys?.records.has(hit.key)) {
@@ -315,7 +319,7 @@ export class JwtAuth implements PolicyInstance {
     const principal = this.buildPrincipal(payload)
     if (principal === undefined)
       throw this.refuse(ctx, 'GW_ERR_AUTH_INVALID', 'no principal id', this.challenges.invalid)
-    this.cache?.set(hash, { principal, jti, key }, Math.min(exp * 1000, now + this.maxTtlMs), now)
+    this.cache?.set(hash, { principal, jti, key }, Math.min(exp * 1000, now + this.maxTtlMs))
     return principal
   }
 

@@ -3,7 +3,7 @@ import type { Static } from '@sinclair/typebox'
 import { GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyDeps } from '../../gateway/pipeline/policy.js'
-import { TtlLru } from './cache.js'
+import { TtlLru } from '../../util/ttl-lru.js'
 import { IntrospectionClient, IntrospectionFailure, type IntrospectionResponse } from './client.js'
 import { OAuth2IntrospectionConfig } from './schema.js'
 
