@@ -139,6 +139,58 @@ export interface GcraStore {
   gcra(key: string, params: GcraParams): Promise<GcraResult>
 }
 
+/** One change in a replicated map's feed: the new value, or `undefined` when the key was deleted. */
+export interface MapChange {
+  key: string
+  /** The entry as {@link MapStore.get} would return it now; `undefined`: deleted (or expired). */
+  entry: MapEntry | undefined
+}
+
+/** A replicated map's entry: its value and when it expires (ms since the epoch; none: never). */
+export interface MapEntry {
+  value: string
+  expiresAt?: number
+}
+
+/** A full copy of a map and the feed position it reflects. */
+export interface MapSnapshot {
+  entries: Map<string, MapEntry>
+  /** Opaque position in the change feed; pass it to {@link MapStore.changes}. */
+  cursor: string
+}
+
+/** What {@link MapStore.changes} returns. */
+export type MapChanges =
+  /** The changes after the cursor, oldest first (at most `limit`), and the cursor after them. */
+  | { reset: false; changes: MapChange[]; cursor: string }
+  /**
+   * The feed cannot continue from this cursor (it was trimmed, the backend lost its data or was
+   * flushed): take a new snapshot.
+   */
+  | { reset: true }
+
+/**
+ * Replicated maps: small maps of which every gateway keeps a full local copy (see
+ * `stores/mirror.ts`), for checks that run on every request and cannot afford a round trip: API
+ * key records, token revocations, bans. Writes go to the backend (from any gateway or from the
+ * CLI); readers take a snapshot once and then follow the map's change feed. Map names are
+ * identifiers (`[a-z0-9-]{1,64}`). A map is bounded (`maxEntries`, per map): a `set` of a new key
+ * into a full map rejects with a RangeError after expired entries were dropped. Expired entries
+ * are never returned; they are removed from the backend lazily.
+ */
+export interface MapStore {
+  /** Sets (or replaces) an entry; `ttlMs`: it expires then (none: it stays until deleted). */
+  set(map: string, key: string, value: string, ttlMs?: number): Promise<void>
+  /** The entry, or `undefined` when absent or expired. */
+  get(map: string, key: string): Promise<MapEntry | undefined>
+  /** Deletes an entry; `true` when it existed (and had not expired). */
+  delete(map: string, key: string): Promise<boolean>
+  /** All live entries and the feed position they reflect. */
+  snapshot(map: string): Promise<MapSnapshot>
+  /** The changes after `cursor` (from {@link snapshot} or a previous call), at most `limit`. */
+  changes(map: string, cursor: string, limit: number): Promise<MapChanges>
+}
+
 /** One backend: every key space, plus its lifecycle. */
 export interface Store {
   /** Which implementation this is (for logs and /readyz). */
@@ -147,6 +199,7 @@ export interface Store {
   readonly kv: KvStore
   readonly sets: SetStore
   readonly gcra: GcraStore
+  readonly maps: MapStore
   /** Resolves when the backend answers; rejects with a {@link StoreError} when it does not in time. */
   ping(): Promise<void>
   /** Releases connections and timers. Operations after close reject. Idempotent. */
