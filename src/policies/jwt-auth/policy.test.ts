@@ -18,8 +18,11 @@ import {
   JwksIssuer,
   TEST_AUDIENCE,
 } from '../../../test/helpers/jwks-issuer.js'
+import { REVOCATIONS_MAP, SharedRevocations } from '../../auth/revocation.js'
 import { tokenHash } from '../../auth/token.js'
 import type { GatewayError } from '../../gateway/errors.js'
+import { createMemoryStore } from '../../stores/memory/memory-store.js'
+import type { Store } from '../../stores/types.js'
 import { testContext, testDeps } from '../testing/context.js'
 import { JwtAuth, jwtAuth } from './policy.js'
 import { JwtAuthConfig } from './schema.js'
@@ -596,5 +599,88 @@ describe('relative paths', () => {
     } finally {
       p.close()
     }
+  })
+})
+
+describe('shared revocation list (memory store)', () => {
+  let issuer: JwksIssuer
+  let base: Record<string, unknown>
+  const stores: Store[] = []
+
+  before(async () => {
+    issuer = await JwksIssuer.start(['RS256'])
+    await issuer.down() // only its minting is used here
+    const k = issuer.signingKey as IssuerKey
+    base = {
+      algorithms: ['RS256'],
+      issuer: issuer.issuer,
+      audience: TEST_AUDIENCE,
+      keys: [{ kid: k.kid, pem: k.spki }],
+    }
+  })
+  after(async () => {
+    for (const s of stores) await s.close()
+  })
+
+  function buildWith(store: Store, cfg: Record<string, unknown>): JwtAuth {
+    const c = Value.Default(JwtAuthConfig, structuredClone(cfg)) as JwtAuthConfig
+    const p = new JwtAuth(c, logger, Date.now, 'test', store)
+    open.push(p)
+    return p
+  }
+  const newStore = () => {
+    const s = createMemoryStore({})
+    stores.push(s)
+    return s
+  }
+
+  test('entries apply synchronously to cached tokens; a revoked hash costs no signature check', async () => {
+    const store = newStore()
+    const p = buildWith(store, base)
+    const shared = new SharedRevocations(store, { logger })
+    try {
+      const t1 = await issuer.mint({ claims: { jti: 'shared-one' } })
+      assert.equal((await call(p, bearer(t1))).code, undefined)
+      assert.equal((await call(p, bearer(t1))).sync, true, 'cached')
+      await store.maps.set(REVOCATIONS_MAP, 'jti:shared-one', '{}', 60_000)
+      await shared.refresh()
+      const refused = await call(p, bearer(t1))
+      assert.equal(refused.code, 'GW_ERR_AUTH_INVALID')
+      assert.equal(refused.sync, true, 'refused on the synchronous path')
+      await store.maps.delete(REVOCATIONS_MAP, 'jti:shared-one')
+      await shared.refresh()
+      assert.equal((await call(p, bearer(t1))).code, undefined)
+
+      const t2 = await issuer.mint()
+      await store.maps.set(REVOCATIONS_MAP, `sha256:${tokenHash(t2)}`, '{}', 60_000)
+      await shared.refresh()
+      const before = p.stats.verifications
+      const r2 = await call(p, bearer(t2))
+      assert.equal(r2.code, 'GW_ERR_AUTH_INVALID')
+      assert.equal(r2.sync, true)
+      assert.equal(p.stats.verifications, before, 'no signature check for a revoked hash')
+    } finally {
+      shared.close()
+    }
+  })
+
+  test('revocation.shared: false does not consult the store', async () => {
+    const store = newStore()
+    const p = buildWith(store, { ...base, revocation: { shared: false } })
+    const t = await issuer.mint({ claims: { jti: 'not-shared' } })
+    await store.maps.set(REVOCATIONS_MAP, 'jti:not-shared', '{}', 60_000)
+    assert.equal((await call(p, bearer(t))).code, undefined)
+  })
+
+  test('a store that never answers: 503 GW_ERR_STATE_UNAVAILABLE with Retry-After, or accepted with failOpen', async () => {
+    const store = newStore()
+    await store.close()
+    const t = await issuer.mint()
+    const strict = await call(buildWith(store, base), bearer(t))
+    assert.equal(strict.code, 'GW_ERR_STATE_UNAVAILABLE')
+    assert.equal(strict.status, 503)
+    assert.equal(strict.headers?.['retry-after'], '5')
+    const open = await call(buildWith(store, { ...base, revocation: { failOpen: true } }), bearer(t))
+    assert.equal(open.code, undefined)
   })
 })

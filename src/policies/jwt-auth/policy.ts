@@ -9,7 +9,7 @@ import {
 } from 'jose'
 import type { Logger } from 'pino'
 import { compilePrincipalBuilder } from '../../auth/principal.js'
-import { openFileRevocationList, type RevocationList } from '../../auth/revocation.js'
+import { openRevocations, REVOCATION_UNAVAILABLE, REVOKED, type Revocations } from '../../auth/revocation.js'
 import {
   compileTokenExtractor,
   isToken68,
@@ -22,6 +22,7 @@ import { TtlLru } from '../../util/ttl-lru.js'
 import { type ErrorCode, GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyDeps, type PolicyInstance } from '../../gateway/pipeline/policy.js'
+import type { Store } from '../../stores/types.js'
 import type { KeyRecord } from './keys.js'
 import { type CompiledRequirement, compileRequirements } from './requirements.js'
 import { JwtAuthConfig } from './schema.js'
@@ -63,7 +64,8 @@ export class JwtAuth implements PolicyInstance {
   private readonly extract: TokenExtractor
   private readonly handle: SourceHandle
   private readonly source: KeySource
-  private readonly revocation: RevocationList | undefined
+  /** The revocation file and the shared list (undefined when neither is configured). */
+  private readonly revocations: Revocations | undefined
   /**
    * Verified tokens by SHA-256 (the cache holds no token), each until min(exp, maxTtl); only
    * successes are cached, so a cache can never turn a valid token invalid.
@@ -84,6 +86,7 @@ export class JwtAuth implements PolicyInstance {
     malformed: Record<string, string>
     expired: Record<string, string>
     unavailable: Record<string, string>
+    stateUnavailable: Record<string, string>
   }
   private readonly stepUpChallenge: Map<CompiledRequirement, Record<string, string>>
 
@@ -92,6 +95,8 @@ export class JwtAuth implements PolicyInstance {
     private readonly logger: Logger,
     private readonly now: () => number,
     private readonly routeName: string,
+    /** The configured store, for the shared revocation list (none: the file only). */
+    store?: Store,
   ) {
     this.extract = compileTokenExtractor({
       header: config.token.header,
@@ -138,6 +143,7 @@ export class JwtAuth implements PolicyInstance {
       malformed: h(`${realm}, error="invalid_request"`),
       expired: h(`${realm}, error="invalid_token", error_description="The access token expired"`),
       unavailable: Object.freeze({ 'retry-after': RETRY_AFTER_SEC }),
+      stateUnavailable: Object.freeze({ 'retry-after': RETRY_AFTER_SEC }),
     }
     this.stepUpChallenge = new Map(
       this.requirements.map((r) => [
@@ -162,10 +168,11 @@ export class JwtAuth implements PolicyInstance {
     this.handle = acquireKeySource(config, logger, now)
     this.source = this.handle.source
     try {
-      this.revocation =
-        config.revocation.file === undefined
-          ? undefined
-          : openFileRevocationList(config.revocation.file, logger)
+      this.revocations = openRevocations(config.revocation, {
+        store,
+        logger,
+        where: `jwt-auth (route ${routeName})`,
+      })
     } catch (err) {
       this.handle.release()
       const code = (err as NodeJS.ErrnoException).code
@@ -206,10 +213,12 @@ export class JwtAuth implements PolicyInstance {
       if (hit !== undefined) {
         const keys = this.source.current()
         if (keys?.records.has(hit.key)) {
-          if (this.revocation?.isRevoked(hit.jti, hash)) {
+          const verdict = this.revocations?.check(hit.jti, hash)
+          if (verdict === REVOKED) {
             cache.delete(hash)
             throw this.refuse(ctx, 'GW_ERR_AUTH_INVALID', 'revoked', this.challenges.invalid)
           }
+          if (verdict === REVOCATION_UNAVAILABLE) throw this.revocationUnavailable(ctx)
           this.stats.cacheHits++
           return hit.principal
         }
@@ -217,10 +226,37 @@ export class JwtAuth implements PolicyInstance {
         cache.delete(hash)
       }
     }
-    if (this.revocation?.isRevoked(undefined, hash)) {
-      throw this.refuse(ctx, 'GW_ERR_AUTH_INVALID', 'revoked (token hash)', this.challenges.invalid)
+    const rv = this.revocations
+    if (rv !== undefined) {
+      const verdict = rv.check(undefined, hash)
+      if (verdict === REVOKED) {
+        throw this.refuse(ctx, 'GW_ERR_AUTH_INVALID', 'revoked (token hash)', this.challenges.invalid)
+      }
+      if (verdict === REVOCATION_UNAVAILABLE) {
+        // Before the shared list's first snapshot: wait for it (bounded), then decide.
+        const wait = rv.whenReady()
+        if (wait === undefined) throw this.revocationUnavailable(ctx)
+        return wait.then(() => {
+          const again = rv.check(undefined, hash)
+          if (again === REVOKED) {
+            throw this.refuse(ctx, 'GW_ERR_AUTH_INVALID', 'revoked (token hash)', this.challenges.invalid)
+          }
+          if (again === REVOCATION_UNAVAILABLE) throw this.revocationUnavailable(ctx)
+          return this.verify(ctx, token, hash)
+        })
+      }
     }
     return this.verify(ctx, token, hash)
+  }
+
+  /** 503: the shared revocation list cannot be trusted now (not synced yet, or stale). */
+  private revocationUnavailable(ctx: RequestContext): GatewayError {
+    return this.refuse(
+      ctx,
+      'GW_ERR_STATE_UNAVAILABLE',
+      'shared revocation list unavailable',
+      this.challenges.stateUnavailable,
+    )
   }
 
   private async verify(ctx: RequestContext, token: string, hash: string): Promise<Principal> {
@@ -303,9 +339,11 @@ export class JwtAuth implements PolicyInstance {
       }
     }
     const jti = typeof payload.jti === 'string' ? payload.jti : undefined
-    if (this.revocation?.isRevoked(jti, hash)) {
+    const verdict = this.revocations?.check(jti, hash)
+    if (verdict === REVOKED) {
       throw this.refuse(ctx, 'GW_ERR_AUTH_INVALID', 'revoked (jti)', this.challenges.invalid)
     }
+    if (verdict === REVOCATION_UNAVAILABLE) throw this.revocationUnavailable(ctx)
     for (const r of this.requirements) {
       if (!r.test(payload)) {
         throw this.refuse(
@@ -367,7 +405,7 @@ export class JwtAuth implements PolicyInstance {
 
   close(): void {
     this.cache?.clear()
-    this.revocation?.close()
+    this.revocations?.close()
     this.handle.release()
   }
 }
@@ -395,6 +433,6 @@ export const jwtAuth = definePolicy({
         ...(config.revocation.file !== undefined ? { file: at(config.revocation.file) } : {}),
       },
     } as typeof config
-    return new JwtAuth(resolved, deps.logger, deps.now, deps.routeName)
+    return new JwtAuth(resolved, deps.logger, deps.now, deps.routeName, deps.store)
   },
 })

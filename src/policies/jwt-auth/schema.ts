@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox'
+import { RevocationConfig } from '../../auth/revocation-schema.js'
 
 /** JWS algorithms the policy can verify. `none` is not one of them, whatever the config says. */
 export const JWS_ALGORITHMS = [
@@ -285,18 +286,7 @@ export const JwtAuthConfig = Type.Object(
       },
       { additionalProperties: false, default: {}, description: 'The verified-token cache.' },
     ),
-    revocation: Type.Object(
-      {
-        file: Type.Optional(
-          Type.String({
-            minLength: 1,
-            description:
-              'Path (relative to the config file) of a denylist, one `jti:<value>` or `sha256:<hex of the token>` per line; reloaded on change.',
-          }),
-        ),
-      },
-      { additionalProperties: false, default: {}, description: 'Revoked tokens (local to this gateway).' },
-    ),
+    revocation: RevocationConfig,
     realm: Type.String({
       minLength: 1,
       pattern: '^[^"\\\\]*$',

@@ -3,6 +3,9 @@
  * (test/helpers/introspection-server.ts), with a fake clock for the cache.
  */
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { Value } from '@sinclair/typebox/value'
 import pino from 'pino'
@@ -11,8 +14,11 @@ import {
   type IntrospectionServer,
   startIntrospectionServer,
 } from '../../../test/helpers/introspection-server.js'
+import { REVOCATIONS_MAP, SharedRevocations } from '../../auth/revocation.js'
+import { tokenHash } from '../../auth/token.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { PolicyInstance } from '../../gateway/pipeline/policy.js'
+import { createMemoryStore } from '../../stores/memory/memory-store.js'
 import { testContext, testDeps } from '../testing/context.js'
 import { oauth2Introspection, parseEndpoint } from './policy.js'
 import { OAuth2IntrospectionConfig } from './schema.js'
@@ -499,4 +505,78 @@ test('close() stops the sweeper and the connections; secrets never reach the log
   }
   const authCode = (e: unknown) => (e as GatewayError).code
   assert.equal(authCode(new GatewayError('GW_ERR_AUTH_UNAVAILABLE')), 'GW_ERR_AUTH_UNAVAILABLE')
+})
+
+describe('revocations', () => {
+  test('the shared list, by the response jti or the token hash, is checked on cache hits too', async () => {
+    const p = build({})
+    const shared = new SharedRevocations(deps.store, { logger })
+    try {
+      const t = activeToken({ jti: 'intro-jti-1' })
+      assert.equal(await run(p, bearer(t)), undefined)
+      assert.equal(await run(p, bearer(t)), undefined)
+      assert.equal(idp.callsFor(t), 1, 'cached')
+      await deps.store.maps.set(REVOCATIONS_MAP, 'jti:intro-jti-1', '{}', 60_000)
+      await shared.refresh()
+      const refused = await run(p, bearer(t))
+      assert.equal(refused?.code, 'GW_ERR_AUTH_INVALID')
+      assert.match(String(refused?.headers?.['www-authenticate']), /error="invalid_token"/)
+      await deps.store.maps.delete(REVOCATIONS_MAP, 'jti:intro-jti-1')
+      await shared.refresh()
+      assert.equal(await run(p, bearer(t)), undefined)
+
+      // By hash: refused before any introspection call.
+      const t2 = activeToken()
+      await deps.store.maps.set(REVOCATIONS_MAP, `sha256:${tokenHash(t2)}`, '{}', 60_000)
+      await shared.refresh()
+      assert.equal((await run(p, bearer(t2)))?.code, 'GW_ERR_AUTH_INVALID')
+      assert.equal(idp.callsFor(t2), 0)
+    } finally {
+      shared.close()
+    }
+  })
+
+  test('a revocation file (jti and sha256 entries); revocation.shared: false ignores the store', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pc-intro-rev-'))
+    try {
+      const t1 = activeToken({ jti: 'filed-jti' })
+      const t2 = activeToken()
+      const file = join(dir, 'revoked.txt')
+      writeFileSync(file, `jti:filed-jti\nsha256:${tokenHash(t2)}\n`)
+      const p = build({ revocation: { file, shared: false } })
+      assert.equal((await run(p, bearer(t1)))?.code, 'GW_ERR_AUTH_INVALID')
+      assert.equal((await run(p, bearer(t2)))?.code, 'GW_ERR_AUTH_INVALID')
+      const t3 = activeToken({ jti: 'in-store-only' })
+      await deps.store.maps.set(REVOCATIONS_MAP, 'jti:in-store-only', '{}', 60_000)
+      assert.equal(await run(p, bearer(t3)), undefined, 'not shared: the store is not consulted')
+      assert.throws(
+        () => build({ revocation: { file: join(dir, 'missing.txt') } }),
+        /revocation\.file: ENOENT/,
+      )
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('a store that never answers: 503 GW_ERR_STATE_UNAVAILABLE, or accepted with failOpen', async () => {
+    const down = createMemoryStore({})
+    await down.close()
+    const mk = (revocation: object) => {
+      const config = Value.Default(OAuth2IntrospectionConfig, {
+        endpoint: idp.endpoint,
+        clientId: CLIENT_ID,
+        clientSecret: CLIENT_SECRET,
+        revocation,
+      })
+      const p = oauth2Introspection.create(config as never, { ...deps, store: down })
+      built.push(p)
+      return p
+    }
+    const t = activeToken()
+    const err = await run(mk({}), bearer(t))
+    assert.equal(err?.code, 'GW_ERR_STATE_UNAVAILABLE')
+    assert.equal(err?.status, 503)
+    assert.equal(idp.callsFor(t), 0, 'refused before the introspection call')
+    assert.equal(await run(mk({ failOpen: true }), bearer(t)), undefined)
+  })
 })

@@ -1,5 +1,13 @@
-import { createHash } from 'node:crypto'
+import { resolve } from 'node:path'
 import type { Static } from '@sinclair/typebox'
+import {
+  NOT_REVOKED,
+  openRevocations,
+  REVOCATION_UNAVAILABLE,
+  REVOKED,
+  type Revocations,
+} from '../../auth/revocation.js'
+import { tokenHash } from '../../auth/token.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyDeps } from '../../gateway/pipeline/policy.js'
@@ -11,6 +19,8 @@ import { OAuth2IntrospectionConfig } from './schema.js'
 interface ActiveEntry {
   principal: Principal
   scopes: ReadonlySet<string>
+  /** The response's `jti` member, for the revocation lists. */
+  jti: string | undefined
 }
 
 type Outcome = { active: true; entry: ActiveEntry; expiresAt: number } | { active: false; reason: string }
@@ -74,7 +84,7 @@ interface Built {
 const shared = new WeakMap<object, { inst: Built; refs: number }>()
 
 /** Everything the policy does for one config; create() shares it between routes. */
-function build(config: Config, { logger, now, routeName }: PolicyDeps): Built {
+function build(config: Config, { logger, now, routeName, store, baseDir }: PolicyDeps): Built {
   const where = `oauth2-introspection (route ${routeName})`
   const endpoint = parseEndpoint(config.endpoint, where)
   if (config.clientId === undefined || config.clientId === '') {
@@ -96,6 +106,8 @@ function build(config: Config, { logger, now, routeName }: PolicyDeps): Built {
   const challengeInvalid = `Bearer ${realm}, error="invalid_token"`
   const challengeScope = `Bearer ${realm}, error="insufficient_scope", scope="${required.join(' ')}"`
 
+  /** The revocation file and the shared list; opened last (below), once nothing else can throw. */
+  let revocations: Revocations | undefined
   const client = new IntrospectionClient({
     endpoint,
     clientId: config.clientId,
@@ -217,9 +229,10 @@ function build(config: Config, { logger, now, routeName }: PolicyDeps): Built {
       authMethod: 'oauth2-introspection',
     })
     const cap = t + maxTtlMs
+    const jti = typeof r.jti === 'string' ? r.jti : undefined
     return {
       active: true,
-      entry: { principal, scopes: new Set(scopes) },
+      entry: { principal, scopes: new Set(scopes), jti },
       expiresAt: expMs !== undefined && expMs < cap ? expMs : cap,
     }
   }
@@ -243,6 +256,21 @@ function build(config: Config, { logger, now, routeName }: PolicyDeps): Built {
       }
     }
     return outcome
+  }
+
+  const stateUnavailable = () =>
+    new GatewayError('GW_ERR_STATE_UNAVAILABLE', {
+      detail: 'the revocation list cannot be checked right now',
+      headers: { 'retry-after': '5' },
+    })
+  /** Throws for a revoked token (401) or an unusable shared list (503). */
+  const checkRevoked = (ctx: RequestContext, jti: string | undefined, hash: string): void => {
+    const verdict = revocations?.check(jti, hash)
+    if (verdict === REVOKED) {
+      logger.info({ requestId: ctx.id, route: ctx.routeName }, 'oauth2-introspection: revoked token refused')
+      throw invalid()
+    }
+    if (verdict === REVOCATION_UNAVAILABLE) throw stateUnavailable()
   }
 
   const admit = (ctx: RequestContext, entry: ActiveEntry): Principal => {
@@ -280,6 +308,7 @@ function build(config: Config, { logger, now, routeName }: PolicyDeps): Built {
       })
     }
     if (!outcome.active) throw invalid()
+    checkRevoked(ctx, outcome.entry.jti, key)
     return admit(ctx, outcome.entry)
   }
 
@@ -291,11 +320,40 @@ function build(config: Config, { logger, now, routeName }: PolicyDeps): Built {
   const authenticate = (ctx: RequestContext): Principal | undefined | Promise<Principal> => {
     const token = extract(ctx)
     if (token === undefined) return undefined
-    const key = createHash('sha256').update(token).digest('base64')
+    // SHA-256 (hex) of the token: the cache key and the `sha256:` revocation entry.
+    const key = tokenHash(token)
     const hit = positive.get(key)
-    if (hit !== undefined) return admit(ctx, hit)
+    if (hit !== undefined) {
+      checkRevoked(ctx, hit.jti, key)
+      return admit(ctx, hit)
+    }
     if (negative.get(key) !== undefined) throw invalid()
+    if (revocations !== undefined) {
+      const verdict = revocations.check(undefined, key)
+      // Before the shared list's first snapshot: wait for it (bounded), then decide.
+      const wait = verdict === REVOCATION_UNAVAILABLE ? revocations.whenReady() : undefined
+      if (wait !== undefined) {
+        return wait.then(() => {
+          checkRevoked(ctx, undefined, key)
+          return resolveAsync(ctx, key, token)
+        })
+      }
+      if (verdict !== NOT_REVOKED) checkRevoked(ctx, undefined, key) // throws
+    }
     return resolveAsync(ctx, key, token)
+  }
+
+  try {
+    const file = config.revocation.file
+    revocations = openRevocations(
+      { ...config.revocation, file: file === undefined ? undefined : resolve(baseDir, file) },
+      { store, logger, where },
+    )
+  } catch (err) {
+    if (sweeper !== undefined) clearInterval(sweeper)
+    void client.close()
+    const code = (err as NodeJS.ErrnoException).code
+    throw new Error(`${where}: revocation.file: ${code ?? (err as Error).message}`)
   }
 
   return {
@@ -318,6 +376,7 @@ function build(config: Config, { logger, now, routeName }: PolicyDeps): Built {
       positive.clear()
       negative.clear()
       inflight.clear()
+      revocations?.close()
       await client.close()
     },
   }

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox'
+import { RevocationConfig } from '../../auth/revocation-schema.js'
 
 /** RFC 6749 scope-token: printable ASCII except space, `"` and `\`. */
 const SCOPE_TOKEN = '^[\\x21\\x23-\\x5b\\x5d-\\x7e]{1,256}$'
@@ -127,6 +128,7 @@ export const OAuth2IntrospectionConfig = Type.Object(
       description: 'Realm in the `WWW-Authenticate: Bearer realm="…"` header of 401/403 responses.',
     }),
     cache: OAuth2IntrospectionCacheConfig,
+    revocation: RevocationConfig,
   },
   { additionalProperties: false },
 )
