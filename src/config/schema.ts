@@ -82,11 +82,29 @@ export const ListenerConfig = Type.Object(
 
 export const AdminConfig = Type.Object(
   {
-    enabled: Type.Boolean({ default: true, description: 'Serve /healthz, /readyz and /metrics.' }),
+    enabled: Type.Boolean({
+      default: true,
+      description: 'Serve /healthz, /readyz and /metrics (and, with `token`, the admin API).',
+    }),
     host: Type.String({ default: '127.0.0.1', description: 'Address to bind; keep it private.' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 9901, description: 'Port to bind.' }),
+    token: Type.Optional(
+      Type.String({
+        minLength: 32,
+        description:
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: ${env:} and ${file:} are config syntax
+          'Bearer token of the admin API (`/v1/…`, see docs/admin-api.md), at least 32 characters; write it as `${env:NAME}` or `${file:PATH}`. Never logged. Without it the API is off (404); /healthz, /readyz and /metrics need no token.',
+      }),
+    ),
+    revocationDefaultTtlSeconds: Type.Integer({
+      minimum: 60,
+      maximum: 31622400,
+      default: 86400,
+      description:
+        'How long a revocation posted without `expiresAt` (and without a token whose `exp` can be read) stays, in seconds; pass the token’s expiry instead when you know it.',
+    }),
   },
-  { additionalProperties: false, default: {}, description: 'The admin listener.' },
+  { additionalProperties: false, default: {}, description: 'The admin listener and the admin API.' },
 )
 
 export const TargetConfig = Type.Object(

@@ -93,7 +93,12 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       logger.info({ listener: l.name, url: running.url }, 'listening')
     }
     if (config.admin.enabled) {
-      admin = await startAdmin(config.admin, { metrics, logger, ready: () => ready && !gateway.draining })
+      admin = await startAdmin(config.admin, {
+        metrics,
+        logger,
+        store,
+        ready: () => ready && !gateway.draining,
+      })
       logger.info({ url: admin.url }, 'admin listening')
     }
   } catch (err) {
@@ -195,8 +200,8 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       }
       await Promise.race([stopped, new Promise((r) => setTimeout(r, 1000).unref())])
       await gateway.close(!clean)
-      await store.close().catch(() => undefined)
       await admin?.close()
+      await store.close().catch(() => undefined)
       accessLog?.flush()
       logger.info('stopped')
     })()

@@ -8,7 +8,9 @@ import https from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
 import { resolve } from 'node:path'
 import type { Logger } from 'pino'
+import { createAdminApi, isAdminApiPath } from '../admin/api.js'
 import type { AdminConfig, ListenerConfig } from '../config/schema.js'
+import type { Store } from '../stores/types.js'
 import type { Gateway } from './create-gateway.js'
 import { type ErrorCode, GatewayError, toProblem } from './errors.js'
 import type { GatewayMetrics } from './metrics.js'
@@ -157,13 +159,18 @@ export function reloadTls(listener: RunningListener, l: ListenerConfig, baseDir:
     listener.server.setSecureContext(tlsOptions(l, baseDir))
 }
 
-/** The admin listener: /healthz, /readyz, /metrics. */
+/**
+ * The admin listener: /healthz, /readyz, /metrics (no authentication), and the admin API under
+ * /v1/ (bearer token; off without `admin.token`, see admin/api.ts).
+ */
 export async function startAdmin(
   cfg: AdminConfig,
-  deps: { metrics: GatewayMetrics; ready: () => boolean; logger: Logger },
+  deps: { metrics: GatewayMetrics; ready: () => boolean; logger: Logger; store: Store },
 ): Promise<RunningListener> {
+  const api = createAdminApi({ config: cfg, store: deps.store, logger: deps.logger })
   const server = http.createServer({ requestTimeout: 10000, headersTimeout: 5000 }, (req, res) => {
-    const path = (req.url ?? '/').split('?')[0]
+    const path = (req.url ?? '/').split('?')[0] as string
+    if (isAdminApiPath(path)) return api.handle(req, res)
     const send = (status: number, body: string, type = 'application/json') => {
       res.writeHead(status, {
         'content-type': type,
@@ -188,7 +195,30 @@ export async function startAdmin(
     }
     send(404, '{"error":"not found"}')
   })
-  const addr = await listen(server, cfg.host, cfg.port)
+  let addr: AddressInfo
+  try {
+    addr = await listen(server, cfg.host, cfg.port)
+  } catch (err) {
+    api.close()
+    throw err
+  }
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
-  return { name: 'admin', server, url: `http://${host}:${addr.port}`, close: () => closeServer(server) }
+  const url = `http://${host}:${addr.port}`
+  if (api.enabled) {
+    deps.logger.info({ url: `${url}/v1/` }, 'admin API enabled (bearer token)')
+  } else {
+    deps.logger.info(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: ${env:} is config syntax
+      'admin API disabled: set admin.token (at least 32 characters, e.g. ${env:PORTCULLIS_ADMIN_TOKEN}) to enable /v1/',
+    )
+  }
+  return {
+    name: 'admin',
+    server,
+    url,
+    close: async () => {
+      await closeServer(server)
+      api.close()
+    },
+  }
 }

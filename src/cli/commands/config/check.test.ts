@@ -22,6 +22,11 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
+/** What `config check` prints for a valid config without `admin.token`. */
+const ADMIN_NOTE =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: ${env:} is config syntax
+  'note: admin API (/v1/) disabled: set admin.token (at least 32 characters, e.g. ${env:PORTCULLIS_ADMIN_TOKEN}) to enable it\n'
+
 const GOOD = `listeners:
   - name: public
 upstreams:
@@ -79,8 +84,22 @@ describe('portcullis config check', () => {
   it('exits 0 on a good file', () => {
     const r = cli(['config', 'check', good])
     assert.equal(r.code, 0, r.stdout + r.stderr)
-    assert.equal(r.stdout, `${good}: valid\n`)
+    assert.equal(r.stdout, `${ADMIN_NOTE}${good}: valid\n`)
     assert.equal(r.stderr, '')
+  })
+
+  it('checks admin.token: at least 32 characters, never printed; no note once it is set', () => {
+    const f = join(dir, 'admin-token.yaml')
+    writeFileSync(f, `${GOOD}admin:\n  token: \${env:ADMIN_TOKEN}\n`)
+    const short = 'short-admin-token-value'
+    let r = cli(['config', 'check', f], { ADMIN_TOKEN: short })
+    assert.equal(r.code, 2, r.stdout + r.stderr)
+    assert.match(r.stdout, /admin\.token: .*32.*secret, not shown/)
+    assert.ok(!(r.stdout + r.stderr).includes(short), 'token echoed')
+    const long = 'a-long-enough-admin-token-0123456789abcdef'
+    r = cli(['config', 'check', f], { ADMIN_TOKEN: long })
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.equal(r.stdout, `${f}: valid\n`)
   })
 
   it('exits 0 with warnings, and prints them', () => {
@@ -176,7 +195,7 @@ describe('portcullis config check', () => {
     it(`passes examples/config/${name}`, () => {
       const r = cli(['config', 'check', `examples/config/${name}`])
       assert.equal(r.code, 0, r.stdout + r.stderr)
-      assert.equal(r.stdout, `examples/config/${name}: valid\n`)
+      assert.equal(r.stdout, `${ADMIN_NOTE}examples/config/${name}: valid\n`)
     })
   }
 })

@@ -15,6 +15,12 @@ export async function configCheck(opts: ConfigCheckOptions): Promise<number> {
   } else {
     for (const e of r.errors) process.stdout.write(`error: ${formatProblem(e)}\n`)
     for (const w of r.warnings) process.stdout.write(`warning: ${formatProblem(w)}\n`)
+    if (r.config?.admin.enabled && r.config.admin.token === undefined) {
+      process.stdout.write(
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: ${env:} is config syntax
+        'note: admin API (/v1/) disabled: set admin.token (at least 32 characters, e.g. ${env:PORTCULLIS_ADMIN_TOKEN}) to enable it\n',
+      )
+    }
     if (r.config)
       process.stdout.write(
         `${opts.file}: valid${r.warnings.length ? ` (${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'})` : ''}\n`,
