@@ -17,6 +17,8 @@ export interface GatewayProcess {
   configFile: string
   /** Everything the process wrote to stderr so far. */
   stderr(): string
+  /** Everything it wrote to stdout so far (with `captureStdout`; '' otherwise). */
+  stdout(): string
   /** Resident set size now, in bytes (from /proc). */
   rss(): number
   /** SIGTERM and wait for exit; resolves the exit code. */
@@ -28,7 +30,11 @@ export function tempDir(prefix = 'pc-test-'): string {
 }
 
 /** Writes `yaml` to a temp dir and starts the gateway on it. Rejects if it does not come up in 10 s. */
-export async function spawnGateway(yaml: string, dir = tempDir()): Promise<GatewayProcess> {
+export async function spawnGateway(
+  yaml: string,
+  dir = tempDir(),
+  opts: { captureStdout?: boolean } = {},
+): Promise<GatewayProcess> {
   const configFile = join(dir, 'portcullis.yaml')
   writeFileSync(configFile, yaml)
   const child = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'serve', '--config', configFile], {
@@ -39,7 +45,13 @@ export async function spawnGateway(yaml: string, dir = tempDir()): Promise<Gatew
   child.stderr?.on('data', (d: string) => {
     err += d
   })
-  child.stdout?.resume()
+  let out = ''
+  if (opts.captureStdout) {
+    child.stdout?.setEncoding('utf8')
+    child.stdout?.on('data', (d: string) => {
+      out += d
+    })
+  } else child.stdout?.resume()
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
   const started = Date.now()
   let url: string | undefined
@@ -67,6 +79,7 @@ export async function spawnGateway(yaml: string, dir = tempDir()): Promise<Gatew
     dir,
     configFile,
     stderr: () => err,
+    stdout: () => out,
     rss: () => {
       const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
       return Number(m?.[1] ?? 0) * 1024
