@@ -18,10 +18,10 @@ function fakeClock(start = 1_700_000_000_000) {
   }
 }
 
-storeContract('memory', ({ maxSetMembers }) => {
+storeContract('memory', ({ maxSetMembers, maxMapEntries, mapLogLength }) => {
   const clock = fakeClock()
   return {
-    store: createMemoryStore({ now: clock.now, maxSetMembers }),
+    store: createMemoryStore({ now: clock.now, maxSetMembers, maxMapEntries, mapLogLength }),
     advance: clock.advance,
     exactClock: true,
   }

@@ -84,8 +84,15 @@ describe('redis store (standalone)', () => {
     await server?.stop()
   })
 
-  storeContract('redis', async ({ keyPrefix, maxSetMembers }) => ({
-    store: await readyStore({ port: server.port, keyPrefix, maxSetMembers, commandTimeoutMs: 1000 }),
+  storeContract('redis', async ({ keyPrefix, maxSetMembers, maxMapEntries, mapLogLength }) => ({
+    store: await readyStore({
+      port: server.port,
+      keyPrefix,
+      maxSetMembers,
+      maxMapEntries,
+      mapLogLength,
+      commandTimeoutMs: 1000,
+    }),
     advance: realAdvance,
     exactClock: false,
   }))
@@ -446,11 +453,13 @@ describe('redis store (one-node Cluster)', () => {
     await server?.stop()
   })
 
-  storeContract('redis cluster', async ({ keyPrefix, maxSetMembers }) => ({
+  storeContract('redis cluster', async ({ keyPrefix, maxSetMembers, maxMapEntries, mapLogLength }) => ({
     store: await readyStore({
       cluster: [{ host: '127.0.0.1', port: server.port }],
       keyPrefix,
       maxSetMembers,
+      maxMapEntries,
+      mapLogLength,
       commandTimeoutMs: 1000,
     }),
     advance: realAdvance,
