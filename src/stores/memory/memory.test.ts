@@ -211,6 +211,7 @@ describe('stores config', () => {
     assert.equal(config.backend, 'memory')
     assert.equal(config.memory.maxKeys, 100_000)
     assert.equal(config.maxSetMembers, 10_000)
+    assert.deepEqual(config.maps, { maxEntries: 100_000, logLength: 10_000 })
     assert.equal(config.redis.commandTimeoutMs, 200)
     assert.equal(config.redis.keyPrefix, '')
     assert.ok(
@@ -245,12 +246,17 @@ describe('stores config', () => {
 
   test('createStore builds the memory store with the configured bounds and clock', async () => {
     const clock = fakeClock()
-    const config = Value.Default(StoresConfig, { memory: { maxKeys: 50 }, maxSetMembers: 7 }) as StoresConfig
+    const config = Value.Default(StoresConfig, {
+      memory: { maxKeys: 50 },
+      maxSetMembers: 7,
+      maps: { maxEntries: 3, logLength: 100 },
+    }) as StoresConfig
     const store = createStore(config, { logger: pino({ level: 'silent' }), now: clock.now })
     assert.ok(store instanceof MemoryStore)
     assert.equal(store.backend, 'memory')
     assert.equal(store.maxKeys, 50)
     assert.equal(store.maxSetMembers, 7)
+    assert.equal(store.maxMapEntries, 3)
     await store.kv.set('k', 'v', 100)
     await clock.advance(100)
     assert.equal(await store.kv.get('k'), undefined)
