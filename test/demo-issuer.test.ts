@@ -92,7 +92,7 @@ function tokenRequest(
   return request(url, { method: 'POST', path: '/token', headers: { 'content-type': FORM, ...headers }, body })
 }
 
-/** The tamper step of the tour: one character of the payload changed (A ↔ B at index 9). */
+/** The README tour's tamper step, the same one-liner: payload character 9 changed (A ↔ B). */
 function tamper(token: string): string {
   const t = token.split('.') as [string, string, string]
   t[1] = t[1].slice(0, 9) + (t[1][9] === 'A' ? 'B' : 'A') + t[1].slice(10)
