@@ -506,19 +506,24 @@ describe('the demo tour with the demo token issuer', () => {
 
   test('no token reaches any log; the issuer logs one line per token', async () => {
     assert.ok(tokens.length >= 8)
-    // Let the access log lines of the last requests arrive (bounded wait).
-    const deadline = Date.now() + 2000
-    while (!gwStdout.includes('/api/v2/orders') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 25))
+    // Log lines travel through pipes and may arrive after the responses: wait for the last ones
+    // (bounded), then check everything that was logged.
+    const minted = () => (issuer.stderr().match(/^issuer: token for /gm) ?? []).length
+    const arrived = () =>
+      gwStdout.includes('/api/v2/orders') &&
+      gw.stderr().includes('bad signature') &&
+      minted() >= tokens.length
+    const deadline = Date.now() + 5000
+    while (!arrived() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25))
     assert.match(gwStdout, /\/api\/v1\/users\/1/, 'the access log was captured')
+    assert.match(gw.stderr(), /"reason":"bad signature"/, 'the tampered token’s refusal was logged')
+    assert.ok(minted() >= tokens.length, `${minted()} log lines for ${tokens.length} tokens`)
     const logs = gw.stderr() + gwStdout + issuer.stderr()
     for (const t of tokens) {
       const signature = t.split('.')[2] as string
       assert.ok(!logs.includes(signature), 'a token signature reached a log')
     }
     assert.ok(!issuer.stderr().includes('demo-secret'), 'the client secret reached the issuer log')
-    const minted = issuer.stderr().match(/^issuer: token for /gm) ?? []
-    assert.ok(minted.length >= tokens.length, `${minted.length} log lines for ${tokens.length} tokens`)
   })
 
   test('the issuer stops on SIGTERM with exit code 0', async () => {
