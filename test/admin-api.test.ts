@@ -405,6 +405,27 @@ describe('admin API', () => {
     assert.deepEqual(seen, ids)
   })
 
+  test('a config reload keeps the shared list: revoked stays revoked, others pass at once', async () => {
+    const revoked = await issuer.mint()
+    const fine = await issuer.mint()
+    secrets.add(revoked)
+    secrets.add(fine)
+    assert.equal((await post({ token: revoked })).status, 201)
+    const reloads = () => gw.stderr().split('"msg":"config reloaded"').length - 1
+    const before = reloads()
+    gw.child.kill('SIGHUP')
+    const deadline = Date.now() + 5000
+    while (reloads() === before) {
+      assert.ok(Date.now() < deadline, 'no reload in 5 s')
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    // New policy instances on the same mirror: no first-snapshot wait, no 503.
+    const t0 = performance.now()
+    assert.equal((await api(fine)).status, 200)
+    assert.ok(performance.now() - t0 < 500)
+    assert.equal((await api(revoked)).status, 401)
+  })
+
   test('admin writes are logged with who, what and the request id', async () => {
     const r = await post({ jti: 'audited', reason: 'incident 42' })
     assert.equal(r.status, 201)
