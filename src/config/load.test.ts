@@ -67,7 +67,12 @@ function only(text: string, env: NodeJS.ProcessEnv = {}): ConfigProblem {
 describe('loadConfigText: defaults and freezing', () => {
   it('fills every default', () => {
     const c = ok(BASE)
-    assert.deepEqual(c.admin, { enabled: true, host: '127.0.0.1', port: 9901 })
+    assert.deepEqual(c.admin, {
+      enabled: true,
+      host: '127.0.0.1',
+      port: 9901,
+      revocationDefaultTtlSeconds: 86400,
+    })
     assert.deepEqual(c.listeners[0], {
       name: 'public',
       host: '0.0.0.0',
@@ -114,7 +119,12 @@ describe('loadConfigText: defaults and freezing', () => {
 
   it('fills defaults inside a partially written object', () => {
     const c = ok(`${BASE}    match:\n      methods: [GET]\nadmin:\n  port: 9000\n`)
-    assert.deepEqual(c.admin, { enabled: true, host: '127.0.0.1', port: 9000 })
+    assert.deepEqual(c.admin, {
+      enabled: true,
+      host: '127.0.0.1',
+      port: 9000,
+      revocationDefaultTtlSeconds: 86400,
+    })
     assert.deepEqual(c.routes[0]?.match, { methods: ['GET'], pathPrefix: '/' })
   })
 
