@@ -481,7 +481,9 @@ export class RedisStore implements Store {
         const { data, log } = this.mapKeys(map)
         // The feed position first, then the hash: a change made meanwhile is in the hash or after
         // the cursor (or both, and replaying it is harmless: a change carries the current entry).
-        const [cursor, now] = await this.run('maps.snapshot', () => this.c.pcMapHead(data, log))
+        const [cursor, now] = await this.run('maps.snapshot', () =>
+          this.c.pcMapHead(data, log, this.mapLogLength),
+        )
         const entries = new Map<string, MapEntry>()
         const expired: string[] = []
         let scan = '0'

@@ -198,51 +198,44 @@ end
 return 1
 `
 
-/** The position a snapshot starts from: {last stream id or '0-0', server time in ms}. */
+/**
+ * The position a snapshot starts from: {id of the stream's last entry, server time in ms}. A map
+ * without a stream gets one, holding one marker entry (`i 1`, skipped by MAP_CHANGES), so that a
+ * cursor always names an entry that exists: when Redis later loses the stream (restart, FLUSHALL,
+ * eviction), that entry is gone and the reader re-snapshots. ARGV: logLength.
+ */
 export const MAP_HEAD = `
+${REPLICATE}
 ${NOW_MS}
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-if #last == 0 then return {'0-0', now} end
-return {last[1][1], now}
+if #last > 0 then return {last[1][1], now} end
+return {redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'i', '1'), now}
 `
 
 /**
- * Map changes after a cursor. ARGV: cursor (a stream id; '0-0' = the stream did not exist), limit.
- * The feed continues only when the cursor's own entry is still in the stream (else it was trimmed,
- * or Redis lost or flushed its data and the stream is another one), or, for '0-0', when the stream
- * is absent or has never been trimmed. Returns {0} (reset) or {1, new cursor, now, field1, stored1
- * or nil, …}: each changed field once, with its current stored value.
+ * Map changes after a cursor. ARGV: cursor (a stream id), limit. The feed continues only while the
+ * cursor's own entry is still in the stream; else it was trimmed, or Redis lost or flushed its data
+ * and the stream is another one. Returns {0} (reset) or {1, new cursor, now, field1, stored1 or
+ * nil, …}: each changed field once, with its current stored value.
  */
 export const MAP_CHANGES = `
 local data, log = KEYS[1], KEYS[2]
 local cursor = ARGV[1]
 ${NOW_MS}
-local entries
-if cursor == '0-0' then
-  if redis.call('EXISTS', log) == 0 then return {1, cursor, now} end
-  local info = redis.call('XINFO', 'STREAM', log)
-  local added, len
-  for i = 1, #info, 2 do
-    if info[i] == 'entries-added' then added = info[i + 1] end
-    if info[i] == 'length' then len = info[i + 1] end
-  end
-  if added == nil or added ~= len then return {0} end
-  entries = redis.call('XRANGE', log, '-', '+', 'COUNT', ARGV[2])
-else
-  if #redis.call('XRANGE', log, cursor, cursor) == 0 then return {0} end
-  entries = redis.call('XRANGE', log, '(' .. cursor, '+', 'COUNT', ARGV[2])
-end
+if #redis.call('XRANGE', log, cursor, cursor) == 0 then return {0} end
+local entries = redis.call('XRANGE', log, '(' .. cursor, '+', 'COUNT', ARGV[2])
 if #entries == 0 then return {1, cursor, now} end
 local fields, seen = {}, {}
 for i = 1, #entries do
-  local f = entries[i][2][2]
-  if not seen[f] then
-    seen[f] = true
-    fields[#fields + 1] = f
+  local kv = entries[i][2]
+  if kv[1] == 'k' and not seen[kv[2]] then
+    seen[kv[2]] = true
+    fields[#fields + 1] = kv[2]
   end
 end
-local values = redis.call('HMGET', data, unpack(fields))
 local out = {1, entries[#entries][1], now}
+if #fields == 0 then return out end
+local values = redis.call('HMGET', data, unpack(fields))
 for i = 1, #fields do
   out[#out + 1] = fields[i]
   out[#out + 1] = values[i]
@@ -321,7 +314,7 @@ export interface ScriptCommands {
   ): Promise<number>
   pcMapGet(data: string, log: string, field: string): Promise<string | null>
   pcMapDelete(data: string, log: string, field: string, logLength: string): Promise<number>
-  pcMapHead(data: string, log: string): Promise<[string, number]>
+  pcMapHead(data: string, log: string, logLength: string): Promise<[string, number]>
   pcMapChanges(
     data: string,
     log: string,
