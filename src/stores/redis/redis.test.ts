@@ -380,6 +380,7 @@ describe('redis store: replicated maps', () => {
       assert.deepEqual(redisMapKeys('maplayout:', 'api-keys'), {
         data: keys[0],
         log: keys[1],
+        meta: 'pc:maplayout:m:{api-keys}:meta',
       })
       assert.equal(await raw.type(keys[0] as string), 'hash')
       assert.equal(await raw.type(keys[1] as string), 'stream')
@@ -517,7 +518,7 @@ describe('redis store: replicated maps', () => {
 
   test('expired fields are removed lazily: by a snapshot, and by a set into a full map', async () => {
     const store = await readyStore({ port: server.port, keyPrefix: 'mapexpire:', maxMapEntries: 5 })
-    const { data } = redisMapKeys('mapexpire:', 'm')
+    const { data, meta } = redisMapKeys('mapexpire:', 'm')
     try {
       for (let i = 0; i < 3; i++) await store.maps.set('m', `short${i}`, 'v', 50)
       await store.maps.set('m', 'long', 'v')
@@ -531,6 +532,16 @@ describe('redis store: replicated maps', () => {
       await sleep(80)
       await store.maps.set('m', 'new', 'v') // full: expired fields go first
       assert.equal(await raw.hlen(data), 2)
+
+      // The meta key: after a full scan, a lower bound of the earliest expiry, lowered by later sets.
+      for (let i = 0; i < 3; i++) await store.maps.set('m', `forever${i}`, 'v')
+      await assert.rejects(store.maps.set('m', 'refused', 'v'), RangeError)
+      assert.equal(await raw.get(meta), '1000000000000000', 'nothing expires')
+      await assert.rejects(store.maps.set('m', 'refused', 'v'), RangeError)
+      const t0 = Date.now()
+      await store.maps.set('m', 'forever0', 'v', 60_000)
+      const floor = Number(await raw.get(meta))
+      assert.ok(floor >= t0 + 60_000 - 50 && floor <= Date.now() + 60_000 + 50, `floor ${floor}`)
     } finally {
       await store.close()
     }
@@ -666,8 +677,10 @@ describe('redis store (one-node Cluster)', () => {
         assert.equal(slots.size, 1, JSON.stringify(key.slice(0, 20)))
       }
       for (const map of ['api-keys', 'a', 'x'.repeat(64)]) {
-        const { data, log } = redisMapKeys('x:', map)
-        assert.equal(await raw.call('CLUSTER', 'KEYSLOT', data), await raw.call('CLUSTER', 'KEYSLOT', log))
+        const { data, log, meta } = redisMapKeys('x:', map)
+        const slot = await raw.call('CLUSTER', 'KEYSLOT', data)
+        assert.equal(await raw.call('CLUSTER', 'KEYSLOT', log), slot)
+        assert.equal(await raw.call('CLUSTER', 'KEYSLOT', meta), slot)
       }
     } finally {
       raw.disconnect()
