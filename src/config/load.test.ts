@@ -568,6 +568,26 @@ proxy:
     assert.ok(!formatProblem(w.warnings[0] as ConfigProblem).includes('10.9.8.7'))
   })
 
+  it('warns about secrets written into the file, not about ${env:} references, never showing them', () => {
+    const TOKEN = 'plain-admin-token-0123456789abcdefghijkl'
+    const plain = load(
+      `${BASE}admin:\n  token: ${TOKEN}\nstores:\n  redis:\n    url: redis://:hunter2-pw@127.0.0.1:6379\n`,
+    )
+    assert.ok(plain.config)
+    assert.deepEqual(
+      plain.warnings.map((w) => w.path),
+      ['admin.token', 'stores.redis.url'],
+    )
+    const shown = plain.warnings.map(formatProblem).join('\n')
+    assert.ok(!shown.includes(TOKEN) && !shown.includes('hunter2-pw'), shown)
+    const referenced = load(
+      `${BASE}admin:\n  token: \${env:ADMIN_TOKEN}\nstores:\n  redis:\n    url: redis://127.0.0.1:6379\n`,
+      { ADMIN_TOKEN: TOKEN },
+    )
+    assert.ok(referenced.config)
+    assert.deepEqual(referenced.warnings, [])
+  })
+
   it('substitutes ${file:PATH} relative to the config file, without the trailing newline', () => {
     const sub = join(dir, 'file-subst')
     mkdirSync(join(sub, 'secrets'), { recursive: true })

@@ -255,6 +255,38 @@ function readable(path: string): string | undefined {
 }
 
 /** Cross-field rules that the schema cannot express. */
+/** Top-level secrets that belong in an ${env:} or ${file:} reference rather than in the file. */
+const SECRET_FIELDS: readonly (readonly Seg[])[] = [
+  ['admin', 'token'],
+  ['stores', 'redis', 'password'],
+  ['stores', 'redis', 'sentinelPassword'],
+]
+
+/** Warnings for secrets written into the config file itself (it is often committed or shared). */
+function plainSecrets(c: GatewayConfig, secretPaths: ReadonlySet<string>): Problem[] {
+  return SECRET_FIELDS.filter(
+    (segs) => valueAt(c, segs as Seg[]) !== undefined && !secretPaths.has(formatPath(segs)),
+  )
+    .concat(
+      urlHasPassword(c.stores.redis.url) && !secretPaths.has('stores.redis.url')
+        ? [['stores', 'redis', 'url']]
+        : [],
+    )
+    .map((segs) => ({
+      segs: [...segs],
+      message: 'a secret written in the config file; use ${env:NAME} or ${file:PATH} instead',
+    }))
+}
+
+function urlHasPassword(url: string | undefined): boolean {
+  if (url === undefined) return false
+  try {
+    return new URL(url).password !== ''
+  } catch {
+    return false
+  }
+}
+
 function rules(c: GatewayConfig, baseDir: string): { errors: Problem[]; warnings: Problem[] } {
   const errors: Problem[] = []
   const warnings: Problem[] = []
@@ -631,7 +663,7 @@ function load(text: string, file: string, opts: LoadOptions): LoadResult {
   }
   const r = rules(data, baseDir)
   errors.push(...r.errors.filter(unreported).map(toProblem))
-  const warnings = r.warnings.map(toProblem)
+  const warnings = [...r.warnings, ...plainSecrets(data, secretPaths)].map(toProblem)
   if (errors.length > 0)
     return {
       config: undefined,
