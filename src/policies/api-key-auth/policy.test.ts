@@ -246,6 +246,7 @@ test('create(): store is required with source: file and refused with source: sto
 })
 
 const configText = (stores: string, apiKeyAuth: string) => `
+listeners: [ { name: p, host: 127.0.0.1, port: 0 } ]
 upstreams: { main: { targets: [ { url: "http://127.0.0.1:1" } ] } }
 ${stores}
 policies:
@@ -266,17 +267,17 @@ test('the config loader: source and store go together; source: store needs store
   assert.deepEqual(problems(configText('', '{ store: keys.json }')), [])
   assert.deepEqual(problems(configText('', '{ enabled: false }')), [], 'a disabled entry needs nothing')
   assert.deepEqual(problems(configText('', '{ source: store }')), [
-    '5:25 policies.api-key-auth.source: source: store needs stores.backend: redis, found memory (portcullis keys cannot write to a memory store inside a gateway process)',
+    '6:27 policies.api-key-auth.source: source: store needs stores.backend: redis, found memory (portcullis keys cannot write to a memory store inside a gateway process)',
   ])
   assert.deepEqual(problems(configText(redis, '{ source: store, store: keys.json }')), [
-    '5:40 policies.api-key-auth.store: not used with source: store (the key records are in the stores: backend); remove it',
+    '6:41 policies.api-key-auth.store: not used with source: store (the key records are in the stores: backend); remove it',
   ])
   assert.deepEqual(problems(configText('', '{ header: x-key }')), [
-    '5:17 policies.api-key-auth: missing required field "store" (the key store file, with source: file)',
+    '6:17 policies.api-key-auth: missing required field "store" (the key store file, with source: file)',
   ])
   const onRoute = `${configText(redis, '{ enabled: false }')}    policies: { api-key-auth: { source: file } }\n`
   assert.deepEqual(problems(onRoute), [
-    '10:17 routes[0].policies.api-key-auth: missing required field "store" (the key store file, with source: file)',
+    '11:31 routes[0].policies.api-key-auth: missing required field "store" (the key store file, with source: file)',
   ])
 })
 

@@ -11,6 +11,7 @@ import { MapKeyAdmin } from '../../../keys/admin.js'
 import { KeyStoreError } from '../../../keys/store.js'
 import { createStore, type StoresConfig } from '../../../stores/config.js'
 import { parseRedisUrl, RedisStore } from '../../../stores/redis/redis-store.js'
+import { scrub } from './scrub.js'
 
 /** The config could not be loaded; its problems were printed already. */
 export class ConfigLoadError extends Error {
@@ -46,13 +47,6 @@ function secretsOf(r: StoresConfig['redis']): string[] {
   return out
     .filter((s): s is string => typeof s === 'string' && s.length >= 3)
     .sort((a, b) => b.length - a.length)
-}
-
-/** Removes every secret from a message. */
-export function scrub(message: string, secrets: readonly string[]): string {
-  let out = message
-  for (const s of secrets) out = out.split(s).join('(secret)')
-  return out
 }
 
 /**

@@ -28,7 +28,7 @@ import {
 } from '../../../keys/store.js'
 import { isStoreError } from '../../../stores/types.js'
 import { UsageError } from '../../main.js'
-import { ConfigLoadError, openConfigStore, scrub } from './from-config.js'
+import { scrub } from './scrub.js'
 
 export const KEYS_USAGE = `usage:
   portcullis keys create (--store FILE | --config FILE) --owner ID [--scopes a,b] [--expires 30d] [--name N] [--format text|json]
@@ -82,6 +82,12 @@ const iso = (ms: number) => new Date(ms).toISOString()
 /** Options every subcommand takes: where the records are. */
 const WHERE = { store: { type: 'string' }, config: { type: 'string' } } as const
 
+/**
+ * `--config` support, loaded only when used: the config loader compiles the whole gateway schema
+ * and the Redis client is large, and a `--store` command should not pay for them.
+ */
+const fromConfig = () => import('./from-config.js')
+
 /** Secrets of the config in use, scrubbed from any error message printed. */
 let secrets: string[] = []
 /** The Redis records in use, for messages about a failed operation. */
@@ -93,7 +99,7 @@ async function open(values: { store?: string | undefined; config?: string | unde
     throw new UsageError(`${usage}\n(--store FILE and --config FILE: exactly one of them)`)
   }
   if (values.store !== undefined) return fileKeyAdmin(resolve(values.store))
-  const opened = await openConfigStore(values.config as string)
+  const opened = await (await fromConfig()).openConfigStore(values.config as string)
   secrets = opened.secrets
   redisWhere = opened.admin.where
   return opened.admin
@@ -298,7 +304,7 @@ async function importKeys(args: string[]): Promise<number> {
   const fmt = format(values.format)
   const file = resolve(values.store)
   const records = fileRecords(file) // before connecting: a bad file is reported without Redis
-  const opened = await openConfigStore(values.config)
+  const opened = await (await fromConfig()).openConfigStore(values.config)
   secrets = opened.secrets
   redisWhere = opened.admin.where
   const admin: MapKeyAdmin = opened.admin
@@ -344,7 +350,7 @@ export async function keysCommand(argv: string[]): Promise<number> {
         )
     }
   } catch (err) {
-    if (err instanceof ConfigLoadError) return 2 // its problems were printed
+    if (err instanceof Error && err.name === 'ConfigLoadError') return 2 // its problems were printed
     if (isStoreError(err)) {
       // An outage or a timeout after the connection was made (the message never holds a password).
       const what = redisWhere === undefined ? '' : `cannot complete the operation on ${redisWhere}: `
