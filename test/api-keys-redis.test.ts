@@ -336,7 +336,11 @@ describe('portcullis keys --config: errors', () => {
     writeFileSync(f, yaml)
     return f
   }
+  const base = `listeners: [ { name: p, host: 127.0.0.1, port: 0 } ]
+upstreams: { main: { targets: [ { url: "http://127.0.0.1:1" } ] } }
+`
   const storesOnly = (redisYaml: string) => `
+listeners: [ { name: p, host: 127.0.0.1, port: 0 } ]
 upstreams: { main: { targets: [ { url: "http://127.0.0.1:1" } ] } }
 routes: [ { name: r, match: { pathPrefix: / }, upstream: main } ]
 stores:
@@ -393,15 +397,14 @@ stores:
     )
     const memory = write(
       'memory.yaml',
-      'upstreams: { main: { targets: [ { url: "http://127.0.0.1:1" } ] } }\nroutes: []\n',
+      `${base}routes: [ { name: r, match: { pathPrefix: / }, upstream: main } ]\n`,
     )
     const b = await keys(['list', '--config', memory])
     assert.equal(b.code, 2)
     assert.match(b.stderr, /stores\.backend is memory; keys --config needs stores\.backend: redis/)
     const onMemory = write(
       'on-memory.yaml',
-      `upstreams: { main: { targets: [ { url: "http://127.0.0.1:1" } ] } }
-routes:
+      `${base}routes:
   - name: r
     match: { pathPrefix: / }
     upstream: main
@@ -413,7 +416,7 @@ routes:
     assert.equal(c.code, 2)
     assert.match(
       c.stderr,
-      /on-memory\.yaml:7:\d+ routes\[0\]\.policies\.api-key-auth\.source: source: store needs stores\.backend: redis, found memory/,
+      /on-memory\.yaml:8:\d+ routes\[0\]\.policies\.api-key-auth\.source: source: store needs stores\.backend: redis, found memory/,
     )
     const missing = await keys(['list', '--config', join(dir, 'nope.yaml')])
     assert.equal(missing.code, 2)
