@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// `npm start`: builds if needed, then runs the demo API and the gateway in front of it, and prints
-// what to try. Ctrl-C stops both.
+// `npm start`: builds if needed, then runs the demo API, the demo token issuer and the gateway in
+// front of them, and prints what to try. Ctrl-C stops all three.
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 
@@ -19,15 +19,27 @@ if (tsc.status !== 0) {
 
 const { startDemoApi, demoCredentials } = await import(join(root, 'dist/examples/demo/api.js'))
 const { startGateway } = await import(join(root, 'dist/src/gateway/serve.js'))
+const { startIssuer, DEMO_CLIENT } = await import(join(root, 'examples/token-issuer/issuer.mjs'))
 
 const fail = (what, err) => {
   const hint =
-    err.code === 'EADDRINUSE' ? ' (is another copy running? ports 8080, 8081 and 9901 must be free)' : ''
+    err.code === 'EADDRINUSE'
+      ? ' (is another copy running? ports 8080, 8081, 8082 and 9901 must be free)'
+      : ''
   console.error(`cannot start the ${what}: ${err.message}${hint}`)
   process.exit(2)
 }
 const api = await startDemoApi({ host: '127.0.0.1', port: 8081 }).catch((err) => fail('demo API', err))
+// The issuer starts before the gateway, so that jwt-auth finds its discovery document at once.
+const issuer = await startIssuer({
+  port: 8082,
+  log: (line) => process.stderr.write(`issuer: ${line}\n`),
+}).catch(async (err) => {
+  await api.close()
+  fail('token issuer', err)
+})
 const gw = await startGateway(join(root, 'examples/demo/portcullis.yaml')).catch(async (err) => {
+  await issuer.close()
   await api.close()
   fail('gateway', err)
 })
@@ -38,11 +50,15 @@ Portcullis is running.
   gateway:   ${url}         (config: examples/demo/portcullis.yaml)
   admin:     ${gw.admin?.url}  (/healthz /readyz /metrics)
   demo API:  ${api.url}   (deliberately vulnerable, see docs/demo.md)
+  issuer:    ${issuer.url}   (demo tokens: client ${DEMO_CLIENT.id} / ${DEMO_CLIENT.secret})
 
 Try:
   curl -i ${url}/healthz
   curl -i -X POST ${url}/api/v2/login -H 'content-type: application/json' -d '{"username":"${user}","password":"${password}"}'
   curl -i --path-as-is '${url}/api/v2/../../admin'      # rejected: path hygiene, never reaches the API
+  curl -i ${url}/api/v1/users/1                          # 401: this route needs a token
+  TOKEN=$(node examples/token-issuer/issuer.mjs mint --sub alice)   # or with curl: see the README's tour
+  curl -i ${url}/api/v1/users/1 -H "Authorization: Bearer $TOKEN"   # 200
 
 Access log lines (JSON) follow. Ctrl-C stops.
 `)
@@ -51,6 +67,7 @@ const stop = async () => {
   if (stopping) return
   stopping = true
   await gw.close()
+  await issuer.close()
   await api.close()
   process.exit(0)
 }

@@ -133,6 +133,32 @@ export const MemoryStoreConfig = Type.Object(
   { additionalProperties: false, default: {}, description: 'The in-memory backend.' },
 )
 
+export const MapsStoreConfig = Type.Object(
+  {
+    maxEntries: Type.Integer({
+      minimum: 1,
+      maximum: 10_000_000,
+      default: MEMORY_DEFAULTS.maxMapEntries,
+      description:
+        'Most entries of one replicated map (API keys, revocations); every gateway holds a full copy. ' +
+        'Adding a new key to a full map fails (expired entries are dropped first).',
+    }),
+    logLength: Type.Integer({
+      minimum: 100,
+      maximum: 10_000_000,
+      default: MEMORY_DEFAULTS.mapLogLength,
+      description:
+        "Changes kept per replicated map for the gateways' change feed; a gateway further behind " +
+        'reloads the whole map.',
+    }),
+  },
+  {
+    additionalProperties: false,
+    default: {},
+    description: 'Replicated maps: small maps every gateway keeps a local copy of. See docs/stores.md.',
+  },
+)
+
 export const StoresConfig = Type.Object(
   {
     backend: Type.Union([Type.Literal('memory'), Type.Literal('redis')], {
@@ -146,6 +172,7 @@ export const StoresConfig = Type.Object(
       default: MEMORY_DEFAULTS.maxSetMembers,
       description: 'Most members of one set; adding to a full set drops the one expiring soonest.',
     }),
+    maps: MapsStoreConfig,
     memory: MemoryStoreConfig,
     redis: RedisStoreConfig,
   },
@@ -216,6 +243,8 @@ export function createStore(config: StoresConfig, deps: CreateStoreDeps): Store 
     return createMemoryStore({
       maxKeys: config.memory.maxKeys,
       maxSetMembers: config.maxSetMembers,
+      maxMapEntries: config.maps.maxEntries,
+      mapLogLength: config.maps.logLength,
       sweepIntervalMs: config.memory.sweepIntervalMs,
       ...(deps.now ? { now: deps.now } : {}),
     })
@@ -230,6 +259,8 @@ export function createStore(config: StoresConfig, deps: CreateStoreDeps): Store 
     connectTimeoutMs: r.connectTimeoutMs,
     reconnectMaxDelayMs: r.reconnectMaxDelayMs,
     maxSetMembers: config.maxSetMembers,
+    maxMapEntries: config.maps.maxEntries,
+    mapLogLength: config.maps.logLength,
     logger,
   }
   if (r.url !== undefined) options.url = r.url

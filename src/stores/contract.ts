@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { isStoreError, type Store } from './types.js'
+import { isStoreError, type MapChanges, type MapEntry, type Store } from './types.js'
 
 export interface ContractSubject {
   store: Store
@@ -23,6 +23,10 @@ export interface ContractStoreOptions {
   keyPrefix: string
   /** The set bound the store must apply. */
   maxSetMembers: number
+  /** The bound of one replicated map the store must apply. */
+  maxMapEntries: number
+  /** Changes a replicated map's feed must keep (at least: Redis trims approximately). */
+  mapLogLength: number
 }
 
 export type MakeStore = (options: ContractStoreOptions) => ContractSubject | Promise<ContractSubject>
@@ -87,8 +91,83 @@ export const HOSTILE_VALUES: readonly string[] = [
   'v'.repeat(100_000),
 ]
 
+/** Keys of replicated maps that must round-trip exactly (any string up to 1 KiB of UTF-8). */
+export const HOSTILE_MAP_KEYS: readonly string[] = [
+  '',
+  ' ',
+  '|',
+  '0|x',
+  '123',
+  'a\nb',
+  '\r\n',
+  '{',
+  '}',
+  '{}',
+  '}{',
+  '{m:keys}',
+  '%',
+  '%25',
+  '%D800',
+  '%e',
+  'ü',
+  '日本語のキー',
+  '🔥🔑',
+  '\uD800',
+  '\uDC00',
+  '\uDBFF\uDBFF',
+  'x\uDC00\uD800y',
+  '\uFFFD',
+  'a\u0000b',
+  "'; redis.call('FLUSHALL') --",
+  '*1\r\n$4\r\nPING\r\n',
+  'k'.repeat(1024),
+  'é'.repeat(512),
+  '🔥'.repeat(256),
+]
+
+/** Values of replicated maps that must round-trip exactly (any string up to 64 KiB of UTF-8). */
+export const HOSTILE_MAP_VALUES: readonly string[] = [
+  '',
+  '|',
+  '||',
+  '0|',
+  '12|34',
+  '%',
+  '%25',
+  '%D800',
+  '\uD800',
+  'a\uDC00b',
+  '\uFFFD',
+  '{"owner":"alice","scopes":["read|write"]}',
+  '\r\n*1\r\n$8\r\nFLUSHALL\r\n',
+  '\u0000',
+  'ü日本🔥',
+  'v'.repeat(64 * 1024),
+  'é'.repeat(32 * 1024),
+]
+
 const SET_BOUND = 20
+/** maxMapEntries of the contract's stores. */
+const MAP_BOUND = 60
+/** mapLogLength of the contract's stores. */
+const MAP_LOG = 150
 let seq = 0
+
+/** Applies a feed's changes to a local copy (as a mirror does). */
+function applyChanges(copy: Map<string, MapEntry>, result: MapChanges): string {
+  assert.equal(result.reset, false, 'unexpected reset')
+  if (result.reset) throw new Error('unreachable')
+  for (const c of result.changes) {
+    if (c.entry === undefined) copy.delete(c.key)
+    else copy.set(c.key, c.entry)
+  }
+  return result.cursor
+}
+
+/** A map's entries as a sorted array (deepEqual regardless of order). */
+function sorted(entries: Map<string, MapEntry>): [string, MapEntry][] {
+  return [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+}
 
 /** Registers the contract suite for one backend. */
 export function storeContract(name: string, makeStore: MakeStore, options: ContractOptions = {}): void {
@@ -97,7 +176,12 @@ export function storeContract(name: string, makeStore: MakeStore, options: Contr
 
   async function make(prefix?: string): Promise<ContractSubject> {
     seq++
-    return makeStore({ keyPrefix: prefix ?? `t${run}-${seq}:`, maxSetMembers: SET_BOUND })
+    return makeStore({
+      keyPrefix: prefix ?? `t${run}-${seq}:`,
+      maxSetMembers: SET_BOUND,
+      maxMapEntries: MAP_BOUND,
+      mapLogLength: MAP_LOG,
+    })
   }
 
   /** Runs `fn` with a fresh store and closes it afterwards. */
@@ -499,6 +583,289 @@ export function storeContract(name: string, makeStore: MakeStore, options: Contr
         }))
     })
 
+    describe('maps (replicated)', () => {
+      test('set, get, replace, delete; entries without TTL have no expiresAt', () =>
+        withStore(async ({ store }) => {
+          const m = store.maps
+          assert.equal(await m.get('keys', 'a'), undefined)
+          await m.set('keys', 'a', 'one')
+          assert.deepEqual(await m.get('keys', 'a'), { value: 'one' })
+          await m.set('keys', 'a', 'two')
+          assert.deepEqual(await m.get('keys', 'a'), { value: 'two' })
+          await m.set('keys', 'empty', '')
+          assert.deepEqual(await m.get('keys', 'empty'), { value: '' })
+          assert.equal(await m.delete('keys', 'a'), true)
+          assert.equal(await m.delete('keys', 'a'), false)
+          assert.equal(await m.delete('keys', 'never'), false)
+          assert.equal(await m.delete('absent-map', 'a'), false)
+          assert.equal(await m.get('keys', 'a'), undefined)
+          // Maps are separate from each other and from the kv key space.
+          await m.set('other', 'empty', 'x')
+          assert.deepEqual(await m.get('keys', 'empty'), { value: '' })
+          assert.equal(await store.kv.get('empty'), undefined)
+          const snap = await m.snapshot('absent-map')
+          assert.equal(snap.entries.size, 0)
+          assert.equal(typeof snap.cursor, 'string')
+        }))
+
+      test('TTL: an entry expires (get, snapshot, delete); a set without TTL clears it', () =>
+        withStore(async (s) => {
+          const m = s.store.maps
+          const before = Date.now()
+          await m.set('bans', 'temp', 'v', W)
+          await m.set('bans', 'kept', 'a', W)
+          await m.set('bans', 'kept', 'b')
+          const temp = await m.get('bans', 'temp')
+          assert.equal(temp?.value, 'v')
+          assert.equal(typeof temp?.expiresAt, 'number')
+          if (!s.exactClock) {
+            const exp = temp?.expiresAt ?? 0
+            assert.ok(exp >= before + W - 50 && exp <= Date.now() + W + 50, `expiresAt ${exp}`)
+          }
+          assert.deepEqual(await m.get('bans', 'kept'), { value: 'b' })
+          if (s.exactClock) {
+            await s.advance(W - 1)
+            assert.equal((await m.get('bans', 'temp'))?.value, 'v', 'expired early')
+            await s.advance(1)
+          } else {
+            await s.advance(W + slack(s))
+          }
+          assert.equal(await m.get('bans', 'temp'), undefined)
+          assert.deepEqual(sorted((await m.snapshot('bans')).entries), [['kept', { value: 'b' }]])
+          assert.equal(await m.delete('bans', 'temp'), false, 'an expired entry did not exist')
+          await m.set('bans', 'temp', 'again', W)
+          assert.equal((await m.get('bans', 'temp'))?.value, 'again')
+        }))
+
+      test('snapshot + changes: a copy that follows the feed equals a fresh snapshot', () =>
+        withStore(async (s) => {
+          const m = s.store.maps
+          await m.set('feed', 'a', '1')
+          await m.set('feed', 'b', '2')
+          await m.set('feed', 'c', '3')
+          const snap = await m.snapshot('feed')
+          assert.deepEqual(sorted(snap.entries), [
+            ['a', { value: '1' }],
+            ['b', { value: '2' }],
+            ['c', { value: '3' }],
+          ])
+          const copy = new Map(snap.entries)
+          const idle = await m.changes('feed', snap.cursor, 100)
+          assert.deepEqual(idle, { reset: false, changes: [], cursor: snap.cursor })
+
+          await m.set('feed', 'a', '1b')
+          await m.delete('feed', 'b')
+          await m.set('feed', 'd', '4', 60_000)
+          await m.set('feed', 'e', 'gone')
+          await m.delete('feed', 'e')
+          await m.delete('feed', 'never') // not a change
+          const r = await m.changes('feed', snap.cursor, 100)
+          assert.equal(r.reset, false)
+          if (r.reset) return
+          const byKey = new Map(r.changes.map((c) => [c.key, c.entry]))
+          assert.deepEqual(byKey.get('a'), { value: '1b' })
+          assert.ok(byKey.has('b'), 'the delete of b is a change')
+          assert.equal(byKey.get('b'), undefined)
+          assert.equal(byKey.get('d')?.value, '4')
+          assert.ok(byKey.has('e'))
+          assert.equal(byKey.get('e'), undefined, 'a key set then deleted reads deleted')
+          assert.equal(byKey.has('never'), false)
+          assert.ok(r.changes.length <= 5)
+          let cursor = applyChanges(copy, r)
+          assert.deepEqual(sorted(copy), sorted((await m.snapshot('feed')).entries))
+          assert.deepEqual(await m.changes('feed', cursor, 100), { reset: false, changes: [], cursor })
+
+          // A change carries the key's current entry, not the value written then.
+          await m.set('feed', 'x', 'old')
+          await m.set('feed', 'x', 'new')
+          const current = await m.changes('feed', cursor, 1)
+          assert.equal(current.reset, false)
+          if (current.reset) return
+          assert.deepEqual(current.changes, [{ key: 'x', entry: { value: 'new' } }])
+          cursor = applyChanges(copy, current)
+          cursor = applyChanges(copy, await m.changes('feed', cursor, 100))
+          assert.deepEqual(sorted(copy), sorted((await m.snapshot('feed')).entries))
+
+          // An entry that expired is reported as gone.
+          await m.set('feed', 'short', 'v', W)
+          await s.advance(W + slack(s))
+          const expired = await m.changes('feed', cursor, 100)
+          assert.equal(expired.reset, false)
+          if (expired.reset) return
+          assert.deepEqual(expired.changes, [{ key: 'short', entry: undefined }])
+        }))
+
+      test('changes after many writes come in batches of at most `limit`, oldest first', () =>
+        withStore(async ({ store }) => {
+          const m = store.maps
+          const snap = await m.snapshot('batches')
+          const n = Math.min(MAP_BOUND, MAP_LOG) - 5
+          for (let i = 0; i < n; i++) await m.set('batches', `k${String(i).padStart(3, '0')}`, `v${i}`)
+          let cursor = snap.cursor
+          const seen: string[] = []
+          let calls = 0
+          for (;;) {
+            const r = await m.changes('batches', cursor, 7)
+            assert.equal(r.reset, false)
+            if (r.reset) return
+            calls++
+            assert.ok(r.changes.length <= 7, `batch of ${r.changes.length}`)
+            if (r.changes.length === 0) {
+              assert.equal(r.cursor, cursor)
+              break
+            }
+            assert.notEqual(r.cursor, cursor)
+            for (const c of r.changes) {
+              assert.equal(c.entry?.value, `v${Number(c.key.slice(1))}`)
+              seen.push(c.key)
+            }
+            cursor = r.cursor
+            assert.ok(calls < 100)
+          }
+          assert.deepEqual(
+            seen,
+            Array.from({ length: n }, (_, i) => `k${String(i).padStart(3, '0')}`),
+          )
+          assert.equal(calls, Math.ceil(n / 7) + 1)
+        }))
+
+      test('a cursor the feed no longer reaches gives reset: trimmed log, garbage, from the future', () =>
+        withStore(async ({ store }) => {
+          const m = store.maps
+          await m.set('trim', 'first', 'v')
+          const snap = await m.snapshot('trim')
+          // Redis trims its stream in whole nodes (MAXLEN ~): write well past the log length.
+          const n = MAP_LOG * 2 + 300
+          for (let i = 0; i < n; i++) await m.set('trim', `k${i % 10}`, String(i))
+          assert.deepEqual(await m.changes('trim', snap.cursor, 10), { reset: true })
+          const fresh = await m.snapshot('trim')
+          assert.equal(fresh.entries.size, 11)
+          assert.deepEqual(fresh.entries.get('k9'), { value: String(n - 1) })
+          assert.deepEqual(await m.changes('trim', fresh.cursor, 10), {
+            reset: false,
+            changes: [],
+            cursor: fresh.cursor,
+          })
+          const future = fresh.cursor.replace(/\d+$/, (d) => String(Number(d) + 1000))
+          assert.notEqual(future, fresh.cursor)
+          for (const bad of ['', 'garbage', '0', ':', 'x:1', '1-', '99999999999999-0', '%h', '\n', future]) {
+            assert.deepEqual(await m.changes('trim', bad, 10), { reset: true }, JSON.stringify(bad))
+          }
+          // The empty map's cursor stays valid while nothing is written.
+          const empty = await m.snapshot('never-written')
+          assert.deepEqual(await m.changes('never-written', empty.cursor, 10), {
+            reset: false,
+            changes: [],
+            cursor: empty.cursor,
+          })
+          await m.set('never-written', 'now', 'it is')
+          const first = await m.changes('never-written', empty.cursor, 10)
+          assert.equal(first.reset, false)
+          if (first.reset) return
+          assert.deepEqual(first.changes, [{ key: 'now', entry: { value: 'it is' } }])
+        }))
+
+      test(`a map holds at most maxMapEntries (${MAP_BOUND}); a new key into a full map is refused after expired entries went`, () =>
+        withStore(async (s) => {
+          const m = s.store.maps
+          for (let i = 0; i < MAP_BOUND; i++) await m.set('full', `k${i}`, 'v')
+          await assert.rejects(m.set('full', 'one-more', 'v'), RangeError)
+          assert.equal(await m.get('full', 'one-more'), undefined)
+          await m.set('full', 'k0', 'replaced') // replacing is not growing
+          assert.deepEqual(await m.get('full', 'k0'), { value: 'replaced' })
+          assert.equal((await m.snapshot('full')).entries.size, MAP_BOUND)
+          assert.equal(await m.delete('full', 'k1'), true)
+          await m.set('full', 'one-more', 'v')
+          await assert.rejects(m.set('full', 'two-more', 'v'), RangeError)
+          // Other maps have their own bound.
+          await m.set('full-2', 'k', 'v')
+
+          for (let i = 0; i < MAP_BOUND; i++) await m.set('expiring', `k${i}`, 'v', i < 5 ? W : 60_000)
+          await assert.rejects(m.set('expiring', 'new', 'v'), RangeError)
+          await s.advance(W + slack(s))
+          for (let i = 0; i < 5; i++) await m.set('expiring', `new${i}`, 'v')
+          await assert.rejects(m.set('expiring', 'new5', 'v'), RangeError)
+          assert.equal((await m.snapshot('expiring')).entries.size, MAP_BOUND)
+        }))
+
+      test(`${HOSTILE_MAP_KEYS.length} hostile keys and ${HOSTILE_MAP_VALUES.length} hostile values round-trip through get, snapshot and changes`, () =>
+        withStore(async ({ store }) => {
+          const m = store.maps
+          assert.equal(new Set(HOSTILE_MAP_KEYS).size, HOSTILE_MAP_KEYS.length)
+          const start = await m.snapshot('hostile')
+          const expected = new Map<string, MapEntry>()
+          for (const [i, key] of HOSTILE_MAP_KEYS.entries()) {
+            const value = HOSTILE_MAP_VALUES[i % HOSTILE_MAP_VALUES.length] as string
+            await m.set('hostile', key, value)
+            expected.set(key, { value })
+          }
+          for (const [i, value] of HOSTILE_MAP_VALUES.entries()) {
+            await m.set('hostile', `value-${i}`, value)
+            expected.set(`value-${i}`, { value })
+          }
+          for (const [key, entry] of expected) {
+            const label = `key ${JSON.stringify(key.slice(0, 20))} (length ${key.length})`
+            assert.deepEqual(await m.get('hostile', key), entry, label)
+          }
+          const snap = await m.snapshot('hostile')
+          assert.deepEqual(sorted(snap.entries), sorted(expected))
+          const copy = new Map<string, MapEntry>()
+          let cursor = start.cursor
+          for (let i = 0; i < 10; i++) cursor = applyChanges(copy, await m.changes('hostile', cursor, 20))
+          assert.deepEqual(sorted(copy), sorted(expected))
+          // Lookalikes stay apart: the lone surrogate is not U+FFFD, `%D800` is not the surrogate.
+          assert.notDeepEqual(await m.get('hostile', '\uD800'), await m.get('hostile', '\uFFFD'))
+          for (const key of HOSTILE_MAP_KEYS) assert.equal(await m.delete('hostile', key), true)
+          assert.equal((await m.snapshot('hostile')).entries.size, HOSTILE_MAP_VALUES.length)
+        }))
+
+      test('bounds and invalid arguments reject with RangeError', () =>
+        withStore(async ({ store }) => {
+          const m = store.maps
+          await assert.rejects(m.set('bounds', 'k'.repeat(1025), 'v'), RangeError)
+          await assert.rejects(m.set('bounds', 'é'.repeat(513), 'v'), RangeError)
+          await assert.rejects(m.set('bounds', '\uD800'.repeat(342), 'v'), RangeError) // 3 bytes each
+          await assert.rejects(m.get('bounds', 'k'.repeat(1025)), RangeError)
+          await assert.rejects(m.delete('bounds', 'k'.repeat(1025)), RangeError)
+          await assert.rejects(m.set('bounds', 'k', 'v'.repeat(64 * 1024 + 1)), RangeError)
+          await assert.rejects(m.set('bounds', 'k', 'é'.repeat(32 * 1024 + 1)), RangeError)
+          for (const name of ['', 'A', 'a_b', 'a:b', '{a}', 'a b', 'x'.repeat(65), 'ü']) {
+            await assert.rejects(m.set(name, 'k', 'v'), RangeError, JSON.stringify(name))
+            await assert.rejects(m.get(name, 'k'), RangeError, JSON.stringify(name))
+            await assert.rejects(m.snapshot(name), RangeError, JSON.stringify(name))
+            await assert.rejects(m.changes(name, '', 10), RangeError, JSON.stringify(name))
+          }
+          await m.set('x'.repeat(64), 'k', 'v') // the longest name
+          for (const ttl of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+            await assert.rejects(m.set('bounds', 'k', 'v', ttl), RangeError, String(ttl))
+          }
+          const snap = await m.snapshot('bounds')
+          for (const limit of [0, -1, 1.5]) {
+            await assert.rejects(m.changes('bounds', snap.cursor, limit), RangeError, String(limit))
+          }
+          assert.equal(await m.get('bounds', 'k'), undefined, 'a refused set wrote nothing')
+        }))
+
+      test('100 concurrent sets and deletes: snapshot, get and the followed feed agree', () =>
+        withStore(async ({ store }) => {
+          const m = store.maps
+          const start = await m.snapshot('race')
+          await Promise.all(
+            Array.from({ length: 100 }, (_, i) =>
+              i % 7 === 6 ? m.delete('race', `k${i % 10}`) : m.set('race', `k${i % 10}`, `v${i}`),
+            ),
+          )
+          const snap = await m.snapshot('race')
+          for (let k = 0; k < 10; k++) {
+            assert.deepEqual(await m.get('race', `k${k}`), snap.entries.get(`k${k}`), `k${k}`)
+          }
+          const copy = new Map<string, MapEntry>()
+          let cursor = start.cursor
+          for (let i = 0; i < 10; i++) cursor = applyChanges(copy, await m.changes('race', cursor, 30))
+          assert.deepEqual(sorted(copy), sorted(snap.entries))
+        }))
+    })
+
     test('after close, operations reject with StoreError', async () => {
       const { store } = await make()
       await store.close()
@@ -509,6 +876,11 @@ export function storeContract(name: string, makeStore: MakeStore, options: Contr
         ['sets.add', () => store.sets.add('k', 'm')],
         ['gcra', () => store.gcra.gcra('k', { emissionIntervalMs: 1, burst: 1, cost: 1 })],
         ['ping', () => store.ping()],
+        ['maps.set', () => store.maps.set('m', 'k', 'v')],
+        ['maps.get', () => store.maps.get('m', 'k')],
+        ['maps.delete', () => store.maps.delete('m', 'k')],
+        ['maps.snapshot', () => store.maps.snapshot('m')],
+        ['maps.changes', () => store.maps.changes('m', '', 10)],
       ]
       for (const [label, op] of ops) {
         await assert.rejects(

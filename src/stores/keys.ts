@@ -70,3 +70,66 @@ export function checkString(value: string, what: string): string {
   if (typeof value !== 'string') throw new TypeError(`${what} must be a string`)
   return value
 }
+
+/** Replicated map names: lower-case letters, digits and `-`, 1 to 64 characters. */
+export const MAP_NAME = /^[a-z0-9-]{1,64}$/
+
+/** Longest replicated map key, in UTF-8 bytes. */
+export const MAX_MAP_KEY_BYTES = 1024
+
+/** Longest replicated map value, in UTF-8 bytes. */
+export const MAX_MAP_VALUE_BYTES = 64 * 1024
+
+/** A replicated map name (RangeError otherwise). */
+export function checkMapName(map: string): string {
+  if (typeof map !== 'string' || !MAP_NAME.test(map)) {
+    throw new RangeError('map name must match [a-z0-9-]{1,64}')
+  }
+  return map
+}
+
+/** A replicated map key: any string of at most {@link MAX_MAP_KEY_BYTES} UTF-8 bytes. */
+export function checkMapKey(key: string): string {
+  if (typeof key !== 'string') throw new TypeError('map key must be a string')
+  if (key.length > MAX_MAP_KEY_BYTES || Buffer.byteLength(key, 'utf8') > MAX_MAP_KEY_BYTES) {
+    throw new RangeError(`map key must be at most ${MAX_MAP_KEY_BYTES} bytes (UTF-8)`)
+  }
+  return key
+}
+
+/** A replicated map value: any string of at most {@link MAX_MAP_VALUE_BYTES} UTF-8 bytes. */
+export function checkMapValue(value: string): string {
+  if (typeof value !== 'string') throw new TypeError('map value must be a string')
+  if (value.length > MAX_MAP_VALUE_BYTES || Buffer.byteLength(value, 'utf8') > MAX_MAP_VALUE_BYTES) {
+    throw new RangeError(`map value must be at most ${MAX_MAP_VALUE_BYTES} bytes (UTF-8)`)
+  }
+  return value
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+const TEXT_ESCAPE = /%|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
+const TEXT_UNESCAPE = /%(25|D[89A-F][0-9A-F]{2})/g
+
+/** True when `text` has a lone UTF-16 surrogate (which UTF-8 cannot carry: it would become U+FFFD). */
+export function hasLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text)
+}
+
+/**
+ * A reversible encoding of any string as well-formed UTF-8 text: `%` becomes `%25` and a lone
+ * surrogate `%D800`…`%DFFF`; everything else (well-formed pairs too) is kept. Unlike
+ * {@link encodeKey} it never hashes: replicated maps must give their keys back.
+ */
+export function escapeText(text: string): string {
+  return text.replace(TEXT_ESCAPE, (c) =>
+    c === '%' ? '%25' : `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  )
+}
+
+/** The inverse of {@link escapeText}. */
+export function unescapeText(text: string): string {
+  if (!text.includes('%')) return text
+  return text.replace(TEXT_UNESCAPE, (_, hex: string) =>
+    hex === '25' ? '%' : String.fromCharCode(Number.parseInt(hex, 16)),
+  )
+}

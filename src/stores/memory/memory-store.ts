@@ -5,6 +5,7 @@
  */
 import { checkGcraParams, gcraStep } from '../gcra.js'
 import { checkIncrement, checkLimit, checkOptionalTtl, checkString, checkTtl, encodeKey } from '../keys.js'
+import { MemoryMaps } from './memory-maps.js'
 import {
   type CounterStore,
   type CounterValue,
@@ -12,6 +13,7 @@ import {
   type GcraResult,
   type GcraStore,
   type KvStore,
+  type MapStore,
   type SetStore,
   type Store,
   StoreError,
@@ -22,13 +24,26 @@ export interface MemoryStoreOptions {
   maxKeys?: number
   /** Most members of one set; adding a new one to a full set drops the oldest. Default 10,000. */
   maxSetMembers?: number
+  /**
+   * Most entries of one replicated map (`maps`); a set of a new key into a full map rejects with a
+   * RangeError. Maps are not part of `maxKeys`. Default 100,000.
+   */
+  maxMapEntries?: number
+  /** Changes kept per replicated map for its feed; a reader further behind re-snapshots. Default 10,000. */
+  mapLogLength?: number
   /** Period of the expiry sweep in ms. Default 10,000. */
   sweepIntervalMs?: number
   /** Clock in ms since the epoch (a fake one in tests). Default `Date.now`. */
   now?: () => number
 }
 
-export const MEMORY_DEFAULTS = { maxKeys: 100_000, maxSetMembers: 10_000, sweepIntervalMs: 10_000 } as const
+export const MEMORY_DEFAULTS = {
+  maxKeys: 100_000,
+  maxSetMembers: 10_000,
+  maxMapEntries: 100_000,
+  mapLogLength: 10_000,
+  sweepIntervalMs: 10_000,
+} as const
 
 interface CounterEntry {
   t: 'c'
@@ -69,8 +84,10 @@ export class MemoryStore implements Store {
   readonly kv: KvStore
   readonly sets: SetStore
   readonly gcra: GcraStore
+  readonly maps: MapStore & MemoryMaps
 
   readonly maxKeys: number
+  readonly maxMapEntries: number
   readonly maxSetMembers: number
   private readonly now: () => number
   /** Entries by `kind + encoded key`, least recently used first (Map order). */
@@ -92,6 +109,15 @@ export class MemoryStore implements Store {
       'sweepIntervalMs',
     )
     this.now = options.now ?? Date.now
+    this.maxMapEntries = positiveInt(options.maxMapEntries, MEMORY_DEFAULTS.maxMapEntries, 'maxMapEntries')
+    this.maps = new MemoryMaps({
+      maxEntries: this.maxMapEntries,
+      logLength: positiveInt(options.mapLogLength, MEMORY_DEFAULTS.mapLogLength, 'mapLogLength'),
+      now: this.now,
+      assertOpen: () => {
+        if (this.closed) throw new StoreError('memory store is closed')
+      },
+    })
     this.timer = setInterval(() => this.sweep(), sweepIntervalMs)
     this.timer.unref()
 
@@ -254,15 +280,17 @@ export class MemoryStore implements Store {
     this.timer = undefined
     this.entries.clear()
     this.weight = 0
+    this.maps.clear()
   }
 
   /**
    * Removes every expired entry and set member. Runs every `sweepIntervalMs` on its own; public for
-   * tests. Returns the number of entries and members removed. O(entries + members) ≤ O(maxKeys).
+   * tests. Returns the number of entries, members and map entries removed. O(entries + members) ≤
+   * O(maxKeys), plus O(map entries).
    */
   sweep(): number {
     const now = this.now()
-    let removed = 0
+    let removed = this.maps.sweep()
     for (const [id, e] of this.entries) {
       if (e.exp <= now) {
         removed += e.t === 's' ? e.members.size : 1

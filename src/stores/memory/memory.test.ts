@@ -18,10 +18,10 @@ function fakeClock(start = 1_700_000_000_000) {
   }
 }
 
-storeContract('memory', ({ maxSetMembers }) => {
+storeContract('memory', ({ maxSetMembers, maxMapEntries, mapLogLength }) => {
   const clock = fakeClock()
   return {
-    store: createMemoryStore({ now: clock.now, maxSetMembers }),
+    store: createMemoryStore({ now: clock.now, maxSetMembers, maxMapEntries, mapLogLength }),
     advance: clock.advance,
     exactClock: true,
   }
@@ -136,12 +136,82 @@ describe('memory store: expiry', () => {
   })
 })
 
+describe('memory store: replicated maps', () => {
+  test('a cursor from another store instance (or another process) gives reset', async () => {
+    const a = createMemoryStore()
+    const b = createMemoryStore()
+    await a.maps.set('m', 'k', 'v')
+    await b.maps.set('m', 'k', 'v')
+    const fromA = await a.maps.snapshot('m')
+    const fromB = await b.maps.snapshot('m')
+    assert.notEqual(fromA.cursor, fromB.cursor)
+    assert.deepEqual(await b.maps.changes('m', fromA.cursor, 10), { reset: true })
+    assert.deepEqual(await a.maps.changes('m', fromA.cursor, 10), {
+      reset: false,
+      changes: [],
+      cursor: fromA.cursor,
+    })
+    await a.close()
+    await b.close()
+  })
+
+  test('maps are outside maxKeys: a full LRU does not evict map entries, maps do not evict keys', async () => {
+    const store = createMemoryStore({ maxKeys: 3, maxMapEntries: 1000 })
+    for (let i = 0; i < 500; i++) await store.maps.set('m', `k${i}`, 'v')
+    await store.kv.set('a', '1')
+    await store.kv.set('b', '2')
+    await store.kv.set('c', '3')
+    for (let i = 0; i < 100; i++) await store.kv.set(`x${i}`, 'v')
+    assert.equal((await store.maps.snapshot('m')).entries.size, 500)
+    assert.deepEqual(store.stats(), { entries: 3, weight: 3 })
+    assert.deepEqual(store.maps.sizes(), { m: 500 })
+    await store.close()
+  })
+
+  test('the sweep drops expired map entries (not logged as changes)', async () => {
+    const clock = fakeClock()
+    const store = createMemoryStore({ now: clock.now })
+    for (let i = 0; i < 10; i++) await store.maps.set('m', `short${i}`, 'v', 1000)
+    await store.maps.set('m', 'long', 'v')
+    const snap = await store.maps.snapshot('m')
+    await clock.advance(1000)
+    assert.equal(store.sweep(), 10)
+    assert.deepEqual(store.maps.sizes(), { m: 1 })
+    assert.deepEqual(await store.maps.changes('m', snap.cursor, 10), {
+      reset: false,
+      changes: [],
+      cursor: snap.cursor,
+    })
+    await store.close()
+  })
+
+  test('the change log is a ring of mapLogLength: a reader exactly at its edge continues, one behind resets', async () => {
+    const store = createMemoryStore({ mapLogLength: 5 })
+    const start = await store.maps.snapshot('m')
+    for (let i = 0; i < 5; i++) await store.maps.set('m', `k${i}`, 'v')
+    const r = await store.maps.changes('m', start.cursor, 100)
+    assert.equal(r.reset, false)
+    assert.equal(r.reset ? 0 : r.changes.length, 5)
+    await store.maps.set('m', 'k5', 'v')
+    assert.deepEqual(await store.maps.changes('m', start.cursor, 100), { reset: true })
+    const r2 = await store.maps.changes('m', r.reset ? '' : r.cursor, 100)
+    assert.deepEqual(r2.reset ? [] : r2.changes, [{ key: 'k5', entry: { value: 'v' } }])
+    await store.close()
+  })
+
+  test('invalid map bounds are refused', () => {
+    assert.throws(() => new MemoryStore({ maxMapEntries: 0 }), RangeError)
+    assert.throws(() => new MemoryStore({ mapLogLength: 1.5 }), RangeError)
+  })
+})
+
 describe('stores config', () => {
   test('defaults: memory backend, 100,000 keys, 10,000 set members, Redis with a 200 ms deadline', () => {
     const config = Value.Default(StoresConfig, {}) as StoresConfig
     assert.equal(config.backend, 'memory')
     assert.equal(config.memory.maxKeys, 100_000)
     assert.equal(config.maxSetMembers, 10_000)
+    assert.deepEqual(config.maps, { maxEntries: 100_000, logLength: 10_000 })
     assert.equal(config.redis.commandTimeoutMs, 200)
     assert.equal(config.redis.keyPrefix, '')
     assert.ok(
@@ -176,12 +246,17 @@ describe('stores config', () => {
 
   test('createStore builds the memory store with the configured bounds and clock', async () => {
     const clock = fakeClock()
-    const config = Value.Default(StoresConfig, { memory: { maxKeys: 50 }, maxSetMembers: 7 }) as StoresConfig
+    const config = Value.Default(StoresConfig, {
+      memory: { maxKeys: 50 },
+      maxSetMembers: 7,
+      maps: { maxEntries: 3, logLength: 100 },
+    }) as StoresConfig
     const store = createStore(config, { logger: pino({ level: 'silent' }), now: clock.now })
     assert.ok(store instanceof MemoryStore)
     assert.equal(store.backend, 'memory')
     assert.equal(store.maxKeys, 50)
     assert.equal(store.maxSetMembers, 7)
+    assert.equal(store.maxMapEntries, 3)
     await store.kv.set('k', 'v', 100)
     await clock.advance(100)
     assert.equal(await store.kv.get('k'), undefined)

@@ -11,16 +11,32 @@ import type { ConnectionOptions } from 'node:tls'
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
 import { type Logger, pino } from 'pino'
 import { checkGcraParams } from '../gcra.js'
-import { checkIncrement, checkLimit, checkOptionalTtl, checkString, checkTtl, encodeKey } from '../keys.js'
+import {
+  checkIncrement,
+  checkLimit,
+  checkMapKey,
+  checkMapName,
+  checkMapValue,
+  checkOptionalTtl,
+  checkString,
+  checkTtl,
+  encodeKey,
+  escapeText,
+  hasLoneSurrogate,
+  unescapeText,
+} from '../keys.js'
 import {
   type CounterStore,
   type GcraStore,
   type KvStore,
+  type MapChange,
+  type MapEntry,
+  type MapStore,
   type SetStore,
   type Store,
   StoreError,
 } from '../types.js'
-import { SCRIPTS, type ScriptCommands } from './scripts.js'
+import { MAP_SCRIPTS, SCRIPTS, type ScriptCommands } from './scripts.js'
 
 export interface RedisNode {
   host: string
@@ -52,6 +68,10 @@ export interface RedisStoreOptions {
   reconnectMaxDelayMs?: number
   /** Most members of one set; adding to a full set drops the soonest-expiring one. Default 10,000. */
   maxSetMembers?: number
+  /** Most entries of one replicated map; a set of a new key into a full one rejects. Default 100,000. */
+  maxMapEntries?: number
+  /** Changes kept per replicated map (its stream, trimmed with `MAXLEN ~`). Default 10,000. */
+  mapLogLength?: number
   /** Sentinel: the sentinels to ask for the master of `name`. */
   sentinels?: RedisNode[]
   /** Sentinel: the master group name. */
@@ -73,7 +93,15 @@ export const REDIS_DEFAULTS = {
   connectTimeoutMs: 1000,
   reconnectMaxDelayMs: 1000,
   maxSetMembers: 10_000,
+  maxMapEntries: 100_000,
+  mapLogLength: 10_000,
 } as const
+
+/** Most changes one `maps.changes()` call returns (a Lua `unpack` of the changed keys is bounded). */
+export const MAX_CHANGES_PER_CALL = 5000
+
+/** HSCAN batch of a map snapshot. */
+const SNAPSHOT_SCAN_COUNT = 1000
 
 /** The four key spaces: counters, kv, sets, gcra. */
 export type KeyKind = 'c' | 'k' | 's' | 'g'
@@ -86,6 +114,36 @@ export type KeyKind = 'c' | 'k' | 's' | 'g'
 export function redisKey(keyPrefix: string, kind: KeyKind, key: string): string {
   return `pc:${keyPrefix}${kind}:{${encodeKey(key)}}`
 }
+
+/**
+ * The two Redis keys of a replicated map: its hash `pc:<keyPrefix>m:{<map>}:data` and its change
+ * stream `pc:<keyPrefix>m:{<map>}:log`. Map names are `[a-z0-9-]{1,64}`, so the hash tag is exactly
+ * the name: both keys are in one Cluster slot and one script can touch both.
+ */
+export function redisMapKeys(keyPrefix: string, map: string): { data: string; log: string } {
+  const base = `pc:${keyPrefix}m:{${checkMapName(map)}}`
+  return { data: `${base}:data`, log: `${base}:log` }
+}
+
+/** A map value as stored after its expiry: `|value`, or `%` + escaped value when UTF-8 cannot carry it. */
+function mapTail(value: string): string {
+  return hasLoneSurrogate(value) ? `%${escapeText(value)}` : `|${value}`
+}
+
+/** A stored map value (`<expiresAt or 0>|value` or `<expiresAt or 0>%escaped`) as an entry. */
+export function decodeMapValue(stored: string): MapEntry | undefined {
+  let i = 0
+  while (i < stored.length && stored.charCodeAt(i) >= 48 && stored.charCodeAt(i) <= 57) i++
+  const sep = stored[i]
+  if (i === 0 || (sep !== '|' && sep !== '%')) return undefined
+  const exp = Number(stored.slice(0, i))
+  const raw = stored.slice(i + 1)
+  const value = sep === '|' ? raw : unescapeText(raw)
+  return exp > 0 ? { value, expiresAt: exp } : { value }
+}
+
+/** A stream id (`<ms>-<seq>`), the form of a Redis map cursor. */
+const STREAM_ID = /^\d{1,20}-\d{1,20}$/
 
 /** Checks a key prefix: at most 64 characters, no braces (they would break the hash tag). */
 export function checkKeyPrefix(prefix: string): string {
@@ -162,6 +220,7 @@ export class RedisStore implements Store {
   readonly kv: KvStore
   readonly sets: SetStore
   readonly gcra: GcraStore
+  readonly maps: MapStore
   /** The ioredis client (standalone/Sentinel `Redis`, or `Cluster`). */
   readonly client: Redis | Cluster
 
@@ -169,6 +228,8 @@ export class RedisStore implements Store {
   private readonly prefix: string
   private readonly timeoutMs: number
   private readonly maxSetMembers: string
+  private readonly maxMapEntries: string
+  private readonly mapLogLength: string
   private readonly logger: Logger
   /** Silence (or a handshake) after which a connection is dropped and reopened. */
   private readonly deadAfterMs: number
@@ -197,6 +258,10 @@ export class RedisStore implements Store {
     this.maxSetMembers = String(
       positive(options.maxSetMembers, REDIS_DEFAULTS.maxSetMembers, 'maxSetMembers'),
     )
+    this.maxMapEntries = String(
+      positive(options.maxMapEntries, REDIS_DEFAULTS.maxMapEntries, 'maxMapEntries'),
+    )
+    this.mapLogLength = String(positive(options.mapLogLength, REDIS_DEFAULTS.mapLogLength, 'mapLogLength'))
     this.deadAfterMs = Math.max(1000, this.timeoutMs * 5)
     this.logger = options.logger ?? pino({ level: 'silent' })
 
@@ -260,6 +325,8 @@ export class RedisStore implements Store {
       where = `${host}:${port}`
     }
     for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { numberOfKeys: 1, lua })
+    for (const [name, lua] of Object.entries(MAP_SCRIPTS))
+      client.defineCommand(name, { numberOfKeys: 2, lua })
     this.client = client
     this.c = client as Client
 
@@ -380,6 +447,96 @@ export class RedisStore implements Store {
         }
       },
     }
+
+    this.maps = this.createMaps()
+  }
+
+  /** The replicated maps: a hash and a change stream per map (see docs/stores.md). */
+  private createMaps(): MapStore {
+    return {
+      set: async (map, key, value, ttlMs) => {
+        const { data, log } = this.mapKeys(map)
+        const field = escapeText(checkMapKey(key))
+        const tail = mapTail(checkMapValue(value))
+        const ttl = String(checkOptionalTtl(ttlMs) ?? 0)
+        const ok = await this.run('maps.set', () =>
+          this.c.pcMapSet(data, log, field, ttl, tail, this.maxMapEntries, this.mapLogLength),
+        )
+        if (ok !== 1) throw new RangeError(`map ${map} is full (${this.maxMapEntries} entries)`)
+      },
+      get: async (map, key) => {
+        const { data, log } = this.mapKeys(map)
+        const field = escapeText(checkMapKey(key))
+        const stored = await this.run('maps.get', () => this.c.pcMapGet(data, log, field))
+        return stored === null ? undefined : decodeMapValue(stored)
+      },
+      delete: async (map, key) => {
+        const { data, log } = this.mapKeys(map)
+        const field = escapeText(checkMapKey(key))
+        return (
+          (await this.run('maps.delete', () => this.c.pcMapDelete(data, log, field, this.mapLogLength))) === 1
+        )
+      },
+      snapshot: async (map) => {
+        const { data, log } = this.mapKeys(map)
+        // The feed position first, then the hash: a change made meanwhile is in the hash or after
+        // the cursor (or both, and replaying it is harmless: a change carries the current entry).
+        const [cursor, now] = await this.run('maps.snapshot', () => this.c.pcMapHead(data, log))
+        const entries = new Map<string, MapEntry>()
+        const expired: string[] = []
+        let scan = '0'
+        do {
+          const [next, flat] = await this.run('maps.snapshot', () =>
+            this.c.hscan(data, scan, 'COUNT', SNAPSHOT_SCAN_COUNT),
+          )
+          scan = next
+          for (let i = 0; i + 1 < flat.length; i += 2) {
+            const field = flat[i] as string
+            const entry = decodeMapValue(flat[i + 1] as string)
+            if (entry === undefined) continue
+            if (entry.expiresAt !== undefined && entry.expiresAt <= now) expired.push(field)
+            else entries.set(unescapeText(field), entry)
+          }
+        } while (scan !== '0')
+        await this.pruneMap(data, log, expired)
+        return { entries, cursor }
+      },
+      changes: async (map, cursor, limit) => {
+        const { data, log } = this.mapKeys(map)
+        const max = checkLimit(limit)
+        if (max < 1) throw new RangeError('limit must be at least 1')
+        if (typeof cursor !== 'string' || !STREAM_ID.test(cursor)) return { reset: true }
+        const count = String(Math.min(max, MAX_CHANGES_PER_CALL))
+        const reply = await this.run('maps.changes', () => this.c.pcMapChanges(data, log, cursor, count))
+        if (reply[0] !== 1) return { reset: true }
+        const now = Number(reply[2])
+        const changes: MapChange[] = []
+        for (let i = 3; i + 1 < reply.length; i += 2) {
+          const stored = reply[i + 1] as string | null
+          let entry = stored === null ? undefined : decodeMapValue(stored)
+          if (entry?.expiresAt !== undefined && entry.expiresAt <= now) entry = undefined
+          changes.push({ key: unescapeText(reply[i] as string), entry })
+        }
+        return { reset: false, changes, cursor: reply[1] as string }
+      },
+    }
+  }
+
+  /** Best effort: drops fields a snapshot saw expired (a failure only leaves them for later). */
+  private async pruneMap(data: string, log: string, fields: string[]): Promise<void> {
+    for (let i = 0; i < fields.length; i += 500) {
+      const batch = fields.slice(i, i + 500)
+      try {
+        await this.run('maps.prune', () => this.c.pcMapPrune(data, log, ...batch))
+      } catch {
+        return
+      }
+    }
+  }
+
+  private mapKeys(map: string): { data: string; log: string } {
+    if (this.closed) throw new StoreError('redis store is closed')
+    return redisMapKeys(this.prefix, map)
   }
 
   /**

@@ -14,13 +14,14 @@ import { pino } from 'pino'
 import { createStore, StoresConfig } from '../config.js'
 import { HOSTILE_KEYS, realAdvance, storeContract } from '../contract.js'
 import { encodeKey } from '../keys.js'
-import { isStoreError, StoreError } from '../types.js'
+import { isStoreError, type MapEntry, StoreError } from '../types.js'
 import {
   createRedisStore,
   type KeyKind,
   parseRedisUrl,
   type RedisStoreOptions,
   redisKey,
+  redisMapKeys,
 } from './redis-store.js'
 import { RedisServer, rawCommand, requireRedisServer } from './redis-server.js'
 
@@ -67,6 +68,10 @@ function everyOp(store: ReturnType<typeof createRedisStore>, tag: string): (() =
     () => store.sets.has(`${tag}:s`, 'm'),
     () => store.sets.members(`${tag}:s`, 10),
     () => store.gcra.gcra(`${tag}:g`, { emissionIntervalMs: 100, burst: 5, cost: 1 }),
+    () => store.maps.set('outage', tag, 'v'),
+    () => store.maps.get('outage', tag),
+    () => store.maps.snapshot('outage'),
+    () => store.maps.changes('outage', '0-0', 10),
     () => store.ping(),
   ]
 }
@@ -84,8 +89,15 @@ describe('redis store (standalone)', () => {
     await server?.stop()
   })
 
-  storeContract('redis', async ({ keyPrefix, maxSetMembers }) => ({
-    store: await readyStore({ port: server.port, keyPrefix, maxSetMembers, commandTimeoutMs: 1000 }),
+  storeContract('redis', async ({ keyPrefix, maxSetMembers, maxMapEntries, mapLogLength }) => ({
+    store: await readyStore({
+      port: server.port,
+      keyPrefix,
+      maxSetMembers,
+      maxMapEntries,
+      mapLogLength,
+      commandTimeoutMs: 1000,
+    }),
     advance: realAdvance,
     exactClock: false,
   }))
@@ -341,6 +353,174 @@ describe('redis store: outages', () => {
   })
 })
 
+describe('redis store: replicated maps', () => {
+  let server: RedisServer
+  let raw: Redis
+  before(async () => {
+    server = await RedisServer.start()
+    raw = new Redis({ port: server.port, lazyConnect: true })
+    await raw.connect()
+  })
+  after(async () => {
+    raw?.disconnect()
+    await server?.stop()
+  })
+
+  const sortedEntries = (m: Map<string, MapEntry>) => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+
+  test('key layout: a hash pc:<prefix>m:{<map>}:data and a stream …:log in one slot; fields are the escaped keys', async () => {
+    const store = await readyStore({ port: server.port, keyPrefix: 'maplayout:' })
+    try {
+      await store.maps.set('api-keys', 'k|1', 'v|1', 60_000)
+      await store.maps.set('api-keys', '%\uD800', 'x')
+      await store.maps.set('api-keys', 'gone', 'x')
+      await store.maps.delete('api-keys', 'gone')
+      const keys = (await raw.keys('pc:maplayout:*')).sort()
+      assert.deepEqual(keys, ['pc:maplayout:m:{api-keys}:data', 'pc:maplayout:m:{api-keys}:log'])
+      assert.deepEqual(redisMapKeys('maplayout:', 'api-keys'), {
+        data: keys[0],
+        log: keys[1],
+      })
+      assert.equal(await raw.type(keys[0] as string), 'hash')
+      assert.equal(await raw.type(keys[1] as string), 'stream')
+      assert.equal(await raw.xlen(keys[1] as string), 4, 'one stream entry per set or delete')
+      const hash = await raw.hgetall(keys[0] as string)
+      assert.deepEqual(Object.keys(hash).sort(), ['%25%D800', 'k|1'])
+      assert.match(hash['k|1'] as string, /^\d{13}\|v\|1$/)
+      assert.equal(hash['%25%D800'], '0|x')
+      assert.throws(() => redisMapKeys('p:', 'Bad{Name}'), RangeError)
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('two stores on one Redis, 400 concurrent sets and deletes: snapshots of both equal the final state', async () => {
+    const a = await readyStore({ port: server.port, keyPrefix: 'mapshare:' })
+    const b = await readyStore({ port: server.port, keyPrefix: 'mapshare:' })
+    try {
+      const start = await b.maps.snapshot('shared')
+      await Promise.all(
+        Array.from({ length: 400 }, (_, i) => {
+          const s = i % 2 ? a : b
+          const key = `k${i % 25}`
+          return i % 9 === 8 ? s.maps.delete('shared', key) : s.maps.set('shared', key, `v${i}`)
+        }),
+      )
+      const sa = await a.maps.snapshot('shared')
+      const sb = await b.maps.snapshot('shared')
+      assert.deepEqual(sortedEntries(sa.entries), sortedEntries(sb.entries))
+      assert.equal(sa.cursor, sb.cursor)
+      for (let k = 0; k < 25; k++) {
+        assert.deepEqual(await a.maps.get('shared', `k${k}`), sb.entries.get(`k${k}`))
+      }
+      // A reader that followed the feed from before the writes reaches the same state.
+      const copy = new Map<string, MapEntry>()
+      let cursor = start.cursor
+      for (let i = 0; i < 20; i++) {
+        const r = await a.maps.changes('shared', cursor, 50)
+        assert.equal(r.reset, false)
+        if (r.reset) return
+        for (const c of r.changes) {
+          if (c.entry) copy.set(c.key, c.entry)
+          else copy.delete(c.key)
+        }
+        cursor = r.cursor
+      }
+      assert.equal(cursor, sa.cursor)
+      assert.deepEqual(sortedEntries(copy), sortedEntries(sa.entries))
+    } finally {
+      await a.close()
+      await b.close()
+    }
+  })
+
+  test('FLUSHALL: a cursor of the lost stream gives reset, whether or not the map was written again', async () => {
+    const store = await readyStore({ port: server.port, keyPrefix: 'mapflush:' })
+    try {
+      await store.maps.set('m', 'a', '1')
+      const before = await store.maps.snapshot('m')
+      await raw.flushall()
+      assert.deepEqual(await store.maps.changes('m', before.cursor, 10), { reset: true }, 'stream gone')
+      await store.maps.set('m', 'b', '2')
+      await store.maps.set('m', 'c', '3')
+      assert.deepEqual(await store.maps.changes('m', before.cursor, 10), { reset: true }, 'another stream')
+      const after = await store.maps.snapshot('m')
+      assert.deepEqual(sortedEntries(after.entries), [
+        ['b', { value: '2' }],
+        ['c', { value: '3' }],
+      ])
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('the empty cursor ("0-0": no stream yet) continues while nothing was trimmed, resets after', async () => {
+    const store = await readyStore({ port: server.port, keyPrefix: 'mapempty:', mapLogLength: 10 })
+    try {
+      const empty = await store.maps.snapshot('m')
+      assert.equal(empty.cursor, '0-0')
+      await store.maps.set('m', 'a', '1')
+      const r = await store.maps.changes('m', empty.cursor, 10)
+      assert.deepEqual(r, {
+        reset: false,
+        changes: [{ key: 'a', entry: { value: '1' } }],
+        cursor: r.reset ? '' : r.cursor,
+      })
+      const other = await store.maps.snapshot('n')
+      for (let i = 0; i < 300; i++) await store.maps.set('n', `k${i % 5}`, String(i))
+      assert.ok((await raw.xlen(redisMapKeys('mapempty:', 'n').log)) < 300, 'the stream was trimmed')
+      assert.deepEqual(await store.maps.changes('n', other.cursor, 10), { reset: true })
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('a cursor from another Redis server, or from a Redis restarted empty, gives reset', async () => {
+    const other = await RedisServer.start()
+    const store = await readyStore({ port: server.port, keyPrefix: 'mapother:' })
+    const elsewhere = await readyStore({ port: other.port, keyPrefix: 'mapother:' })
+    try {
+      await elsewhere.maps.set('m', 'x', '1')
+      const foreign = await elsewhere.maps.snapshot('m')
+      await store.maps.set('m', 'y', '1')
+      await store.maps.set('m', 'z', '1')
+      assert.deepEqual(await store.maps.changes('m', foreign.cursor, 10), { reset: true })
+
+      const before = await elsewhere.maps.snapshot('m')
+      await other.kill()
+      await other.launch()
+      await elsewhere.whenReady(3000)
+      assert.deepEqual(await elsewhere.maps.changes('m', before.cursor, 10), { reset: true })
+      assert.equal((await elsewhere.maps.snapshot('m')).entries.size, 0)
+    } finally {
+      await store.close()
+      await elsewhere.close()
+      await other.stop()
+    }
+  })
+
+  test('expired fields are removed lazily: by a snapshot, and by a set into a full map', async () => {
+    const store = await readyStore({ port: server.port, keyPrefix: 'mapexpire:', maxMapEntries: 5 })
+    const { data } = redisMapKeys('mapexpire:', 'm')
+    try {
+      for (let i = 0; i < 3; i++) await store.maps.set('m', `short${i}`, 'v', 50)
+      await store.maps.set('m', 'long', 'v')
+      assert.equal(await raw.hlen(data), 4)
+      await sleep(80)
+      assert.deepEqual([...(await store.maps.snapshot('m')).entries.keys()], ['long'])
+      assert.equal(await raw.hlen(data), 1, 'the snapshot dropped the expired fields')
+
+      for (let i = 0; i < 4; i++) await store.maps.set('m', `short${i}`, 'v', 50)
+      assert.equal(await raw.hlen(data), 5)
+      await sleep(80)
+      await store.maps.set('m', 'new', 'v') // full: expired fields go first
+      assert.equal(await raw.hlen(data), 2)
+    } finally {
+      await store.close()
+    }
+  })
+})
+
 describe('redis store: secrets', () => {
   const PASSWORD = 'pc-test-S3cret-pass'
   const WRONG = 'pc-test-Wr0ng-pass'
@@ -446,11 +626,13 @@ describe('redis store (one-node Cluster)', () => {
     await server?.stop()
   })
 
-  storeContract('redis cluster', async ({ keyPrefix, maxSetMembers }) => ({
+  storeContract('redis cluster', async ({ keyPrefix, maxSetMembers, maxMapEntries, mapLogLength }) => ({
     store: await readyStore({
       cluster: [{ host: '127.0.0.1', port: server.port }],
       keyPrefix,
       maxSetMembers,
+      maxMapEntries,
+      mapLogLength,
       commandTimeoutMs: 1000,
     }),
     advance: realAdvance,
@@ -466,6 +648,10 @@ describe('redis store (one-node Cluster)', () => {
         for (const kind of KINDS)
           slots.add(Number(await raw.call('CLUSTER', 'KEYSLOT', redisKey('x:', kind, key))))
         assert.equal(slots.size, 1, JSON.stringify(key.slice(0, 20)))
+      }
+      for (const map of ['api-keys', 'a', 'x'.repeat(64)]) {
+        const { data, log } = redisMapKeys('x:', map)
+        assert.equal(await raw.call('CLUSTER', 'KEYSLOT', data), await raw.call('CLUSTER', 'KEYSLOT', log))
       }
     } finally {
       raw.disconnect()

@@ -129,6 +129,149 @@ end
 return {1, 0, math.floor((now - allowAt) / interval), math.ceil((newTat - now) / 1000)}
 `
 
+/*
+ * Replicated maps. KEYS[1] is the map's hash (field: escaped key → `<expiresAt ms or 0><tail>`,
+ * tail `|<value>` or `%<escaped value>`), KEYS[2] its stream (one entry `k <escaped key>` per set
+ * or delete). Both share one hash tag, so every script runs on Cluster.
+ */
+
+/** The expiry (ms, 0 = none) at the start of a stored map value. */
+const MAP_EXP = `local function expOf(v) return tonumber(string.match(v, '^%d+')) end`
+
+/**
+ * Map set. ARGV: field, ttlMs (0 = none), tail, maxEntries, logLength. A new field into a full map
+ * first drops the expired fields (one full HSCAN: only when full). Returns 1, or 0 when full.
+ */
+export const MAP_SET = `
+${REPLICATE}
+${MAP_EXP}
+local data, log = KEYS[1], KEYS[2]
+local ttl = tonumber(ARGV[2])
+local max = tonumber(ARGV[4])
+${NOW_MS}
+if redis.call('HEXISTS', data, ARGV[1]) == 0 and redis.call('HLEN', data) >= max then
+  local cursor = '0'
+  repeat
+    local r = redis.call('HSCAN', data, cursor, 'COUNT', 1000)
+    cursor = r[1]
+    local kv = r[2]
+    for i = 1, #kv, 2 do
+      local e = expOf(kv[i + 1])
+      if e and e > 0 and e <= now then redis.call('HDEL', data, kv[i]) end
+    end
+  until cursor == '0'
+  if redis.call('HLEN', data) >= max then return 0 end
+end
+local exp = 0
+if ttl > 0 then exp = now + ttl end
+redis.call('HSET', data, ARGV[1], string.format('%.0f', exp) .. ARGV[3])
+redis.call('XADD', log, 'MAXLEN', '~', ARGV[5], '*', 'k', ARGV[1])
+return 1
+`
+
+/** Map get. ARGV: field. Returns the stored value, or nil when absent or expired. */
+export const MAP_GET = `
+${MAP_EXP}
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return false end
+local e = expOf(v)
+if e and e > 0 then
+  ${NOW_MS}
+  if e <= now then return false end
+end
+return v
+`
+
+/** Map delete. ARGV: field, logLength. Returns 1 when the entry existed and had not expired. */
+export const MAP_DELETE = `
+${REPLICATE}
+${MAP_EXP}
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'k', ARGV[1])
+local e = expOf(v)
+if e and e > 0 then
+  ${NOW_MS}
+  if e <= now then return 0 end
+end
+return 1
+`
+
+/** The position a snapshot starts from: {last stream id or '0-0', server time in ms}. */
+export const MAP_HEAD = `
+${NOW_MS}
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if #last == 0 then return {'0-0', now} end
+return {last[1][1], now}
+`
+
+/**
+ * Map changes after a cursor. ARGV: cursor (a stream id; '0-0' = the stream did not exist), limit.
+ * The feed continues only when the cursor's own entry is still in the stream (else it was trimmed,
+ * or Redis lost or flushed its data and the stream is another one), or, for '0-0', when the stream
+ * is absent or has never been trimmed. Returns {0} (reset) or {1, new cursor, now, field1, stored1
+ * or nil, …}: each changed field once, with its current stored value.
+ */
+export const MAP_CHANGES = `
+local data, log = KEYS[1], KEYS[2]
+local cursor = ARGV[1]
+${NOW_MS}
+local entries
+if cursor == '0-0' then
+  if redis.call('EXISTS', log) == 0 then return {1, cursor, now} end
+  local info = redis.call('XINFO', 'STREAM', log)
+  local added, len
+  for i = 1, #info, 2 do
+    if info[i] == 'entries-added' then added = info[i + 1] end
+    if info[i] == 'length' then len = info[i + 1] end
+  end
+  if added == nil or added ~= len then return {0} end
+  entries = redis.call('XRANGE', log, '-', '+', 'COUNT', ARGV[2])
+else
+  if #redis.call('XRANGE', log, cursor, cursor) == 0 then return {0} end
+  entries = redis.call('XRANGE', log, '(' .. cursor, '+', 'COUNT', ARGV[2])
+end
+if #entries == 0 then return {1, cursor, now} end
+local fields, seen = {}, {}
+for i = 1, #entries do
+  local f = entries[i][2][2]
+  if not seen[f] then
+    seen[f] = true
+    fields[#fields + 1] = f
+  end
+end
+local values = redis.call('HMGET', data, unpack(fields))
+local out = {1, entries[#entries][1], now}
+for i = 1, #fields do
+  out[#out + 1] = fields[i]
+  out[#out + 1] = values[i]
+end
+return out
+`
+
+/**
+ * Drops fields that are (still) expired: the lazy cleanup after a snapshot saw them. ARGV: fields.
+ * Not logged (an expiry is not a change). Returns how many went.
+ */
+export const MAP_PRUNE = `
+${REPLICATE}
+${MAP_EXP}
+${NOW_MS}
+local n = 0
+for i = 1, #ARGV do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if v then
+    local e = expOf(v)
+    if e and e > 0 and e <= now then
+      redis.call('HDEL', KEYS[1], ARGV[i])
+      n = n + 1
+    end
+  end
+end
+return n
+`
+
 /** name → script, for `defineCommand` (one key each). */
 export const SCRIPTS = {
   pcIncr: INCR,
@@ -139,6 +282,16 @@ export const SCRIPTS = {
   pcSetMembers: SET_MEMBERS,
   pcSetSize: SET_SIZE,
   pcGcra: GCRA,
+} as const
+
+/** name → script of the replicated maps (two keys each: the hash, then the stream). */
+export const MAP_SCRIPTS = {
+  pcMapSet: MAP_SET,
+  pcMapGet: MAP_GET,
+  pcMapDelete: MAP_DELETE,
+  pcMapHead: MAP_HEAD,
+  pcMapChanges: MAP_CHANGES,
+  pcMapPrune: MAP_PRUNE,
 } as const
 
 /** The typed methods `defineCommand` adds to a client. Arguments are strings (sent as-is). */
@@ -157,4 +310,23 @@ export interface ScriptCommands {
     cost: string,
     nowUs: string,
   ): Promise<[number, number, number, number]>
+  pcMapSet(
+    data: string,
+    log: string,
+    field: string,
+    ttlMs: string,
+    tail: string,
+    maxEntries: string,
+    logLength: string,
+  ): Promise<number>
+  pcMapGet(data: string, log: string, field: string): Promise<string | null>
+  pcMapDelete(data: string, log: string, field: string, logLength: string): Promise<number>
+  pcMapHead(data: string, log: string): Promise<[string, number]>
+  pcMapChanges(
+    data: string,
+    log: string,
+    cursor: string,
+    limit: string,
+  ): Promise<[0] | [1, string, number, ...(string | null)[]]>
+  pcMapPrune(data: string, log: string, ...fields: string[]): Promise<number>
 }
