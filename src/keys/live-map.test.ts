@@ -33,28 +33,33 @@ after(async () => {
   for (const c of toClose.reverse()) await c()
 })
 
+/**
+ * A memory store, an admin on it, and `open()` for the gateway-side key set: open it after the
+ * writes a test needs in its first copy (or refresh() it after later writes).
+ */
 function setup(opts: { lastUsedFlushMs?: number } = {}) {
   const clock = fakeClock()
   const store = createMemoryStore({ now: clock.now })
   const admin = new MapKeyAdmin(store, 'the test map')
-  const keys = new MapKeySet(store, logger, {
-    lastUsedFlushMs: opts.lastUsedFlushMs ?? 0,
-    now: clock.now,
-    intervalMs: 20,
-  })
+  let keys: MapKeySet | undefined
+  const open = () => {
+    keys = new MapKeySet(store, logger, { lastUsedFlushMs: opts.lastUsedFlushMs ?? 0, now: clock.now })
+    return keys
+  }
   toClose.push(async () => {
-    await keys.close()
+    await keys?.close()
     await store.close()
   })
-  return { clock, store, admin, keys }
+  return { clock, store, admin, open }
 }
 
 const MAX_STALE = 300_000
 
 describe('MapKeySet: the gateway side', () => {
   test('unavailable until the first copy arrives; then keys verify from the local copy', async () => {
-    const { clock, admin, keys } = setup()
+    const { clock, admin, open } = setup()
     const made = await admin.create({ owner: 'svc', scopes: ['read'] }, clock.now())
+    const keys = open()
     assert.equal(keys.available(clock.now(), MAX_STALE), false, 'fail closed before the first copy')
     await keys.ready()
     assert.equal(keys.available(clock.now(), MAX_STALE), true)
@@ -65,13 +70,14 @@ describe('MapKeySet: the gateway side', () => {
   })
 
   test('unknown, mismatch, revoked (record or tombstone alone) and expired (fake clock)', async () => {
-    const { clock, admin, keys, store } = setup()
+    const { clock, admin, open, store } = setup()
     const a = await admin.create({ owner: 'a', scopes: [] }, clock.now())
     const b = await admin.create({ owner: 'b', scopes: [] }, clock.now())
     const c = await admin.create(
       { owner: 'c', scopes: [], expiresAt: new Date(clock.now() + 60_000).toISOString() },
       clock.now(),
     )
+    const keys = open()
     await keys.ready()
     const other = await new MapKeyAdmin(createMemoryStore({}), 'x').create({ owner: 'o', scopes: [] }, 0)
     assert.deepEqual(keys.verify(other.record.id, other.key, clock.now()), { ok: false, reason: 'unknown' })
@@ -95,7 +101,8 @@ describe('MapKeySet: the gateway side', () => {
   })
 
   test('stale: past maxStale without a successful sync it is unavailable; a sync makes it available again', async () => {
-    const { clock, keys, store } = setup()
+    const { clock, open, store } = setup()
+    const keys = open()
     await keys.ready()
     const synced = keys.lastSyncAt
     assert.equal(synced, clock.now(), 'lastSyncAt is on the policy clock')
@@ -116,11 +123,12 @@ describe('MapKeySet: the gateway side', () => {
   })
 
   test('an invalid record in the map is refused like an unknown id, and logged once', async () => {
-    const { clock, admin, keys, store } = setup()
+    const { clock, admin, open, store } = setup()
     const a = await admin.create({ owner: 'a', scopes: [] }, clock.now())
     const bad = { ...a.record, owner: 'has space' }
     await store.maps.set(KEYS_MAP, a.record.id, JSON.stringify(bad))
     await store.maps.set(KEYS_MAP, 'AAAAAAAA', '{not json')
+    const keys = open()
     await keys.ready()
     for (let i = 0; i < 3; i++) {
       assert.deepEqual(keys.verify(a.record.id, a.key, clock.now()), { ok: false, reason: 'unknown' })
@@ -137,8 +145,9 @@ describe('MapKeySet: the gateway side', () => {
   })
 
   test('last-used times: batched in memory, one write per key per flush, never per request', async () => {
-    const { clock, admin, keys, store } = setup({ lastUsedFlushMs: 3_600_000 })
+    const { clock, admin, open, store } = setup({ lastUsedFlushMs: 3_600_000 })
     const a = await admin.create({ owner: 'a', scopes: [] }, clock.now())
+    const keys = open()
     await keys.ready()
     for (let i = 0; i < 1000; i++) {
       assert.equal(keys.verify(a.record.id, a.key, clock.now()).ok, true)
@@ -217,7 +226,7 @@ describe('MapKeyAdmin: what `portcullis keys --config` does', () => {
     const fa = fileKeyAdmin(file)
     const k1 = await fa.create({ owner: 'one', scopes: [] }, Date.now())
     const k2 = await fa.create({ owner: 'two', scopes: [] }, Date.now())
-    const { admin, keys, clock } = setup()
+    const { admin, open, clock } = setup()
     const first = await admin.importRecords(readStore(file).keys, clock.now())
     assert.deepEqual(first, { added: [k1.record.id, k2.record.id], present: [], revoked: [] })
     const again = await admin.importRecords(readStore(file).keys, clock.now())
@@ -225,6 +234,7 @@ describe('MapKeyAdmin: what `portcullis keys --config` does', () => {
     await fa.revoke(k2.record.id, Date.now())
     const third = await admin.importRecords(readStore(file).keys, clock.now())
     assert.deepEqual(third, { added: [], present: [k1.record.id], revoked: [k2.record.id] })
+    const keys = open()
     await keys.ready()
     assert.equal(keys.verify(k1.record.id, k1.key, clock.now()).ok, true)
     assert.deepEqual(keys.verify(k2.record.id, k2.key, clock.now()), { ok: false, reason: 'revoked' })

@@ -80,21 +80,31 @@ export async function openConfigStore(
     throw new KeyStoreError(`${configFile}: cannot use ${target}: ${scrub((err as Error).message, secrets)}`)
   }
   const timeoutMs = opts.readyTimeoutMs ?? Math.max(3000, stores.redis.connectTimeoutMs * 2)
-  if (store instanceof RedisStore) {
-    // ioredis retries in the background; the last connection error says why it is not ready.
+  if (store instanceof RedisStore && store.client.status !== 'ready') {
+    // ioredis retries in the background; the last connection error says why it is not ready. A
+    // refused password will not fix itself: give up at once instead of waiting out the timeout.
+    const client = store.client
     let last: string | undefined
-    const onError = (err: Error) => {
-      last = err.message
-    }
-    store.client.on('error', onError)
-    try {
-      await store.whenReady(timeoutMs)
-    } catch {
+    let timer: NodeJS.Timeout | undefined
+    let onError: ((err: Error) => void) | undefined
+    let onReady: (() => void) | undefined
+    const ready = await new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs)
+      onReady = () => resolve(true)
+      onError = (err: Error) => {
+        last = err.message
+        if (/^(WRONGPASS|NOAUTH|NOPERM|ERR invalid password)/.test(err.message)) resolve(false)
+      }
+      client.once('ready', onReady)
+      client.on('error', onError)
+    })
+    clearTimeout(timer)
+    if (onReady) client.off('ready', onReady)
+    if (onError) client.off('error', onError)
+    if (!ready) {
       await store.close().catch(() => undefined)
       const why = last === undefined ? `no connection after ${timeoutMs} ms` : scrub(last, secrets)
       throw new KeyStoreError(`cannot reach ${target} (stores: of ${configFile}): ${why}`, 'EUNREACHABLE')
-    } finally {
-      store.client.off('error', onError)
     }
   }
   return { admin: new MapKeyAdmin(store, where), secrets }
