@@ -120,7 +120,7 @@ export const apiKeyAuth = definePolicy({
   priority: 7900,
   authenticates: true,
   description:
-    'Authenticates requests by API key (`pcl_…`) against a hashed, hot-reloaded key store managed with `portcullis keys`; checks revocation, expiry and scopes (401/403).',
+    'Authenticates requests by API key (`pcl_…`) against hashed key records managed with `portcullis keys`, in a hot-reloaded file or shared by every gateway through Redis; checks revocation, expiry and scopes (401/403).',
   schema: ApiKeyAuthConfig,
   create(config, deps) {
     const logger = deps.logger
