@@ -10,6 +10,8 @@ import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import pino from 'pino'
 import { createMemoryStore } from '../stores/memory/memory-store.js'
+import { RedisServer } from '../stores/redis/redis-server.js'
+import { createRedisStore } from '../stores/redis/redis-store.js'
 import type { Store } from '../stores/types.js'
 import { fileKeyAdmin, MapKeyAdmin } from './admin.js'
 import { acquireMapKeySet, MapKeySet } from './live-map.js'
@@ -254,5 +256,75 @@ describe('MapKeyAdmin: what `portcullis keys --config` does', () => {
       false,
       'nothing imported',
     )
+  })
+})
+
+/** Polls `cond` every 20 ms until it holds; fails after `ms`. */
+async function until(cond: () => boolean, ms: number, what: string): Promise<number> {
+  const t0 = performance.now()
+  while (!cond()) {
+    if (performance.now() - t0 > ms) assert.fail(`${what}: not within ${ms} ms`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return performance.now() - t0
+}
+
+describe('MapKeySet on Redis: outages (a real redis-server; fake clock for staleness)', () => {
+  test('Redis down at start: unavailable meanwhile (ready() rejected), keys work once it answers', async () => {
+    const redis = await RedisServer.start()
+    toClose.push(() => redis.stop())
+    await redis.kill()
+    const clock = fakeClock()
+    const store = createRedisStore({
+      port: redis.port,
+      logger,
+      connectTimeoutMs: 200,
+      reconnectMaxDelayMs: 100,
+    })
+    const keys = new MapKeySet(store, logger, { lastUsedFlushMs: 0, now: clock.now })
+    toClose.push(async () => {
+      await keys.close()
+      await store.close()
+    })
+    await assert.rejects(keys.ready())
+    assert.equal(keys.available(clock.now(), MAX_STALE), false)
+    await redis.launch()
+    const admin = new MapKeyAdmin(store, 'redis')
+    await store.whenReady(5000)
+    const made = await admin.create({ owner: 'late', scopes: [] }, clock.now())
+    await until(
+      () => keys.verify(made.record.id, made.key, clock.now()).ok,
+      5000,
+      'the key after Redis came up',
+    )
+    assert.equal(keys.available(clock.now(), MAX_STALE), true, 'available although ready() had rejected')
+  })
+
+  test('Redis down while running: the last copy keeps serving (a revocation cannot arrive), then 503 past maxStale', async () => {
+    const redis = await RedisServer.start()
+    toClose.push(() => redis.stop())
+    const clock = fakeClock()
+    const store = createRedisStore({ port: redis.port, logger, reconnectMaxDelayMs: 100 })
+    await store.whenReady(5000)
+    const admin = new MapKeyAdmin(store, 'redis')
+    const made = await admin.create({ owner: 'o', scopes: [] }, clock.now())
+    const keys = new MapKeySet(store, logger, { lastUsedFlushMs: 0, now: clock.now })
+    toClose.push(async () => {
+      await keys.close()
+      await store.close()
+    })
+    await keys.ready()
+    await redis.kill()
+    await assert.rejects(keys.refresh())
+    const lastSync = keys.lastSyncAt
+    clock.advance(MAX_STALE - (clock.now() - lastSync))
+    assert.equal(keys.available(clock.now(), MAX_STALE), true, 'the last copy serves up to maxStale')
+    assert.equal(keys.verify(made.record.id, made.key, clock.now()).ok, true)
+    clock.advance(1)
+    assert.equal(keys.available(clock.now(), MAX_STALE), false, 'then fail closed')
+    // Back (empty: the test server keeps no data): the copy follows, the key is gone.
+    await redis.launch()
+    await until(() => keys.available(clock.now(), MAX_STALE), 5000, 'available after the restart')
+    await until(() => !keys.verify(made.record.id, made.key, clock.now()).ok, 2000, 'the copy follows Redis')
   })
 })

@@ -51,7 +51,6 @@ export class MapKeySet {
   private readonly logger: Logger
   private readonly opts: MapKeySetOptions
   private readonly compiled = new Map<string, Compiled>()
-  private synced = false
   private readonly flusher: NodeJS.Timeout | undefined
   private usage = new Map<string, number>()
   private flushing: Promise<void> | undefined
@@ -69,16 +68,17 @@ export class MapKeySet {
       onChange: () => this.sweep(),
     })
     this.mirror.ready().then(
-      () => {
-        this.synced = true
+      () =>
         logger.info(
           { map: KEYS_MAP, entries: this.mirror.size },
           'api key records loaded from the state store',
-        )
-      },
-      // The mirror keeps trying; requests get 503 until it succeeds.
+        ),
+      // The mirror keeps trying in the background; until it succeeds, requests with a key get 503.
       (err: unknown) =>
-        logger.error({ map: KEYS_MAP, error: (err as Error).message }, 'api key records unavailable'),
+        logger.error(
+          { map: KEYS_MAP, error: (err as Error).message },
+          'api key records not loaded yet: requests with a key get 503 until the state store answers',
+        ),
     )
     if (opts.lastUsedFlushMs > 0) {
       this.flusher = setInterval(() => void this.flushUsage(), opts.lastUsedFlushMs)
@@ -108,7 +108,10 @@ export class MapKeySet {
 
   /** Whether keys can be checked at `now`: a first copy has arrived and is at most `maxStaleMs` old. */
   available(now: number, maxStaleMs: number): boolean {
-    return this.synced && now - this.mirror.lastSyncAt <= maxStaleMs
+    // lastSyncAt, not ready(): ready() rejects for good when the first attempt fails, while the
+    // mirror keeps retrying and lastSyncAt moves on its first success.
+    const last = this.mirror.lastSyncAt
+    return last > 0 && now - last <= maxStaleMs
   }
 
   /** Drops compiled records that left the map (bounded by the map, not by what was ever seen). */
