@@ -112,8 +112,9 @@ function storeSource(config: ApiKeyAuthConfig, deps: PolicyDeps, where: string):
  * API key authentication. Keys are `pcl_…` strings (see src/keys/format.ts) checked against
  * hashed key records that `portcullis keys` manages: a key store file (src/keys/store.ts) that this
  * policy hot-reloads, or the state store's replicated map `api-keys` (src/keys/live-map.ts) that
- * every gateway on the same Redis follows. Every refusal of a presented key is the same 401: nothing tells an unknown key from
- * a wrong, revoked or expired one. The key never reaches a log or an error; its public id may.
+ * every gateway on the same Redis follows. Every refusal of a presented key is the same 401:
+ * nothing tells an unknown key from a wrong, revoked or expired one. The key never reaches a log
+ * or an error; its public id may.
  */
 export const apiKeyAuth = definePolicy({
   id: 'api-key-auth',
