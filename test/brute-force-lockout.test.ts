@@ -8,6 +8,7 @@ import http from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import { type DemoApi, startDemoApi } from '../examples/demo/api.js'
 import { RedisServer } from '../src/stores/redis/redis-server.js'
+import { createRedisStore } from '../src/stores/redis/redis-store.js'
 import { type GatewayProcess, spawnGateway } from './helpers/process.js'
 
 function login(
@@ -130,7 +131,19 @@ describe('brute-force lockout shared through Redis', () => {
         const r = await login(i % 2 === 0 ? a.url : b.url, `u${i}`, 'nope', '127.0.3.1')
         assert.equal(r.status, 401)
       }
-      await new Promise((r) => setTimeout(r, 100)) // the failure counts are written in the log phase
+      // The failure counts are written in the log phase, after the response: wait (bounded) until
+      // the shared store holds the lock, as the policy keys it.
+      const store = createRedisStore({ port: redis.port })
+      try {
+        await store.whenReady(5000)
+        const deadline = Date.now() + 5000
+        while ((await store.kv.get('bfl:lock:ip:127.0.3.1')) === undefined) {
+          assert.ok(Date.now() < deadline, 'the lockout never reached Redis')
+          await new Promise((r) => setTimeout(r, 10))
+        }
+      } finally {
+        await store.close()
+      }
       assert.equal((await login(a.url, 'x', 'y', '127.0.3.1')).status, 429)
       assert.equal((await login(b.url, 'x', 'y', '127.0.3.1')).status, 429)
       assert.equal((await login(b.url, 'alice', 'alice-password-1', '127.0.3.2')).status, 200)

@@ -12,6 +12,13 @@ export {
   StoresConfig,
 } from './config.js'
 export { createMemoryStore, MemoryStore, type MemoryStoreOptions } from './memory/memory-store.js'
+export {
+  acquireMapMirror,
+  MIRROR_DEFAULTS,
+  type MapMirror,
+  type MapMirrorOptions,
+  openMapMirrors,
+} from './mirror.js'
 export { createRedisStore, RedisStore, type RedisStoreOptions } from './redis/redis-store.js'
 export {
   type CounterStore,

@@ -187,7 +187,12 @@ export interface MapStore {
   delete(map: string, key: string): Promise<boolean>
   /** All live entries and the feed position they reflect. */
   snapshot(map: string): Promise<MapSnapshot>
-  /** The changes after `cursor` (from {@link snapshot} or a previous call), at most `limit`. */
+  /**
+   * The changes after `cursor` (from {@link snapshot} or a previous call), at most `limit`. Each
+   * carries the key's current entry, so a key changed several times in one batch comes once, and
+   * an empty `changes` with an unchanged cursor means there is nothing new. A cursor that is not
+   * one of this store's (garbage, another instance's) gives `reset`. `limit` ≥ 1 (RangeError).
+   */
   changes(map: string, cursor: string, limit: number): Promise<MapChanges>
 }
 

@@ -33,6 +33,8 @@ class MapState {
   readonly ring: string[]
   /** Sequence number of the latest change (0: none yet). */
   last = 0
+  /** No entry expires before this (a lower bound): a full map of live entries refuses in O(1). */
+  floor = Number.POSITIVE_INFINITY
 
   constructor(logLength: number) {
     this.ring = new Array<string>(logLength)
@@ -73,7 +75,9 @@ export class MemoryMaps implements MapStore {
         throw new RangeError(`map ${map} is full (${this.o.maxEntries} entries)`)
       }
     }
-    m.entries.set(key, { value, exp: ttl === undefined ? Number.POSITIVE_INFINITY : now + ttl })
+    const exp = ttl === undefined ? Number.POSITIVE_INFINITY : now + ttl
+    if (exp < m.floor) m.floor = exp
+    m.entries.set(key, { value, exp })
     m.log(key)
   }
 
@@ -169,13 +173,18 @@ export class MemoryMaps implements MapStore {
    * themselves), and the ring must keep the real changes.
    */
   private prune(m: MapState, now: number): number {
+    if (now < m.floor) return 0
     let removed = 0
+    let floor = Number.POSITIVE_INFINITY
     for (const [key, s] of m.entries) {
       if (s.exp <= now) {
         m.entries.delete(key)
         removed++
+      } else if (s.exp < floor) {
+        floor = s.exp
       }
     }
+    m.floor = floor
     return removed
   }
 }

@@ -2,6 +2,8 @@
  * The in-memory store: state for one gateway process. Bounded: at most `maxKeys` entries (a counter,
  * kv or gcra key is one entry, a set counts one per member), least recently used evicted first;
  * TTLs are honoured when an entry is read and by one periodic, unref'd sweep (no timer per key).
+ * Replicated maps (`maps`, see memory-maps.ts) are outside that LRU: each map is bounded by
+ * `maxMapEntries` and refuses new keys when full instead of forgetting old ones.
  */
 import { checkGcraParams, gcraStep } from '../gcra.js'
 import { checkIncrement, checkLimit, checkOptionalTtl, checkString, checkTtl, encodeKey } from '../keys.js'

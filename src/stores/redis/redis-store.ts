@@ -116,13 +116,14 @@ export function redisKey(keyPrefix: string, kind: KeyKind, key: string): string 
 }
 
 /**
- * The two Redis keys of a replicated map: its hash `pc:<keyPrefix>m:{<map>}:data` and its change
- * stream `pc:<keyPrefix>m:{<map>}:log`. Map names are `[a-z0-9-]{1,64}`, so the hash tag is exactly
- * the name: both keys are in one Cluster slot and one script can touch both.
+ * The Redis keys of a replicated map: its hash `pc:<keyPrefix>m:{<map>}:data`, its change stream
+ * `…:log`, and `…:meta` (a lower bound of the hash's earliest expiry, kept by `set`). Map names are
+ * `[a-z0-9-]{1,64}`, so the hash tag is exactly the name: all three are in one Cluster slot and one
+ * script can touch them together.
  */
-export function redisMapKeys(keyPrefix: string, map: string): { data: string; log: string } {
+export function redisMapKeys(keyPrefix: string, map: string): { data: string; log: string; meta: string } {
   const base = `pc:${keyPrefix}m:{${checkMapName(map)}}`
-  return { data: `${base}:data`, log: `${base}:log` }
+  return { data: `${base}:data`, log: `${base}:log`, meta: `${base}:meta` }
 }
 
 /** A map value as stored after its expiry: `|value`, or `%` + escaped value when UTF-8 cannot carry it. */
@@ -325,8 +326,9 @@ export class RedisStore implements Store {
       where = `${host}:${port}`
     }
     for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { numberOfKeys: 1, lua })
-    for (const [name, lua] of Object.entries(MAP_SCRIPTS))
-      client.defineCommand(name, { numberOfKeys: 2, lua })
+    for (const [name, { keys, lua }] of Object.entries(MAP_SCRIPTS)) {
+      client.defineCommand(name, { numberOfKeys: keys, lua })
+    }
     this.client = client
     this.c = client as Client
 
@@ -455,12 +457,12 @@ export class RedisStore implements Store {
   private createMaps(): MapStore {
     return {
       set: async (map, key, value, ttlMs) => {
-        const { data, log } = this.mapKeys(map)
+        const { data, log, meta } = this.mapKeys(map)
         const field = escapeText(checkMapKey(key))
         const tail = mapTail(checkMapValue(value))
         const ttl = String(checkOptionalTtl(ttlMs) ?? 0)
         const ok = await this.run('maps.set', () =>
-          this.c.pcMapSet(data, log, field, ttl, tail, this.maxMapEntries, this.mapLogLength),
+          this.c.pcMapSet(data, log, meta, field, ttl, tail, this.maxMapEntries, this.mapLogLength),
         )
         if (ok !== 1) throw new RangeError(`map ${map} is full (${this.maxMapEntries} entries)`)
       },
@@ -481,7 +483,9 @@ export class RedisStore implements Store {
         const { data, log } = this.mapKeys(map)
         // The feed position first, then the hash: a change made meanwhile is in the hash or after
         // the cursor (or both, and replaying it is harmless: a change carries the current entry).
-        const [cursor, now] = await this.run('maps.snapshot', () => this.c.pcMapHead(data, log))
+        const [cursor, now] = await this.run('maps.snapshot', () =>
+          this.c.pcMapHead(data, log, this.mapLogLength),
+        )
         const entries = new Map<string, MapEntry>()
         const expired: string[] = []
         let scan = '0'
@@ -534,7 +538,7 @@ export class RedisStore implements Store {
     }
   }
 
-  private mapKeys(map: string): { data: string; log: string } {
+  private mapKeys(map: string): { data: string; log: string; meta: string } {
     if (this.closed) throw new StoreError('redis store is closed')
     return redisMapKeys(this.prefix, map)
   }

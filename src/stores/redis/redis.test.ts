@@ -71,7 +71,7 @@ function everyOp(store: ReturnType<typeof createRedisStore>, tag: string): (() =
     () => store.maps.set('outage', tag, 'v'),
     () => store.maps.get('outage', tag),
     () => store.maps.snapshot('outage'),
-    () => store.maps.changes('outage', '0-0', 10),
+    () => store.maps.changes('outage', '1-0', 10),
     () => store.ping(),
   ]
 }
@@ -380,6 +380,7 @@ describe('redis store: replicated maps', () => {
       assert.deepEqual(redisMapKeys('maplayout:', 'api-keys'), {
         data: keys[0],
         log: keys[1],
+        meta: 'pc:maplayout:m:{api-keys}:meta',
       })
       assert.equal(await raw.type(keys[0] as string), 'hash')
       assert.equal(await raw.type(keys[1] as string), 'stream')
@@ -454,22 +455,38 @@ describe('redis store: replicated maps', () => {
     }
   })
 
-  test('the empty cursor ("0-0": no stream yet) continues while nothing was trimmed, resets after', async () => {
-    const store = await readyStore({ port: server.port, keyPrefix: 'mapempty:', mapLogLength: 10 })
+  test('a snapshot of a map without a stream starts one (a marker the feed skips), so a later loss is seen', async () => {
+    const store = await readyStore({ port: server.port, keyPrefix: 'mapmarker:', mapLogLength: 10 })
+    const { data, log } = redisMapKeys('mapmarker:', 'm')
     try {
       const empty = await store.maps.snapshot('m')
-      assert.equal(empty.cursor, '0-0')
+      assert.equal(await raw.xlen(log), 1, 'the marker entry')
       await store.maps.set('m', 'a', '1')
-      const r = await store.maps.changes('m', empty.cursor, 10)
-      assert.deepEqual(r, {
+      assert.deepEqual(await store.maps.changes('m', empty.cursor, 10), {
         reset: false,
         changes: [{ key: 'a', entry: { value: '1' } }],
-        cursor: r.reset ? '' : r.cursor,
+        cursor: (await raw.xrevrange(log, '+', '-', 'COUNT', 1))[0]?.[0],
       })
-      const other = await store.maps.snapshot('n')
-      for (let i = 0; i < 300; i++) await store.maps.set('n', `k${i % 5}`, String(i))
-      assert.ok((await raw.xlen(redisMapKeys('mapempty:', 'n').log)) < 300, 'the stream was trimmed')
-      assert.deepEqual(await store.maps.changes('n', other.cursor, 10), { reset: true })
+      // The hash survived but its stream did not (evicted, deleted by hand): a reader that took its
+      // snapshot then must still notice when Redis later loses the data.
+      await raw.del(log)
+      const orphan = await store.maps.snapshot('m')
+      assert.deepEqual([...orphan.entries.keys()], ['a'])
+      assert.notEqual(orphan.cursor, empty.cursor)
+      assert.deepEqual(await store.maps.changes('m', orphan.cursor, 10), {
+        reset: false,
+        changes: [],
+        cursor: orphan.cursor,
+      })
+      await raw.del(data, log) // a restart without persistence
+      assert.deepEqual(await store.maps.changes('m', orphan.cursor, 10), { reset: true })
+      // After the loss, a fresh snapshot starts a new stream and its feed continues.
+      const fresh = await store.maps.snapshot('m')
+      assert.deepEqual(await store.maps.changes('m', fresh.cursor, 10), {
+        reset: false,
+        changes: [],
+        cursor: fresh.cursor,
+      })
     } finally {
       await store.close()
     }
@@ -501,7 +518,7 @@ describe('redis store: replicated maps', () => {
 
   test('expired fields are removed lazily: by a snapshot, and by a set into a full map', async () => {
     const store = await readyStore({ port: server.port, keyPrefix: 'mapexpire:', maxMapEntries: 5 })
-    const { data } = redisMapKeys('mapexpire:', 'm')
+    const { data, meta } = redisMapKeys('mapexpire:', 'm')
     try {
       for (let i = 0; i < 3; i++) await store.maps.set('m', `short${i}`, 'v', 50)
       await store.maps.set('m', 'long', 'v')
@@ -515,6 +532,16 @@ describe('redis store: replicated maps', () => {
       await sleep(80)
       await store.maps.set('m', 'new', 'v') // full: expired fields go first
       assert.equal(await raw.hlen(data), 2)
+
+      // The meta key: after a full scan, a lower bound of the earliest expiry, lowered by later sets.
+      for (let i = 0; i < 3; i++) await store.maps.set('m', `forever${i}`, 'v')
+      await assert.rejects(store.maps.set('m', 'refused', 'v'), RangeError)
+      assert.equal(await raw.get(meta), '1000000000000000', 'nothing expires')
+      await assert.rejects(store.maps.set('m', 'refused', 'v'), RangeError)
+      const t0 = Date.now()
+      await store.maps.set('m', 'forever0', 'v', 60_000)
+      const floor = Number(await raw.get(meta))
+      assert.ok(floor >= t0 + 60_000 - 50 && floor <= Date.now() + 60_000 + 50, `floor ${floor}`)
     } finally {
       await store.close()
     }
@@ -650,8 +677,10 @@ describe('redis store (one-node Cluster)', () => {
         assert.equal(slots.size, 1, JSON.stringify(key.slice(0, 20)))
       }
       for (const map of ['api-keys', 'a', 'x'.repeat(64)]) {
-        const { data, log } = redisMapKeys('x:', map)
-        assert.equal(await raw.call('CLUSTER', 'KEYSLOT', data), await raw.call('CLUSTER', 'KEYSLOT', log))
+        const { data, log, meta } = redisMapKeys('x:', map)
+        const slot = await raw.call('CLUSTER', 'KEYSLOT', data)
+        assert.equal(await raw.call('CLUSTER', 'KEYSLOT', log), slot)
+        assert.equal(await raw.call('CLUSTER', 'KEYSLOT', meta), slot)
       }
     } finally {
       raw.disconnect()

@@ -139,17 +139,23 @@ return {1, 0, math.floor((now - allowAt) / interval), math.ceil((newTat - now) /
 const MAP_EXP = `local function expOf(v) return tonumber(string.match(v, '^%d+')) end`
 
 /**
- * Map set. ARGV: field, ttlMs (0 = none), tail, maxEntries, logLength. A new field into a full map
- * first drops the expired fields (one full HSCAN: only when full). Returns 1, or 0 when full.
+ * Map set. KEYS: data, log, meta (a string: no field of the hash expires before this time, in ms;
+ * absent = unknown). ARGV: field, ttlMs (0 = none), tail, maxEntries, logLength. A new field into a
+ * full map first drops the expired fields, with one full HSCAN, and only when meta says some may
+ * have expired: a full map of live entries refuses in O(1) instead of rescanning on every attempt
+ * (and rescans are spaced by at least entries/20 ms). Returns 1, or 0 when full.
  */
 export const MAP_SET = `
 ${REPLICATE}
 ${MAP_EXP}
-local data, log = KEYS[1], KEYS[2]
+local data, log, meta = KEYS[1], KEYS[2], KEYS[3]
 local ttl = tonumber(ARGV[2])
 local max = tonumber(ARGV[4])
 ${NOW_MS}
 if redis.call('HEXISTS', data, ARGV[1]) == 0 and redis.call('HLEN', data) >= max then
+  local floor = tonumber(redis.call('GET', meta) or '0')
+  if now < floor then return 0 end
+  local nextExp = ${NO_TTL_SCORE}
   local cursor = '0'
   repeat
     local r = redis.call('HSCAN', data, cursor, 'COUNT', 1000)
@@ -157,13 +163,27 @@ if redis.call('HEXISTS', data, ARGV[1]) == 0 and redis.call('HLEN', data) >= max
     local kv = r[2]
     for i = 1, #kv, 2 do
       local e = expOf(kv[i + 1])
-      if e and e > 0 and e <= now then redis.call('HDEL', data, kv[i]) end
+      if e and e > 0 then
+        if e <= now then
+          redis.call('HDEL', data, kv[i])
+        elseif e < nextExp then
+          nextExp = e
+        end
+      end
     end
   until cursor == '0'
-  if redis.call('HLEN', data) >= max then return 0 end
+  -- Not again before the next expiry, nor within len/20 ms (5 s for 100,000 entries; a scan costs
+  -- about 2 µs per entry): a full map with steady expiries cannot keep Redis busy scanning.
+  local len = redis.call('HLEN', data)
+  redis.call('SET', meta, string.format('%.0f', math.max(nextExp, now + math.ceil(len / 20))))
+  if len >= max then return 0 end
 end
 local exp = 0
-if ttl > 0 then exp = now + ttl end
+if ttl > 0 then
+  exp = now + ttl
+  local floor = redis.call('GET', meta)
+  if floor and exp < tonumber(floor) then redis.call('SET', meta, string.format('%.0f', exp)) end
+end
 redis.call('HSET', data, ARGV[1], string.format('%.0f', exp) .. ARGV[3])
 redis.call('XADD', log, 'MAXLEN', '~', ARGV[5], '*', 'k', ARGV[1])
 return 1
@@ -198,51 +218,44 @@ end
 return 1
 `
 
-/** The position a snapshot starts from: {last stream id or '0-0', server time in ms}. */
+/**
+ * The position a snapshot starts from: {id of the stream's last entry, server time in ms}. A map
+ * without a stream gets one, holding one marker entry (`i 1`, skipped by MAP_CHANGES), so that a
+ * cursor always names an entry that exists: when Redis later loses the stream (restart, FLUSHALL,
+ * eviction), that entry is gone and the reader re-snapshots. ARGV: logLength.
+ */
 export const MAP_HEAD = `
+${REPLICATE}
 ${NOW_MS}
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-if #last == 0 then return {'0-0', now} end
-return {last[1][1], now}
+if #last > 0 then return {last[1][1], now} end
+return {redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'i', '1'), now}
 `
 
 /**
- * Map changes after a cursor. ARGV: cursor (a stream id; '0-0' = the stream did not exist), limit.
- * The feed continues only when the cursor's own entry is still in the stream (else it was trimmed,
- * or Redis lost or flushed its data and the stream is another one), or, for '0-0', when the stream
- * is absent or has never been trimmed. Returns {0} (reset) or {1, new cursor, now, field1, stored1
- * or nil, …}: each changed field once, with its current stored value.
+ * Map changes after a cursor. ARGV: cursor (a stream id), limit. The feed continues only while the
+ * cursor's own entry is still in the stream; else it was trimmed, or Redis lost or flushed its data
+ * and the stream is another one. Returns {0} (reset) or {1, new cursor, now, field1, stored1 or
+ * nil, …}: each changed field once, with its current stored value.
  */
 export const MAP_CHANGES = `
 local data, log = KEYS[1], KEYS[2]
 local cursor = ARGV[1]
 ${NOW_MS}
-local entries
-if cursor == '0-0' then
-  if redis.call('EXISTS', log) == 0 then return {1, cursor, now} end
-  local info = redis.call('XINFO', 'STREAM', log)
-  local added, len
-  for i = 1, #info, 2 do
-    if info[i] == 'entries-added' then added = info[i + 1] end
-    if info[i] == 'length' then len = info[i + 1] end
-  end
-  if added == nil or added ~= len then return {0} end
-  entries = redis.call('XRANGE', log, '-', '+', 'COUNT', ARGV[2])
-else
-  if #redis.call('XRANGE', log, cursor, cursor) == 0 then return {0} end
-  entries = redis.call('XRANGE', log, '(' .. cursor, '+', 'COUNT', ARGV[2])
-end
+if #redis.call('XRANGE', log, cursor, cursor) == 0 then return {0} end
+local entries = redis.call('XRANGE', log, '(' .. cursor, '+', 'COUNT', ARGV[2])
 if #entries == 0 then return {1, cursor, now} end
 local fields, seen = {}, {}
 for i = 1, #entries do
-  local f = entries[i][2][2]
-  if not seen[f] then
-    seen[f] = true
-    fields[#fields + 1] = f
+  local kv = entries[i][2]
+  if kv[1] == 'k' and not seen[kv[2]] then
+    seen[kv[2]] = true
+    fields[#fields + 1] = kv[2]
   end
 end
-local values = redis.call('HMGET', data, unpack(fields))
 local out = {1, entries[#entries][1], now}
+if #fields == 0 then return out end
+local values = redis.call('HMGET', data, unpack(fields))
 for i = 1, #fields do
   out[#out + 1] = fields[i]
   out[#out + 1] = values[i]
@@ -284,14 +297,14 @@ export const SCRIPTS = {
   pcGcra: GCRA,
 } as const
 
-/** name → script of the replicated maps (two keys each: the hash, then the stream). */
+/** name → script of the replicated maps: the map's keys come first (data, log; set: also meta). */
 export const MAP_SCRIPTS = {
-  pcMapSet: MAP_SET,
-  pcMapGet: MAP_GET,
-  pcMapDelete: MAP_DELETE,
-  pcMapHead: MAP_HEAD,
-  pcMapChanges: MAP_CHANGES,
-  pcMapPrune: MAP_PRUNE,
+  pcMapSet: { keys: 3, lua: MAP_SET },
+  pcMapGet: { keys: 2, lua: MAP_GET },
+  pcMapDelete: { keys: 2, lua: MAP_DELETE },
+  pcMapHead: { keys: 2, lua: MAP_HEAD },
+  pcMapChanges: { keys: 2, lua: MAP_CHANGES },
+  pcMapPrune: { keys: 2, lua: MAP_PRUNE },
 } as const
 
 /** The typed methods `defineCommand` adds to a client. Arguments are strings (sent as-is). */
@@ -313,6 +326,7 @@ export interface ScriptCommands {
   pcMapSet(
     data: string,
     log: string,
+    meta: string,
     field: string,
     ttlMs: string,
     tail: string,
@@ -321,7 +335,7 @@ export interface ScriptCommands {
   ): Promise<number>
   pcMapGet(data: string, log: string, field: string): Promise<string | null>
   pcMapDelete(data: string, log: string, field: string, logLength: string): Promise<number>
-  pcMapHead(data: string, log: string): Promise<[string, number]>
+  pcMapHead(data: string, log: string, logLength: string): Promise<[string, number]>
   pcMapChanges(
     data: string,
     log: string,
