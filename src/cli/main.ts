@@ -13,7 +13,8 @@ const HELP = `portcullis — API security gateway, scanner, linter and secret de
 Usage:
   portcullis serve [--config FILE]         run the gateway (default config: ./portcullis.yaml)
   portcullis config check FILE             validate a config; prints every problem, exit 2 if any
-  portcullis keys SUBCOMMAND --store FILE  create, list, revoke, rotate API keys
+  portcullis keys SUBCOMMAND --store FILE  create, list, revoke, rotate, import API keys
+                      | --config FILE    (in a key store file, or in the Redis of a config)
   portcullis --version | --help
 
 Exit codes: 0 ok, 1 findings at or above --fail-on, 2 usage or config error.

@@ -370,6 +370,38 @@ function rules(c: GatewayConfig, baseDir: string): { errors: Problem[]; warnings
   c.routes.forEach((r, i) => {
     warnQueryKey(queryKey(r.policies), ['routes', i, 'policies'])
   })
+  // api-key-auth: `store` (a file) goes with source: file only; source: store needs Redis, because
+  // `portcullis keys` cannot reach a memory store inside a gateway process.
+  const checkKeySource = (p: unknown, segs: Seg[]) => {
+    const e = (
+      p as { 'api-key-auth'?: { source?: string; store?: string; enabled?: boolean } } | undefined
+    )?.['api-key-auth']
+    if (e === undefined || e.enabled === false) return
+    const at = [...segs, 'api-key-auth']
+    if (e.source === 'store') {
+      if (e.store !== undefined)
+        errors.push({
+          segs: [...at, 'store'],
+          message: 'not used with source: store (the key records are in the stores: backend); remove it',
+        })
+      if (c.stores.backend !== 'redis') {
+        errors.push({
+          segs: [...at, 'source'],
+          message: `source: store needs stores.backend: redis, found ${c.stores.backend} (portcullis keys cannot write to a memory store inside a gateway process)`,
+        })
+      }
+    } else if (e.store === undefined) {
+      errors.push({
+        segs: at,
+        message: 'missing required field "store" (the key store file, with source: file)',
+        covers: [...at, 'store'],
+      })
+    }
+  }
+  checkKeySource(c.policies, ['policies'])
+  c.routes.forEach((r, i) => {
+    checkKeySource(r.policies, ['routes', i, 'policies'])
+  })
   for (const problem of checkStoresConfig(c.stores)) {
     const m = /^stores\.redis(?:\.(\w+))?: (.*)$/.exec(problem)
     errors.push({

@@ -2,13 +2,17 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, test } from 'node:test'
+import { after, before, describe, test } from 'node:test'
 import { Value } from '@sinclair/typebox/value'
 import pino from 'pino'
 import { GatewayError } from '../../gateway/errors.js'
 import type { PolicyInstance } from '../../gateway/pipeline/policy.js'
+import { loadConfigText } from '../../config/load.js'
+import { MapKeyAdmin } from '../../keys/admin.js'
 import { generateKey } from '../../keys/format.js'
+import { acquireMapKeySet } from '../../keys/live-map.js'
 import { emptyStore, hashFields, type KeyRecord, writeStore } from '../../keys/store.js'
+import { createMemoryStore } from '../../stores/memory/memory-store.js'
 import { testContext, testDeps } from '../testing/context.js'
 import { apiKeyAuth } from './policy.js'
 import { ApiKeyAuthConfig } from './schema.js'
@@ -197,21 +201,143 @@ test('a relative store path is relative to the config file directory', () => {
   )
 })
 
-test('the config schema: store required, sane defaults, bad values refused', () => {
-  assert.equal(Value.Check(ApiKeyAuthConfig, Value.Default(ApiKeyAuthConfig, {})), false)
+test('the config schema: sane defaults, bad values refused', () => {
   const d = Value.Default(ApiKeyAuthConfig, { store: 'k.json' })
   assert.deepEqual(d, {
+    source: 'file',
     store: 'k.json',
+    maxStaleSeconds: 300,
     header: 'x-api-key',
     requiredScopes: [],
     realm: 'portcullis',
     stripHeader: true,
     lastUsedFlushSeconds: 60,
   })
-  for (const bad of [{ header: 'x api key' }, { realm: 'a"b' }, { requiredScopes: ['a,b'] }]) {
+  for (const bad of [
+    { header: 'x api key' },
+    { realm: 'a"b' },
+    { requiredScopes: ['a,b'] },
+    { source: 'redis' },
+    { maxStaleSeconds: 0 },
+    { store: '' },
+  ]) {
     assert.equal(
       Value.Check(ApiKeyAuthConfig, Value.Default(ApiKeyAuthConfig, { store: 'k', ...bad })),
       false,
+      JSON.stringify(bad),
     )
   }
+})
+
+test('create(): store is required with source: file and refused with source: store', () => {
+  const configError = (re: RegExp) => (e: Error) => e.name === 'ConfigError' && re.test(e.message)
+  assert.throws(
+    () => apiKeyAuth.create(Value.Default(ApiKeyAuthConfig, {}) as never, testDeps({ logger })),
+    configError(/api-key-auth on route test: store \(the key store file\) is required with source: file/),
+  )
+  assert.throws(
+    () =>
+      apiKeyAuth.create(
+        Value.Default(ApiKeyAuthConfig, { source: 'store', store: 'k.json' }) as never,
+        testDeps({ logger }),
+      ),
+    configError(/store \(a key store file\) is not used with source: store/),
+  )
+})
+
+const configText = (stores: string, apiKeyAuth: string) => `
+listeners: [ { name: p, host: 127.0.0.1, port: 0 } ]
+upstreams: { main: { targets: [ { url: "http://127.0.0.1:1" } ] } }
+${stores}
+policies:
+  api-key-auth: ${apiKeyAuth}
+routes:
+  - name: r
+    match: { pathPrefix: / }
+    upstream: main
+`
+
+test('the config loader: source and store go together; source: store needs stores.backend: redis', () => {
+  const problems = (text: string) =>
+    loadConfigText(text, '/etc/portcullis/p.yaml').errors.map(
+      (e) => `${e.line}:${e.column} ${e.path}: ${e.message}`,
+    )
+  const redis = 'stores: { backend: redis }'
+  assert.deepEqual(problems(configText(redis, '{ source: store }')), [])
+  assert.deepEqual(problems(configText('', '{ store: keys.json }')), [])
+  assert.deepEqual(problems(configText('', '{ enabled: false }')), [], 'a disabled entry needs nothing')
+  assert.deepEqual(problems(configText('', '{ source: store }')), [
+    '6:27 policies.api-key-auth.source: source: store needs stores.backend: redis, found memory (portcullis keys cannot write to a memory store inside a gateway process)',
+  ])
+  assert.deepEqual(problems(configText(redis, '{ source: store, store: keys.json }')), [
+    '6:41 policies.api-key-auth.store: not used with source: store (the key records are in the stores: backend); remove it',
+  ])
+  assert.deepEqual(problems(configText('', '{ header: x-key }')), [
+    '6:17 policies.api-key-auth: missing required field "store" (the key store file, with source: file)',
+  ])
+  const onRoute = `${configText(redis, '{ enabled: false }')}    policies: { api-key-auth: { source: file } }\n`
+  assert.deepEqual(problems(onRoute), [
+    '11:31 routes[0].policies.api-key-auth: missing required field "store" (the key store file, with source: file)',
+  ])
+})
+
+describe('source: store (the replicated map of the state store)', () => {
+  const clock = { t: 1_700_000_000_000 }
+  const now = () => clock.t
+  const mem = createMemoryStore({ now })
+  const admin = new MapKeyAdmin(mem, 'the test map')
+  const storeDeps = testDeps({ logger, store: mem, now })
+  const make = (cfg: object = {}) => {
+    const p = apiKeyAuth.create(
+      Value.Default(ApiKeyAuthConfig, { source: 'store', ...cfg }) as never,
+      storeDeps,
+    )
+    built.push(p)
+    return p
+  }
+  after(() => mem.close())
+
+  test('503 until the first copy arrives, then the key works; no key is still 401', async () => {
+    const k = await admin.create({ owner: 'map-owner', scopes: ['read'] }, now())
+    const p = make({ requiredScopes: ['read'] })
+    const ctx = () => testContext({ headers: { 'x-api-key': k.key } })
+    const early = run(p, ctx())
+    assert.equal(early?.code, 'GW_ERR_STATE_UNAVAILABLE')
+    assert.equal(early?.status, 503)
+    assert.equal(early?.headers?.['retry-after'], '1')
+    assert.equal(run(p, testContext())?.code, 'GW_ERR_AUTH_MISSING', 'no key: no need for the records')
+    assert.equal(run(p, testContext({ headers: { 'x-api-key': 'pcl_x' } }))?.code, 'GW_ERR_AUTH_INVALID')
+    const shared = acquireMapKeySet(mem, logger, { lastUsedFlushMs: 60_000, now })
+    await shared.keys.ready()
+    await shared.release()
+    const c = ctx()
+    assert.equal(run(p, c), undefined)
+    assert.equal(c.principal?.id, 'map-owner')
+    assert.ok(logLines.some((l) => l.includes('api key records available again')))
+  })
+
+  test('revoked through the admin → the same 401 as any wrong key once the copy has it', async () => {
+    const k = await admin.create({ owner: 'o', scopes: [] }, now())
+    const p = make()
+    const mirror = acquireMapKeySet(mem, logger, { lastUsedFlushMs: 60_000, now })
+    await mirror.keys.refresh()
+    assert.equal(run(p, testContext({ headers: { 'x-api-key': k.key } })), undefined)
+    await admin.revoke(k.record.id, now())
+    await mirror.keys.refresh()
+    assert.equal(run(p, testContext({ headers: { 'x-api-key': k.key } }))?.code, 'GW_ERR_AUTH_INVALID')
+    await mirror.release()
+  })
+
+  test('maxStaleSeconds: a copy older than that fails closed with 503 (fake clock)', async () => {
+    const k = await admin.create({ owner: 'o', scopes: [] }, now())
+    const p = make({ maxStaleSeconds: 10 })
+    const mirror = acquireMapKeySet(mem, logger, { lastUsedFlushMs: 60_000, now })
+    await mirror.keys.refresh()
+    assert.equal(run(p, testContext({ headers: { 'x-api-key': k.key } })), undefined)
+    clock.t += 10_001
+    assert.equal(run(p, testContext({ headers: { 'x-api-key': k.key } }))?.code, 'GW_ERR_STATE_UNAVAILABLE')
+    await mirror.keys.refresh()
+    assert.equal(run(p, testContext({ headers: { 'x-api-key': k.key } })), undefined)
+    await mirror.release()
+  })
 })

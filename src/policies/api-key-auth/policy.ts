@@ -1,10 +1,12 @@
 import { isAbsolute, resolve } from 'node:path'
 import { GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
-import { definePolicy } from '../../gateway/pipeline/policy.js'
+import { definePolicy, type PolicyDeps } from '../../gateway/pipeline/policy.js'
 import { parseKey } from '../../keys/format.js'
 import { acquireKeyStore } from '../../keys/live.js'
+import { acquireMapKeySet } from '../../keys/live-map.js'
 import { KeyStoreError } from '../../keys/store.js'
+import type { VerifyResult } from '../../keys/verify.js'
 import { ApiKeyAuthConfig } from './schema.js'
 
 /** Named like serve's ConfigError so that the CLI reports it as a config problem (exit 2). */
@@ -51,34 +53,81 @@ function fromQuery(query: string, name: string): Presented {
   return found
 }
 
+/** Where a policy instance checks keys: a key store file, or the state store's replicated map. */
+interface KeySource {
+  /** Whether keys can be checked now (a store-backed copy that is missing or too old cannot). */
+  available(now: number): boolean
+  lastSyncAt(): number | undefined
+  verify(id: string, key: string, now: number): VerifyResult
+  touch(id: string, now: number): void
+  release(): void | Promise<void>
+}
+
+function fileSource(config: ApiKeyAuthConfig, deps: PolicyDeps, where: string): KeySource {
+  if (config.store === undefined) {
+    throw new StoreConfigError(`${where}: store (the key store file) is required with source: file`)
+  }
+  // Relative to the config file's directory, like every other path in the config.
+  const file = isAbsolute(config.store) ? config.store : resolve(deps.baseDir, config.store)
+  let acquired: ReturnType<typeof acquireKeyStore>
+  try {
+    acquired = acquireKeyStore(file, deps.logger, { lastUsedFlushMs: config.lastUsedFlushSeconds * 1000 })
+  } catch (err) {
+    // A store that cannot be loaded at start (or by a reload that first names it) is a config
+    // error: the gateway does not start (exit 2) or the reload is refused. Fail closed.
+    if (err instanceof KeyStoreError) throw new StoreConfigError(`${where}: ${err.message}`)
+    throw err
+  }
+  const { store, release } = acquired
+  return {
+    available: () => true,
+    lastSyncAt: () => undefined,
+    verify: (id, key, now) => store.keys.verify(id, key, now),
+    touch: (id, now) => store.touch(id, now),
+    release,
+  }
+}
+
+function storeSource(config: ApiKeyAuthConfig, deps: PolicyDeps, where: string): KeySource {
+  if (config.store !== undefined) {
+    throw new StoreConfigError(
+      `${where}: store (a key store file) is not used with source: store (the records are in the stores: backend); remove it`,
+    )
+  }
+  const { keys, release } = acquireMapKeySet(deps.store, deps.logger, {
+    lastUsedFlushMs: config.lastUsedFlushSeconds * 1000,
+    now: deps.now,
+  })
+  const maxStaleMs = config.maxStaleSeconds * 1000
+  return {
+    available: (now) => keys.available(now, maxStaleMs),
+    lastSyncAt: () => keys.lastSyncAt,
+    verify: (id, key, now) => keys.verify(id, key, now),
+    touch: (id, now) => keys.touch(id, now),
+    release,
+  }
+}
+
 /**
- * API key authentication. Keys are `pcl_…` strings (see src/keys/format.ts) checked against a
- * hashed key store file (src/keys/store.ts) that `portcullis keys` manages and this policy
- * hot-reloads. Every refusal of a presented key is the same 401: nothing tells an unknown key from
- * a wrong, revoked or expired one. The key never reaches a log or an error; its public id may.
+ * API key authentication. Keys are `pcl_…` strings (see src/keys/format.ts) checked against
+ * hashed key records that `portcullis keys` manages: a key store file (src/keys/store.ts) that this
+ * policy hot-reloads, or the state store's replicated map `api-keys` (src/keys/live-map.ts) that
+ * every gateway on the same Redis follows. Every refusal of a presented key is the same 401:
+ * nothing tells an unknown key from a wrong, revoked or expired one. The key never reaches a log
+ * or an error; its public id may.
  */
 export const apiKeyAuth = definePolicy({
   id: 'api-key-auth',
   priority: 7900,
   authenticates: true,
   description:
-    'Authenticates requests by API key (`pcl_…`) against a hashed, hot-reloaded key store managed with `portcullis keys`; checks revocation, expiry and scopes (401/403).',
+    'Authenticates requests by API key (`pcl_…`) against hashed key records managed with `portcullis keys`, in a hot-reloaded file or shared by every gateway through Redis; checks revocation, expiry and scopes (401/403).',
   schema: ApiKeyAuthConfig,
   create(config, deps) {
-    // Relative to the config file's directory, like every other path in the config.
-    const file = isAbsolute(config.store) ? config.store : resolve(deps.baseDir, config.store)
     const logger = deps.logger
-    let acquired: ReturnType<typeof acquireKeyStore>
-    try {
-      acquired = acquireKeyStore(file, logger, { lastUsedFlushMs: config.lastUsedFlushSeconds * 1000 })
-    } catch (err) {
-      // A store that cannot be loaded at start (or by a reload that first names it) is a config
-      // error: the gateway does not start (exit 2) or the reload is refused. Fail closed.
-      if (err instanceof KeyStoreError)
-        throw new StoreConfigError(`api-key-auth on route ${deps.routeName}: ${err.message}`)
-      throw err
-    }
-    const { store, release } = acquired
+    const where = `api-key-auth on route ${deps.routeName}`
+    const source =
+      config.source === 'store' ? storeSource(config, deps, where) : fileSource(config, deps, where)
     const header = config.header.toLowerCase()
     const queryParam = config.queryParam
     if (queryParam !== undefined) {
@@ -94,6 +143,8 @@ export const apiKeyAuth = definePolicy({
     const missing = new GatewayError('GW_ERR_AUTH_MISSING', { headers: challenge })
     const invalid = new GatewayError('GW_ERR_AUTH_INVALID', { headers: challenge })
     const forbidden = new GatewayError('GW_ERR_FORBIDDEN', { detail: 'insufficient scope' })
+    const unavailable = new GatewayError('GW_ERR_STATE_UNAVAILABLE', { headers: { 'retry-after': '1' } })
+    let unavailableLogged = false
     const now = deps.now
 
     const presented = (ctx: RequestContext): Presented => {
@@ -124,7 +175,25 @@ export const apiKeyAuth = definePolicy({
         throw invalid
       }
       const t = now()
-      const r = store.keys.verify(parsed.id, parsed.key, t)
+      if (!source.available(t)) {
+        if (!unavailableLogged) {
+          unavailableLogged = true
+          logger.error(
+            {
+              route: deps.routeName,
+              lastSyncAt: source.lastSyncAt(),
+              maxStaleSeconds: config.maxStaleSeconds,
+            },
+            'api key records unavailable (no copy yet, or older than maxStaleSeconds): requests with a key get 503',
+          )
+        }
+        throw unavailable
+      }
+      if (unavailableLogged) {
+        unavailableLogged = false
+        logger.info({ route: deps.routeName }, 'api key records available again')
+      }
+      const r = source.verify(parsed.id, parsed.key, t)
       if (!r.ok) {
         const level = r.reason === 'mismatch' ? 'warn' : r.reason === 'unknown' ? 'debug' : 'info'
         logger[level]({ requestId: ctx.id, keyId: parsed.id, reason: r.reason }, 'api key refused')
@@ -140,7 +209,7 @@ export const apiKeyAuth = definePolicy({
           throw forbidden
         }
       }
-      store.touch(key.id, t)
+      source.touch(key.id, t)
       const state: ApiKeyState = { keyId: key.id, owner: key.owner, scopes: key.scopes }
       ctx.state['api-key-auth'] = state
       return {
@@ -168,7 +237,7 @@ export const apiKeyAuth = definePolicy({
         ctx.principal ??= p
       },
       close() {
-        release()
+        return source.release()
       },
     }
   },

@@ -1,12 +1,26 @@
-import { Type } from '@sinclair/typebox'
+import { type Static, Type } from '@sinclair/typebox'
 import { SCOPE_PATTERN } from '../../keys/store.js'
 
 export const ApiKeyAuthConfig = Type.Object(
   {
-    store: Type.String({
-      minLength: 1,
+    source: Type.Union([Type.Literal('file'), Type.Literal('store')], {
+      default: 'file',
       description:
-        'Key store file written by `portcullis keys` (hashes only), relative to the config file. Reloaded when it changes; a broken file is refused and the previous keys stay in effect.',
+        'Where the key records are: `file`, a key store file (`store`); or `store`, the replicated map `api-keys` of the `stores:` backend, which must be `redis` (gateways sharing that Redis see a revocation within a second). Both are written by `portcullis keys`.',
+    }),
+    store: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'With source: file (required there, not allowed with source: store): the key store file written by `portcullis keys` (hashes only), relative to the config file. Reloaded when it changes; a broken file is refused and the previous keys stay in effect.',
+      }),
+    ),
+    maxStaleSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 86400,
+      default: 300,
+      description:
+        'With source: store: while Redis cannot be reached the gateway keeps checking keys against its last copy of the records; once that copy is older than this, requests with a key get 503 GW_ERR_STATE_UNAVAILABLE (fail closed). Revocations made while Redis is unreachable cannot arrive before it is back.',
     }),
     header: Type.String({
       default: 'x-api-key',
@@ -39,8 +53,10 @@ export const ApiKeyAuthConfig = Type.Object(
       maximum: 86400,
       default: 60,
       description:
-        'How often last-used times are merged into `<store>.last-used.json` (0: not tracked). Never a write per request.',
+        'How often last-used times are written (0: not tracked): merged into `<store>.last-used.json` with source: file, into the map `api-keys-used` with source: store. Never a write per request.',
     }),
   },
   { additionalProperties: false },
 )
+
+export type ApiKeyAuthConfig = Static<typeof ApiKeyAuthConfig>

@@ -1,14 +1,22 @@
 /**
- * `portcullis keys create|list|revoke|rotate`: manages an API key store file (see
- * src/keys/store.ts). A new key is printed once, on stdout, and never again: the store keeps only
- * its hash. Exit codes: 0 ok, 2 usage error, unreadable or invalid store, unknown key id.
+ * `portcullis keys create|list|revoke|rotate|import`: manages API key records, in a key store file
+ * (`--store FILE`, see src/keys/store.ts) or in the Redis state store named by a gateway config
+ * (`--config FILE`, see src/keys/map-records.ts). A new key is printed once, on stdout, and never
+ * again: only its hash is kept. Exit codes: 0 ok, 2 usage error, unreadable or invalid store or
+ * config, unreachable Redis, unknown key id.
  */
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { parseDuration } from '../../../keys/duration.js'
-import { generateKey, isKeyId } from '../../../keys/format.js'
 import {
-  hashFields,
+  type KeyAdmin,
+  fileKeyAdmin,
+  type MapKeyAdmin,
+  type NewKey,
+  UnknownKeyError,
+} from '../../../keys/admin.js'
+import { parseDuration } from '../../../keys/duration.js'
+import { isKeyId } from '../../../keys/format.js'
+import {
   type KeyRecord,
   KeyStoreError,
   keyState,
@@ -17,17 +25,18 @@ import {
   readStore,
   readUsage,
   SCOPE_PATTERN,
-  type StoreData,
-  withStoreLock,
-  writeStore,
 } from '../../../keys/store.js'
+import { isStoreError } from '../../../stores/types.js'
 import { UsageError } from '../../main.js'
+import { scrub } from './scrub.js'
 
 export const KEYS_USAGE = `usage:
-  portcullis keys create --store FILE --owner ID [--scopes a,b] [--expires 30d] [--name N] [--format text|json]
-  portcullis keys list   --store FILE [--format text|json]
-  portcullis keys revoke --store FILE ID
-  portcullis keys rotate --store FILE ID [--overlap 24h] [--expires 30d] [--format text|json]
+  portcullis keys create (--store FILE | --config FILE) --owner ID [--scopes a,b] [--expires 30d] [--name N] [--format text|json]
+  portcullis keys list   (--store FILE | --config FILE) [--format text|json]
+  portcullis keys revoke (--store FILE | --config FILE) ID
+  portcullis keys rotate (--store FILE | --config FILE) ID [--overlap 24h] [--expires 30d] [--format text|json]
+  portcullis keys import --store FILE --config FILE [--format text|json]
+--store FILE: a key store file; --config FILE: the Redis store in that gateway config's stores: section
 durations: 90s, 15m, 24h, 30d, 2w`
 
 const OWNER_RE = new RegExp(OWNER_PATTERN)
@@ -61,7 +70,8 @@ function scopesOf(v: string | undefined): string[] {
 }
 
 function keyId(positionals: string[], sub: string): string {
-  if (positionals.length !== 1) throw new UsageError(`usage: portcullis keys ${sub} --store FILE ID`)
+  if (positionals.length !== 1)
+    throw new UsageError(`usage: portcullis keys ${sub} (--store FILE | --config FILE) ID`)
   const id = positionals[0] as string
   if (!isKeyId(id)) throw new UsageError(`"${id.slice(0, 40)}" is not a key id (8 letters or digits)`)
   return id
@@ -69,58 +79,44 @@ function keyId(positionals: string[], sub: string): string {
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
-/** Adds the gateways' last-used times (the sidecar) to the records, keeping the later one. */
-function withUsage(file: string, data: StoreData): StoreData {
-  const usage = readUsage(file)
-  if (usage.size === 0) return data
-  return {
-    ...data,
-    keys: data.keys.map((k) => {
-      const seen = usage.get(k.id)
-      if (seen === undefined || (k.lastUsedAt !== undefined && Date.parse(k.lastUsedAt) >= seen)) return k
-      return { ...k, lastUsedAt: iso(seen) }
-    }),
+/** Options every subcommand takes: where the records are. */
+const WHERE = { store: { type: 'string' }, config: { type: 'string' } } as const
+
+/**
+ * `--config` support, loaded only when used: the config loader compiles the whole gateway schema
+ * and the Redis client is large, and a `--store` command should not pay for them.
+ */
+const fromConfig = () => import('./from-config.js')
+
+/** Secrets of the config in use, scrubbed from any error message printed. */
+let secrets: string[] = []
+/** The Redis records in use, for messages about a failed operation. */
+let redisWhere: string | undefined
+
+/** The backend named by exactly one of --store and --config. */
+async function open(values: { store?: string | undefined; config?: string | undefined }, usage: string) {
+  if ((values.store === undefined) === (values.config === undefined)) {
+    throw new UsageError(`${usage}\n(--store FILE and --config FILE: exactly one of them)`)
   }
+  if (values.store !== undefined) return fileKeyAdmin(resolve(values.store))
+  const opened = await (await fromConfig()).openConfigStore(values.config as string)
+  secrets = opened.secrets
+  redisWhere = opened.admin.where
+  return opened.admin
 }
 
-/** Reads the store under the lock, lets `change` edit it, writes it back atomically. */
-async function update<T>(
-  file: string,
-  missingOk: boolean,
-  change: (data: StoreData) => { data: StoreData | undefined; result: T },
-): Promise<T> {
-  return withStoreLock(file, () => {
-    const current = withUsage(file, readStore(file, { missingOk }))
-    const { data, result } = change(current)
-    if (data !== undefined) writeStore(file, data)
-    return result
-  })
-}
-
-function newRecord(
-  data: StoreData,
-  fields: Pick<KeyRecord, 'owner' | 'scopes' | 'name' | 'expiresAt' | 'rotatedFrom'>,
-  now: number,
-): { key: string; record: KeyRecord } {
-  const taken = new Set(data.keys.map((k) => k.id))
-  let g = generateKey()
-  while (taken.has(g.id)) g = generateKey()
-  const record: KeyRecord = {
-    id: g.id,
-    owner: fields.owner,
-    ...(fields.name !== undefined ? { name: fields.name } : {}),
-    scopes: fields.scopes,
-    createdAt: iso(now),
-    ...(fields.expiresAt !== undefined ? { expiresAt: fields.expiresAt } : {}),
-    status: 'active',
-    ...(fields.rotatedFrom !== undefined ? { rotatedFrom: fields.rotatedFrom } : {}),
-    ...hashFields(g.key),
+/** Runs `fn` on the backend and closes it (a Redis connection would keep the process alive). */
+async function withAdmin<T>(admin: KeyAdmin, fn: (a: KeyAdmin) => Promise<T>): Promise<T> {
+  try {
+    return await fn(admin)
+  } finally {
+    await admin.close()
   }
-  return { key: g.key, record }
 }
 
 /** Prints a new key: the key alone on stdout (text) so that `$(portcullis keys create …)` works. */
-function printNewKey(fmt: Format, key: string, r: KeyRecord, extra: Record<string, string> = {}): void {
+function printNewKey(fmt: Format, made: NewKey, extra: Record<string, string> = {}): void {
+  const { key, record: r } = made
   if (fmt === 'json') {
     const { hash: _h, salt: _s, ...pub } = r
     process.stdout.write(`${JSON.stringify({ ...pub, key, ...extra }, null, 2)}\n`)
@@ -138,7 +134,7 @@ async function create(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     options: {
-      store: { type: 'string' },
+      ...WHERE,
       owner: { type: 'string' },
       scopes: { type: 'string' },
       expires: { type: 'string' },
@@ -148,11 +144,9 @@ async function create(args: string[]): Promise<number> {
     allowPositionals: true,
     strict: true,
   })
-  if (positionals.length > 0 || values.store === undefined || values.owner === undefined) {
-    throw new UsageError(
-      'usage: portcullis keys create --store FILE --owner ID [--scopes a,b] [--expires 30d]',
-    )
-  }
+  const usage =
+    'usage: portcullis keys create (--store FILE | --config FILE) --owner ID [--scopes a,b] [--expires 30d]'
+  if (positionals.length > 0 || values.owner === undefined) throw new UsageError(usage)
   const fmt = format(values.format)
   if (!OWNER_RE.test(values.owner)) {
     throw new UsageError('--owner is 1 to 128 visible ASCII characters, no spaces')
@@ -162,25 +156,16 @@ async function create(args: string[]): Promise<number> {
   }
   const scopes = scopesOf(values.scopes)
   const ttl = values.expires === undefined ? undefined : duration('--expires', values.expires, false)
-  const file = resolve(values.store)
-  const now = Date.now()
   const owner = values.owner
-  const name = values.name
-  const { key, record } = await update(file, true, (data) => {
-    const made = newRecord(
-      data,
-      {
-        owner,
-        scopes,
-        name,
-        expiresAt: ttl === undefined ? undefined : iso(now + ttl),
-        rotatedFrom: undefined,
-      },
+  const admin = await open(values, usage)
+  const now = Date.now()
+  const made = await withAdmin(admin, (a) =>
+    a.create(
+      { owner, scopes, name: values.name, expiresAt: ttl === undefined ? undefined : iso(now + ttl) },
       now,
-    )
-    return { data: { ...data, keys: [...data.keys, made.record] }, result: made }
-  })
-  printNewKey(fmt, key, record)
+    ),
+  )
+  printNewKey(fmt, made)
   return 0
 }
 
@@ -201,19 +186,18 @@ const short = (s: string | undefined) => (s === undefined ? '-' : `${s.slice(0, 
 async function list(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { store: { type: 'string' }, format: { type: 'string' } },
+    options: { ...WHERE, format: { type: 'string' } },
     allowPositionals: true,
     strict: true,
   })
-  if (positionals.length > 0 || values.store === undefined) {
-    throw new UsageError('usage: portcullis keys list --store FILE [--format text|json]')
-  }
+  const usage = 'usage: portcullis keys list (--store FILE | --config FILE) [--format text|json]'
+  if (positionals.length > 0) throw new UsageError(usage)
   const fmt = format(values.format)
-  const file = resolve(values.store)
-  const data = withUsage(file, readStore(file))
+  const admin = await open(values, usage)
+  const records = await withAdmin(admin, (a) => a.list())
   const now = Date.now()
   // An allow-list of fields: hashes and salts are never printed.
-  const rows = data.keys.map((k) => ({
+  const rows = records.map((k) => ({
     id: k.id,
     owner: k.owner,
     name: k.name,
@@ -231,7 +215,7 @@ async function list(args: string[]): Promise<number> {
     return 0
   }
   if (rows.length === 0) {
-    process.stdout.write(`no keys in ${file}\n`)
+    process.stdout.write(`no keys in ${admin.where}\n`)
     return 0
   }
   const lines = [['ID', 'OWNER', 'NAME', 'SCOPES', 'STATUS', 'CREATED', 'EXPIRES', 'LAST USED']]
@@ -251,33 +235,22 @@ async function list(args: string[]): Promise<number> {
   return 0
 }
 
-class UnknownKey extends Error {}
-
 async function revoke(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { store: { type: 'string' } },
+    options: WHERE,
     allowPositionals: true,
     strict: true,
   })
-  if (values.store === undefined) throw new UsageError('usage: portcullis keys revoke --store FILE ID')
   const id = keyId(positionals, 'revoke')
-  const file = resolve(values.store)
-  const now = Date.now()
-  const outcome = await update(file, false, (data) => {
-    const k = data.keys.find((x) => x.id === id)
-    if (!k) throw new UnknownKey(`no key with id ${id} in ${file}`)
-    if (k.status === 'revoked') return { data: undefined, result: { owner: k.owner, already: true } }
-    const revoked: KeyRecord = { ...k, status: 'revoked', revokedAt: iso(now) }
-    return {
-      data: { ...data, keys: data.keys.map((x) => (x.id === id ? revoked : x)) },
-      result: { owner: k.owner, already: false },
-    }
-  })
+  const admin = await open(values, 'usage: portcullis keys revoke (--store FILE | --config FILE) ID')
+  const outcome = await withAdmin(admin, (a) => a.revoke(id, Date.now()))
+  const who =
+    values.store !== undefined ? `gateways watching ${admin.where}` : `gateways using ${admin.where}`
   process.stdout.write(
     outcome.already
       ? `key ${id} (owner ${outcome.owner}) was already revoked\n`
-      : `revoked key ${id} (owner ${outcome.owner}); gateways watching ${file} refuse it from now on\n`,
+      : `revoked key ${id} (owner ${outcome.owner}); ${who} refuse it from now on\n`,
   )
   return 0
 }
@@ -286,7 +259,7 @@ async function rotate(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     options: {
-      store: { type: 'string' },
+      ...WHERE,
       overlap: { type: 'string' },
       expires: { type: 'string' },
       format: { type: 'string' },
@@ -294,51 +267,65 @@ async function rotate(args: string[]): Promise<number> {
     allowPositionals: true,
     strict: true,
   })
-  if (values.store === undefined) {
-    throw new UsageError('usage: portcullis keys rotate --store FILE ID [--overlap 24h] [--expires 30d]')
-  }
   const id = keyId(positionals, 'rotate')
   const fmt = format(values.format)
-  const overlap = duration('--overlap', values.overlap ?? '24h', true)
-  const ttl = values.expires === undefined ? undefined : duration('--expires', values.expires, false)
-  const file = resolve(values.store)
-  const now = Date.now()
-  const { key, record, oldUntil } = await update(file, false, (data) => {
-    const old = data.keys.find((x) => x.id === id)
-    if (!old) throw new UnknownKey(`no key with id ${id} in ${file}`)
-    if (old.status === 'revoked') {
-      throw new UnknownKey(`key ${id} is revoked; create a new key instead of rotating it`)
-    }
-    // The new key lives as long as the old one was meant to, unless --expires says otherwise.
-    const lifetime =
-      ttl ?? (old.expiresAt === undefined ? undefined : Date.parse(old.expiresAt) - Date.parse(old.createdAt))
-    const made = newRecord(
-      data,
-      {
-        owner: old.owner,
-        scopes: old.scopes,
-        name: old.name,
-        expiresAt: lifetime === undefined ? undefined : iso(now + Math.max(lifetime, 1000)),
-        rotatedFrom: old.id,
-      },
-      now,
-    )
-    const oldEnd =
-      old.expiresAt === undefined ? now + overlap : Math.min(Date.parse(old.expiresAt), now + overlap)
-    const retired: KeyRecord = { ...old, expiresAt: iso(oldEnd), rotatedTo: made.record.id }
-    return {
-      data: { ...data, keys: [...data.keys.map((x) => (x.id === id ? retired : x)), made.record] },
-      result: { ...made, oldUntil: iso(oldEnd) },
-    }
+  const overlapMs = duration('--overlap', values.overlap ?? '24h', true)
+  const ttlMs = values.expires === undefined ? undefined : duration('--expires', values.expires, false)
+  const admin = await open(
+    values,
+    'usage: portcullis keys rotate (--store FILE | --config FILE) ID [--overlap 24h] [--expires 30d]',
+  )
+  const made = await withAdmin(admin, (a) => a.rotate(id, { overlapMs, ttlMs }, Date.now()))
+  if (fmt === 'text') process.stderr.write(`rotated key ${id}: it stays valid until ${made.oldUntil}\n`)
+  printNewKey(fmt, made, { rotatedFromExpiresAt: made.oldUntil })
+  return 0
+}
+
+/** Records of a key store file with the gateways' last-used times folded in. */
+function fileRecords(file: string): KeyRecord[] {
+  const usage = readUsage(file)
+  return readStore(file).keys.map((k) => {
+    const seen = usage.get(k.id)
+    if (seen === undefined || (k.lastUsedAt !== undefined && Date.parse(k.lastUsedAt) >= seen)) return k
+    return { ...k, lastUsedAt: iso(seen) }
   })
-  if (fmt === 'text') process.stderr.write(`rotated key ${id}: it stays valid until ${oldUntil}\n`)
-  printNewKey(fmt, key, record, { rotatedFromExpiresAt: oldUntil })
+}
+
+async function importKeys(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { ...WHERE, format: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  })
+  if (positionals.length > 0 || values.store === undefined || values.config === undefined) {
+    throw new UsageError('usage: portcullis keys import --store FILE --config FILE [--format text|json]')
+  }
+  const fmt = format(values.format)
+  const file = resolve(values.store)
+  const records = fileRecords(file) // before connecting: a bad file is reported without Redis
+  const opened = await (await fromConfig()).openConfigStore(values.config)
+  secrets = opened.secrets
+  redisWhere = opened.admin.where
+  const admin: MapKeyAdmin = opened.admin
+  const outcome = await withAdmin(admin, () => admin.importRecords(records, Date.now()))
+  if (fmt === 'json') {
+    process.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`)
+    return 0
+  }
+  process.stdout.write(
+    `imported ${outcome.added.length} key record${outcome.added.length === 1 ? '' : 's'} from ${file} into ${admin.where}` +
+      ` (${outcome.present.length} already there` +
+      `${outcome.revoked.length ? `, ${outcome.revoked.length} revoked there as in the file: ${outcome.revoked.join(', ')}` : ''})\n`,
+  )
   return 0
 }
 
 /** `portcullis keys SUBCOMMAND …` */
 export async function keysCommand(argv: string[]): Promise<number> {
   const [sub, ...args] = argv
+  secrets = []
+  redisWhere = undefined
   try {
     switch (sub) {
       case 'create':
@@ -349,6 +336,8 @@ export async function keysCommand(argv: string[]): Promise<number> {
         return await revoke(args)
       case 'rotate':
         return await rotate(args)
+      case 'import':
+        return await importKeys(args)
       case undefined:
       case '-h':
       case '--help':
@@ -356,11 +345,24 @@ export async function keysCommand(argv: string[]): Promise<number> {
         process.stdout.write(`${KEYS_USAGE}\n`)
         return sub === undefined ? 2 : 0
       default:
-        throw new UsageError(`unknown keys subcommand "${sub}" (expected: create, list, revoke, rotate)`)
+        throw new UsageError(
+          `unknown keys subcommand "${sub}" (expected: create, list, revoke, rotate, import)`,
+        )
     }
   } catch (err) {
-    if (err instanceof KeyStoreError || err instanceof UnknownKey) {
-      process.stderr.write(`portcullis: ${err.message}\n`)
+    if (err instanceof Error && err.name === 'ConfigLoadError') return 2 // its problems were printed
+    if (isStoreError(err)) {
+      // An outage or a timeout after the connection was made (the message never holds a password).
+      const what = redisWhere === undefined ? '' : `cannot complete the operation on ${redisWhere}: `
+      process.stderr.write(`portcullis: ${what}${scrub(err.message, secrets)}\n`)
+      return 2
+    }
+    if (
+      err instanceof KeyStoreError ||
+      err instanceof UnknownKeyError ||
+      err instanceof RangeError // a full map
+    ) {
+      process.stderr.write(`portcullis: ${scrub((err as Error).message, secrets)}\n`)
       return 2
     }
     throw err
