@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Static } from '@sinclair/typebox'
+import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyDeps } from '../../gateway/pipeline/policy.js'
@@ -74,7 +75,7 @@ interface Built {
 const shared = new WeakMap<object, { inst: Built; refs: number }>()
 
 /** Everything the policy does for one config; create() shares it between routes. */
-function build(config: Config, { logger, now, routeName }: PolicyDeps): Built {
+function build(config: Config, { logger, now, routeName, audit }: PolicyDeps): Built {
   const where = `oauth2-introspection (route ${routeName})`
   const endpoint = parseEndpoint(config.endpoint, where)
   if (config.clientId === undefined || config.clientId === '') {
@@ -142,6 +143,16 @@ function build(config: Config, { logger, now, routeName }: PolicyDeps): Built {
     })
   const invalid = (detail = 'the access token is not valid') =>
     new GatewayError('GW_ERR_AUTH_INVALID', { detail, headers: { 'www-authenticate': challengeInvalid } })
+  /** The audit record of a presented token that was refused (never the token; the reason only). */
+  const refused = (ctx: RequestContext, reason: string, code = 'GW_ERR_AUTH_INVALID') =>
+    audit.emit({
+      type: 'auth.failure',
+      ...requestFields(ctx),
+      decision: code === 'GW_ERR_AUTH_UNAVAILABLE' ? 'error' : 'deny',
+      code,
+      reason,
+      data: { method: 'oauth2-introspection' },
+    })
 
   /**
    * The token from the request; undefined when the request carries none (no header, or another
@@ -150,7 +161,10 @@ function build(config: Config, { logger, now, routeName }: PolicyDeps): Built {
   const extract = (ctx: RequestContext): string | undefined => {
     const raw = ctx.req.headers[header]
     if (raw === undefined) return undefined
-    if (typeof raw !== 'string') throw invalid()
+    if (typeof raw !== 'string') {
+      refused(ctx, 'malformed')
+      throw invalid()
+    }
     // Node keeps one Authorization header and drops the rest: two of them are ambiguous.
     const rh = ctx.req.rawHeaders
     let seen = 0
@@ -158,7 +172,10 @@ function build(config: Config, { logger, now, routeName }: PolicyDeps): Built {
       const n = rh[i] as string
       if (n.length === header.length && n.toLowerCase() === header) seen++
     }
-    if (seen > 1) throw invalid()
+    if (seen > 1) {
+      refused(ctx, 'several token headers')
+      throw invalid()
+    }
     let token = raw
     if (bearer) {
       // Only the first 7 characters are looked at before the size check.
@@ -166,9 +183,15 @@ function build(config: Config, { logger, now, routeName }: PolicyDeps): Built {
       if (raw.length > 6 && raw[6] !== ' ') return undefined // e.g. "Bearerx"
       token = raw.slice(7)
     }
-    if (token.length > maxTokenBytes) throw invalid(`the access token is longer than ${maxTokenBytes} bytes`)
+    if (token.length > maxTokenBytes) {
+      refused(ctx, 'token too large')
+      throw invalid(`the access token is longer than ${maxTokenBytes} bytes`)
+    }
     token = token.trimStart() // "Bearer" 1*SP token
-    if (token.length === 0 || !VISIBLE_ASCII.test(token)) throw invalid()
+    if (token.length === 0 || !VISIBLE_ASCII.test(token)) {
+      refused(ctx, 'malformed')
+      throw invalid()
+    }
     return token
   }
 
@@ -274,12 +297,20 @@ function build(config: Config, { logger, now, routeName }: PolicyDeps): Built {
     try {
       outcome = await flight
     } catch (err) {
+      refused(
+        ctx,
+        err instanceof IntrospectionFailure ? `introspection failed: ${err.message}` : 'introspection failed',
+        'GW_ERR_AUTH_UNAVAILABLE',
+      )
       throw new GatewayError('GW_ERR_AUTH_UNAVAILABLE', {
         detail: 'the access token cannot be verified right now',
         cause: err,
       })
     }
-    if (!outcome.active) throw invalid()
+    if (!outcome.active) {
+      refused(ctx, outcome.reason)
+      throw invalid()
+    }
     return admit(ctx, outcome.entry)
   }
 
@@ -294,7 +325,10 @@ function build(config: Config, { logger, now, routeName }: PolicyDeps): Built {
     const key = createHash('sha256').update(token).digest('base64')
     const hit = positive.get(key)
     if (hit !== undefined) return admit(ctx, hit)
-    if (negative.get(key) !== undefined) throw invalid()
+    if (negative.get(key) !== undefined) {
+      refused(ctx, 'inactive (cached)')
+      throw invalid()
+    }
     return resolveAsync(ctx, key, token)
   }
 
