@@ -145,6 +145,10 @@ export function verifyChain(
       const line = data.toString('utf8', start, nl)
       const lineStart = start
       start = nl + 1
+      // Invalid UTF-8 decodes to U+FFFD: two different byte strings must not pass as one record.
+      if (!Buffer.from(line, 'utf8').equals(data.subarray(lineStart, nl))) {
+        return fail({ kind: 'altered', file: name, line: lineNo, message: 'not valid UTF-8' })
+      }
       const c = checkRecord(line, keyring)
       const rec = c.record
       if (rec !== undefined && instance !== undefined && rec.instance !== instance) {
