@@ -14,10 +14,18 @@ export class CanonicalError extends Error {
   override name = 'CanonicalError'
 }
 
+/** What JSON.stringify escapes in a string (or may: any surrogate goes the slow way). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
+
+/** A string as JSON.stringify (and so RFC 8785) writes it; the common case skips JSON.stringify. */
+export function jsonString(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`
+}
+
 function value(v: unknown, depth: number): string {
   switch (typeof v) {
     case 'string':
-      return JSON.stringify(v)
+      return jsonString(v)
     case 'number':
       if (!Number.isFinite(v)) throw new CanonicalError('a number is not finite')
       return JSON.stringify(v)
@@ -63,7 +71,7 @@ export function members(o: Record<string, unknown>, depth = 0): Members {
     const x = o[k]
     if (x === undefined) continue
     names.push(k)
-    parts.push(`${JSON.stringify(k)}:${value(x, depth)}`)
+    parts.push(`${jsonString(k)}:${value(x, depth)}`)
   }
   return { names, parts }
 }
@@ -76,6 +84,11 @@ export function members(o: Record<string, unknown>, depth = 0): Members {
  */
 export function canonicalize(v: unknown): string {
   return value(v, 0)
+}
+
+/** The canonical text of a value that is a member of a top-level object (nesting counted from 1). */
+export function canonicalMember(v: unknown): string {
+  return value(v, 1)
 }
 
 /** The canonical text of an object from its {@link members}. */
