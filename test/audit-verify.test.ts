@@ -89,7 +89,8 @@ function copy(): string {
 }
 
 const lines = (file: string) => readFileSync(file, 'utf8').split('\n').slice(0, -1)
-const writeLines = (file: string, l: string[]) => writeFileSync(file, l.length === 0 ? '' : `${l.join('\n')}\n`)
+const writeLines = (file: string, l: string[]) =>
+  writeFileSync(file, l.length === 0 ? '' : `${l.join('\n')}\n`)
 
 function verify(dir: string, extra: string[] = []): Run {
   return cli(['verify', '--keyring', keyringFile, '--instance', 'gw-main', ...extra, dir])

@@ -83,6 +83,9 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     ? await openAuditLog(config.audit, { baseDir, logger, env: opts.env })
     : undefined
   if (audit) registerAuditMetrics(metrics.registry, audit)
+  if (audit && config.audit.sink === 'stdout' && accessDest && config.accessLog.destination === 'stdout') {
+    logger.warn('the audit log and the access log both write to stdout: their lines interleave')
+  }
   audit?.emit({ type: 'gateway.start', data: { configSha256: hashFile(file), pid: process.pid } })
   const requestAudit = audit ? new RequestAudit(audit, config.audit.events.authSuccess) : undefined
   const store = createStore(config.stores, { logger })
