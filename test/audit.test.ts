@@ -11,7 +11,7 @@ import http from 'node:http'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { generateKey } from '../src/keys/format.js'
-import { type GatewayProcess, spawnGateway, tempDir } from './helpers/process.js'
+import { spawnGateway, tempDir } from './helpers/process.js'
 import { startUpstream, type TestUpstream } from './helpers/upstream.js'
 
 const ROOT = new URL('../../', import.meta.url).pathname
