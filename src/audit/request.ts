@@ -1,7 +1,8 @@
 /**
  * The gateway's per-request audit records: every request the gateway denies (`deny`, 4xx) or fails
  * (`error`, 5xx) with its GatewayError code and status, and, when `events.authSuccess` is on, every
- * authenticated request it let through (`auth.success`). One record per request at most.
+ * authenticated request it let through (`auth.success`). One record per request, except that an
+ * allowed request whose upstream then failed gets its `error` record too.
  *
  * The record is emitted just before the response head is written. With `fsync: always` the
  * gateway holds the response until the record is on disk (the returned promise): a client never
@@ -37,8 +38,11 @@ export class RequestAudit {
 
   private record(ctx: RequestContext, status: number): boolean {
     const state = ctx.state
-    if (state[RECORDED] === true) return false
     const code = ctx.errorCode
+    const done = state[RECORDED]
+    // One record per request; a second only when a request recorded as allowed then failed (the
+    // upstream broke off after its response head was recorded).
+    if (done !== undefined && (done !== 'auth.success' || code === undefined)) return false
     let type: string
     let decision: AuditEvent['decision']
     if (code !== undefined) {
@@ -50,7 +54,7 @@ export class RequestAudit {
     } else {
       return false
     }
-    state[RECORDED] = true
+    state[RECORDED] = type
     const e = requestFields(ctx) as AuditEvent
     e.type = type
     e.decision = decision

@@ -49,7 +49,7 @@ export class ConfigError extends Error {
   }
 }
 
-/** Keeps the audit log, if any, when startGateway fails after opening it. */
+/** Closes the audit log, if any, when startGateway fails after opening it. */
 async function closeQuietly(audit: AuditLog | undefined): Promise<void> {
   await audit?.close().catch(() => undefined)
 }
