@@ -15,6 +15,7 @@ Usage:
   portcullis config check FILE             validate a config; prints every problem, exit 2 if any
   portcullis keys SUBCOMMAND --store FILE  create, list, revoke, rotate, import API keys
                       | --config FILE    (in a key store file, or in the Redis of a config)
+  portcullis audit verify|keygen ...       verify an audit chain; make or rotate its keyring
   portcullis --version | --help
 
 Exit codes: 0 ok, 1 findings at or above --fail-on, 2 usage or config error.
@@ -65,6 +66,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'keys': {
       const { keysCommand } = await import('./commands/keys/keys.js')
       return keysCommand(rest)
+    }
+    case 'audit': {
+      const { auditCommand } = await import('./commands/audit/audit.js')
+      return auditCommand(rest)
     }
     default:
       throw new UsageError(`unknown command "${cmd}"; see portcullis --help`)

@@ -6,6 +6,7 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
 import { BUILTIN_POLICIES } from '../policies/registry.js'
 import { StoresConfig } from '../stores/config.js'
+import { AuditConfig } from '../audit/config.js'
 
 export const TlsConfig = Type.Object(
   {
@@ -336,6 +337,7 @@ export const GatewayConfig = Type.Object(
       },
       { additionalProperties: false, default: {}, description: 'The access log (pino JSON lines).' },
     ),
+    audit: AuditConfig,
     log: Type.Object(
       {
         level: Type.Union(

@@ -8,6 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { BlockList, isIPv4 } from 'node:net'
 import { Transform, type TransformCallback } from 'node:stream'
 import type { Logger } from 'pino'
+import { noopAudit } from '../audit/event.js'
+import type { RequestAudit } from '../audit/request.js'
 import type { Store } from '../stores/types.js'
 import type { Dispatcher } from 'undici'
 import type { GatewayConfig, RouteConfig } from '../config/schema.js'
@@ -33,6 +35,8 @@ export interface GatewayDeps {
   baseDir: string
   /** Shared state for policies (created once per process; see src/stores). */
   store: Store
+  /** The audit log's per-request records and policies' emitter; undefined when audit is off. */
+  audit?: RequestAudit | undefined
 }
 
 /** Per-listener facts the core needs. */
@@ -105,6 +109,7 @@ export class Runtime {
             routeName: rc.name,
             store: deps.store,
             baseDir: deps.baseDir,
+            audit: deps.audit?.log ?? noopAudit,
           })
           built.push(inst)
           instances.push({ id, priority: def.priority, inst })
@@ -421,6 +426,18 @@ class GatewayContext implements RequestContext {
     }
     const cl = head.headers['content-length']
     this.wholeBodyBytes = typeof cl === 'string' ? Number(cl) : typeof cl === 'number' ? cl : -1
+    const hold = gw.audit?.beforeResponse(this, head.status)
+    if (hold !== undefined) {
+      // fsync: always — the head waits for its audit record to be on disk; the upstream is paused
+      // (no body arrives) meanwhile.
+      controller.pause()
+      hold.then(() => {
+        if (!res.headersSent && !res.destroyed)
+          res.writeHead(head.status, head.headers as Record<string, string>)
+        controller.resume()
+      })
+      return
+    }
     res.writeHead(head.status, head.headers as Record<string, string>)
   }
 
@@ -513,12 +530,15 @@ export class Gateway {
   private readonly logger: Logger
   private readonly access: AccessLog | undefined
   private readonly metrics: GatewayMetrics
+  /** Per-request audit records (undefined when the audit log is off). */
+  readonly audit: RequestAudit | undefined
   draining = false
 
   constructor(config: GatewayConfig, deps: GatewayDeps) {
     this.deps = deps
     this.logger = deps.logger
     this.access = deps.accessLog
+    this.audit = deps.audit
     this.metrics = deps.metrics
     this.metrics.inFlight = () => this.inFlight
     this.runtime = new Runtime(config, deps)
@@ -811,6 +831,9 @@ export class Gateway {
         head.headers['content-length'] = body.length
       }
       route.upstream.reportSuccess(ctx.target as UpstreamTarget)
+      const hold = this.audit?.beforeResponse(ctx, head.status)
+      if (hold !== undefined) await hold
+      if (res.headersSent || res.destroyed) return
       res.writeHead(head.status, head.headers as Record<string, string>)
       res.end(ctx.method === 'HEAD' ? undefined : body)
     } catch (err) {
@@ -907,12 +930,13 @@ export class Gateway {
       head = { status: error.status, headers, local: true }
     }
     if (close) head.headers.connection = 'close'
-    res.writeHead(head.status, head.headers as Record<string, string>)
-    res.end(ctx.method === 'HEAD' ? undefined : body)
-    if (close) {
-      ;(ctx.socket as ConnState)[kClosing] = true
-      res.once('finish', () => ctx.socket.destroySoon())
+    const hold = this.audit?.beforeResponse(ctx, head.status)
+    if (hold !== undefined) {
+      // fsync: always — the answer waits for its audit record to be on disk.
+      hold.then(() => sendProblem(ctx, head, body, close))
+      return
     }
+    sendProblem(ctx, head, body, close)
   }
 
   /** Log phase: metrics, access log, policy log hooks. Never throws. */
@@ -943,6 +967,13 @@ export class Gateway {
       }
     } catch (err) {
       this.logger.error({ err }, 'access log failed')
+    }
+    if (this.audit !== undefined) {
+      try {
+        this.audit.afterResponse(ctx, status)
+      } catch (err) {
+        this.logger.error({ err }, 'audit record failed')
+      }
     }
     if (route && route.logHooks.length > 0) {
       const entry: LogEntry = { ctx, status, durationMs, decision, errorCode: ctx.errorCode }
@@ -1012,6 +1043,18 @@ function dropQueued(this: ConnState): void {
   this[kQueue] = []
   for (const { res } of q) res.destroy()
   this.destroy()
+}
+
+/** Writes a gateway-made (problem) response. */
+function sendProblem(ctx: GatewayContext, head: ResponseHead, body: string, close: boolean): void {
+  const res = ctx.res
+  if (res.headersSent || res.destroyed) return
+  res.writeHead(head.status, head.headers as Record<string, string>)
+  res.end(ctx.method === 'HEAD' ? undefined : body)
+  if (close) {
+    ;(ctx.socket as ConnState)[kClosing] = true
+    res.once('finish', () => ctx.socket.destroySoon())
+  }
 }
 
 function resumeController(this: ResWithCtx): void {

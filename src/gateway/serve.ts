@@ -11,6 +11,10 @@ import type { GatewayConfig } from '../config/schema.js'
 import { Gateway } from './create-gateway.js'
 import { AccessLog, createLogger, destination } from './logging.js'
 import { createStore } from '../stores/config.js'
+import type { AuditLog } from '../audit/log.js'
+import { registerAuditMetrics } from '../audit/metrics.js'
+import { openAuditLog } from '../audit/open.js'
+import { RequestAudit } from '../audit/request.js'
 import { GatewayMetrics } from './metrics.js'
 import { type RunningListener, reloadTls, startAdmin, startListener } from './server.js'
 
@@ -19,8 +23,13 @@ export interface RunningGateway {
   listeners: RunningListener[]
   admin: RunningListener | undefined
   logger: Logger
-  /** Reloads the config file; resolves true when the new config is serving. */
-  reload(): Promise<boolean>
+  /** The audit log (one per process, kept across reloads); undefined when off. */
+  audit: AuditLog | undefined
+  /**
+   * Reloads the config file; resolves true when the new config is serving. `trigger` (signal,
+   * watch, …) goes into the reload's audit record.
+   */
+  reload(trigger?: string): Promise<boolean>
   /** Graceful shutdown: stop accepting, drain until the deadline, close. */
   close(): Promise<void>
 }
@@ -38,6 +47,11 @@ export class ConfigError extends Error {
     this.name = 'ConfigError'
     this.problems = problems
   }
+}
+
+/** Closes the audit log, if any, when startGateway fails after opening it. */
+async function closeQuietly(audit: AuditLog | undefined): Promise<void> {
+  await audit?.close().catch(() => undefined)
 }
 
 function hashFile(file: string): string {
@@ -63,6 +77,17 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     ? destination(dest === 'stdout' || dest === 'stderr' ? dest : resolve(baseDir, dest))
     : undefined
   const accessLog = accessDest ? new AccessLog(accessDest, logger) : undefined
+  // One audit log per process, opened before anything serves and kept across reloads. A problem
+  // with it (keyring, directory, a chain it cannot continue) keeps the gateway from starting.
+  const audit = config.audit.enabled
+    ? await openAuditLog(config.audit, { baseDir, logger, env: opts.env })
+    : undefined
+  if (audit) registerAuditMetrics(metrics.registry, audit)
+  if (audit && config.audit.sink === 'stdout' && accessDest && config.accessLog.destination === 'stdout') {
+    logger.warn('the audit log and the access log both write to stdout: their lines interleave')
+  }
+  audit?.emit({ type: 'gateway.start', data: { configSha256: hashFile(file), pid: process.pid } })
+  const requestAudit = audit ? new RequestAudit(audit, config.audit.events.authSuccess) : undefined
   const store = createStore(config.stores, { logger })
   if (config.stores.backend === 'redis') {
     // Start even when Redis is down: each stateful policy applies its failOpen setting meanwhile.
@@ -77,9 +102,10 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   }
   let gateway: Gateway
   try {
-    gateway = new Gateway(config, { logger, accessLog, metrics, baseDir, store })
+    gateway = new Gateway(config, { logger, accessLog, metrics, baseDir, store, audit: requestAudit })
   } catch (err) {
     await store.close()
+    await closeQuietly(audit)
     throw err
   }
   const listeners: RunningListener[] = []
@@ -105,15 +131,23 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     await Promise.all(listeners.map((l) => l.close()))
     await gateway.close(true)
     await store.close().catch(() => undefined)
+    await closeQuietly(audit)
     throw err
   }
   ready = true
   let lastHash = hashFile(file)
 
-  const reload = async (): Promise<boolean> => {
+  const reload = async (trigger = 'call'): Promise<boolean> => {
     if (closing) return false
     const next = loadConfigFile(file, { env: opts.env })
+    const reloaded = (outcome: 'applied' | 'rejected', errors: number) =>
+      audit?.emit({
+        type: 'config.reload',
+        decision: outcome === 'applied' ? 'allow' : 'deny',
+        data: { outcome, trigger, configSha256: hashFile(file), errors },
+      })
     if (!next.config) {
+      reloaded('rejected', next.errors.length)
       metrics.reloads.labels('rejected').inc()
       logger.error(
         { errors: next.errors.map(formatProblem) },
@@ -126,10 +160,12 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
         JSON.stringify(config.listeners.map((l) => ({ ...l, tls: undefined }))) ||
       JSON.stringify(next.config.admin) !== JSON.stringify(config.admin) ||
       JSON.stringify(next.config.accessLog) !== JSON.stringify(config.accessLog) ||
-      JSON.stringify(next.config.stores) !== JSON.stringify(config.stores)
+      JSON.stringify(next.config.stores) !== JSON.stringify(config.stores) ||
+      JSON.stringify(next.config.audit) !== JSON.stringify(config.audit)
     try {
       gateway.reload(next.config)
     } catch (err) {
+      reloaded('rejected', 1)
       metrics.reloads.labels('rejected').inc()
       logger.error({ err }, 'config reload refused; the running config keeps serving')
       return false
@@ -145,12 +181,15 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       }
     }
     if (listenersChanged) {
-      logger.warn('listener, admin, access log or stores settings changed: they take effect on restart')
+      logger.warn(
+        'listener, admin, access log, stores or audit settings changed: they take effect on restart',
+      )
     }
     for (const w of next.warnings) logger.warn({ config: formatProblem(w) }, 'config warning')
     config = next.config
     lastHash = hashFile(file)
     metrics.reloads.labels('applied').inc()
+    reloaded('applied', 0)
     logger.info('config reloaded')
     return true
   }
@@ -165,7 +204,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
         clearTimeout(debounce)
         debounce = setTimeout(() => {
           const h = hashFile(file)
-          if (h !== '' && h !== lastHash) void reload()
+          if (h !== '' && h !== lastHash) void reload('watch')
         }, 150)
         debounce.unref()
       })
@@ -203,10 +242,14 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       await admin?.close()
       await store.close().catch(() => undefined)
       accessLog?.flush()
+      if (audit) {
+        audit.emit({ type: 'gateway.stop', data: { clean } })
+        await audit.close()
+      }
       logger.info('stopped')
     })()
     return closing
   }
 
-  return { gateway, listeners, admin, logger, reload, close }
+  return { gateway, listeners, admin, logger, audit, reload, close }
 }

@@ -1,5 +1,6 @@
 import type { Static, TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
+import type { AuditEmitter } from '../../audit/event.js'
 import type { Store } from '../../stores/types.js'
 import type { Principal, RequestContext, ResponseHead } from './context.js'
 
@@ -18,6 +19,12 @@ export interface PolicyDeps {
   store: Store
   /** The config file's directory: relative file paths in a policy's config are resolved against it. */
   baseDir: string
+  /**
+   * The audit log (src/audit): `emit` records a security event (an authentication failure, a
+   * lockout). Never throws, never blocks; a no-op when the audit log is off. Events carry ids and
+   * hashes only, never a credential.
+   */
+  audit: AuditEmitter
 }
 
 /** What the log phase receives about each finished request. */

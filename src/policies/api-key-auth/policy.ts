@@ -1,4 +1,5 @@
 import { isAbsolute, resolve } from 'node:path'
+import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyDeps } from '../../gateway/pipeline/policy.js'
@@ -146,6 +147,17 @@ export const apiKeyAuth = definePolicy({
     const unavailable = new GatewayError('GW_ERR_STATE_UNAVAILABLE', { headers: { 'retry-after': '1' } })
     let unavailableLogged = false
     const now = deps.now
+    const audit = deps.audit
+    /** An audit record for a key that was presented and refused: the reason, the key's public id when it parsed. */
+    const refused = (ctx: RequestContext, reason: string, keyId?: string) =>
+      audit.emit({
+        type: 'auth.failure',
+        ...requestFields(ctx),
+        decision: 'deny',
+        code: 'GW_ERR_AUTH_INVALID',
+        reason,
+        data: keyId === undefined ? { method: 'api-key' } : { method: 'api-key', keyId },
+      })
 
     const presented = (ctx: RequestContext): Presented => {
       const h = ctx.req.headers[header]
@@ -167,11 +179,13 @@ export const apiKeyAuth = definePolicy({
       if (value === NOT_PRESENT) return undefined
       if (value === AMBIGUOUS || value.length > MAX_PRESENTED_KEY_LENGTH) {
         logger.debug({ requestId: ctx.id, reason: 'malformed' }, 'api key refused')
+        refused(ctx, 'malformed')
         throw invalid
       }
       const parsed = parseKey(value)
       if (!parsed.ok) {
         logger.debug({ requestId: ctx.id, reason: parsed.reason }, 'api key refused')
+        refused(ctx, parsed.reason)
         throw invalid
       }
       const t = now()
@@ -197,6 +211,7 @@ export const apiKeyAuth = definePolicy({
       if (!r.ok) {
         const level = r.reason === 'mismatch' ? 'warn' : r.reason === 'unknown' ? 'debug' : 'info'
         logger[level]({ requestId: ctx.id, keyId: parsed.id, reason: r.reason }, 'api key refused')
+        refused(ctx, r.reason, parsed.id)
         throw invalid
       }
       const key = r.key

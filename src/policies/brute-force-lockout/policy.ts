@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy } from '../../gateway/pipeline/policy.js'
@@ -37,7 +38,7 @@ export const bruteForceLockout = definePolicy({
   description:
     'Locks out a client IP or an account after repeated failed authentications (429 + Retry-After, growing lockouts), shared through the store.',
   schema: BruteForceLockoutConfig,
-  create(config, { store, logger, now }) {
+  create(config, { store, logger, now, audit }) {
     const failures = new Set(config.failureStatuses)
     const byIp = config.by.includes('ip')
     const jsonField = config.credential?.jsonField
@@ -73,7 +74,14 @@ export const bruteForceLockout = definePolicy({
       const until = now() + seconds * 1000
       await store.kv.set(`bfl:lock:${subject}`, String(until), seconds * 1000)
       await store.counters.reset(`bfl:fail:${subject}`)
-      // An audit event once the audit log lands (issue 7); the gateway log meanwhile.
+      // The subject is `ip:<address>` or `acct:<hash>`: never the account name itself.
+      audit.emit({
+        type: 'lockout',
+        ...requestFields(ctx),
+        decision: 'deny',
+        code: 'GW_ERR_LOCKED_OUT',
+        data: { subject, level, seconds, until: new Date(until).toISOString() },
+      })
       logger.warn(
         { event: 'lockout', subject, level, lockoutSec: seconds, requestId: ctx.id, route: ctx.routeName },
         'brute-force lockout',

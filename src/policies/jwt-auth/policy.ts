@@ -18,6 +18,7 @@ import {
   type TokenExtractor,
   tokenHash,
 } from '../../auth/token.js'
+import { type AuditEmitter, noopAudit, requestFields } from '../../audit/event.js'
 import { TtlLru } from '../../util/ttl-lru.js'
 import { type ErrorCode, GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
@@ -97,6 +98,7 @@ export class JwtAuth implements PolicyInstance {
     private readonly routeName: string,
     /** The configured store, for the shared revocation list (none: the file only). */
     store?: Store,
+    private readonly audit: AuditEmitter = noopAudit,
   ) {
     this.extract = compileTokenExtractor({
       header: config.token.header,
@@ -400,6 +402,17 @@ export class JwtAuth implements PolicyInstance {
     const level =
       code === 'GW_ERR_AUTH_MISSING' ? 'debug' : code === 'GW_ERR_AUTH_UNAVAILABLE' ? 'warn' : 'info'
     this.logger[level]({ requestId: ctx.id, route: this.routeName, code, reason }, 'jwt-auth: refused')
+    // A token that was there and was refused; a missing one is the request's `deny` record only.
+    if (code !== 'GW_ERR_AUTH_MISSING') {
+      this.audit.emit({
+        type: 'auth.failure',
+        ...requestFields(ctx),
+        decision: code === 'GW_ERR_AUTH_UNAVAILABLE' ? 'error' : 'deny',
+        code,
+        reason,
+        data: { method: 'jwt' },
+      })
+    }
     return new GatewayError(code, { headers })
   }
 
@@ -433,6 +446,6 @@ export const jwtAuth = definePolicy({
         ...(config.revocation.file !== undefined ? { file: at(config.revocation.file) } : {}),
       },
     } as typeof config
-    return new JwtAuth(resolved, deps.logger, deps.now, deps.routeName, deps.store)
+    return new JwtAuth(resolved, deps.logger, deps.now, deps.routeName, deps.store, deps.audit)
   },
 })

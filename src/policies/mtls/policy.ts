@@ -1,4 +1,5 @@
 import type { TLSSocket } from 'node:tls'
+import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy } from '../../gateway/pipeline/policy.js'
@@ -29,7 +30,7 @@ export const mtls = definePolicy({
   description:
     'Requires a client certificate verified by the listener (mutual TLS) and makes it the principal (subject CN or a SAN).',
   schema: MtlsConfig,
-  create(config, { logger }) {
+  create(config, { logger, audit }) {
     const allowed = config.allowedPrincipals.length > 0 ? new Set(config.allowedPrincipals) : undefined
     const from = config.principalFrom
     const forward = config.forwardHeader
@@ -81,7 +82,17 @@ export const mtls = definePolicy({
         cache.set(from, who)
       }
       if (who === 'absent') return undefined
-      if (who === 'unverified') throw new GatewayError('GW_ERR_AUTH_INVALID')
+      if (who === 'unverified') {
+        audit.emit({
+          type: 'auth.failure',
+          ...requestFields(ctx),
+          decision: 'deny',
+          code: 'GW_ERR_AUTH_INVALID',
+          reason: 'client certificate not verified or without an identity',
+          data: { method: 'mtls' },
+        })
+        throw new GatewayError('GW_ERR_AUTH_INVALID')
+      }
       if (allowed && !allowed.has(who.id)) throw new GatewayError('GW_ERR_FORBIDDEN')
       if (forward !== false) ctx.setUpstreamHeader(forward, who.id)
       return who

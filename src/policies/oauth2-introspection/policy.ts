@@ -8,6 +8,7 @@ import {
   type Revocations,
 } from '../../auth/revocation.js'
 import { tokenHash } from '../../auth/token.js'
+import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyDeps } from '../../gateway/pipeline/policy.js'
@@ -84,7 +85,7 @@ interface Built {
 const shared = new WeakMap<object, { inst: Built; refs: number }>()
 
 /** Everything the policy does for one config; create() shares it between routes. */
-function build(config: Config, { logger, now, routeName, store, baseDir }: PolicyDeps): Built {
+function build(config: Config, { logger, now, routeName, store, baseDir, audit }: PolicyDeps): Built {
   const where = `oauth2-introspection (route ${routeName})`
   const endpoint = parseEndpoint(config.endpoint, where)
   if (config.clientId === undefined || config.clientId === '') {
@@ -154,6 +155,16 @@ function build(config: Config, { logger, now, routeName, store, baseDir }: Polic
     })
   const invalid = (detail = 'the access token is not valid') =>
     new GatewayError('GW_ERR_AUTH_INVALID', { detail, headers: { 'www-authenticate': challengeInvalid } })
+  /** The audit record of a presented token that was refused (never the token; the reason only). */
+  const refused = (ctx: RequestContext, reason: string, code = 'GW_ERR_AUTH_INVALID') =>
+    audit.emit({
+      type: 'auth.failure',
+      ...requestFields(ctx),
+      decision: code === 'GW_ERR_AUTH_UNAVAILABLE' ? 'error' : 'deny',
+      code,
+      reason,
+      data: { method: 'oauth2-introspection' },
+    })
 
   /**
    * The token from the request; undefined when the request carries none (no header, or another
@@ -162,7 +173,10 @@ function build(config: Config, { logger, now, routeName, store, baseDir }: Polic
   const extract = (ctx: RequestContext): string | undefined => {
     const raw = ctx.req.headers[header]
     if (raw === undefined) return undefined
-    if (typeof raw !== 'string') throw invalid()
+    if (typeof raw !== 'string') {
+      refused(ctx, 'malformed')
+      throw invalid()
+    }
     // Node keeps one Authorization header and drops the rest: two of them are ambiguous.
     const rh = ctx.req.rawHeaders
     let seen = 0
@@ -170,7 +184,10 @@ function build(config: Config, { logger, now, routeName, store, baseDir }: Polic
       const n = rh[i] as string
       if (n.length === header.length && n.toLowerCase() === header) seen++
     }
-    if (seen > 1) throw invalid()
+    if (seen > 1) {
+      refused(ctx, 'several token headers')
+      throw invalid()
+    }
     let token = raw
     if (bearer) {
       // Only the first 7 characters are looked at before the size check.
@@ -178,9 +195,15 @@ function build(config: Config, { logger, now, routeName, store, baseDir }: Polic
       if (raw.length > 6 && raw[6] !== ' ') return undefined // e.g. "Bearerx"
       token = raw.slice(7)
     }
-    if (token.length > maxTokenBytes) throw invalid(`the access token is longer than ${maxTokenBytes} bytes`)
+    if (token.length > maxTokenBytes) {
+      refused(ctx, 'token too large')
+      throw invalid(`the access token is longer than ${maxTokenBytes} bytes`)
+    }
     token = token.trimStart() // "Bearer" 1*SP token
-    if (token.length === 0 || !VISIBLE_ASCII.test(token)) throw invalid()
+    if (token.length === 0 || !VISIBLE_ASCII.test(token)) {
+      refused(ctx, 'malformed')
+      throw invalid()
+    }
     return token
   }
 
@@ -268,6 +291,7 @@ function build(config: Config, { logger, now, routeName, store, baseDir }: Polic
     const verdict = revocations?.check(jti, hash)
     if (verdict === REVOKED) {
       logger.info({ requestId: ctx.id, route: ctx.routeName }, 'oauth2-introspection: revoked token refused')
+      refused(ctx, 'revoked')
       throw invalid()
     }
     if (verdict === REVOCATION_UNAVAILABLE) throw stateUnavailable()
@@ -302,12 +326,20 @@ function build(config: Config, { logger, now, routeName, store, baseDir }: Polic
     try {
       outcome = await flight
     } catch (err) {
+      refused(
+        ctx,
+        err instanceof IntrospectionFailure ? `introspection failed: ${err.message}` : 'introspection failed',
+        'GW_ERR_AUTH_UNAVAILABLE',
+      )
       throw new GatewayError('GW_ERR_AUTH_UNAVAILABLE', {
         detail: 'the access token cannot be verified right now',
         cause: err,
       })
     }
-    if (!outcome.active) throw invalid()
+    if (!outcome.active) {
+      refused(ctx, outcome.reason)
+      throw invalid()
+    }
     checkRevoked(ctx, outcome.entry.jti, key)
     return admit(ctx, outcome.entry)
   }
@@ -327,7 +359,10 @@ function build(config: Config, { logger, now, routeName, store, baseDir }: Polic
       checkRevoked(ctx, hit.jti, key)
       return admit(ctx, hit)
     }
-    if (negative.get(key) !== undefined) throw invalid()
+    if (negative.get(key) !== undefined) {
+      refused(ctx, 'inactive (cached)')
+      throw invalid()
+    }
     if (revocations !== undefined) {
       const verdict = revocations.check(undefined, key)
       // Before the shared list's first snapshot: wait for it (bounded), then decide.

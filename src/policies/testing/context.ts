@@ -7,6 +7,7 @@ import { Socket } from 'node:net'
 import pino from 'pino'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
 import type { PolicyDeps } from '../../gateway/pipeline/policy.js'
+import { memoryAudit } from '../../audit/event.js'
 import { createMemoryStore } from '../../stores/memory/memory-store.js'
 
 export interface TestRequest {
@@ -52,7 +53,10 @@ export function testContext(r: TestRequest = {}): RequestContext & { responseHea
   }
 }
 
-/** Policy build-time dependencies for unit tests: a silent logger and a real in-memory store. */
+/**
+ * Policy build-time dependencies for unit tests: a silent logger, a real in-memory store and an
+ * in-memory audit emitter (its events in `deps.audit.events`).
+ */
 export function testDeps(overrides: Partial<PolicyDeps> = {}): PolicyDeps {
   return {
     logger: pino({ level: 'silent' }),
@@ -60,6 +64,7 @@ export function testDeps(overrides: Partial<PolicyDeps> = {}): PolicyDeps {
     routeName: 'test',
     store: createMemoryStore({}),
     baseDir: process.cwd(),
+    audit: memoryAudit(),
     ...overrides,
   }
 }

@@ -22,7 +22,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'))
     process.on('SIGHUP', () => {
       running.logger.info('SIGHUP: reloading config')
-      void running.reload()
+      void running.reload('signal')
     })
   })
 }

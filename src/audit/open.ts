@@ -1,0 +1,207 @@
+/**
+ * Opens the audit log from the config: keyring, sink, and where the chain continues.
+ *
+ * With the file sink, the writer reads the tail of the chain's newest file(s) on start:
+ * - the last complete (newline-terminated) line must be a record of this chain signed with a key
+ *   of the keyring; otherwise the gateway refuses to start (the chain would continue from a record
+ *   nobody can vouch for: run `portcullis audit verify`);
+ * - bytes after the last newline (a record cut by a crash or a full disk), and files holding no
+ *   complete line at all, are not part of the chain. The writer never appends to an old file: it
+ *   opens the next one, whose first record (`audit.start`) continues the chain from the last
+ *   complete record and lists every such torn tail (`data.torn`: file, offset, bytes), so
+ *   `audit verify` accepts exactly those and nothing else.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
+import { resolve } from 'node:path'
+import type { Writable } from 'node:stream'
+import type { Logger } from 'pino'
+import type { AuditConfig } from './config.js'
+import { acquireChainLock, type ChainFile, instancesIn, listChainFiles, readTail } from './files.js'
+import { loadKeyring } from './keyring.js'
+import { AuditLog } from './log.js'
+import { checkRecord, genesisHash, recordHash } from './record.js'
+import { checkRedactPaths, compileRedactor } from './redact.js'
+import { FileSink } from './sinks/file.js'
+import { StdoutSink } from './sinks/stdout.js'
+import type { AuditSink } from './sinks/types.js'
+
+/** A problem with the audit config, keyring or chain that keeps the gateway from starting (exit 2). */
+export class AuditConfigError extends Error {
+  // The CLI reports errors named ConfigError as config problems (exit 2).
+  override name = 'ConfigError'
+}
+
+export interface OpenOptions {
+  /** The config file's directory. */
+  baseDir: string
+  logger: Logger
+  env?: NodeJS.ProcessEnv
+  now?: () => number
+  /** The stdout sink's stream (tests). */
+  stdout?: Writable
+}
+
+/** Where a chain continues, found in its files. */
+export interface ChainTail {
+  /** Next seq and the hash of the last record (genesis when the chain is new). */
+  seq: number
+  prev: string
+  /** Number for the next file. */
+  nextFile: number
+  previous: { file: string; seq: number; closed: boolean } | undefined
+  torn: { file: string; offset: number; bytes: number }[]
+}
+
+/** Reads where the chain of `files` (in file-number order) ends. Throws AuditConfigError. */
+export function findChainTail(
+  files: readonly ChainFile[],
+  instance: string,
+  keyring: Parameters<typeof checkRecord>[1],
+): ChainTail {
+  const torn: ChainTail['torn'] = []
+  const nextFile = files.length > 0 ? (files[files.length - 1] as ChainFile).n + 1 : 1
+  for (let i = files.length - 1; i >= 0; i--) {
+    const f = files[i] as ChainFile
+    const tail = readTail(f.path)
+    if (tail.tornBytes > 0) torn.unshift({ file: f.name, offset: tail.tornOffset, bytes: tail.tornBytes })
+    if (tail.lastLine === undefined) continue
+    const c = checkRecord(tail.lastLine, keyring)
+    if (!c.ok) {
+      throw new AuditConfigError(
+        `audit: the last record of ${f.path} cannot be trusted (${c.message}); the chain cannot continue from it. Run \`portcullis audit verify\` on the directory`,
+      )
+    }
+    if (c.record.instance !== instance) {
+      throw new AuditConfigError(
+        `audit: ${f.path} ends with a record of instance "${c.record.instance}", not "${instance}"`,
+      )
+    }
+    const closed = c.record.type === 'audit.checkpoint' && c.record.data?.reason === 'close'
+    return {
+      seq: c.record.seq + 1,
+      prev: recordHash(tail.lastLine),
+      nextFile,
+      previous: { file: f.name, seq: c.record.seq, closed },
+      torn,
+    }
+  }
+  return { seq: 0, prev: genesisHash(instance), nextFile, previous: undefined, torn }
+}
+
+/** Builds and starts the audit log described by `config` (which must be enabled). */
+export async function openAuditLog(config: AuditConfig, o: OpenOptions): Promise<AuditLog> {
+  const { logger } = o
+  if (config.keyring === undefined) {
+    throw new AuditConfigError(
+      'audit.enabled needs audit.keyring (file or env); `portcullis audit keygen` makes one',
+    )
+  }
+  const problems = checkRedactPaths(config.redact)
+  if (problems.length > 0) throw new AuditConfigError(`audit.redact: ${problems.join('; ')}`)
+  let keyring: ReturnType<typeof loadKeyring>['keyring']
+  try {
+    const loaded = loadKeyring(config.keyring, { baseDir: o.baseDir, env: o.env })
+    keyring = loaded.keyring
+    for (const w of loaded.warnings) logger.warn(w)
+  } catch (err) {
+    throw new AuditConfigError(`audit: ${(err as Error).message}`)
+  }
+  const now = o.now ?? Date.now
+  let sink: AuditSink
+  let instance: string
+  let tail: ChainTail
+  let release: (() => void) | undefined
+  // The log is created after the sink; sink errors reach it through this.
+  let log: AuditLog | undefined
+  const onError = (err: NodeJS.ErrnoException, op: string) => {
+    if (log) log.sinkError(err, op)
+    else logger.error({ op, code: err.code }, 'audit sink error')
+  }
+  if (config.sink === 'stdout') {
+    instance = config.instanceId ?? `gw-${randomBytes(5).toString('hex')}`
+    tail = { seq: 0, prev: genesisHash(instance), nextFile: 1, previous: undefined, torn: [] }
+    sink = new StdoutSink(o.stdout ?? process.stdout, onError)
+  } else {
+    const dir = resolve(o.baseDir, config.file.dir)
+    const prefix = config.file.prefix
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 })
+    } catch (err) {
+      throw new AuditConfigError(
+        `audit.file.dir ${dir}: ${(err as NodeJS.ErrnoException).code ?? 'cannot be created'}`,
+      )
+    }
+    if (config.instanceId !== undefined) instance = config.instanceId
+    else {
+      const found = instancesIn(dir, prefix)
+      if (found.length > 1) {
+        throw new AuditConfigError(
+          `audit: ${dir} holds the chains of several instances (${found.join(', ')}); set audit.instanceId`,
+        )
+      }
+      instance = found[0] ?? `gw-${randomBytes(5).toString('hex')}`
+    }
+    try {
+      release = acquireChainLock(dir, prefix, instance)
+    } catch (err) {
+      throw new AuditConfigError(`audit: ${(err as Error).message}`)
+    }
+    try {
+      tail = findChainTail(listChainFiles(dir).get(`${prefix}-${instance}`) ?? [], instance, keyring)
+      sink = await FileSink.open({
+        dir,
+        prefix,
+        instance,
+        firstFile: tail.nextFile,
+        fsync: config.file.fsync,
+        fsyncIntervalMs: config.file.fsyncIntervalMs,
+        maxBytes: config.file.maxBytes,
+        maxAgeMs: config.file.maxAgeSec * 1000,
+        now,
+        onError,
+      })
+    } catch (err) {
+      release()
+      if (err instanceof AuditConfigError) throw err
+      throw new AuditConfigError(
+        `audit: cannot open a file in ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      )
+    }
+  }
+  const startData: Record<string, unknown> = { pid: process.pid, sink: sink.kind }
+  if (tail.previous) startData.previous = tail.previous
+  if (tail.torn.length > 0) startData.torn = tail.torn
+  log = new AuditLog({
+    instance,
+    keyring,
+    sink,
+    start: { seq: tail.seq, prev: tail.prev },
+    startData,
+    checkpointEvery: config.checkpoint.everyRecords,
+    checkpointIntervalMs: config.checkpoint.intervalSec * 1000,
+    maxQueue: config.maxQueue,
+    durable: config.sink === 'file' && config.file.fsync === 'always',
+    redact: compileRedactor(config.redact),
+    logger,
+    now,
+    onClose: release,
+  })
+  await log.commit()
+  if (tail.torn.length > 0) {
+    logger.warn(
+      { torn: tail.torn, continuesAfterSeq: tail.seq - 1 },
+      'audit: the previous run left an unterminated record (crash); the chain continues in a new file that records it',
+    )
+  }
+  logger.info(
+    {
+      instance,
+      sink: sink.kind,
+      seq: tail.seq,
+      fsync: config.sink === 'file' ? config.file.fsync : undefined,
+    },
+    'audit log open',
+  )
+  return log
+}

@@ -1,0 +1,174 @@
+/**
+ * The JSON-lines file sink: the chain in numbered files in one directory (see files.ts), rotated
+ * by size and age. `fsync: always` syncs each batch before its write resolves (group commit: one
+ * fdatasync per batch, however many records it holds); `fsync: interval` syncs every
+ * `fsyncIntervalMs` while there is something unsynced.
+ */
+import { constants } from 'node:fs'
+import { type FileHandle, mkdir, open } from 'node:fs/promises'
+import { join } from 'node:path'
+import { chainFileName } from '../files.js'
+import type { AuditSink, SinkErrorHandler } from './types.js'
+
+export interface FileSinkOptions {
+  dir: string
+  prefix: string
+  instance: string
+  /** Number of the first file this sink opens (one past the newest existing file). */
+  firstFile: number
+  fsync: 'always' | 'interval'
+  fsyncIntervalMs: number
+  /** Rotate once a file holds this many bytes (0: never by size). */
+  maxBytes: number
+  /** Rotate once a file is this old (0: never by age). */
+  maxAgeMs: number
+  now: () => number
+  onError: SinkErrorHandler
+}
+
+const RETRY_MIN_MS = 50
+const RETRY_MAX_MS = 5000
+
+async function syncDir(dir: string): Promise<void> {
+  let h: FileHandle | undefined
+  try {
+    h = await open(dir, constants.O_RDONLY)
+    await h.sync()
+  } catch {
+    // Some file systems cannot sync a directory; the file's own syncs still hold.
+  } finally {
+    await h?.close().catch(() => undefined)
+  }
+}
+
+export class FileSink implements AuditSink {
+  readonly kind = 'file'
+  private handle!: FileHandle
+  private fileNumber: number
+  private openedAt = 0
+  private bytes = 0
+  private dirty = false
+  private syncing: Promise<void> | undefined
+  private closed = false
+  private readonly timer: NodeJS.Timeout | undefined
+  /** The file being written now. */
+  currentFile = ''
+
+  private constructor(private readonly o: FileSinkOptions) {
+    this.fileNumber = o.firstFile
+    if (o.fsync === 'interval') {
+      this.timer = setInterval(() => void this.syncNow(), o.fsyncIntervalMs)
+      this.timer.unref()
+    }
+  }
+
+  /** Creates the directory (0700) when missing and opens the first file (0600, never an existing one). */
+  static async open(o: FileSinkOptions): Promise<FileSink> {
+    await mkdir(o.dir, { recursive: true, mode: 0o700 })
+    const s = new FileSink(o)
+    try {
+      await s.openFile()
+    } catch (err) {
+      if (s.timer) clearInterval(s.timer)
+      throw err
+    }
+    return s
+  }
+
+  private async openFile(): Promise<void> {
+    const name = chainFileName(this.o.prefix, this.o.instance, this.fileNumber)
+    this.handle = await open(join(this.o.dir, name), 'wx', 0o600)
+    this.currentFile = name
+    this.openedAt = this.o.now()
+    this.bytes = 0
+    await syncDir(this.o.dir)
+  }
+
+  nextFileName(): string {
+    return chainFileName(this.o.prefix, this.o.instance, this.fileNumber + 1)
+  }
+
+  shouldRotate(now: number): boolean {
+    if (this.bytes === 0) return false
+    return (
+      (this.o.maxBytes > 0 && this.bytes >= this.o.maxBytes) ||
+      (this.o.maxAgeMs > 0 && now - this.openedAt >= this.o.maxAgeMs)
+    )
+  }
+
+  async rotate(): Promise<string> {
+    await this.syncNow(true)
+    await this.handle.close().catch((err: NodeJS.ErrnoException) => this.o.onError(err, 'close'))
+    this.fileNumber++
+    for (let delay = RETRY_MIN_MS; ; delay = Math.min(RETRY_MAX_MS, delay * 2)) {
+      try {
+        await this.openFile()
+        return this.currentFile
+      } catch (err) {
+        this.o.onError(err as NodeJS.ErrnoException, 'open')
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') this.fileNumber++
+        if (this.closed) throw err
+        await new Promise((r) => setTimeout(r, delay))
+      }
+    }
+  }
+
+  async write(data: Buffer): Promise<void> {
+    let off = 0
+    let delay = RETRY_MIN_MS
+    while (off < data.length) {
+      try {
+        const { bytesWritten } = await this.handle.write(data, off, data.length - off, null)
+        off += bytesWritten
+        this.bytes += bytesWritten
+        delay = RETRY_MIN_MS
+      } catch (err) {
+        this.o.onError(err as NodeJS.ErrnoException, 'write')
+        if (this.closed) return
+        await new Promise((r) => setTimeout(r, delay))
+        delay = Math.min(RETRY_MAX_MS, delay * 2)
+      }
+    }
+    this.dirty = true
+    if (this.o.fsync === 'always') await this.syncNow(true)
+  }
+
+  /** fdatasync when there is something unsynced; `retry`: until it succeeds or the sink closes. */
+  private async syncNow(retry = false): Promise<void> {
+    if (this.syncing) await this.syncing
+    if (!this.dirty) return
+    this.dirty = false
+    const run = async () => {
+      for (let delay = RETRY_MIN_MS; ; delay = Math.min(RETRY_MAX_MS, delay * 2)) {
+        try {
+          await this.handle.datasync()
+          return
+        } catch (err) {
+          this.o.onError(err as NodeJS.ErrnoException, 'fsync')
+          if (!retry || this.closed) {
+            this.dirty = true
+            return
+          }
+          await new Promise((r) => setTimeout(r, delay))
+        }
+      }
+    }
+    this.syncing = run()
+    try {
+      await this.syncing
+    } finally {
+      this.syncing = undefined
+    }
+  }
+
+  async close(deadlineMs: number): Promise<void> {
+    if (this.timer) clearInterval(this.timer)
+    const done = (async () => {
+      await this.syncNow(true)
+      await this.handle.close()
+    })()
+    const timeout = new Promise<void>((r) => setTimeout(r, deadlineMs).unref())
+    await Promise.race([done.catch((err: NodeJS.ErrnoException) => this.o.onError(err, 'close')), timeout])
+    this.closed = true
+  }
+}

@@ -1,0 +1,331 @@
+/**
+ * Verifies an audit chain: files in chain order, each line a record in canonical form whose MAC
+ * verifies with the keyring, whose seq is one more than the previous record's and whose prev is
+ * the previous record's hash (the genesis hash for seq 0). Stops at the first problem and says
+ * where (file, line, seq) and what: missing, altered, reordered, truncated or foreign.
+ *
+ * What is accepted without complaint, because the writer (which holds the key) vouches for it:
+ * - an unterminated last line (a crash cut the write) that the next file's `audit.start` record
+ *   lists in `data.torn` (same file, byte offset and length): a note;
+ * - `audit.gap` records (events dropped because the queue was full): a note each;
+ * - a chain whose last record is not a `close` checkpoint (the writer is running, or stopped
+ *   without closing): a note, or a problem with `requireClosed`.
+ */
+import { readFileSync, statSync } from 'node:fs'
+import { basename } from 'node:path'
+import { MAX_LINE_BYTES } from './files.js'
+import type { Keyring } from './keyring.js'
+import { checkRecord, genesisHash, type ParsedRecord, recordHash } from './record.js'
+
+export type ProblemKind = 'missing' | 'altered' | 'reordered' | 'truncated' | 'foreign'
+
+export interface VerifyProblem {
+  kind: ProblemKind
+  file: string
+  /** 1-based line number ('' file-level problems: 0). */
+  line: number
+  seq?: number
+  message: string
+}
+
+export interface VerifyReport {
+  ok: boolean
+  files: number
+  /** Records verified (checkpoints included), before the problem when there is one. */
+  records: number
+  checkpoints: number
+  instance?: string
+  firstSeq?: number
+  lastSeq?: number
+  lastTime?: string
+  /** The last record is a `close` checkpoint. */
+  closed: boolean
+  /** Events the writer recorded as dropped (`audit.gap`). */
+  dropped: number
+  notes: string[]
+  problem?: VerifyProblem
+}
+
+export interface VerifyOptions {
+  /** The first file may start after seq 0 (older files removed by retention): its prev is trusted. */
+  partial?: boolean
+  /** A chain that does not end with a `close` checkpoint is a problem (truncated). */
+  requireClosed?: boolean
+}
+
+/** A file that cannot be read or a record signed with a key not in the keyring: exit 2. */
+export class VerifyUsageError extends Error {
+  override name = 'VerifyUsageError'
+}
+
+const MAX_FILE_BYTES = 1024 * 1024 * 1024
+const MAX_NOTES = 100
+
+interface Torn {
+  file: string
+  offset: number
+  bytes: number
+  line: number
+}
+
+function sameTorn(listed: unknown, pending: readonly Torn[]): boolean {
+  if (!Array.isArray(listed) || listed.length !== pending.length) return false
+  return pending.every((p, i) => {
+    const t = listed[i] as Record<string, unknown> | null
+    return (
+      t !== null && typeof t === 'object' && t.file === p.file && t.offset === p.offset && t.bytes === p.bytes
+    )
+  })
+}
+
+/** Verifies the chain in `files` (in chain order). Throws VerifyUsageError for exit-2 problems. */
+export function verifyChain(
+  files: readonly string[],
+  keyring: Keyring,
+  opts: VerifyOptions = {},
+): VerifyReport {
+  const report: VerifyReport = {
+    ok: false,
+    files: files.length,
+    records: 0,
+    checkpoints: 0,
+    closed: false,
+    dropped: 0,
+    notes: [],
+  }
+  let notesLeftOut = 0
+  const note = (s: string) => {
+    if (report.notes.length < MAX_NOTES) report.notes.push(s)
+    else notesLeftOut++
+  }
+  const fail = (p: VerifyProblem): VerifyReport => {
+    report.problem = p
+    if (notesLeftOut > 0) report.notes.push(`… and ${notesLeftOut} more notes`)
+    return report
+  }
+  let expected: number | undefined
+  let prevHash: string | undefined
+  let prevWhere = ''
+  let instance: string | undefined
+  let last: ParsedRecord | undefined
+  let pendingTorn: Torn[] = []
+  let pendingNext: { name: string; where: string } | undefined
+
+  for (const path of files) {
+    const name = basename(path)
+    let data: Buffer
+    try {
+      if (statSync(path).size > MAX_FILE_BYTES) throw new VerifyUsageError(`${path}: larger than 1 GiB`)
+      data = readFileSync(path)
+    } catch (err) {
+      if (err instanceof VerifyUsageError) throw err
+      throw new VerifyUsageError(`${path}: ${(err as NodeJS.ErrnoException).code ?? 'cannot be read'}`)
+    }
+    if (pendingNext !== undefined && pendingNext.name !== name) {
+      note(`${pendingNext.where} names the next file ${pendingNext.name}; the next file given is ${name}`)
+    }
+    const nextAfterRotate = pendingNext
+    pendingNext = undefined
+    if (data.length === 0) {
+      note(`${name}: empty`)
+      pendingNext = nextAfterRotate
+      continue
+    }
+    let start = 0
+    let lineNo = 0
+    let inFile = 0
+    for (;;) {
+      const nl = data.indexOf(10, start)
+      if (nl === -1) break
+      lineNo++
+      const where = `${name}:${lineNo}`
+      if (nl - start > MAX_LINE_BYTES) {
+        return fail({ kind: 'altered', file: name, line: lineNo, message: 'a line longer than any record' })
+      }
+      const line = data.toString('utf8', start, nl)
+      const lineStart = start
+      start = nl + 1
+      // Invalid UTF-8 decodes to U+FFFD: two different byte strings must not pass as one record.
+      if (!Buffer.from(line, 'utf8').equals(data.subarray(lineStart, nl))) {
+        return fail({ kind: 'altered', file: name, line: lineNo, message: 'not valid UTF-8' })
+      }
+      const c = checkRecord(line, keyring)
+      const rec = c.record
+      if (rec !== undefined && instance !== undefined && rec.instance !== instance) {
+        return fail({
+          kind: 'foreign',
+          file: name,
+          line: lineNo,
+          seq: rec.seq,
+          message: `a record of instance "${rec.instance.slice(0, 64)}" in the chain of "${instance}"`,
+        })
+      }
+      if (!c.ok) {
+        if (c.kind === 'unknown-key') throw new VerifyUsageError(`${where}: ${c.message}`)
+        return fail({
+          kind: 'altered',
+          file: name,
+          line: lineNo,
+          ...(rec ? { seq: rec.seq } : {}),
+          message: c.kind === 'malformed' ? `not a record: ${c.message}` : c.message,
+        })
+      }
+      const r = c.record
+      if (instance === undefined) instance = r.instance
+      if (expected === undefined) {
+        report.firstSeq = r.seq
+        if (r.seq === 0) {
+          if (r.prev !== genesisHash(instance)) {
+            return fail({
+              kind: 'foreign',
+              file: name,
+              line: lineNo,
+              seq: 0,
+              message: `the first record's prev is not the genesis hash of instance "${instance}"`,
+            })
+          }
+        } else if (!opts.partial) {
+          return fail({
+            kind: 'missing',
+            file: name,
+            line: lineNo,
+            seq: r.seq,
+            message: `the chain starts at seq ${r.seq}: records 0 to ${r.seq - 1} are missing (pass --partial when older files were removed on purpose)`,
+          })
+        } else {
+          note(`the chain is verified from seq ${r.seq} (${where}); what came before is not checked`)
+        }
+      } else if (r.seq !== expected) {
+        const rest = data.toString('utf8', lineStart, data.length)
+        const laterLine = rest.split('\n').findIndex((l) => l.includes(`"seq":${expected},`))
+        if (laterLine > 0) {
+          return fail({
+            kind: 'reordered',
+            file: name,
+            line: lineNo,
+            seq: r.seq,
+            message: `seq ${r.seq} comes where seq ${expected} belongs; seq ${expected} is at line ${lineNo + laterLine}`,
+          })
+        }
+        if (r.seq > expected) {
+          return fail({
+            kind: 'missing',
+            file: name,
+            line: lineNo,
+            seq: r.seq,
+            message: `seq ${expected}${r.seq - 1 > expected ? ` to ${r.seq - 1}` : ''} missing between ${prevWhere} and ${where}`,
+          })
+        }
+        return fail({
+          kind: 'reordered',
+          file: name,
+          line: lineNo,
+          seq: r.seq,
+          message: `seq ${r.seq} after seq ${expected - 1} (${prevWhere}): out of order or repeated`,
+        })
+      } else if (r.prev !== prevHash) {
+        return fail({
+          kind: 'altered',
+          file: name,
+          line: lineNo,
+          seq: r.seq,
+          message: `its prev is not the hash of the record before it (${prevWhere}): a record was replaced`,
+        })
+      }
+      if (pendingTorn.length > 0) {
+        if (r.type !== 'audit.start' || !sameTorn(r.data?.torn, pendingTorn)) {
+          const t = pendingTorn[0] as Torn
+          return fail({
+            kind: 'truncated',
+            file: t.file,
+            line: t.line,
+            message: `unterminated record at line ${t.line} (byte ${t.offset}, ${t.bytes} bytes): the file was cut, and the next record (${where}) does not record it as a crash`,
+          })
+        }
+        for (const t of pendingTorn) {
+          note(
+            `${t.file}:${t.line}: unterminated record (${t.bytes} bytes, a crash), recorded by the restart at ${where}`,
+          )
+        }
+        pendingTorn = []
+      }
+      if (r.type === 'audit.start' && r.seq > 0) {
+        const p = r.data?.previous as { closed?: unknown } | undefined
+        if (p?.closed === false)
+          note(`${where}: restart after the chain was left open (the writer stopped uncleanly)`)
+      }
+      if (r.type === 'audit.checkpoint') report.checkpoints++
+      if (r.type === 'audit.gap') {
+        const n = Number(r.data?.dropped ?? 0)
+        report.dropped += Number.isFinite(n) ? n : 0
+        note(`${where}: ${n} events were dropped (audit queue full) before this record`)
+      }
+      report.records++
+      inFile++
+      prevHash = recordHash(line)
+      prevWhere = where
+      expected = r.seq + 1
+      last = r
+    }
+    if (start < data.length) {
+      pendingTorn.push({ file: name, offset: start, bytes: data.length - start, line: lineNo + 1 })
+    }
+    if (inFile === 0 && start >= data.length) note(`${name}: no records`)
+    if (
+      last?.type === 'audit.checkpoint' &&
+      last.data?.reason === 'rotate' &&
+      prevWhere.startsWith(`${name}:`)
+    ) {
+      const next = last.data?.next
+      pendingNext = { name: typeof next === 'string' ? next : '(unnamed)', where: prevWhere }
+    }
+  }
+  if (pendingTorn.length > 0) {
+    const t = pendingTorn[0] as Torn
+    return fail({
+      kind: 'truncated',
+      file: t.file,
+      line: t.line,
+      message: `unterminated record at line ${t.line} (byte ${t.offset}, ${t.bytes} bytes): the file was cut (a crash the writer has not restarted from yet, or tampering)`,
+    })
+  }
+  if (last === undefined) {
+    return fail({
+      kind: 'missing',
+      file: files.length > 0 ? basename(files[0] as string) : '',
+      line: 0,
+      message: 'no records',
+    })
+  }
+  report.instance = instance
+  report.lastSeq = last.seq
+  report.lastTime = last.time
+  if (pendingNext !== undefined) {
+    return fail({
+      kind: 'truncated',
+      file: pendingNext.name,
+      line: 0,
+      seq: last.seq + 1,
+      message: `the chain continues in ${pendingNext.name} (rotation at ${pendingNext.where}), which was not given or holds no records`,
+    })
+  }
+  report.closed = last.type === 'audit.checkpoint' && last.data?.reason === 'close'
+  if (!report.closed) {
+    if (opts.requireClosed) {
+      return fail({
+        kind: 'truncated',
+        file: prevWhere.split(':')[0] as string,
+        line: Number(prevWhere.split(':')[1]),
+        seq: last.seq,
+        message:
+          'the chain does not end with a close checkpoint: records after it may have been removed, or the writer is still running',
+      })
+    }
+    note(
+      `the chain ends at seq ${last.seq} (${prevWhere}) without a close checkpoint: the writer is running or stopped uncleanly; records removed from the end since then cannot be detected from the files alone`,
+    )
+  }
+  if (notesLeftOut > 0) report.notes.push(`… and ${notesLeftOut} more notes`)
+  report.ok = true
+  return report
+}
