@@ -27,6 +27,9 @@ import { RedisServer, rawCommand, requireRedisServer } from './redis-server.js'
 
 const silent = pino({ level: 'silent' })
 const TIMEOUT_MS = 200
+// Room for timer and scheduling delays on a loaded 2-core CI machine. What these tests catch is an
+// operation that waits for a reconnect (seconds, or forever), not a few hundred ms of jitter.
+const SLACK_MS = 400
 const KINDS: KeyKind[] = ['c', 'k', 's', 'g']
 
 /** A store connected and ready (operations before that fail fast, by design). */
@@ -177,7 +180,7 @@ describe('redis store: outages', () => {
     await server?.stop()
   })
 
-  test(`killed server: every operation rejects with StoreError within ${TIMEOUT_MS} + 100 ms; after a restart on the same port the same store works again within 2 s`, async (t) => {
+  test(`killed server: every operation rejects with StoreError within ${TIMEOUT_MS} + ${SLACK_MS} ms; after a restart on the same port the same store works again within 2 s`, async (t) => {
     const store = await readyStore({ port: server.port, commandTimeoutMs: TIMEOUT_MS })
     try {
       assert.equal((await store.counters.incr('before', 1, 60_000)).value, 1)
@@ -195,7 +198,7 @@ describe('redis store: outages', () => {
       for (const r of all) {
         assert.equal(r.ok, false, 'an operation succeeded against a dead server')
         assert.equal(r.storeError, true, 'rejected with something else than a StoreError')
-        assert.ok(r.ms <= TIMEOUT_MS + 100, `took ${r.ms.toFixed(1)} ms`)
+        assert.ok(r.ms <= TIMEOUT_MS + SLACK_MS, `took ${r.ms.toFixed(1)} ms`)
       }
       const worst = Math.max(...all.map((r) => r.ms))
       t.diagnostic(`server down: ${all.length} operations rejected, slowest ${worst.toFixed(1)} ms`)
@@ -210,7 +213,7 @@ describe('redis store: outages', () => {
           recovered = performance.now() - t0
           break
         }
-        assert.ok(r.storeError && r.ms <= TIMEOUT_MS + 100)
+        assert.ok(r.storeError && r.ms <= TIMEOUT_MS + SLACK_MS)
         await sleep(25)
       }
       assert.ok(recovered >= 0, 'the store did not recover within 2 s of the restart')
@@ -222,7 +225,7 @@ describe('redis store: outages', () => {
     }
   })
 
-  test(`frozen server (SIGSTOP): operations reject within ${TIMEOUT_MS} + 100 ms, none hangs; after SIGCONT they succeed again`, async (t) => {
+  test(`frozen server (SIGSTOP): operations reject within ${TIMEOUT_MS} + ${SLACK_MS} ms, none hangs; after SIGCONT they succeed again`, async (t) => {
     if (!server) throw new Error('no server')
     const store = await readyStore({ port: server.port, commandTimeoutMs: TIMEOUT_MS })
     try {
@@ -236,7 +239,7 @@ describe('redis store: outages', () => {
       }
       for (const r of all) {
         assert.equal(r.storeError, true)
-        assert.ok(r.ms <= TIMEOUT_MS + 100, `took ${r.ms.toFixed(1)} ms`)
+        assert.ok(r.ms <= TIMEOUT_MS + SLACK_MS, `took ${r.ms.toFixed(1)} ms`)
       }
       t.diagnostic(
         `server frozen: ${all.length} operations rejected, slowest ${Math.max(...all.map((r) => r.ms)).toFixed(1)} ms`,
@@ -313,7 +316,7 @@ describe('redis store: outages', () => {
       }
       for (const r of all) {
         assert.equal(r.storeError, true)
-        assert.ok(r.ms <= TIMEOUT_MS + 100, `took ${r.ms.toFixed(1)} ms`)
+        assert.ok(r.ms <= TIMEOUT_MS + SLACK_MS, `took ${r.ms.toFixed(1)} ms`)
       }
       forward = true
       const t1 = performance.now()
@@ -343,7 +346,7 @@ describe('redis store: outages', () => {
     try {
       const r = await timed(() => store.kv.get('k'))
       assert.equal(r.storeError, true)
-      assert.ok(r.ms <= TIMEOUT_MS + 100)
+      assert.ok(r.ms <= TIMEOUT_MS + SLACK_MS)
       await server.launch()
       await store.whenReady(3000)
       assert.equal(await store.kv.get('k'), undefined)
