@@ -430,10 +430,8 @@ describe('admin API', () => {
     const r = await post({ jti: 'audited', reason: 'incident 42' })
     assert.equal(r.status, 201)
     const id = r.headers['x-request-id'] as string
-    const line = gw
-      .stderr()
-      .split('\n')
-      .find((l) => l.includes('"admin write"') && l.includes(id))
+    const isWrite = (l: string) => l.includes('"admin write"') && l.includes(id)
+    const line = (await gw.waitForLog((t) => t.split('\n').some(isWrite))).split('\n').find(isWrite)
     assert.ok(line, 'no admin write line')
     const rec = JSON.parse(line) as { admin: Record<string, unknown>; requestId: string }
     assert.equal(rec.requestId, id)

@@ -264,7 +264,10 @@ describe('api-key-auth', () => {
       }
       assert.equal(text.match(KEY_RE), null)
     }
-    assert.match(gw.stderr(), new RegExp(`"keyId":"${revoked.id}","reason":"revoked"`))
+    assert.match(
+      await gw.waitForLog(new RegExp(`"keyId":"${revoked.id}","reason":"revoked"`)),
+      new RegExp(`"keyId":"${revoked.id}","reason":"revoked"`),
+    )
     for (const f of [store, `${store}.last-used.json`]) {
       const text = readFileSync(f, 'utf8')
       for (const k of printed) assert.equal(text.includes(k.slice(12, 34)), false, `${f} holds a key`)

@@ -324,7 +324,7 @@ describe('api keys shared through Redis: two gateways, the real CLI', () => {
       assert.ok(text.length > 0)
       for (const k of printed) assert.equal(text.includes(k.slice(12, 34)), false, 'a key in a log')
     }
-    assert.match(gw1.stderr(), /"reason":"revoked"/)
+    assert.match(await gw1.waitForLog(/"reason":"revoked"/), /"reason":"revoked"/)
   })
 })
 

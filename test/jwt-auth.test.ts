@@ -231,7 +231,8 @@ describe('jwt-auth through the gateway', () => {
     const second = await get(gw.url, '/api/c', { ...bearer(token), 'x-request-id': 'cache-check-second' })
     assert.equal(first.status, 200)
     assert.equal(second.status, 200)
-    await sleep(200)
+    await gw.waitForLog((t) => t.includes('"requestId":"cache-check-first"'))
+    await sleep(200) // a second "jwt verified" line, if there were one, would have arrived by now
     const verified = (id: string) =>
       gw
         .stderr()

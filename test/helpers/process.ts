@@ -19,6 +19,12 @@ export interface GatewayProcess {
   stderr(): string
   /** Everything it wrote to stdout so far (with `captureStdout`; '' otherwise). */
   stdout(): string
+  /**
+   * Waits (bounded) until stderr matches: log lines written after a response was sent travel
+   * through a pipe and can arrive after the client has its answer. Resolves stderr; rejects with
+   * the pattern after `timeoutMs`.
+   */
+  waitForLog(pattern: RegExp | ((stderr: string) => boolean), timeoutMs?: number): Promise<string>
   /** Resident set size now, in bytes (from /proc). */
   rss(): number
   /** SIGTERM and wait for exit; resolves the exit code. */
@@ -52,7 +58,8 @@ export async function spawnGateway(
       out += d
     })
   } else child.stdout?.resume()
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+  // 'close', not 'exit': after 'close' every byte the process wrote to its pipes has been read.
+  const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)))
   const started = Date.now()
   let url: string | undefined
   let adminUrl: string | undefined
@@ -80,6 +87,16 @@ export async function spawnGateway(
     configFile,
     stderr: () => err,
     stdout: () => out,
+    waitForLog: async (pattern, timeoutMs = 5000) => {
+      const matches = typeof pattern === 'function' ? pattern : (t: string) => pattern.test(t)
+      const deadline = Date.now() + timeoutMs
+      while (!matches(err)) {
+        if (Date.now() > deadline)
+          throw new Error(`no log line matching ${String(pattern)} in ${timeoutMs} ms`)
+        await new Promise((r) => setTimeout(r, 10))
+      }
+      return err
+    },
     rss: () => {
       const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
       return Number(m?.[1] ?? 0) * 1024
