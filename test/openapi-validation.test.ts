@@ -5,17 +5,31 @@
  * stripped, a hostile corpus and a valid one).
  */
 import assert from 'node:assert/strict'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { type DemoApi, startDemoApi } from '../examples/demo/api.js'
 import { request, type Res } from './helpers/http.js'
-import { type GatewayProcess, spawnGateway } from './helpers/process.js'
+import { type GatewayProcess, spawnGateway, tempDir } from './helpers/process.js'
 import { type RecordingUpstream, startRecordingUpstream } from './helpers/servers.js'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const SPEC = join(ROOT, 'examples/demo/openapi.yaml')
 
-function config(upstream: string, policy: string): string {
+/** The demo spec rewritten as OAS 3.0 (nullable instead of a null type, enum instead of const). */
+function spec30(): string {
+  const text = readFileSync(SPEC, 'utf8')
+    .replace('openapi: 3.1.0', 'openapi: 3.0.3')
+    .replace(/\n(\s+)type: \[string, "null"\]/g, '\n$1type: string\n$1nullable: true')
+    .replace(/\n(\s+)const: ok/g, '\n$1enum: [ok]')
+    .replace(/\n\s+identifier: Apache-2.0/, '')
+  assert.ok(!text.includes('3.1.0') && text.includes('nullable: true'))
+  const file = join(tempDir(), 'openapi-3.0.yaml')
+  writeFileSync(file, text)
+  return file
+}
+
+function config(upstream: string, policy: string, spec = SPEC): string {
   return `listeners: [ { name: public, host: 127.0.0.1, port: 0 } ]
 admin: { enabled: false }
 upstreams: { up: { targets: [ { url: "${upstream}" } ] } }
@@ -25,7 +39,7 @@ routes:
     upstream: up
     policies:
       openapi-validation:
-        spec: ${JSON.stringify(SPEC)}
+        spec: ${JSON.stringify(spec)}
 ${policy
   .split('\n')
   .map((l) => `        ${l}`)
@@ -118,9 +132,11 @@ describe('in front of a recording upstream', () => {
   let block: GatewayProcess
   let strip: GatewayProcess
   let monitor: GatewayProcess
+  let block30: GatewayProcess
   before(async () => {
     up = await startRecordingUpstream()
     block = await spawnGateway(config(up.url, 'mode: block'))
+    block30 = await spawnGateway(config(up.url, 'mode: block', spec30()))
     strip = await spawnGateway(
       config(
         up.url,
@@ -130,7 +146,7 @@ describe('in front of a recording upstream', () => {
     monitor = await spawnGateway(config(up.url, 'mode: monitor\nundeclaredRoutes: monitor'))
   })
   after(async () => {
-    await Promise.all([block?.stop(), strip?.stop(), monitor?.stop()])
+    await Promise.all([block?.stop(), block30?.stop(), strip?.stop(), monitor?.stop()])
     await up?.close()
   })
 
@@ -422,18 +438,106 @@ describe('in front of a recording upstream', () => {
     ['undeclared route', { path: '/api/v2/debug/config' }, 404, 'GW_ERR_ROUTE_NOT_IN_SPEC'],
     ['undeclared method', { method: 'PUT', path: '/api/v2/users/me' }, 405, 'GW_ERR_METHOD_NOT_IN_SPEC'],
   ]
-  test(`hostile corpus (${hostile.length} requests): all refused with the right code, none reaches the upstream`, async () => {
-    up.clear()
-    let refused = 0
-    for (const [what, req, status, code] of hostile) {
-      const r = await request(block.url, req).catch((err: Error) => assert.fail(`${what}: ${err.message}`))
-      assert.equal(r.status, status, `${what}: ${r.body}`)
-      assert.equal(problem(r).code, code, what)
-      refused++
+  // Generated: type confusion per field, read-only and unknown fields, nested prototype keys,
+  // bad path ids, content-type confusion on every JSON operation.
+  for (const [field, bad] of [
+    ['item', [null, true, 1, {}, [], '']],
+    ['quantity', [null, true, '2', {}, [], 1.5, 0, -1, 1001, 1e300]],
+  ] as const) {
+    for (const v of bad) {
+      const body = { item: 'a', quantity: 1, [field]: v }
+      hostile.push([
+        `${field}=${JSON.stringify(v)}`,
+        { method: 'POST', path: '/api/v2/orders', ...json(body) },
+        400,
+        'GW_ERR_VALIDATION',
+      ])
     }
-    assert.equal(up.requests.length, 0)
-    console.log(`hostile requests refused: ${refused}/${hostile.length}`)
-  })
+  }
+  for (const extra of ['id', 'ownerId', 'total', 'role', 'passwordHash', 'isAdmin']) {
+    hostile.push([
+      `POST order + ${extra}`,
+      { method: 'POST', path: '/api/v2/orders', ...json({ item: 'a', quantity: 1, [extra]: 1 }) },
+      400,
+      'GW_ERR_VALIDATION',
+    ])
+    hostile.push([
+      `PUT order + ${extra}`,
+      { method: 'PUT', path: '/api/v2/orders/1', ...json({ item: 'a', quantity: 1, [extra]: 1 }) },
+      400,
+      'GW_ERR_VALIDATION',
+    ])
+    hostile.push([
+      `PATCH me + ${extra}`,
+      { method: 'PATCH', path: '/api/v2/users/me', ...json({ displayName: 'a', [extra]: 'x' }) },
+      400,
+      'GW_ERR_VALIDATION',
+    ])
+  }
+  for (const key of ['__proto__', 'constructor', 'prototype']) {
+    hostile.push([
+      `nested ${key}`,
+      {
+        method: 'POST',
+        path: '/api/v2/orders',
+        ...json(`{"item":"a","quantity":1,"x":{"${key}":{"isAdmin":true}}}`),
+      },
+      400,
+      'GW_ERR_MALFORMED_BODY',
+    ])
+    hostile.push([
+      `array ${key}`,
+      { method: 'POST', path: '/api/v2/orders', ...json(`[{"${key}":1}]`) },
+      400,
+      'GW_ERR_MALFORMED_BODY',
+    ])
+  }
+  for (const base of ['/api/v2/users/', '/api/v2/accounts/', '/api/v2/orders/']) {
+    for (const id of ['abc', '-1', '0', '1.5', '1e3', '%20', '0x10', '1000000000']) {
+      hostile.push([`id ${base}${id}`, { path: `${base}${id}`, headers: token }, 400, 'GW_ERR_VALIDATION'])
+    }
+  }
+  for (const [method, path] of [
+    ['POST', '/api/v2/login'],
+    ['PATCH', '/api/v2/users/me'],
+    ['POST', '/api/v2/users/me/avatar'],
+    ['POST', '/api/v2/orders'],
+    ['PUT', '/api/v2/orders/1'],
+    ['POST', '/api/v2/admin/users/1/role'],
+  ]) {
+    for (const ct of [
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'application/xml',
+    ]) {
+      hostile.push([
+        `${method} ${path} as ${ct}`,
+        { method, path, headers: { 'content-type': ct }, body: '{"role":"admin"}' },
+        415,
+        'GW_ERR_UNSUPPORTED_MEDIA_TYPE',
+      ])
+    }
+  }
+
+  for (const [name, gw] of [
+    ['3.1', () => block],
+    ['3.0', () => block30],
+  ] as const) {
+    test(`hostile corpus, OAS ${name}: all refused with the right code, none reaches the upstream`, async () => {
+      up.clear()
+      let refused = 0
+      for (const [what, req, status, code] of hostile) {
+        const r = await request(gw().url, req).catch((err: Error) => assert.fail(`${what}: ${err.message}`))
+        assert.equal(r.status, status, `${what}: ${r.body}`)
+        assert.equal(problem(r).code, code, what)
+        refused++
+      }
+      assert.equal(up.requests.length, 0)
+      assert.ok(refused >= 100)
+      console.log(`OAS ${name}: hostile requests refused: ${refused}/${hostile.length}`)
+    })
+  }
 
   const valid: [string, Parameters<typeof request>[1]][] = [
     ['health', { path: '/healthz' }],
@@ -469,13 +573,59 @@ describe('in front of a recording upstream', () => {
     ['set role', { method: 'POST', path: '/api/v2/admin/users/2/role', ...json({ role: 'admin' }) }],
     ['HEAD as GET', { method: 'HEAD', path: '/api/v2/orders', headers: token }],
   ]
-  test(`valid corpus (${valid.length} requests): all passed`, async () => {
-    up.clear()
-    for (const [what, req] of valid) {
-      const r = await request(block.url, req)
-      assert.equal(r.status, 200, `${what}: ${r.body}`)
+  for (const quantity of [1, 2, 10, 999, 1000]) {
+    for (const item of ['a', 'mouse', 'x'.repeat(100), 'ünïcödé ✓', 'with space']) {
+      valid.push([
+        `order ${quantity} ${item}`,
+        { method: 'POST', path: '/api/v2/orders', ...json({ item, quantity }) },
+      ])
+      valid.push([
+        `replace ${quantity} ${item}`,
+        { method: 'PUT', path: '/api/v2/orders/7', ...json({ quantity, item }) },
+      ])
     }
-    assert.equal(up.requests.length, valid.length)
-    console.log(`valid requests passed: ${valid.length}/${valid.length}`)
-  })
+  }
+  for (const id of [1, 2, 3, 7, 42, 100, 12345, 999999999]) {
+    for (const base of ['/api/v2/users/', '/api/v2/accounts/', '/api/v2/orders/'])
+      valid.push([`${base}${id}`, { path: `${base}${id}`, headers: token }])
+  }
+  for (const ids of ['1', '1,2', '5,4,3,2,1', Array(100).fill(7).join(',')]) {
+    valid.push([`accounts ids=${ids.slice(0, 10)}`, { path: `/api/v2/accounts?ids=${ids}`, headers: token }])
+  }
+  for (const body of [
+    { displayName: '' + 'n'.repeat(100) },
+    { email: 'x.y+z@sub.example.org' },
+    { displayName: 'A', email: 'a@b.io' },
+    { displayName: 'null' },
+  ]) {
+    valid.push([
+      `patch ${Object.keys(body).join(',')}`,
+      { method: 'PATCH', path: '/api/v2/users/me', ...json(body) },
+    ])
+  }
+  for (const role of ['user', 'admin'])
+    valid.push([
+      `role ${role}`,
+      {
+        method: 'POST',
+        path: '/api/v2/admin/users/9/role',
+        ...json({ role }, { 'content-type': 'application/json;charset=utf-8' }),
+      },
+    ])
+
+  for (const [name, gw] of [
+    ['3.1', () => block],
+    ['3.0', () => block30],
+  ] as const) {
+    test(`valid corpus, OAS ${name}: all passed`, async () => {
+      up.clear()
+      for (const [what, req] of valid) {
+        const r = await request(gw().url, req)
+        assert.equal(r.status, 200, `${what}: ${r.body}`)
+      }
+      assert.equal(up.requests.length, valid.length)
+      assert.ok(valid.length >= 100)
+      console.log(`OAS ${name}: valid requests passed: ${valid.length}/${valid.length}`)
+    })
+  }
 })

@@ -97,7 +97,7 @@ export function compileApi(file: string, options: LoadOptions): CompiledApi {
     for (const p of cp) {
       if (p.param.in !== 'query') continue
       if (p.param.style === 'deepObject') deepObjects.push(p.param.name)
-      else if (p.param.style === 'form' && p.param.explode && p.shape.types.includes('object')) {
+      else if (explodedObject(p)) {
         for (const k of p.shape.props.keys()) queryNames.add(k)
       } else queryNames.add(p.param.name)
     }
@@ -119,6 +119,18 @@ export function compileApi(file: string, options: LoadOptions): CompiledApi {
     byId.set(op.id, compiled)
   }
   return { spec, matcher, byId, warnings: [...spec.warnings, ...compiler.warnings] }
+}
+
+/** A form-style exploded object: its properties are the query parameters (`?min=1&max=2`). */
+export function explodedObject(p: CompiledParam): boolean {
+  const t = p.shape.types
+  return (
+    p.param.contentType === undefined &&
+    p.param.style === 'form' &&
+    p.param.explode &&
+    t.includes('object') &&
+    !t.includes('array')
+  )
 }
 
 /** The types a parameter schema allows, looking through `$ref` and `allOf` (bounded). */

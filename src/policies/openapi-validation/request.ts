@@ -6,7 +6,13 @@ import { isUtf8 } from 'node:buffer'
 import type { IncomingMessage } from 'node:http'
 import type { ErrorObject, ValidateFunction } from 'ajv'
 import { type JsonLimits, JsonGuardError, parseJsonGuarded } from '../../openapi/json-guard.js'
-import type { CompiledMedia, CompiledOperation, CompiledParam, Shape } from './compiled.js'
+import {
+  type CompiledMedia,
+  type CompiledOperation,
+  type CompiledParam,
+  explodedObject,
+  type Shape,
+} from './compiled.js'
 
 export type ViolationKind =
   | 'schema'
@@ -250,12 +256,7 @@ export function validateParams(
         out.push({ kind: 'schema', in: 'query', name: p.name, pointer: '', expected: 'required parameter' })
       continue
     }
-    if (
-      p.style === 'form' &&
-      p.explode &&
-      cp.shape.types.includes('object') &&
-      !cp.shape.types.includes('array')
-    ) {
+    if (explodedObject(cp)) {
       const o: Record<string, unknown> = {}
       let any = false
       for (const [k, types] of cp.shape.props) {
