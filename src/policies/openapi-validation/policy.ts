@@ -2,6 +2,7 @@ import { dirname, isAbsolute, resolve } from 'node:path'
 import { GatewayError } from '../../gateway/errors.js'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy } from '../../gateway/pipeline/policy.js'
+import { formatProblem, SpecError } from '../../openapi/errors.js'
 import { DEFAULT_JSON_LIMITS, type JsonLimits } from '../../openapi/json-guard.js'
 import { type CompiledOperation, compileApiCached } from './compiled.js'
 import { mediaTypeOf, pickMedia, validateJsonBody, validateParams, type Violation } from './request.js'
@@ -44,11 +45,17 @@ export const openApiValidation = definePolicy({
   schema: OpenApiValidationConfig,
   create(config, deps) {
     const file = isAbsolute(config.spec) ? config.spec : resolve(deps.baseDir, config.spec)
-    const api = compileApiCached(file, { allowRemoteHosts: config.allowRemoteHosts, rootDir: dirname(file) })
+    let api: ReturnType<typeof compileApiCached>
+    try {
+      api = compileApiCached(file, { allowRemoteHosts: config.allowRemoteHosts, rootDir: dirname(file) })
+    } catch (err) {
+      if (!(err instanceof SpecError)) throw err
+      throw configError(deps.routeName, err.problems.map(formatProblem))
+    }
     for (const w of api.warnings) deps.logger.warn({ spec: file }, `openapi: ${w}`)
     for (const id of Object.keys(config.operations)) {
       if (!api.byId.has(id))
-        throw new Error(`openapi-validation: operations.${id}: no such operation in ${file}`)
+        throw configError(deps.routeName, [`operations.${id}: no such operation in ${file}`])
     }
     const limits: JsonLimits = { ...DEFAULT_JSON_LIMITS, ...config.json }
     const base = config.basePath
@@ -244,6 +251,15 @@ export const openApiValidation = definePolicy({
     }
   },
 })
+
+/** A config error (the CLI prints its message without a stack, exit code 2). */
+function configError(route: string, problems: string[]): Error {
+  const err = new Error(
+    `invalid config: route ${route}, openapi-validation:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+  )
+  err.name = 'ConfigError'
+  return err
+}
 
 /** The raw query without the parameters whose decoded names are listed. */
 function withoutNames(query: string, names: ReadonlySet<string>): string {
