@@ -10,6 +10,7 @@ import {
   loadOpenApi,
   type OpenApiSpec,
   type Operation,
+  type Location,
   type Parameter,
   PathMatcher,
   SchemaCompiler,
@@ -23,6 +24,8 @@ export interface Shape {
   items: string[]
   /** For objects: each property's types. */
   props: Map<string, string[]>
+  /** For objects: the item types of array properties. */
+  propItems: Map<string, string[]>
 }
 
 export interface CompiledParam {
@@ -31,10 +34,22 @@ export interface CompiledParam {
   validate: ValidateFunction | undefined
 }
 
+export type BodyKind = 'json' | 'form' | 'text' | 'other'
+
 export interface CompiledMedia {
   type: string
+  kind: BodyKind
   json: boolean
   validate: ValidateFunction | undefined
+  /** Property types, for form bodies. */
+  shape: Shape
+}
+
+export function bodyKind(type: string): BodyKind {
+  if (isJsonMediaType(type)) return 'json'
+  if (type === 'application/x-www-form-urlencoded') return 'form'
+  if (type === 'text/plain') return 'text'
+  return 'other'
 }
 
 export interface CompiledOperation {
@@ -68,18 +83,19 @@ export function compileApi(file: string, options: LoadOptions): CompiledApi {
   const pending: {
     op: Operation
     params: [Parameter, number | undefined][]
-    media: [string, number | undefined][]
+    media: [string, number | undefined, Shape][]
   }[] = []
   for (const op of spec.operations) {
     const params: [Parameter, number | undefined][] = op.parameters.map((p) => [
       p,
       p.schemaLocation ? compiler.add(p.schema, p.schemaLocation, 'declared') : undefined,
     ])
-    const media: [string, number | undefined][] = (op.requestBody?.content ?? []).map((m) => [
+    const media: [string, number | undefined, Shape][] = (op.requestBody?.content ?? []).map((m) => [
       m.type,
-      m.schemaLocation && isJsonMediaType(m.type)
+      m.schemaLocation && bodyKind(m.type) !== 'other'
         ? compiler.add(m.schema, m.schemaLocation, 'closed')
         : undefined,
+      shapeOf(spec, m.schema, m.schemaLocation),
     ])
     pending.push({ op, params, media })
   }
@@ -89,7 +105,7 @@ export function compileApi(file: string, options: LoadOptions): CompiledApi {
   for (const { op, params, media } of pending) {
     const cp: CompiledParam[] = params.map(([param, h]) => ({
       param,
-      shape: shapeOf(spec, param),
+      shape: shapeOf(spec, param.schema, param.schemaLocation),
       validate: h === undefined ? undefined : compiler.get(h).validate,
     }))
     const queryNames = new Set<string>()
@@ -108,10 +124,12 @@ export function compileApi(file: string, options: LoadOptions): CompiledApi {
       deepObjects,
       body: op.requestBody && {
         required: op.requestBody.required,
-        media: media.map(([type, h]) => ({
+        media: media.map(([type, h, shape]) => ({
           type,
+          kind: bodyKind(type),
           json: isJsonMediaType(type),
           validate: h === undefined ? undefined : compiler.get(h).validate,
+          shape,
         })),
       },
     }
@@ -134,9 +152,9 @@ export function explodedObject(p: CompiledParam): boolean {
 }
 
 /** The types a parameter schema allows, looking through `$ref` and `allOf` (bounded). */
-function shapeOf(spec: OpenApiSpec, p: Parameter): Shape {
-  const shape: Shape = { types: [], items: [], props: new Map() }
-  if (!p.schemaLocation) return shape
+function shapeOf(spec: OpenApiSpec, schema: unknown, location: Location | undefined): Shape {
+  const shape: Shape = { types: [], items: [], props: new Map(), propItems: new Map() }
+  if (!location) return shape
   const docs = spec.documents
   const resolve = (v: unknown, at: { file: string; pointer: string }) => {
     try {
@@ -160,14 +178,19 @@ function shapeOf(spec: OpenApiSpec, p: Parameter): Shape {
     if (spec.version === '3.0' && s.nullable === true && !out.includes('null')) out.push('null')
     return out
   }
-  const root = resolve(p.schema, p.schemaLocation)
+  const root = resolve(schema, location)
   if (!root || typeof root.value !== 'object' || root.value === null) return shape
   shape.types = typesOf(root.value)
   const items = root.value.items
   if (items && typeof items === 'object') shape.items = typesOf(resolve(items, root)?.value)
   const props = root.value.properties
   if (props && typeof props === 'object') {
-    for (const [k, v] of Object.entries(props)) shape.props.set(k, typesOf(resolve(v, root)?.value))
+    for (const [k, v] of Object.entries(props)) {
+      const r = resolve(v, root)
+      shape.props.set(k, typesOf(r?.value))
+      const it = r?.value?.items
+      if (r && it && typeof it === 'object') shape.propItems.set(k, typesOf(resolve(it, r)?.value))
+    }
   }
   return shape
 }

@@ -217,3 +217,86 @@ test('the compiled spec is reused while its files are unchanged, and rebuilt whe
   assert.notEqual(y, x)
   assert.ok(y.byId.has('GET /more'))
 })
+
+const BODIES = `  /forms:
+    post:
+      operationId: postForm
+      requestBody:
+        required: true
+        content:
+          application/x-www-form-urlencoded:
+            schema:
+              type: object
+              required: [name]
+              properties:
+                name: { type: string, maxLength: 10 }
+                age: { type: integer, minimum: 0 }
+                tags: { type: array, items: { type: string }, maxItems: 3 }
+          text/plain:
+            schema: { type: string, maxLength: 5, pattern: '^[a-z]+$' }
+          application/json:
+            schema: { type: object, properties: { a: { type: integer } } }
+      responses: { '200': { description: ok } }
+`
+
+async function send(p: ReturnType<typeof build>, contentType: string, body: string) {
+  const ctx = testContext({
+    method: 'POST',
+    path: '/forms',
+    headers: { 'content-type': contentType, 'content-length': String(Buffer.byteLength(body)) },
+  })
+  const headers: Record<string, string | undefined> = {}
+  ctx.readBody = () => Promise.resolve(Buffer.from(body))
+  ctx.setUpstreamHeader = (n, v) => {
+    headers[n] = v
+  }
+  try {
+    await p.onRequest?.(ctx)
+    return { code: undefined, body: ctx.body?.toString(), headers }
+  } catch (err) {
+    const e = err as GatewayError
+    return { code: e.code, violations: e.extensions?.violations, body: undefined, headers }
+  }
+}
+
+test('form bodies: typed fields, repeated array fields, pollution, NUL, prototype names, strip', async () => {
+  const d = setup(BODIES)
+  const p = build({}, d)
+  const form = 'application/x-www-form-urlencoded'
+  assert.equal((await send(p, form, 'name=ann&age=3&tags=a&tags=b')).code, undefined)
+  assert.equal((await send(p, form, 'name=ann&age=x')).code, 'GW_ERR_VALIDATION')
+  assert.equal((await send(p, form, 'age=3')).code, 'GW_ERR_VALIDATION')
+  assert.equal((await send(p, form, 'name=ann&tags=a&tags=b&tags=c&tags=d')).code, 'GW_ERR_VALIDATION')
+  assert.equal((await send(p, form, 'name=ann&name=bob')).code, 'GW_ERR_PARAMETER_POLLUTION')
+  assert.equal((await send(p, form, 'name=a%00b')).code, 'GW_ERR_MALFORMED_BODY')
+  assert.equal((await send(p, form, 'name=a&__proto__=x')).code, 'GW_ERR_MALFORMED_BODY')
+  assert.equal((await send(p, form, 'name=%FF')).code, 'GW_ERR_MALFORMED_BODY')
+  assert.equal((await send(p, `${form}; charset=iso-8859-1`, 'name=a')).code, 'GW_ERR_UNSUPPORTED_MEDIA_TYPE')
+  const blocked = await send(p, form, 'name=ann&role=admin')
+  assert.equal(blocked.code, 'GW_ERR_VALIDATION')
+  assert.deepEqual(blocked.violations, [{ in: 'body', pointer: '/role', expected: 'no undeclared property' }])
+  const stripped = await send(build({ undeclaredProperties: 'strip' }, d), form, 'name=ann&role=admin&age=4')
+  assert.equal(stripped.code, undefined)
+  assert.equal(stripped.body, 'name=ann&age=4')
+  assert.equal(stripped.headers['content-length'], '14')
+})
+
+test('text/plain and JSON bodies on the same operation; monitor passes, strip rewrites', async () => {
+  const d = setup(BODIES)
+  const p = build({}, d)
+  assert.equal((await send(p, 'text/plain', 'abc')).code, undefined)
+  assert.equal((await send(p, 'text/plain; charset=us-ascii', 'abc')).code, undefined)
+  assert.equal((await send(p, 'text/plain', 'abcdef')).code, 'GW_ERR_VALIDATION')
+  assert.equal((await send(p, 'text/plain', 'ab\u0000')).code, 'GW_ERR_MALFORMED_BODY')
+  assert.equal((await send(p, 'text/csv', 'a,b')).code, 'GW_ERR_UNSUPPORTED_MEDIA_TYPE')
+  assert.equal((await send(p, 'application/json', '{"a":1}')).code, undefined)
+  assert.equal((await send(p, 'application/json', '{"a":1,"b":2}')).code, 'GW_ERR_VALIDATION')
+  assert.equal(
+    (await send(build({ undeclaredProperties: 'monitor' }, d), 'application/json', '{"a":1,"b":2}')).code,
+    undefined,
+  )
+  assert.equal((await send(build({ mode: 'monitor' }, d), 'application/json', '{"a":"x"}')).code, undefined)
+  const s = await send(build({ undeclaredProperties: 'strip' }, d), 'application/json', '{"a":1,"b":{"c":2}}')
+  assert.equal(s.body, '{"a":1}')
+  assert.equal(s.headers['content-length'], '7')
+})

@@ -5,7 +5,15 @@ import { definePolicy } from '../../gateway/pipeline/policy.js'
 import { formatProblem, SpecError } from '../../openapi/errors.js'
 import { DEFAULT_JSON_LIMITS, type JsonLimits } from '../../openapi/json-guard.js'
 import { type CompiledOperation, compileApiCached } from './compiled.js'
-import { mediaTypeOf, pickMedia, validateJsonBody, validateParams, type Violation } from './request.js'
+import {
+  mediaTypeOf,
+  pickMedia,
+  validateFormBody,
+  validateJsonBody,
+  validateParams,
+  validateTextBody,
+  type Violation,
+} from './request.js'
 import { OpenApiValidationConfig } from './schema.js'
 
 type Undeclared = 'block' | 'monitor' | 'strip'
@@ -204,7 +212,11 @@ export const openApiValidation = definePolicy({
         const expectedTypes = body.media.map((x) => x.type).join(', ')
         if (
           !media ||
-          (media.json && mt?.charset !== undefined && mt.charset !== 'utf-8' && mt.charset !== 'utf8')
+          (media.kind !== 'other' &&
+            mt?.charset !== undefined &&
+            mt.charset !== 'utf-8' &&
+            mt.charset !== 'utf8' &&
+            !(media.kind !== 'json' && mt.charset === 'us-ascii'))
         ) {
           violations.push({
             kind: 'media-type',
@@ -214,15 +226,24 @@ export const openApiValidation = definePolicy({
           })
           return finish(ctx, op, monitoring, violations)
         }
-        if (!media.json) return finish(ctx, op, monitoring, violations)
+        if (media.kind === 'other') return finish(ctx, op, monitoring, violations)
         if (config.maxBodyBytes < ctx.bodyLimit) ctx.bodyLimit = config.maxBodyBytes
         const stripProps = !monitoring && mode.props === 'strip'
+        const replace = (out: Buffer) => {
+          ctx.body = out
+          ctx.setUpstreamHeader('content-length', String(out.length))
+        }
         return ctx.readBody().then((bytes) => {
-          const r = validateJsonBody(bytes, media.validate, limits, stripProps)
-          if (r.stripped) {
-            const out = Buffer.from(JSON.stringify(r.value))
-            ctx.body = out
-            ctx.setUpstreamHeader('content-length', String(out.length))
+          let r: { violations: Violation[] }
+          if (media.kind === 'text') r = { violations: validateTextBody(bytes, media, limits) }
+          else if (media.kind === 'form') {
+            const f = validateFormBody(bytes, media, limits, stripProps)
+            if (f.body) replace(f.body)
+            r = f
+          } else {
+            const j = validateJsonBody(bytes, media.validate, limits, stripProps)
+            if (j.stripped) replace(Buffer.from(JSON.stringify(j.value)))
+            r = j
           }
           const undeclared = r.violations.filter((v) => v.kind === 'undeclared-property')
           let list = r.violations

@@ -411,3 +411,98 @@ function at(value: unknown, pointer: string): unknown {
   }
   return cur
 }
+
+const FORBIDDEN_FORM_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
+
+/**
+ * An `application/x-www-form-urlencoded` body: fields typed by the schema's properties (array
+ * properties from repeated fields; a repeated singular field is pollution), then validated;
+ * `strip` removes undeclared fields.
+ */
+export function validateFormBody(
+  bytes: Buffer,
+  media: CompiledMedia,
+  limits: JsonLimits,
+  strip: boolean,
+): { violations: Violation[]; body: Buffer | undefined } {
+  const malformed = (expected: string) => ({
+    violations: [{ kind: 'malformed' as const, in: 'body' as const, pointer: '', expected }],
+    body: undefined,
+  })
+  if (!isUtf8(bytes)) return malformed('UTF-8 form fields')
+  const text = bytes.toString('utf8')
+  if (text.includes('\0')) return malformed('no NUL byte')
+  const fields = parseQuery(text)
+  if (!fields) return malformed('valid percent-encoding')
+  if (fields.size > limits.maxKeys) return malformed(`at most ${limits.maxKeys} fields`)
+  const out: Violation[] = []
+  const value: Record<string, unknown> = {}
+  for (const [name, values] of fields) {
+    if (FORBIDDEN_FORM_KEYS.has(name)) return malformed(`no field named "${name}"`)
+    for (const v of values) {
+      if (v.length > limits.maxStringLength)
+        return malformed(`fields of at most ${limits.maxStringLength} characters`)
+      if (v.includes('\0')) return malformed('no NUL character')
+    }
+    const types = media.shape.props.get(name) ?? ['string']
+    if (types.includes('array')) {
+      if (values.length > limits.maxArrayLength)
+        return malformed(`at most ${limits.maxArrayLength} values per field`)
+      value[name] = values.map((v) => scalar(v, media.shape.propItems.get(name) ?? ['string']))
+    } else if (values.length > 1) {
+      out.push({
+        kind: 'pollution',
+        in: 'body',
+        name,
+        pointer: '',
+        expected: 'a single value (repeated field)',
+      })
+    } else value[name] = scalar(values[0] as string, types)
+  }
+  if (out.length > 0 || !media.validate || media.validate(value)) return { violations: out, body: undefined }
+  let violations = schemaViolations('body', undefined, media.validate.errors)
+  let body: Buffer | undefined
+  if (strip && violations.some((v) => v.kind === 'undeclared-property')) {
+    const drop = new Set<string>()
+    for (const e of media.validate.errors ?? []) {
+      if (e.instancePath !== '') continue
+      const p = e.params as { additionalProperty?: string; unevaluatedProperty?: string }
+      const name = p.additionalProperty ?? p.unevaluatedProperty
+      if (name !== undefined) drop.add(name)
+    }
+    for (const name of drop) delete value[name]
+    violations = media.validate(value) ? [] : schemaViolations('body', undefined, media.validate.errors)
+    body = Buffer.from(
+      text
+        .split('&')
+        .filter((part) => {
+          if (part === '') return false
+          const eq = part.indexOf('=')
+          const n = decodeForm(eq === -1 ? part : part.slice(0, eq))
+          return n === undefined || !drop.has(n)
+        })
+        .join('&'),
+    )
+  }
+  return { violations, body }
+}
+
+/** A `text/plain` body: UTF-8 without NUL, within the string limit, validated as a string. */
+export function validateTextBody(bytes: Buffer, media: CompiledMedia, limits: JsonLimits): Violation[] {
+  if (!isUtf8(bytes)) return [{ kind: 'malformed', in: 'body', pointer: '', expected: 'UTF-8 text' }]
+  const text = bytes.toString('utf8')
+  if (text.includes('\0'))
+    return [{ kind: 'malformed', in: 'body', pointer: '', expected: 'no NUL character' }]
+  if (text.length > limits.maxStringLength) {
+    return [
+      {
+        kind: 'malformed',
+        in: 'body',
+        pointer: '',
+        expected: `at most ${limits.maxStringLength} characters`,
+      },
+    ]
+  }
+  if (!media.validate || media.validate(text)) return []
+  return schemaViolations('body', undefined, media.validate.errors)
+}
