@@ -31,6 +31,10 @@ export const ERROR_CATALOGUE = {
   GW_ERR_NOT_IMPLEMENTED: { status: 501, title: 'Not implemented' },
   GW_ERR_UPSTREAM_UNAVAILABLE: { status: 502, title: 'Upstream unavailable' },
   GW_ERR_UPSTREAM_BAD_RESPONSE: { status: 502, title: 'Upstream sent an invalid response' },
+  GW_ERR_UPSTREAM_RESPONSE_INVALID: {
+    status: 502,
+    title: 'Upstream response does not match the API specification',
+  },
   GW_ERR_OVERLOADED: { status: 503, title: 'Gateway overloaded' },
   GW_ERR_SHUTTING_DOWN: { status: 503, title: 'Gateway shutting down' },
   GW_ERR_STATE_UNAVAILABLE: { status: 503, title: 'Shared state unavailable' },

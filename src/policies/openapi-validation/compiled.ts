@@ -52,8 +52,17 @@ export function bodyKind(type: string): BodyKind {
   return 'other'
 }
 
+export interface CompiledResponse {
+  /** `200`, `2XX` or `default`. */
+  status: string
+  /** JSON media types with their compiled (closed) schemas; other media types have no validator. */
+  media: CompiledMedia[]
+}
+
 export interface CompiledOperation {
   op: Operation
+  /** Empty unless compiled with `responses: true`. */
+  responses: CompiledResponse[]
   params: CompiledParam[]
   /** Query parameter names the operation declares (deepObject ones match `name[...]`). */
   queryNames: Set<string>
@@ -77,13 +86,19 @@ export function isJsonMediaType(t: string): boolean {
   )
 }
 
-export function compileApi(file: string, options: LoadOptions): CompiledApi {
+export interface CompileOptions extends LoadOptions {
+  /** Also compile response schemas (for response validation). */
+  responses?: boolean
+}
+
+export function compileApi(file: string, options: CompileOptions): CompiledApi {
   const spec = loadOpenApi(file, options)
   const compiler = new SchemaCompiler(spec.documents, spec.version)
   const pending: {
     op: Operation
     params: [Parameter, number | undefined][]
     media: [string, number | undefined, Shape][]
+    responses: [string, [string, number | undefined][]][]
   }[] = []
   for (const op of spec.operations) {
     const params: [Parameter, number | undefined][] = op.parameters.map((p) => [
@@ -97,12 +112,23 @@ export function compileApi(file: string, options: LoadOptions): CompiledApi {
         : undefined,
       shapeOf(spec, m.schema, m.schemaLocation),
     ])
-    pending.push({ op, params, media })
+    const responses: [string, [string, number | undefined][]][] = options.responses
+      ? op.responses.map((r) => [
+          r.status,
+          r.content.map((m) => [
+            m.type,
+            m.schemaLocation && isJsonMediaType(m.type)
+              ? compiler.add(m.schema, m.schemaLocation, 'closed')
+              : undefined,
+          ]),
+        ])
+      : []
+    pending.push({ op, params, media, responses })
   }
   compiler.compile()
   const matcher = new PathMatcher<CompiledOperation>()
   const byId = new Map<string, CompiledOperation>()
-  for (const { op, params, media } of pending) {
+  for (const { op, params, media, responses } of pending) {
     const cp: CompiledParam[] = params.map(([param, h]) => ({
       param,
       shape: shapeOf(spec, param.schema, param.schemaLocation),
@@ -119,6 +145,16 @@ export function compileApi(file: string, options: LoadOptions): CompiledApi {
     }
     const compiled: CompiledOperation = {
       op,
+      responses: responses.map(([status, content]) => ({
+        status,
+        media: content.map(([type, h]) => ({
+          type,
+          kind: bodyKind(type),
+          json: isJsonMediaType(type),
+          validate: h === undefined ? undefined : compiler.get(h).validate,
+          shape: { types: [], items: [], props: new Map(), propItems: new Map() },
+        })),
+      })),
       params: cp,
       queryNames,
       deepObjects,
@@ -203,7 +239,7 @@ const cache = new Map<string, CacheEntry>()
 const CACHE_MAX = 8
 
 /** compileApi, reusing the last result while none of the spec's files changed. */
-export function compileApiCached(file: string, options: LoadOptions): CompiledApi {
+export function compileApiCached(file: string, options: CompileOptions): CompiledApi {
   const key = JSON.stringify([file, options])
   const hit = cache.get(key)
   if (hit?.stamps.every(([f, size, mtime]) => sameStamp(f, size, mtime))) return hit.api

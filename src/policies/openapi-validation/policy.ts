@@ -1,7 +1,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { GatewayError } from '../../gateway/errors.js'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
-import { definePolicy } from '../../gateway/pipeline/policy.js'
+import { definePolicy, type PolicyInstance } from '../../gateway/pipeline/policy.js'
 import { formatProblem, SpecError } from '../../openapi/errors.js'
 import { DEFAULT_JSON_LIMITS, type JsonLimits } from '../../openapi/json-guard.js'
 import { type CompiledOperation, compileApiCached } from './compiled.js'
@@ -14,9 +14,16 @@ import {
   validateTextBody,
   type Violation,
 } from './request.js'
+import { validateResponse } from './response.js'
 import { OpenApiValidationConfig } from './schema.js'
 
 type Undeclared = 'block' | 'monitor' | 'strip'
+interface Modes {
+  mode: 'block' | 'monitor'
+  query: Undeclared
+  props: Undeclared
+  responses: 'off' | 'monitor' | 'block' | 'strip'
+}
 
 /** What the policy leaves in `ctx.state['openapi-validation']` for later policies. */
 export interface OperationInfo {
@@ -53,9 +60,16 @@ export const openApiValidation = definePolicy({
   schema: OpenApiValidationConfig,
   create(config, deps) {
     const file = isAbsolute(config.spec) ? config.spec : resolve(deps.baseDir, config.spec)
+    const responsesUsed =
+      config.responses !== 'off' ||
+      Object.values(config.operations).some((o) => o.responses !== undefined && o.responses !== 'off')
     let api: ReturnType<typeof compileApiCached>
     try {
-      api = compileApiCached(file, { allowRemoteHosts: config.allowRemoteHosts, rootDir: dirname(file) })
+      api = compileApiCached(file, {
+        allowRemoteHosts: config.allowRemoteHosts,
+        rootDir: dirname(file),
+        responses: responsesUsed,
+      })
     } catch (err) {
       if (!(err instanceof SpecError)) throw err
       throw configError(deps.routeName, err.problems.map(formatProblem))
@@ -69,16 +83,14 @@ export const openApiValidation = definePolicy({
     const base = config.basePath
     const logger = deps.logger
 
-    const modes = new Map<
-      CompiledOperation,
-      { mode: 'block' | 'monitor'; query: Undeclared; props: Undeclared }
-    >()
+    const modes = new Map<CompiledOperation, Modes>()
     for (const [id, op] of api.byId) {
       const o = config.operations[id] ?? {}
       modes.set(op, {
         mode: o.mode ?? config.mode,
         query: o.unknownQueryParams ?? config.unknownQueryParams,
         props: o.undeclaredProperties ?? config.undeclaredProperties,
+        responses: o.responses ?? config.responses,
       })
     }
 
@@ -136,7 +148,7 @@ export const openApiValidation = definePolicy({
       )
     }
 
-    return {
+    const instance: PolicyInstance = {
       onRequest(ctx) {
         let path = ctx.path
         let inBase = true
@@ -166,7 +178,7 @@ export const openApiValidation = definePolicy({
           throw new GatewayError('GW_ERR_ROUTE_NOT_IN_SPEC')
         }
         const op = m.match.value
-        const mode = modes.get(op) as { mode: 'block' | 'monitor'; query: Undeclared; props: Undeclared }
+        const mode = modes.get(op) as Modes
         const monitoring = mode.mode === 'monitor'
         const info: OperationInfo = {
           operationId: op.op.id,
@@ -256,6 +268,33 @@ export const openApiValidation = definePolicy({
         })
       },
     }
+
+    if (responsesUsed) {
+      instance.onResponseBody = (ctx, head, body) => {
+        const info = operationOf(ctx)
+        if (!info || head.local || ctx.method === 'HEAD') return body
+        const op = api.byId.get(info.operationId) as CompiledOperation
+        const mode = (modes.get(op) as Modes).responses
+        if (mode === 'off') return body
+        const r = validateResponse(op, head, body, mode === 'strip', config.maxResponseItems)
+        if (r.violations.length > 0) {
+          logger.warn(
+            {
+              requestId: ctx.id,
+              route: ctx.routeName,
+              operationId: op.op.id,
+              mode,
+              status: head.status,
+              violations: render(r.violations),
+            },
+            `openapi-validation: response violates the spec (${mode})`,
+          )
+          if (mode === 'block') throw new GatewayError('GW_ERR_UPSTREAM_RESPONSE_INVALID')
+        }
+        return r.body ?? body
+      }
+    }
+    return instance
 
     function finish(
       ctx: RequestContext,

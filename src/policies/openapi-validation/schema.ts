@@ -52,15 +52,37 @@ export const OpenApiValidationConfig = Type.Object(
           undeclaredProperties: Type.Optional(
             Type.Union([Type.Literal('block'), Type.Literal('monitor'), Type.Literal('strip')]),
           ),
+          responses: Type.Optional(
+            Type.Union([
+              Type.Literal('off'),
+              Type.Literal('monitor'),
+              Type.Literal('block'),
+              Type.Literal('strip'),
+            ]),
+          ),
         },
         { additionalProperties: false },
       ),
       {
         default: {},
         description:
-          'Per operation overrides of `mode`, `unknownQueryParams` and `undeclaredProperties`, by operationId (or `METHOD /path` for operations without one). An unknown id is a config error.',
+          'Per operation overrides of `mode`, `unknownQueryParams`, `undeclaredProperties` and `responses`, by operationId (or `METHOD /path` for operations without one). An unknown id is a config error.',
       },
     ),
+    responses: Type.Union(
+      [Type.Literal('off'), Type.Literal('monitor'), Type.Literal('block'), Type.Literal('strip')],
+      {
+        default: 'off',
+        description:
+          "Response validation (status, content type, JSON body): `off`, `monitor` (logged), `block` (502 GW_ERR_UPSTREAM_RESPONSE_INVALID) or `strip` (undeclared properties removed; other violations logged). Any value but `off` on a route buffers its responses (up to the route's `responseBodyLimit`).",
+      },
+    ),
+    maxResponseItems: Type.Integer({
+      minimum: 1,
+      default: 1000,
+      description:
+        'Arrays in a response body longer than this are validated on a sample of this many items (the first half, then evenly spread), in monitor and block modes; strip visits every item.',
+    }),
     maxViolations: Type.Integer({
       minimum: 1,
       maximum: 100,
