@@ -40,6 +40,7 @@ export class JsonGuardError extends Error {
 }
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
+const SPECIAL = /[\u0000-\u001f"\\]/g
 
 interface Frame {
   container: Record<string, unknown> | unknown[]
@@ -81,7 +82,16 @@ export function parseJsonGuarded(text: string, limits: JsonLimits = DEFAULT_JSON
     let out = ''
     let chunk = start
     for (;;) {
-      if (i >= n) fail('unterminated string')
+      // Jump to the next quote, backslash or control character (a native regex scan).
+      SPECIAL.lastIndex = i
+      const m = SPECIAL.exec(text)
+      if (!m) {
+        i = n
+        fail('unterminated string')
+      }
+      i = (m as RegExpExecArray).index
+      if (i - chunk + out.length > limits.maxStringLength)
+        fail(`string longer than ${limits.maxStringLength}`)
       const c = text.charCodeAt(i)
       if (c === 0x22) {
         out += text.slice(chunk, i)
@@ -133,11 +143,7 @@ export function parseJsonGuarded(text: string, limits: JsonLimits = DEFAULT_JSON
         }
         chunk = i
         if (out.length > limits.maxStringLength) fail(`string longer than ${limits.maxStringLength}`)
-        continue
       }
-      i++
-      if (i - chunk + out.length > limits.maxStringLength)
-        fail(`string longer than ${limits.maxStringLength}`)
     }
     return out
   }
