@@ -83,6 +83,18 @@ const jwtRequest: BenchRequest = {
   headers: { accept: 'application/json', authorization: `Bearer ${jwtFixture.token}` },
 }
 
+/**
+ * A 1 KB JSON body that the demo spec accepts (POST /api/v2/users/me/avatar: `imageUrl`, a URI of
+ * at most 2048 characters), for the openapi-validation scenario and its plain baseline.
+ */
+const AVATAR_BODY = JSON.stringify({ imageUrl: `https://images.example.com/${'a'.repeat(970)}.png` })
+const postRequest: BenchRequest = {
+  method: 'POST',
+  path: '/api/v2/users/me/avatar',
+  headers: { 'content-type': 'application/json', accept: 'application/json' },
+  body: AVATAR_BODY,
+}
+
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'plain',
@@ -102,5 +114,23 @@ export const SCENARIOS: readonly Scenario[] = [
     proxies: ['portcullis'],
     request: jwtRequest,
     portcullisConfig: withJwtAuth(false),
+  },
+  {
+    // The baseline for openapi-json: the same 1 KB JSON POST through the plain route.
+    name: 'post-json',
+    proxies: ['portcullis'],
+    request: postRequest,
+  },
+  {
+    // The same POST, its body read, parsed by the guarded parser and validated against the demo spec.
+    name: 'openapi-json',
+    proxies: ['portcullis'],
+    request: postRequest,
+    portcullisConfig: (base) => {
+      base.policies = {
+        'openapi-validation': { spec: new URL('../../examples/demo/openapi.yaml', import.meta.url).pathname },
+      }
+      return base
+    },
   },
 ]

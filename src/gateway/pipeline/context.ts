@@ -32,8 +32,11 @@ export interface RequestContext {
   readonly method: string
   /** Canonical path (see hygiene.ts). */
   readonly path: string
-  /** Raw query string without '?', '' when absent. */
-  readonly query: string
+  /**
+   * Raw query string without '?', '' when absent. A policy may rewrite it (openapi-validation
+   * strips undeclared parameters); the upstream receives the rewritten query.
+   */
+  query: string
   /** Lower-cased host name from the Host header, without port. */
   readonly host: string
   /** Client IP, trusted-proxy aware. */

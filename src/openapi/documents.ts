@@ -1,0 +1,289 @@
+/**
+ * The files of one spec: reading (bounded), parsing (YAML 1.2, which includes JSON), hostile
+ * content checks, and `$ref` resolution across local files.
+ *
+ * Every `$ref` is resolved against the file it appears in. Local files must lie under the root
+ * directory (the root spec's directory unless configured), so a spec cannot read `/etc/passwd`.
+ * Remote references (`http:`/`https:`) are refused: with a host outside `allowRemoteHosts` as not
+ * allowed, with an allowed host as not supported yet (nothing is fetched). Other schemes are refused.
+ */
+import { readFileSync, realpathSync, statSync } from 'node:fs'
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { joinPointer, SpecError, specFail } from './errors.js'
+
+export interface SpecLimits {
+  /** Largest file read, in bytes. */
+  maxFileBytes: number
+  /** Most files one spec may reference (the root included). */
+  maxFiles: number
+  /** Most JSON nodes (values) over all files. */
+  maxNodes: number
+  /** Deepest nesting of any document. */
+  maxDepth: number
+  /** Longest chain of `$ref`s to `$ref`s. */
+  maxRefChain: number
+  /** Most `$ref`s resolved while loading (against reference blow-up). */
+  maxRefs: number
+  /** YAML aliases (`*x`) allowed per file (against billion-laughs expansion). */
+  maxAliases: number
+}
+
+export const DEFAULT_SPEC_LIMITS: SpecLimits = {
+  maxFileBytes: 10 * 1024 * 1024,
+  maxFiles: 200,
+  maxNodes: 2_000_000,
+  maxDepth: 200,
+  maxRefChain: 32,
+  maxRefs: 200_000,
+  maxAliases: 1000,
+}
+
+export interface DocumentOptions {
+  /** Local `$ref` targets must lie under this directory (default: the root file's directory). */
+  rootDir?: string
+  /** Hosts whose remote `$ref`s would be allowed (fetching is not implemented: still refused). */
+  allowRemoteHosts?: readonly string[]
+  limits?: Partial<SpecLimits>
+}
+
+/** A location in the spec: file and JSON pointer. */
+export interface Location {
+  file: string
+  pointer: string
+}
+
+export interface Resolved<T = unknown> extends Location {
+  value: T
+}
+
+export class SpecDocuments {
+  readonly rootFile: string
+  readonly rootDir: string
+  readonly limits: SpecLimits
+  private readonly files = new Map<string, unknown>()
+  private readonly allowRemote: ReadonlySet<string>
+  private nodes = 0
+  private refs = 0
+
+  constructor(file: string, options: DocumentOptions = {}) {
+    this.limits = { ...DEFAULT_SPEC_LIMITS, ...options.limits }
+    this.allowRemote = new Set((options.allowRemoteHosts ?? []).map((h) => h.toLowerCase()))
+    const abs = resolve(file)
+    let real: string
+    try {
+      real = realpathSync(abs)
+    } catch (err) {
+      specFail(abs, '', `cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+    this.rootFile = real
+    this.rootDir = options.rootDir ? realpathOr(resolve(options.rootDir)) : dirname(real)
+    this.load(real)
+  }
+
+  get root(): unknown {
+    return this.files.get(this.rootFile)
+  }
+
+  /** Every loaded file's absolute path. */
+  fileNames(): string[] {
+    return [...this.files.keys()]
+  }
+
+  /** The parsed content of a loaded file. */
+  document(file: string): unknown {
+    return this.files.get(file)
+  }
+
+  /** Reads and parses a local file once. */
+  private load(file: string): unknown {
+    const have = this.files.get(file)
+    if (have !== undefined) return have
+    if (this.files.size >= this.limits.maxFiles) {
+      specFail(file, '', `the spec references more than ${this.limits.maxFiles} files`)
+    }
+    let size: number
+    try {
+      const st = statSync(file)
+      if (!st.isFile()) specFail(file, '', 'not a regular file')
+      size = st.size
+    } catch (err) {
+      if (err instanceof SpecError) throw err
+      specFail(file, '', `cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+    if (size > this.limits.maxFileBytes) {
+      specFail(file, '', `file is ${size} bytes, over the limit of ${this.limits.maxFileBytes}`)
+    }
+    const text = readFileSync(file, 'utf8')
+    let doc: unknown
+    try {
+      doc = parseYaml(text, {
+        maxAliasCount: this.limits.maxAliases,
+        uniqueKeys: true,
+        merge: false,
+        prettyErrors: false,
+      })
+    } catch (err) {
+      const e = err as Error & { linePos?: [{ line: number; col: number }] }
+      const at = e.linePos ? ` at line ${e.linePos[0].line}, column ${e.linePos[0].col}` : ''
+      const msg =
+        err instanceof RangeError || /call stack/i.test(e.message)
+          ? 'nested too deeply to parse'
+          : e.message.split('\n')[0]
+      specFail(file, '', `not valid YAML or JSON${at}: ${msg}`)
+    }
+    this.check(doc, file, '', 0, new Set())
+    this.files.set(file, doc)
+    return doc
+  }
+
+  /** Depth, size and key checks over a parsed document (aliases are visited once). */
+  private check(v: unknown, file: string, pointer: string, depth: number, seen: Set<object>): void {
+    if (++this.nodes > this.limits.maxNodes) {
+      specFail(file, pointer, `the spec has more than ${this.limits.maxNodes} values`)
+    }
+    if (v === null || typeof v !== 'object') return
+    if (depth >= this.limits.maxDepth)
+      specFail(file, pointer, `nested deeper than ${this.limits.maxDepth} levels`)
+    if (seen.has(v)) return
+    seen.add(v)
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) this.check(v[i], file, `${pointer}/${i}`, depth + 1, seen)
+      return
+    }
+    for (const k of Object.keys(v)) {
+      if (k === '__proto__') specFail(file, joinPointer(pointer, k), 'the key "__proto__" is not allowed')
+      this.check((v as Record<string, unknown>)[k], file, joinPointer(pointer, k), depth + 1, seen)
+    }
+  }
+
+  /** The value at a JSON pointer in a loaded file (own properties only). */
+  at(file: string, pointer: string): unknown {
+    let cur = this.load(file)
+    if (pointer === '') return cur
+    if (!pointer.startsWith('/')) specFail(file, pointer, 'a JSON pointer must start with "/"')
+    for (const raw of pointer.slice(1).split('/')) {
+      const token = raw.replace(/~1/g, '/').replace(/~0/g, '~')
+      if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, token)) {
+        specFail(file, pointer, 'the reference points at nothing')
+      }
+      cur = (cur as Record<string, unknown>)[token]
+    }
+    return cur
+  }
+
+  /** Where a `$ref` string written in `from` points (loads the target file). */
+  target(ref: string, from: Location): Location {
+    if (++this.refs > this.limits.maxRefs) {
+      specFail(from.file, from.pointer, `more than ${this.limits.maxRefs} references resolved`)
+    }
+    const hash = ref.indexOf('#')
+    const uri = hash === -1 ? ref : ref.slice(0, hash)
+    let fragment = hash === -1 ? '' : ref.slice(hash + 1)
+    try {
+      fragment = decodeURIComponent(fragment)
+    } catch {
+      specFail(from.file, from.pointer, `invalid percent-encoding in $ref "${short(ref)}"`)
+    }
+    if (fragment !== '' && !fragment.startsWith('/')) {
+      specFail(from.file, from.pointer, `$ref "${short(ref)}": only JSON pointer fragments are supported`)
+    }
+    if (uri === '') return this.checked({ file: from.file, pointer: fragment }, ref, from)
+    const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(uri)
+    if (scheme) {
+      const s = (scheme[1] as string).toLowerCase()
+      if (s === 'http' || s === 'https') {
+        let host = ''
+        try {
+          host = new URL(uri).hostname.toLowerCase()
+        } catch {
+          specFail(from.file, from.pointer, `$ref "${short(ref)}": invalid URL`)
+        }
+        if (!this.allowRemote.has(host)) {
+          specFail(
+            from.file,
+            from.pointer,
+            `remote $ref to host "${short(host)}" is not allowed (not in allowRemoteHosts)`,
+          )
+        }
+        specFail(
+          from.file,
+          from.pointer,
+          `remote $ref "${short(ref)}": fetching remote references is not supported yet`,
+        )
+      }
+      specFail(from.file, from.pointer, `$ref "${short(ref)}": scheme "${s}" is not supported`)
+    }
+    let path: string
+    try {
+      path = decodeURIComponent(uri)
+    } catch {
+      specFail(from.file, from.pointer, `invalid percent-encoding in $ref "${short(ref)}"`)
+    }
+    if (path.includes('\0')) specFail(from.file, from.pointer, '$ref contains a NUL byte')
+    const abs = resolve(dirname(from.file), path)
+    let real: string
+    try {
+      real = realpathSync(abs)
+    } catch {
+      specFail(from.file, from.pointer, `$ref "${short(ref)}": file not found`)
+    }
+    const rel = relative(this.rootDir, real)
+    if (rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
+      specFail(from.file, from.pointer, `$ref "${short(ref)}" leaves the spec's root directory`)
+    }
+    this.load(real)
+    return this.checked({ file: real, pointer: fragment }, ref, from)
+  }
+
+  /** The target must exist; the error names the place the `$ref` is written. */
+  private checked(target: Location, ref: string, from: Location): Location {
+    try {
+      this.at(target.file, target.pointer)
+    } catch (err) {
+      if (!(err instanceof SpecError)) throw err
+      specFail(from.file, from.pointer, `$ref "${short(ref)}" points at nothing`)
+    }
+    return target
+  }
+
+  /**
+   * Follows `$ref` objects (a chain of them, bounded and cycle-checked) to a value that is not a
+   * reference. Used for parameters, request bodies, responses and path items; schemas keep their
+   * `$ref`s (see schema.ts).
+   */
+  deref<T = unknown>(value: unknown, at: Location): Resolved<T> {
+    let cur: Resolved = { ...at, value }
+    const seen = new Set<string>()
+    for (let i = 0; ; i++) {
+      const v = cur.value
+      if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.hasOwn(v, '$ref')) {
+        return cur as Resolved<T>
+      }
+      const ref = (v as { $ref: unknown }).$ref
+      if (typeof ref !== 'string')
+        specFail(cur.file, joinPointer(cur.pointer, '$ref'), '$ref must be a string')
+      if (i >= this.limits.maxRefChain) {
+        specFail(cur.file, cur.pointer, `more than ${this.limits.maxRefChain} $refs in a chain`)
+      }
+      const key = `${cur.file}#${cur.pointer}`
+      if (seen.has(key)) specFail(cur.file, cur.pointer, '$ref cycle')
+      seen.add(key)
+      const t = this.target(ref, cur)
+      cur = { ...t, value: this.at(t.file, t.pointer) }
+    }
+  }
+}
+
+function realpathOr(p: string): string {
+  try {
+    return realpathSync(p)
+  } catch {
+    return p
+  }
+}
+
+/** At most 100 characters of something taken from the spec, for a message. */
+export function short(s: string): string {
+  return s.length > 100 ? `${s.slice(0, 100)}…` : s
+}

@@ -1,0 +1,22 @@
+/** OpenAPI loading, `$ref` resolution, path matching and schema compilation (gateway, scanner, linter). */
+export {
+  DEFAULT_SPEC_LIMITS,
+  type DocumentOptions,
+  type Location,
+  SpecDocuments,
+  type SpecLimits,
+} from './documents.js'
+export { formatProblem, SpecError, type SpecProblem } from './errors.js'
+export {
+  HTTP_METHODS,
+  type LoadOptions,
+  loadOpenApi,
+  type MediaType,
+  type OpenApiSpec,
+  type Operation,
+  type Parameter,
+  type RequestBody,
+  type Response,
+} from './load.js'
+export { type MatchResult, PathMatcher, type PathMatch } from './matcher.js'
+export { type CompiledSchema, SchemaCompiler, type SchemaVariant } from './schema.js'

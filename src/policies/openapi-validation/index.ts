@@ -1,0 +1,2 @@
+export { type OperationInfo, openApiValidation, operationOf } from './policy.js'
+export { OpenApiValidationConfig } from './schema.js'

@@ -1,0 +1,339 @@
+import { dirname, isAbsolute, resolve } from 'node:path'
+import { GatewayError } from '../../gateway/errors.js'
+import type { RequestContext } from '../../gateway/pipeline/context.js'
+import { definePolicy, type PolicyInstance } from '../../gateway/pipeline/policy.js'
+import { formatProblem, SpecError } from '../../openapi/errors.js'
+import { DEFAULT_JSON_LIMITS, type JsonLimits } from '../../openapi/json-guard.js'
+import { type CompiledOperation, compileApiCached } from './compiled.js'
+import {
+  mediaTypeOf,
+  pickMedia,
+  validateFormBody,
+  validateJsonBody,
+  validateParams,
+  validateTextBody,
+  type Violation,
+} from './request.js'
+import { validateResponse } from './response.js'
+import { OpenApiValidationConfig } from './schema.js'
+
+type Undeclared = 'block' | 'monitor' | 'strip'
+interface Modes {
+  mode: 'block' | 'monitor'
+  query: Undeclared
+  props: Undeclared
+  responses: 'off' | 'monitor' | 'block' | 'strip'
+}
+
+/** What the policy leaves in `ctx.state['openapi-validation']` for later policies. */
+export interface OperationInfo {
+  /** operationId, or `METHOD /template` when the spec gives none. */
+  operationId: string
+  method: string
+  /** The path template that matched. */
+  template: string
+  /** Decoded path parameters. */
+  pathParams: Readonly<Record<string, string>>
+  /** The operation object as written (security, `x-` extensions). */
+  raw: Readonly<Record<string, unknown>>
+  mode: 'block' | 'monitor'
+}
+
+/** The operation the request matched, when the openapi-validation policy ran on the route. */
+export function operationOf(ctx: RequestContext): OperationInfo | undefined {
+  return ctx.state['openapi-validation'] as OperationInfo | undefined
+}
+
+/** Longest piece of client input any one problem document repeats (in total). */
+const ECHO_BUDGET = 100
+
+/**
+ * The OpenAPI positive security model on the request side: the route and method must be in the
+ * spec, parameters and JSON bodies must match their schemas; undeclared query parameters and
+ * body properties are blocked, logged or stripped. See docs/policies/openapi-validation.md.
+ */
+export const openApiValidation = definePolicy({
+  id: 'openapi-validation',
+  priority: 7000, // after authentication, before the upstream
+  description:
+    'Validates requests against an OpenAPI 3.0/3.1 spec: undeclared routes and methods (404/405), path/query/header/cookie parameters (parameter pollution refused), JSON bodies (guarded parsing), content types (415); block, monitor or strip, per operation.',
+  schema: OpenApiValidationConfig,
+  create(config, deps) {
+    const file = isAbsolute(config.spec) ? config.spec : resolve(deps.baseDir, config.spec)
+    const responsesUsed =
+      config.responses !== 'off' ||
+      Object.values(config.operations).some((o) => o.responses !== undefined && o.responses !== 'off')
+    let api: ReturnType<typeof compileApiCached>
+    try {
+      api = compileApiCached(file, {
+        allowRemoteHosts: config.allowRemoteHosts,
+        rootDir: dirname(file),
+        responses: responsesUsed,
+      })
+    } catch (err) {
+      if (!(err instanceof SpecError)) throw err
+      throw configError(deps.routeName, err.problems.map(formatProblem))
+    }
+    for (const w of api.warnings) deps.logger.warn({ spec: file }, `openapi: ${w}`)
+    for (const id of Object.keys(config.operations)) {
+      if (!api.byId.has(id))
+        throw configError(deps.routeName, [`operations.${id}: no such operation in ${file}`])
+    }
+    const limits: JsonLimits = { ...DEFAULT_JSON_LIMITS, ...config.json }
+    const base = config.basePath
+    const logger = deps.logger
+
+    const modes = new Map<CompiledOperation, Modes>()
+    for (const [id, op] of api.byId) {
+      const o = config.operations[id] ?? {}
+      modes.set(op, {
+        mode: o.mode ?? config.mode,
+        query: o.unknownQueryParams ?? config.unknownQueryParams,
+        props: o.undeclaredProperties ?? config.undeclaredProperties,
+        responses: o.responses ?? config.responses,
+      })
+    }
+
+    function render(violations: Violation[]): Record<string, unknown>[] {
+      let budget = ECHO_BUDGET
+      const echo = (s: string): string => {
+        const take = s.slice(0, Math.max(0, budget))
+        budget -= take.length
+        return take.length < s.length ? `${take}…` : take
+      }
+      return violations.slice(0, config.maxViolations).map((v) => {
+        const r: Record<string, unknown> = { in: v.in }
+        if (v.name !== undefined) r.name = echo(v.name)
+        r.pointer = echo(v.pointer)
+        r.expected = v.expected.length > 200 ? `${v.expected.slice(0, 200)}…` : v.expected
+        return r
+      })
+    }
+
+    function deny(ctx: RequestContext, op: CompiledOperation | undefined, violations: Violation[]): never {
+      const kinds = new Set(violations.map((v) => v.kind))
+      const code = kinds.has('pollution')
+        ? 'GW_ERR_PARAMETER_POLLUTION'
+        : kinds.has('media-type')
+          ? 'GW_ERR_UNSUPPORTED_MEDIA_TYPE'
+          : kinds.has('malformed')
+            ? 'GW_ERR_MALFORMED_BODY'
+            : 'GW_ERR_VALIDATION'
+      const list = render(violations)
+      logger.info(
+        { requestId: ctx.id, route: ctx.routeName, operationId: op?.op.id, mode: 'block', violations: list },
+        'openapi-validation: request refused',
+      )
+      throw new GatewayError(code, {
+        extensions: { violations: list },
+        cause: new Error(`${violations.length} violation(s)`),
+      })
+    }
+
+    function monitor(
+      ctx: RequestContext,
+      op: CompiledOperation,
+      violations: Violation[],
+      what: string,
+    ): void {
+      logger.warn(
+        {
+          requestId: ctx.id,
+          route: ctx.routeName,
+          operationId: op.op.id,
+          mode: 'monitor',
+          violations: render(violations),
+        },
+        `openapi-validation: ${what} (monitor mode, passed)`,
+      )
+    }
+
+    const instance: PolicyInstance = {
+      onRequest(ctx) {
+        let path = ctx.path
+        let inBase = true
+        if (base !== '') {
+          if (path === base) path = '/'
+          else if (path.startsWith(`${base}/`)) path = path.slice(base.length)
+          else inBase = false
+        }
+        const m = inBase ? api.matcher.match(path, ctx.method) : ({ kind: 'none' } as const)
+        if (m.kind !== 'found') {
+          const event = {
+            requestId: ctx.id,
+            route: ctx.routeName,
+            method: ctx.method,
+            path: ctx.path.slice(0, 256),
+          }
+          if (config.undeclaredRoutes === 'monitor') {
+            logger.warn(
+              { ...event, event: 'shadow-api' },
+              'openapi-validation: request not in the spec (monitor mode, passed)',
+            )
+            return
+          }
+          if (m.kind === 'method') {
+            throw new GatewayError('GW_ERR_METHOD_NOT_IN_SPEC', { headers: { Allow: m.allowed.join(', ') } })
+          }
+          throw new GatewayError('GW_ERR_ROUTE_NOT_IN_SPEC')
+        }
+        const op = m.match.value
+        const mode = modes.get(op) as Modes
+        const monitoring = mode.mode === 'monitor'
+        const info: OperationInfo = {
+          operationId: op.op.id,
+          method: op.op.method,
+          template: m.match.template,
+          pathParams: m.match.params,
+          raw: op.op.raw,
+          mode: mode.mode,
+        }
+        ctx.state['openapi-validation'] = info
+
+        const { violations, unknownQuery } = validateParams(op, ctx.req, ctx.query, m.match.params)
+        if (unknownQuery.length > 0) {
+          const unknown: Violation[] = unknownQuery.map((name) => ({
+            kind: 'unknown-query',
+            in: 'query',
+            name,
+            pointer: '',
+            expected: 'no undeclared query parameter',
+          }))
+          if (monitoring || mode.query === 'block') violations.push(...unknown)
+          else if (mode.query === 'monitor') monitor(ctx, op, unknown, 'undeclared query parameters')
+          else ctx.query = withoutNames(ctx.query, new Set(unknownQuery))
+        }
+
+        const h = ctx.req.headers
+        const hasBody =
+          h['transfer-encoding'] !== undefined ||
+          (h['content-length'] !== undefined && h['content-length'] !== '0')
+        const body = op.body
+        if (!body) {
+          if (hasBody)
+            violations.push({ kind: 'schema', in: 'body', pointer: '', expected: 'no request body' })
+          return finish(ctx, op, monitoring, violations)
+        }
+        if (!hasBody) {
+          if (body.required)
+            violations.push({ kind: 'schema', in: 'body', pointer: '', expected: 'a request body' })
+          return finish(ctx, op, monitoring, violations)
+        }
+        const mt = mediaTypeOf(h['content-type'])
+        const media = mt && mt.type !== '' ? pickMedia(body.media, mt.type) : undefined
+        const expectedTypes = body.media.map((x) => x.type).join(', ')
+        if (
+          !media ||
+          (media.kind !== 'other' &&
+            mt?.charset !== undefined &&
+            mt.charset !== 'utf-8' &&
+            mt.charset !== 'utf8' &&
+            !(media.kind !== 'json' && mt.charset === 'us-ascii'))
+        ) {
+          violations.push({
+            kind: 'media-type',
+            in: 'body',
+            pointer: '',
+            expected: `Content-Type ${expectedTypes}${media ? ' in UTF-8' : ''}`,
+          })
+          return finish(ctx, op, monitoring, violations)
+        }
+        if (media.kind === 'other') return finish(ctx, op, monitoring, violations)
+        if (config.maxBodyBytes < ctx.bodyLimit) ctx.bodyLimit = config.maxBodyBytes
+        const stripProps = !monitoring && mode.props === 'strip'
+        const replace = (out: Buffer) => {
+          ctx.body = out
+          ctx.setUpstreamHeader('content-length', String(out.length))
+        }
+        return ctx.readBody().then((bytes) => {
+          let r: { violations: Violation[] }
+          if (media.kind === 'text') r = { violations: validateTextBody(bytes, media, limits) }
+          else if (media.kind === 'form') {
+            const f = validateFormBody(bytes, media, limits, stripProps)
+            if (f.body) replace(f.body)
+            r = f
+          } else {
+            const j = validateJsonBody(bytes, media.validate, limits, stripProps)
+            if (j.stripped) replace(Buffer.from(JSON.stringify(j.value)))
+            r = j
+          }
+          const undeclared = r.violations.filter((v) => v.kind === 'undeclared-property')
+          let list = r.violations
+          if (!monitoring && mode.props === 'monitor' && undeclared.length > 0) {
+            monitor(ctx, op, undeclared, 'undeclared body properties')
+            list = r.violations.filter((v) => v.kind !== 'undeclared-property')
+          }
+          violations.push(...list)
+          finish(ctx, op, monitoring, violations)
+        })
+      },
+    }
+
+    if (responsesUsed) {
+      instance.onResponseBody = (ctx, head, body) => {
+        const info = operationOf(ctx)
+        if (!info || head.local || ctx.method === 'HEAD') return body
+        const op = api.byId.get(info.operationId) as CompiledOperation
+        const mode = (modes.get(op) as Modes).responses
+        if (mode === 'off') return body
+        const r = validateResponse(op, head, body, mode === 'strip', config.maxResponseItems)
+        if (r.violations.length > 0) {
+          logger.warn(
+            {
+              requestId: ctx.id,
+              route: ctx.routeName,
+              operationId: op.op.id,
+              mode,
+              status: head.status,
+              violations: render(r.violations),
+            },
+            `openapi-validation: response violates the spec (${mode})`,
+          )
+          if (mode === 'block') throw new GatewayError('GW_ERR_UPSTREAM_RESPONSE_INVALID')
+        }
+        return r.body ?? body
+      }
+    }
+    return instance
+
+    function finish(
+      ctx: RequestContext,
+      op: CompiledOperation,
+      monitoring: boolean,
+      violations: Violation[],
+    ): undefined {
+      if (violations.length === 0) return undefined
+      if (monitoring) {
+        monitor(ctx, op, violations, 'request violates the spec')
+        return undefined
+      }
+      deny(ctx, op, violations)
+    }
+  },
+})
+
+/** A config error (the CLI prints its message without a stack, exit code 2). */
+function configError(route: string, problems: string[]): Error {
+  const err = new Error(
+    `invalid config: route ${route}, openapi-validation:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+  )
+  err.name = 'ConfigError'
+  return err
+}
+
+/** The raw query without the parameters whose decoded names are listed. */
+function withoutNames(query: string, names: ReadonlySet<string>): string {
+  return query
+    .split('&')
+    .filter((part) => {
+      if (part === '') return false
+      const eq = part.indexOf('=')
+      const raw = (eq === -1 ? part : part.slice(0, eq)).replace(/\+/g, ' ')
+      try {
+        return !names.has(decodeURIComponent(raw))
+      } catch {
+        return false
+      }
+    })
+    .join('&')
+}

@@ -1,0 +1,508 @@
+/**
+ * Request validation against one compiled operation: parameters (path, query, header, cookie)
+ * and bodies. Produces a list of violations; the policy decides (by mode) what to do with them.
+ */
+import { isUtf8 } from 'node:buffer'
+import type { IncomingMessage } from 'node:http'
+import type { ErrorObject, ValidateFunction } from 'ajv'
+import { type JsonLimits, JsonGuardError, parseJsonGuarded } from '../../openapi/json-guard.js'
+import {
+  type CompiledMedia,
+  type CompiledOperation,
+  type CompiledParam,
+  explodedObject,
+  type Shape,
+} from './compiled.js'
+
+export type ViolationKind =
+  | 'schema'
+  | 'pollution'
+  | 'unknown-query'
+  | 'undeclared-property'
+  | 'media-type'
+  | 'malformed'
+
+export interface Violation {
+  kind: ViolationKind
+  in: 'path' | 'query' | 'header' | 'cookie' | 'body'
+  /** Parameter name (for parameters) — input-derived, cut by the renderer. */
+  name?: string
+  /** JSON pointer in the value. */
+  pointer: string
+  /** What was expected. */
+  expected: string
+}
+
+/** Splits a raw query into decoded name → values; undefined for bad percent-encoding. */
+export function parseQuery(raw: string): Map<string, string[]> | undefined {
+  const out = new Map<string, string[]>()
+  if (raw === '') return out
+  for (const part of raw.split('&')) {
+    if (part === '') continue
+    const eq = part.indexOf('=')
+    const name = decodeForm(eq === -1 ? part : part.slice(0, eq))
+    const value = decodeForm(eq === -1 ? '' : part.slice(eq + 1))
+    if (name === undefined || value === undefined) return undefined
+    const list = out.get(name)
+    if (list) list.push(value)
+    else out.set(name, [value])
+  }
+  return out
+}
+
+function decodeForm(s: string): string | undefined {
+  const t = s.includes('+') ? s.replace(/\+/g, ' ') : s
+  if (!t.includes('%')) return t
+  try {
+    return decodeURIComponent(t)
+  } catch {
+    return undefined
+  }
+}
+
+/** Typed value of one string by the allowed types (the first that fits; else the string). */
+function scalar(s: string, types: readonly string[]): unknown {
+  for (const t of types) {
+    if (t === 'integer' && /^-?\d{1,16}$/.test(s)) return Number(s)
+    if (t === 'number' && /^-?(\d+(\.\d+)?|\.\d+)([eE][+-]?\d+)?$/.test(s) && s.length <= 64) return Number(s)
+    if (t === 'boolean' && (s === 'true' || s === 'false')) return s === 'true'
+    if (t === 'null' && s === '') return null
+    if (t === 'string') return s
+  }
+  return s
+}
+
+const DELIM: Record<string, string> = { form: ',', simple: ',', spaceDelimited: ' ', pipeDelimited: '|' }
+
+/** A serialized (non-exploded) value → typed data by the schema's shape. */
+function typed(raw: string, shape: Shape, style: string): unknown {
+  const d = DELIM[style] ?? ','
+  if (shape.types.includes('array')) return raw === '' ? [] : raw.split(d).map((x) => scalar(x, shape.items))
+  if (shape.types.includes('object')) {
+    const parts = raw.split(',')
+    if (parts.length % 2 !== 0) return raw
+    const o: Record<string, unknown> = {}
+    for (let i = 0; i < parts.length; i += 2) {
+      const k = parts[i] as string
+      if (k === '__proto__' || k === 'constructor' || k === 'prototype') return raw
+      o[k] = scalar(parts[i + 1] as string, shape.props.get(k) ?? ['string'])
+    }
+    return o
+  }
+  return scalar(raw, shape.types)
+}
+
+/** Errors of a schema check as violations. */
+export function schemaViolations(
+  where: Violation['in'],
+  name: string | undefined,
+  errors: ErrorObject[] | null | undefined,
+): Violation[] {
+  const out: Violation[] = []
+  for (const e of errors ?? []) {
+    if (e.keyword === 'additionalProperties' || e.keyword === 'unevaluatedProperties') {
+      const prop = String(
+        (e.params as { additionalProperty?: string; unevaluatedProperty?: string }).additionalProperty ??
+          (e.params as { unevaluatedProperty?: string }).unevaluatedProperty,
+      )
+      out.push({
+        kind: 'undeclared-property',
+        in: where,
+        name,
+        pointer: `${e.instancePath}/${prop.replace(/~/g, '~0').replace(/\//g, '~1')}`,
+        expected: 'no undeclared property',
+      })
+      continue
+    }
+    // Composition keywords repeat what their branches said.
+    if (e.keyword === 'anyOf' || e.keyword === 'oneOf' || e.keyword === 'allOf' || e.keyword === 'if') {
+      if (out.length > 0 || (errors?.length ?? 0) > 1) continue
+    }
+    let expected = e.message ?? 'valid value'
+    if (e.keyword === 'enum')
+      expected = `one of ${JSON.stringify((e.params as { allowedValues: unknown[] }).allowedValues)}`
+    if (e.keyword === 'const')
+      expected = `${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`
+    out.push({ kind: 'schema', in: where, name, pointer: e.instancePath, expected })
+  }
+  return out
+}
+
+function check(cp: CompiledParam, value: unknown, out: Violation[]): void {
+  const v = cp.validate
+  if (!v || v(value)) return
+  out.push(...schemaViolations(cp.param.in, cp.param.name, v.errors))
+}
+
+function pollution(cp: CompiledParam, out: Violation[]): void {
+  out.push({
+    kind: 'pollution',
+    in: cp.param.in,
+    name: cp.param.name,
+    pointer: '',
+    expected: 'a single value (repeated parameter)',
+  })
+}
+
+function parseCookies(header: string | undefined): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  if (!header) return out
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq === -1) continue
+    const name = part.slice(0, eq).trim()
+    let value = part.slice(eq + 1).trim()
+    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1)
+    const list = out.get(name)
+    if (list) list.push(value)
+    else out.set(name, [value])
+  }
+  return out
+}
+
+function headerCount(req: IncomingMessage, lower: string): number {
+  let n = 0
+  const raw = req.rawHeaders
+  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === lower) n++
+  return n
+}
+
+const IGNORED_HEADERS = new Set(['accept', 'content-type', 'authorization'])
+
+export interface ParamResult {
+  violations: Violation[]
+  /** Query names the operation does not declare. */
+  unknownQuery: string[]
+}
+
+/** Path, query, header and cookie parameters. */
+export function validateParams(
+  op: CompiledOperation,
+  req: IncomingMessage,
+  query: string,
+  pathParams: Record<string, string>,
+): ParamResult {
+  const out: Violation[] = []
+  const q = parseQuery(query)
+  if (!q) {
+    out.push({ kind: 'schema', in: 'query', pointer: '', expected: 'valid percent-encoding' })
+    return { violations: out, unknownQuery: [] }
+  }
+  let cookies: Map<string, string[]> | undefined
+  for (const cp of op.params) {
+    const p = cp.param
+    if (p.in === 'path') {
+      const raw = pathParams[p.name]
+      if (raw === undefined) continue
+      let v = raw
+      if (p.style === 'label') v = raw.startsWith('.') ? raw.slice(1) : raw
+      else if (p.style === 'matrix') v = raw.startsWith(`;${p.name}=`) ? raw.slice(p.name.length + 2) : raw
+      check(cp, contentOr(cp, v, p.style), out)
+      continue
+    }
+    if (p.in === 'header') {
+      const lower = p.name.toLowerCase()
+      if (IGNORED_HEADERS.has(lower)) continue
+      const n = headerCount(req, lower)
+      if (n === 0) {
+        if (p.required)
+          out.push({ kind: 'schema', in: 'header', name: p.name, pointer: '', expected: 'required header' })
+        continue
+      }
+      if (n > 1 && !cp.shape.types.includes('array')) {
+        pollution(cp, out)
+        continue
+      }
+      const value = req.headers[lower]
+      check(cp, contentOr(cp, Array.isArray(value) ? value.join(',') : String(value), 'simple'), out)
+      continue
+    }
+    if (p.in === 'cookie') {
+      cookies ??= parseCookies(req.headers.cookie)
+      const values = cookies.get(p.name)
+      if (!values) {
+        if (p.required)
+          out.push({ kind: 'schema', in: 'cookie', name: p.name, pointer: '', expected: 'required cookie' })
+        continue
+      }
+      if (values.length > 1) {
+        pollution(cp, out)
+        continue
+      }
+      check(cp, contentOr(cp, values[0] as string, 'form'), out)
+      continue
+    }
+    // query
+    if (p.style === 'deepObject') {
+      const prefix = `${p.name}[`
+      const o: Record<string, unknown> = {}
+      let any = false
+      for (const [k, vs] of q) {
+        if (!k.startsWith(prefix) || !k.endsWith(']')) continue
+        const prop = k.slice(prefix.length, -1)
+        if (vs.length > 1) {
+          pollution(cp, out)
+          continue
+        }
+        if (prop === '__proto__' || prop === 'constructor' || prop === 'prototype' || prop.includes('[')) {
+          out.push({ kind: 'schema', in: 'query', name: p.name, pointer: '', expected: 'a flat object' })
+          continue
+        }
+        o[prop] = scalar(vs[0] as string, cp.shape.props.get(prop) ?? ['string'])
+        any = true
+      }
+      if (any) check(cp, o, out)
+      else if (p.required)
+        out.push({ kind: 'schema', in: 'query', name: p.name, pointer: '', expected: 'required parameter' })
+      continue
+    }
+    if (explodedObject(cp)) {
+      const o: Record<string, unknown> = {}
+      let any = false
+      for (const [k, types] of cp.shape.props) {
+        const vs = q.get(k)
+        if (!vs) continue
+        if (vs.length > 1) pollution(cp, out)
+        else o[k] = scalar(vs[0] as string, types)
+        any = true
+      }
+      if (any) check(cp, o, out)
+      else if (p.required)
+        out.push({ kind: 'schema', in: 'query', name: p.name, pointer: '', expected: 'required parameter' })
+      continue
+    }
+    const vs = q.get(p.name)
+    if (!vs) {
+      if (p.required)
+        out.push({ kind: 'schema', in: 'query', name: p.name, pointer: '', expected: 'required parameter' })
+      continue
+    }
+    const isArray = cp.shape.types.includes('array')
+    if (isArray && p.explode && p.style === 'form') {
+      check(
+        cp,
+        vs.map((x) => scalar(x, cp.shape.items)),
+        out,
+      )
+      continue
+    }
+    if (vs.length > 1) {
+      pollution(cp, out)
+      continue
+    }
+    const v = vs[0] as string
+    if (v === '' && !p.allowEmptyValue && !cp.shape.types.includes('string') && !isArray) {
+      out.push({ kind: 'schema', in: 'query', name: p.name, pointer: '', expected: 'a value' })
+      continue
+    }
+    check(cp, contentOr(cp, v, p.style), out)
+  }
+  const unknownQuery: string[] = []
+  for (const name of q.keys()) {
+    if (op.queryNames.has(name)) continue
+    if (op.deepObjects.some((d) => name.startsWith(`${d}[`))) continue
+    unknownQuery.push(name)
+  }
+  return { violations: out, unknownQuery }
+}
+
+/** A `content`-serialized parameter is JSON; others are typed by style and schema. */
+function contentOr(cp: CompiledParam, raw: string, style: string): unknown {
+  const ct = cp.param.contentType
+  if (ct && (ct === 'application/json' || ct.endsWith('+json'))) {
+    try {
+      return parseJsonGuarded(raw)
+    } catch {
+      return raw
+    }
+  }
+  return typed(raw, cp.shape, style)
+}
+
+/** The media type of a Content-Type header: type/subtype lower-case, and its charset if any. */
+export function mediaTypeOf(
+  header: string | undefined,
+): { type: string; charset: string | undefined } | undefined {
+  if (header === undefined) return undefined
+  const parts = header.split(';')
+  const type = (parts[0] as string).trim().toLowerCase()
+  if (!/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(type)) return { type: '', charset: undefined }
+  let charset: string | undefined
+  for (const p of parts.slice(1)) {
+    const eq = p.indexOf('=')
+    if (eq !== -1 && p.slice(0, eq).trim().toLowerCase() === 'charset') {
+      charset = p
+        .slice(eq + 1)
+        .trim()
+        .replace(/^"|"$/g, '')
+        .toLowerCase()
+    }
+  }
+  return { type, charset }
+}
+
+/** The operation's media type entry for a request media type: exact, then `type/*`, then `*` + `/*`. */
+export function pickMedia(media: readonly CompiledMedia[], type: string): CompiledMedia | undefined {
+  const exact = media.find((m) => m.type === type)
+  if (exact) return exact
+  const range = `${type.slice(0, type.indexOf('/'))}/*`
+  return media.find((m) => m.type === range) ?? media.find((m) => m.type === '*/*')
+}
+
+/** Parses and validates a JSON body; `strip` removes undeclared properties (then validates again). */
+export function validateJsonBody(
+  bytes: Buffer,
+  validate: ValidateFunction | undefined,
+  limits: JsonLimits,
+  strip: boolean,
+): { violations: Violation[]; value: unknown; stripped: boolean } {
+  if (!isUtf8(bytes)) {
+    return {
+      violations: [{ kind: 'malformed', in: 'body', pointer: '', expected: 'UTF-8 JSON' }],
+      value: undefined,
+      stripped: false,
+    }
+  }
+  let value: unknown
+  try {
+    value = parseJsonGuarded(bytes.toString('utf8'), limits)
+  } catch (err) {
+    if (!(err instanceof JsonGuardError)) throw err
+    return {
+      violations: [
+        {
+          kind: 'malformed',
+          in: 'body',
+          pointer: err.pointer,
+          expected: `valid JSON within limits (${err.message})`,
+        },
+      ],
+      value: undefined,
+      stripped: false,
+    }
+  }
+  if (!validate || validate(value)) return { violations: [], value, stripped: false }
+  let violations = schemaViolations('body', undefined, validate.errors)
+  let stripped = false
+  if (strip && violations.some((v) => v.kind === 'undeclared-property')) {
+    for (const e of validate.errors ?? []) {
+      if (e.keyword !== 'additionalProperties' && e.keyword !== 'unevaluatedProperties') continue
+      const parent = at(value, e.instancePath)
+      const prop =
+        (e.params as { additionalProperty?: string; unevaluatedProperty?: string }).additionalProperty ??
+        (e.params as { unevaluatedProperty?: string }).unevaluatedProperty
+      if (parent && typeof parent === 'object' && prop !== undefined && Object.hasOwn(parent, prop)) {
+        delete (parent as Record<string, unknown>)[prop]
+        stripped = true
+      }
+    }
+    violations = validate(value) ? [] : schemaViolations('body', undefined, validate.errors)
+  }
+  return { violations, value, stripped }
+}
+
+function at(value: unknown, pointer: string): unknown {
+  let cur = value
+  if (pointer === '') return cur
+  for (const raw of pointer.slice(1).split('/')) {
+    const k = raw.replace(/~1/g, '/').replace(/~0/g, '~')
+    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, k)) return undefined
+    cur = (cur as Record<string, unknown>)[k]
+  }
+  return cur
+}
+
+const FORBIDDEN_FORM_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
+
+/**
+ * An `application/x-www-form-urlencoded` body: fields typed by the schema's properties (array
+ * properties from repeated fields; a repeated singular field is pollution), then validated;
+ * `strip` removes undeclared fields.
+ */
+export function validateFormBody(
+  bytes: Buffer,
+  media: CompiledMedia,
+  limits: JsonLimits,
+  strip: boolean,
+): { violations: Violation[]; body: Buffer | undefined } {
+  const malformed = (expected: string) => ({
+    violations: [{ kind: 'malformed' as const, in: 'body' as const, pointer: '', expected }],
+    body: undefined,
+  })
+  if (!isUtf8(bytes)) return malformed('UTF-8 form fields')
+  const text = bytes.toString('utf8')
+  if (text.includes('\0')) return malformed('no NUL byte')
+  const fields = parseQuery(text)
+  if (!fields) return malformed('valid percent-encoding')
+  if (fields.size > limits.maxKeys) return malformed(`at most ${limits.maxKeys} fields`)
+  const out: Violation[] = []
+  const value: Record<string, unknown> = {}
+  for (const [name, values] of fields) {
+    if (FORBIDDEN_FORM_KEYS.has(name)) return malformed(`no field named "${name}"`)
+    for (const v of values) {
+      if (v.length > limits.maxStringLength)
+        return malformed(`fields of at most ${limits.maxStringLength} characters`)
+      if (v.includes('\0')) return malformed('no NUL character')
+    }
+    const types = media.shape.props.get(name) ?? ['string']
+    if (types.includes('array')) {
+      if (values.length > limits.maxArrayLength)
+        return malformed(`at most ${limits.maxArrayLength} values per field`)
+      value[name] = values.map((v) => scalar(v, media.shape.propItems.get(name) ?? ['string']))
+    } else if (values.length > 1) {
+      out.push({
+        kind: 'pollution',
+        in: 'body',
+        name,
+        pointer: '',
+        expected: 'a single value (repeated field)',
+      })
+    } else value[name] = scalar(values[0] as string, types)
+  }
+  if (out.length > 0 || !media.validate || media.validate(value)) return { violations: out, body: undefined }
+  let violations = schemaViolations('body', undefined, media.validate.errors)
+  let body: Buffer | undefined
+  if (strip && violations.some((v) => v.kind === 'undeclared-property')) {
+    const drop = new Set<string>()
+    for (const e of media.validate.errors ?? []) {
+      if (e.instancePath !== '') continue
+      const p = e.params as { additionalProperty?: string; unevaluatedProperty?: string }
+      const name = p.additionalProperty ?? p.unevaluatedProperty
+      if (name !== undefined) drop.add(name)
+    }
+    for (const name of drop) delete value[name]
+    violations = media.validate(value) ? [] : schemaViolations('body', undefined, media.validate.errors)
+    body = Buffer.from(
+      text
+        .split('&')
+        .filter((part) => {
+          if (part === '') return false
+          const eq = part.indexOf('=')
+          const n = decodeForm(eq === -1 ? part : part.slice(0, eq))
+          return n === undefined || !drop.has(n)
+        })
+        .join('&'),
+    )
+  }
+  return { violations, body }
+}
+
+/** A `text/plain` body: UTF-8 without NUL, within the string limit, validated as a string. */
+export function validateTextBody(bytes: Buffer, media: CompiledMedia, limits: JsonLimits): Violation[] {
+  if (!isUtf8(bytes)) return [{ kind: 'malformed', in: 'body', pointer: '', expected: 'UTF-8 text' }]
+  const text = bytes.toString('utf8')
+  if (text.includes('\0'))
+    return [{ kind: 'malformed', in: 'body', pointer: '', expected: 'no NUL character' }]
+  if (text.length > limits.maxStringLength) {
+    return [
+      {
+        kind: 'malformed',
+        in: 'body',
+        pointer: '',
+        expected: `at most ${limits.maxStringLength} characters`,
+      },
+    ]
+  }
+  if (!media.validate || media.validate(text)) return []
+  return schemaViolations('body', undefined, media.validate.errors)
+}

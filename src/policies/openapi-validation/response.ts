@@ -1,0 +1,143 @@
+/**
+ * Response validation against the matched operation: the status must be declared (exact, `2XX`
+ * range, or `default`), the content type must be one the response lists, and a JSON body must
+ * match its (closed) schema. Arrays longer than `maxItems` are validated on a sample so the cost
+ * stays bounded; strip mode visits everything, since what it does not visit it cannot clean.
+ */
+import type { ResponseHead } from '../../gateway/pipeline/context.js'
+import type { CompiledOperation, CompiledResponse } from './compiled.js'
+import { mediaTypeOf, pickMedia, schemaViolations, type Violation } from './request.js'
+
+export interface ResponseResult {
+  violations: Violation[]
+  /** The re-serialized body when strip removed something. */
+  body: Buffer | undefined
+  /** Items left unvalidated by sampling. */
+  skipped: number
+}
+
+function declared(op: CompiledOperation, status: number): CompiledResponse | undefined {
+  const s = String(status)
+  return (
+    op.responses.find((r) => r.status === s) ??
+    op.responses.find((r) => r.status === `${s[0]}XX`) ??
+    op.responses.find((r) => r.status === 'default')
+  )
+}
+
+const v = (expected: string, pointer = ''): Violation => ({ kind: 'schema', in: 'body', pointer, expected })
+
+export function validateResponse(
+  op: CompiledOperation,
+  head: ResponseHead,
+  body: Buffer,
+  strip: boolean,
+  maxItems: number,
+): ResponseResult {
+  const none: ResponseResult = { violations: [], body: undefined, skipped: 0 }
+  if (op.responses.length === 0) return none
+  const resp = declared(op, head.status)
+  if (!resp) return { ...none, violations: [v(`a declared status (not ${head.status})`)] }
+  if (resp.media.length === 0) {
+    return body.length === 0 ? none : { ...none, violations: [v('no response body')] }
+  }
+  if (body.length === 0)
+    return head.status === 204 || head.status === 304 ? none : { ...none, violations: [v('a response body')] }
+  const ct = head.headers['content-type']
+  const mt = mediaTypeOf(typeof ct === 'string' ? ct : undefined)
+  const media = mt && mt.type !== '' ? pickMedia(resp.media, mt.type) : undefined
+  if (!media) return { ...none, violations: [v(`Content-Type ${resp.media.map((m) => m.type).join(', ')}`)] }
+  if (!media.json || !media.validate) return none
+  const enc = head.headers['content-encoding']
+  if (enc !== undefined && enc !== 'identity')
+    return { ...none, violations: [v('an uncompressed body (cannot validate)')] }
+  let value: unknown
+  try {
+    value = JSON.parse(body.toString('utf8'))
+  } catch {
+    return { ...none, violations: [v('valid JSON')] }
+  }
+  const validate = media.validate
+  if (strip) {
+    if (validate(value)) return none
+    let removed = false
+    for (const e of validate.errors ?? []) {
+      if (e.keyword !== 'additionalProperties' && e.keyword !== 'unevaluatedProperties') continue
+      const parent = at(value, e.instancePath)
+      const p = e.params as { additionalProperty?: string; unevaluatedProperty?: string }
+      const prop = p.additionalProperty ?? p.unevaluatedProperty
+      if (parent && typeof parent === 'object' && prop !== undefined && Object.hasOwn(parent, prop)) {
+        delete (parent as Record<string, unknown>)[prop]
+        removed = true
+      }
+    }
+    const rest = validate(value) ? [] : schemaViolations('body', undefined, validate.errors)
+    return { violations: rest, body: removed ? Buffer.from(JSON.stringify(value)) : undefined, skipped: 0 }
+  }
+  const samples = new Map<unknown[], number[]>()
+  const counter = { skipped: 0 }
+  const view = sample(value, maxItems, samples, counter, 0)
+  if (validate(view)) return { ...none, skipped: counter.skipped }
+  const violations = schemaViolations('body', undefined, validate.errors).map((x) => ({
+    ...x,
+    pointer: originalPointer(view, x.pointer, samples),
+  }))
+  return { violations, body: undefined, skipped: counter.skipped }
+}
+
+/** A view of `value` where every array longer than `max` is cut to a sample of `max` items. */
+function sample(
+  value: unknown,
+  max: number,
+  samples: Map<unknown[], number[]>,
+  counter: { skipped: number },
+  depth: number,
+): unknown {
+  if (value === null || typeof value !== 'object' || depth > 200) return value
+  if (Array.isArray(value)) {
+    if (value.length <= max) return value.map((x) => sample(x, max, samples, counter, depth + 1))
+    const head = Math.ceil(max / 2)
+    const idx: number[] = []
+    for (let i = 0; i < head; i++) idx.push(i)
+    const rest = max - head
+    const span = value.length - head
+    for (let k = 0; k < rest; k++) idx.push(head + Math.floor(((k + 1) * span) / (rest + 1)))
+    counter.skipped += value.length - idx.length
+    const out = idx.map((i) => sample(value[i], max, samples, counter, depth + 1))
+    samples.set(out, idx)
+    return out
+  }
+  const out: Record<string, unknown> = {}
+  for (const k of Object.keys(value)) {
+    out[k] = sample((value as Record<string, unknown>)[k], max, samples, counter, depth + 1)
+  }
+  return out
+}
+
+function originalPointer(view: unknown, pointer: string, samples: Map<unknown[], number[]>): string {
+  if (pointer === '' || samples.size === 0) return pointer
+  let cur = view
+  const out: string[] = []
+  for (const tok of pointer.slice(1).split('/')) {
+    let t = tok
+    if (Array.isArray(cur)) {
+      const idx = samples.get(cur)
+      if (idx) t = String(idx[Number(tok)] ?? tok)
+    }
+    out.push(t)
+    const key = tok.replace(/~1/g, '/').replace(/~0/g, '~')
+    cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[key] : undefined
+  }
+  return `/${out.join('/')}`
+}
+
+function at(value: unknown, pointer: string): unknown {
+  let cur = value
+  if (pointer === '') return cur
+  for (const raw of pointer.slice(1).split('/')) {
+    const k = raw.replace(/~1/g, '/').replace(/~0/g, '~')
+    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, k)) return undefined
+    cur = (cur as Record<string, unknown>)[k]
+  }
+  return cur
+}

@@ -1,0 +1,134 @@
+/**
+ * openapi-validation on the response side, through the real `portcullis serve` process with the
+ * demo spec, in front of an upstream that leaks an undeclared `passwordHash` and sends large
+ * arrays.
+ */
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { after, before, test } from 'node:test'
+import { get } from './helpers/http.js'
+import { type GatewayProcess, spawnGateway } from './helpers/process.js'
+
+const ROOT = new URL('../../', import.meta.url).pathname
+const SPEC = join(ROOT, 'examples/demo/openapi.yaml')
+
+const order = (id: number) => ({ id, ownerId: 1, item: 'keyboard', quantity: 1, total: 49.9 })
+
+function upstream(): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const send = (status: number, body: unknown, type = 'application/json') => {
+      const text = JSON.stringify(body)
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text) })
+      res.end(text)
+    }
+    const url = req.url ?? ''
+    if (url === '/api/v2/users/me') {
+      return send(200, {
+        id: 1,
+        username: 'alice',
+        displayName: 'Alice',
+        email: 'a@example.com',
+        role: 'user',
+        passwordHash: 'scrypt$16384$8$1$c2FsdA==$a2V5',
+      })
+    }
+    if (url === '/api/v2/orders')
+      return send(
+        200,
+        Array.from({ length: 10000 }, (_, i) => order(i + 1)),
+      )
+    if (url === '/api/v2/orders/1') return send(200, { ...order(1), quantity: 'many' })
+    if (url === '/api/v2/orders/2') return send(418, { id: 2 })
+    if (url === '/api/v2/orders/3') return send(200, order(3), 'text/html')
+    return send(404, { type: 'about:blank', title: 'Not Found', status: 404 }, 'application/problem+json')
+  })
+  return new Promise((r) => server.listen(0, '127.0.0.1', () => r(server)))
+}
+
+function config(url: string, responses: string): string {
+  return `listeners: [ { name: public, host: 127.0.0.1, port: 0 } ]
+admin: { enabled: false }
+upstreams: { up: { targets: [ { url: "${url}" } ] } }
+routes:
+  - name: all
+    match: { pathPrefix: / }
+    upstream: up
+    responseBodyLimit: 4194304
+    policies:
+      openapi-validation:
+        spec: ${JSON.stringify(SPEC)}
+        responses: ${responses}
+        maxResponseItems: 200
+accessLog: { enabled: false }
+reload: { watch: false }
+log: { level: info }
+`
+}
+
+let server: http.Server
+let strip: GatewayProcess
+let block: GatewayProcess
+let monitor: GatewayProcess
+before(async () => {
+  server = await upstream()
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  ;[strip, block, monitor] = await Promise.all([
+    spawnGateway(config(url, 'strip')),
+    spawnGateway(config(url, 'block')),
+    spawnGateway(config(url, 'monitor')),
+  ])
+})
+after(async () => {
+  await Promise.all([strip?.stop(), block?.stop(), monitor?.stop()])
+  await new Promise((r) => server.close(r))
+})
+
+async function logged(gw: GatewayProcess, re: RegExp): Promise<void> {
+  const deadline = Date.now() + 3000
+  while (!re.test(gw.stderr()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  assert.match(gw.stderr(), re)
+}
+
+test('an undeclared passwordHash: stripped in strip mode, 502 in block mode, logged in monitor mode', async () => {
+  const s = await get(strip.url, '/api/v2/users/me')
+  assert.equal(s.status, 200)
+  assert.deepEqual(JSON.parse(s.body), {
+    id: 1,
+    username: 'alice',
+    displayName: 'Alice',
+    email: 'a@example.com',
+    role: 'user',
+  })
+  assert.equal(s.headers['content-length'], String(Buffer.byteLength(s.body)))
+  const b = await get(block.url, '/api/v2/users/me')
+  assert.equal(b.status, 502)
+  assert.equal(JSON.parse(b.body).code, 'GW_ERR_UPSTREAM_RESPONSE_INVALID')
+  assert.ok(!b.body.includes('scrypt'))
+  const m = await get(monitor.url, '/api/v2/users/me')
+  assert.equal(m.status, 200)
+  assert.ok(m.body.includes('passwordHash'))
+  await logged(monitor, /"pointer":"\/passwordHash".*response violates the spec \(monitor\)/)
+  assert.ok(!monitor.stderr().includes('scrypt'), 'the leaked value is not logged')
+})
+
+test('a 10,000-item array is validated on a sample of maxResponseItems', async () => {
+  const start = performance.now()
+  const r = await get(block.url, '/api/v2/orders')
+  const ms = performance.now() - start
+  assert.equal(r.status, 200)
+  assert.equal((JSON.parse(r.body) as unknown[]).length, 10000)
+  console.log(`10,000-item response through block mode: ${ms.toFixed(1)} ms (200 items validated)`)
+})
+
+test('type errors, undeclared statuses and content types: 502 in block mode, passed in strip mode', async () => {
+  for (const path of ['/api/v2/orders/1', '/api/v2/orders/2', '/api/v2/orders/3']) {
+    const b = await get(block.url, path)
+    assert.equal(b.status, 502, path)
+    const s = await get(strip.url, path)
+    assert.notEqual(s.status, 502, path)
+  }
+  const declared404 = await get(block.url, '/api/v2/orders/9')
+  assert.equal(declared404.status, 404)
+})
