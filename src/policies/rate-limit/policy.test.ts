@@ -398,6 +398,35 @@ describe('rate-limit: concurrency and shedding', () => {
   })
 })
 
+test('shedding on event-loop delay: 503 while the loop lags, served again after', async () => {
+  const { p } = setup({ shedding: { maxEventLoopDelayMs: 50 } })
+  try {
+    assert.equal((await send(p)).code, undefined)
+    await new Promise((r) => setTimeout(r, 100)) // the monitor's first samples
+    // Block the event loop for 300 ms, then let the 500 ms sampler see it (real time must pass).
+    const until = Date.now() + 300
+    while (Date.now() < until) {
+      // busy
+    }
+    let shed = false
+    const deadline = Date.now() + 2000
+    while (!shed && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50))
+      shed = (await send(p)).code === 'GW_ERR_OVERLOADED'
+    }
+    assert.ok(shed, 'a lagging loop sheds')
+    let served = false
+    const deadline2 = Date.now() + 3000
+    while (!served && Date.now() < deadline2) {
+      await new Promise((r) => setTimeout(r, 100))
+      served = (await send(p)).code === undefined
+    }
+    assert.ok(served, 'served again once the loop is idle')
+  } finally {
+    p.close?.()
+  }
+})
+
 describe('rate-limit: store outage insurance', () => {
   test('local share of a limit', () => {
     const g = { algorithm: 'gcra' as const, rate: 100, perMs: 60_000, burst: 30, cost: 1, queue: 9 }
