@@ -229,4 +229,37 @@ describe('rate limits on one Redis shared by 3 gateways', () => {
     const afterLoad = await load([a, b], 20, 4, '/open/x', { 'x-client': 'c4' })
     assert.equal(afterLoad.hits.filter((h) => h.status === 200).length, 10)
   })
+  test('frozen Redis (SIGSTOP): no request waits longer than the command timeout; shared again after SIGCONT', async (t) => {
+    const [a, b] = clients as [{ url: string; agent: http.Agent }, { url: string; agent: http.Agent }]
+    redis.pause()
+    let resumed = false
+    try {
+      const open = await load([a, b], 40, 4, '/open/x', { 'x-client': 'f1' })
+      const closed = await load([a, b], 12, 4, '/closed/x', { 'x-client': 'f1' })
+      const slowest = Math.max(...open.hits.map((h) => h.ms), ...closed.hits.map((h) => h.ms))
+      const admitted = open.hits.filter((h) => h.status === 200).length
+      t.diagnostic(
+        `frozen: failOpen route admitted ${admitted} of 40 over 2 gateways (local share 5 each), failOpen:false ${closed.hits.filter((h) => h.status === 503).length} of 12 → 503; slowest ${slowest.toFixed(1)} ms`,
+      )
+      assert.equal(admitted, 10)
+      assert.ok(closed.hits.every((h) => h.status === 503))
+      assert.ok(slowest < COMMAND_TIMEOUT_MS + 150, `slowest request ${slowest} ms`)
+      redis.resume()
+      resumed = true
+      const resumedAt = performance.now()
+      let back = Number.POSITIVE_INFINITY
+      while (performance.now() - resumedAt < 5000) {
+        const h = await hit(b.agent, b.url, '/closed/x', { 'x-client': 'f2' })
+        if (h.status === 200) {
+          back = performance.now() - resumedAt
+          break
+        }
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      t.diagnostic(`shared limiting resumed ${back.toFixed(0)} ms after SIGCONT`)
+      assert.ok(back <= 2000)
+    } finally {
+      if (!resumed) redis.resume()
+    }
+  })
 })

@@ -10,6 +10,7 @@ import { createRedisStore } from '../../stores/redis/redis-store.js'
 import type { Store } from '../../stores/types.js'
 import { testContext, testDeps } from '../testing/context.js'
 import { compileKey, compilePathParam, keyValue } from './keys.js'
+import { acquireInsurance } from './insurance.js'
 import { ConcurrencyTable } from './load.js'
 import { localShare, rateLimit } from './policy.js'
 import { RateLimitConfig } from './schema.js'
@@ -428,6 +429,23 @@ test('shedding on event-loop delay: 503 while the loop lags, served again after'
 })
 
 describe('rate-limit: store outage insurance', () => {
+  test('instances: auto counts the gateways sharing the store from heartbeats', async () => {
+    const store = createMemoryStore({})
+    const logger = testDeps().logger
+    // Two "processes": the same store seen through two WeakMap keys (proxies of it).
+    const one = acquireInsurance(store, logger, 250, true)
+    const other = acquireInsurance(new Proxy(store, {}), logger, 250, true)
+    const deadline = Date.now() + 2000
+    while (other.instances() < 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    // Each beats at once when acquired: the second one sees both members of the set.
+    assert.equal(one.instances(), 1)
+    assert.equal(other.instances(), 2)
+    one.release()
+    other.release()
+  })
+
   test('local share of a limit', () => {
     const g = { algorithm: 'gcra' as const, rate: 100, perMs: 60_000, burst: 30, cost: 1, queue: 9 }
     assert.deepEqual(localShare(g, 1), g)

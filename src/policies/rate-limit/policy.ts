@@ -35,6 +35,8 @@ interface CompiledLimit {
 /** What one request's limits decided (for the response headers). */
 interface Applied {
   limit: CompiledLimit
+  /** The store key of this request for the limit. */
+  key: string
   decision: Decision | undefined
 }
 
@@ -254,14 +256,15 @@ export const rateLimit = definePolicy({
               detail: `rate limit ${l.name}: the request lacks its key`,
             })
           }
-          s.applied.push({ limit: l, decision: undefined })
-          pending.push(run(l, l.prefix + k.key, nowMs))
+          const key = l.prefix + k.key
+          s.applied.push({ limit: l, key, decision: undefined })
+          pending.push(run(l, key, nowMs))
         }
         const decisions = await Promise.all(pending)
         let denied: CompiledLimit | undefined
         let retryMs = 0
         let delayMs = 0
-        let delayKey = ''
+        let delayed: Applied | undefined
         for (let i = 0; i < decisions.length; i++) {
           const d = decisions[i] as Decision
           const a = s.applied[i] as Applied
@@ -271,7 +274,7 @@ export const rateLimit = definePolicy({
             retryMs = Math.max(retryMs, d.retryAfterMs)
           } else if (d.delayMs > delayMs) {
             delayMs = d.delayMs
-            delayKey = a.limit.name
+            delayed = a
           }
         }
         if (denied) {
@@ -281,15 +284,14 @@ export const rateLimit = definePolicy({
           })
         }
         // 5. Throttling: wait for the reserved slot, FIFO per key.
-        if (delayMs > 0 && throttle) {
+        if (delayed !== undefined && throttle) {
           if (!throttle.hasRoom()) {
-            reportLimited(logger, ctx, 'throttle-full', delayKey)
+            reportLimited(logger, ctx, 'throttle-full', delayed.limit.name)
             throw new GatewayError('GW_ERR_RATE_LIMITED', {
               headers: { 'retry-after': String(Math.max(1, Math.ceil(delayMs / 1000))) },
             })
           }
-          const a = s.applied.find((x) => x.limit.name === delayKey) as Applied
-          s.wait = throttle.wait(`${a.limit.prefix}${(a.limit.key(ctx) as { key: string }).key}`, delayMs)
+          s.wait = throttle.wait(delayed.key, delayMs)
           await s.wait.promise
           s.wait = undefined
         }
