@@ -119,10 +119,19 @@ export function partTag(part: KeyPart): string {
   return `j:${part.jsonField}`
 }
 
-/** One value as it goes into a key: length-prefixed, long values hashed. */
-export function keyValue(v: string): string {
-  if (v.length > MAX_VALUE_CHARS) v = `#${createHash('sha256').update(v).digest('base64url')}`
+/**
+ * One value as it goes into a key: length-prefixed; long values, and with `hash` every value, are
+ * replaced by their SHA-256 (values from headers, query strings and bodies may be credentials —
+ * a session token in `Authorization` — which must not sit in Redis key names).
+ */
+export function keyValue(v: string, hash = false): string {
+  if (hash || v.length > MAX_VALUE_CHARS) v = `#${createHash('sha256').update(v).digest('base64url')}`
   return `${v.length}:${v}`
+}
+
+/** Parts whose values are hashed in keys: request data a client controls and that may be secret. */
+function hashed(part: KeyPart): boolean {
+  return typeof part === 'object' && ('header' in part || 'query' in part || 'jsonField' in part)
 }
 
 /** What a compiled key gives for one request. */
@@ -138,11 +147,12 @@ export function compileKey(
 ): (ctx: RequestContext) => KeyResult {
   const getters = parts.map(compilePart)
   const tags = parts.map(partTag)
+  const hash = parts.map(hashed)
   return (ctx) => {
     let key = ''
     for (let i = 0; i < getters.length; i++) {
       const v = (getters[i] as PartGetter)(ctx)
-      if (v !== undefined) key += `${tags[i]}=${keyValue(v)};`
+      if (v !== undefined) key += `${tags[i]}=${keyValue(v, hash[i])};`
       else if (fallbackIp && ctx.clientIp !== '') key += `${tags[i]}?ip=${keyValue(ctx.clientIp)};`
       else return { missing: true }
     }
