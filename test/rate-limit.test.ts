@@ -91,6 +91,9 @@ describe('rate-limit in a gateway (memory store)', () => {
               },
             ],
           }),
+          route('throttled-abort', '/abort', {
+            limits: [{ rate: 5, per: 'second', burst: 1, throttle: { maxQueue: 5, maxWaitMs: 5000 } }],
+          }),
           route('headers', '/headers', {
             limits: [
               { name: 'second', rate: 2, per: 'second', key: ['ip'] },
@@ -210,6 +213,24 @@ describe('rate-limit in a gateway (memory store)', () => {
     }
     const span = (served.at(-1) as Arrival).at - (served[0] as Arrival).at
     assert.ok(span >= (served.length - 2) * 100, `span ${span}`)
+  })
+
+  test('throttle: clients that go away while queued leave the queue and never reach the upstream', async () => {
+    const u = new URL(gw.url)
+    assert.equal((await request(gw.url, { path: '/abort/x?seq=100' })).status, 200)
+    const aborted = [101, 102].map((seq) => {
+      const req = http.request({ host: u.hostname, port: u.port, path: `/abort/x?seq=${seq}`, agent: false })
+      req.on('error', () => undefined)
+      req.end()
+      return req
+    })
+    const kept = request(gw.url, { path: '/abort/x?seq=103' })
+    await new Promise((r) => setTimeout(r, 50))
+    for (const req of aborted) req.destroy()
+    assert.equal((await kept).status, 200)
+    await new Promise((r) => setTimeout(r, 700)) // past the aborted requests' slots
+    const seen = up.arrivals.filter((a) => a.path === '/abort/x').map((a) => a.seq)
+    assert.deepEqual(seen, [100, 103])
   })
 
   test('RateLimit and RateLimit-Policy on every response of the route: 200, upstream 404, 429', async () => {
