@@ -208,13 +208,15 @@ describe('rate-limit in a gateway (memory store)', () => {
       if (c.seq < p.seq)
         assert.ok(c.at - p.at < 10, `seq ${c.seq} reached the upstream ${c.at - p.at} ms after ${p.seq}`)
     }
-    // Paced at the rate: over any stretch of queued requests, at most one more than the rate
-    // allows (timer and scheduling slack on a shared machine).
+    // Paced at the rate: over any stretch of queued requests, at most three more than the rate
+    // allows. (Release times are reservations: a gateway that the machine stalls for a few hundred
+    // ms — seen with the whole suite running on 2 cores — releases the requests whose time has come
+    // together. Releasing everything at once would fail this for any stretch of 4 or more.)
     const queued = served.slice(1)
     for (let i = 0; i < queued.length; i++) {
       for (let j = i + 1; j < queued.length; j++) {
         const dt = (queued[j] as Arrival).at - (queued[i] as Arrival).at
-        assert.ok(dt >= (j - i) * 100 - 100, `queued ${i}→${j}: ${dt.toFixed(0)} ms`)
+        assert.ok(dt >= (j - i) * 100 - 300, `queued ${i}→${j}: ${dt.toFixed(0)} ms`)
       }
     }
     const span = (served.at(-1) as Arrival).at - (served[0] as Arrival).at
