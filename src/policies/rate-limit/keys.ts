@@ -27,7 +27,7 @@ function scalar(v: unknown): string | undefined {
 export function compilePathParam(pattern: string, param: string): (path: string) => string | undefined {
   const segs = pattern.split('/').slice(1)
   const index = segs.indexOf(`{${param}}`)
-  if (index === -1) throw new Error(`rate-limit: path template ${pattern} has no {${param}}`)
+  if (index === -1) throw new Error(`path template ${pattern} has no {${param}}`)
   const fixed = segs.map((s) => (/^\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(s) ? undefined : s))
   return (path) => {
     const parts = path.split('/')

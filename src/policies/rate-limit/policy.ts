@@ -58,10 +58,11 @@ function compileLimit(l: Limit, index: number, routeName: string): CompiledLimit
   const name = l.name ?? `l${index + 1}`
   const perMs = periodMs(l.per)
   const burst = l.algorithm === 'gcra' ? (l.burst ?? l.rate) : l.rate
-  if (l.cost > burst) throw new Error(`rate-limit ${name}: cost ${l.cost} is larger than the burst ${burst}`)
+  const where = `route ${routeName}: rate-limit limits[${index}] (${name})`
+  if (l.cost > burst) throw new Error(`${where}: cost ${l.cost} is larger than the burst ${burst}`)
   let queue = 0
   if (l.throttle) {
-    if (l.algorithm !== 'gcra') throw new Error(`rate-limit ${name}: throttle needs algorithm gcra`)
+    if (l.algorithm !== 'gcra') throw new Error(`${where}: throttle needs algorithm gcra`)
     queue = Math.min(l.throttle.maxQueue, Math.floor(l.throttle.maxWaitMs / (perMs / l.rate)))
   }
   const scope = l.scope === 'gateway' ? '*' : routeName
@@ -69,12 +70,20 @@ function compileLimit(l: Limit, index: number, routeName: string): CompiledLimit
     name,
     params: { algorithm: l.algorithm, rate: l.rate, perMs, burst, cost: l.cost, queue },
     prefix: `rl:${scope}:${name}:${l.algorithm === 'gcra' ? 'g' : 'w'}:`,
-    key: compileKey(l.key, l.onMissingKey === 'ip'),
+    key: withContext(where, () => compileKey(l.key, l.onMissingKey === 'ip')),
     onMissing: l.onMissingKey,
     methods: l.methods ? new Set(l.methods) : undefined,
     failOpen: l.failOpen,
     code: l.code === 'quota-exceeded' ? 'GW_ERR_QUOTA_EXCEEDED' : 'GW_ERR_RATE_LIMITED',
     local: undefined,
+  }
+}
+
+function withContext<T>(where: string, fn: () => T): T {
+  try {
+    return fn()
+  } catch (err) {
+    throw new Error(`${where}: ${(err as Error).message}`)
   }
 }
 
@@ -145,7 +154,7 @@ export const rateLimit = definePolicy({
     const limits = config.limits.map((l, i) => compileLimit(l, i, routeName))
     const names = new Set<string>()
     for (const l of limits) {
-      if (names.has(l.name)) throw new Error(`rate-limit: two limits named ${l.name}`)
+      if (names.has(l.name)) throw new Error(`route ${routeName}: rate-limit: two limits named ${l.name}`)
       names.add(l.name)
     }
     const jsonBody = config.limits.some((l) => needsJsonBody(l.key))

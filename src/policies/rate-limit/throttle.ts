@@ -31,7 +31,8 @@ export class ThrottleQueues {
 
   constructor(
     private readonly maxWaiting: number,
-    private readonly now: () => number = Date.now,
+    /** A monotonic clock in ms (release times are relative; wall-clock steps must not move them). */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** Requests waiting now, in all queues. */
