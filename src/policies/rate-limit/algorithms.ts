@@ -77,8 +77,9 @@ export async function slidingDecide(
   if (estimate <= p.rate) {
     return { allowed: true, remaining: Math.max(0, p.rate - estimate), resetMs, retryAfterMs: 0, delayMs: 0 }
   }
-  // Give the unit back; a failure here only makes the limit stricter, never looser.
-  await store.counters.incr(`${key}#${idx}`, -p.cost, windowTtl).catch(() => undefined)
+  // Give the unit back, without waiting for it (the decision does not depend on it, and a second
+  // round trip could double the wait on a slow store); a failure only makes the limit stricter.
+  store.counters.incr(`${key}#${idx}`, -p.cost, windowTtl).catch(() => undefined)
   const current = cur.value - p.cost
   let retryAfterMs = resetMs
   if (current + p.cost <= p.rate && prev.value > 0) {
