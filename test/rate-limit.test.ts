@@ -126,6 +126,12 @@ describe('rate-limit in a gateway (memory store)', () => {
             ],
           }),
           route('slow', '/slow', { concurrency: { max: 2, key: ['ip'] } }),
+          {
+            name: 'shed',
+            match: { pathPrefix: '/shed' },
+            upstream: 'main',
+            policies: { 'overload-shedding': { maxInFlight: 3, retryAfterSec: 2 } },
+          },
         ],
       }),
     )
@@ -323,5 +329,21 @@ describe('rate-limit in a gateway (memory store)', () => {
     }
     await new Promise((r) => setTimeout(r, 300))
     assert.equal((await slow(0)).status, 200)
+  })
+
+  test('overload shedding: past 3 in flight, 503 GW_ERR_OVERLOADED with Retry-After, before any other work', async () => {
+    const before = up.arrivals.length
+    const slow = [1, 2, 3].map(() => request(gw.url, { path: '/shed/x?ms=400' }))
+    await new Promise((r) => setTimeout(r, 100))
+    const shed = await request(gw.url, { path: '/shed/x' })
+    assert.equal(shed.status, 503)
+    assert.equal(shed.headers['retry-after'], '2')
+    assert.equal((JSON.parse(shed.body) as { code: string }).code, 'GW_ERR_OVERLOADED')
+    assert.deepEqual(
+      (await Promise.all(slow)).map((r) => r.status),
+      [200, 200, 200],
+    )
+    assert.equal(up.arrivals.length - before, 3) // the shed request never reached the upstream
+    assert.equal((await request(gw.url, { path: '/shed/x' })).status, 200)
   })
 })

@@ -4,6 +4,7 @@ import { bruteForceLockout } from './brute-force-lockout/index.js'
 import { jwtAuth } from './jwt-auth/index.js'
 import { mtls } from './mtls/index.js'
 import { oauth2Introspection } from './oauth2-introspection/index.js'
+import { overloadShedding } from './overload-shedding/index.js'
 import { rateLimit } from './rate-limit/index.js'
 import { requestSizeLimit } from './request-size-limit/index.js'
 import { securityHeaders } from './security-headers/index.js'
@@ -18,6 +19,7 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   jwtAuth,
   oauth2Introspection,
   rateLimit,
+  overloadShedding,
 ]
 
 export function policyById(id: string): PolicyDefinition | undefined {

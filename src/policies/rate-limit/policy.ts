@@ -7,7 +7,7 @@ import { isStoreError, type Store } from '../../stores/types.js'
 import { type Decision, decide, type LimitParams } from './algorithms.js'
 import { acquireInsurance, type StoreHealth } from './insurance.js'
 import { compileKey, JSON_BODY, type KeyResult, MAX_JSON_KEY_BODY, needsJsonBody } from './keys.js'
-import { acquireLoopDelay, ConcurrencyTable, inFlight } from './load.js'
+import { ConcurrencyTable } from './load.js'
 import { type Limit, RateLimitConfig } from './schema.js'
 import { ThrottleQueues, type WaitHandle } from './throttle.js'
 
@@ -44,7 +44,6 @@ interface Applied {
 interface RequestState {
   applied: Applied[]
   concurrencyKey: string | undefined
-  counted: boolean
   wait: WaitHandle | undefined
 }
 
@@ -141,14 +140,14 @@ function reportLimited(logger: Logger, ctx: RequestContext, what: string, limit:
  * Rate limiting (OWASP API4 unrestricted resource consumption, API6 business-flow abuse): several
  * limits per route (GCRA or sliding window) keyed by IP, principal, API key, route, header, claim,
  * query or path parameter, JSON body field, or combinations; throttling queues; concurrency caps;
- * overload shedding; exact across gateways sharing a Redis store, with a local insurance limiter
+ * exact across gateways sharing a Redis store, with a local insurance limiter
  * during a store outage.
  */
 export const rateLimit = definePolicy({
   id: 'rate-limit',
   priority: 7000, // after authentication (7900–8100): limits may key on the principal
   description:
-    'Rate limits (GCRA or sliding window) per IP, principal, API key, route, header, claim, path/query parameter or JSON field, with throttling queues, concurrency caps and overload shedding; shared exactly through the store, with local insurance limits during a store outage; 429 + Retry-After and RateLimit / RateLimit-Policy headers.',
+    'Rate limits (GCRA or sliding window) per IP, principal, API key, route, header, claim, path/query parameter or JSON field, with throttling queues and concurrency caps; shared exactly through the store, with local insurance limits during a store outage; 429 + Retry-After and RateLimit / RateLimit-Policy headers.',
   schema: RateLimitConfig,
   create(config, { store, logger, now, routeName }) {
     const limits = config.limits.map((l, i) => compileLimit(l, i, routeName))
@@ -200,16 +199,11 @@ export const rateLimit = definePolicy({
     const conc = config.concurrency
     const concurrency = conc ? new ConcurrencyTable(conc.max, conc.maxKeys) : undefined
     const concurrencyKey = conc ? compileKey(conc.key, true) : undefined
-    const shed = config.shedding
-    const loop = shed?.maxEventLoopDelayMs !== undefined ? acquireLoopDelay() : undefined
-    const maxInFlight = shed?.maxInFlight
-    const maxLagMs = shed?.maxEventLoopDelayMs
-    const shedRetry = String(shed?.retryAfterSec ?? 1)
 
     const stateOf = (ctx: RequestContext): RequestState => {
       let s = ctx.state['rate-limit'] as RequestState | undefined
       if (s === undefined) {
-        s = { applied: [], concurrencyKey: undefined, counted: false, wait: undefined }
+        s = { applied: [], concurrencyKey: undefined, wait: undefined }
         ctx.state['rate-limit'] = s
       }
       return s
@@ -218,25 +212,13 @@ export const rateLimit = definePolicy({
     return {
       async onRequest(ctx) {
         const s = stateOf(ctx)
-        // 1. Overload shedding: before anything that costs.
-        if (shed) {
-          if (
-            (maxInFlight !== undefined && inFlight.get() >= maxInFlight) ||
-            (loop !== undefined && maxLagMs !== undefined && loop.p99Ms() > maxLagMs)
-          ) {
-            reportLimited(logger, ctx, 'overloaded', undefined)
-            throw new GatewayError('GW_ERR_OVERLOADED', { headers: { 'retry-after': shedRetry } })
-          }
-          inFlight.inc()
-          s.counted = true
-        }
-        // 2. Concurrency cap (released in the log phase, which also runs when the client goes away).
+        // 1. Concurrency cap (released in the log phase, which also runs when the client goes away).
         if (concurrency && concurrencyKey) {
           const k = concurrencyKey(ctx)
           const key = 'key' in k ? k.key : `ip=${ctx.clientIp}`
           const r = concurrency.acquire(key)
           if (r === 'table-full')
-            throw new GatewayError('GW_ERR_OVERLOADED', { headers: { 'retry-after': shedRetry } })
+            throw new GatewayError('GW_ERR_OVERLOADED', { headers: { 'retry-after': '1' } })
           if (r === 'full') {
             reportLimited(logger, ctx, 'concurrency-limited', undefined)
             throw new GatewayError('GW_ERR_CONCURRENCY_LIMITED', { headers: { 'retry-after': '1' } })
@@ -244,7 +226,7 @@ export const rateLimit = definePolicy({
           s.concurrencyKey = key
         }
         if (limits.length === 0) return
-        // 3. The JSON body, once, when a key needs a field of it.
+        // 2. The JSON body, once, when a key needs a field of it.
         if (jsonBody && ctx.method !== 'GET' && ctx.method !== 'HEAD') {
           const ct = ctx.req.headers['content-type']
           if (ct?.toLowerCase().includes('json')) {
@@ -253,7 +235,7 @@ export const rateLimit = definePolicy({
             )
           }
         }
-        // 4. Every applicable limit, in parallel (one round trip of latency on Redis).
+        // 3. Every applicable limit, in parallel (one round trip of latency on Redis).
         const nowMs = now()
         const pending: Promise<Decision>[] = []
         for (const l of limits) {
@@ -292,7 +274,7 @@ export const rateLimit = definePolicy({
             headers: { 'retry-after': String(Math.max(1, Math.ceil(retryMs / 1000))) },
           })
         }
-        // 5. Throttling: wait for the reserved slot, FIFO per key.
+        // 4. Throttling: wait for the reserved slot, FIFO per key.
         if (delayed !== undefined && throttle) {
           if (!throttle.hasRoom()) {
             reportLimited(logger, ctx, 'throttle-full', delayed.limit.name)
@@ -327,15 +309,10 @@ export const rateLimit = definePolicy({
           concurrency?.release(s.concurrencyKey)
           s.concurrencyKey = undefined
         }
-        if (s.counted) {
-          inFlight.dec()
-          s.counted = false
-        }
       },
 
       close() {
         throttle?.close(new GatewayError('GW_ERR_SHUTTING_DOWN'))
-        loop?.release()
         releaseInsurance()
         void localStore?.close()
       },

@@ -175,35 +175,6 @@ export const Concurrency = Type.Object(
   },
 )
 
-export const Shedding = Type.Object(
-  {
-    maxEventLoopDelayMs: Type.Optional(
-      Type.Integer({
-        minimum: 1,
-        maximum: 60_000,
-        description: 'Shed when the event loop delay (p99 over the last 500 ms) passes this.',
-      }),
-    ),
-    maxInFlight: Type.Optional(
-      Type.Integer({
-        minimum: 1,
-        maximum: 10_000_000,
-        description: 'Shed when requests in flight on routes with this policy pass this (per process).',
-      }),
-    ),
-    retryAfterSec: Type.Integer({
-      minimum: 1,
-      maximum: 3600,
-      default: 1,
-      description: 'Retry-After of a 503.',
-    }),
-  },
-  {
-    additionalProperties: false,
-    description: 'Overload shedding: 503 GW_ERR_OVERLOADED with Retry-After before any other work.',
-  },
-)
-
 export const RateLimitConfig = Type.Object(
   {
     limits: Type.Array(Limit, {
@@ -232,7 +203,6 @@ export const RateLimitConfig = Type.Object(
       description: 'Send RateLimit and RateLimit-Policy headers (draft-ietf-httpapi-ratelimit-headers-09).',
     }),
     concurrency: Type.Optional(Concurrency),
-    shedding: Type.Optional(Shedding),
   },
   { additionalProperties: false },
 )
