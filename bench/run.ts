@@ -25,7 +25,9 @@ import { autocannon, type LoadGenerator, type LoadResult, wrk } from './loadgen.
 import { NoiseMonitor, type NoiseReport, waitForQuiet } from './noise.js'
 import { nginxBinary, type PeerContext, type RunningPeer, startPeer } from './peers.js'
 import { clkTck, treeCpuTicks } from './proc.js'
-import { PROXY_KINDS, type ProxyKind, SCENARIOS, type Scenario } from './scenarios.js'
+import { benchRedis, PROXY_KINDS, type ProxyKind, SCENARIOS, type Scenario } from './scenarios.js'
+import { rawCommand } from '../src/stores/redis/redis-server.js'
+import { createRedisStore } from '../src/stores/redis/redis-store.js'
 import { prng } from '../src/util/prng.js'
 import { formatTable, type RunRecord, shuffle, summarize } from './stats.js'
 
@@ -294,6 +296,12 @@ async function main(): Promise<number> {
   const up = await waitForHttp(`${upstreamOrigin}/`, 10_000, upstream)
   if (!up.ok) throw new Error(`upstream did not come up: ${up.why}\n${upstream.stderrTail()}`)
 
+  let redis: Child | undefined
+  if (opts.scenarios.some((sc) => sc.needsRedis)) {
+    redis = await startBenchRedis(tmpDir)
+    log(`redis-server on 127.0.0.1:${benchRedis.port} (CPU ${LOAD_CPU}, no persistence)`)
+  }
+
   const b: Bench = { opts, loadgen, tmpDir, upstream, upstreamOrigin, runs: [] }
   const random = prng(opts.seed)
   log(
@@ -342,6 +350,8 @@ async function main(): Promise<number> {
     }
   }
   await upstream.stop()
+  const decision = redis ? await redisDecisionLatency() : undefined
+  await redis?.stop()
 
   const order = PROXY_KINDS.filter((k) => opts.proxies.includes(k))
   const rows = summarize(b.runs, order)
@@ -353,6 +363,18 @@ async function main(): Promise<number> {
   for (const scenario of opts.scenarios) {
     log(`\nscenario ${scenario.name}: ${scenario.request.method} ${scenario.request.path}`)
     log(formatTable(scenario.name, rows, b.runs))
+  }
+  const plain = rows.find((r) => r.scenario === 'plain' && r.proxy === 'portcullis')
+  for (const r of rows) {
+    if (!r.scenario.startsWith('rate-limit') || r.proxy !== 'portcullis') continue
+    const x = plain && plain.cpu_us_per_req > 0 ? (r.cpu_us_per_req / plain.cpu_us_per_req).toFixed(2) : '-'
+    log(`${r.scenario}: ${r.cpu_us_per_req.toFixed(1)} cpu us/req = ${x} x the plain route`)
+  }
+  if (decision) {
+    log(
+      `Redis rate-limit decision (one GCRA Lua call, ${decision.n} calls, ${decision.concurrency} in flight, from the harness): ` +
+        `p50 ${decision.p50.toFixed(3)} ms, p99 ${decision.p99.toFixed(3)} ms`,
+    )
   }
   for (const [kind, why] of skipped) log(`not run: ${kind} (${why.split('\n')[0]})`)
   const bad = b.runs.filter((r) => !r.discarded && (r.non2xx > 0 || r.socket_errors > 0))
@@ -370,6 +392,57 @@ async function main(): Promise<number> {
   )
   if (failures.length > 0) loud(`ERROR: ${failures.length} run(s) failed: ${failures.join(', ')}`)
   return bad.length > 0 || failures.length > 0 ? 1 : 0
+}
+
+/** A redis-server for the rate-limit-redis scenario, pinned with the load generator. */
+async function startBenchRedis(dir: string): Promise<Child> {
+  const bin = findExecutable('redis-server')
+  if (!bin) throw new Error('the rate-limit-redis scenario needs redis-server (apt-get install redis-server)')
+  const port = await freePort()
+  const child = spawnChild(
+    'redis',
+    bin,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { cpu: LOAD_CPU },
+  )
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    try {
+      if ((await rawCommand(port, ['PING'], 500)).startsWith('+PONG')) break
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`redis-server did not answer PING:\n${child.stderrTail()}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  benchRedis.port = port
+  return child
+}
+
+/** Latency of one rate-limit decision on the bench Redis, as the gateway makes it (50 in flight). */
+async function redisDecisionLatency(): Promise<{ n: number; concurrency: number; p50: number; p99: number }> {
+  const store = createRedisStore({ host: '127.0.0.1', port: benchRedis.port as number })
+  try {
+    await store.whenReady(5000)
+    const n = 20_000
+    const concurrency = 50
+    const times: number[] = []
+    let next = 0
+    const worker = async () => {
+      while (next < n) {
+        const i = next++
+        const t0 = performance.now()
+        await store.gcra.gcra(`bench:${i % 1000}`, { emissionIntervalMs: 0.001, burst: 1_000_000, cost: 1 })
+        times.push(performance.now() - t0)
+      }
+    }
+    await Promise.all(Array.from({ length: concurrency }, worker))
+    times.sort((a, b) => a - b)
+    const q = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))] as number
+    return { n, concurrency, p50: q(0.5), p99: q(0.99) }
+  } finally {
+    await store.close()
+  }
 }
 
 let stopping = false

@@ -22,7 +22,12 @@ export interface Scenario {
   request: BenchRequest
   /** returns the config to run Portcullis with for this scenario (the base is a fresh object, free to mutate) */
   portcullisConfig?: (base: PortcullisBenchConfig) => PortcullisBenchConfig
+  /** the scenario needs the bench's redis-server (started once, pinned with the load generator) */
+  needsRedis?: boolean
 }
+
+/** The bench's redis-server, set by run.ts before a scenario with `needsRedis` starts Portcullis. */
+export const benchRedis: { port: number | undefined } = { port: undefined }
 
 export interface PortcullisPorts {
   listenerPort: number
@@ -72,6 +77,25 @@ function withJwtAuth(cache: boolean): (base: PortcullisBenchConfig) => Portculli
         keys: [{ kid: 'bench', pem: jwtFixture.spki }],
         cache: { enabled: cache },
       },
+    }
+    return base
+  }
+}
+
+/**
+ * The rate-limit scenarios: one GCRA limit per client IP on every request, high enough never to
+ * refuse (the bench counts any non-2xx as an error), with the RateLimit headers on; in memory or
+ * on the bench's Redis (one atomic Lua call per request).
+ */
+function withRateLimit(redis: boolean): (base: PortcullisBenchConfig) => PortcullisBenchConfig {
+  return (base) => {
+    base.policies = {
+      'rate-limit': { limits: [{ name: 'per-ip', rate: 1_000_000_000, per: 'second', key: ['ip'] }] },
+    }
+    if (redis) {
+      if (benchRedis.port === undefined)
+        throw new Error('rate-limit-redis: the bench redis-server is not running')
+      base.stores = { backend: 'redis', redis: { host: '127.0.0.1', port: benchRedis.port } }
     }
     return base
   }
@@ -132,5 +156,18 @@ export const SCENARIOS: readonly Scenario[] = [
       }
       return base
     },
+  },
+  {
+    name: 'rate-limit-memory',
+    proxies: ['portcullis'],
+    request: { method: 'GET', path: '/api/orders/42', headers: { accept: 'application/json' } },
+    portcullisConfig: withRateLimit(false),
+  },
+  {
+    name: 'rate-limit-redis',
+    proxies: ['portcullis'],
+    request: { method: 'GET', path: '/api/orders/42', headers: { accept: 'application/json' } },
+    portcullisConfig: withRateLimit(true),
+    needsRedis: true,
   },
 ]

@@ -27,6 +27,8 @@ export const ERROR_CATALOGUE = {
   GW_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request header fields too large' },
   GW_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   GW_ERR_LOCKED_OUT: { status: 429, title: 'Too many failed authentication attempts' },
+  GW_ERR_QUOTA_EXCEEDED: { status: 429, title: 'Quota exceeded' },
+  GW_ERR_CONCURRENCY_LIMITED: { status: 429, title: 'Too many concurrent requests' },
   GW_ERR_INTERNAL: { status: 500, title: 'Internal gateway error' },
   GW_ERR_NOT_IMPLEMENTED: { status: 501, title: 'Not implemented' },
   GW_ERR_UPSTREAM_UNAVAILABLE: { status: 502, title: 'Upstream unavailable' },

@@ -5,6 +5,8 @@ import { jwtAuth } from './jwt-auth/index.js'
 import { mtls } from './mtls/index.js'
 import { oauth2Introspection } from './oauth2-introspection/index.js'
 import { openApiValidation } from './openapi-validation/index.js'
+import { overloadShedding } from './overload-shedding/index.js'
+import { rateLimit } from './rate-limit/index.js'
 import { requestSizeLimit } from './request-size-limit/index.js'
 import { securityHeaders } from './security-headers/index.js'
 
@@ -18,6 +20,8 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   jwtAuth,
   oauth2Introspection,
   openApiValidation,
+  rateLimit,
+  overloadShedding,
 ]
 
 export function policyById(id: string): PolicyDefinition | undefined {

@@ -54,7 +54,7 @@ const ECHO_BUDGET = 100
  */
 export const openApiValidation = definePolicy({
   id: 'openapi-validation',
-  priority: 7000, // after authentication, before the upstream
+  priority: 6000, // after authentication and rate limits (a flood is refused before its body is parsed)
   description:
     'Validates requests against an OpenAPI 3.0/3.1 spec: undeclared routes and methods (404/405), path/query/header/cookie parameters (parameter pollution refused), JSON bodies (guarded parsing), content types (415); block, monitor or strip, per operation.',
   schema: OpenApiValidationConfig,

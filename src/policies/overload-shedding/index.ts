@@ -1,0 +1,2 @@
+export { overloadShedding } from './policy.js'
+export { OverloadSheddingConfig } from './schema.js'

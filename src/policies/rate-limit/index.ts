@@ -1,0 +1,2 @@
+export { rateLimit } from './policy.js'
+export { RateLimitConfig } from './schema.js'
