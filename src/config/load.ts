@@ -274,6 +274,7 @@ function plainSecrets(c: GatewayConfig, secretPaths: ReadonlySet<string>): Probl
     )
     .map((segs) => ({
       segs: [...segs],
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the ${…} syntax is the advice itself
       message: 'a secret written in the config file; use ${env:NAME} or ${file:PATH} instead',
     }))
 }

@@ -7,7 +7,9 @@
  * looked up in it (a path that matches with a method that does not → `allowed` lists the methods).
  *
  * Variables match one whole segment or part of one, never a `/`; values are percent-decoded.
+ * Mixed segments run on the linear-time engine: `{a}.{b}.{c}` would backtrack polynomially.
  */
+import { compileLinear, type LinearRegExp } from '../util/linear-regex.js'
 
 export interface PathMatch<T> {
   value: T
@@ -22,7 +24,7 @@ export type MatchResult<T> =
   | { kind: 'none' }
 
 interface Mixed<T> {
-  re: RegExp
+  re: LinearRegExp
   names: string[]
   literalLength: number
   node: Node<T>
@@ -88,7 +90,7 @@ export class PathMatcher<T> {
       )
       let mixed = node.mixed.find((x) => x.re.source === `^${source}$`)
       if (!mixed) {
-        mixed = { re: new RegExp(`^${source}$`, 's'), names, literalLength, node: newNode() }
+        mixed = { re: compileLinear(`^${source}$`, 's'), names, literalLength, node: newNode() }
         node.mixed.push(mixed)
         node.mixed.sort((a, b) => b.literalLength - a.literalLength)
       }

@@ -395,3 +395,47 @@ test('guarded JSON: hostile documents are refused (fuzzed)', () => {
   }
   assert.ok(parsed > 0)
 })
+
+test('spec patterns run on the linear-time engine; one it cannot run is a load-time error with its pointer', () => {
+  const spec = (pattern: string) =>
+    loadOpenApi(
+      join(
+        dir({
+          'api.yaml': `${head('3.1.0')}paths:
+  /p:
+    post:
+      operationId: p
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              properties: { name: { type: string, pattern: '${pattern}' } }
+      responses: { '200': { description: ok } }
+`,
+        }),
+        'api.yaml',
+      ),
+    )
+  const validate = bodyValidator(spec('^(a+)+$'), 'p', 'declared')
+  assert.equal(validate({ name: 'aaaa' }), true)
+  const t0 = performance.now()
+  // Exponential for a backtracking engine (this input would not finish); linear here.
+  assert.equal(validate({ name: `${'a'.repeat(50_000)}!` }), false)
+  assert.ok(performance.now() - t0 < 5000)
+  const refused = problems(() => bodyValidator(spec('^(?=admin)'), 'p', 'declared'))
+  assert.equal(refused.length, 1)
+  assert.match(
+    refused[0] as string,
+    /schema does not compile: pattern not supported by the linear-time engine/,
+  )
+})
+
+test('matcher: several variables in one segment match in linear time', () => {
+  const m = new PathMatcher<string>()
+  m.add('/files/{a}.{b}.{c}.json', 'GET', 'three')
+  const found = m.match(`/files/${'a.'.repeat(3000)}x.json`, 'GET')
+  assert.equal(found.kind, 'found')
+  const miss = m.match(`/files/${'a.'.repeat(3000)}x`, 'GET')
+  assert.notEqual(miss.kind, 'found')
+})

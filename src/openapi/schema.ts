@@ -23,6 +23,7 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import type { SpecDocuments, Location } from './documents.js'
 import { joinPointer, SpecError, type SpecProblem } from './errors.js'
 import { FORMATS } from './formats.js'
+import { ajvLinearRegExp } from '../util/linear-regex.js'
 
 export type SchemaVariant = 'declared' | 'closed'
 
@@ -82,6 +83,8 @@ export class SchemaCompiler {
       allowUnionTypes: true,
       validateFormats: true,
       unicodeRegExp: true,
+      // Spec patterns run on client input: a linear-time engine, so no pattern can stall the loop.
+      code: { regExp: ajvLinearRegExp },
       formats: FORMATS,
       logger: false,
       inlineRefs: true,
