@@ -35,7 +35,7 @@ export function tempDir(prefix = 'pc-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix))
 }
 
-/** Writes `yaml` to a temp dir and starts the gateway on it. Rejects if it does not come up in 10 s. */
+/** Writes `yaml` to a temp dir and starts the gateway on it. Rejects if it does not come up in 30 s (a loaded CI machine starting several at once can take a while; a hang still fails). */
 export async function spawnGateway(
   yaml: string,
   dir = tempDir(),
@@ -63,7 +63,7 @@ export async function spawnGateway(
   const started = Date.now()
   let url: string | undefined
   let adminUrl: string | undefined
-  while (Date.now() - started < 10000) {
+  while (Date.now() - started < 30000) {
     for (const line of err.split('\n')) {
       if (!line.startsWith('{')) continue
       const rec = JSON.parse(line) as { msg?: string; url?: string }
