@@ -101,9 +101,11 @@ export const authorize = definePolicy({
     if (config.spec !== undefined) {
       const file = isAbsolute(config.spec) ? config.spec : resolve(deps.baseDir, config.spec)
       let ops: Operation[]
+      let schemes: Map<string, readonly string[]>
       try {
         const spec = loadOpenApi(file, { rootDir: dirname(file) })
         ops = spec.operations
+        schemes = schemeMethods(spec.documents.root)
         for (const w of spec.warnings) deps.logger.warn({ spec: file }, `openapi: ${w}`)
       } catch (err) {
         if (!(err instanceof SpecError)) throw err
@@ -117,7 +119,7 @@ export const authorize = definePolicy({
             for (const s of Object.values(r).flat())
               if (!SCOPE_TOKEN.test(s))
                 problems.push(`${op.id}: security scope "${s.slice(0, 40)}" is not a valid scope token`)
-          so.checks.push(specSecurityCheck(op))
+          so.checks.push(specSecurityCheck(op, schemes))
         }
         const ext = op.raw['x-portcullis-roles']
         if (ext !== undefined) {
@@ -314,8 +316,12 @@ export const authorize = definePolicy({
 })
 
 /** The spec's requirements: OR of requirement objects, AND of the scopes inside one. */
-function specSecurityCheck(op: Operation): Check {
-  const reqs = (op.security ?? []).map((r) => [...new Set(Object.values(r).flat())])
+function specSecurityCheck(op: Operation, schemes: Map<string, readonly string[]>): Check {
+  const reqs = (op.security ?? []).map((r) => ({
+    scopes: [...new Set(Object.values(r).flat())],
+    // Every scheme of the requirement must be one the principal's authentication can stand for.
+    methods: Object.keys(r).map((name) => schemes.get(name)),
+  }))
   const anonymous = reqs.length === 0 || (op.security ?? []).some((r) => Object.keys(r).length === 0)
   return {
     name: 'spec security',
@@ -324,12 +330,36 @@ function specSecurityCheck(op: Operation): Check {
       if (anonymous) return undefined
       if (!p) return { kind: 'unauthenticated' }
       const have = p.scopes
-      for (const scopes of reqs) if (scopes.every((s) => have.includes(s))) return undefined
-      // The smallest requirement is the one to name in the challenge.
-      const first = reqs.reduce((a, b) => (b.length < a.length ? b : a))
-      return { kind: 'scope', scopes: first }
+      const usable = reqs.filter((r) => r.methods.every((m) => m === undefined || m.includes(p.authMethod)))
+      if (usable.length === 0)
+        return { kind: 'forbidden', reason: `no security requirement accepts ${p.authMethod} authentication` }
+      for (const r of usable) if (r.scopes.every((s) => have.includes(s))) return undefined
+      // The smallest requirement the principal could meet is the one to name in the challenge.
+      const first = usable.reduce((a, b) => (b.scopes.length < a.scopes.length ? b : a))
+      return { kind: 'scope', scopes: first.scopes }
     },
   }
+}
+
+/**
+ * Which authentication methods (Principal.authMethod) each security scheme of the spec stands
+ * for, by its type; schemes of other types (http basic, a `$ref`) accept any principal.
+ */
+function schemeMethods(root: unknown): Map<string, readonly string[]> {
+  const out = new Map<string, readonly string[]>()
+  const obj = (v: unknown): Record<string, unknown> | undefined =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined
+  const schemes = obj(obj(obj(root)?.components)?.securitySchemes) ?? {}
+  for (const [name, v] of Object.entries(schemes)) {
+    const s = obj(v)
+    const type = s?.type
+    const scheme = typeof s?.scheme === 'string' ? s.scheme.toLowerCase() : ''
+    if (type === 'apiKey') out.set(name, ['api-key'])
+    else if (type === 'mutualTLS') out.set(name, ['mtls'])
+    else if (type === 'oauth2' || type === 'openIdConnect' || (type === 'http' && scheme === 'bearer'))
+      out.set(name, ['jwt', 'oauth2-introspection'])
+  }
+  return out
 }
 
 function scopeCheck(scopes: readonly string[]): Check {
