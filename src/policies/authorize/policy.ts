@@ -207,6 +207,14 @@ export const authorize = definePolicy({
       }
     }
 
+    const logger = deps.logger
+    function denied(ctx: RequestContext, op: Operation | undefined, check: string, reason: string): void {
+      logger.info(
+        { requestId: ctx.id, route: ctx.routeName, operationId: op?.id, method: ctx.method, check, reason },
+        'authorize: request denied',
+      )
+    }
+
     const methodOverride = config.methodOverride
     const byDefault = config.default
     const base = config.basePath
@@ -275,6 +283,7 @@ export const authorize = definePolicy({
         } satisfies AuthorizeDecision
         if (checks.length === 0) {
           if (byDefault === 'allow') return
+          denied(ctx, op, 'default', 'no rule covers this request (default deny)')
           throw new GatewayError('GW_ERR_FORBIDDEN', {
             cause: new Error(
               `authorize: no rule covers ${ctx.method} ${op ? op.id : 'this path'} (default deny)`,
@@ -295,6 +304,12 @@ export const authorize = definePolicy({
         for (const c of checks) {
           const d = c.run(ctx, p, roles, params)
           if (d === undefined) continue
+          denied(
+            ctx,
+            op,
+            c.name,
+            d.kind === 'forbidden' ? d.reason : d.kind === 'scope' ? 'missing scope' : 'no principal',
+          )
           if (d.kind === 'unauthenticated')
             throw new GatewayError('GW_ERR_AUTH_MISSING', { headers: { 'WWW-Authenticate': 'Bearer' } })
           if (d.kind === 'scope') {
