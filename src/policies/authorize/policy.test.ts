@@ -277,6 +277,20 @@ describe('authorize: rules', () => {
     }
   })
 
+  test("path conditions read the rule's own template, else the spec operation's parameters", async () => {
+    const inst = build({
+      spec: 'api.yaml',
+      rules: [
+        { match: { path: '/reports/{other}' }, conditions: [{ path: 'other', lte: 3000 }] },
+        { match: { operationIds: ['getReport'] }, conditions: [{ path: 'year', gte: 2020 }] },
+      ],
+    })
+    const p = principal({ scopes: ['items:read'], roles: ['auditor'] })
+    assert.equal(await run(inst, ctx({ path: '/reports/2024' }, p)), undefined)
+    assert.equal((await run(inst, ctx({ path: '/reports/2019' }, p)))?.code, 'GW_ERR_FORBIDDEN')
+    assert.equal((await run(inst, ctx({ path: '/reports/3001' }, p)))?.code, 'GW_ERR_FORBIDDEN')
+  })
+
   test('a request-value condition can gate an anonymous rule', async () => {
     const inst = build({
       rules: [{ match: { path: '/pub' }, anonymous: true, conditions: [{ query: 'v', equals: 1 }] }],
@@ -300,6 +314,16 @@ describe('authorize: method override', () => {
       assert.equal(e?.code, 'GW_ERR_METHOD_OVERRIDE', q)
     }
     assert.equal(await run(inst, ctx({ method: 'POST', path: '/a', query: 'method=x' })), undefined)
+  })
+
+  test('hostile queries: bad escapes, encoded and empty names neither crash nor slip through', async () => {
+    const inst = build({ rules })
+    const refused = ['%5f%4D%45%54%48%4F%44=DELETE', '%E0%A4%A&_method', 'a&&=&_method=', '_method']
+    for (const q of refused)
+      assert.equal((await run(inst, ctx({ path: '/a', query: q })))?.code, 'GW_ERR_METHOD_OVERRIDE', q)
+    const passed = ['%E0%A4%A=1', '&&&', '=', '%', '_methods=1', 'x_method=1', `${'a'.repeat(100000)}=1`]
+    for (const q of passed)
+      assert.equal(await run(inst, ctx({ path: '/a', query: q })), undefined, q.slice(0, 20))
   })
 
   test('strip: passed, with the headers and parameter listed for removal', async () => {

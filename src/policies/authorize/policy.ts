@@ -27,6 +27,7 @@ export interface AuthorizeDecision {
 }
 
 interface Params {
+  /** Decoded path parameters: of the rule's own `path` template, else of the spec operation. */
   spec: Readonly<Record<string, string>> | undefined
 }
 
@@ -261,7 +262,8 @@ export const authorize = definePolicy({
             checks.push(adminCheck)
         }
         let lowerPath: string | undefined
-        let ruleParams: Readonly<Record<string, string>> | undefined
+        // Path parameters of a rule's own template, for its `path` conditions (else the spec's).
+        let ruleParams: Map<Check, Readonly<Record<string, string>>> | undefined
         for (const r of rules) {
           if (r.methods && !r.methods.has(ctx.method)) continue
           if (r.operations && (op === undefined || !r.operations.has(op))) continue
@@ -272,7 +274,8 @@ export const authorize = definePolicy({
           if (r.template) {
             const m = r.template.match(ctx.path, ctx.method)
             if (m.kind !== 'found') continue
-            ruleParams = m.match.params
+            ruleParams ??= new Map()
+            ruleParams.set(r.check, m.match.params)
           }
           checks.push(r.check)
         }
@@ -291,7 +294,7 @@ export const authorize = definePolicy({
           })
         }
         const p = ctx.principal
-        const params: Params = { spec: ruleParams ?? specParams }
+        const specOnly: Params = { spec: specParams }
         let roleSet: ReadonlySet<string> | undefined
         const roles = (): ReadonlySet<string> => {
           roleSet ??= p ? rolesOf(p) : new Set()
@@ -302,7 +305,8 @@ export const authorize = definePolicy({
           throw new GatewayError('GW_ERR_AUTH_MISSING', { headers: { 'WWW-Authenticate': 'Bearer' } })
         }
         for (const c of checks) {
-          const d = c.run(ctx, p, roles, params)
+          const own = ruleParams?.get(c)
+          const d = c.run(ctx, p, roles, own ? { spec: own } : specOnly)
           if (d === undefined) continue
           denied(
             ctx,
