@@ -1,5 +1,6 @@
 import type { PolicyDefinition } from '../gateway/pipeline/policy.js'
 import { apiKeyAuth } from './api-key-auth/index.js'
+import { authorize } from './authorize/index.js'
 import { bruteForceLockout } from './brute-force-lockout/index.js'
 import { jwtAuth } from './jwt-auth/index.js'
 import { mtls } from './mtls/index.js'
@@ -19,6 +20,7 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   apiKeyAuth,
   jwtAuth,
   oauth2Introspection,
+  authorize,
   openApiValidation,
   rateLimit,
   overloadShedding,

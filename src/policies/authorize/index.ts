@@ -1,0 +1,2 @@
+export { type AuthorizeDecision, authorize, METHOD_OVERRIDE_HEADERS } from './policy.js'
+export { AuthorizeConfig } from './schema.js'
