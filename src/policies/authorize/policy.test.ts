@@ -277,6 +277,25 @@ describe('authorize: rules', () => {
     }
   })
 
+  test('matches: a linear-time pattern on a request value, hostile input included', async () => {
+    const inst = build({
+      rules: [
+        { match: { path: '/m' }, anonymous: true, conditions: [{ header: 'x-tenant', matches: '^(a+)+$' }] },
+      ],
+    })
+    assert.equal(await run(inst, ctx({ path: '/m', headers: { 'x-tenant': 'aaa' } })), undefined)
+    assert.equal(
+      (await run(inst, ctx({ path: '/m', headers: { 'x-tenant': 'aab' } })))?.code,
+      'GW_ERR_FORBIDDEN',
+    )
+    // Exponential on a backtracking engine; linear here, so this returns.
+    const hostile = `${'a'.repeat(50_000)}!`
+    assert.equal(
+      (await run(inst, ctx({ path: '/m', headers: { 'x-tenant': hostile } })))?.code,
+      'GW_ERR_FORBIDDEN',
+    )
+  })
+
   test("path conditions read the rule's own template, else the spec operation's parameters", async () => {
     const inst = build({
       spec: 'api.yaml',
@@ -354,6 +373,11 @@ describe('authorize: config errors', () => {
       'condition without operator',
       { rules: [{ match: { path: '/a' }, conditions: [{ claim: 'x' }] }] },
       /at least one operator/,
+    ],
+    [
+      'matches with a lookahead (not linear-time)',
+      { rules: [{ match: { path: '/a' }, conditions: [{ claim: 'x', matches: '^(?=a)' }] }] },
+      /matches: pattern not supported by the linear-time engine/,
     ],
     [
       'condition with two sources',

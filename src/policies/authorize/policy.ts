@@ -5,6 +5,7 @@ import { GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyInstance } from '../../gateway/pipeline/policy.js'
 import { formatProblem, loadOpenApi, type Operation, PathMatcher, SpecError } from '../../openapi/index.js'
+import { compileLinear } from '../../util/linear-regex.js'
 import { type AuthorizeCondition, AuthorizeConfig, type AuthorizeRule } from './schema.js'
 
 /** Headers that ask a server to treat the request as another method. Never obeyed. */
@@ -406,7 +407,7 @@ function roleCheck(name: string, roles: readonly string[]): Check {
   }
 }
 
-const OPERATORS = ['equals', 'in', 'contains', 'gt', 'gte', 'lt', 'lte'] as const
+const OPERATORS = ['equals', 'in', 'contains', 'matches', 'gt', 'gte', 'lt', 'lte'] as const
 const NUMBER = /^-?(0|[1-9]\d{0,15})(\.\d{1,15})?$/
 
 function compileCondition(
@@ -465,6 +466,15 @@ function compileCondition(
       if (fromRequest && typeof v === 'string') return v.split(',').some((x) => x.trim() === e)
       return false
     })
+  }
+  if (c.matches !== undefined) {
+    try {
+      const re = compileLinear(c.matches)
+      tests.push((v) => isScalar(v) && re.test(String(v)))
+    } catch (err) {
+      problems.push(`${at}.matches: ${(err as Error).message}`)
+      return undefined
+    }
   }
   const num = (v: unknown): number | undefined => {
     if (typeof v === 'number') return Number.isFinite(v) ? v : undefined

@@ -31,6 +31,14 @@ export const AuthorizeCondition = Type.Object(
           'The value is a list with this member: an array (claims) or a comma-separated string (request values).',
       }),
     ),
+    matches: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 1000,
+        description:
+          'The value matches this regular expression (JavaScript syntax, anywhere in the value: anchor it with ^…$). It runs on a linear-time engine (RE2): no backreferences or lookaround.',
+      }),
+    ),
     gt: Type.Optional(Type.Number({ description: 'The value is a number greater than this.' })),
     gte: Type.Optional(Type.Number({ description: 'The value is a number greater than or equal to this.' })),
     lt: Type.Optional(Type.Number({ description: 'The value is a number less than this.' })),
