@@ -28,12 +28,12 @@ export interface BanRecord {
 
 export type BanKind = 'ip' | 'principal'
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f]/
 
 /** The map key for a subject, or undefined when the subject is empty, too long or has control characters. */
 export function banKey(kind: BanKind, subject: string): string | undefined {
-  if (subject.length === 0 || subject.length > MAX_BAN_SUBJECT_LENGTH || CONTROL.test(subject)) return undefined
+  if (subject.length === 0 || subject.length > MAX_BAN_SUBJECT_LENGTH || CONTROL.test(subject))
+    return undefined
   return `${kind}:${subject}`
 }
 

@@ -16,11 +16,15 @@ const banSec = Type.Integer({
 })
 const enabled = Type.Boolean({ default: true, description: 'Run this detector.' })
 
-function detector(props: TProperties, description: string, withBan = true) {
+function detector<T extends TProperties>(props: T, description: string) {
   return Type.Object(
-    { enabled, ...props, ...(withBan ? { action, banSec } : {}) },
+    { enabled, ...props, action, banSec },
     { additionalProperties: false, default: {}, description },
   )
+}
+
+function alertOnly<T extends TProperties>(props: T, description: string) {
+  return Type.Object({ enabled, ...props }, { additionalProperties: false, default: {}, description })
 }
 
 export const DetectConfig = Type.Object(
@@ -46,12 +50,22 @@ export const DetectConfig = Type.Object(
     failureStatuses: Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), {
       default: [401],
       maxItems: 16,
-      description: 'Response statuses that count as a failed authentication (the gateway\'s own 401s and the upstream\'s).',
+      description:
+        "Response statuses that count as a failed authentication (the gateway's own 401s and the upstream's).",
     }),
     bruteForce: detector(
       {
-        failures: Type.Integer({ minimum: 1, default: 20, description: 'Failed authentications that raise an alert.' }),
-        windowSec: Type.Integer({ minimum: 1, maximum: 86_400, default: 60, description: 'Counting window.' }),
+        failures: Type.Integer({
+          minimum: 1,
+          default: 20,
+          description: 'Failed authentications that raise an alert.',
+        }),
+        windowSec: Type.Integer({
+          minimum: 1,
+          maximum: 86_400,
+          default: 60,
+          description: 'Counting window.',
+        }),
       },
       'Brute force: failed authentications per client IP and per attempted identity (principal, account, credential hash) in a window.',
     ),
@@ -61,9 +75,15 @@ export const DetectConfig = Type.Object(
           minimum: 2,
           maximum: 10_000,
           default: 10,
-          description: 'Distinct identities (account names, key ids, credentials) failing from one IP that raise an alert.',
+          description:
+            'Distinct identities (account names, key ids, credentials) failing from one IP that raise an alert.',
         }),
-        windowSec: Type.Integer({ minimum: 1, maximum: 86_400, default: 300, description: 'Counting window.' }),
+        windowSec: Type.Integer({
+          minimum: 1,
+          maximum: 86_400,
+          default: 300,
+          description: 'Counting window.',
+        }),
       },
       'Credential stuffing: many distinct identities failing authentication from one client IP.',
     ),
@@ -73,7 +93,8 @@ export const DetectConfig = Type.Object(
           minimum: 2,
           maximum: 10_000,
           default: 50,
-          description: 'Distinct object ids touched by one subject that raise an alert (with the denied ratio).',
+          description:
+            'Distinct object ids touched by one subject that raise an alert (with the denied ratio).',
         }),
         deniedRatio: Type.Number({
           minimum: 0,
@@ -81,7 +102,12 @@ export const DetectConfig = Type.Object(
           default: 0.5,
           description: 'Share of those requests answered 403 or 404 needed for an alert.',
         }),
-        windowSec: Type.Integer({ minimum: 1, maximum: 86_400, default: 300, description: 'Counting window.' }),
+        windowSec: Type.Integer({
+          minimum: 1,
+          maximum: 86_400,
+          default: 300,
+          description: 'Counting window.',
+        }),
       },
       'BOLA enumeration: one principal (or, unauthenticated, one IP) touching many distinct object ids (the last numeric or UUID path segment) with a high 403/404 ratio.',
     ),
@@ -96,19 +122,22 @@ export const DetectConfig = Type.Object(
       },
       'Floods: requests per client IP in a window against a threshold.',
     ),
-    errorSpike: detector(
+    errorSpike: alertOnly(
       {
-        errors: Type.Integer({ minimum: 1, default: 50, description: '5xx responses on one route within the window.' }),
+        errors: Type.Integer({
+          minimum: 1,
+          default: 50,
+          description: '5xx responses on one route within the window.',
+        }),
         ratio: Type.Number({
           minimum: 0,
           maximum: 1,
           default: 0.2,
-          description: 'Share of the route\'s responses in the window that must be 5xx.',
+          description: "Share of the route's responses in the window that must be 5xx.",
         }),
         windowSec: Type.Integer({ minimum: 1, maximum: 3600, default: 60, description: 'Counting window.' }),
       },
       'Error spikes: 5xx responses per route in a window (alert only).',
-      false,
     ),
     alerts: Type.Object(
       {
@@ -128,6 +157,7 @@ export const DetectConfig = Type.Object(
               secret: Type.String({
                 minLength: 16,
                 description:
+                  // biome-ignore lint/suspicious/noTemplateCurlyInString: ${env:} and ${file:} are config syntax
                   'HMAC-SHA256 key: `X-Portcullis-Signature: sha256=<hex>` over the body. Write it as `${env:NAME}` or `${file:PATH}`. Never logged.',
               }),
               timeoutMs: Type.Integer({
@@ -146,14 +176,19 @@ export const DetectConfig = Type.Object(
                 minimum: 1,
                 maximum: 100_000,
                 default: 1000,
-                description: 'Alerts waiting for delivery; when full the oldest is dropped (and counted in the log).',
+                description:
+                  'Alerts waiting for delivery; when full the oldest is dropped (and counted in the log).',
               }),
             },
             { additionalProperties: false, description: 'HMAC-signed JSON webhook.' },
           ),
         ),
       },
-      { additionalProperties: false, default: {}, description: 'Where alerts go: the recent list, the log, a webhook.' },
+      {
+        additionalProperties: false,
+        default: {},
+        description: 'Where alerts go: the recent list, the log, a webhook.',
+      },
     ),
   },
   {
