@@ -137,24 +137,30 @@ export class Webhook {
   private async drain(): Promise<void> {
     this.running = true
     try {
-      while (!this.closed && this.queue.length > 0) {
-        const item = this.queue[0] as { body: string; attempts: number }
-        item.attempts++
-        const r = await this.attempt(item.body)
-        if (typeof r === 'number' && r >= 200 && r < 300) {
-          if (this.queue[0] === item) this.queue.shift()
-          this.delivered++
-          continue
+      // The alert being delivered leaves the queue: the bound applies to those waiting.
+      for (let item = this.queue.shift(); item !== undefined && !this.closed; item = this.queue.shift()) {
+        for (;;) {
+          item.attempts++
+          const r = await this.attempt(item.body)
+          if (typeof r === 'number' && r >= 200 && r < 300) {
+            this.delivered++
+            break
+          }
+          if (item.attempts >= this.o.maxAttempts || this.closed) {
+            this.failed++
+            this.o.logger.error(
+              { result: r, attempts: item.attempts },
+              'alert webhook: giving up on an alert',
+            )
+            break
+          }
+          // The URL may carry a token in its query: it is not logged.
+          this.o.logger.warn(
+            { result: r, attempt: item.attempts },
+            'alert webhook: delivery failed; retrying',
+          )
+          await this.sleep(Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** (item.attempts - 1)))
         }
-        if (item.attempts >= this.o.maxAttempts) {
-          if (this.queue[0] === item) this.queue.shift()
-          this.failed++
-          this.o.logger.error({ result: r, attempts: item.attempts }, 'alert webhook: giving up on an alert')
-          continue
-        }
-        // The URL may carry a token in its query: it is not logged.
-        this.o.logger.warn({ result: r, attempt: item.attempts }, 'alert webhook: delivery failed; retrying')
-        await this.sleep(Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** (item.attempts - 1)))
       }
     } finally {
       this.running = false
