@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
 import type { AdminConfig } from '../config/schema.js'
+import type { AlertList } from '../detect/alerts.js'
 import { GatewayError } from '../gateway/errors.js'
 import type { Store } from '../stores/types.js'
 import { type AdminWrite, recordAdminWrite } from './audit.js'
@@ -24,6 +25,8 @@ import {
   sendJson,
   sendProblem,
 } from './http.js'
+import { alertsModule } from './alerts.js'
+import { bansModule } from './bans.js'
 import { revocationsModule } from './revocations.js'
 import { type AdminMethod, type AdminRequest, type AdminRoute, AdminRouter } from './router.js'
 
@@ -40,6 +43,8 @@ export interface AdminModuleContext {
   /** ms since the epoch (a fake clock in tests). */
   now: () => number
   config: AdminConfig
+  /** The detectors' recent alerts; undefined when detection is off. */
+  alerts: AlertList | undefined
   /** Records a state change (see audit.ts); call it for every write, failed ones too. */
   recordWrite(req: AdminRequest, write: Omit<AdminWrite, 'actor' | 'requestId'>): void
 }
@@ -53,7 +58,7 @@ export interface AdminModule {
 export type AdminModuleFactory = (ctx: AdminModuleContext) => AdminModule
 
 /** The modules the admin API is made of, in route order. */
-export const ADMIN_MODULES: readonly AdminModuleFactory[] = [revocationsModule]
+export const ADMIN_MODULES: readonly AdminModuleFactory[] = [revocationsModule, bansModule, alertsModule]
 
 export interface AdminApi {
   /** False when no `admin.token` is configured: every /v1/ path answers 404. */
@@ -70,6 +75,8 @@ export interface AdminApiOptions {
   store: Store
   logger: Logger
   now?: () => number
+  /** The detectors' recent alerts (GET /v1/alerts); undefined when detection is off. */
+  alerts?: AlertList | undefined
   /** Default: {@link ADMIN_MODULES}. */
   modules?: readonly AdminModuleFactory[]
 }
@@ -113,6 +120,7 @@ export function createAdminApi(opts: AdminApiOptions): AdminApi {
     logger,
     now,
     config: opts.config,
+    alerts: opts.alerts,
     recordWrite: (req, w) => recordAdminWrite(logger, { ...w, actor: req.actor, requestId: req.id }),
   }
   try {

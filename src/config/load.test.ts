@@ -105,9 +105,14 @@ describe('loadConfigText: defaults and freezing', () => {
     assert.equal(c.reload.watch, true)
   })
 
-  it('global policies default to request-size-limit and security-headers, with their defaults', () => {
+  it('global policies default to request-size-limit, security-headers and the ban checks, with their defaults', () => {
     const c = ok(BASE)
-    assert.deepEqual(Object.keys(c.policies), ['request-size-limit', 'security-headers'])
+    assert.deepEqual(Object.keys(c.policies), [
+      'request-size-limit',
+      'security-headers',
+      'ban',
+      'ban-principal',
+    ])
     const rsl = c.policies['request-size-limit'] as Record<string, unknown>
     assert.equal(rsl.enabled, true)
     assert.equal(rsl.maxBodyBytes, 1048576)
@@ -676,7 +681,12 @@ describe('loadConfigText: policies', () => {
 
   it('keeps the policies that are on by default when the section names others', () => {
     const c = ok(`${BASE}policies:\n  security-headers: { enabled: false }\n`)
-    assert.deepEqual(Object.keys(c.policies).sort(), ['request-size-limit', 'security-headers'])
+    assert.deepEqual(Object.keys(c.policies).sort(), [
+      'ban',
+      'ban-principal',
+      'request-size-limit',
+      'security-headers',
+    ])
     assert.equal((c.policies['security-headers'] as { enabled: boolean }).enabled, false)
     assert.equal((c.policies['request-size-limit'] as { enabled: boolean }).enabled, true)
   })

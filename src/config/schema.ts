@@ -7,6 +7,7 @@ import { type Static, type TSchema, Type } from '@sinclair/typebox'
 import { BUILTIN_POLICIES } from '../policies/registry.js'
 import { StoresConfig } from '../stores/config.js'
 import { AuditConfig } from '../audit/config.js'
+import { DetectConfig } from '../detect/config.js'
 
 export const TlsConfig = Type.Object(
   {
@@ -338,6 +339,7 @@ export const GatewayConfig = Type.Object(
       { additionalProperties: false, default: {}, description: 'The access log (pino JSON lines).' },
     ),
     audit: AuditConfig,
+    detect: DetectConfig,
     log: Type.Object(
       {
         level: Type.Union(

@@ -37,6 +37,8 @@ export interface GatewayDeps {
   store: Store
   /** The audit log's per-request records and policies' emitter; undefined when audit is off. */
   audit?: RequestAudit | undefined
+  /** The attack detectors (src/detect), fed every finished request; undefined when off. */
+  detect?: { observe(entry: LogEntry): void } | undefined
 }
 
 /** Per-listener facts the core needs. */
@@ -975,15 +977,18 @@ export class Gateway {
         this.logger.error({ err }, 'audit record failed')
       }
     }
-    if (route && route.logHooks.length > 0) {
+    const detect = this.deps.detect
+    if (detect !== undefined || (route && route.logHooks.length > 0)) {
       const entry: LogEntry = { ctx, status, durationMs, decision, errorCode: ctx.errorCode }
-      for (const hook of route.logHooks) {
-        try {
-          hook(entry)
-        } catch (err) {
-          this.logger.error({ err, route: route.name }, 'log hook failed')
+      detect?.observe(entry) // never throws
+      if (route)
+        for (const hook of route.logHooks) {
+          try {
+            hook(entry)
+          } catch (err) {
+            this.logger.error({ err, route: route.name }, 'log hook failed')
+          }
         }
-      }
     }
   }
 

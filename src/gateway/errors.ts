@@ -15,6 +15,7 @@ export const ERROR_CATALOGUE = {
   GW_ERR_STEP_UP_REQUIRED: { status: 401, title: 'Stronger authentication required' },
   GW_ERR_FORBIDDEN: { status: 403, title: 'Forbidden' },
   GW_ERR_INSUFFICIENT_SCOPE: { status: 403, title: 'Insufficient scope' },
+  GW_ERR_BANNED: { status: 403, title: 'Access from this source is suspended' },
   GW_ERR_ROUTE_NOT_FOUND: { status: 404, title: 'No route matches this request' },
   GW_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this route' },
   GW_ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request timed out' },

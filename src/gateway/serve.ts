@@ -15,6 +15,7 @@ import type { AuditLog } from '../audit/log.js'
 import { registerAuditMetrics } from '../audit/metrics.js'
 import { openAuditLog } from '../audit/open.js'
 import { RequestAudit } from '../audit/request.js'
+import { DetectEngine } from '../detect/engine.js'
 import { GatewayMetrics } from './metrics.js'
 import { type RunningListener, reloadTls, startAdmin, startListener } from './server.js'
 
@@ -100,10 +101,15 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
         ),
     )
   }
+  // One detection engine per process (bound at start, kept across reloads, like the audit log).
+  const detect = config.detect.enabled
+    ? new DetectEngine({ config: config.detect, store, logger, audit: audit ?? undefined })
+    : undefined
   let gateway: Gateway
   try {
-    gateway = new Gateway(config, { logger, accessLog, metrics, baseDir, store, audit: requestAudit })
+    gateway = new Gateway(config, { logger, accessLog, metrics, baseDir, store, audit: requestAudit, detect })
   } catch (err) {
+    detect?.close()
     await store.close()
     await closeQuietly(audit)
     throw err
@@ -123,6 +129,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
         metrics,
         logger,
         store,
+        alerts: detect?.alerts,
         ready: () => ready && !gateway.draining,
       })
       logger.info({ url: admin.url }, 'admin listening')
@@ -130,6 +137,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()))
     await gateway.close(true)
+    detect?.close()
     await store.close().catch(() => undefined)
     await closeQuietly(audit)
     throw err
@@ -161,7 +169,8 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       JSON.stringify(next.config.admin) !== JSON.stringify(config.admin) ||
       JSON.stringify(next.config.accessLog) !== JSON.stringify(config.accessLog) ||
       JSON.stringify(next.config.stores) !== JSON.stringify(config.stores) ||
-      JSON.stringify(next.config.audit) !== JSON.stringify(config.audit)
+      JSON.stringify(next.config.audit) !== JSON.stringify(config.audit) ||
+      JSON.stringify(next.config.detect) !== JSON.stringify(config.detect)
     try {
       gateway.reload(next.config)
     } catch (err) {
@@ -182,7 +191,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     }
     if (listenersChanged) {
       logger.warn(
-        'listener, admin, access log, stores or audit settings changed: they take effect on restart',
+        'listener, admin, access log, stores, audit or detect settings changed: they take effect on restart',
       )
     }
     for (const w of next.warnings) logger.warn({ config: formatProblem(w) }, 'config warning')
@@ -240,6 +249,8 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       await Promise.race([stopped, new Promise((r) => setTimeout(r, 1000).unref())])
       await gateway.close(!clean)
       await admin?.close()
+      await detect?.webhook?.flush(1000)
+      detect?.close()
       await store.close().catch(() => undefined)
       accessLog?.flush()
       if (audit) {

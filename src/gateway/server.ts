@@ -8,6 +8,7 @@ import https from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
 import { resolve } from 'node:path'
 import type { Logger } from 'pino'
+import type { AlertList } from '../detect/alerts.js'
 import { createAdminApi, isAdminApiPath } from '../admin/api.js'
 import type { AdminConfig, ListenerConfig } from '../config/schema.js'
 import type { Store } from '../stores/types.js'
@@ -165,9 +166,16 @@ export function reloadTls(listener: RunningListener, l: ListenerConfig, baseDir:
  */
 export async function startAdmin(
   cfg: AdminConfig,
-  deps: { metrics: GatewayMetrics; ready: () => boolean; logger: Logger; store: Store },
+  deps: {
+    metrics: GatewayMetrics
+    ready: () => boolean
+    logger: Logger
+    store: Store
+    /** The detectors' recent alerts (GET /v1/alerts); undefined when detection is off. */
+    alerts?: AlertList | undefined
+  },
 ): Promise<RunningListener> {
-  const api = createAdminApi({ config: cfg, store: deps.store, logger: deps.logger })
+  const api = createAdminApi({ config: cfg, store: deps.store, logger: deps.logger, alerts: deps.alerts })
   const server = http.createServer({ requestTimeout: 10000, headersTimeout: 5000 }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0] as string
     if (isAdminApiPath(path)) return api.handle(req, res)

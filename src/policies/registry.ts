@@ -1,6 +1,7 @@
 import type { PolicyDefinition } from '../gateway/pipeline/policy.js'
 import { apiKeyAuth } from './api-key-auth/index.js'
 import { authorize } from './authorize/index.js'
+import { ban, banPrincipal } from './ban/index.js'
 import { bruteForceLockout } from './brute-force-lockout/index.js'
 import { jwtAuth } from './jwt-auth/index.js'
 import { mtls } from './mtls/index.js'
@@ -24,6 +25,8 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   openApiValidation,
   rateLimit,
   overloadShedding,
+  ban,
+  banPrincipal,
 ]
 
 export function policyById(id: string): PolicyDefinition | undefined {

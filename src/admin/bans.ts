@@ -1,0 +1,243 @@
+/**
+ * Admin API: bans (the replicated map `bans`, see detect/bans.ts). A write goes to the store and is
+ * applied on this gateway at once; other gateways sharing the store (Redis) apply it within one
+ * mirror poll (250 ms).
+ *
+ *   GET    /v1/bans?limit=&cursor=          list (ordered by id, paginated)
+ *   POST   /v1/bans                          { ip | principal, seconds, reason? } → 201
+ *   DELETE /v1/bans/{id}                     → 204, or 404 when there is no such ban
+ */
+import { isIP } from 'node:net'
+import {
+  BANS_MAP,
+  type BanRecord,
+  banKey,
+  decodeBan,
+  encodeBan,
+  MAX_BAN_REASON_LENGTH,
+  MAX_BAN_SECONDS,
+  noteLocalBan,
+  parseBanKey,
+} from '../detect/bans.js'
+import { GatewayError } from '../gateway/errors.js'
+import { acquireMapMirror } from '../stores/mirror.js'
+import { isStoreError, type MapEntry } from '../stores/types.js'
+import type { AdminModule, AdminModuleContext } from './api.js'
+import type { AdminRequest, AdminResponse } from './router.js'
+
+export const DEFAULT_PAGE_SIZE = 100
+export const MAX_PAGE_SIZE = 1000
+
+/** A ban as the API shows it. */
+export interface BanItem {
+  id: string
+  kind: 'ip' | 'principal'
+  subject: string
+  reason: string
+  by: string
+  /** ISO 8601. */
+  until: string
+}
+
+const CONTROL = /[\u0000-\u001f\u007f]/
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+function invalid(field: string, detail: string): GatewayError {
+  const name = field.length > 64 ? `${field.slice(0, 64)}…` : field
+  return new GatewayError('GW_ERR_VALIDATION', {
+    detail: `${JSON.stringify(name)}: ${detail}`,
+    extensions: { field: name },
+  })
+}
+
+function toItem(id: string, e: MapEntry): BanItem | undefined {
+  const k = parseBanKey(id)
+  if (k === undefined) return undefined
+  const r = decodeBan(e.value, e.expiresAt)
+  return {
+    id,
+    kind: k.kind,
+    subject: k.subject,
+    reason: r.reason,
+    by: r.by,
+    until: new Date(r.until).toISOString(),
+  }
+}
+
+/** Validates a POST body; returns the key and the record. */
+export function parseBanCreate(
+  body: unknown,
+  actor: string,
+  now: number,
+): { key: string; record: BanRecord } {
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw invalid('body', 'expected an object')
+  const o = body as Record<string, unknown>
+  for (const k of Object.keys(o)) {
+    if (k !== 'ip' && k !== 'principal' && k !== 'seconds' && k !== 'reason')
+      throw invalid(k, 'unknown field')
+  }
+  if ((o.ip === undefined) === (o.principal === undefined))
+    throw invalid('ip', 'give exactly one of ip, principal')
+  let key: string | undefined
+  if (o.ip !== undefined) {
+    if (typeof o.ip !== 'string' || isIP(o.ip) === 0) throw invalid('ip', 'expected an IPv4 or IPv6 address')
+    key = banKey('ip', o.ip.toLowerCase())
+  } else {
+    const p = o.principal
+    if (typeof p !== 'string' || LONE_SURROGATE.test(p)) throw invalid('principal', 'expected a string')
+    key = banKey('principal', p)
+    if (key === undefined) throw invalid('principal', 'expected 1 to 512 characters, no control characters')
+  }
+  if (key === undefined) throw invalid('ip', 'not a valid address')
+  const s = o.seconds
+  if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 1 || s > MAX_BAN_SECONDS) {
+    throw invalid('seconds', `expected an integer from 1 to ${MAX_BAN_SECONDS}`)
+  }
+  let reason = ''
+  if (o.reason !== undefined) {
+    const r = o.reason
+    if (
+      typeof r !== 'string' ||
+      r.length > MAX_BAN_REASON_LENGTH ||
+      CONTROL.test(r) ||
+      LONE_SURROGATE.test(r)
+    ) {
+      throw invalid(
+        'reason',
+        `expected a string of at most ${MAX_BAN_REASON_LENGTH} characters, no control characters`,
+      )
+    }
+    reason = r
+  }
+  return { key, record: { reason, by: actor, until: now + s * 1000 } }
+}
+
+function parseList(query: URLSearchParams): { limit: number; after: string | undefined } {
+  const seen = new Set<string>()
+  for (const k of query.keys()) {
+    if (k !== 'limit' && k !== 'cursor') throw invalid(k, 'unknown query parameter')
+    if (seen.has(k)) throw invalid(k, 'given twice')
+    seen.add(k)
+  }
+  let limit = DEFAULT_PAGE_SIZE
+  const l = query.get('limit')
+  if (l !== null) {
+    if (!/^[0-9]{1,5}$/.test(l) || Number(l) < 1 || Number(l) > MAX_PAGE_SIZE) {
+      throw invalid('limit', `expected an integer from 1 to ${MAX_PAGE_SIZE}`)
+    }
+    limit = Number(l)
+  }
+  const c = query.get('cursor')
+  if (c === null) return { limit, after: undefined }
+  if (c.length === 0 || c.length > 2048 || !/^[A-Za-z0-9_-]+$/.test(c)) {
+    throw invalid('cursor', 'not a cursor returned by this API')
+  }
+  return { limit, after: Buffer.from(c, 'base64url').toString('utf8') }
+}
+
+function storeFailure(err: unknown): unknown {
+  if (isStoreError(err)) {
+    return new GatewayError('GW_ERR_STATE_UNAVAILABLE', {
+      detail: 'the store cannot be reached; try again',
+      headers: { 'retry-after': '5' },
+      cause: err,
+    })
+  }
+  if (err instanceof RangeError) {
+    return new GatewayError('GW_ERR_STATE_UNAVAILABLE', {
+      detail: 'the ban list is full; delete entries or wait for some to expire',
+      cause: err,
+    })
+  }
+  return err
+}
+
+/** The bans part of the admin API. */
+export function bansModule(ctx: AdminModuleContext): AdminModule {
+  const { store, logger, now } = ctx
+  const mirror = acquireMapMirror(store, BANS_MAP, { logger })
+
+  const refresh = async (req: AdminRequest) => {
+    try {
+      await mirror.refresh()
+    } catch (err) {
+      logger.warn({ requestId: req.id, err: (err as Error).message }, 'ban stored; mirror refresh failed')
+    }
+  }
+
+  const parseId = (req: AdminRequest): string => {
+    const id = req.params.id as string
+    if (parseBanKey(id) === undefined) throw invalid('id', 'expected ip:<address> or principal:<id>')
+    return id
+  }
+
+  const list = async (req: AdminRequest): Promise<AdminResponse> => {
+    const { limit, after } = parseList(req.query)
+    try {
+      await mirror.refresh()
+    } catch (err) {
+      throw storeFailure(err)
+    }
+    const items: BanItem[] = []
+    for (const [k, e] of mirror.entries()) {
+      if (after !== undefined && !(k > after)) continue
+      const item = toItem(k, e)
+      if (item) items.push(item)
+    }
+    items.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    const page = items.slice(0, limit)
+    const body: { items: BanItem[]; nextCursor?: string } = { items: page }
+    if (items.length > limit)
+      body.nextCursor = Buffer.from((page[page.length - 1] as BanItem).id).toString('base64url')
+    return { status: 200, body }
+  }
+
+  const create = async (req: AdminRequest): Promise<AdminResponse> => {
+    const t = now()
+    const { key, record } = parseBanCreate(req.body, req.actor, t)
+    const details = {
+      until: new Date(record.until).toISOString(),
+      ...(record.reason ? { reason: record.reason } : {}),
+    }
+    try {
+      await store.maps.set(BANS_MAP, key, encodeBan(record), record.until - t)
+    } catch (err) {
+      ctx.recordWrite(req, { action: 'ban.create', target: key, outcome: 'failed', details })
+      throw storeFailure(err)
+    }
+    noteLocalBan(store, key, record.until, t)
+    ctx.recordWrite(req, { action: 'ban.create', target: key, outcome: 'ok', details })
+    await refresh(req)
+    return {
+      status: 201,
+      body: toItem(key, { value: encodeBan(record), expiresAt: record.until }),
+      headers: { location: `/v1/bans/${encodeURIComponent(key)}` },
+    }
+  }
+
+  const remove = async (req: AdminRequest): Promise<AdminResponse> => {
+    const id = parseId(req)
+    let existed: boolean
+    try {
+      existed = await store.maps.delete(BANS_MAP, id)
+    } catch (err) {
+      ctx.recordWrite(req, { action: 'ban.delete', target: id, outcome: 'failed' })
+      throw storeFailure(err)
+    }
+    noteLocalBan(store, id, undefined, now())
+    ctx.recordWrite(req, { action: 'ban.delete', target: id, outcome: existed ? 'ok' : 'not-found' })
+    if (!existed) throw new GatewayError('GW_ERR_ROUTE_NOT_FOUND', { detail: 'no such ban' })
+    await refresh(req)
+    return { status: 204 }
+  }
+
+  return {
+    routes: [
+      { method: 'GET', path: '/v1/bans', handler: list },
+      { method: 'POST', path: '/v1/bans', body: true, write: true, handler: create },
+      { method: 'DELETE', path: '/v1/bans/:id', write: true, handler: remove },
+    ],
+    close: () => mirror.close(),
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * The `detect:` section of the config (wired into config/schema.ts). See docs/detect.md.
+ */
+import { type Static, type TProperties, Type } from '@sinclair/typebox'
+
+const action = Type.Union([Type.Literal('alert'), Type.Literal('ban')], {
+  default: 'alert',
+  description:
+    '`alert`: raise an alert. `ban`: raise an alert and ban the subject (an IP, or an authenticated principal) for `banSec`.',
+})
+const banSec = Type.Integer({
+  minimum: 1,
+  maximum: 31_622_400,
+  default: 900,
+  description: 'How long a ban (action `ban`) lasts.',
+})
+const enabled = Type.Boolean({ default: true, description: 'Run this detector.' })
+
+function detector<T extends TProperties>(props: T, description: string) {
+  return Type.Object(
+    { enabled, ...props, action, banSec },
+    { additionalProperties: false, default: {}, description },
+  )
+}
+
+function alertOnly<T extends TProperties>(props: T, description: string) {
+  return Type.Object({ enabled, ...props }, { additionalProperties: false, default: {}, description })
+}
+
+export const DetectConfig = Type.Object(
+  {
+    enabled: Type.Boolean({
+      default: true,
+      description:
+        'Run the detectors in the log phase of every request (bounded tables; a few Map operations per request).',
+    }),
+    maxSubjects: Type.Integer({
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 10_000,
+      description:
+        'Subjects (IPs, principals, routes) each detector tracks at once; the least recently seen go first.',
+    }),
+    suppressionSec: Type.Integer({
+      minimum: 1,
+      maximum: 86_400,
+      default: 600,
+      description: 'After an alert, the same detector raises none for the same subject for this long.',
+    }),
+    failureStatuses: Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), {
+      default: [401],
+      maxItems: 16,
+      description:
+        "Response statuses that count as a failed authentication (the gateway's own 401s and the upstream's).",
+    }),
+    bruteForce: detector(
+      {
+        failures: Type.Integer({
+          minimum: 1,
+          default: 20,
+          description: 'Failed authentications that raise an alert.',
+        }),
+        windowSec: Type.Integer({
+          minimum: 1,
+          maximum: 86_400,
+          default: 60,
+          description: 'Counting window.',
+        }),
+      },
+      'Brute force: failed authentications per client IP and per attempted identity (principal, account, credential hash) in a window.',
+    ),
+    credentialStuffing: detector(
+      {
+        identities: Type.Integer({
+          minimum: 2,
+          maximum: 10_000,
+          default: 10,
+          description:
+            'Distinct identities (account names, key ids, credentials) failing from one IP that raise an alert.',
+        }),
+        windowSec: Type.Integer({
+          minimum: 1,
+          maximum: 86_400,
+          default: 300,
+          description: 'Counting window.',
+        }),
+      },
+      'Credential stuffing: many distinct identities failing authentication from one client IP.',
+    ),
+    enumeration: detector(
+      {
+        objects: Type.Integer({
+          minimum: 2,
+          maximum: 10_000,
+          default: 50,
+          description:
+            'Distinct object ids touched by one subject that raise an alert (with the denied ratio).',
+        }),
+        deniedRatio: Type.Number({
+          minimum: 0,
+          maximum: 1,
+          default: 0.5,
+          description: 'Share of those requests answered 403 or 404 needed for an alert.',
+        }),
+        windowSec: Type.Integer({
+          minimum: 1,
+          maximum: 86_400,
+          default: 300,
+          description: 'Counting window.',
+        }),
+      },
+      'BOLA enumeration: one principal (or, unauthenticated, one IP) touching many distinct object ids (the last numeric or UUID path segment) with a high 403/404 ratio.',
+    ),
+    flood: detector(
+      {
+        requests: Type.Integer({
+          minimum: 1,
+          default: 1000,
+          description: 'Requests from one client IP within the window that raise an alert.',
+        }),
+        windowSec: Type.Integer({ minimum: 1, maximum: 3600, default: 10, description: 'Counting window.' }),
+      },
+      'Floods: requests per client IP in a window against a threshold.',
+    ),
+    errorSpike: alertOnly(
+      {
+        errors: Type.Integer({
+          minimum: 1,
+          default: 50,
+          description: '5xx responses on one route within the window.',
+        }),
+        ratio: Type.Number({
+          minimum: 0,
+          maximum: 1,
+          default: 0.2,
+          description: "Share of the route's responses in the window that must be 5xx.",
+        }),
+        windowSec: Type.Integer({ minimum: 1, maximum: 3600, default: 60, description: 'Counting window.' }),
+      },
+      'Error spikes: 5xx responses per route in a window (alert only).',
+    ),
+    alerts: Type.Object(
+      {
+        recent: Type.Integer({
+          minimum: 1,
+          maximum: 10_000,
+          default: 200,
+          description: 'Alerts kept for GET /v1/alerts on the admin API (the newest).',
+        }),
+        webhook: Type.Optional(
+          Type.Object(
+            {
+              url: Type.String({
+                pattern: '^https?://',
+                description: 'Where each alert is POSTed as JSON.',
+              }),
+              secret: Type.String({
+                minLength: 16,
+                description:
+                  // biome-ignore lint/suspicious/noTemplateCurlyInString: ${env:} and ${file:} are config syntax
+                  'HMAC-SHA256 key: `X-Portcullis-Signature: sha256=<hex>` over the body. Write it as `${env:NAME}` or `${file:PATH}`. Never logged.',
+              }),
+              timeoutMs: Type.Integer({
+                minimum: 100,
+                maximum: 60_000,
+                default: 5000,
+                description: 'Timeout of one delivery attempt.',
+              }),
+              maxAttempts: Type.Integer({
+                minimum: 1,
+                maximum: 20,
+                default: 5,
+                description: 'Delivery attempts per alert (backoff 0.5 s doubling, at most 30 s).',
+              }),
+              maxQueue: Type.Integer({
+                minimum: 1,
+                maximum: 100_000,
+                default: 1000,
+                description:
+                  'Alerts waiting for delivery; when full the oldest is dropped (and counted in the log).',
+              }),
+            },
+            { additionalProperties: false, description: 'HMAC-signed JSON webhook.' },
+          ),
+        ),
+      },
+      {
+        additionalProperties: false,
+        default: {},
+        description: 'Where alerts go: the recent list, the log, a webhook.',
+      },
+    ),
+  },
+  {
+    additionalProperties: false,
+    default: {},
+    description: 'Attack detectors and alerts, fed from the log phase (see docs/detect.md). Bound at start.',
+  },
+)
+
+export type DetectConfig = Static<typeof DetectConfig>

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { Value } from '@sinclair/typebox/value'
+import pino from 'pino'
+import { memoryAudit } from '../audit/event.js'
+import type { LogEntry } from '../gateway/pipeline/policy.js'
+import { testContext } from '../policies/testing/context.js'
+import { createMemoryStore } from '../stores/memory/memory-store.js'
+import { BANS_MAP, decodeBan, localBans } from './bans.js'
+import { DetectConfig } from './config.js'
+import { DetectEngine } from './engine.js'
+
+const cfg = (over: object = {}) => Value.Default(DetectConfig, over) as DetectConfig
+
+function entry(
+  status: number,
+  o: { ip?: string; path?: string; headers?: Record<string, string> } = {},
+): LogEntry {
+  const ctx = testContext({ path: o.path ?? '/login', headers: o.headers })
+  ;(ctx as { clientIp: string }).clientIp = o.ip ?? '10.0.0.1'
+  return { ctx, status, durationMs: 1, decision: status < 400 ? 'allowed' : 'denied', errorCode: undefined }
+}
+
+test('engine: one alert per detector and subject per suppression window; then again', () => {
+  const c = { t: 1_700_000_000_000 }
+  const audit = memoryAudit()
+  const e = new DetectEngine({
+    config: cfg({ suppressionSec: 60, bruteForce: { failures: 3 }, credentialStuffing: { enabled: false } }),
+    store: createMemoryStore({}),
+    logger: pino({ level: 'silent' }),
+    audit,
+    now: () => c.t,
+  })
+  for (let i = 0; i < 50; i++) e.observe(entry(401))
+  assert.equal(e.alerts.total, 1)
+  const a = e.alerts.recent(10)[0]
+  assert.equal(a?.detector, 'brute-force')
+  assert.equal(a?.subject, 'ip:10.0.0.1')
+  assert.equal(a?.action, 'alert')
+  assert.equal(audit.events.filter((x) => x.type === 'alert').length, 1)
+  c.t += 61_000
+  for (let i = 0; i < 3; i++) e.observe(entry(401))
+  assert.equal(e.alerts.total, 2, 'a new alert after the suppression window')
+  e.close()
+})
+
+test('engine: action ban writes the ban (store + local at once); banned requests are not evidence', async () => {
+  const c = { t: 1_700_000_000_000 }
+  const store = createMemoryStore({})
+  const e = new DetectEngine({
+    config: cfg({ bruteForce: { failures: 5, action: 'ban', banSec: 120 } }),
+    store,
+    logger: pino({ level: 'silent' }),
+    now: () => c.t,
+  })
+  for (let i = 0; i < 5; i++) e.observe(entry(401, { ip: '192.0.2.7' }))
+  assert.ok((localBans(store).get('ip:192.0.2.7') ?? 0) > c.t, 'applied locally, synchronously')
+  await new Promise((r) => setImmediate(r))
+  const stored = await store.maps.get(BANS_MAP, 'ip:192.0.2.7')
+  assert.ok(stored)
+  const rec = decodeBan(stored.value, stored.expiresAt)
+  assert.equal(rec.by, 'detector:brute-force')
+  assert.equal(rec.until, c.t + 120_000)
+  const banned = entry(403, { ip: '192.0.2.7' })
+  banned.errorCode = 'GW_ERR_BANNED'
+  for (let i = 0; i < 5000; i++) e.observe(banned)
+  assert.equal(e.alerts.total, 1, 'refused requests of a banned source raise nothing more (not even a flood)')
+  e.close()
+  await store.close()
+})
+
+test('engine: failed attempts carry a hashed credential identity, never the credential', () => {
+  const c = { t: 1_700_000_000_000 }
+  const e = new DetectEngine({
+    config: cfg({ credentialStuffing: { identities: 3 }, bruteForce: { failures: 1000 } }),
+    store: createMemoryStore({}),
+    logger: pino({ level: 'silent' }),
+    now: () => c.t,
+  })
+  const secrets = ['Bearer secret-token-one', 'Bearer secret-token-two', 'Bearer secret-token-three']
+  for (const s of secrets) e.observe(entry(401, { headers: { authorization: s } }))
+  const alerts = e.alerts.recent(10)
+  assert.equal(alerts.length, 1)
+  assert.equal(alerts[0]?.detector, 'credential-stuffing')
+  const text = JSON.stringify(alerts)
+  for (const s of secrets) assert.equal(text.includes(s.slice(7)), false)
+  e.close()
+})
+
+test('engine: a normal mix (5 users, 2000 requests, own objects, a few typos) raises nothing', () => {
+  const c = { t: 1_700_000_000_000 }
+  const e = new DetectEngine({
+    config: cfg(),
+    store: createMemoryStore({}),
+    logger: pino({ level: 'silent' }),
+    now: () => c.t,
+  })
+  for (let i = 0; i < 2000; i++) {
+    c.t += 10
+    const u = i % 5
+    const ip = `10.0.0.${u + 1}`
+    if (i % 400 === 0) e.observe(entry(401, { ip, headers: { authorization: `Bearer typo-${u}` } }))
+    else e.observe(entry(i % 97 === 0 ? 404 : 200, { ip, path: `/api/items/${u * 100 + (i % 8)}` }))
+  }
+  assert.equal(e.alerts.total, 0)
+  e.close()
+})
+
+test('engine: disabled detectors are not built; observe never throws', () => {
+  const e = new DetectEngine({
+    config: cfg({ flood: { enabled: false, requests: 1 } }),
+    store: createMemoryStore({}),
+    logger: pino({ level: 'silent' }),
+  })
+  e.observe(entry(200))
+  e.observe({ ctx: undefined, status: 200 } as unknown as LogEntry) // hostile: logged, swallowed
+  assert.equal(e.alerts.total, 0)
+  e.close()
+})

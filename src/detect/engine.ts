@@ -1,0 +1,171 @@
+/**
+ * The detection engine: fed every finished request from the log phase (Gateway.logPhase), runs the
+ * detectors, deduplicates their findings (one alert per detector and subject per suppression
+ * window), and acts: an alert (recent list, a log line, an audit event, the webhook) and, for
+ * detectors whose action is `ban`, a ban of the IP or principal in the replicated map `bans`.
+ *
+ * One engine per process, built at start from the `detect:` section and kept across reloads. Every
+ * table is bounded. `observe` is synchronous and never throws.
+ */
+import { createHash } from 'node:crypto'
+import type { Logger } from 'pino'
+import { type AuditEmitter, noopAudit } from '../audit/event.js'
+import type { LogEntry } from '../gateway/pipeline/policy.js'
+import type { Store } from '../stores/types.js'
+import { TtlLru } from '../util/ttl-lru.js'
+import { type Alert, AlertList, Webhook } from './alerts.js'
+import { writeBan } from './bans.js'
+import type { DetectConfig } from './config.js'
+import { buildDetectors, type Detector, type Finding, type Observation, objectIdOf } from './detectors.js'
+
+export interface DetectEngineOptions {
+  config: DetectConfig
+  store: Store
+  logger: Logger
+  audit?: AuditEmitter
+  now?: () => number
+}
+
+const MAX_CREDENTIAL_CHARS = 8192
+
+/** A short, non-reversible id of a credential: never the credential itself. */
+function credentialId(v: string): string {
+  return createHash('sha256').update(v).digest('base64url').slice(0, 22)
+}
+
+export class DetectEngine {
+  readonly alerts: AlertList
+  readonly webhook: Webhook | undefined
+  private readonly detectors: Detector[]
+  private readonly suppressed: TtlLru<true>
+  private readonly failure: Set<number>
+  private readonly logger: Logger
+  private readonly audit: AuditEmitter
+  private readonly now: () => number
+  private readonly findings: Finding[] = []
+  private seq = 0
+
+  constructor(private readonly o: DetectEngineOptions) {
+    const c = o.config
+    this.now = o.now ?? Date.now
+    this.logger = o.logger.child({ component: 'detect' })
+    this.audit = o.audit ?? noopAudit
+    this.detectors = buildDetectors(c, this.now)
+    this.suppressed = new TtlLru(c.maxSubjects * 2, this.now)
+    this.failure = new Set(c.failureStatuses)
+    this.alerts = new AlertList(c.alerts.recent)
+    const w = c.alerts.webhook
+    this.webhook = w ? new Webhook({ ...w, logger: this.logger.child({ sink: 'webhook' }) }) : undefined
+  }
+
+  /** The identity an authentication attempt was for; computed for failed attempts only. */
+  private identityOf(entry: LogEntry): string | undefined {
+    const ctx = entry.ctx
+    if (ctx.principal !== undefined) return `principal:${ctx.principal.id}`
+    const bfl = ctx.state['brute-force-lockout']
+    if (Array.isArray(bfl)) {
+      const acct = bfl.find((s): s is string => typeof s === 'string' && s.startsWith('acct:'))
+      if (acct !== undefined) return `account:${acct.slice(5)}`
+    }
+    const h = ctx.req.headers
+    const cred = h.authorization ?? h['x-api-key']
+    if (typeof cred === 'string' && cred.length > 0 && cred.length <= MAX_CREDENTIAL_CHARS) {
+      return `credential:${credentialId(cred)}`
+    }
+    return undefined
+  }
+
+  /** Feeds one finished request to the detectors. Never throws. */
+  observe(entry: LogEntry): void {
+    try {
+      // A banned source's refused requests are not evidence of anything new.
+      if (entry.errorCode === 'GW_ERR_BANNED') return
+      const ctx = entry.ctx
+      const authFailed = this.failure.has(entry.status)
+      const o: Observation = {
+        now: this.now(),
+        ip: ctx.clientIp,
+        principal: ctx.principal?.id,
+        identity: authFailed ? this.identityOf(entry) : undefined,
+        authFailed,
+        status: entry.status,
+        route: ctx.routeName,
+        objectId: ctx.path.length > 0 ? objectIdOf(ctx.path) : undefined,
+      }
+      const out = this.findings
+      out.length = 0
+      for (const d of this.detectors) d.observe(o, out)
+      for (const f of out) this.raise(f, o.now)
+      out.length = 0
+    } catch (err) {
+      this.logger.error({ err }, 'detector failed')
+    }
+  }
+
+  private actionOf(f: Finding): { action: 'alert' | 'ban'; banSec: number } {
+    const c = this.o.config
+    const d =
+      f.detector === 'brute-force'
+        ? c.bruteForce
+        : f.detector === 'credential-stuffing'
+          ? c.credentialStuffing
+          : f.detector === 'enumeration'
+            ? c.enumeration
+            : f.detector === 'flood'
+              ? c.flood
+              : undefined
+    // Only IPs and principals can be banned (not a hashed account name or a route).
+    const bannable = f.subject.startsWith('ip:') || f.subject.startsWith('principal:')
+    if (d === undefined || d.action !== 'ban' || !bannable) return { action: 'alert', banSec: 0 }
+    return { action: 'ban', banSec: d.banSec }
+  }
+
+  private raise(f: Finding, now: number): void {
+    const key = `${f.detector}|${f.subject}`
+    if (this.suppressed.get(key) !== undefined) return
+    this.suppressed.set(key, true, now + this.o.config.suppressionSec * 1000)
+    const { action, banSec } = this.actionOf(f)
+    const until = now + banSec * 1000
+    const alert: Alert = {
+      id: `${now.toString(36)}-${(++this.seq).toString(36)}`,
+      time: new Date(now).toISOString(),
+      detector: f.detector,
+      subject: f.subject,
+      summary: f.summary,
+      action,
+      ...(action === 'ban' ? { banUntil: new Date(until).toISOString() } : {}),
+      data: f.data,
+    }
+    this.alerts.add(alert)
+    this.logger.warn({ event: 'alert', alert }, 'security alert')
+    this.audit.emit({
+      type: 'alert',
+      ...(f.subject.startsWith('ip:') ? { clientIp: f.subject.slice(3) } : {}),
+      ...(f.subject.startsWith('principal:') ? { principal: f.subject.slice(10) } : {}),
+      reason: f.detector,
+      data: { alertId: alert.id, subject: f.subject, action, summary: f.summary, ...f.data },
+    })
+    this.webhook?.send(alert)
+    if (action === 'ban') {
+      writeBan(this.o.store, f.subject, { reason: f.summary, by: `detector:${f.detector}`, until }, now).then(
+        () =>
+          this.audit.emit({
+            type: 'ban',
+            decision: 'deny',
+            code: 'GW_ERR_BANNED',
+            reason: f.detector,
+            data: { subject: f.subject, by: `detector:${f.detector}`, until: alert.banUntil ?? '' },
+          }),
+        (err: unknown) =>
+          this.logger.error(
+            { err: (err as Error).message, subject: f.subject },
+            'ban not stored (this gateway applies it for a few seconds only)',
+          ),
+      )
+    }
+  }
+
+  close(): void {
+    this.webhook?.close()
+  }
+}

@@ -1,0 +1,2 @@
+export { ban, banPrincipal } from './policy.js'
+export { BanConfig } from './schema.js'
