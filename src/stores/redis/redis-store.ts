@@ -7,6 +7,7 @@
  * reconnects in the background with a capped exponential backoff, and drops a connection that has
  * stopped answering altogether (a half-open TCP connection would otherwise linger for minutes).
  */
+import { randomBytes } from 'node:crypto'
 import type { ConnectionOptions } from 'node:tls'
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
 import { type Logger, pino } from 'pino'
@@ -121,9 +122,12 @@ export function redisKey(keyPrefix: string, kind: KeyKind, key: string): string 
  * `[a-z0-9-]{1,64}`, so the hash tag is exactly the name: all three are in one Cluster slot and one
  * script can touch them together.
  */
-export function redisMapKeys(keyPrefix: string, map: string): { data: string; log: string; meta: string } {
+export function redisMapKeys(
+  keyPrefix: string,
+  map: string,
+): { data: string; log: string; meta: string; epoch: string } {
   const base = `pc:${keyPrefix}m:{${checkMapName(map)}}`
-  return { data: `${base}:data`, log: `${base}:log`, meta: `${base}:meta` }
+  return { data: `${base}:data`, log: `${base}:log`, meta: `${base}:meta`, epoch: `${base}:epoch` }
 }
 
 /** A map value as stored after its expiry: `|value`, or `%` + escaped value when UTF-8 cannot carry it. */
@@ -143,8 +147,8 @@ export function decodeMapValue(stored: string): MapEntry | undefined {
   return exp > 0 ? { value, expiresAt: exp } : { value }
 }
 
-/** A stream id (`<ms>-<seq>`), the form of a Redis map cursor. */
-const STREAM_ID = /^\d{1,20}-\d{1,20}$/
+/** A Redis map cursor: `<epoch>:<stream id>` (the epoch tells one incarnation of the map from another). */
+const MAP_CURSOR = /^([A-Za-z0-9_-]{16}):(\d{1,20}-\d{1,20})$/
 
 /** Checks a key prefix: at most 64 characters, no braces (they would break the hash tag). */
 export function checkKeyPrefix(prefix: string): string {
@@ -480,12 +484,13 @@ export class RedisStore implements Store {
         )
       },
       snapshot: async (map) => {
-        const { data, log } = this.mapKeys(map)
+        const { data, log, epoch: epochKey } = this.mapKeys(map)
         // The feed position first, then the hash: a change made meanwhile is in the hash or after
         // the cursor (or both, and replaying it is harmless: a change carries the current entry).
-        const [cursor, now] = await this.run('maps.snapshot', () =>
-          this.c.pcMapHead(data, log, this.mapLogLength),
+        const [streamId, now, epoch] = await this.run('maps.snapshot', () =>
+          this.c.pcMapHead(data, log, epochKey, this.mapLogLength, randomBytes(12).toString('base64url')),
         )
+        const cursor = `${epoch}:${streamId}`
         const entries = new Map<string, MapEntry>()
         const expired: string[] = []
         let scan = '0'
@@ -506,12 +511,16 @@ export class RedisStore implements Store {
         return { entries, cursor }
       },
       changes: async (map, cursor, limit) => {
-        const { data, log } = this.mapKeys(map)
+        const { data, log, epoch: epochKey } = this.mapKeys(map)
         const max = checkLimit(limit)
         if (max < 1) throw new RangeError('limit must be at least 1')
-        if (typeof cursor !== 'string' || !STREAM_ID.test(cursor)) return { reset: true }
+        const m = typeof cursor === 'string' ? MAP_CURSOR.exec(cursor) : null
+        if (m === null) return { reset: true }
+        const [, epoch, streamId] = m as unknown as [string, string, string]
         const count = String(Math.min(max, MAX_CHANGES_PER_CALL))
-        const reply = await this.run('maps.changes', () => this.c.pcMapChanges(data, log, cursor, count))
+        const reply = await this.run('maps.changes', () =>
+          this.c.pcMapChanges(data, log, epochKey, streamId, count, epoch),
+        )
         if (reply[0] !== 1) return { reset: true }
         const now = Number(reply[2])
         const changes: MapChange[] = []
@@ -521,7 +530,7 @@ export class RedisStore implements Store {
           if (entry?.expiresAt !== undefined && entry.expiresAt <= now) entry = undefined
           changes.push({ key: unescapeText(reply[i] as string), entry })
         }
-        return { reset: false, changes, cursor: reply[1] as string }
+        return { reset: false, changes, cursor: `${epoch}:${reply[1] as string}` }
       },
     }
   }
@@ -538,7 +547,7 @@ export class RedisStore implements Store {
     }
   }
 
-  private mapKeys(map: string): { data: string; log: string; meta: string } {
+  private mapKeys(map: string): { data: string; log: string; meta: string; epoch: string } {
     if (this.closed) throw new StoreError('redis store is closed')
     return redisMapKeys(this.prefix, map)
   }

@@ -74,7 +74,7 @@ function everyOp(store: ReturnType<typeof createRedisStore>, tag: string): (() =
     () => store.maps.set('outage', tag, 'v'),
     () => store.maps.get('outage', tag),
     () => store.maps.snapshot('outage'),
-    () => store.maps.changes('outage', '1-0', 10),
+    () => store.maps.changes('outage', 'AAAAAAAAAAAAAAAA:1-0', 10),
     () => store.ping(),
   ]
 }
@@ -384,6 +384,7 @@ describe('redis store: replicated maps', () => {
         data: keys[0],
         log: keys[1],
         meta: 'pc:maplayout:m:{api-keys}:meta',
+        epoch: 'pc:maplayout:m:{api-keys}:epoch',
       })
       assert.equal(await raw.type(keys[0] as string), 'hash')
       assert.equal(await raw.type(keys[1] as string), 'stream')
@@ -468,7 +469,7 @@ describe('redis store: replicated maps', () => {
       assert.deepEqual(await store.maps.changes('m', empty.cursor, 10), {
         reset: false,
         changes: [{ key: 'a', entry: { value: '1' } }],
-        cursor: (await raw.xrevrange(log, '+', '-', 'COUNT', 1))[0]?.[0],
+        cursor: `${empty.cursor.split(':')[0]}:${(await raw.xrevrange(log, '+', '-', 'COUNT', 1))[0]?.[0]}`,
       })
       // The hash survived but its stream did not (evicted, deleted by hand): a reader that took its
       // snapshot then must still notice when Redis later loses the data.

@@ -222,18 +222,27 @@ return 1
  * The position a snapshot starts from: {id of the stream's last entry, server time in ms}. A map
  * without a stream gets one, holding one marker entry (`i 1`, skipped by MAP_CHANGES), so that a
  * cursor always names an entry that exists: when Redis later loses the stream (restart, FLUSHALL,
- * eviction), that entry is gone and the reader re-snapshots. ARGV: logLength.
+ * eviction), that entry is gone and the reader re-snapshots. KEYS[3] holds the map's epoch: a
+ * random id (ARGV[2], from the client) set when it is missing, so a Redis flushed or restarted empty,
+ * or another Redis altogether, has another epoch; stream ids alone can coincide across servers (they
+ * are millisecond timestamps). ARGV: logLength, a fresh epoch. Returns {cursor id, now, epoch}.
  */
 export const MAP_HEAD = `
 ${REPLICATE}
 ${NOW_MS}
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('SET', KEYS[3], epoch)
+end
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-if #last > 0 then return {last[1][1], now} end
-return {redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'i', '1'), now}
+if #last > 0 then return {last[1][1], now, epoch} end
+return {redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'i', '1'), now, epoch}
 `
 
 /**
- * Map changes after a cursor. ARGV: cursor (a stream id), limit. The feed continues only while the
+ * Map changes after a cursor. KEYS[3]: the epoch (see MAP_HEAD). ARGV: cursor (a stream id), limit,
+ * the cursor's epoch. The feed continues only while the
  * cursor's own entry is still in the stream; else it was trimmed, or Redis lost or flushed its data
  * and the stream is another one. Returns {0} (reset) or {1, new cursor, now, field1, stored1 or
  * nil, …}: each changed field once, with its current stored value.
@@ -242,6 +251,7 @@ export const MAP_CHANGES = `
 local data, log = KEYS[1], KEYS[2]
 local cursor = ARGV[1]
 ${NOW_MS}
+if redis.call('GET', KEYS[3]) ~= ARGV[3] then return {0} end
 if #redis.call('XRANGE', log, cursor, cursor) == 0 then return {0} end
 local entries = redis.call('XRANGE', log, '(' .. cursor, '+', 'COUNT', ARGV[2])
 if #entries == 0 then return {1, cursor, now} end
@@ -302,8 +312,8 @@ export const MAP_SCRIPTS = {
   pcMapSet: { keys: 3, lua: MAP_SET },
   pcMapGet: { keys: 2, lua: MAP_GET },
   pcMapDelete: { keys: 2, lua: MAP_DELETE },
-  pcMapHead: { keys: 2, lua: MAP_HEAD },
-  pcMapChanges: { keys: 2, lua: MAP_CHANGES },
+  pcMapHead: { keys: 3, lua: MAP_HEAD },
+  pcMapChanges: { keys: 3, lua: MAP_CHANGES },
   pcMapPrune: { keys: 2, lua: MAP_PRUNE },
 } as const
 
@@ -335,12 +345,20 @@ export interface ScriptCommands {
   ): Promise<number>
   pcMapGet(data: string, log: string, field: string): Promise<string | null>
   pcMapDelete(data: string, log: string, field: string, logLength: string): Promise<number>
-  pcMapHead(data: string, log: string, logLength: string): Promise<[string, number]>
+  pcMapHead(
+    data: string,
+    log: string,
+    epochKey: string,
+    logLength: string,
+    epoch: string,
+  ): Promise<[string, number, string]>
   pcMapChanges(
     data: string,
     log: string,
+    epochKey: string,
     cursor: string,
     limit: string,
+    epoch: string,
   ): Promise<[0] | [1, string, number, ...(string | null)[]]>
   pcMapPrune(data: string, log: string, ...fields: string[]): Promise<number>
 }
