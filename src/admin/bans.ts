@@ -21,12 +21,12 @@ import {
 } from '../detect/bans.js'
 import { GatewayError } from '../gateway/errors.js'
 import { acquireMapMirror } from '../stores/mirror.js'
-import { isStoreError, type MapEntry } from '../stores/types.js'
+import type { MapEntry } from '../stores/types.js'
 import type { AdminModule, AdminModuleContext } from './api.js'
+import { encodeCursor, invalid, parseListQuery, storeFailure } from './list.js'
 import type { AdminRequest, AdminResponse } from './router.js'
 
-export const DEFAULT_PAGE_SIZE = 100
-export const MAX_PAGE_SIZE = 1000
+export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './list.js'
 
 /** A ban as the API shows it. */
 export interface BanItem {
@@ -41,14 +41,6 @@ export interface BanItem {
 
 const CONTROL = /[\u0000-\u001f\u007f]/
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-
-function invalid(field: string, detail: string): GatewayError {
-  const name = field.length > 64 ? `${field.slice(0, 64)}…` : field
-  return new GatewayError('GW_ERR_VALIDATION', {
-    detail: `${JSON.stringify(name)}: ${detail}`,
-    extensions: { field: name },
-  })
-}
 
 function toItem(id: string, e: MapEntry): BanItem | undefined {
   const k = parseBanKey(id)
@@ -113,46 +105,6 @@ export function parseBanCreate(
   return { key, record: { reason, by: actor, until: now + s * 1000 } }
 }
 
-function parseList(query: URLSearchParams): { limit: number; after: string | undefined } {
-  const seen = new Set<string>()
-  for (const k of query.keys()) {
-    if (k !== 'limit' && k !== 'cursor') throw invalid(k, 'unknown query parameter')
-    if (seen.has(k)) throw invalid(k, 'given twice')
-    seen.add(k)
-  }
-  let limit = DEFAULT_PAGE_SIZE
-  const l = query.get('limit')
-  if (l !== null) {
-    if (!/^[0-9]{1,5}$/.test(l) || Number(l) < 1 || Number(l) > MAX_PAGE_SIZE) {
-      throw invalid('limit', `expected an integer from 1 to ${MAX_PAGE_SIZE}`)
-    }
-    limit = Number(l)
-  }
-  const c = query.get('cursor')
-  if (c === null) return { limit, after: undefined }
-  if (c.length === 0 || c.length > 2048 || !/^[A-Za-z0-9_-]+$/.test(c)) {
-    throw invalid('cursor', 'not a cursor returned by this API')
-  }
-  return { limit, after: Buffer.from(c, 'base64url').toString('utf8') }
-}
-
-function storeFailure(err: unknown): unknown {
-  if (isStoreError(err)) {
-    return new GatewayError('GW_ERR_STATE_UNAVAILABLE', {
-      detail: 'the store cannot be reached; try again',
-      headers: { 'retry-after': '5' },
-      cause: err,
-    })
-  }
-  if (err instanceof RangeError) {
-    return new GatewayError('GW_ERR_STATE_UNAVAILABLE', {
-      detail: 'the ban list is full; delete entries or wait for some to expire',
-      cause: err,
-    })
-  }
-  return err
-}
-
 /** The bans part of the admin API. */
 export function bansModule(ctx: AdminModuleContext): AdminModule {
   const { store, logger, now } = ctx
@@ -173,11 +125,11 @@ export function bansModule(ctx: AdminModuleContext): AdminModule {
   }
 
   const list = async (req: AdminRequest): Promise<AdminResponse> => {
-    const { limit, after } = parseList(req.query)
+    const { limit, after } = parseListQuery(req.query, 2048)
     try {
       await mirror.refresh()
     } catch (err) {
-      throw storeFailure(err)
+      throw storeFailure(err, 'ban list')
     }
     const items: BanItem[] = []
     for (const [k, e] of mirror.entries()) {
@@ -188,8 +140,7 @@ export function bansModule(ctx: AdminModuleContext): AdminModule {
     items.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     const page = items.slice(0, limit)
     const body: { items: BanItem[]; nextCursor?: string } = { items: page }
-    if (items.length > limit)
-      body.nextCursor = Buffer.from((page[page.length - 1] as BanItem).id).toString('base64url')
+    if (items.length > limit) body.nextCursor = encodeCursor((page[page.length - 1] as BanItem).id)
     return { status: 200, body }
   }
 
@@ -204,7 +155,7 @@ export function bansModule(ctx: AdminModuleContext): AdminModule {
       await store.maps.set(BANS_MAP, key, encodeBan(record), record.until - t)
     } catch (err) {
       ctx.recordWrite(req, { action: 'ban.create', target: key, outcome: 'failed', details })
-      throw storeFailure(err)
+      throw storeFailure(err, 'ban list')
     }
     noteLocalBan(store, key, record.until, t)
     ctx.recordWrite(req, { action: 'ban.create', target: key, outcome: 'ok', details })
@@ -223,7 +174,7 @@ export function bansModule(ctx: AdminModuleContext): AdminModule {
       existed = await store.maps.delete(BANS_MAP, id)
     } catch (err) {
       ctx.recordWrite(req, { action: 'ban.delete', target: id, outcome: 'failed' })
-      throw storeFailure(err)
+      throw storeFailure(err, 'ban list')
     }
     noteLocalBan(store, id, undefined, now())
     ctx.recordWrite(req, { action: 'ban.delete', target: id, outcome: existed ? 'ok' : 'not-found' })

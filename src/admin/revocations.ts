@@ -20,8 +20,9 @@ import {
 } from '../auth/revocation.js'
 import { tokenHash } from '../auth/token.js'
 import { GatewayError } from '../gateway/errors.js'
-import { isStoreError, type MapEntry } from '../stores/types.js'
+import type { MapEntry } from '../stores/types.js'
 import type { AdminModule, AdminModuleContext } from './api.js'
+import { encodeCursor, invalid, parseListQuery, storeFailure } from './list.js'
 import type { AdminRequest, AdminResponse } from './router.js'
 
 /** Longest time a revocation may be asked to last (`expiresAt` beyond it is refused): 366 days. */
@@ -31,8 +32,7 @@ export const MAX_REVOCATION_TTL_SECONDS = 31622400
  * (at most 600 s) past its `exp`, and its revocation must outlive that.
  */
 export const REVOCATION_MARGIN_MS = 600_000
-export const DEFAULT_PAGE_SIZE = 100
-export const MAX_PAGE_SIZE = 1000
+export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './list.js'
 
 /** An entry as the API shows it. */
 export interface RevocationItem {
@@ -54,15 +54,6 @@ const BARE_TOKEN = /^[\x21-\x7e]+$/
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/
 const CONTROL = /[\x00-\x1f\x7f]/
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-
-/** A 400 naming the field. The field's value is never repeated. */
-function invalid(field: string, detail: string): GatewayError {
-  const name = field.length > 64 ? `${field.slice(0, 64)}…` : field
-  return new GatewayError('GW_ERR_VALIDATION', {
-    detail: `${JSON.stringify(name)}: ${detail}`,
-    extensions: { field: name },
-  })
-}
 
 function iso(ms: number): string {
   return new Date(ms).toISOString()
@@ -171,56 +162,6 @@ function parseCreate(
   return { id, reason, expiresAt, via }
 }
 
-/** An opaque list cursor: the last id of the page, base64url. */
-function encodeCursor(id: string): string {
-  return Buffer.from(id, 'utf8').toString('base64url')
-}
-
-function decodeCursor(c: string): string {
-  if (c.length === 0 || c.length > 4 * MAX_JTI_LENGTH || !/^[A-Za-z0-9_-]+$/.test(c)) {
-    throw invalid('cursor', 'not a cursor returned by this API')
-  }
-  return Buffer.from(c, 'base64url').toString('utf8')
-}
-
-function parseList(query: URLSearchParams): { limit: number; after: string | undefined } {
-  const seen = new Set<string>()
-  for (const k of query.keys()) {
-    if (k !== 'limit' && k !== 'cursor') throw invalid(k, 'unknown query parameter')
-    if (seen.has(k)) throw invalid(k, 'given twice')
-    seen.add(k)
-  }
-  let limit = DEFAULT_PAGE_SIZE
-  const l = query.get('limit')
-  if (l !== null) {
-    if (!/^[0-9]{1,5}$/.test(l) || Number(l) < 1 || Number(l) > MAX_PAGE_SIZE) {
-      throw invalid('limit', `expected an integer from 1 to ${MAX_PAGE_SIZE}`)
-    }
-    limit = Number(l)
-  }
-  const c = query.get('cursor')
-  return { limit, after: c === null ? undefined : decodeCursor(c) }
-}
-
-/** Turns a store failure into the client's answer (503); anything else is passed on. */
-function storeFailure(err: unknown): unknown {
-  if (isStoreError(err)) {
-    return new GatewayError('GW_ERR_STATE_UNAVAILABLE', {
-      detail: 'the store cannot be reached; try again',
-      headers: { 'retry-after': '5' },
-      cause: err,
-    })
-  }
-  // A set of a new key into a full map (the store's maxEntries per map).
-  if (err instanceof RangeError) {
-    return new GatewayError('GW_ERR_STATE_UNAVAILABLE', {
-      detail: 'the revocation list is full; delete entries or wait for some to expire',
-      cause: err,
-    })
-  }
-  return err
-}
-
 /** The revocations part of the admin API. */
 export function revocationsModule(ctx: AdminModuleContext): AdminModule {
   const { store, logger, now } = ctx
@@ -247,11 +188,11 @@ export function revocationsModule(ctx: AdminModuleContext): AdminModule {
   }
 
   const list = async (req: AdminRequest): Promise<AdminResponse> => {
-    const { limit, after } = parseList(req.query)
+    const { limit, after } = parseListQuery(req.query, 4 * MAX_JTI_LENGTH)
     try {
       await shared.refresh()
     } catch (err) {
-      throw storeFailure(err)
+      throw storeFailure(err, 'revocation list')
     }
     const t = now()
     const ids: string[] = []
@@ -280,7 +221,7 @@ export function revocationsModule(ctx: AdminModuleContext): AdminModule {
       await maps.set(REVOCATIONS_MAP, id.id, value, keepUntil - t)
     } catch (err) {
       ctx.recordWrite(req, { action: 'revocation.create', target: id.id, outcome: 'failed', details })
-      throw storeFailure(err)
+      throw storeFailure(err, 'revocation list')
     }
     ctx.recordWrite(req, { action: 'revocation.create', target: id.id, outcome: 'ok', details })
     await refresh(req)
@@ -297,7 +238,7 @@ export function revocationsModule(ctx: AdminModuleContext): AdminModule {
     try {
       entry = await maps.get(REVOCATIONS_MAP, id.id)
     } catch (err) {
-      throw storeFailure(err)
+      throw storeFailure(err, 'revocation list')
     }
     if (entry === undefined)
       throw new GatewayError('GW_ERR_ROUTE_NOT_FOUND', { detail: 'no such revocation' })
@@ -311,7 +252,7 @@ export function revocationsModule(ctx: AdminModuleContext): AdminModule {
       existed = await maps.delete(REVOCATIONS_MAP, id.id)
     } catch (err) {
       ctx.recordWrite(req, { action: 'revocation.delete', target: id.id, outcome: 'failed' })
-      throw storeFailure(err)
+      throw storeFailure(err, 'revocation list')
     }
     ctx.recordWrite(req, {
       action: 'revocation.delete',
