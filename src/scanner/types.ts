@@ -1,0 +1,194 @@
+/**
+ * The scanner's shared vocabulary: checks, findings, evidence and the report. The engine
+ * (src/scanner/engine.ts) runs checks against a live API through a `ScanContext`; reporters
+ * (src/scanner/report/) render a `ScanReport`. Checks never print: they return findings.
+ */
+import type { OpenApiSpec, Operation } from '../openapi/index.js'
+
+export type Severity = 'critical' | 'high' | 'medium' | 'low' | 'info'
+
+/** Highest first; `SEVERITY_RANK[a] > SEVERITY_RANK[b]` means a is worse. */
+export const SEVERITY_RANK: Readonly<Record<Severity, number>> = {
+  critical: 4,
+  high: 3,
+  medium: 2,
+  low: 1,
+  info: 0,
+}
+
+/** OWASP API Security Top 10 (2023) categories. */
+export type OwaspCategory =
+  | 'API1:2023'
+  | 'API2:2023'
+  | 'API3:2023'
+  | 'API4:2023'
+  | 'API5:2023'
+  | 'API6:2023'
+  | 'API7:2023'
+  | 'API8:2023'
+  | 'API9:2023'
+  | 'API10:2023'
+
+export const OWASP_TITLES: Readonly<Record<OwaspCategory, string>> = {
+  'API1:2023': 'Broken Object Level Authorization',
+  'API2:2023': 'Broken Authentication',
+  'API3:2023': 'Broken Object Property Level Authorization',
+  'API4:2023': 'Unrestricted Resource Consumption',
+  'API5:2023': 'Broken Function Level Authorization',
+  'API6:2023': 'Unrestricted Access to Sensitive Business Flows',
+  'API7:2023': 'Server Side Request Forgery',
+  'API8:2023': 'Security Misconfiguration',
+  'API9:2023': 'Improper Inventory Management',
+  'API10:2023': 'Unsafe Consumption of APIs',
+}
+
+/** One HTTP exchange as the scanner saw it, already masked (tokens, keys, cookies, passwords). */
+export interface Exchange {
+  request: {
+    method: string
+    url: string
+    headers: Record<string, string>
+    /** Body excerpt (at most a few KiB), masked. */
+    body?: string
+  }
+  response?: {
+    status: number
+    headers: Record<string, string>
+    /** Body excerpt (at most a few KiB), masked. */
+    body?: string
+    durationMs: number
+  }
+  /** Set when the request failed before a response (timeout, connection refused). */
+  error?: string
+}
+
+/** Proof attached to a finding: the exchanges and what in them proves the flaw. */
+export interface Evidence {
+  /** One line: what this exchange shows (e.g. "bob's token read alice's order 1"). */
+  note: string
+  exchanges: Exchange[]
+}
+
+/** A check's static description: what it tests, why it matters, how to fix it. */
+export interface CheckInfo {
+  /** Stable id, kebab-case, e.g. `bola-swap-ids`. Used by `--checks` and as the SARIF rule id. */
+  id: string
+  title: string
+  owasp: OwaspCategory
+  /** Default severity of its findings (a finding may override it). */
+  severity: Severity
+  /** What the check does, one paragraph. */
+  description: string
+  /** Why it matters, one paragraph. */
+  why: string
+  /** How to fix it, one paragraph. */
+  fix: string
+  /** A short code or config example of the fix. */
+  fixExample: string
+  /** True when the check sends requests that change or delete data. */
+  destructive?: boolean
+}
+
+export interface Finding {
+  checkId: string
+  title: string
+  severity: Severity
+  owasp: OwaspCategory
+  /** The operation concerned, when there is one. */
+  operation?: { method: string; path: string; operationId?: string }
+  /** The identity whose request showed the flaw (auth.yaml name), if any. */
+  identity?: string
+  /** One or two sentences: what was found, in plain words. */
+  summary: string
+  evidence: Evidence[]
+}
+
+/** An identity from auth.yaml, resolved (credentials ready to send). */
+export interface IdentityInfo {
+  name: string
+  /** Roles declared in auth.yaml (`user`, `admin`, `anonymous`, …). */
+  roles: readonly string[]
+  anonymous: boolean
+}
+
+/** A request a check wants to send. `path` is relative to the target's base URL. */
+export interface ScanRequest {
+  method: string
+  path: string
+  query?: Record<string, string | string[]>
+  headers?: Record<string, string>
+  /** JSON-serialisable body (sent as application/json) or a raw string (give content-type). */
+  json?: unknown
+  body?: string
+  /** Send without the identity's credentials even when an identity is given. */
+  noAuth?: boolean
+  timeoutMs?: number
+}
+
+export interface ScanResponse {
+  status: number
+  headers: Record<string, string>
+  /** Body text, bounded (the engine reads at most a configured size). */
+  text: string
+  /** Parsed body when it is JSON, else undefined. */
+  json: unknown
+  durationMs: number
+  /** The masked exchange, ready to put in evidence. */
+  exchange: Exchange
+}
+
+/** An object the scanner knows: created by an identity during seeding, or given in config. */
+export interface SeededObject {
+  /** Resource type, e.g. `orders` (from the collection path). */
+  type: string
+  id: string
+  /** Identity that owns it. */
+  owner: string
+  /** Path of the object (e.g. `/api/v2/orders/4`). */
+  path: string
+  /** The owner's view of the object (response body of the create or a read), if known. */
+  body?: unknown
+  /** True when the scanner created it (so safe mode may change or delete it). */
+  createdByScanner: boolean
+}
+
+/** What a check gets to work with. Implemented by the engine. */
+export interface ScanContext {
+  spec: OpenApiSpec
+  /** Every operation of the spec, in document order. */
+  operations: readonly Operation[]
+  /** Base URL of the target (scheme, host, port, base path), without a trailing slash. */
+  target: URL
+  identities: readonly IdentityInfo[]
+  /** Objects per identity name, after seeding. */
+  objects: readonly SeededObject[]
+  /** True in `--safe` mode (default): no destructive calls outside objects the scanner created. */
+  safe: boolean
+  /** Sends one request as an identity (its credentials added unless `noAuth`), rate-limited. */
+  send(identity: string | undefined, req: ScanRequest): Promise<ScanResponse>
+  /** The canary server on 127.0.0.1 for SSRF checks: a unique URL and a way to see whether it was hit. */
+  canary(): Promise<{ url: string; wasHit(timeoutMs: number): Promise<boolean> }>
+  /** A log line for `--verbose` (never secrets). */
+  debug(message: string): void
+}
+
+export interface Check extends CheckInfo {
+  run(ctx: ScanContext): Promise<Finding[]>
+}
+
+export interface ScanReport {
+  tool: { name: 'portcullis'; version: string }
+  target: string
+  spec: string
+  startedAt: string
+  finishedAt: string
+  durationMs: number
+  safe: boolean
+  identities: string[]
+  /** Every check that ran (with its texts), in run order. */
+  checks: CheckInfo[]
+  findings: Finding[]
+  /** Checks that could not run and why (e.g. no second identity, no object to swap). */
+  skipped: { checkId: string; reason: string }[]
+  stats: { requests: number; errors: number }
+}
