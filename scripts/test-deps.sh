@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what `npm test` needs besides Node packages, from Debian's packages, when missing:
-# redis-server (the Redis store tests start their own, on a free port) and openssl (the TLS and
-# mTLS tests make throw-away certificates). Used by the README's test command and by .ci/run.
+# redis-server (the Redis store tests start their own, on a free port), openssl (the TLS and
+# mTLS tests make throw-away certificates) and chromium (the scanner's HTML report is opened in
+# headless Chromium through playwright-core, at /usr/bin/chromium). Used by the README's test command and by .ci/run.
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v openssl >/dev/null || missing+=(openssl)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "test dependencies present: $(redis-server --version | cut -d' ' -f1-3), $(openssl version)"
+  echo "test dependencies present: $(redis-server --version | cut -d' ' -f1-3), $(openssl version), $(/usr/bin/chromium --version 2>/dev/null | head -1)"
   exit 0
 fi
 sudo=""
