@@ -176,15 +176,30 @@ describe('valid, invalid and missing tokens', () => {
   })
 
   test('claims: only the listed pointers, at their place', async () => {
-    const p = build({ idPointer: '/id', claims: ['/username', '/org/id', '/missing', '/__proto__'] })
-    const rec = JSON.parse('{"id":"u1","username":"bob","org":{"id":3,"name":"x"},"__proto__":{"x":1}}')
+    const p = build({ idPointer: '/id', claims: ['/username', '/org/id', '/missing', '/__proto__/role'] })
+    const rec = JSON.parse(
+      '{"id":"u1","username":"bob","org":{"id":3,"name":"x"},"__proto__":{"role":"admin"}}',
+    )
     const ctx = bearer(token(rec))
     assert.equal(await run(p, ctx), undefined)
-    assert.equal(
-      JSON.stringify(ctx.principal?.claims),
-      '{"username":"bob","org":{"id":3},"__proto__":{"x":1}}',
-    )
-    assert.equal(({} as Record<string, unknown>).x, undefined)
+    const claims = ctx.principal?.claims as Record<string, unknown>
+    assert.equal(JSON.stringify(claims), '{"username":"bob","org":{"id":3},"__proto__":{"role":"admin"}}')
+    assert.equal(Object.getPrototypeOf(claims), Object.prototype)
+    assert.equal(claims.role, undefined, 'a __proto__ member never becomes an inherited claim')
+    assert.equal(({} as Record<string, unknown>).role, undefined)
+  })
+
+  test('default claims: a __proto__ member in the answer stays a plain member', async () => {
+    const p = build({ idPointer: '/id' })
+    const rec = JSON.parse('{"id":"u2","__proto__":{"role":"admin","nested":{"__proto__":{"isAdmin":true}}}}')
+    const ctx = bearer(token(rec))
+    assert.equal(await run(p, ctx), undefined)
+    const claims = ctx.principal?.claims as Record<string, unknown>
+    assert.equal(Object.getPrototypeOf(claims), Object.prototype)
+    assert.equal(claims.role, undefined)
+    assert.ok(Object.hasOwn(claims, '__proto__'))
+    const inner = Object.getOwnPropertyDescriptor(claims, '__proto__')?.value as Record<string, unknown>
+    assert.equal((inner.nested as Record<string, unknown>).isAdmin, undefined)
   })
 
   test('method POST, a custom header carrying the bare token, forwardToken false', async () => {

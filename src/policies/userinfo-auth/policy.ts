@@ -22,12 +22,17 @@ const VISIBLE_ASCII = /^[\x21-\x7e]+$/
 /** Member names never kept in the principal's claims (a user record may carry its password hash). */
 export const SECRET_NAME = /password|secret|token|hash/i
 
+/** Sets an own member: a member named `__proto__` (JSON.parse makes it an own one) stays a plain member. */
+function setOwn(o: Record<string, unknown>, k: string, v: unknown): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true })
+}
+
 /** A copy of a JSON value without members named like secrets, at any depth. */
 function withoutSecrets(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(withoutSecrets)
   if (v !== null && typeof v === 'object') {
     const out: Record<string, unknown> = {}
-    for (const [k, x] of Object.entries(v)) if (!SECRET_NAME.test(k)) out[k] = withoutSecrets(x)
+    for (const [k, x] of Object.entries(v)) if (!SECRET_NAME.test(k)) setOwn(out, k, withoutSecrets(x))
     return out
   }
   return v
@@ -62,16 +67,10 @@ function compileClaims(pointers: readonly string[] | undefined, where: string) {
       for (let i = 0; i < tokens.length - 1; i++) {
         const t = tokens[i] as string
         const next = Object.hasOwn(cur, t) ? cur[t] : undefined
-        if (next === null || typeof next !== 'object' || Array.isArray(next)) cur[t] = {}
-        cur = cur[t] as Record<string, unknown>
+        if (next === null || typeof next !== 'object' || Array.isArray(next)) setOwn(cur, t, {})
+        cur = Object.getOwnPropertyDescriptor(cur, t)?.value as Record<string, unknown>
       }
-      // defineProperty: a member named __proto__ stays a plain member.
-      Object.defineProperty(cur, tokens[tokens.length - 1] as string, {
-        value: withoutSecrets(v),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      })
+      setOwn(cur, tokens[tokens.length - 1] as string, withoutSecrets(v))
     }
     return out
   }
