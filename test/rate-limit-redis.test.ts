@@ -90,7 +90,11 @@ function config(redisPort: number, upstreamUrl: string): string {
         match: { pathPrefix: '/gcra' },
         upstream: 'main',
         policies: {
-          'rate-limit': { limits: [{ name: 'n', rate: 40, per: 'hour', key: [{ header: 'x-client' }] }] },
+          // failOpen: false — a Redis call that times out (a loaded machine, 200 ms) is a 503, never a
+          // local admission, so the count below measures the shared limiter alone.
+          'rate-limit': {
+            limits: [{ name: 'n', rate: 40, per: 'hour', key: [{ header: 'x-client' }], failOpen: false }],
+          },
         },
       },
       {
@@ -100,7 +104,14 @@ function config(redisPort: number, upstreamUrl: string): string {
         policies: {
           'rate-limit': {
             limits: [
-              { name: 'n', algorithm: 'sliding-window', rate: 40, per: 'day', key: [{ header: 'x-client' }] },
+              {
+                name: 'n',
+                algorithm: 'sliding-window',
+                rate: 40,
+                per: 'day',
+                key: [{ header: 'x-client' }],
+                failOpen: false,
+              },
             ],
           },
         },
@@ -157,12 +168,17 @@ describe('rate limits on one Redis shared by 3 gateways', () => {
       ['/window/x', 2],
     ] as const) {
       for (let round = 0; round < rounds; round++) {
-        const { perGateway } = await load(clients, 300, 48, path, { 'x-client': `exact-${path}-${round}` })
+        const { perGateway, hits } = await load(clients, 300, 48, path, { 'x-client': `exact-${path}-${round}` })
         const admitted = perGateway.reduce((s, c) => s + (c[0] as number), 0)
+        // A 503 is a Redis call past commandTimeoutMs: its decision is unknown to the gateway (the
+        // script may still have run in Redis), so it may stand for at most one admission.
+        const unknown = hits.filter((h) => h.status === 503).length
         t.diagnostic(
-          `${path} round ${round + 1}: admitted ${admitted} of 300 (per gateway ${perGateway.map((c) => c[0]).join(' + ')}), refused ${300 - admitted}`,
+          `${path} round ${round + 1}: admitted ${admitted} of 300 (per gateway ${perGateway.map((c) => c[0]).join(' + ')}), refused ${300 - admitted - unknown}, store timeouts ${unknown}`,
         )
-        assert.equal(admitted, 40)
+        assert.ok(admitted <= 40, `never more than the limit: ${admitted}`)
+        assert.ok(admitted + unknown >= 40, `every slot used or lost to a timeout: ${admitted} + ${unknown}`)
+        if (unknown === 0) assert.equal(admitted, 40)
         assert.ok(
           perGateway.every((c) => (c[0] as number) > 0),
           'every gateway admitted some: the load was spread',
