@@ -183,3 +183,92 @@ describe('property-filter through the gateway, in front of the demo API', () => 
     assert.doesNotMatch(log, /scrypt\$/)
   })
 })
+
+describe('property-filter with userinfo-auth principals (the demo API sessions, roles from /role)', () => {
+  let api: DemoApi
+  let gw: GatewayProcess
+  const session: Record<string, string> = {}
+
+  before(async () => {
+    api = await startDemoApi({ host: '127.0.0.1', port: 0 })
+    const dir = tempDir()
+    const spec = parse(readFileSync(join(ROOT, 'examples/demo/openapi.yaml'), 'utf8'))
+    spec.components.schemas.User.properties.email['x-portcullis-roles'] = ['admin']
+    writeFileSync(join(dir, 'openapi.yaml'), stringify(spec))
+    const filter = {
+      spec: 'openapi.yaml',
+      reserved: { role: ['admin'], isAdmin: ['admin'] },
+      operations: { login: { allowSensitive: ['token'] } },
+    }
+    const config = {
+      listeners: [{ name: 'public', host: '127.0.0.1', port: 0 }],
+      admin: { host: '127.0.0.1', port: 0 },
+      upstreams: { demo: { targets: [{ url: api.url }] } },
+      routes: [
+        {
+          name: 'login',
+          match: { pathPrefix: '/api/v2/login' },
+          upstream: 'demo',
+          policies: { 'property-filter': filter },
+        },
+        {
+          name: 'api',
+          match: { pathPrefix: '/api/v2' },
+          upstream: 'demo',
+          policies: {
+            'userinfo-auth': {
+              endpoint: `${api.url}/api/v2/users/me`,
+              idPointer: '/id',
+              rolesPointers: ['/role'],
+            },
+            'property-filter': filter,
+          },
+        },
+      ],
+    }
+    gw = await spawnGateway(stringify(config), dir)
+    for (const user of ['alice', 'admin'] as const) {
+      const r = await call(
+        `${gw.url}/api/v2/login`,
+        'POST',
+        {},
+        { username: user, password: demoCredentials[user] },
+      )
+      assert.equal(r.status, 200, r.text)
+      session[user] = r.body.token as string
+    }
+  })
+
+  after(async () => {
+    await gw?.stop()
+    await api?.close()
+  })
+
+  const as = (who: 'alice' | 'admin') => ({ authorization: `Bearer ${session[who]}` })
+
+  test('the user gets bob without email or passwordHash; the admin gets the email, never the hash', async () => {
+    const user = await call(`${gw.url}/api/v2/users/2`, 'GET', as('alice'))
+    assert.equal(user.status, 200, user.text)
+    assert.equal(user.body.email, undefined)
+    assert.doesNotMatch(user.text, /passwordHash/)
+    const admin = await call(`${gw.url}/api/v2/users/2`, 'GET', as('admin'))
+    assert.equal(admin.status, 200, admin.text)
+    assert.equal(typeof admin.body.email, 'string')
+    assert.doesNotMatch(admin.text, /passwordHash/)
+  })
+
+  test('alice cannot make herself admin; she can change her display name; the admin may set role', async () => {
+    const r = await call(`${gw.url}/api/v2/users/me`, 'PATCH', as('alice'), { role: 'admin', isAdmin: true })
+    assert.equal(r.status, 400, r.text)
+    assert.equal(r.body.code, 'GW_ERR_PROPERTY_NOT_ALLOWED')
+    assert.deepEqual(
+      (r.body.violations as Record<string, unknown>[]).map((v) => v.pointer),
+      ['/role', '/isAdmin'],
+    )
+    const ok = await call(`${gw.url}/api/v2/users/me`, 'PATCH', as('alice'), { displayName: 'Alice B.' })
+    assert.equal(ok.status, 200, ok.text)
+    assert.equal(ok.body.role, 'user')
+    const admin = await call(`${gw.url}/api/v2/users/me`, 'PATCH', as('admin'), { role: 'admin' })
+    assert.equal(admin.status, 200, admin.text)
+  })
+})
