@@ -44,6 +44,7 @@ export interface RequestViolation {
 }
 
 const MAX_NAMES = 20
+const MAX_MEMO = 10_000
 
 /** True when `roles` holds one role of every list. */
 function allowed(lists: readonly (readonly string[])[], roles: ReadonlySet<string>): boolean {
@@ -78,31 +79,64 @@ function escapeToken(k: string): string {
   return k.replace(/~/g, '~0').replace(/\//g, '~1')
 }
 
+const NO_INFO: readonly PropInfo[] = []
+
 /**
- * Removes, in place, every property of `value` that is sensitive, `writeOnly`, restricted by
- * config to roles the principal lacks, or marked `x-portcullis-roles` in the response schema
- * (`plans`) with none of the principal's roles. Returns what was removed.
+ * Removes every property of `value` that is sensitive, `writeOnly`, restricted by config to roles
+ * the principal lacks, or marked `x-portcullis-roles` in the response schema (`plans`) with none
+ * of the principal's roles. An object that loses properties is replaced by a copy without them
+ * (cheaper than `delete`, which turns objects into slow dictionaries); the result is `value` or
+ * its replacement.
  */
-export function filterResponse(value: unknown, plans: readonly PlanNode[], rules: ResponseRules): Removal {
+export function filterResponse(
+  value: unknown,
+  plans: readonly PlanNode[],
+  rules: ResponseRules,
+): { value: unknown; removal: Removal } {
   const removal: Removal = { names: [], count: 0 }
   const seen = new Set<string>()
-  const stack: [unknown, readonly PlanNode[]][] = [[value, plans]]
+  // Names repeat (arrays of objects): what the config says of a name is computed once per body.
+  const memo = new Map<string, boolean>()
+  const byConfig = (k: string): boolean => {
+    let r = memo.get(k)
+    if (r === undefined) {
+      r = isSensitive(k, rules.sensitive, rules.allowSensitive)
+      if (!r) {
+        const lists = rules.restricted.get(normalizeName(k))
+        r = lists !== undefined && !allowed(lists, rules.roles)
+      }
+      if (memo.size < MAX_MEMO) memo.set(k, r)
+    }
+    return r
+  }
+  const record = (k: string) => {
+    removal.count++
+    const name = k.length > 64 ? `${k.slice(0, 64)}…` : k
+    if (removal.names.length < MAX_NAMES && !seen.has(name)) {
+      seen.add(name)
+      removal.names.push(name)
+    }
+  }
+  const root: { v: unknown } = { v: value }
+  type Frame = [unknown, readonly PlanNode[], Record<string, unknown> | unknown[], string | number]
+  const stack: Frame[] = [[value, plans, root as unknown as Record<string, unknown>, 'v']]
   for (let top = stack.pop(); top; top = stack.pop()) {
-    const [v, nodes] = top
-    if (v === null || typeof v !== 'object') continue
+    const [v, nodes, parent, slot] = top
     if (Array.isArray(v)) {
       const items = nodes.length === 0 ? nodes : nodes.flatMap((n) => n.items)
-      for (const x of v) if (x !== null && typeof x === 'object') stack.push([x, items])
+      for (let i = 0; i < v.length; i++) {
+        const x = v[i]
+        if (x !== null && typeof x === 'object') stack.push([x, items, v, i])
+      }
       continue
     }
     const obj = v as Record<string, unknown>
-    for (const k of Object.keys(obj)) {
-      const infos = nodes.length === 0 ? [] : propsOf(nodes, k)
-      let remove = isSensitive(k, rules.sensitive, rules.allowSensitive)
-      if (!remove) {
-        const lists = rules.restricted.get(normalizeName(k))
-        if (lists && !allowed(lists, rules.roles)) remove = true
-      }
+    const keys = Object.keys(obj)
+    let kept: string[] | undefined
+    for (let j = 0; j < keys.length; j++) {
+      const k = keys[j] as string
+      const infos = nodes.length === 0 ? NO_INFO : propsOf(nodes, k)
+      let remove = byConfig(k)
       if (!remove) {
         for (const i of infos) {
           if (i.writeOnly || !allowed(i.roles, rules.roles)) {
@@ -112,20 +146,35 @@ export function filterResponse(value: unknown, plans: readonly PlanNode[], rules
         }
       }
       if (remove) {
-        delete obj[k]
-        removal.count++
-        const name = k.length > 64 ? `${k.slice(0, 64)}…` : k
-        if (removal.names.length < MAX_NAMES && !seen.has(name)) {
-          seen.add(name)
-          removal.names.push(name)
-        }
+        record(k)
+        kept ??= keys.slice(0, j)
         continue
       }
+      kept?.push(k)
       const child = obj[k]
-      if (child !== null && typeof child === 'object') stack.push([child, childPlans(nodes, infos)])
+      if (child !== null && typeof child === 'object') stack.push([child, childPlans(nodes, infos), obj, k])
+    }
+    if (kept) {
+      // A plain object keeps V8's fast shapes (a null-prototype one or `delete` do not); a
+      // `__proto__` member is defined, not assigned, so it stays a plain member.
+      const copy: Record<string, unknown> = {}
+      for (const k of kept) {
+        if (k === '__proto__')
+          Object.defineProperty(copy, k, {
+            value: obj[k],
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          })
+        else copy[k] = obj[k]
+      }
+      ;(parent as Record<string | number, unknown>)[slot] = copy
+      // Children already pushed hold `obj` as their parent: re-point them at the copy.
+      for (let f = stack.length - 1; f >= 0 && (stack[f] as Frame)[2] === obj; f--)
+        (stack[f] as Frame)[2] = copy
     }
   }
-  return removal
+  return { value: root.v, removal }
 }
 
 /**

@@ -461,3 +461,47 @@ paths:
   )
   bad({ spec: 'bad.yaml' }, /x-portcullis-roles must be a non-empty list/)
 })
+
+test('responses: hostile bodies — deep nesting is filtered without recursion or refused (502), wide arrays are linear', async () => {
+  const { policy } = make({ maxBodyBytes: 50_000_000 })
+  const ctx = testContext({ path: '/x' })
+  await policy.onRequest(ctx)
+  const head = (): ResponseHead => ({
+    status: 200,
+    headers: { 'content-type': 'application/json' },
+    local: false,
+  })
+  const depth = 100_000
+  const deep = `${'{"a":'.repeat(depth)}{"password":1}${'}'.repeat(depth)}`
+  try {
+    const out = await policy.onResponseBody(ctx, head(), Buffer.from(deep))
+    assert.ok(!out.toString().includes('password'))
+  } catch (err) {
+    assert.equal((err as GatewayError).code, 'GW_ERR_RESPONSE_NOT_FILTERED')
+  }
+  const wide = JSON.stringify(Array.from({ length: 50_000 }, (_, i) => ({ id: i, token: 't', ok: true })))
+  const t0 = process.hrtime.bigint()
+  const out = await policy.onResponseBody(ctx, head(), Buffer.from(wide))
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6
+  const parsed = JSON.parse(out.toString()) as Record<string, unknown>[]
+  assert.equal(parsed.length, 50_000)
+  assert.ok(parsed.every((o) => o.token === undefined && o.ok === true))
+  assert.ok(ms < 5000, `${ms} ms`)
+})
+
+test('responses: removals at several levels in any key order; a __proto__ member stays a plain member', async () => {
+  const { policy } = make()
+  const body = {
+    a: { password: 1, b: { keep: 1, password: 2 }, c: [{ ssn: 3, d: { secret: 4, e: 5 } }] },
+    z: { f: { token: 6 }, password: 7 },
+  }
+  const r = await respond(policy, { path: '/x', body })
+  assert.deepEqual(r.body, { a: { b: { keep: 1 }, c: [{ d: { e: 5 } }] }, z: { f: {} } })
+  const proto = await respond(policy, {
+    path: '/x',
+    body: '{"__proto__":{"polluted":true},"password":"p","x":1}',
+  })
+  assert.equal(r.raw.includes('password'), false)
+  assert.equal(proto.raw.toString(), '{"__proto__":{"polluted":true},"x":1}')
+  assert.equal(({} as Record<string, unknown>).polluted, undefined)
+})

@@ -261,12 +261,13 @@ export const propertyFilter = definePolicy({
           )
           throw new GatewayError('GW_ERR_RESPONSE_NOT_FILTERED')
         }
-        const removal = filterResponse(value, entry.plans ? responsePlans(entry.plans, head.status) : [], {
+        const filtered = filterResponse(value, entry.plans ? responsePlans(entry.plans, head.status) : [], {
           sensitive,
           allowSensitive: entry.allowSensitive,
           restricted: entry.restricted,
           roles: rolesOf(ctx.principal),
         })
+        const removal = filtered.removal
         if (removal.count === 0) return body
         logger.info(
           {
@@ -288,7 +289,7 @@ export const propertyFilter = definePolicy({
         })
         let out: string
         try {
-          out = JSON.stringify(value)
+          out = JSON.stringify(filtered.value)
         } catch {
           throw new GatewayError('GW_ERR_RESPONSE_NOT_FILTERED') // nesting too deep to serialize
         }
