@@ -18,6 +18,9 @@
  * `oneOf`. It is added only at the point where a value is described (the root, a property, an
  * item), never inside `allOf` branches, so composition keeps working: a property declared in one
  * `allOf` branch is evaluated, hence allowed, by the whole.
+ *
+ * A direction (`request` / `response`) compiles `readOnly` / `writeOnly` properties to `false`
+ * (absent) and drops them from the same schema's `required`.
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
 import type { SpecDocuments, Location } from './documents.js'
@@ -26,6 +29,12 @@ import { FORMATS } from './formats.js'
 import { ajvLinearRegExp } from '../util/linear-regex.js'
 
 export type SchemaVariant = 'declared' | 'closed'
+
+/**
+ * Which way the value travels. `request`: properties marked `readOnly: true` must be absent (and
+ * are dropped from `required`); `response`: the same for `writeOnly: true`; `any`: both ignored.
+ */
+export type SchemaDirection = 'request' | 'response' | 'any'
 
 export interface CompiledSchema {
   /** Where the schema is written. */
@@ -66,7 +75,7 @@ export class SchemaCompiler {
   private readonly defs: Record<string, unknown> = {}
   private readonly defByLocation = new Map<string, string>()
   private readonly defLocation = new Map<string, Location>()
-  private readonly queue: { name: string; loc: Location; variant: SchemaVariant }[] = []
+  private readonly queue: { name: string; loc: Location; variant: SchemaVariant; dir: SchemaDirection }[] = []
   private readonly roots: { name: string; loc: Location }[] = []
   private readonly compiled: CompiledSchema[] = []
   private readonly problems: SpecProblem[] = []
@@ -92,11 +101,11 @@ export class SchemaCompiler {
   }
 
   /** Registers a schema written at `loc`; returns a handle for get() after compile(). */
-  add(schema: unknown, loc: Location, variant: SchemaVariant): number {
+  add(schema: unknown, loc: Location, variant: SchemaVariant, dir: SchemaDirection = 'any'): number {
     if (this.done) throw new Error('SchemaCompiler: add() after compile()')
     const name = `r${this.roots.length}`
     try {
-      this.defs[name] = this.translate(schema, loc, variant, true, 0)
+      this.defs[name] = this.translate(schema, loc, variant, true, 0, dir)
     } catch (err) {
       if (!(err instanceof SpecError)) throw err
       this.problems.push(...err.problems)
@@ -152,7 +161,7 @@ export class SchemaCompiler {
     for (let item = this.queue.shift(); item; item = this.queue.shift()) {
       try {
         const value = this.docs.at(item.loc.file, item.loc.pointer)
-        this.defs[item.name] = this.translate(value, item.loc, item.variant, false, 0)
+        this.defs[item.name] = this.translate(value, item.loc, item.variant, false, 0, item.dir)
       } catch (err) {
         if (!(err instanceof SpecError)) throw err
         this.problems.push(...err.problems)
@@ -162,14 +171,14 @@ export class SchemaCompiler {
   }
 
   /** The bundle def for the schema at a location (translated later, from the queue). */
-  private defFor(loc: Location, variant: SchemaVariant): string {
-    const key = `${variant}|${loc.file}#${loc.pointer}`
+  private defFor(loc: Location, variant: SchemaVariant, dir: SchemaDirection): string {
+    const key = `${variant}|${dir}|${loc.file}#${loc.pointer}`
     let name = this.defByLocation.get(key)
     if (name === undefined) {
       name = `d${this.defByLocation.size}`
       this.defByLocation.set(key, name)
       this.defLocation.set(name, loc)
-      this.queue.push({ name, loc, variant })
+      this.queue.push({ name, loc, variant, dir })
     }
     return name
   }
@@ -180,6 +189,7 @@ export class SchemaCompiler {
     variant: SchemaVariant,
     valuePos: boolean,
     depth: number,
+    dir: SchemaDirection,
   ): unknown {
     if (typeof node === 'boolean') {
       if (this.version === '3.0') this.fail(loc, 'a schema must be an object in OAS 3.0')
@@ -192,7 +202,7 @@ export class SchemaCompiler {
     const out: Record<string, unknown> = {}
     if (typeof src.$ref === 'string') {
       const target = this.docs.target(src.$ref, loc)
-      out.$ref = `${this.id}#/$defs/${this.defFor(target, variant)}`
+      out.$ref = `${this.id}#/$defs/${this.defFor(target, variant, dir)}`
       if (this.version === '3.0') {
         if (valuePos && variant === 'closed' && this.closable(src, loc, 0, new Set()))
           out.unevaluatedProperties = false
@@ -212,12 +222,18 @@ export class SchemaCompiler {
       if (VALUE_MAPS.includes(k) && v !== null && typeof v === 'object' && !Array.isArray(v)) {
         const m: Record<string, unknown> = {}
         for (const [pk, pv] of Object.entries(v)) {
+          const pat = { file: at.file, pointer: joinPointer(at.pointer, pk) }
+          if (k === 'properties' && this.hidden(pv, pat, dir)) {
+            m[pk] = false // readOnly in a request, writeOnly in a response: must be absent
+            continue
+          }
           m[pk] = this.translate(
             pv,
             { file: at.file, pointer: joinPointer(at.pointer, pk) },
             variant,
             true,
             depth + 1,
+            dir,
           )
         }
         out[k] = m
@@ -227,7 +243,7 @@ export class SchemaCompiler {
         typeof v === 'object' &&
         !Array.isArray(v)
       ) {
-        out[k] = this.translate(v, at, variant, VALUE_ONE.includes(k), depth + 1)
+        out[k] = this.translate(v, at, variant, VALUE_ONE.includes(k), depth + 1, dir)
       } else if ((BRANCH_LIST.includes(k) || VALUE_LIST.includes(k)) && Array.isArray(v)) {
         out[k] = v.map((s, i) =>
           this.translate(
@@ -236,6 +252,7 @@ export class SchemaCompiler {
             variant,
             VALUE_LIST.includes(k),
             depth + 1,
+            dir,
           ),
         )
       } else if (k === 'format' && typeof v === 'string') {
@@ -249,6 +266,16 @@ export class SchemaCompiler {
     }
     if (this.version === '3.0') this.from30(src, out, loc)
     if (
+      dir !== 'any' &&
+      Array.isArray(out.required) &&
+      out.properties &&
+      typeof out.properties === 'object'
+    ) {
+      // OAS: a required readOnly property is required in responses only (writeOnly: requests only).
+      const props = out.properties as Record<string, unknown>
+      out.required = (out.required as unknown[]).filter((r) => typeof r !== 'string' || props[r] !== false)
+    }
+    if (
       valuePos &&
       variant === 'closed' &&
       out.unevaluatedProperties === undefined &&
@@ -257,6 +284,30 @@ export class SchemaCompiler {
       if (this.closable(src, loc, 0, new Set())) out.unevaluatedProperties = false
     }
     return out
+  }
+
+  /**
+   * True when a property schema is `readOnly` (direction `request`) or `writeOnly` (`response`),
+   * on itself or on the schema a `$ref` chain leads to.
+   */
+  private hidden(node: unknown, loc: Location, dir: SchemaDirection): boolean {
+    if (dir === 'any') return false
+    const mark = dir === 'request' ? 'readOnly' : 'writeOnly'
+    let cur = node
+    let at = loc
+    for (let i = 0; i < 16; i++) {
+      if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return false
+      const s = cur as Record<string, unknown>
+      if (s[mark] === true) return true
+      if (typeof s.$ref !== 'string') return false
+      try {
+        at = this.docs.target(s.$ref, at)
+        cur = this.docs.at(at.file, at.pointer)
+      } catch {
+        return false // a broken $ref is reported by translate
+      }
+    }
+    return false
   }
 
   /** OAS 3.0 → 2020-12 for the keywords whose meaning changed. */

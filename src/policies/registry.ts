@@ -8,6 +8,7 @@ import { mtls } from './mtls/index.js'
 import { oauth2Introspection } from './oauth2-introspection/index.js'
 import { openApiValidation } from './openapi-validation/index.js'
 import { overloadShedding } from './overload-shedding/index.js'
+import { propertyFilter } from './property-filter/index.js'
 import { rateLimit } from './rate-limit/index.js'
 import { requestSizeLimit } from './request-size-limit/index.js'
 import { securityHeaders } from './security-headers/index.js'
@@ -24,6 +25,7 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   oauth2Introspection,
   userinfoAuth,
   authorize,
+  propertyFilter,
   openApiValidation,
   rateLimit,
   overloadShedding,

@@ -108,7 +108,7 @@ export function compileApi(file: string, options: CompileOptions): CompiledApi {
     const media: [string, number | undefined, Shape][] = (op.requestBody?.content ?? []).map((m) => [
       m.type,
       m.schemaLocation && bodyKind(m.type) !== 'other'
-        ? compiler.add(m.schema, m.schemaLocation, 'closed')
+        ? compiler.add(m.schema, m.schemaLocation, 'closed', 'request')
         : undefined,
       shapeOf(spec, m.schema, m.schemaLocation),
     ])
@@ -118,7 +118,7 @@ export function compileApi(file: string, options: CompileOptions): CompiledApi {
           r.content.map((m) => [
             m.type,
             m.schemaLocation && isJsonMediaType(m.type)
-              ? compiler.add(m.schema, m.schemaLocation, 'closed')
+              ? compiler.add(m.schema, m.schemaLocation, 'closed', 'response')
               : undefined,
           ]),
         ])

@@ -119,6 +119,8 @@ export function schemaViolations(
       if (out.length > 0 || (errors?.length ?? 0) > 1) continue
     }
     let expected = e.message ?? 'valid value'
+    // A property schema compiled to `false`: readOnly in a request, writeOnly in a response.
+    if (e.keyword === 'false schema') expected = 'no such property here (readOnly/writeOnly)'
     if (e.keyword === 'enum')
       expected = `one of ${JSON.stringify((e.params as { allowedValues: unknown[] }).allowedValues)}`
     if (e.keyword === 'const')

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import { compileApi } from './compiled.js'
+import { schemaViolations } from './request.js'
 import { validateResponse } from './response.js'
 
 const api = compileApi('examples/demo/openapi.yaml', { responses: true })
@@ -67,4 +71,63 @@ test('status, content type and body checks; strip removes undeclared properties'
     validateResponse(getUser, problem, body({ type: 'x', title: 't', status: 401 }), false, 10).violations,
     [],
   )
+})
+
+test('readOnly / writeOnly per direction: readOnly refused in requests (not required there), writeOnly removed or reported in responses', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pcl-rw-'))
+  for (const version of ['3.0.3', '3.1.0']) {
+    const file = join(dir, `api-${version}.yaml`)
+    writeFileSync(
+      file,
+      `openapi: ${version}
+info: { title: t, version: '1' }
+paths:
+  /users:
+    post:
+      operationId: createUser
+      requestBody:
+        content: { application/json: { schema: { $ref: '#/components/schemas/User' } } }
+      responses:
+        '201':
+          description: ok
+          content: { application/json: { schema: { $ref: '#/components/schemas/User' } } }
+components:
+  schemas:
+    Id: { type: integer, readOnly: true }
+    User:
+      type: object
+      required: [id, name, password]
+      properties:
+        id: { $ref: '#/components/schemas/Id' }
+        name: { type: string }
+        password: { type: string, writeOnly: true }
+        nested:
+          type: object
+          properties:
+            createdAt: { type: string, readOnly: true }
+`,
+    )
+    const op = compileApi(file, { responses: true }).byId.get('createUser')
+    assert.ok(op?.body)
+    const validate = op.body.media[0]?.validate
+    assert.ok(validate)
+    // request: id (readOnly through $ref) and nested.createdAt refused; id not required
+    assert.equal(validate({ name: 'a', password: 'p' }), true, version)
+    assert.equal(validate({ id: 1, name: 'a', password: 'p' }), false, version)
+    assert.deepEqual(
+      schemaViolations('body', undefined, validate.errors).map((v) => [v.pointer, v.expected]),
+      [['/id', 'no such property here (readOnly/writeOnly)']],
+    )
+    assert.equal(validate({ name: 'a', password: 'p', nested: { createdAt: 'x' } }), false, version)
+    // response: password (writeOnly) reported in block/monitor, removed in strip; not required
+    const res = { id: 1, name: 'a', password: 'hunter2' }
+    assert.deepEqual(
+      validateResponse(op, head(201), body(res), false, 10).violations.map((v) => v.pointer),
+      ['/password'],
+    )
+    const stripped = validateResponse(op, head(201), body(res), true, 10)
+    assert.deepEqual(JSON.parse(String(stripped.body)), { id: 1, name: 'a' })
+    assert.deepEqual(stripped.violations, [])
+    assert.deepEqual(validateResponse(op, head(201), body({ id: 1, name: 'a' }), false, 10).violations, [])
+  }
 })

@@ -62,6 +62,20 @@ export function validateResponse(
     if (validate(value)) return none
     let removed = false
     for (const e of validate.errors ?? []) {
+      if (e.keyword === 'false schema' && e.instancePath !== '') {
+        // A writeOnly property (its schema compiled to `false` for responses): removed.
+        const cut = e.instancePath.lastIndexOf('/')
+        const parent = at(value, e.instancePath.slice(0, cut))
+        const prop = e.instancePath
+          .slice(cut + 1)
+          .replace(/~1/g, '/')
+          .replace(/~0/g, '~')
+        if (parent && typeof parent === 'object' && !Array.isArray(parent) && Object.hasOwn(parent, prop)) {
+          delete (parent as Record<string, unknown>)[prop]
+          removed = true
+        }
+        continue
+      }
       if (e.keyword !== 'additionalProperties' && e.keyword !== 'unevaluatedProperties') continue
       const parent = at(value, e.instancePath)
       const p = e.params as { additionalProperty?: string; unevaluatedProperty?: string }

@@ -1,0 +1,2 @@
+export { propertyFilter } from './policy.js'
+export { PropertyFilterConfig } from './schema.js'
