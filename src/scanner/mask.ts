@@ -63,7 +63,8 @@ export class Masker {
     const extra = out.length - max
     if (extra > 0) out = out.slice(0, max)
     out = out.replace(SENSITIVE_FIELD, (_m, key: string, sep: string, value: string) => {
-      const shown = value === MASK ? MASK : `${value.slice(0, Math.min(4, Math.floor(value.length / 4)))}${MASK}`
+      const shown =
+        value === MASK ? MASK : `${value.slice(0, Math.min(4, Math.floor(value.length / 4)))}${MASK}`
       return `"${key}"${sep}"${shown}"`
     })
     return extra > 0 ? `${out}… (${extra} more characters)` : out
