@@ -15,7 +15,7 @@ import {
   resolveSchema,
   responseSchema,
 } from './schema-tools.js'
-import { createdId } from './seed.js'
+import { createdId, personalize } from './seed.js'
 
 const SPEC = {
   openapi: '3.1.0',
@@ -186,6 +186,25 @@ describe('schema tools and resources', () => {
     assert.equal(createdId('orders', { id: 5 }, '/api/orders/42'), '5')
     assert.equal(pointerGet({ a: [{ 'b/c': 1 }] }, '/a/0/b~1c'), 1)
     assert.equal(pointerGet({ a: 1 }, 'a'), undefined)
+    const schema = {
+      type: 'object',
+      properties: {
+        title: { type: 'string' },
+        code: { type: 'string', maxLength: 4 },
+        mail: { type: 'string', format: 'email' },
+        n: { type: 'integer' },
+      },
+    }
+    assert.deepEqual(
+      personalize({ title: 'note', code: 'abc', mail: 'a@b.c', n: 1, other: 'x' }, schema, 'bob'),
+      {
+        title: 'note-bob',
+        code: 'abc',
+        mail: 'a@b.c',
+        n: 1,
+        other: 'x',
+      },
+    )
   })
 
   it('exposure walk: undeclared and sensitive fields, bounded on hostile answers', () => {
