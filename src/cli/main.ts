@@ -16,6 +16,7 @@ Usage:
   portcullis keys SUBCOMMAND --store FILE  create, list, revoke, rotate, import API keys
                       | --config FILE    (in a key store file, or in the Redis of a config)
   portcullis audit verify|keygen ...       verify an audit chain; make or rotate its keyring
+  portcullis scan --spec F --target URL    test a live API for the OWASP API Top 10 (docs/cli/scan.md)
   portcullis --version | --help
 
 Exit codes: 0 ok, 1 findings at or above --fail-on, 2 usage or config error.
@@ -70,6 +71,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'audit': {
       const { auditCommand } = await import('./commands/audit/audit.js')
       return auditCommand(rest)
+    }
+    case 'scan': {
+      const { scanCommand } = await import('./commands/scan.js')
+      return scanCommand(rest)
     }
     default:
       throw new UsageError(`unknown command "${cmd}"; see portcullis --help`)

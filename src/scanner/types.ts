@@ -150,6 +150,10 @@ export interface SeededObject {
   body?: unknown
   /** True when the scanner created it (so safe mode may change or delete it). */
   createdByScanner: boolean
+  /** True for the identity's own profile (learned from a `…/me` operation). */
+  profile?: boolean
+  /** The path the owner reads it by when that differs from `path` (e.g. `/api/v2/users/me`). */
+  selfPath?: string
 }
 
 /** What a check gets to work with. Implemented by the engine. */
@@ -198,4 +202,12 @@ export interface ScanReport {
   /** Checks that could not run and why (e.g. no second identity, no object to swap). */
   skipped: { checkId: string; reason: string }[]
   stats: { requests: number; errors: number }
+}
+
+/**
+ * Thrown by a check that cannot run against this API or these identities (no second user, no
+ * object to swap); the engine lists it under `skipped` with the message as the reason.
+ */
+export class SkipCheck extends Error {
+  override name = 'SkipCheck'
 }
