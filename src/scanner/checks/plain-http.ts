@@ -13,7 +13,7 @@ export const plainHttp: Check = {
     '(Wi-Fi, proxies, ISPs).',
   fix: 'Serve the API over HTTPS only, redirect or refuse http, and send Strict-Transport-Security.',
   fixExample:
-    '# Portcullis: listeners: [{ port: 443, tls: { cert: …, key: … } }]\nStrict-Transport-Security: max-age=31536000',
+    '# terminate TLS in front of the API (Portcullis listeners can serve TLS)\nStrict-Transport-Security: max-age=31536000',
   async run(ctx) {
     if (ctx.target.protocol !== 'http:' || isLoopbackHost(ctx.target.hostname)) return []
     return [

@@ -198,9 +198,11 @@ const SECRET_ASSIGNMENT =
 
 /** Masks secret-looking `name=value` / `"name": "value"` pairs in a body excerpt (value → first 2 chars + ***). */
 export function maskSecrets(text: string): string {
-  return text.replace(SECRET_ASSIGNMENT, (_m, head: string, value: string) =>
-    value === '***' ? `${head}${value}` : `${head}${value.slice(0, 2)}***`,
-  )
+  return text
+    .replace(SECRET_ASSIGNMENT, (_m, head: string, value: string) =>
+      value === '***' ? `${head}${value}` : `${head}${value.slice(0, 2)}***`,
+    )
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@"']{1,100}:)([^\s@/"']{1,200})@/gi, '$1***@')
 }
 
 /** A copy of an exchange with the response body masked by `maskSecrets`. */

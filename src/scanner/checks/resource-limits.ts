@@ -17,13 +17,14 @@ import {
   randomName,
   requiredQuery,
   stringProperties,
+  templateRegex,
 } from './probe.js'
 
 const PAGE_PARAMS =
   /^(limit|size|page_?size|pagesize|per_?page|perpage|count|max|max_?results|top|first|take)$/i
 const HUGE = 100_000
 const LONG = 100 * 1024
-const MAX_STRING_OPS = 4
+const MAX_STRING_OPS = 6
 /** Failed logins in the burst; a limiter tighter than this answers 429 before the end. */
 export const LOGIN_BURST = 25
 
@@ -44,7 +45,8 @@ export const resourceLimits: Check = {
   fixExample:
     'const limit = Math.min(Number(req.query.limit ?? 20), 100)\n' +
     '# OpenAPI: limit: { type: integer, maximum: 100 }   name: { type: string, maxLength: 200 }\n' +
-    '# Portcullis: policies: [{ rate-limit: { limit: 5, window: 1m, key: ip } }] on /login',
+    '# Portcullis, login route: rate-limit: { limits: [{ name: login-ip, rate: 5, per: minute, key: [ip] }] }\n' +
+    '# and openapi-validation (with maximum/maxLength in the spec) refuses what the schema bounds',
   async run(ctx) {
     const findings: Finding[] = []
     findings.push(...(await pageSizes(this, ctx)))
@@ -72,16 +74,18 @@ async function pageSizes(check: Check, ctx: ScanContext): Promise<Finding[]> {
     const items = countItems(res.json)
     const bound = Math.max(100, max ?? 0)
     const proven = echoed || items > bound
-    // Without proof (the server may clamp silently) it is only worth a note when the spec sets no maximum.
-    if (!proven && max !== undefined) continue
+    // A 2xx to a value above the spec's own maximum shows the bound is not enforced (the server
+    // may still cap silently, but it does not refuse); with no maximum and no proof, only a note.
+    const overMax = max !== undefined && max < HUGE
+    const medium = proven || overMax
     out.push(
       finding(check, {
-        title: proven ? `Page size ${HUGE} accepted` : 'Page size without a documented maximum',
-        severity: proven ? 'medium' : 'low',
+        title: medium ? `Page size ${HUGE} accepted` : 'Page size without a documented maximum',
+        severity: medium ? 'medium' : 'low',
         operation: opOf(op),
         ...(user ? { identity: user } : {}),
-        summary: proven
-          ? `${op.method} ${op.path} accepted ${param.name}=${HUGE} (${res.status}${echoed ? `, the answer says ${param.name} ${HUGE}` : `, ${items} items`})${max !== undefined ? ` although the spec sets maximum ${max}` : ''}.`
+        summary: medium
+          ? `${op.method} ${op.path} accepted ${param.name}=${HUGE} (${res.status}${echoed ? `, the answer says ${param.name} ${HUGE}` : `, ${items} items`})${overMax ? ` although the spec sets maximum ${max}: the documented bound is not enforced` : ''}.`
           : `${op.method} ${op.path} answered ${res.status} to ${param.name}=${HUGE} and the spec sets no maximum; the server may or may not cap it.`,
         evidence: [{ note: `${param.name}=${HUGE}: ${res.status}`, exchanges: [res.exchange] }],
       }),
@@ -110,18 +114,26 @@ function countItems(body: unknown): number {
   return 0
 }
 
-/** Write operations the scanner may call: creates on collections, updates of objects it created. */
+/**
+ * Write operations the scanner may call: POSTs (not the login), updates of objects it created
+ * (any object outside safe mode). Creates on a resource get their object deleted afterwards.
+ */
 function writeTargets(
   ctx: ScanContext,
   user: string,
 ): { op: Operation; path: string; cleanup?: Operation }[] {
   const out: { op: Operation; path: string; cleanup?: Operation }[] = []
-  for (const r of findResources(ctx.operations)) {
-    if (r.create)
-      out.push({ op: r.create, path: r.collectionPath, ...(r.delete ? { cleanup: r.delete } : {}) })
-    for (const op of [r.patch, r.put]) {
-      if (!op) continue
-      const mine = ctx.objects.find((o) => o.owner === user && o.createdByScanner && o.type === r.type)
+  const login = findLogin(ctx)?.op
+  const resources = findResources(ctx.operations)
+  for (const op of ctx.operations) {
+    if (op === login || !op.requestBody) continue
+    if (op.method === 'POST') {
+      const r = resources.find((x) => x.create === op)
+      const path = concretePath(ctx, op, user)
+      if (path) out.push({ op, path, ...(r?.delete ? { cleanup: r.delete } : {}) })
+    } else if (op.method === 'PUT' || op.method === 'PATCH') {
+      const re = templateRegex(op.path)
+      const mine = ctx.objects.find((o) => o.owner === user && o.createdByScanner && re.test(o.path))
       if (mine) out.push({ op, path: mine.path })
       else if (!ctx.safe) {
         const path = concretePath(ctx, op, user)
@@ -140,34 +152,50 @@ async function longStrings(check: Check, ctx: ScanContext): Promise<Finding[]> {
   for (const { op, path, cleanup } of writeTargets(ctx, user)) {
     if (tried >= MAX_STRING_OPS) break
     const shape = requestBody(ctx.spec, op)
-    const field = stringProperties(shape?.schema).find(
+    const fields = stringProperties(shape?.schema).filter(
       (p) =>
-        p.schema.maxLength === undefined &&
+        (p.schema.maxLength === undefined ||
+          (typeof p.schema.maxLength === 'number' && p.schema.maxLength < LONG)) &&
         p.schema.enum === undefined &&
         p.schema.format === undefined &&
         p.schema.pattern === undefined,
     )
     const body = exampleBody(ctx, op)
-    if (!field || !body) continue
+    if (fields.length === 0 || !body) continue
     tried++
-    const res = await ctx.send(user, {
-      method: op.method,
-      path,
-      json: { ...body, [field.name]: 'A'.repeat(LONG) },
-    })
-    await removeCreated(ctx, user, res, cleanup, path)
-    if (!is2xx(res.status)) continue
-    out.push(
-      finding(check, {
-        title: 'Unbounded string accepted',
-        operation: opOf(op),
-        identity: user,
-        summary: `${op.method} ${op.path} accepted a ${LONG / 1024} KB value for "${field.name}" (${res.status}); the schema sets no maxLength.`,
-        evidence: [
-          { note: `"${field.name}" of ${LONG} characters: ${res.status}`, exchanges: [res.exchange] },
-        ],
-      }),
-    )
+    for (const field of fields.slice(0, 3)) {
+      const res = await ctx.send(user, {
+        method: op.method,
+        path,
+        json: { ...body, [field.name]: 'A'.repeat(LONG) },
+      })
+      await removeCreated(ctx, user, res, cleanup, path)
+      if (!is2xx(res.status)) continue
+      // The answer shows the value cut: stored bounded, not a finding.
+      const echoed = isObject(res.json) ? res.json[field.name] : undefined
+      if (typeof echoed === 'string' && echoed.length < LONG) continue
+      const max = typeof field.schema.maxLength === 'number' ? field.schema.maxLength : undefined
+      const proven = max !== undefined || typeof echoed === 'string'
+      out.push(
+        finding(check, {
+          title: max !== undefined ? 'maxLength not enforced' : 'Unbounded string accepted',
+          severity: proven ? 'medium' : 'low',
+          operation: opOf(op),
+          identity: user,
+          summary:
+            `${op.method} ${op.path} accepted a ${LONG / 1024} KB value for "${field.name}" (${res.status})` +
+            (max !== undefined
+              ? `, although the spec sets maxLength ${max}.`
+              : typeof echoed === 'string'
+                ? ' and stored it whole; the schema sets no maxLength.'
+                : '; the schema sets no maxLength.'),
+          evidence: [
+            { note: `"${field.name}" of ${LONG} characters: ${res.status}`, exchanges: [res.exchange] },
+          ],
+        }),
+      )
+      break
+    }
   }
   return out
 }

@@ -19,7 +19,7 @@ export const securityHeaders: Check = {
   fixExample:
     "X-Content-Type-Options: nosniff\nX-Frame-Options: DENY\nContent-Security-Policy: frame-ancestors 'none'\n" +
     'Strict-Transport-Security: max-age=31536000; includeSubDomains\nCache-Control: no-store\n' +
-    '# Portcullis: policies: [{ security-headers: {} }]',
+    '# Portcullis (config top level, every route): policies: { security-headers: {} }',
   async run(ctx) {
     const sample = await sampleResponse(ctx)
     if (!sample) throw new SkipCheck('no GET operation answered')

@@ -5,7 +5,15 @@
  * answers for any path (catch-all), is a finding; body excerpts are masked.
  */
 import type { Check, Finding, Severity } from '../types.js'
-import { finding, firstUser, is2xx, maskedExchange, randomName, templateRegex } from './probe.js'
+import {
+  concretePath,
+  finding,
+  firstUser,
+  is2xx,
+  maskedExchange,
+  randomName,
+  templateRegex,
+} from './probe.js'
 
 const COMMON: readonly { path: string; severity: Severity }[] = [
   { path: '/debug', severity: 'medium' },
@@ -22,7 +30,7 @@ const COMMON: readonly { path: string; severity: Severity }[] = [
   { path: '/config', severity: 'medium' },
   { path: '/metrics', severity: 'low' },
 ]
-const MAX_VERSION_PROBES = 4
+const MAX_VERSION_PROBES = 6
 
 export const shadowEndpoints: Check = {
   id: 'shadow-endpoints',
@@ -40,7 +48,7 @@ export const shadowEndpoints: Check = {
     'Keep an inventory: serve only what the OpenAPI document describes (a gateway that rejects the rest), ' +
     'retire old versions with a date, and never deploy debug routes or .env files.',
   fixExample:
-    '# Portcullis: routes[].policies: [{ openapi-validation: { spec: openapi.yaml, unknownPaths: reject } }]\n' +
+    '# Portcullis route policy: openapi-validation: { spec: openapi.yaml, undeclaredRoutes: block }\n' +
     "if (process.env.NODE_ENV === 'production') app.disable('debug routes')",
   async run(ctx) {
     const documented = ctx.operations.map((op) => templateRegex(op.path))
@@ -72,17 +80,16 @@ export const shadowEndpoints: Check = {
       )
     }
     for (const c of COMMON) await probe(c.path, c.severity, 'common debug/admin/docs path')
-    // Older versions: `/v2/…` → `/v1/…` for a few documented parameterless GET paths.
-    const versioned = ctx.operations.filter(
-      (op) => op.method === 'GET' && /\/v(\d+)(\/|$)/.test(op.path) && !op.path.includes('{'),
-    )
+    // Older versions: `/v2/…` → `/v1/…` for a few documented GET paths (templates filled).
+    const versioned = ctx.operations.filter((op) => op.method === 'GET' && /\/v(\d+)(\/|$)/.test(op.path))
     const tried = new Set<string>()
     for (const op of versioned) {
       if (tried.size >= MAX_VERSION_PROBES) break
-      const m = /\/v(\d+)(\/|$)/.exec(op.path)
+      const path = concretePath(ctx, op, user)
+      const m = path ? /\/v(\d+)(\/|$)/.exec(path) : null
       const n = Number(m?.[1])
-      if (!(n > 1)) continue
-      const older = op.path.replace(/\/v\d+(\/|$)/, `/v${n - 1}$1`)
+      if (!path || !(n > 1)) continue
+      const older = path.replace(/\/v\d+(\/|$)/, `/v${n - 1}$1`)
       if (tried.has(older)) continue
       tried.add(older)
       await probe(older, 'medium', `an older version of ${op.path}`)

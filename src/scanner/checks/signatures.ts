@@ -86,6 +86,8 @@ export const FILE_CONTENTS: readonly Signature[] = [
 
 /** The first signature found in a text (bounded: only the first 64 KiB is looked at). */
 export function matchSignature(text: string, sigs: readonly Signature[]): Signature | undefined {
-  const t = text.length > 65_536 ? text.slice(0, 65_536) : text
+  let t = text.length > 65_536 ? text.slice(0, 65_536) : text
+  // A stack inside a JSON string has its newlines escaped.
+  if (t.includes('\\n')) t = t.replace(/\\n/g, '\n').replace(/\\\\/g, '\\')
   return sigs.find((s) => s.re.test(t))
 }

@@ -20,7 +20,7 @@ export const unauthenticatedAccess: Check = {
     'public operations explicitly, instead of adding authentication route by route.',
   fixExample:
     "app.use(requireAuth({ except: ['/health', '/login'] }))   // deny by default\n" +
-    '# or in front of it, Portcullis: routes[].authentication: { anyOf: [jwt] }',
+    '# or in front of it, a Portcullis route policy: jwt-auth: { algorithms: [RS256], issuer: …, audience: … }',
   async run(ctx) {
     const findings: Finding[] = []
     const owner = ctx.identities.find((i) => !i.anonymous)?.name
