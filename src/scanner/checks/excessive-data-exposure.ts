@@ -30,7 +30,7 @@ export function findExposures(value: unknown, schema: Schema | undefined): Expos
     if (--budget < 0 || depth > 32) return
     if (Array.isArray(v)) {
       const items = s && isObject(s.items) ? (s.items as Schema) : undefined
-      v.slice(0, 50).forEach((x, i) => walk(x, items, `${path}[${i}]`, depth + 1))
+      for (const [i, x] of v.slice(0, 50).entries()) walk(x, items, `${path}[${i}]`, depth + 1)
       return
     }
     if (!isObject(v)) return
