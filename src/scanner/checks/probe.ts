@@ -194,7 +194,7 @@ export function exampleBody(ctx: ScanContext, op: Operation): Record<string, unk
 }
 
 const SECRET_ASSIGNMENT =
-  /((?:^|[\s"'{,;&?])[\w.-]*(?:pass(?:word)?|pwd|secret|token|api[_-]?key|apikey|private[_-]?key|credential|auth)[\w.-]*["']?\s*[:=]\s*["']?)([^\s"',;&}]{3,})/gi
+  /((?:^|[\s"'{,;&?])[\w.-]{0,40}(?:pass(?:word)?|pwd|secret|token|api[_-]?key|apikey|private[_-]?key|credential|auth)[\w.-]{0,40}["']?[ \t]{0,10}[:=][ \t]{0,10}["']?)([^\s"',;&}]{3,500})/gi
 
 /** Masks secret-looking `name=value` / `"name": "value"` pairs in a body excerpt (value → first 2 chars + ***). */
 export function maskSecrets(text: string): string {
@@ -202,7 +202,7 @@ export function maskSecrets(text: string): string {
     .replace(SECRET_ASSIGNMENT, (_m, head: string, value: string) =>
       value === '***' ? `${head}${value}` : `${head}${value.slice(0, 2)}***`,
     )
-    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@"']{1,100}:)([^\s@/"']{1,200})@/gi, '$1***@')
+    .replace(/(\b[a-z][a-z0-9+.-]{0,30}:\/\/[^\s:/@"']{1,100}:)([^\s@/"']{1,200})@/gi, '$1***@')
 }
 
 /** A copy of an exchange with the response body masked by `maskSecrets`. */

@@ -10,23 +10,23 @@ export const STACK_TRACES: readonly Signature[] = [
   {
     kind: 'stack-trace',
     label: 'Node.js stack trace',
-    re: /\n\s*at [^\n]{1,200}?[(\s][^\s()]{1,200}\.(?:m?js|ts|cjs):\d+:\d+\)?/,
+    re: /\n[ \t]{0,20}at [^\n]{0,200}\.(?:m?js|cjs|ts):\d+:\d+/,
   },
   {
     kind: 'stack-trace',
     label: 'Node.js stack trace',
-    re: /\bat (?:async )?[\w.<>$]+ \((?:file:\/\/|node:|\/)[^)\n]{1,200}:\d+:\d+\)/,
+    re: /\bat (?:async )?[\w.<>$]{1,200} \((?:file:\/\/|node:|\/)[^)\n]{1,200}:\d+:\d+\)/,
   },
   { kind: 'stack-trace', label: 'Python traceback', re: /Traceback \(most recent call last\):/ },
   {
     kind: 'stack-trace',
     label: 'Java stack trace',
-    re: /\n\s*at (?:java|javax|org|com|sun|jdk)\.[\w.$]+\([\w.]+\.java:\d+\)/,
+    re: /\n[ \t]{0,20}at (?:java|javax|org|com|sun|jdk)\.[\w.$]{1,200}\([\w.]{1,100}\.java:\d+\)/,
   },
   {
     kind: 'stack-trace',
     label: '.NET stack trace',
-    re: /\bat System\.[\w.`]+\(|--- End of inner exception stack trace ---/,
+    re: /\bat System\.[\w.`]{1,200}\(|--- End of inner exception stack trace ---/,
   },
   {
     kind: 'stack-trace',
@@ -34,7 +34,7 @@ export const STACK_TRACES: readonly Signature[] = [
     re: /(?:Fatal error|Warning|Parse error)<?\/?b?>?:\s[^\n]{1,300} on line <?b?>?\d+/,
   },
   { kind: 'stack-trace', label: 'Go panic', re: /goroutine \d+ \[running\]:|panic: runtime error/ },
-  { kind: 'stack-trace', label: 'Ruby backtrace', re: /\.rb:\d+:in `[^']+'/ },
+  { kind: 'stack-trace', label: 'Ruby backtrace', re: /\.rb:\d+:in `[^'\n]{1,200}'/ },
 ]
 
 export const SQL_ERRORS: readonly Signature[] = [
