@@ -31,6 +31,29 @@ const COMMON: readonly { path: string; severity: Severity }[] = [
   { path: '/metrics', severity: 'low' },
 ]
 const MAX_VERSION_PROBES = 6
+const UNDER_PREFIX: readonly { path: string; severity: Severity }[] = [
+  { path: '/debug', severity: 'medium' },
+  { path: '/debug/config', severity: 'medium' },
+  { path: '/config', severity: 'medium' },
+  { path: '/internal', severity: 'medium' },
+  { path: '/admin', severity: 'medium' },
+  { path: '/swagger.json', severity: 'low' },
+  { path: '/openapi.json', severity: 'low' },
+]
+
+/** Up to three prefixes of the documented paths: the first segment and the path up to a version segment. */
+export function apiPrefixes(paths: readonly string[]): string[] {
+  const out = new Set<string>()
+  for (const p of paths) {
+    const segs = p.split('/').filter(Boolean)
+    if (segs.length > 1 && !segs[0]?.includes('{')) out.add(`/${segs[0]}`)
+    const v = segs.findIndex((s) => /^v\d+$/.test(s))
+    if (v >= 0 && !segs.slice(0, v + 1).some((s) => s.includes('{')))
+      out.add(`/${segs.slice(0, v + 1).join('/')}`)
+  }
+  out.delete('/')
+  return [...out].slice(0, 3)
+}
 
 export const shadowEndpoints: Check = {
   id: 'shadow-endpoints',
@@ -80,6 +103,11 @@ export const shadowEndpoints: Check = {
       )
     }
     for (const c of COMMON) await probe(c.path, c.severity, 'common debug/admin/docs path')
+    // The same names under the API's own prefixes (`/api`, `/api/v2`).
+    for (const prefix of apiPrefixes(ctx.operations.map((op) => op.path))) {
+      for (const c of UNDER_PREFIX)
+        await probe(`${prefix}${c.path}`, c.severity, `common debug/admin path under ${prefix}`)
+    }
     // Older versions: `/v2/…` → `/v1/…` for a few documented GET paths (templates filled).
     const versioned = ctx.operations.filter((op) => op.method === 'GET' && /\/v(\d+)(\/|$)/.test(op.path))
     const tried = new Set<string>()
