@@ -214,13 +214,20 @@ export function parseAuthConfig(
       }),
     )
   }
-  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown
+  let raw: unknown
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 })
+  } catch (err) {
+    // yaml refuses alias expansion beyond maxAliasCount (billion laughs).
+    throw new AuthConfigError(file, [`cannot read the document: ${(err as Error).message.split('\n')[0]}`])
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new AuthConfigError(file, ['(top level): expected a mapping with "identities"'])
   }
   const problems: string[] = []
   const envSecrets: string[] = []
   const data = substitute(raw, '', env, envSecrets, problems)
+  if (problems.length > 0) throw new AuthConfigError(file, problems)
   if (!validate(data)) {
     const seen = new Set<string>()
     for (const e of validate.errors ?? []) {
