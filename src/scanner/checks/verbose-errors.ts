@@ -2,9 +2,10 @@
  * API8: error answers that carry stack traces or database errors, provoked with malformed JSON
  * bodies and ill-typed path and query values.
  */
-import type { Check, Finding, ScanRequest } from '../types.js'
+import type { Operation } from '../../openapi/index.js'
+import type { Check, Finding, ScanRequest, ScanResponse } from '../types.js'
 import { concretePath, finding, firstUser, opOf, requiredQuery } from './probe.js'
-import { matchSignature, SQL_ERRORS, STACK_TRACES } from './signatures.js'
+import { matchSignature, type Signature, SQL_ERRORS, STACK_TRACES } from './signatures.js'
 
 const MAX_PROBES = 20
 const BAD_VALUE = 'pcl\'"]}{%'
@@ -63,23 +64,41 @@ export const verboseErrors: Check = {
           })
       }
     }
-    const findings: Finding[] = []
+    // One finding per kind of leak (stack trace, database error), listing every operation that leaks it.
+    const hits = new Map<
+      string,
+      { sig: Signature; items: { op: Operation; what: string; res: ScanResponse }[] }
+    >()
     const seen = new Set<string>()
     for (const p of probes.slice(0, MAX_PROBES)) {
+      const key = `${p.op.method} ${p.op.path}`
+      if (seen.has(key)) continue
       const res = await ctx.send(user, p.req)
       if (res.status < 400) continue
       const sig = matchSignature(res.text, STACK_TRACES) ?? matchSignature(res.text, SQL_ERRORS)
       if (!sig) continue
-      const key = `${p.op.method} ${p.op.path}`
-      if (seen.has(key)) continue
       seen.add(key)
+      const kind = sig.kind === 'sql' ? 'sql' : 'stack'
+      const entry = hits.get(kind) ?? { sig, items: [] }
+      entry.items.push({ op: p.op, what: p.what, res })
+      hits.set(kind, entry)
+    }
+    const findings: Finding[] = []
+    for (const { sig, items } of hits.values()) {
+      const first = items[0] as (typeof items)[number]
+      const ops = items.map((i) => `${i.op.method} ${i.op.path}`)
       findings.push(
         finding(this, {
           title: sig.kind === 'sql' ? 'Database error in an answer' : 'Stack trace in an answer',
-          operation: opOf(p.op),
+          operation: opOf(first.op),
           ...(user ? { identity: user } : {}),
-          summary: `${p.op.method} ${p.op.path} answered ${res.status} with a ${sig.label} to ${p.what}.`,
-          evidence: [{ note: `${p.what}: ${res.status} with a ${sig.label}`, exchanges: [res.exchange] }],
+          summary:
+            `${ops.length === 1 ? ops[0] : `${ops.length} operations (${ops.join(', ')})`} answered ` +
+            `${first.res.status} with a ${sig.label} to ${first.what}${ops.length > 1 ? ' and similar input' : ''}.`,
+          evidence: items.slice(0, 5).map((i) => ({
+            note: `${i.op.method} ${i.op.path}, ${i.what}: ${i.res.status} with a ${sig.label}`,
+            exchanges: [i.res.exchange],
+          })),
         }),
       )
     }
