@@ -180,7 +180,9 @@ export interface ScanContext {
    * are secrets: send them only to the target, never put them in a finding's text. Optional so an
    * engine without it still runs the other checks (those checks then skip).
    */
-  credentials?(identity: string): Promise<{ headers: Record<string, string>; query: Record<string, string> } | undefined>
+  credentials?(
+    identity: string,
+  ): Promise<{ headers: Record<string, string>; query: Record<string, string> } | undefined>
 }
 
 export interface Check extends CheckInfo {
