@@ -14,6 +14,7 @@ import { parseAuthConfig } from '../src/scanner/identities.js'
 import { REPORT_FORMATS, renderReport } from '../src/scanner/report/index.js'
 import type { Finding, ScanReport } from '../src/scanner/types.js'
 import { SEVERITY_RANK } from '../src/scanner/types.js'
+import { SCAN2_CHECKS } from './helpers/scan2.js'
 import {
   GROUND_TRUTH,
   startVulnApi,
@@ -23,24 +24,6 @@ import {
 } from './fixtures/vuln-api.js'
 
 const ROOT = new URL('../../', import.meta.url).pathname
-
-export const SCAN2_CHECKS = [
-  'unauthenticated-access',
-  'jwt-weaknesses',
-  'token-in-url',
-  'user-enumeration',
-  'ssrf',
-  'cors-misconfig',
-  'security-headers',
-  'verbose-errors',
-  'tech-disclosure',
-  'http-methods',
-  'plain-http',
-  'shadow-endpoints',
-  'deprecated-operations',
-  'injection-signatures',
-  'resource-limits',
-]
 
 /** Ground-truth flaw id → the finding that proves it. */
 const EXPECTED: Record<string, { check: string; match: (f: Finding) => boolean }> = {
