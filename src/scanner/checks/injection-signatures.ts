@@ -158,7 +158,7 @@ export const injectionSignatures: Check = {
             t,
             user,
             `${p.label} injection: ${sig.label}`,
-            `a ${sig.label} in the answer`,
+            `a ${sig.label} in the answer, which the benign value does not give`,
             base,
             res,
             p.value,
@@ -210,7 +210,7 @@ function report(
     title: `${what}`,
     operation: opOf(t.op),
     ...(user ? { identity: user } : {}),
-    summary: `The ${t.where} parameter "${t.name}" of ${t.op.method} ${t.op.path} given ${JSON.stringify(payload)}: ${proof}, which the benign value does not give. Likely ${what.split(':')[0]}.`,
+    summary: `The ${t.where} parameter "${t.name}" of ${t.op.method} ${t.op.path} given ${JSON.stringify(payload)}: ${proof}. Likely ${what.split(':')[0]}.`,
     evidence: [
       { note: `benign value ${JSON.stringify(t.benign)}: ${base.status}`, exchanges: [base.exchange] },
       { note: `payload ${JSON.stringify(payload)}: ${res.status}, ${proof}`, exchanges: [res.exchange] },
