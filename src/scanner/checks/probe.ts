@@ -235,3 +235,21 @@ export async function sampleResponse(
   }
   return undefined
 }
+
+/**
+ * Deletes the object a create just made (id from its answer, `id` or `data.id`) through the
+ * resource's DELETE operation, so probes that had to create leave nothing behind.
+ */
+export async function deleteCreated(
+  ctx: ScanContext,
+  user: string | undefined,
+  res: ScanResponse,
+  del: Operation | undefined,
+): Promise<void> {
+  if (!del || !is2xx(res.status) || !isObject(res.json)) return
+  const id = res.json.id ?? (isObject(res.json.data) ? res.json.data.id : undefined)
+  if (typeof id !== 'string' && typeof id !== 'number') return
+  const path = del.path.replace(/\{[^{}/]+\}$/, encodeURIComponent(String(id)))
+  if (path.includes('{')) return
+  await ctx.send(user, { method: 'DELETE', path })
+}

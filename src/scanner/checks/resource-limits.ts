@@ -8,6 +8,7 @@ import { isObject, requestBody, resolveSchema } from '../schema-tools.js'
 import type { Check, Finding, ScanContext, ScanResponse } from '../types.js'
 import {
   concretePath,
+  deleteCreated,
   exampleBody,
   finding,
   findLogin,
@@ -169,7 +170,7 @@ async function longStrings(check: Check, ctx: ScanContext): Promise<Finding[]> {
         path,
         json: { ...body, [field.name]: 'A'.repeat(LONG) },
       })
-      await removeCreated(ctx, user, res, cleanup, path)
+      await deleteCreated(ctx, user, res, cleanup)
       if (!is2xx(res.status)) continue
       // The answer shows the value cut: stored bounded, not a finding.
       const echoed = isObject(res.json) ? res.json[field.name] : undefined
@@ -198,20 +199,6 @@ async function longStrings(check: Check, ctx: ScanContext): Promise<Finding[]> {
     }
   }
   return out
-}
-
-/** Deletes an object a create just made (by the id in its answer), so probes leave nothing behind. */
-async function removeCreated(
-  ctx: ScanContext,
-  user: string,
-  res: ScanResponse,
-  del: Operation | undefined,
-  collectionPath: string,
-): Promise<void> {
-  if (!del || !is2xx(res.status) || !isObject(res.json)) return
-  const id = res.json.id ?? (isObject(res.json.data) ? res.json.data.id : undefined)
-  if (typeof id !== 'string' && typeof id !== 'number') return
-  await ctx.send(user, { method: 'DELETE', path: `${collectionPath}/${encodeURIComponent(String(id))}` })
 }
 
 async function loginBurst(check: Check, ctx: ScanContext): Promise<Finding[]> {

@@ -4,10 +4,20 @@
  * actually fetched it (the canary saw the request), never on a 2xx alone.
  */
 import type { Operation } from '../../openapi/index.js'
+import { findResources } from '../resources.js'
 import { flatten, isObject, requestBody, resolveSchema, type Schema } from '../schema-tools.js'
 import type { Check, Finding, ScanContext } from '../types.js'
 import { SkipCheck } from '../types.js'
-import { concretePath, exampleBody, finding, firstUser, opOf, requiredQuery, templateRegex } from './probe.js'
+import {
+  concretePath,
+  deleteCreated,
+  exampleBody,
+  finding,
+  firstUser,
+  opOf,
+  requiredQuery,
+  templateRegex,
+} from './probe.js'
 
 const URL_NAME =
   /(^|_|-)(url|uri|href|link|webhook|callback|endpoint|redirect|target|source|feed|image|avatar|icon|logo|picture|photo)s?($|_|-)|Url$|Uri$|Href$|Link$|webhook|callback/i
@@ -94,7 +104,12 @@ export const ssrf: Check = {
           : exampleBody(ctx, t.op)
       probes++
       const res = await ctx.send(user, { method: t.op.method, path, query, ...(body ? { json: body } : {}) })
-      if (!(await canary.wasHit(WAIT_MS))) continue
+      const hit = await canary.wasHit(WAIT_MS)
+      if (t.op.method === 'POST') {
+        const created = findResources(ctx.operations).find((r) => r.create === t.op)
+        await deleteCreated(ctx, user, res, created?.delete)
+      }
+      if (!hit) continue
       done.add(key)
       findings.push(
         finding(this, {
