@@ -18,7 +18,7 @@ function problems(text: string, env: NodeJS.ProcessEnv = {}): string[] {
 }
 
 describe('auth.yaml parsing', () => {
-  it('accepts every identity kind, ${env:} values and seed ids', () => {
+  it('accepts every identity kind, env references and seed ids', () => {
     const { config, envSecrets } = parseAuthConfig(
       `identities:
   alice:
@@ -90,8 +90,8 @@ seed:
     ])
   })
 
-  it('an unset ${env:} variable is named, its would-be value never printed', () => {
-    const p = problems('identities:\n  bob: { bearer: "${env:NOPE_TOKEN}" }\n')
+  it('an unset env variable is named, its would-be value never printed', () => {
+    const p = problems(`identities:\n  bob: { bearer: "\${env:NOPE_TOKEN}" }\n`)
     assert.deepEqual(p, ['identities.bob.bearer: environment variable NOPE_TOKEN is not set'])
   })
 

@@ -57,13 +57,17 @@ export class Masker {
 
   /** A body excerpt: secrets masked, sensitive JSON string fields shortened, cut to `max` chars. */
   body(s: string, max = 4096): string {
-    let out = this.text(s).replace(SENSITIVE_FIELD, (_m, key: string, sep: string, value: string) => {
+    // Secrets first (on the whole text, so none is left half-visible by the cut), then the cut,
+    // then the field regex on at most `max` characters.
+    let out = this.text(s)
+    const extra = out.length - max
+    if (extra > 0) out = out.slice(0, max)
+    out = out.replace(SENSITIVE_FIELD, (_m, key: string, sep: string, value: string) => {
       const shown =
         value === MASK ? MASK : `${value.slice(0, Math.min(4, Math.floor(value.length / 4)))}${MASK}`
       return `"${key}"${sep}"${shown}"`
     })
-    if (out.length > max) out = `${out.slice(0, max)}… (${out.length - max} more characters)`
-    return out
+    return extra > 0 ? `${out}… (${extra} more characters)` : out
   }
 
   headerValue(name: string, value: string): string {

@@ -11,7 +11,7 @@
  */
 import type { Operation } from '../openapi/index.js'
 import { findResources, fillPath, idOf, itemPathFor, listItems, type Resource } from './resources.js'
-import { generateValue, isObject, requestBody } from './schema-tools.js'
+import { flatten, generateValue, isObject, requestBody, type Schema } from './schema-tools.js'
 import type { ScanContext, SeededObject } from './types.js'
 
 const LIST_MAX = 3
@@ -45,6 +45,29 @@ export function createdId(type: string, json: unknown, location: string | undefi
   return undefined
 }
 
+/**
+ * Marks free-text string properties with the owner's name (`scan note` → `scan note-alice`), so
+ * two users' objects made from the same example differ in more than their id: a BOLA proof can
+ * then rest on an owner-specific field even when the API shows no owner id. Properties with an
+ * enum, const, format or pattern, or no room under maxLength, are left alone.
+ */
+export function personalize(body: unknown, schema: Schema | undefined, owner: string): unknown {
+  if (!isObject(body) || !schema) return body
+  const props = flatten(schema).properties
+  if (!isObject(props)) return body
+  const out: Record<string, unknown> = { ...body }
+  for (const [k, v] of Object.entries(body)) {
+    const p = props[k]
+    if (typeof v !== 'string' || !isObject(p)) continue
+    if (p.enum !== undefined || p.const !== undefined || p.format !== undefined || p.pattern !== undefined)
+      continue
+    const marked = `${v}-${owner}`
+    if (typeof p.maxLength === 'number' && marked.length > p.maxLength) continue
+    out[k] = marked
+  }
+  return out
+}
+
 /** Creates one object as `owner` through the resource's POST; undefined when it did not work. */
 export async function createObject(
   ctx: ScanContext,
@@ -52,7 +75,7 @@ export async function createObject(
   owner: string,
 ): Promise<SeededObject | undefined> {
   if (!r.create) return undefined
-  const body = exampleBody(ctx, r.create)
+  const body = personalize(exampleBody(ctx, r.create), requestBody(ctx.spec, r.create)?.schema, owner)
   if (body === undefined && r.create.requestBody?.required) return undefined
   const res = await ctx.send(owner, {
     method: 'POST',
