@@ -19,7 +19,7 @@ import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { loadOpenApi, type OpenApiSpec } from '../openapi/index.js'
 import { ALL_CHECKS } from './checks/index.js'
-import { Identity, type LoginSender, type ParsedAuth } from './identities.js'
+import { type Credentials, Identity, type LoginSender, type ParsedAuth } from './identities.js'
 import { Masker } from './mask.js'
 import { cleanupObjects, seedObjects } from './seed.js'
 import {
@@ -275,6 +275,14 @@ export class ScanRun implements ScanContext {
 
   debug(message: string): void {
     this.opts.log?.(this.masker.text(message))
+  }
+
+  /** The identity's current credentials, logged in first (SCAN2's JWT and token-in-URL checks). */
+  async credentials(identity: string): Promise<Credentials | undefined> {
+    const id = this.ids.get(identity)
+    if (!id) return undefined
+    await id.ensure(this.loginSender)
+    return id.credentials()
   }
 
   readonly loginSender: LoginSender = async (req) => {

@@ -174,6 +174,15 @@ export interface ScanContext {
   canary(): Promise<{ url: string; wasHit(timeoutMs: number): Promise<boolean> }>
   /** A log line for `--verbose` (never secrets). */
   debug(message: string): void
+  /**
+   * The identity's current credentials (logged in first when needed): what the engine adds to its
+   * requests. For checks that tamper with them (JWT weaknesses, a token moved into the URL); they
+   * are secrets: send them only to the target, never put them in a finding's text. Optional so an
+   * engine without it still runs the other checks (those checks then skip).
+   */
+  credentials?(
+    identity: string,
+  ): Promise<{ headers: Record<string, string>; query: Record<string, string> } | undefined>
 }
 
 export interface Check extends CheckInfo {

@@ -1,18 +1,37 @@
-/**
- * PLACEHOLDER (helper SCAN, until SCAN2's renderers are merged): only `json` is rendered here.
- * SCAN2's src/scanner/report/index.ts replaces this file at merge (text, json, sarif, junit, html).
- */
+/** Scan report renderers: `renderReport(report, format, { color })` → the file's text. */
 import type { ScanReport } from '../types.js'
+import { renderHtml } from './html.js'
+import { renderJson } from './json.js'
+import { renderJunit } from './junit.js'
+import { renderSarif } from './sarif.js'
+import { renderText } from './text.js'
 
-export type ReportFormat = 'text' | 'json' | 'sarif' | 'junit' | 'html'
+export const REPORT_FORMATS = ['text', 'json', 'sarif', 'junit', 'html'] as const
+export type ReportFormat = (typeof REPORT_FORMATS)[number]
 
-export const REPORT_FORMATS: readonly ReportFormat[] = ['text', 'json', 'sarif', 'junit', 'html']
+export function isReportFormat(value: string): value is ReportFormat {
+  return (REPORT_FORMATS as readonly string[]).includes(value)
+}
 
-export function renderReport(
-  report: ScanReport,
-  format: ReportFormat,
-  _opts: { color?: boolean } = {},
-): string {
-  if (format !== 'json') throw new Error(`the ${format} report is not available in this build (json only)`)
-  return `${JSON.stringify(report, null, 2)}\n`
+/**
+ * Renders a report. Only `text` uses colour (ANSI, when `opts.color`); the others are files.
+ *
+ * @example
+ * process.stdout.write(renderReport(report, 'text', { color: process.stdout.isTTY }))
+ */
+export function renderReport(report: ScanReport, format: ReportFormat, opts: { color: boolean }): string {
+  switch (format) {
+    case 'text':
+      return renderText(report, opts)
+    case 'json':
+      return renderJson(report)
+    case 'sarif':
+      return renderSarif(report)
+    case 'junit':
+      return renderJunit(report)
+    case 'html':
+      return renderHtml(report)
+    default:
+      throw new Error(`unknown report format: ${String(format satisfies never)}`)
+  }
 }
