@@ -168,7 +168,9 @@ describe('rate limits on one Redis shared by 3 gateways', () => {
       ['/window/x', 2],
     ] as const) {
       for (let round = 0; round < rounds; round++) {
-        const { perGateway, hits } = await load(clients, 300, 48, path, { 'x-client': `exact-${path}-${round}` })
+        const { perGateway, hits } = await load(clients, 300, 48, path, {
+          'x-client': `exact-${path}-${round}`,
+        })
         const admitted = perGateway.reduce((s, c) => s + (c[0] as number), 0)
         // A 503 is a Redis call past commandTimeoutMs: its decision is unknown to the gateway (the
         // script may still have run in Redis), so it may stand for at most one admission.
