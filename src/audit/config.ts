@@ -1,6 +1,7 @@
 /**
  * The `audit:` section of the config (wired into config/schema.ts). See docs/audit.md.
  */
+import { isIP } from 'node:net'
 import { type Static, Type } from '@sinclair/typebox'
 import { INSTANCE_PATTERN } from './record.js'
 import { FACILITIES } from './sinks/syslog.js'
@@ -212,7 +213,8 @@ export function checkSinkConfig(c: {
       }
       if (u !== undefined) {
         const host = u.hostname.replace(/^\[|\]$/g, '')
-        const loopback = host === 'localhost' || /^127\./.test(host) || host === '::1'
+        const loopback =
+          host === 'localhost' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::1'
         if (u.protocol === 'http:' && !loopback)
           out.push(
             'audit.http.url: http:// only to a loopback address (127.0.0.0/8, ::1, localhost); use https://',
