@@ -273,6 +273,28 @@ describe('audit http sink', () => {
     await collector.down()
   })
 
+  test('bad sink settings keep the gateway from starting, with the field named', async () => {
+    const dir = setup()
+    const base = config(up.url, 9, 'interval')
+    const cases: [string, RegExp][] = [
+      [
+        base.replace('http://127.0.0.1:9/ingest', 'http://collector.example/ingest'),
+        /audit\.http\.url: http:\/\/ only to a loopback address/,
+      ],
+      [base.replace(/ {2}http:\n[\s\S]*$/, ''), /audit\.sink is http but audit\.http \(url, …\) is missing/],
+      [`${base.replace('sink: http', 'sink: file')}`, /audit\.http is set but audit\.sink is file/],
+    ]
+    for (const [yaml, want] of cases) {
+      const started = spawnGateway(yaml, dir)
+      started.then((gw) => gw.stop('SIGKILL')).catch(() => undefined)
+      await assert.rejects(started, (err: Error) => {
+        assert.match(err.message, want)
+        assert.equal(err.message.includes(TOKEN), false)
+        return true
+      })
+    }
+  })
+
   test('SIGKILL with a non-empty spool, restart: the spool is delivered first, then the new records; the chain verifies', async () => {
     const dir = setup()
     const collector = new Collector(join(dir, 'collected.jsonl'))

@@ -102,6 +102,8 @@ export async function openAuditLog(config: AuditConfig, o: OpenOptions): Promise
   }
   const problems = checkRedactPaths(config.redact)
   if (problems.length > 0) throw new AuditConfigError(`audit.redact: ${problems.join('; ')}`)
+  const sinkProblems = checkSinkConfig(config)
+  if (sinkProblems.length > 0) throw new AuditConfigError(sinkProblems.join('; '))
   let keyring: ReturnType<typeof loadKeyring>['keyring']
   try {
     const loaded = loadKeyring(config.keyring, { baseDir: o.baseDir, env: o.env })
@@ -222,8 +224,6 @@ async function openForwardingSink(
   keyring: Parameters<typeof checkRecord>[1],
   onError: (err: NodeJS.ErrnoException, op: string) => void,
 ): Promise<{ sink: AuditSink; instance: string; tail: ChainTail; release: () => void }> {
-  const problems = checkSinkConfig(config)
-  if (problems.length > 0) throw new AuditConfigError(problems.join('; '))
   const spoolConfig = config.spool ?? { dir: 'audit-spool', maxBytes: SPOOL_DEFAULTS.maxBytes }
   const dir = resolve(o.baseDir, spoolConfig.dir)
   const prefix = config.file.prefix
