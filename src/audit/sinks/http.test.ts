@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import http from 'node:http'
+import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -140,5 +142,92 @@ describe('http sink', () => {
     )
     assert.equal(spool.pending, batch(0, 3).length)
     await sink.close(50)
+  })
+})
+
+describe('http sink over https', () => {
+  test('trusts the configured CA (and only it): delivered with `ca`, refused and retried without', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pc-http-sink-tls-'))
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    )
+    let bodies = ''
+    const server = https.createServer(
+      { cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem')) },
+      (req, res) => {
+        req.on('data', (c) => {
+          bodies += c
+        })
+        req.on('end', () => res.writeHead(200).end('ok'))
+      },
+    )
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+    const port = (server.address() as AddressInfo).port
+    const run = async (ca: Buffer | undefined, sub: string) => {
+      const errors: string[] = []
+      const spool = await Spool.open({
+        dir: join(dir, sub),
+        prefix: 'audit',
+        instance: 'gw-h',
+        firstFile: 1,
+        fsync: 'always',
+        fsyncIntervalMs: 1000,
+        maxBytes: 1 << 20,
+        onError: () => undefined,
+      })
+      const sink = new HttpSink({
+        spool,
+        url: new URL(`https://localhost:${port}/in`),
+        instance: 'gw-h',
+        tokenHeader: 'authorization',
+        ca,
+        timeoutMs: 2000,
+        maxRecords: 100,
+        maxBytes: 1 << 20,
+        lingerMs: 0,
+        retryMinMs: 10,
+        retryMaxMs: 20,
+        onError: (err, op) => errors.push(`${op} ${err.code}`),
+      })
+      await sink.write(batch(0, 2))
+      const deadline = Date.now() + 5000
+      while (spool.pending > 0 && errors.length < 2 && Date.now() < deadline) await spool.wait(20)
+      const pending = spool.pending
+      await sink.close(50)
+      return { pending, errors }
+    }
+    const trusted = await run(readFileSync(join(dir, 'cert.pem')), 'a')
+    assert.deepEqual(trusted, { pending: 0, errors: [] })
+    assert.equal(bodies, batch(0, 2).toString())
+    bodies = ''
+    const untrusted = await run(undefined, 'b')
+    assert.ok(untrusted.pending > 0)
+    assert.ok(untrusted.errors.length >= 2)
+    assert.ok(
+      untrusted.errors.every((e) => e === 'deliver DEPTH_ZERO_SELF_SIGNED_CERT'),
+      untrusted.errors.join(),
+    )
+    assert.equal(bodies, '')
+    server.close()
   })
 })
