@@ -50,6 +50,8 @@ class Collector {
   batches = 0
   badRequests: string[] = []
   lastSeq = new Map<string, number>()
+  /** Store the next batch but lose the answer (the connection is cut): the gateway must send it again. */
+  loseNextAnswer = false
   constructor(readonly file: string) {}
 
   async up(): Promise<void> {
@@ -94,6 +96,11 @@ class Collector {
           out += `${lines[i]}\n`
         })
         if (out) appendFileSync(this.file, out)
+        if (this.loseNextAnswer) {
+          this.loseNextAnswer = false
+          req.socket.destroy()
+          return
+        }
         res.writeHead(204).end()
       })
     })
@@ -218,6 +225,7 @@ describe('audit http sink', () => {
       // Nothing arrived while it was down; the spool holds it.
       const spooled = readdirSync(join(dir, 'spool')).filter((f) => f.endsWith('.jsonl'))
       assert.ok(spooled.length >= 1)
+      collector.loseNextAnswer = true
       await collector.up()
       console.log(`collector down for ${Date.now() - downAt} ms; ${seenAtDown} records before`)
       answered = await load
@@ -240,6 +248,7 @@ describe('audit http sink', () => {
     assert.ok(answered.length >= 250, `only ${answered.length} answered`)
     assert.deepEqual(collector.badRequests, [])
     assert.equal(collector.outOfOrder, 0)
+    assert.ok(collector.duplicates > 0, 'the batch whose answer was lost was sent again')
     assert.deepEqual(
       recs.map((r) => r.seq),
       recs.map((_, i) => i),
