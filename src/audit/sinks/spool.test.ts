@@ -128,11 +128,14 @@ describe('spool', () => {
     await s2.close()
   })
 
-  test('a torn tail in an old segment is skipped; an unreadable cursor sends everything again', async () => {
+  test('a torn tail in an old segment is skipped; an overlong line goes alone; an unreadable cursor sends everything again', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pc-spool-'))
     writeFileSync(join(dir, chainFileName('audit', 'gw-test', 1)), `${batch(0, 2)}{"seq":2,"ty`)
     writeFileSync(join(dir, chainFileName('audit', 'gw-test', 2)), '{"seq":3')
-    writeFileSync(join(dir, chainFileName('audit', 'gw-test', 3)), batch(2, 1))
+    writeFileSync(
+      join(dir, chainFileName('audit', 'gw-test', 3)),
+      Buffer.concat([batch(2, 1), Buffer.from(`${line(3, 'z'.repeat(3 * 1024 * 1024))}\n`), batch(4, 1)]),
+    )
     writeFileSync(join(dir, 'audit-gw-test.sent'), '{"file":"x","offset":-1}')
     const s = await Spool.open(options(dir, { firstFile: 4 }))
     const seqs: number[] = []
@@ -140,7 +143,8 @@ describe('spool', () => {
       seqs.push(...b.lines.map(lineSeq))
       await s.ack(b.end)
     }
-    assert.deepEqual(seqs, [0, 1, 2])
+    // A 3 MiB line (longer than a batch) goes alone, and what follows it is not lost.
+    assert.deepEqual(seqs, [0, 1, 2, 3, 4])
     await s.close()
   })
 

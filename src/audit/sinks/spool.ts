@@ -23,7 +23,7 @@
 import { constants } from 'node:fs'
 import { type FileHandle, mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { chainFileName, listChainFiles, MAX_LINE_BYTES } from '../files.js'
+import { chainFileName, listChainFiles } from '../files.js'
 import type { SinkErrorHandler } from './types.js'
 
 export interface SpoolOptions {
@@ -350,15 +350,18 @@ export class Spool {
         this.skipTo(seg)
         continue
       }
-      let chunk = await this.readAt(seg.n, this.sent.offset, Math.min(avail, maxBytes))
+      let len = Math.min(avail, maxBytes)
+      let chunk = await this.readAt(seg.n, this.sent.offset, len)
       let cut = chunk.lastIndexOf(0x0a)
-      if (cut < 0 && chunk.length < avail) {
-        chunk = await this.readAt(seg.n, this.sent.offset, Math.min(avail, MAX_LINE_BYTES + 1))
+      while (cut < 0 && len < avail) {
+        // One line longer than maxBytes: it goes alone (never dropped; it was in memory once already).
+        len = Math.min(avail, len * 2)
+        chunk = await this.readAt(seg.n, this.sent.offset, len)
         cut = chunk.indexOf(0x0a)
       }
       if (cut < 0) {
         if (isLast) return undefined
-        // A torn tail (or a line too long to be a record): not part of the chain.
+        // A torn tail (a record cut by a crash): not part of the chain.
         this.skipTo(seg)
         continue
       }
