@@ -1,8 +1,10 @@
 /**
  * The `audit:` section of the config (wired into config/schema.ts). See docs/audit.md.
  */
+import { isIP } from 'node:net'
 import { type Static, Type } from '@sinclair/typebox'
 import { INSTANCE_PATTERN } from './record.js'
+import { FACILITIES } from './sinks/syslog.js'
 
 export const AUDIT_DEFAULTS = {
   maxBytes: 64 * 1024 * 1024,
@@ -12,6 +14,230 @@ export const AUDIT_DEFAULTS = {
   checkpointIntervalSec: 60,
   maxQueue: 10000,
 } as const
+
+// ---- forwarding sinks (http, syslog) and their spool: docs/audit.md#forwarding-sinks ----
+
+export const SPOOL_DEFAULTS = {
+  maxBytes: 256 * 1024 * 1024,
+  httpTimeoutMs: 10_000,
+  httpMaxRecords: 1000,
+  httpMaxBytes: 1024 * 1024,
+  httpLingerMs: 200,
+  retryMinMs: 200,
+  retryMaxMs: 30_000,
+  syslogSettleMs: 1000,
+} as const
+
+const Retry = Type.Object(
+  {
+    minMs: Type.Integer({
+      minimum: 10,
+      maximum: 60_000,
+      default: SPOOL_DEFAULTS.retryMinMs,
+      description: 'First retry after about this long.',
+    }),
+    maxMs: Type.Integer({
+      minimum: 100,
+      maximum: 600_000,
+      default: SPOOL_DEFAULTS.retryMaxMs,
+      description: 'Retries back off exponentially (with jitter) up to this; they never stop.',
+    }),
+  },
+  { additionalProperties: false, default: {}, description: 'Retry backoff.' },
+)
+
+export const SpoolConfig = Type.Object(
+  {
+    dir: Type.String({
+      minLength: 1,
+      default: 'audit-spool',
+      description:
+        'Directory of the spool (created 0700; relative to the config file): records not yet delivered, and the tail of the chain, which continues from it on restart. Keep it across restarts.',
+    }),
+    maxBytes: Type.Integer({
+      minimum: 65536,
+      default: SPOOL_DEFAULTS.maxBytes,
+      description:
+        'Most undelivered bytes. When full, writes wait for deliveries (the audit queue fills, then events are dropped and recorded as an `audit.gap`; with `file.fsync: always` audited responses wait).',
+    }),
+  },
+  {
+    additionalProperties: false,
+    default: {},
+    description:
+      'The on-disk spool of the `http` and `syslog` sinks. Synced per `file.fsync` / `file.fsyncIntervalMs`.',
+  },
+)
+
+export const HttpSinkConfig = Type.Object(
+  {
+    url: Type.String({
+      minLength: 1,
+      description: 'Collector URL, `https://…` (`http://` only to a loopback address).',
+    }),
+    token: Type.Optional(
+      Type.String({
+        minLength: 1,
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the ${…} syntax is the advice itself
+        description: 'Secret sent with every batch (use `${env:NAME}` or `${file:PATH}`; never logged).',
+      }),
+    ),
+    tokenHeader: Type.String({
+      pattern: '^[A-Za-z0-9-]{1,64}$',
+      default: 'authorization',
+      description:
+        '`authorization`: the token is sent as `Bearer <token>`; any other header: the token as is.',
+    }),
+    ca: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'PEM file of the CA(s) to trust for the collector instead of the system ones.',
+      }),
+    ),
+    timeoutMs: Type.Integer({
+      minimum: 100,
+      maximum: 600_000,
+      default: SPOOL_DEFAULTS.httpTimeoutMs,
+      description: 'Deadline of one POST (connect, send, answer).',
+    }),
+    batch: Type.Object(
+      {
+        maxRecords: Type.Integer({
+          minimum: 1,
+          maximum: 100_000,
+          default: SPOOL_DEFAULTS.httpMaxRecords,
+          description: 'Most records per POST.',
+        }),
+        maxBytes: Type.Integer({
+          minimum: 1024,
+          maximum: 64 * 1024 * 1024,
+          default: SPOOL_DEFAULTS.httpMaxBytes,
+          description: 'Most bytes per POST (a single longer record goes alone).',
+        }),
+        lingerMs: Type.Integer({
+          minimum: 0,
+          maximum: 60_000,
+          default: SPOOL_DEFAULTS.httpLingerMs,
+          description: 'How long to wait for more records before sending a batch that is not full.',
+        }),
+      },
+      { additionalProperties: false, default: {}, description: 'Batching.' },
+    ),
+    retry: Retry,
+  },
+  {
+    additionalProperties: false,
+    description: 'The `http` sink: batches of record lines POSTed as `application/x-ndjson`.',
+  },
+)
+
+export const SyslogSinkConfig = Type.Object(
+  {
+    host: Type.String({ minLength: 1, description: 'Receiver host name or address.' }),
+    port: Type.Integer({
+      minimum: 1,
+      maximum: 65535,
+      description: 'Receiver port (usually 601 TCP, 6514 TLS).',
+    }),
+    transport: Type.Union([Type.Literal('tcp'), Type.Literal('tls')], {
+      default: 'tcp',
+      description: '`tcp` (RFC 6587 octet counting) or `tls` (RFC 5425).',
+    }),
+    tls: Type.Optional(
+      Type.Object(
+        {
+          ca: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the CA(s) to trust.' })),
+          cert: Type.Optional(
+            Type.String({ minLength: 1, description: 'Client certificate (PEM), with `key`.' }),
+          ),
+          key: Type.Optional(
+            Type.String({ minLength: 1, description: 'Client private key (PEM), with `cert`.' }),
+          ),
+          servername: Type.Optional(
+            Type.String({ minLength: 1, description: 'Name the certificate must carry (default: `host`).' }),
+          ),
+          minVersion: Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], {
+            default: 'TLSv1.2',
+            description: 'Lowest TLS version.',
+          }),
+        },
+        { additionalProperties: false, description: 'With `transport: tls`.' },
+      ),
+    ),
+    facility: Type.Union(
+      Object.keys(FACILITIES).map((f) => Type.Literal(f)),
+      { default: 'local0', description: 'Syslog facility (`kern` … `local7`).' },
+    ),
+    hostname: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 255,
+        description: "HOSTNAME field (default: the machine's name).",
+      }),
+    ),
+    connectTimeoutMs: Type.Integer({
+      minimum: 100,
+      maximum: 600_000,
+      default: SPOOL_DEFAULTS.httpTimeoutMs,
+      description: 'Deadline of a connection (and TLS handshake).',
+    }),
+    settleMs: Type.Integer({
+      minimum: 10,
+      maximum: 600_000,
+      default: SPOOL_DEFAULTS.syslogSettleMs,
+      description:
+        'Records leave the spool once the connection they were written on stayed up this long after; when it fails first they are sent again.',
+    }),
+    retry: Retry,
+  },
+  { additionalProperties: false, description: 'The `syslog` sink: RFC 5424 messages, one per record.' },
+)
+
+/** Combinations the schema cannot express; each message names the field. */
+export function checkSinkConfig(c: {
+  sink: string
+  http?: { url: string } | undefined
+  syslog?:
+    | { transport: string; tls?: { cert?: string | undefined; key?: string | undefined } | undefined }
+    | undefined
+}): string[] {
+  const out: string[] = []
+  if (c.sink === 'http') {
+    if (c.http === undefined) out.push('audit.sink is http but audit.http (url, …) is missing')
+    else {
+      let u: URL | undefined
+      try {
+        u = new URL(c.http.url)
+      } catch {
+        out.push('audit.http.url: not a URL')
+      }
+      if (u !== undefined) {
+        const host = u.hostname.replace(/^\[|\]$/g, '')
+        const loopback =
+          host === 'localhost' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::1'
+        if (u.protocol === 'http:' && !loopback)
+          out.push(
+            'audit.http.url: http:// only to a loopback address (127.0.0.0/8, ::1, localhost); use https://',
+          )
+        else if (u.protocol !== 'http:' && u.protocol !== 'https:')
+          out.push('audit.http.url: must be https:// (or http:// to a loopback address)')
+        if (u.username !== '' || u.password !== '')
+          out.push('audit.http.url: no credentials in the URL; use audit.http.token')
+      }
+    }
+  } else if (c.http !== undefined) out.push(`audit.http is set but audit.sink is ${c.sink}`)
+  if (c.sink === 'syslog') {
+    if (c.syslog === undefined) out.push('audit.sink is syslog but audit.syslog (host, port, …) is missing')
+    else {
+      if (c.syslog.transport !== 'tls' && c.syslog.tls !== undefined)
+        out.push('audit.syslog.tls is set but audit.syslog.transport is tcp (set transport: tls)')
+      const t = c.syslog.tls
+      if (t && (t.cert === undefined) !== (t.key === undefined))
+        out.push('audit.syslog.tls: cert and key go together')
+    }
+  } else if (c.syslog !== undefined) out.push(`audit.syslog is set but audit.sink is ${c.sink}`)
+  return out
+}
 
 export const AuditConfig = Type.Object(
   {
@@ -26,11 +252,14 @@ export const AuditConfig = Type.Object(
           "This gateway's chain id, in every record and file name. Default: the one found in `file.dir` (a new random one when the directory holds none). Give each gateway sharing a directory its own.",
       }),
     ),
-    sink: Type.Union([Type.Literal('file'), Type.Literal('stdout')], {
-      default: 'file',
-      description:
-        '`file`: JSON lines in numbered files under `file.dir`, the chain continued across restarts. `stdout`: JSON lines on standard output, a new chain per process start (send the access log elsewhere).',
-    }),
+    sink: Type.Union(
+      [Type.Literal('file'), Type.Literal('stdout'), Type.Literal('http'), Type.Literal('syslog')],
+      {
+        default: 'file',
+        description:
+          '`file`: JSON lines in numbered files under `file.dir`, the chain continued across restarts. `stdout`: JSON lines on standard output, a new chain per process start (send the access log elsewhere). `http`: batches POSTed to a collector (`http`), through the on-disk `spool`. `syslog`: RFC 5424 messages over TCP or TLS (`syslog`), through the on-disk `spool`.',
+      },
+    ),
     file: Type.Object(
       {
         dir: Type.String({
@@ -67,6 +296,9 @@ export const AuditConfig = Type.Object(
       },
       { additionalProperties: false, default: {}, description: 'The file sink.' },
     ),
+    spool: Type.Optional(SpoolConfig),
+    http: Type.Optional(HttpSinkConfig),
+    syslog: Type.Optional(SyslogSinkConfig),
     keyring: Type.Optional(
       Type.Object(
         {

@@ -291,13 +291,9 @@ export class AuditLog implements AuditEmitter {
           await this.rotate(now)
         }
         const lines: string[] = []
-        for (let i = 0; i < items.length; i++) {
-          lines.push(this.seal(items[i] as AuditEvent, times[i] as number))
-          if (this.sinceCheckpoint >= this.checkpointEvery) {
-            lines.push(this.seal({ type: 'audit.checkpoint', data: { reason: 'count' } }, now))
-          }
-        }
-        if (gap !== undefined) {
+        let gapLeft = gap
+        const sealGap = () => {
+          if (gapLeft === undefined) return
           lines.push(
             this.seal(
               {
@@ -305,15 +301,26 @@ export class AuditLog implements AuditEmitter {
                 decision: 'error',
                 reason: 'queue full',
                 data: {
-                  dropped: gap.count,
-                  firstAt: new Date(gap.firstAt).toISOString(),
-                  lastAt: new Date(gap.lastAt).toISOString(),
+                  dropped: gapLeft.count,
+                  firstAt: new Date(gapLeft.firstAt).toISOString(),
+                  lastAt: new Date(gapLeft.lastAt).toISOString(),
                 },
               },
               now,
             ),
           )
+          gapLeft = undefined
         }
+        for (let i = 0; i < items.length; i++) {
+          const item = items[i] as AuditEvent | Internal
+          // The closing checkpoint stays the chain's last record: a gap sealed with it goes first.
+          if (item.type === 'audit.checkpoint' && item.data?.reason === 'close') sealGap()
+          lines.push(this.seal(item, times[i] as number))
+          if (this.sinceCheckpoint >= this.checkpointEvery) {
+            lines.push(this.seal({ type: 'audit.checkpoint', data: { reason: 'count' } }, now))
+          }
+        }
+        sealGap()
         if (lines.length > 0) {
           lines.push('')
           await this.sink.write(Buffer.from(lines.join('\n'), 'utf8'))

@@ -12,18 +12,21 @@
  *   `audit verify` accepts exactly those and nothing else.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { Writable } from 'node:stream'
 import type { Logger } from 'pino'
-import type { AuditConfig } from './config.js'
+import { type AuditConfig, checkSinkConfig, SPOOL_DEFAULTS } from './config.js'
 import { acquireChainLock, type ChainFile, instancesIn, listChainFiles, readTail } from './files.js'
 import { loadKeyring } from './keyring.js'
 import { AuditLog } from './log.js'
 import { checkRecord, genesisHash, recordHash } from './record.js'
 import { checkRedactPaths, compileRedactor } from './redact.js'
 import { FileSink } from './sinks/file.js'
+import { HttpSink } from './sinks/http.js'
+import { Spool } from './sinks/spool.js'
 import { StdoutSink } from './sinks/stdout.js'
+import { SyslogSink } from './sinks/syslog.js'
 import type { AuditSink } from './sinks/types.js'
 
 /** A problem with the audit config, keyring or chain that keeps the gateway from starting (exit 2). */
@@ -99,6 +102,8 @@ export async function openAuditLog(config: AuditConfig, o: OpenOptions): Promise
   }
   const problems = checkRedactPaths(config.redact)
   if (problems.length > 0) throw new AuditConfigError(`audit.redact: ${problems.join('; ')}`)
+  const sinkProblems = checkSinkConfig(config)
+  if (sinkProblems.length > 0) throw new AuditConfigError(sinkProblems.join('; '))
   let keyring: ReturnType<typeof loadKeyring>['keyring']
   try {
     const loaded = loadKeyring(config.keyring, { baseDir: o.baseDir, env: o.env })
@@ -118,7 +123,10 @@ export async function openAuditLog(config: AuditConfig, o: OpenOptions): Promise
     if (log) log.sinkError(err, op)
     else logger.error({ op, code: err.code }, 'audit sink error')
   }
-  if (config.sink === 'stdout') {
+  if (config.sink === 'http' || config.sink === 'syslog') {
+    const opened = await openForwardingSink(config, o, keyring, onError)
+    ;({ sink, instance, tail, release } = opened)
+  } else if (config.sink === 'stdout') {
     instance = config.instanceId ?? `gw-${randomBytes(5).toString('hex')}`
     tail = { seq: 0, prev: genesisHash(instance), nextFile: 1, previous: undefined, torn: [] }
     sink = new StdoutSink(o.stdout ?? process.stdout, onError)
@@ -181,7 +189,7 @@ export async function openAuditLog(config: AuditConfig, o: OpenOptions): Promise
     checkpointEvery: config.checkpoint.everyRecords,
     checkpointIntervalMs: config.checkpoint.intervalSec * 1000,
     maxQueue: config.maxQueue,
-    durable: config.sink === 'file' && config.file.fsync === 'always',
+    durable: config.sink !== 'stdout' && config.file.fsync === 'always',
     redact: compileRedactor(config.redact),
     logger,
     now,
@@ -199,9 +207,131 @@ export async function openAuditLog(config: AuditConfig, o: OpenOptions): Promise
       instance,
       sink: sink.kind,
       seq: tail.seq,
-      fsync: config.sink === 'file' ? config.file.fsync : undefined,
+      fsync: config.sink !== 'stdout' ? config.file.fsync : undefined,
     },
     'audit log open',
   )
   return log
+}
+
+/**
+ * The http and syslog sinks: the spool directory holds the chain's unsent records and its tail,
+ * so the chain continues from it on restart as it does from the file sink's directory.
+ */
+async function openForwardingSink(
+  config: AuditConfig,
+  o: OpenOptions,
+  keyring: Parameters<typeof checkRecord>[1],
+  onError: (err: NodeJS.ErrnoException, op: string) => void,
+): Promise<{ sink: AuditSink; instance: string; tail: ChainTail; release: () => void }> {
+  const spoolConfig = config.spool ?? { dir: 'audit-spool', maxBytes: SPOOL_DEFAULTS.maxBytes }
+  const dir = resolve(o.baseDir, spoolConfig.dir)
+  const prefix = config.file.prefix
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+  } catch (err) {
+    throw new AuditConfigError(
+      `audit.spool.dir ${dir}: ${(err as NodeJS.ErrnoException).code ?? 'cannot be created'}`,
+    )
+  }
+  let instance: string
+  if (config.instanceId !== undefined) instance = config.instanceId
+  else {
+    const found = instancesIn(dir, prefix)
+    if (found.length > 1) {
+      throw new AuditConfigError(
+        `audit: ${dir} holds the spools of several instances (${found.join(', ')}); set audit.instanceId`,
+      )
+    }
+    instance = found[0] ?? `gw-${randomBytes(5).toString('hex')}`
+  }
+  let release: () => void
+  try {
+    release = acquireChainLock(dir, prefix, instance)
+  } catch (err) {
+    throw new AuditConfigError(`audit: ${(err as Error).message}`)
+  }
+  const readPem = (field: string, file: string | undefined): Buffer | undefined => {
+    if (file === undefined) return undefined
+    const path = resolve(o.baseDir, file)
+    try {
+      return readFileSync(path)
+    } catch (err) {
+      throw new AuditConfigError(`${field} ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`)
+    }
+  }
+  try {
+    const tail = findChainTail(listChainFiles(dir).get(`${prefix}-${instance}`) ?? [], instance, keyring)
+    let spool: Spool
+    try {
+      spool = await Spool.open({
+        dir,
+        prefix,
+        instance,
+        firstFile: tail.nextFile,
+        fsync: config.file.fsync,
+        fsyncIntervalMs: config.file.fsyncIntervalMs,
+        maxBytes: spoolConfig.maxBytes,
+        onError,
+      })
+    } catch (err) {
+      throw new AuditConfigError(
+        `audit: cannot open the spool in ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      )
+    }
+    let sink: AuditSink
+    if (config.sink === 'http') {
+      const h = config.http as NonNullable<AuditConfig['http']>
+      sink = new HttpSink({
+        spool,
+        url: new URL(h.url),
+        instance,
+        token: h.token,
+        tokenHeader: h.tokenHeader,
+        ca: readPem('audit.http.ca', h.ca),
+        timeoutMs: h.timeoutMs,
+        maxRecords: h.batch.maxRecords,
+        maxBytes: h.batch.maxBytes,
+        lingerMs: h.batch.lingerMs,
+        retryMinMs: h.retry.minMs,
+        retryMaxMs: h.retry.maxMs,
+        onError,
+      })
+    } else {
+      const y = config.syslog as NonNullable<AuditConfig['syslog']>
+      const abs = (f: string | undefined) => (f === undefined ? undefined : resolve(o.baseDir, f))
+      for (const [field, f] of [
+        ['ca', y.tls?.ca],
+        ['cert', y.tls?.cert],
+        ['key', y.tls?.key],
+      ] as const)
+        readPem(`audit.syslog.tls.${field}`, f)
+      sink = new SyslogSink({
+        spool,
+        host: y.host,
+        port: y.port,
+        tls:
+          y.transport === 'tls'
+            ? {
+                ca: abs(y.tls?.ca),
+                cert: abs(y.tls?.cert),
+                key: abs(y.tls?.key),
+                servername: y.tls?.servername,
+                minVersion: y.tls?.minVersion ?? 'TLSv1.2',
+              }
+            : undefined,
+        facility: y.facility as ConstructorParameters<typeof SyslogSink>[0]['facility'],
+        hostname: y.hostname,
+        connectTimeoutMs: y.connectTimeoutMs,
+        settleMs: y.settleMs,
+        retryMinMs: y.retry.minMs,
+        retryMaxMs: y.retry.maxMs,
+        onError,
+      })
+    }
+    return { sink, instance, tail, release }
+  } catch (err) {
+    release()
+    throw err
+  }
 }

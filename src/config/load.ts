@@ -260,6 +260,7 @@ const SECRET_FIELDS: readonly (readonly Seg[])[] = [
   ['admin', 'token'],
   ['stores', 'redis', 'password'],
   ['stores', 'redis', 'sentinelPassword'],
+  ['audit', 'http', 'token'],
 ]
 
 /** Warnings for secrets written into the config file itself (it is often committed or shared). */

@@ -4,8 +4,7 @@
  * durability (`write` resolves when the batch is as safe as the sink's setting says) and never
  * drops a batch: on an I/O error it reports through `onError` and retries until it succeeds or is
  * closed. Sinks that keep the chain in files (file.ts) also rotate; sinks that forward records
- * elsewhere (an HTTP collector or syslog, later) implement the same interface with a spool of
- * their own.
+ * elsewhere (http.ts, syslog.ts) implement the same interface over an on-disk spool (spool.ts).
  */
 export interface AuditSink {
   /** `file`, `stdout`, … (for logs and metrics). */
