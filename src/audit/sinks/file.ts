@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import type { EncryptionKeys } from '../encryption.js'
 import { FileEncryptor } from '../encryption.js'
 import { chainFileName } from '../files.js'
+import type { Keyring } from '../keyring.js'
 import type { AuditSink, SinkErrorHandler } from './types.js'
 
 export interface FileSinkOptions {
@@ -101,6 +102,16 @@ export class FileSink implements AuditSink {
 
   nextFileName(): string {
     return chainFileName(this.o.prefix, this.o.instance, this.fileNumber + 1, this.o.encryption !== undefined)
+  }
+
+  /** Path of the file being written now. */
+  get currentPath(): string {
+    return join(this.o.dir, this.currentFile)
+  }
+
+  /** The encryption keyring (undefined: not encrypted). */
+  get encryptionKeyring(): Keyring | undefined {
+    return this.o.encryption?.keyring
   }
 
   /** Key id of the encryption key of the current file (undefined: not encrypted). */
