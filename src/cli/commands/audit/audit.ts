@@ -74,7 +74,7 @@ async function verify(args: string[]): Promise<number> {
     strict: true,
   })
   if (values.format !== 'text' && values.format !== 'json') throw new UsageError('--format is text or json')
-  const src = chainSource(values)
+  const src = await chainSource(values)
   const paths = positionals.length > 0 ? positionals : src.dir !== undefined ? [src.dir] : []
   if (paths.length === 0) throw new UsageError(`no files given\n${AUDIT_USAGE}`)
   const files = chainFiles(paths, src.instance, positionals.length > 0 ? undefined : src.prefix)

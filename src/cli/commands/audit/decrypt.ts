@@ -27,11 +27,11 @@ import { auditConfigOf } from './source.js'
 
 const MAX_FILE_BYTES = 1024 * 1024 * 1024
 
-function keyringOf(v: {
+async function keyringOf(v: {
   config?: string | undefined
   'encryption-keyring'?: string | undefined
   'encryption-keyring-env'?: string | undefined
-}): Keyring {
+}): Promise<Keyring> {
   const given = [v.config, v['encryption-keyring'], v['encryption-keyring-env']].filter(
     (x) => x !== undefined,
   )
@@ -42,7 +42,7 @@ function keyringOf(v: {
   }
   try {
     if (v.config !== undefined) {
-      const { audit, baseDir } = auditConfigOf(v.config)
+      const { audit, baseDir } = await auditConfigOf(v.config)
       if (audit.encryption === undefined) throw new UsageError(`${v.config}: audit.encryption is not set`)
       return loadEncryptionKeyring(audit.encryption.keyring, { baseDir }).keyring
     }
@@ -129,7 +129,7 @@ export async function decrypt(args: string[]): Promise<number> {
     strict: true,
   })
   if (positionals.length === 0) throw new UsageError('audit decrypt: no files given')
-  const keyring = keyringOf(values)
+  const keyring = await keyringOf(values)
   const files = expand(positionals)
   const outDir = values.out !== undefined ? resolve(values.out) : undefined
   if (outDir !== undefined) mkdirSync(outDir, { recursive: true, mode: 0o700 })

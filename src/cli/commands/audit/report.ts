@@ -81,7 +81,7 @@ export async function report(args: string[]): Promise<number> {
   const now = Date.now()
   if (values.since !== undefined) query.since = parseTime('--since', values.since, now)
   if (values.until !== undefined) query.until = parseTime('--until', values.until, now)
-  const src = chainSource(values)
+  const src = await chainSource(values)
   const paths = [...positionals, ...(values.dir !== undefined ? [values.dir] : [])]
   if (paths.length === 0 && src.dir !== undefined) paths.push(src.dir)
   if (paths.length === 0) throw new UsageError('give the chain with --config FILE or --dir DIR')

@@ -11,7 +11,6 @@ import type { AuditConfig } from '../../../audit/config.js'
 import { loadEncryptionKeyring } from '../../../audit/encryption.js'
 import { listChainFiles } from '../../../audit/files.js'
 import { type Keyring, KeyringError, type KeyringSource, loadKeyring } from '../../../audit/keyring.js'
-import { formatProblem, loadConfigFile } from '../../../config/load.js'
 import { UsageError } from '../../main.js'
 
 /** The options every audit command that reads a chain takes. */
@@ -34,7 +33,9 @@ export interface SourceFlags {
 }
 
 /** The audit section of a gateway config and its directory; config problems are a usage error. */
-export function auditConfigOf(configFile: string): { audit: AuditConfig; baseDir: string } {
+export async function auditConfigOf(configFile: string): Promise<{ audit: AuditConfig; baseDir: string }> {
+  // Loaded only when needed: the config loader compiles the whole schema (seconds on a busy machine).
+  const { formatProblem, loadConfigFile } = await import('../../../config/load.js')
   const loaded = loadConfigFile(configFile)
   if (loaded.config === undefined) {
     throw new UsageError(`${configFile}: invalid config:\n${loaded.errors.map(formatProblem).join('\n')}`)
@@ -72,11 +73,11 @@ export interface ChainSource {
 }
 
 /** The keyrings (and, with --config, the chain's directory) named by the flags. */
-export function chainSource(v: SourceFlags): ChainSource {
+export async function chainSource(v: SourceFlags): Promise<ChainSource> {
   const flagKeys = v.keyring !== undefined || v['keyring-env'] !== undefined
   if (v.config !== undefined) {
     if (flagKeys) throw new UsageError('give the keyring with --config or with --keyring, not both')
-    const { audit, baseDir } = auditConfigOf(v.config)
+    const { audit, baseDir } = await auditConfigOf(v.config)
     if (audit.keyring === undefined) throw new UsageError(`${v.config}: audit.keyring is not set`)
     const enc = audit.encryption?.keyring
     const encFlag = v['encryption-keyring'] ?? v['encryption-keyring-env']

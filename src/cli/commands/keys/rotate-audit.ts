@@ -25,7 +25,7 @@ export async function rotateAudit(args: string[]): Promise<number> {
     strict: true,
   })
   if (positionals.length > 0 || values.config === undefined) throw new UsageError(ROTATE_AUDIT_USAGE)
-  const { audit, baseDir } = auditConfigOf(values.config)
+  const { audit, baseDir } = await auditConfigOf(values.config)
   const src = audit.encryption?.keyring
   if (src === undefined) throw new UsageError(`${values.config}: audit.encryption is not set`)
   if (src.file === undefined) {
