@@ -7,7 +7,9 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { generateKey } from '../src/keys/format.js'
@@ -270,4 +272,104 @@ audit:
   const db = cli(['audit', 'decrypt', '--encryption-keyring', join(dir, 'audit-enc-keys.json'), encFile])
   assert.equal(db.code, 1)
   assert.match(db.stderr, /line 4: frame 3 does not decrypt/)
+})
+
+test('SIGKILL under load with encryption and fsync: always, restart: the chain verifies and every answered request has its record', async () => {
+  const dir = tempDir('pc-audit-enc-crash-')
+  assert.equal(cli(['audit', 'keygen', '--keyring', join(dir, 'audit-keys.json')]).code, 0)
+  const kc = cli(['keys', 'create', '--store', join(dir, 'keys.json'), '--owner', 'svc-crash'])
+  assert.equal(kc.code, 0, kc.stderr)
+  const apiKey = kc.stdout.trim()
+  const b64 = () => randomBytes(32).toString('base64')
+  writeFileSync(join(dir, 'enc.json'), JSON.stringify({ active: 'e1', keys: { e1: b64() } }), { mode: 0o600 })
+  const yaml = `
+listeners: [ { name: public, host: 127.0.0.1, port: 0 } ]
+admin: { enabled: false }
+upstreams: { main: { targets: [ { url: "${up.url}" } ] } }
+routes:
+  - name: api
+    match: { pathPrefix: /api }
+    upstream: main
+    policies:
+      api-key-auth: { store: keys.json }
+accessLog: { enabled: false }
+reload: { watch: false }
+audit:
+  enabled: true
+  keyring: { file: audit-keys.json }
+  encryption: { keyring: { file: enc.json } }
+  file: { fsync: always, maxBytes: 32768 }
+  events: { authSuccess: true }
+`
+  const answered: { id: string; status: number }[] = []
+  const run = async (url: string, phase: string, ms: number, kill?: () => void) => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 6 })
+    let stop = false
+    let cut = 0
+    const timer = setTimeout(() => {
+      stop = true
+      kill?.()
+    }, ms)
+    await Promise.all(
+      Array.from({ length: 6 }, async (_, w) => {
+        for (let i = 0; !stop; i++) {
+          const id = `${phase}-w${w}-${i}`
+          const status = await new Promise<number>((resolve) => {
+            const req = http.get(
+              `${url}/api/items/${i}`,
+              { agent, headers: { 'x-request-id': id, ...(i % 3 === 0 ? {} : { 'x-api-key': apiKey }) } },
+              (res) => {
+                res.resume()
+                res.on('end', () => resolve(res.statusCode ?? 0))
+                res.on('error', () => resolve(0))
+              },
+            )
+            req.on('error', () => resolve(0))
+          })
+          if (status === 0) {
+            cut++
+            if (kill) return
+          } else answered.push({ id, status })
+        }
+      }),
+    )
+    clearTimeout(timer)
+    agent.destroy()
+    return cut
+  }
+  const gw1 = await spawnGateway(yaml, dir)
+  const cut = await run(gw1.url, 'one', 1500, () => gw1.child.kill('SIGKILL'))
+  await gw1.stop()
+  const gw2 = await spawnGateway(yaml, dir)
+  await run(gw2.url, 'two', 500)
+  assert.equal(await gw2.stop(), 0)
+  console.log(`encrypted crash test: ${answered.length} answered, ${cut} cut by the kill`)
+  assert.ok(answered.length >= 50, `only ${answered.length} answered`)
+
+  const flags = ['--keyring', join(dir, 'audit-keys.json'), '--encryption-keyring', join(dir, 'enc.json')]
+  const v = cli(['audit', 'verify', ...flags, join(dir, 'audit')])
+  assert.equal(v.code, 0, v.stdout + v.stderr)
+  assert.match(v.stdout, /restart after the chain was left open/)
+  const out = join(dir, 'plain')
+  const d = cli([
+    'audit',
+    'decrypt',
+    '--encryption-keyring',
+    join(dir, 'enc.json'),
+    '--out',
+    out,
+    join(dir, 'audit'),
+  ])
+  assert.equal(d.code, 0, d.stderr)
+  const ids = new Set<string>()
+  for (const f of readdirSync(out)) {
+    for (const l of readFileSync(join(out, f), 'utf8').split('\n')) {
+      const m = /"requestId":"([^"]+)"/.exec(l)
+      if (m && !l.includes('"type":"auth.failure"')) ids.add(m[1] as string)
+    }
+  }
+  const missing = answered.filter((a) => !ids.has(a.id))
+  assert.deepEqual(missing, [], `${missing.length} answered requests without a record`)
+  const raw = allFiles(join(dir, 'audit'))
+  assert.ok(!raw.includes(apiKey) && !raw.includes('svc-crash'), 'encrypted files hold no plaintext')
 })
