@@ -66,8 +66,24 @@ export function parseEncryptionKeyring(text: string, where: string): Keyring {
   return checkEncryptionKeyring(parseKeyring(text, where), where)
 }
 
+// Random nonces drawn from a pool refilled in bulk: one randomBytes call per 512 frames instead of
+// one per frame (a third of the cost of a frame, measured). Each nonce is used once.
+const POOL_NONCES = 512
+let pool = Buffer.alloc(0)
+let poolAt = 0
+
+function nextNonce(): Buffer {
+  if (poolAt + NONCE > pool.length) {
+    pool = randomBytes(NONCE * POOL_NONCES)
+    poolAt = 0
+  }
+  const n = pool.subarray(poolAt, poolAt + NONCE)
+  poolAt += NONCE
+  return n
+}
+
 function seal(key: Buffer, plain: Buffer, aad: Buffer): Buffer {
-  const nonce = randomBytes(NONCE)
+  const nonce = nextNonce()
   const c = createCipheriv('aes-256-gcm', key, nonce)
   c.setAAD(aad)
   const body = Buffer.concat([c.update(plain), c.final()])
