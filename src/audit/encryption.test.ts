@@ -111,6 +111,14 @@ describe('audit encryption at rest', () => {
     assert.equal(r.ok, true, JSON.stringify(r.problem))
     assert.equal(r.closed, true)
     assert.ok(r.records > 120)
+    const first = decryptFile(readFileSync(list[0] as string), encKeys(dir), 'f')
+    assert.ok(first.ok)
+    const start = JSON.parse(first.text.split('\n')[0] as string) as {
+      type: string
+      data: { encryption: unknown }
+    }
+    assert.equal(start.type, 'audit.start')
+    assert.deepEqual(start.data.encryption, { kid: 'e1' })
     // Without the encryption keyring: a usage error, not a verdict.
     assert.throws(() => verifyChain(list, keyring), VerifyUsageError)
     // With another encryption keyring (unknown key id): a usage error naming the key id.

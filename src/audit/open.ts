@@ -232,6 +232,8 @@ export async function openAuditLog(config: AuditConfig, o: OpenOptions): Promise
   const startData: Record<string, unknown> = { pid: process.pid, sink: sink.kind }
   if (tail.previous) startData.previous = tail.previous
   if (tail.torn.length > 0) startData.torn = tail.torn
+  // The encryption key id of the file this record opens (the file's header names it too).
+  if (encryption) startData.encryption = { kid: encryption.keyring.active }
   log = new AuditLog({
     instance,
     keyring,

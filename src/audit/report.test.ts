@@ -10,6 +10,7 @@ import { listChainFiles } from './files.js'
 import { parseKeyring } from './keyring.js'
 import { openAuditLog } from './open.js'
 import type { ParsedRecord } from './record.js'
+import { parseTime } from '../cli/commands/audit/report.js'
 import { type AccessEntry, accessReport, matchRecord, pathNamesObject } from './report.js'
 
 const rec = (over: Partial<ParsedRecord>): ParsedRecord =>
@@ -111,4 +112,27 @@ test('report over a real chain: entries in chain order, a broken chain reported 
   assert.equal(r.problem?.kind, 'altered')
   assert.equal(r.problem?.line, 11)
   assert.ok(partial.length < 15 && partial.length > 0)
+})
+
+test('--since / --until: ISO dates and times, durations back from now; anything else is a usage error', () => {
+  const now = Date.parse('2026-03-10T00:00:00Z')
+  assert.equal(parseTime('--since', '2026-03-01', now), Date.parse('2026-03-01T00:00:00Z'))
+  assert.equal(parseTime('--since', '2026-03-01T10:00:00Z', now), Date.parse('2026-03-01T10:00:00Z'))
+  assert.equal(parseTime('--since', '2026-03-01T10:00:00+02:00', now), Date.parse('2026-03-01T08:00:00Z'))
+  assert.equal(parseTime('--since', '24h', now), now - 86_400_000)
+  for (const bad of [
+    '',
+    'yesterday',
+    '2026-13-45',
+    '2026-03-01T25:99:00Z',
+    '1e9',
+    '-5d',
+    '2026-03-01; rm',
+    'x'.repeat(10000),
+  ])
+    assert.throws(
+      () => parseTime('--since', bad, now),
+      (e: Error) => e.name === 'UsageError',
+      bad,
+    )
 })
