@@ -5,7 +5,7 @@
  * `fsyncIntervalMs` while there is something unsynced.
  */
 import { constants } from 'node:fs'
-import { type FileHandle, mkdir, open } from 'node:fs/promises'
+import { type FileHandle, mkdir, open, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { EncryptionKeys } from '../encryption.js'
 import { FileEncryptor } from '../encryption.js'
@@ -94,7 +94,15 @@ export class FileSink implements AuditSink {
       // The header first: a fresh data key for this file, wrapped by the keyring's active key.
       this.encryptor = new FileEncryptor(enc.keyring, this.o.instance)
       const header = Buffer.from(`${this.encryptor.header}\n`, 'utf8')
-      await this.handle.write(header, 0, header.length, null)
+      try {
+        const { bytesWritten } = await this.handle.write(header, 0, header.length, null)
+        if (bytesWritten !== header.length) throw Object.assign(new Error('short write'), { code: 'EIO' })
+      } catch (err) {
+        // A file with a cut header holds nothing: remove it, so the retry opens the same number.
+        await this.handle.close().catch(() => undefined)
+        await unlink(join(this.o.dir, name)).catch(() => undefined)
+        throw err
+      }
       this.bytes += header.length
     }
     await syncDir(this.o.dir)
