@@ -241,6 +241,8 @@ export class EncryptionKeys {
   private ring: Keyring
   private stamp: string
   private lastPoll = Number.NEGATIVE_INFINITY
+  /** Warnings from the first read (a keyring file readable by group or others). */
+  readonly warnings: readonly string[]
 
   constructor(
     private readonly src: KeyringSource,
@@ -251,7 +253,9 @@ export class EncryptionKeys {
       onChange?: (active: string) => void
     } = {},
   ) {
-    this.ring = loadEncryptionKeyring(src, opts).keyring
+    const loaded = loadEncryptionKeyring(src, opts)
+    this.ring = loaded.keyring
+    this.warnings = loaded.warnings
     this.stamp = this.fileStamp()
   }
 

@@ -161,6 +161,7 @@ export async function openAuditLog(config: AuditConfig, o: OpenOptions): Promise
     } catch (err) {
       throw new AuditConfigError(`audit.encryption: ${(err as Error).message}`)
     }
+    for (const w of encryption.warnings) logger.warn(`audit.encryption: ${w}`)
   }
   let sink: AuditSink
   let instance: string
