@@ -10,7 +10,8 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
-import type { AdminConfig } from '../config/schema.js'
+import type { AuditLog } from '../audit/log.js'
+import type { AdminConfig, GatewayConfig } from '../config/schema.js'
 import type { AlertList } from '../detect/alerts.js'
 import { GatewayError } from '../gateway/errors.js'
 import type { Store } from '../stores/types.js'
@@ -26,6 +27,8 @@ import {
   sendProblem,
 } from './http.js'
 import { alertsModule } from './alerts.js'
+import { auditStatusModule } from './audit-status.js'
+import { configModule } from './config.js'
 import { bansModule } from './bans.js'
 import { revocationsModule } from './revocations.js'
 import { type AdminMethod, type AdminRequest, type AdminRoute, AdminRouter } from './router.js'
@@ -45,8 +48,21 @@ export interface AdminModuleContext {
   config: AdminConfig
   /** The detectors' recent alerts; undefined when detection is off. */
   alerts: AlertList | undefined
+  /** The audit log (GET /v1/audit/status); undefined when it is off. */
+  audit?: AuditLog | undefined
+  /** The config serving now and where its secrets came from (GET /v1/config). */
+  effectiveConfig?: (() => EffectiveConfig) | undefined
   /** Records a state change (see audit.ts); call it for every write, failed ones too. */
   recordWrite(req: AdminRequest, write: Omit<AdminWrite, 'actor' | 'requestId'>): void
+}
+
+/** The config serving now (after the last applied reload). */
+export interface EffectiveConfig {
+  config: GatewayConfig
+  /** Paths whose values came from `${env:}` / `${file:}` (the loader's secretPaths). */
+  secretPaths: ReadonlySet<string>
+  /** When it was loaded (ms). */
+  loadedAt: number
 }
 
 /** A part of the admin API: its routes, and what to release when the listener closes. */
@@ -58,7 +74,13 @@ export interface AdminModule {
 export type AdminModuleFactory = (ctx: AdminModuleContext) => AdminModule
 
 /** The modules the admin API is made of, in route order. */
-export const ADMIN_MODULES: readonly AdminModuleFactory[] = [revocationsModule, bansModule, alertsModule]
+export const ADMIN_MODULES: readonly AdminModuleFactory[] = [
+  revocationsModule,
+  bansModule,
+  alertsModule,
+  auditStatusModule,
+  configModule,
+]
 
 export interface AdminApi {
   /** False when no `admin.token` is configured: every /v1/ path answers 404. */
@@ -77,6 +99,8 @@ export interface AdminApiOptions {
   now?: () => number
   /** The detectors' recent alerts (GET /v1/alerts); undefined when detection is off. */
   alerts?: AlertList | undefined
+  audit?: AuditLog | undefined
+  effectiveConfig?: (() => EffectiveConfig) | undefined
   /** Default: {@link ADMIN_MODULES}. */
   modules?: readonly AdminModuleFactory[]
 }
@@ -121,6 +145,8 @@ export function createAdminApi(opts: AdminApiOptions): AdminApi {
     now,
     config: opts.config,
     alerts: opts.alerts,
+    audit: opts.audit,
+    effectiveConfig: opts.effectiveConfig,
     recordWrite: (req, w) => recordAdminWrite(logger, { ...w, actor: req.actor, requestId: req.id }),
   }
   try {

@@ -324,6 +324,42 @@ export const AuditConfig = Type.Object(
         },
       ),
     ),
+    encryption: Type.Optional(
+      Type.Object(
+        {
+          keyring: Type.Object(
+            {
+              file: Type.Optional(
+                Type.String({
+                  minLength: 1,
+                  description:
+                    'Encryption keyring file `{ active, keys: { kid: base64 of 32 bytes } }` (JSON or YAML; keep it 0600). Re-read each second: after `portcullis keys rotate-audit` the next file uses the new key.',
+                }),
+              ),
+              env: Type.Optional(
+                Type.String({
+                  pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+                  description:
+                    'Name of an environment variable holding the encryption keyring text instead (read at start).',
+                }),
+              ),
+            },
+            {
+              additionalProperties: false,
+              minProperties: 1,
+              maxProperties: 1,
+              description:
+                "The AES-256 keys that wrap each file's data key (one of `file` or `env`); separate from the HMAC `keyring`.",
+            },
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'Encrypt the chain files at rest (file sink): AES-256-GCM, a random data key per file wrapped by the active key of this keyring, one encrypted frame per record (docs/audit.md#encryption-at-rest).',
+        },
+      ),
+    ),
     checkpoint: Type.Object(
       {
         everyRecords: Type.Integer({

@@ -17,12 +17,26 @@ import {
 } from 'node:fs'
 import { join } from 'node:path'
 
-export const FILE_RE = /^(.+)-(\d{6,})\.jsonl$/
+/** `….jsonl`, or `….jsonl.enc` for an encrypted file (see encryption.ts). */
+export const FILE_RE = /^(.+)-(\d{6,})\.jsonl(?:\.enc)?$/
 /** Longest record line accepted when reading; longer is not a record. */
 export const MAX_LINE_BYTES = 1024 * 1024
 
-export function chainFileName(prefix: string, instance: string, n: number): string {
-  return `${prefix}-${instance}-${String(n).padStart(6, '0')}.jsonl`
+export function chainFileName(prefix: string, instance: string, n: number, encrypted = false): string {
+  return `${prefix}-${instance}-${String(n).padStart(6, '0')}.jsonl${encrypted ? '.enc' : ''}`
+}
+
+/** The first line of a file (up to `max` bytes), or undefined when it has no complete first line. */
+export function readFirstLine(path: string, max = 4096): string | undefined {
+  const fd = openSync(path, 'r')
+  try {
+    const buf = Buffer.allocUnsafe(max)
+    const n = readSync(fd, buf, 0, max, 0)
+    const nl = buf.subarray(0, n).indexOf(10)
+    return nl === -1 ? undefined : buf.toString('utf8', 0, nl)
+  } finally {
+    closeSync(fd)
+  }
 }
 
 export interface ChainFile {

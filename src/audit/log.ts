@@ -58,6 +58,25 @@ export interface AuditLogStats {
   queued: number
 }
 
+/** What the admin API's `GET /v1/audit/status` reports about the log (see src/admin/audit-status.ts). */
+export interface AuditLogStatus {
+  instance: string
+  sink: string
+  /** The file being written (file sink). */
+  currentFile: string | undefined
+  /** Its path (file sink). */
+  currentPath: string | undefined
+  /** The encryption key id of the current file; undefined when files are not encrypted. */
+  encryptionKid: string | undefined
+  /** Seq of the last record handed to the sink and written; undefined before the first. */
+  lastSeq: number | undefined
+  /** When the last checkpoint was sealed (ms); undefined before the first. */
+  lastCheckpointAt: number | undefined
+  queued: number
+  /** The last sink error: the operation and the error's code (never a message). */
+  lastError: { op: string; code: string; at: number } | undefined
+}
+
 interface Deferred {
   promise: Promise<void>
   resolve: () => void
@@ -80,7 +99,12 @@ type Internal = { type: 'audit.start' | 'audit.checkpoint'; data: Record<string,
 export class AuditLog implements AuditEmitter {
   readonly instance: string
   readonly durable: boolean
+  /** The HMAC keyring records are signed with (the admin API's check of the current file). */
+  readonly keyring: Keyring
   private readonly sink: AuditSink
+  private lastWrittenSeq: number | undefined
+  private lastCheckpointSealedAt: number | undefined
+  private lastSinkError: AuditLogStatus['lastError']
   private readonly signer: SigningKey
   private readonly logger: Logger
   private readonly now: () => number
@@ -117,6 +141,7 @@ export class AuditLog implements AuditEmitter {
   constructor(o: AuditLogOptions) {
     this.instance = o.instance
     this.durable = o.durable
+    this.keyring = o.keyring
     this.sink = o.sink
     const key = o.keyring.keys.get(o.keyring.active) as Buffer
     this.signer = { kid: o.keyring.active, key }
@@ -137,6 +162,27 @@ export class AuditLog implements AuditEmitter {
 
   get stats(): AuditLogStats {
     return { ...this.stats_, queued: this.queue.length }
+  }
+
+  /** Where the log stands, for the admin API. */
+  status(): AuditLogStatus {
+    const s = this.sink as AuditSink & { currentFile?: string; currentPath?: string; encryptionKid?: string }
+    return {
+      instance: this.instance,
+      sink: this.sink.kind,
+      currentFile: s.currentFile,
+      currentPath: s.currentPath,
+      encryptionKid: s.encryptionKid,
+      lastSeq: this.lastWrittenSeq,
+      lastCheckpointAt: this.lastCheckpointSealedAt,
+      queued: this.queue.length,
+      lastError: this.lastSinkError,
+    }
+  }
+
+  /** The encryption keyring of the file sink (the admin API's check of the current file). */
+  get encryptionKeyring(): Keyring | undefined {
+    return (this.sink as AuditSink & { encryptionKeyring?: Keyring }).encryptionKeyring
   }
 
   /** The next record's seq (records written or queued for writing come before it). */
@@ -265,6 +311,7 @@ export class AuditLog implements AuditEmitter {
       this.stats_.checkpoints++
       this.lastCheckpointSeq = at.seq
       this.lastCheckpointAt = this.now()
+      this.lastCheckpointSealedAt = this.lastCheckpointAt
       this.sinceCheckpoint = 0
     } else {
       this.sinceCheckpoint++
@@ -325,6 +372,7 @@ export class AuditLog implements AuditEmitter {
           lines.push('')
           await this.sink.write(Buffer.from(lines.join('\n'), 'utf8'))
           this.stats_.written += lines.length - 1
+          this.lastWrittenSeq = this.seq - 1
         }
         this.pendingCurrent?.resolve()
         this.pendingCurrent = undefined
@@ -340,6 +388,7 @@ export class AuditLog implements AuditEmitter {
     const line = this.seal({ type: 'audit.checkpoint', data: { reason: 'rotate', next } }, now)
     await this.sink.write(Buffer.from(`${line}\n`, 'utf8'))
     this.stats_.written++
+    this.lastWrittenSeq = this.seq - 1
     const name = await this.sink.rotate()
     this.logger.info({ file: name, seq: this.seq }, 'audit file rotated')
   }
@@ -348,6 +397,11 @@ export class AuditLog implements AuditEmitter {
   sinkError(err: NodeJS.ErrnoException, op: string): void {
     this.stats_.sinkErrors++
     const now = this.now()
+    this.lastSinkError = {
+      op,
+      code: typeof err.code === 'string' ? err.code.slice(0, 32) : 'unknown',
+      at: now,
+    }
     if (now - (this.lastSinkAlert.get(op) ?? Number.NEGATIVE_INFINITY) < ALERT_EVERY_MS) return
     this.lastSinkAlert.set(op, now)
     this.logger.error(

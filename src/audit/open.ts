@@ -17,8 +17,16 @@ import { resolve } from 'node:path'
 import type { Writable } from 'node:stream'
 import type { Logger } from 'pino'
 import { type AuditConfig, checkSinkConfig, SPOOL_DEFAULTS } from './config.js'
-import { acquireChainLock, type ChainFile, instancesIn, listChainFiles, readTail } from './files.js'
-import { loadKeyring } from './keyring.js'
+import { EncHeaderError, EncryptionKeys, FileDecryptor, isEncrypted } from './encryption.js'
+import {
+  acquireChainLock,
+  type ChainFile,
+  instancesIn,
+  listChainFiles,
+  readFirstLine,
+  readTail,
+} from './files.js'
+import { type Keyring, loadKeyring } from './keyring.js'
 import { AuditLog } from './log.js'
 import { checkRecord, genesisHash, recordHash } from './record.js'
 import { checkRedactPaths, compileRedactor } from './redact.js'
@@ -61,6 +69,7 @@ export function findChainTail(
   files: readonly ChainFile[],
   instance: string,
   keyring: Parameters<typeof checkRecord>[1],
+  encryption?: Keyring,
 ): ChainTail {
   const torn: ChainTail['torn'] = []
   const nextFile = files.length > 0 ? (files[files.length - 1] as ChainFile).n + 1 : 1
@@ -69,7 +78,33 @@ export function findChainTail(
     const tail = readTail(f.path)
     if (tail.tornBytes > 0) torn.unshift({ file: f.name, offset: tail.tornOffset, bytes: tail.tornBytes })
     if (tail.lastLine === undefined) continue
-    const c = checkRecord(tail.lastLine, keyring)
+    let lastLine = tail.lastLine
+    if (isEncrypted(lastLine) || f.name.endsWith('.enc')) {
+      // An encrypted file: the header alone (a crash before its first record) holds no record.
+      if (lastLine.startsWith('{') && tail.tornOffset === Buffer.byteLength(lastLine) + 1) continue
+      if (encryption === undefined) {
+        throw new AuditConfigError(
+          `audit: ${f.path} is encrypted; continuing its chain needs audit.encryption (the keyring it was written with)`,
+        )
+      }
+      const header = readFirstLine(f.path)
+      let plain: string | undefined
+      try {
+        plain = header === undefined ? undefined : new FileDecryptor(header, encryption).decrypt(lastLine)
+      } catch (err) {
+        if (!(err instanceof EncHeaderError)) throw err
+        throw new AuditConfigError(
+          `audit: the encryption header of ${f.path} cannot be used (${err.message}); the chain cannot continue from it`,
+        )
+      }
+      if (plain === undefined) {
+        throw new AuditConfigError(
+          `audit: the last record of ${f.path} does not decrypt (altered, or another key); the chain cannot continue from it. Run \`portcullis audit verify\` on the directory`,
+        )
+      }
+      lastLine = plain
+    }
+    const c = checkRecord(lastLine, keyring)
     if (!c.ok) {
       throw new AuditConfigError(
         `audit: the last record of ${f.path} cannot be trusted (${c.message}); the chain cannot continue from it. Run \`portcullis audit verify\` on the directory`,
@@ -83,7 +118,7 @@ export function findChainTail(
     const closed = c.record.type === 'audit.checkpoint' && c.record.data?.reason === 'close'
     return {
       seq: c.record.seq + 1,
-      prev: recordHash(tail.lastLine),
+      prev: recordHash(lastLine),
       nextFile,
       previous: { file: f.name, seq: c.record.seq, closed },
       torn,
@@ -113,6 +148,26 @@ export async function openAuditLog(config: AuditConfig, o: OpenOptions): Promise
     throw new AuditConfigError(`audit: ${(err as Error).message}`)
   }
   const now = o.now ?? Date.now
+  let encryption: EncryptionKeys | undefined
+  if (config.encryption !== undefined) {
+    if (config.sink !== 'file') throw new AuditConfigError('audit.encryption needs the file sink')
+    try {
+      encryption = new EncryptionKeys(config.encryption.keyring, {
+        baseDir: o.baseDir,
+        env: o.env,
+        onError: (message) =>
+          logger.error(
+            { message },
+            'audit: the encryption keyring cannot be re-read; the last good one stays',
+          ),
+        onChange: (active) =>
+          logger.info({ kid: active }, 'audit: new active encryption key; starting a new file'),
+      })
+    } catch (err) {
+      throw new AuditConfigError(`audit.encryption: ${(err as Error).message}`)
+    }
+    for (const w of encryption.warnings) logger.warn(`audit.encryption: ${w}`)
+  }
   let sink: AuditSink
   let instance: string
   let tail: ChainTail
@@ -156,7 +211,12 @@ export async function openAuditLog(config: AuditConfig, o: OpenOptions): Promise
       throw new AuditConfigError(`audit: ${(err as Error).message}`)
     }
     try {
-      tail = findChainTail(listChainFiles(dir).get(`${prefix}-${instance}`) ?? [], instance, keyring)
+      tail = findChainTail(
+        listChainFiles(dir).get(`${prefix}-${instance}`) ?? [],
+        instance,
+        keyring,
+        encryption?.keyring,
+      )
       sink = await FileSink.open({
         dir,
         prefix,
@@ -168,6 +228,7 @@ export async function openAuditLog(config: AuditConfig, o: OpenOptions): Promise
         maxAgeMs: config.file.maxAgeSec * 1000,
         now,
         onError,
+        encryption,
       })
     } catch (err) {
       release()
@@ -180,6 +241,8 @@ export async function openAuditLog(config: AuditConfig, o: OpenOptions): Promise
   const startData: Record<string, unknown> = { pid: process.pid, sink: sink.kind }
   if (tail.previous) startData.previous = tail.previous
   if (tail.torn.length > 0) startData.torn = tail.torn
+  // The encryption key id of the file this record opens (the file's header names it too).
+  if (encryption) startData.encryption = { kid: encryption.keyring.active }
   log = new AuditLog({
     instance,
     keyring,

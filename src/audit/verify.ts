@@ -13,6 +13,7 @@
  */
 import { readFileSync, statSync } from 'node:fs'
 import { basename } from 'node:path'
+import { EncHeaderError, FileDecryptor, isEncrypted } from './encryption.js'
 import { MAX_LINE_BYTES } from './files.js'
 import type { Keyring } from './keyring.js'
 import { checkRecord, genesisHash, type ParsedRecord, recordHash } from './record.js'
@@ -51,6 +52,15 @@ export interface VerifyOptions {
   partial?: boolean
   /** A chain that does not end with a `close` checkpoint is a problem (truncated). */
   requireClosed?: boolean
+  /** The keyring of encrypted files (`….jsonl.enc`); without it an encrypted file is a usage error. */
+  encryption?: Keyring | undefined
+  /**
+   * The last file is being written (the admin API's check of the current file): bytes after its
+   * last newline are a write in progress, not a torn record, and an open end is not noted.
+   */
+  live?: boolean
+  /** Called for every record that verified, in chain order (the access report reads them so). */
+  onRecord?: (record: ParsedRecord, file: string, line: number) => void
 }
 
 /** A file that cannot be read or a record signed with a key not in the keyring: exit 2. */
@@ -134,6 +144,28 @@ export function verifyChain(
     let start = 0
     let lineNo = 0
     let inFile = 0
+    // An encrypted file: line 1 is its header, every further line one record's frame.
+    let decryptor: FileDecryptor | undefined
+    const encrypted = isEncrypted(data)
+    if (encrypted) {
+      const nl = data.indexOf(10)
+      if (nl !== -1) {
+        if (opts.encryption === undefined) {
+          throw new VerifyUsageError(`${name} is encrypted: give the encryption keyring`)
+        }
+        try {
+          decryptor = new FileDecryptor(data.toString('utf8', 0, nl), opts.encryption)
+        } catch (err) {
+          if (!(err instanceof EncHeaderError)) throw err
+          if (err.kind === 'unknown-key') throw new VerifyUsageError(`${name}:1: ${err.message}`)
+          return fail({ kind: 'altered', file: name, line: 1, message: err.message })
+        }
+        start = nl + 1
+        lineNo = 1
+      }
+    }
+    const plainAt = (from: number, to: number): string | undefined =>
+      decryptor ? decryptor.decrypt(data.toString('latin1', from, to)) : data.toString('utf8', from, to)
     for (;;) {
       const nl = data.indexOf(10, start)
       if (nl === -1) break
@@ -142,12 +174,26 @@ export function verifyChain(
       if (nl - start > MAX_LINE_BYTES) {
         return fail({ kind: 'altered', file: name, line: lineNo, message: 'a line longer than any record' })
       }
-      const line = data.toString('utf8', start, nl)
       const lineStart = start
       start = nl + 1
-      // Invalid UTF-8 decodes to U+FFFD: two different byte strings must not pass as one record.
-      if (!Buffer.from(line, 'utf8').equals(data.subarray(lineStart, nl))) {
-        return fail({ kind: 'altered', file: name, line: lineNo, message: 'not valid UTF-8' })
+      let line: string
+      if (decryptor) {
+        const plain = plainAt(lineStart, nl)
+        if (plain === undefined) {
+          return fail({
+            kind: 'altered',
+            file: name,
+            line: lineNo,
+            message: `frame ${lineNo - 1} does not decrypt: its ciphertext was altered, or it was moved from another file`,
+          })
+        }
+        line = plain
+      } else {
+        line = data.toString('utf8', lineStart, nl)
+        // Invalid UTF-8 decodes to U+FFFD: two different byte strings must not pass as one record.
+        if (!Buffer.from(line, 'utf8').equals(data.subarray(lineStart, nl))) {
+          return fail({ kind: 'altered', file: name, line: lineNo, message: 'not valid UTF-8' })
+        }
       }
       const c = checkRecord(line, keyring)
       const rec = c.record
@@ -196,8 +242,16 @@ export function verifyChain(
           note(`the chain is verified from seq ${r.seq} (${where}); what came before is not checked`)
         }
       } else if (r.seq !== expected) {
-        const rest = data.toString('utf8', lineStart, data.length)
-        const laterLine = rest.split('\n').findIndex((l) => l.includes(`"seq":${expected},`))
+        let laterLine = -1
+        for (let i = 0, from = lineStart; from < data.length; i++) {
+          const e = data.indexOf(10, from)
+          const to = e === -1 ? data.length : e
+          if (plainAt(from, to)?.includes(`"seq":${expected},`)) {
+            laterLine = i
+            break
+          }
+          from = to + 1
+        }
         if (laterLine > 0) {
           return fail({
             kind: 'reordered',
@@ -260,6 +314,7 @@ export function verifyChain(
         report.dropped += Number.isFinite(n) ? n : 0
         note(`${where}: ${n} events were dropped (audit queue full) before this record`)
       }
+      opts.onRecord?.(r, name, lineNo)
       report.records++
       inFile++
       prevHash = recordHash(line)
@@ -267,7 +322,8 @@ export function verifyChain(
       expected = r.seq + 1
       last = r
     }
-    if (start < data.length) {
+    const lastFile = path === files[files.length - 1]
+    if (start < data.length && !(opts.live && lastFile)) {
       pendingTorn.push({ file: name, offset: start, bytes: data.length - start, line: lineNo + 1 })
     }
     if (inFile === 0 && start >= data.length) note(`${name}: no records`)
@@ -310,7 +366,7 @@ export function verifyChain(
     })
   }
   report.closed = last.type === 'audit.checkpoint' && last.data?.reason === 'close'
-  if (!report.closed) {
+  if (!report.closed && !opts.live) {
     if (opts.requireClosed) {
       return fail({
         kind: 'truncated',

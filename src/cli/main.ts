@@ -15,7 +15,9 @@ Usage:
   portcullis config check FILE             validate a config; prints every problem, exit 2 if any
   portcullis keys SUBCOMMAND --store FILE  create, list, revoke, rotate, import API keys
                       | --config FILE    (in a key store file, or in the Redis of a config)
-  portcullis audit verify|keygen ...       verify an audit chain; make or rotate its keyring
+  portcullis audit verify|report|decrypt|keygen ...
+                                           verify an audit chain, report who accessed what,
+                                           decrypt encrypted files; make or rotate its keyring
   portcullis scan --spec F --target URL    test a live API for the OWASP API Top 10 (docs/cli/scan.md)
   portcullis --version | --help
 

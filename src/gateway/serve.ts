@@ -69,6 +69,8 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   const loaded = loadConfigFile(file, { env: opts.env })
   if (!loaded.config) throw new ConfigError(loaded.errors.map(formatProblem))
   let config: GatewayConfig = loaded.config
+  // The config serving now, for the admin API's GET /v1/config (secrets redacted there).
+  let effective = { config, secretPaths: loaded.secretPaths, loadedAt: Date.now() }
   const logger = opts.logger ?? createLogger(config.log.level)
   for (const w of loaded.warnings) logger.warn({ config: formatProblem(w) }, 'config warning')
   const baseDir = dirname(file)
@@ -130,6 +132,8 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
         logger,
         store,
         alerts: detect?.alerts,
+        audit,
+        effectiveConfig: () => effective,
         ready: () => ready && !gateway.draining,
       })
       logger.info({ url: admin.url }, 'admin listening')
@@ -196,6 +200,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     }
     for (const w of next.warnings) logger.warn({ config: formatProblem(w) }, 'config warning')
     config = next.config
+    effective = { config, secretPaths: next.secretPaths, loadedAt: Date.now() }
     lastHash = hashFile(file)
     metrics.reloads.labels('applied').inc()
     reloaded('applied', 0)

@@ -9,7 +9,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import { resolve } from 'node:path'
 import type { Logger } from 'pino'
 import type { AlertList } from '../detect/alerts.js'
-import { createAdminApi, isAdminApiPath } from '../admin/api.js'
+import { type AdminApiOptions, createAdminApi, isAdminApiPath } from '../admin/api.js'
 import type { AdminConfig, ListenerConfig } from '../config/schema.js'
 import type { Store } from '../stores/types.js'
 import type { Gateway } from './create-gateway.js'
@@ -173,9 +173,19 @@ export async function startAdmin(
     store: Store
     /** The detectors' recent alerts (GET /v1/alerts); undefined when detection is off. */
     alerts?: AlertList | undefined
+    /** GET /v1/audit/status and GET /v1/config. */
+    audit?: AdminApiOptions['audit']
+    effectiveConfig?: AdminApiOptions['effectiveConfig']
   },
 ): Promise<RunningListener> {
-  const api = createAdminApi({ config: cfg, store: deps.store, logger: deps.logger, alerts: deps.alerts })
+  const api = createAdminApi({
+    config: cfg,
+    store: deps.store,
+    logger: deps.logger,
+    alerts: deps.alerts,
+    audit: deps.audit,
+    effectiveConfig: deps.effectiveConfig,
+  })
   const server = http.createServer({ requestTimeout: 10000, headersTimeout: 5000 }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0] as string
     if (isAdminApiPath(path)) return api.handle(req, res)

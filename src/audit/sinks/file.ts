@@ -5,9 +5,12 @@
  * `fsyncIntervalMs` while there is something unsynced.
  */
 import { constants } from 'node:fs'
-import { type FileHandle, mkdir, open } from 'node:fs/promises'
+import { type FileHandle, mkdir, open, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { EncryptionKeys } from '../encryption.js'
+import { FileEncryptor } from '../encryption.js'
 import { chainFileName } from '../files.js'
+import type { Keyring } from '../keyring.js'
 import type { AuditSink, SinkErrorHandler } from './types.js'
 
 export interface FileSinkOptions {
@@ -24,6 +27,8 @@ export interface FileSinkOptions {
   maxAgeMs: number
   now: () => number
   onError: SinkErrorHandler
+  /** Encrypt each file (see encryption.ts); a new key in the keyring starts a new file. */
+  encryption?: EncryptionKeys | undefined
 }
 
 const RETRY_MIN_MS = 50
@@ -47,10 +52,12 @@ export class FileSink implements AuditSink {
   private fileNumber: number
   private openedAt = 0
   private bytes = 0
+  private hasRecords = false
   private dirty = false
   private syncing: Promise<void> | undefined
   private closed = false
   private readonly timer: NodeJS.Timeout | undefined
+  private encryptor: FileEncryptor | undefined
   /** The file being written now. */
   currentFile = ''
 
@@ -76,20 +83,54 @@ export class FileSink implements AuditSink {
   }
 
   private async openFile(): Promise<void> {
-    const name = chainFileName(this.o.prefix, this.o.instance, this.fileNumber)
+    const enc = this.o.encryption
+    const name = chainFileName(this.o.prefix, this.o.instance, this.fileNumber, enc !== undefined)
     this.handle = await open(join(this.o.dir, name), 'wx', 0o600)
     this.currentFile = name
     this.openedAt = this.o.now()
     this.bytes = 0
+    this.hasRecords = false
+    if (enc) {
+      // The header first: a fresh data key for this file, wrapped by the keyring's active key.
+      this.encryptor = new FileEncryptor(enc.keyring, this.o.instance)
+      const header = Buffer.from(`${this.encryptor.header}\n`, 'utf8')
+      try {
+        const { bytesWritten } = await this.handle.write(header, 0, header.length, null)
+        if (bytesWritten !== header.length) throw Object.assign(new Error('short write'), { code: 'EIO' })
+      } catch (err) {
+        // A file with a cut header holds nothing: remove it, so the retry opens the same number.
+        await this.handle.close().catch(() => undefined)
+        await unlink(join(this.o.dir, name)).catch(() => undefined)
+        throw err
+      }
+      this.bytes += header.length
+    }
     await syncDir(this.o.dir)
   }
 
   nextFileName(): string {
-    return chainFileName(this.o.prefix, this.o.instance, this.fileNumber + 1)
+    return chainFileName(this.o.prefix, this.o.instance, this.fileNumber + 1, this.o.encryption !== undefined)
+  }
+
+  /** Path of the file being written now. */
+  get currentPath(): string {
+    return join(this.o.dir, this.currentFile)
+  }
+
+  /** The encryption keyring (undefined: not encrypted). */
+  get encryptionKeyring(): Keyring | undefined {
+    return this.o.encryption?.keyring
+  }
+
+  /** Key id of the encryption key of the current file (undefined: not encrypted). */
+  get encryptionKid(): string | undefined {
+    return this.encryptor?.kid
   }
 
   shouldRotate(now: number): boolean {
-    if (this.bytes === 0) return false
+    if (!this.hasRecords) return false
+    // A new active encryption key (keys rotate-audit): the next batch goes to a new file.
+    if (this.encryptor && this.o.encryption && this.o.encryption.poll(now) !== this.encryptor.kid) return true
     return (
       (this.o.maxBytes > 0 && this.bytes >= this.o.maxBytes) ||
       (this.o.maxAgeMs > 0 && now - this.openedAt >= this.o.maxAgeMs)
@@ -113,7 +154,8 @@ export class FileSink implements AuditSink {
     }
   }
 
-  async write(data: Buffer): Promise<void> {
+  async write(plain: Buffer): Promise<void> {
+    const data = this.encryptor ? this.encryptor.encryptBatch(plain) : plain
     let off = 0
     let delay = RETRY_MIN_MS
     while (off < data.length) {
@@ -130,6 +172,7 @@ export class FileSink implements AuditSink {
       }
     }
     this.dirty = true
+    this.hasRecords = true
     if (this.o.fsync === 'always') await this.syncNow(true)
   }
 

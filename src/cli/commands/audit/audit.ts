@@ -1,34 +1,43 @@
 /**
- * `portcullis audit verify|keygen`. Exit codes: verify — 0 intact chain, 1 a missing, altered,
- * reordered, truncated or foreign record, 2 usage or keyring error (including a record signed
- * with a key id the keyring does not have); keygen — 0 done, 2 usage error.
+ * `portcullis audit verify|report|decrypt|keygen`. Exit codes: verify — 0 intact chain, 1 a
+ * missing, altered, reordered, truncated or foreign record, 2 usage or keyring error (including a
+ * record signed, or a file encrypted, with a key id the keyring does not have); report — as
+ * verify (1: the chain is broken, reported with what was read before the break); decrypt — 0
+ * done, 1 a frame that does not decrypt, 2 usage error; keygen — 0 done, 2 usage error.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { listChainFiles } from '../../../audit/files.js'
-import {
-  formatKeyring,
-  KID_PATTERN,
-  KeyringError,
-  loadKeyring,
-  newKey,
-  parseKeyring,
-  writeKeyringFile,
-} from '../../../audit/keyring.js'
+import { formatKeyring, KID_PATTERN, newKey, parseKeyring, writeKeyringFile } from '../../../audit/keyring.js'
 import { type VerifyReport, VerifyUsageError, verifyChain } from '../../../audit/verify.js'
 import { UsageError } from '../../main.js'
+import { chainFiles, chainSource, SOURCE_OPTIONS } from './source.js'
 
 export const AUDIT_USAGE = `usage:
-  portcullis audit verify (--keyring FILE | --keyring-env NAME) [--instance ID] [--partial]
-                          [--require-closed] [--format text|json] FILE|DIR...
-  portcullis audit keygen --keyring FILE [--kid ID]`
+  portcullis audit verify KEYS [--instance ID] [--partial] [--require-closed] [--format text|json] [FILE|DIR...]
+  portcullis audit report KEYS [--dir DIR] (--principal ID | --object TYPE:ID) [--since T] [--until T]
+                          [--partial] [--format text|json]
+  portcullis audit decrypt (--encryption-keyring FILE | --encryption-keyring-env NAME | --config FILE)
+                          [--out DIR] FILE|DIR...
+  portcullis audit keygen --keyring FILE [--kid ID]
+KEYS: --config FILE (the audit: section of a gateway config: keyrings, and the chain's directory when
+      no FILE|DIR is given), or --keyring FILE | --keyring-env NAME
+      [--encryption-keyring FILE | --encryption-keyring-env NAME] (for encrypted files)
+T: an ISO 8601 date or time (2026-03-01, 2026-03-01T10:00:00Z), or a duration back from now (24h, 30d)`
 
 export async function auditCommand(argv: string[]): Promise<number> {
   const [sub, ...args] = argv
   switch (sub) {
     case 'verify':
       return verify(args)
+    case 'report': {
+      const { report } = await import('./report.js')
+      return report(args)
+    }
+    case 'decrypt': {
+      const { decrypt } = await import('./decrypt.js')
+      return decrypt(args)
+    }
     case 'keygen':
       return keygen(args)
     default:
@@ -36,35 +45,7 @@ export async function auditCommand(argv: string[]): Promise<number> {
   }
 }
 
-/** The chain files named on the command line: files as given, directories expanded. */
-export function chainFiles(paths: readonly string[], instance: string | undefined): string[] {
-  const out: string[] = []
-  for (const p of paths) {
-    let st: ReturnType<typeof statSync>
-    try {
-      st = statSync(p)
-    } catch (err) {
-      throw new UsageError(`${p}: ${(err as NodeJS.ErrnoException).code ?? 'cannot be read'}`)
-    }
-    if (!st.isDirectory()) {
-      out.push(p)
-      continue
-    }
-    const chains = listChainFiles(p)
-    let keys = [...chains.keys()]
-    if (instance !== undefined) keys = keys.filter((k) => k.endsWith(`-${instance}`))
-    if (keys.length === 0) {
-      throw new UsageError(`${p}: no audit files${instance !== undefined ? ` of instance ${instance}` : ''}`)
-    }
-    if (keys.length > 1) {
-      throw new UsageError(`${p}: holds several chains (${keys.join(', ')}); pick one with --instance`)
-    }
-    for (const f of chains.get(keys[0] as string) ?? []) out.push(f.path)
-  }
-  return out
-}
-
-function printText(r: VerifyReport): void {
+export function printText(r: VerifyReport): void {
   const span = r.firstSeq !== undefined && r.lastSeq !== undefined ? `, seq ${r.firstSeq}..${r.lastSeq}` : ''
   if (r.problem) {
     const p = r.problem
@@ -84,9 +65,7 @@ async function verify(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     options: {
-      keyring: { type: 'string' },
-      'keyring-env': { type: 'string' },
-      instance: { type: 'string' },
+      ...SOURCE_OPTIONS,
       partial: { type: 'boolean', default: false },
       'require-closed': { type: 'boolean', default: false },
       format: { type: 'string', default: 'text' },
@@ -94,24 +73,18 @@ async function verify(args: string[]): Promise<number> {
     allowPositionals: true,
     strict: true,
   })
-  if (positionals.length === 0) throw new UsageError(`no files given\n${AUDIT_USAGE}`)
   if (values.format !== 'text' && values.format !== 'json') throw new UsageError('--format is text or json')
-  if ((values.keyring === undefined) === (values['keyring-env'] === undefined)) {
-    throw new UsageError('give the keyring with exactly one of --keyring FILE or --keyring-env NAME')
-  }
-  let keyring: ReturnType<typeof loadKeyring>['keyring']
-  try {
-    const loaded = loadKeyring({ file: values.keyring, env: values['keyring-env'] })
-    keyring = loaded.keyring
-    for (const w of loaded.warnings) process.stderr.write(`portcullis: warning: ${w}\n`)
-  } catch (err) {
-    if (err instanceof KeyringError) throw new UsageError(err.message)
-    throw err
-  }
-  const files = chainFiles(positionals, values.instance)
+  const src = await chainSource(values)
+  const paths = positionals.length > 0 ? positionals : src.dir !== undefined ? [src.dir] : []
+  if (paths.length === 0) throw new UsageError(`no files given\n${AUDIT_USAGE}`)
+  const files = chainFiles(paths, src.instance, positionals.length > 0 ? undefined : src.prefix)
   let report: VerifyReport
   try {
-    report = verifyChain(files, keyring, { partial: values.partial, requireClosed: values['require-closed'] })
+    report = verifyChain(files, src.keyring, {
+      partial: values.partial,
+      requireClosed: values['require-closed'],
+      encryption: src.encryption,
+    })
   } catch (err) {
     if (err instanceof VerifyUsageError) throw new UsageError(err.message)
     throw err

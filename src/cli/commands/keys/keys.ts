@@ -36,6 +36,7 @@ export const KEYS_USAGE = `usage:
   portcullis keys revoke (--store FILE | --config FILE) ID
   portcullis keys rotate (--store FILE | --config FILE) ID [--overlap 24h] [--expires 30d] [--format text|json]
   portcullis keys import --store FILE --config FILE [--format text|json]
+  portcullis keys rotate-audit --config FILE [--kid ID]   (a new audit encryption key, docs/audit.md)
 --store FILE: a key store file; --config FILE: the Redis store in that gateway config's stores: section
 durations: 90s, 15m, 24h, 30d, 2w`
 
@@ -338,6 +339,10 @@ export async function keysCommand(argv: string[]): Promise<number> {
         return await rotate(args)
       case 'import':
         return await importKeys(args)
+      case 'rotate-audit': {
+        const { rotateAudit } = await import('./rotate-audit.js')
+        return await rotateAudit(args)
+      }
       case undefined:
       case '-h':
       case '--help':
@@ -346,7 +351,7 @@ export async function keysCommand(argv: string[]): Promise<number> {
         return sub === undefined ? 2 : 0
       default:
         throw new UsageError(
-          `unknown keys subcommand "${sub}" (expected: create, list, revoke, rotate, import)`,
+          `unknown keys subcommand "${sub}" (expected: create, list, revoke, rotate, import, rotate-audit)`,
         )
     }
   } catch (err) {
