@@ -269,6 +269,25 @@ describe('object-ownership: learned ownership', () => {
     }
   })
 
+  test('a trailing slash is the same object; a case variant of the path is refused', async () => {
+    const { policy } = build(ORDERS)
+    const create = ctx({ method: 'POST', path: '/api/orders', principal: alice })
+    await run(policy, create)
+    await respond(policy, create, 201, {}, { location: '/api/orders/6' })
+    assert.equal(await run(policy, ctx({ path: '/api/orders/6/', principal: alice })), undefined)
+    assert.equal(
+      (await run(policy, ctx({ path: '/api/orders/6/', principal: bob })))?.code,
+      'GW_ERR_OBJECT_NOT_FOUND',
+    )
+    for (const path of ['/api/ORDERS/6', '/API/orders/6', '/Api/Orders/6/'])
+      assert.equal(
+        (await run(policy, ctx({ path, principal: alice })))?.code,
+        'GW_ERR_OBJECT_NOT_FOUND',
+        path,
+      )
+    assert.equal(await run(policy, ctx({ path: '/API/orders/6', principal: admin })), undefined)
+  })
+
   test('no principal → 401; other paths pass untouched', async () => {
     const { policy } = build(ORDERS)
     assert.equal((await run(policy, ctx({ path: '/api/orders/1' })))?.code, 'GW_ERR_AUTH_MISSING')

@@ -72,10 +72,17 @@ interface ResponseWork {
   lists: ListEntry[]
 }
 
-/** Operations (method × path template) → entries, with one matcher per kind. */
+/**
+ * Operations (method × path template) → entries, with one matcher per kind. A path with a trailing
+ * slash is matched without it too (many frameworks route `/orders/2/` as `/orders/2`), and a case
+ * variant of a template (`/ORDERS/2`) is reported as such: a case-insensitive upstream would serve
+ * it, and its ids cannot be read reliably, so the policy refuses it.
+ */
 class OpTable<T> {
   private readonly matcher = new PathMatcher<T[]>()
+  private readonly lower = new PathMatcher<T[]>()
   private readonly byKey = new Map<string, T[]>()
+  private readonly byLowKey = new Set<string>()
   size = 0
 
   add(template: string, methods: readonly string[] | undefined, value: T): void {
@@ -88,16 +95,31 @@ class OpTable<T> {
         arr = []
         this.byKey.set(key, arr)
         this.matcher.add(template, m, arr)
+        const lowKey = `${m} ${template.toLowerCase()}`
+        if (!this.byLowKey.has(lowKey)) {
+          this.byLowKey.add(lowKey)
+          this.lower.add(template.toLowerCase(), m, arr)
+        }
       }
       arr.push(value)
       this.size++
     }
   }
 
-  match(path: string, method: string): { values: T[]; params: Record<string, string> } | undefined {
+  match(
+    path: string,
+    method: string,
+  ): { values: T[]; params: Record<string, string>; caseVariant: boolean } | undefined {
     if (this.size === 0) return undefined
-    const m = this.matcher.match(path, method)
-    return m.kind === 'found' ? { values: m.match.value, params: m.match.params } : undefined
+    const trimmed = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
+    let m = this.matcher.match(path, method)
+    if (m.kind !== 'found' && trimmed !== path) m = this.matcher.match(trimmed, method)
+    if (m.kind === 'found') return { values: m.match.value, params: m.match.params, caseVariant: false }
+    const low = trimmed.toLowerCase()
+    if (low === trimmed) return undefined
+    const v = this.lower.match(low, method)
+    if (v.kind !== 'found' || v.match.value.length === 0) return undefined
+    return { values: v.match.value, params: {}, caseVariant: true }
   }
 }
 
@@ -415,6 +437,10 @@ export const objectOwnership = definePolicy({
         if (!a) return undefined
         const entries = a.values.filter((e) => !privileged(e.object))
         if (entries.length === 0) return undefined
+        if (a.caseVariant) {
+          const e = entries[0] as AccessEntry
+          deny(ctx, e.object.type, '?', 'the path is a case variant of an object operation')
+        }
         if (entries.some((e) => e.needsBody)) {
           const h = ctx.req.headers
           const hasBody =

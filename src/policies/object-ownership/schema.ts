@@ -58,8 +58,8 @@ export const AccessRule = Type.Object(
   {
     match: OwnershipMatch,
     ids: Type.Array(IdSelector, {
-      minItems: 1,
-      description: 'Where the ids of objects of this type are in the request: every id found is checked.',
+      description:
+        'Where the ids of objects of this type are in the request: every id found is checked. `[]` declares an operation that addresses no object (`/users/me` beside `/users/{id}`: the literal template wins).',
     }),
   },
   {
