@@ -184,7 +184,10 @@ describe('object-ownership: learned ownership', () => {
   test('a list of the caller: learned unless owned by someone else, whose items are filtered', async () => {
     const { policy, audit } = build(ORDERS)
     const a = ctx({ path: '/api/orders', principal: alice })
+    const upstream = new Map<string, string | undefined>()
+    a.setUpstreamHeader = (n, v) => upstream.set(n, v)
     await run(policy, a)
+    assert.equal(upstream.get('accept-encoding'), 'identity') // the answer must be readable
     const ra = await respond(policy, a, 200, [{ id: 1 }, { id: 2 }])
     assert.deepEqual(ra.body, [{ id: 1 }, { id: 2 }])
     // bob's list (a flawed upstream) holds alice's order 2: removed; 3 becomes bob's

@@ -427,13 +427,16 @@ export const objectOwnership = definePolicy({
           roles ??= rolesOf(p)
           return o.allowRoles.some((r) => (roles as Set<string>).has(r))
         }
-        if (l || li)
+        if (l || li) {
+          // The answer is read (learned ids, list items): ask for it uncompressed.
+          ctx.setUpstreamHeader('accept-encoding', 'identity')
           ctx.state[ID] = {
             principal: p,
             privileged,
             learn: l?.values ?? [],
             lists: li?.values ?? [],
           } satisfies ResponseWork
+        }
         if (!a) return undefined
         const entries = a.values.filter((e) => !privileged(e.object))
         if (entries.length === 0) return undefined
