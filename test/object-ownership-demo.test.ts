@@ -207,6 +207,7 @@ describe('object-ownership through the gateway, in front of the demo API', () =>
       '/api/v2/accounts?ids=1&ids=2',
       '/api/v2/accounts?ids=1%2C2',
       '/api/v2/accounts?ids=%32',
+      '/api/v2/accounts?ids=1&IDS=2',
     ])
       denied(await call(`${gw.url}${path}`, 'GET', as('alice')), path)
     const head = await call(`${gw.url}/api/v2/accounts/2`, 'HEAD', as('alice'))
@@ -237,6 +238,7 @@ describe('object-ownership through the gateway, in front of the demo API', () =>
     denied(await post({ payment: { accountId: 2 } }), 'nested')
     denied(await post({ lines: [{ accountId: 1 }, { accountId: 2 }] }), 'array')
     denied(await post({ accountId: [1, 2] }), 'id list')
+    denied(await post({ accountId: 1, AccountId: 2 }), 'another spelling of the member')
     const obj = await post({ accountId: { id: 2 } })
     assert.equal(obj.status, 400)
     const ok = await post({ accountId: 1, payment: { accountId: 1 } })

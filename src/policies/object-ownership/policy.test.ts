@@ -445,6 +445,21 @@ describe('object-ownership: lookup', () => {
   before(async () => {
     server = createServer((req: IncomingMessage, res: ServerResponse) => {
       hits++
+      if (req.method === 'POST') {
+        let raw = ''
+        req.setEncoding('utf8')
+        req.on('data', (d: string) => {
+          raw += d
+        })
+        req.on('end', () => {
+          const b = JSON.parse(raw) as { type: string; id: string; principal: string }
+          const ok = req.url === '/check' && b.type === 'order' && b.principal === '1' && b.id === '41'
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ result: { allowed: ok } }))
+        })
+        return
+      }
       const m = /^\/owners\/order\/([^/]+)$/.exec(req.url ?? '')
       if (mode === 'slow') return // never answers
       if (mode === 'error') {
@@ -534,6 +549,39 @@ describe('object-ownership: lookup', () => {
       run(policy, ctx({ path: '/api/orders/21', headers: { authorization: auth }, principal: p }))
     assert.equal(await as(alice, 'Bearer alice'), undefined)
     assert.equal((await as(bob, 'Bearer bob'))?.code, 'GW_ERR_OBJECT_NOT_FOUND')
+    await policy.close?.()
+  })
+
+  test('POST {type, id, principal}; negative answers expire after negativeCacheTtlSec (fake clock)', async () => {
+    mode = 'owner'
+    let now = 5_000_000
+    const { policy } = build(
+      cfg({
+        url: `${base}/check`,
+        method: 'POST',
+        owner: undefined,
+        allowed: '/result/allowed',
+        negativeCacheTtlSec: 30,
+      }),
+      { now: () => now },
+    )
+    hits = 0
+    assert.equal(await run(policy, ctx({ path: '/api/orders/41', principal: alice })), undefined)
+    assert.equal(
+      (await run(policy, ctx({ path: '/api/orders/41', principal: bob })))?.code,
+      'GW_ERR_OBJECT_NOT_FOUND',
+    )
+    assert.equal(
+      (await run(policy, ctx({ path: '/api/orders/41', principal: bob })))?.code,
+      'GW_ERR_OBJECT_NOT_FOUND',
+    )
+    assert.equal((await run(policy, ctx({ path: '/api/orders/41', principal: alice })))?.code, undefined)
+    assert.equal(hits, 2) // one per principal: both answers cached
+    now += 31_000
+    await run(policy, ctx({ path: '/api/orders/41', principal: bob }))
+    assert.equal(hits, 3) // bob's negative answer expired
+    await run(policy, ctx({ path: '/api/orders/41', principal: alice }))
+    assert.equal(hits, 3) // alice's positive one (cacheTtlSec 300) did not
     await policy.close?.()
   })
 

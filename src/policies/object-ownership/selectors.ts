@@ -106,8 +106,10 @@ export function extractIds(
     }
     case 'query': {
       if (src.query === '') return
-      // Every occurrence: `?id=1&id=2` is two ids whichever one the upstream reads.
-      for (const v of query().getAll(sel.name)) add(v)
+      // Every occurrence, in any case: `?id=1&id=2` is two ids whichever one the upstream reads,
+      // and `?ID=2` is an id for frameworks that bind parameters without regard to case.
+      const lower = sel.name.toLowerCase()
+      for (const [k, v] of query()) if (k === sel.name || k.toLowerCase() === lower) add(v)
       return
     }
     case 'header': {
@@ -153,7 +155,12 @@ function walk(
     if (!/^(0|[1-9][0-9]{0,8})$/.test(t)) return
     walk(cur[Number(t)], tokens, i + 1, found, max)
   } else if (cur !== null && typeof cur === 'object') {
-    if (Object.hasOwn(cur, t)) walk((cur as Record<string, unknown>)[t], tokens, i + 1, found, max)
+    // Members whose name equals the token in any case: `{"AccountId": 2}` is read as `accountId`
+    // by case-insensitive binders (ASP.NET, Jackson with ACCEPT_CASE_INSENSITIVE_PROPERTIES).
+    const lower = t.toLowerCase()
+    for (const k of Object.keys(cur))
+      if (k === t || k.toLowerCase() === lower)
+        walk((cur as Record<string, unknown>)[k], tokens, i + 1, found, max)
   }
 }
 
