@@ -366,9 +366,16 @@ async function main(): Promise<number> {
   }
   const plain = rows.find((r) => r.scenario === 'plain' && r.proxy === 'portcullis')
   for (const r of rows) {
-    if (!r.scenario.startsWith('rate-limit') || r.proxy !== 'portcullis') continue
-    const x = plain && plain.cpu_us_per_req > 0 ? (r.cpu_us_per_req / plain.cpu_us_per_req).toFixed(2) : '-'
-    log(`${r.scenario}: ${r.cpu_us_per_req.toFixed(1)} cpu us/req = ${x} x the plain route`)
+    if (r.scenario === 'plain' || r.proxy !== 'portcullis') continue
+    const ratio = plain && plain.cpu_us_per_req > 0 ? r.cpu_us_per_req / plain.cpu_us_per_req : undefined
+    const max = opts.scenarios.find((sc) => sc.name === r.scenario)?.maxRatio
+    const verdict =
+      max === undefined || ratio === undefined
+        ? ''
+        : ` (target <= ${max}: ${ratio <= max ? 'met' : 'MISSED'})`
+    log(
+      `${r.scenario}: ${r.cpu_us_per_req.toFixed(1)} cpu us/req = ${ratio === undefined ? '-' : ratio.toFixed(2)} x the plain route${verdict}`,
+    )
   }
   if (decision) {
     log(

@@ -1,8 +1,9 @@
 /**
  * The demo's token steps, end to end: the demo token issuer (examples/token-issuer/issuer.mjs) as
- * a real process, the real `portcullis serve` with examples/demo/portcullis.yaml (only its ports
- * and upstream/issuer addresses rewritten to free ones), and the demo API. Runs the README tour's
- * token steps and asserts the statuses the docs claim; then the issuer's own hostile inputs.
+ * a real process, the real `portcullis serve` with examples/demo/portcullis-jwt.yaml (the JWT
+ * variant of the demo config; only its ports and upstream/issuer addresses rewritten to free ones),
+ * and the demo API. Runs the README's JWT steps and asserts the statuses the docs claim; then the
+ * issuer's own hostile inputs.
  */
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
@@ -24,7 +25,7 @@ import { type GatewayProcess, spawnGateway } from './helpers/process.js'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const ISSUER_SCRIPT = join(ROOT, 'examples/token-issuer/issuer.mjs')
-const DEMO_CONFIG = join(ROOT, 'examples/demo/portcullis.yaml')
+const DEMO_CONFIG = join(ROOT, 'examples/demo/portcullis-jwt.yaml')
 const FORM = 'application/x-www-form-urlencoded'
 const BASIC = `Basic ${Buffer.from('demo-client:demo-secret').toString('base64')}`
 
@@ -139,7 +140,7 @@ describe('the demo tour with the demo token issuer', () => {
     await issuer?.stop()
   })
 
-  test('portcullis config check passes on examples/demo/portcullis.yaml', () => {
+  test('portcullis config check passes on examples/demo/portcullis-jwt.yaml', () => {
     const r = spawnSync(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'config', 'check', DEMO_CONFIG], {
       encoding: 'utf8',
     })

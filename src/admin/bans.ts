@@ -10,6 +10,7 @@
 import { isIP } from 'node:net'
 import {
   BANS_MAP,
+  type BanKind,
   type BanRecord,
   banKey,
   decodeBan,
@@ -31,7 +32,7 @@ export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './list.js'
 /** A ban as the API shows it. */
 export interface BanItem {
   id: string
-  kind: 'ip' | 'principal'
+  kind: BanKind
   subject: string
   reason: string
   by: string

@@ -17,8 +17,8 @@ export interface Alert {
   subject: string
   summary: string
   /** What was done: `alert`, or `ban` (with `banUntil`). */
-  action: 'alert' | 'ban'
-  /** ISO 8601, for action `ban`. */
+  action: 'alert' | 'ban' | 'step-up'
+  /** ISO 8601, for actions `ban` and `step-up`: when the ban or the step-up demand ends. */
   banUntil?: string
   data: Record<string, number | string>
 }

@@ -26,7 +26,12 @@ export interface BanRecord {
   until: number
 }
 
-export type BanKind = 'ip' | 'principal'
+/**
+ * `ip` and `principal` entries refuse the source (403 GW_ERR_BANNED); a `step-up` entry (key
+ * `step-up:<principal id>`) refuses the principal with 401 GW_ERR_STEP_UP_REQUIRED unless its
+ * credential shows multi-factor authentication.
+ */
+export type BanKind = 'ip' | 'principal' | 'step-up'
 
 const CONTROL = /[\u0000-\u001f\u007f]/
 
@@ -37,12 +42,12 @@ export function banKey(kind: BanKind, subject: string): string | undefined {
   return `${kind}:${subject}`
 }
 
-/** Parses a ban id (`ip:…` / `principal:…`); undefined when it is not one. */
+/** Parses a ban id (`ip:…` / `principal:…` / `step-up:…`); undefined when it is not one. */
 export function parseBanKey(id: string): { kind: BanKind; subject: string } | undefined {
   const i = id.indexOf(':')
   if (i <= 0) return undefined
   const kind = id.slice(0, i)
-  if (kind !== 'ip' && kind !== 'principal') return undefined
+  if (kind !== 'ip' && kind !== 'principal' && kind !== 'step-up') return undefined
   const subject = id.slice(i + 1)
   return banKey(kind, subject) === undefined ? undefined : { kind, subject }
 }

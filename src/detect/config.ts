@@ -3,16 +3,16 @@
  */
 import { type Static, type TProperties, Type } from '@sinclair/typebox'
 
-const action = Type.Union([Type.Literal('alert'), Type.Literal('ban')], {
+const action = Type.Union([Type.Literal('alert'), Type.Literal('ban'), Type.Literal('step-up')], {
   default: 'alert',
   description:
-    '`alert`: raise an alert. `ban`: raise an alert and ban the subject (an IP, or an authenticated principal) for `banSec`.',
+    '`alert`: raise an alert. `ban`: raise an alert and ban the subject (an IP, or an authenticated principal) for `banSec`. `step-up`: raise an alert and, for `banSec`, refuse the principal with 401 GW_ERR_STEP_UP_REQUIRED unless its credential shows multi-factor authentication (`amr` contains `mfa`); an IP subject gets the alert only.',
 })
 const banSec = Type.Integer({
   minimum: 1,
   maximum: 31_622_400,
   default: 900,
-  description: 'How long a ban (action `ban`) lasts.',
+  description: 'How long a ban (action `ban`) or a step-up demand (action `step-up`) lasts.',
 })
 const enabled = Type.Boolean({ default: true, description: 'Run this detector.' })
 
@@ -102,6 +102,13 @@ export const DetectConfig = Type.Object(
           default: 0.5,
           description: 'Share of those requests answered 403 or 404 needed for an alert.',
         }),
+        sequentialRun: Type.Integer({
+          minimum: 0,
+          maximum: 10_000,
+          default: 20,
+          description:
+            'Consecutive numeric ids on one collection path (each one more, or each one less, than the one before) by one subject that raise an alert whatever the denied ratio: a walk over sequential ids. 0: off.',
+        }),
         windowSec: Type.Integer({
           minimum: 1,
           maximum: 86_400,
@@ -109,7 +116,7 @@ export const DetectConfig = Type.Object(
           description: 'Counting window.',
         }),
       },
-      'BOLA enumeration: one principal (or, unauthenticated, one IP) touching many distinct object ids (the last numeric or UUID path segment) with a high 403/404 ratio.',
+      'BOLA enumeration: one principal (or, unauthenticated, one IP) touching many distinct object ids (the last numeric or UUID path segment) with a high 403/404 ratio, or walking sequential ids.',
     ),
     flood: detector(
       {
@@ -119,8 +126,88 @@ export const DetectConfig = Type.Object(
           description: 'Requests from one client IP within the window that raise an alert.',
         }),
         windowSec: Type.Integer({ minimum: 1, maximum: 3600, default: 10, description: 'Counting window.' }),
+        baselineFactor: Type.Number({
+          minimum: 0,
+          maximum: 1000,
+          default: 10,
+          description:
+            'Moving baseline: an IP also raises an alert when its requests in a window reach this many times the typical per-IP count (a moving average over past windows of requests per active IP), and at least `baselineMinRequests`. Used once `warmupWindows` windows have passed. 0: off (the fixed `requests` threshold only).',
+        }),
+        baselineMinRequests: Type.Integer({
+          minimum: 1,
+          default: 200,
+          description:
+            'Fewest requests in a window for a baseline alert (quiet APIs do not alert on small bursts).',
+        }),
+        warmupWindows: Type.Integer({
+          minimum: 1,
+          maximum: 1000,
+          default: 6,
+          description: 'Windows observed before the moving baselines (per IP and global) are used.',
+        }),
       },
-      'Floods: requests per client IP in a window against a threshold.',
+      'Floods: requests per client IP in a window against a fixed threshold and against a moving baseline.',
+    ),
+    globalSpike: alertOnly(
+      {
+        factor: Type.Number({
+          minimum: 1,
+          maximum: 1000,
+          default: 5,
+          description:
+            'All requests of this gateway in a window reaching this many times their moving average over past windows raise an alert.',
+        }),
+        minRequests: Type.Integer({
+          minimum: 1,
+          default: 2000,
+          description: 'Fewest requests in a window for a spike alert.',
+        }),
+        windowSec: Type.Integer({ minimum: 1, maximum: 3600, default: 10, description: 'Counting window.' }),
+        warmupWindows: Type.Integer({
+          minimum: 1,
+          maximum: 1000,
+          default: 6,
+          description: 'Windows observed before the baseline is used.',
+        }),
+      },
+      'Global spikes: the total request rate of this gateway against its moving baseline (alert only; subject `global`).',
+    ),
+    scraping: detector(
+      {
+        pages: Type.Integer({
+          minimum: 2,
+          maximum: 10_000,
+          default: 100,
+          description: 'Distinct pages of one collection path fetched by one subject that raise an alert.',
+        }),
+        params: Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.\\[\\]-]{1,64}$' }), {
+          default: [
+            'page',
+            'offset',
+            'cursor',
+            'after',
+            'before',
+            'start',
+            'skip',
+            'from',
+            'pageToken',
+            'page_token',
+            'page[number]',
+            'page[offset]',
+            'page[cursor]',
+          ],
+          minItems: 1,
+          maxItems: 32,
+          description: 'Query parameters that name a page (their values, together, are the page key).',
+        }),
+        windowSec: Type.Integer({
+          minimum: 1,
+          maximum: 86_400,
+          default: 600,
+          description: 'Counting window.',
+        }),
+      },
+      'Scraping: one principal (or, unauthenticated, one IP) walking many pages of one collection (distinct values of the paging query parameters on one path).',
     ),
     errorSpike: alertOnly(
       {

@@ -10,8 +10,12 @@ import {
   errorSpike,
   type Finding,
   flood,
+  globalSpike,
+  MovingBaseline,
   type Observation,
   objectIdOf,
+  pageKeyOf,
+  scraping,
 } from './detectors.js'
 
 const cfg = (over: object = {}) => Value.Default(DetectConfig, over) as DetectConfig
@@ -31,6 +35,8 @@ function obs(c: { t: number }, o: Partial<Observation> = {}): Observation {
     status: 200,
     route: 'api',
     objectId: undefined,
+    path: '/api',
+    page: undefined,
     ...o,
   }
 }
@@ -109,10 +115,10 @@ test('enumeration: many distinct ids with a high denied ratio fires; a normal us
   }
   assert.equal(fired.length, 1)
   assert.equal(fired[0]?.subject, 'principal:mallory')
-  // a user reading many of their own objects (all 200) does not fire
+  // a user reading many of their own objects (all 200, ids not consecutive) does not fire
   const n = enumeration(cfg({ enumeration: { objects: 10 } }), c.now)
   for (let i = 1; i <= 100; i++)
-    assert.deepEqual(feed(n, obs(c, { principal: 'alice', objectId: `/items/${i}` })), [])
+    assert.deepEqual(feed(n, obs(c, { principal: 'alice', objectId: `/items/${i * 7}` })), [])
   // one object retried many times with 404 does not fire (not distinct)
   for (let i = 1; i <= 100; i++) {
     assert.deepEqual(feed(n, obs(c, { principal: 'bob', objectId: '/items/7', status: 404 })), [])
@@ -158,4 +164,137 @@ test('error spike: 5xx per route with count and ratio thresholds', () => {
   let out: Finding[] = []
   for (let i = 0; i < 5; i++) out = feed(e, obs(c, { status: 503 }))
   assert.equal(out[0]?.subject, 'route:api')
+})
+
+test('enumeration: a walk over sequential ids alerts at sequentialRun even when every request succeeds', () => {
+  const c = clock()
+  const d = enumeration(cfg({ enumeration: { sequentialRun: 20, objects: 1000 } }), c.now)
+  const fired: Finding[] = []
+  for (let id = 100; id < 160; id++) {
+    c.t += 100
+    fired.push(...feed(d, obs(c, { principal: 'mallory', objectId: `/api/orders/${id}`, status: 200 })))
+  }
+  assert.equal(fired.length, 1, 'one finding at the 20th consecutive id')
+  assert.equal(fired[0]?.data.sequential, 20)
+  assert.equal(fired[0]?.data.from, 100)
+  assert.equal(fired[0]?.data.to, 119)
+  assert.equal(fired[0]?.subject, 'principal:mallory')
+  // Descending walks count too; a repeat of the same id does not break a walk.
+  const down = enumeration(cfg({ enumeration: { sequentialRun: 5, objects: 1000 } }), c.now)
+  const seq = [50, 49, 49, 48, 47, 46]
+  const got = seq.flatMap((id) => feed(down, obs(c, { principal: 'p', objectId: `/api/orders/${id}` })))
+  assert.equal(got.length, 1)
+  assert.equal(got[0]?.data.to, 46)
+})
+
+test('enumeration: normal use (own ids, jumps, other collections) is no sequential walk', () => {
+  const c = clock()
+  const d = enumeration(cfg({ enumeration: { sequentialRun: 5, objects: 1000 } }), c.now)
+  const ids = [
+    '/o/1',
+    '/o/2',
+    '/o/3',
+    '/u/4',
+    '/o/4',
+    '/o/5',
+    '/o/9',
+    '/o/10',
+    '/o/12',
+    '/o/13',
+    '/o/14',
+    '/o/15',
+  ]
+  const fired = ids.flatMap((id) => feed(d, obs(c, { principal: 'p', objectId: id })))
+  assert.deepEqual(fired, [], 'runs broken by another collection or a jump')
+  // Off with 0.
+  const off = enumeration(cfg({ enumeration: { sequentialRun: 0, objects: 1000 } }), c.now)
+  const none = Array.from({ length: 50 }, (_, i) => feed(off, obs(c, { objectId: `/o/${i}` }))).flat()
+  assert.deepEqual(none, [])
+})
+
+test('MovingBaseline: moving averages per window and per active subject; empty windows decay it', () => {
+  const b = new MovingBaseline(1000, 0.5)
+  let t = 0
+  for (let w = 0; w < 4; w++) {
+    for (let i = 0; i < 100; i++) b.add(t + i, i < 10) // 100 events from 10 subjects
+    t += 1000
+  }
+  b.add(t, true) // rolls the 4th window in
+  assert.equal(b.windows, 4)
+  assert.ok(b.averageTotal > 90 && b.averageTotal <= 100, `averageTotal ${b.averageTotal}`)
+  assert.ok(b.averagePerSubject > 9 && b.averagePerSubject <= 10, `per subject ${b.averagePerSubject}`)
+  b.add(t + 10_000, false) // ten windows later: nine empty ones fold in as zeros
+  assert.ok(b.averageTotal < 1, `decayed to ${b.averageTotal}`)
+})
+
+test('flood: the moving baseline alerts an IP far above the typical per-IP rate, below the fixed threshold', () => {
+  const c = clock(0)
+  const d = flood(
+    cfg({
+      flood: {
+        requests: 100_000,
+        windowSec: 1,
+        baselineFactor: 10,
+        baselineMinRequests: 50,
+        warmupWindows: 3,
+      },
+    }),
+    c.now,
+  )
+  const fired: Finding[] = []
+  // Five windows of normal traffic: 20 IPs with 5 requests each.
+  for (let w = 0; w < 5; w++) {
+    for (let ip = 0; ip < 20; ip++)
+      for (let k = 0; k < 5; k++) fired.push(...feed(d, obs(c, { ip: `10.0.0.${ip}` })))
+    c.t += 1000
+  }
+  assert.equal(fired.length, 0, 'normal traffic raises nothing')
+  // One IP sends 60 in a window: 12x the typical 5, above the 50 minimum.
+  for (let k = 0; k < 60; k++) fired.push(...feed(d, obs(c, { ip: '10.9.9.9' })))
+  assert.ok(fired.length >= 1)
+  assert.equal(fired[0]?.subject, 'ip:10.9.9.9')
+  assert.equal(fired[0]?.data.requests, 50, 'fires when it reaches max(50, 10 x 5)')
+  // Before the warm-up, only the fixed threshold counts.
+  const cold = flood(cfg({ flood: { requests: 100_000, windowSec: 1, baselineMinRequests: 50 } }), c.now)
+  const none = Array.from({ length: 500 }, () => feed(cold, obs(c, { ip: '10.9.9.8' }))).flat()
+  assert.deepEqual(none, [])
+})
+
+test('global spike: total rate against its moving average, after warm-up and above minRequests', () => {
+  const c = clock(0)
+  const d = globalSpike(cfg({ globalSpike: { factor: 5, minRequests: 200, windowSec: 1, warmupWindows: 3 } }))
+  const fired: Finding[] = []
+  for (let w = 0; w < 4; w++) {
+    for (let k = 0; k < 100; k++) fired.push(...feed(d, obs(c)))
+    c.t += 1000
+  }
+  assert.equal(fired.length, 0)
+  for (let k = 0; k < 600; k++) fired.push(...feed(d, obs(c)))
+  assert.ok(fired.length >= 1)
+  assert.equal(fired[0]?.subject, 'global')
+  assert.equal(fired[0]?.data.requests, 500, 'at 5x the average of 100')
+})
+
+test('scraping: many distinct pages of one path by one subject; bounded per subject', () => {
+  const c = clock()
+  const d = scraping(cfg({ scraping: { pages: 30 } }), c.now)
+  const fired: Finding[] = []
+  for (let p = 1; p <= 200; p++) {
+    fired.push(...feed(d, obs(c, { principal: 'bot', path: '/api/products', page: `page=${p}` })))
+    // A normal user reading the first pages of several lists.
+    fired.push(...feed(d, obs(c, { principal: 'alice', path: `/api/list${p % 10}`, page: `page=${p % 3}` })))
+  }
+  assert.equal(fired.length, 1)
+  assert.equal(fired[0]?.subject, 'principal:bot')
+  assert.equal(fired[0]?.data.pages, 30)
+})
+
+test('pageKeyOf: paging parameters in config order; none, empty or oversized queries give undefined', () => {
+  const params = ['page', 'offset', 'cursor']
+  assert.equal(pageKeyOf('page=3&sort=name', params), 'page=3')
+  assert.equal(pageKeyOf('offset=40&page=2', params), 'page=2&offset=40')
+  assert.equal(pageKeyOf('sort=name', params), undefined)
+  assert.equal(pageKeyOf('', params), undefined)
+  assert.equal(pageKeyOf(`page=1&x=${'a'.repeat(5000)}`, params), undefined)
+  assert.equal(pageKeyOf(`cursor=${'z'.repeat(1000)}`, params)?.length, 256)
 })

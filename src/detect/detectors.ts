@@ -22,9 +22,20 @@ export interface Observation {
   route: string
   /** The object id of the request (last numeric or UUID path segment), when there is one. */
   objectId: string | undefined
+  /** The canonical path (no query). */
+  path: string
+  /** The paging key of the request (values of the paging query parameters), when it has one. */
+  page: string | undefined
 }
 
-export type DetectorId = 'brute-force' | 'credential-stuffing' | 'enumeration' | 'flood' | 'error-spike'
+export type DetectorId =
+  | 'brute-force'
+  | 'credential-stuffing'
+  | 'enumeration'
+  | 'flood'
+  | 'global-spike'
+  | 'scraping'
+  | 'error-spike'
 
 /** A threshold crossed: the engine turns it into an alert (and a ban) unless suppressed. */
 export interface Finding {
@@ -134,10 +145,47 @@ interface EnumState {
   objects: Set<string>
   total: number
   denied: number
+  /** Sequential walk: the collection path of the last numeric id, the id, the step (±1) and the run length. */
+  lastPrefix: string
+  lastId: number
+  step: number
+  run: number
+}
+
+/** The collection prefix and numeric value of an object id (`/orders/` and 7 for `/orders/7`), if numeric. */
+function numericId(objectId: string): [string, number] | undefined {
+  const i = objectId.lastIndexOf('/')
+  const seg = objectId.slice(i + 1)
+  if (seg.length === 0 || seg.length > 15 || !NUMERIC.test(seg)) return undefined
+  return [objectId.slice(0, i + 1), Number(seg)]
 }
 
 export function enumeration(c: Cfg, now: () => number): Detector {
   const d = c.enumeration
+  const sequential = (s: EnumState, objectId: string, subject: string, out: Finding[]): void => {
+    const n = numericId(objectId)
+    if (n === undefined) return
+    const [prefix, id] = n
+    const step = id - s.lastId
+    if (prefix === s.lastPrefix && (step === 1 || step === -1) && (s.run === 1 || step === s.step)) {
+      s.run++
+      s.step = step
+    } else if (!(prefix === s.lastPrefix && step === 0)) {
+      s.run = 1 // a repeat of the same id neither breaks nor extends a walk
+      s.step = 0
+    }
+    s.lastPrefix = prefix
+    s.lastId = id
+    if (s.run === d.sequentialRun) {
+      const from = id - s.step * (s.run - 1)
+      out.push({
+        detector: 'enumeration',
+        subject,
+        summary: `${subject} walked ${s.run} consecutive ids of ${prefix.slice(0, 200)} (${from} to ${id}) within ${d.windowSec} s`,
+        data: { sequential: s.run, from, to: id, windowSec: d.windowSec },
+      })
+    }
+  }
   const windowMs = d.windowSec * 1000
   const table = new TtlLru<EnumState>(c.maxSubjects, now)
   return {
@@ -147,11 +195,12 @@ export function enumeration(c: Cfg, now: () => number): Detector {
       const subject = o.principal !== undefined ? `principal:${o.principal}` : `ip:${o.ip}`
       let s = table.get(subject)
       if (s === undefined) {
-        s = { objects: new Set(), total: 0, denied: 0 }
+        s = { objects: new Set(), total: 0, denied: 0, lastPrefix: '', lastId: 0, step: 0, run: 0 }
         table.set(subject, s, o.now + windowMs)
       }
       s.total++
       if (o.status === 403 || o.status === 404) s.denied++
+      if (d.sequentialRun > 0) sequential(s, o.objectId, subject, out)
       // At most `objects` ids per subject: past the threshold only the ratio still moves.
       if (s.objects.size < d.objects) s.objects.add(o.objectId)
       if (s.objects.size >= d.objects && s.denied / s.total >= d.deniedRatio) {
@@ -166,24 +215,159 @@ export function enumeration(c: Cfg, now: () => number): Detector {
   }
 }
 
+/**
+ * Aligned windows with a moving average (EWMA) of past windows: of the total count, and of the
+ * count per active subject. O(1) per observation; empty windows count as zeros (at most 100 are
+ * folded in after a long pause: by then the average is near zero anyway).
+ */
+export class MovingBaseline {
+  private start = -1
+  private total = 0
+  private active = 0
+  private avgTotal = 0
+  private avgPerSubject = 0
+  /** Completed windows seen. */
+  windows = 0
+
+  constructor(
+    private readonly windowMs: number,
+    private readonly alpha = 0.3,
+  ) {}
+
+  private roll(now: number): void {
+    const w = Math.floor(now / this.windowMs)
+    if (this.start === -1) {
+      this.start = w
+      return
+    }
+    if (w <= this.start) return
+    const skipped = Math.min(w - this.start, 100)
+    // The first completed window seeds the averages (an average started at 0 would sit low for a while).
+    const a = this.windows === 0 ? 1 : this.alpha
+    this.avgTotal += a * (this.total - this.avgTotal)
+    this.avgPerSubject += a * ((this.active > 0 ? this.total / this.active : 0) - this.avgPerSubject)
+    for (let i = 1; i < skipped; i++) {
+      this.avgTotal -= this.alpha * this.avgTotal
+      this.avgPerSubject -= this.alpha * this.avgPerSubject
+    }
+    this.windows += w - this.start
+    this.start = w
+    this.total = 0
+    this.active = 0
+  }
+
+  /** Counts one event at `now` (`newSubject`: the first of its subject in a window); returns the window's total. */
+  add(now: number, newSubject: boolean): number {
+    this.roll(now)
+    if (newSubject) this.active++
+    return ++this.total
+  }
+
+  get averageTotal(): number {
+    return this.avgTotal
+  }
+
+  get averagePerSubject(): number {
+    return this.avgPerSubject
+  }
+}
+
 export function flood(c: Cfg, now: () => number): Detector {
   const d = c.flood
-  const counts = new WindowCounts(c.maxSubjects, now, d.windowSec * 1000)
+  const windowMs = d.windowSec * 1000
+  const counts = new WindowCounts(c.maxSubjects, now, windowMs)
+  const baseline = d.baselineFactor > 0 ? new MovingBaseline(windowMs) : undefined
   return {
     id: 'flood',
     observe(o, out) {
       const subject = `ip:${o.ip}`
       const n = counts.add(subject, o.now)
-      if (n >= d.requests) {
+      let limit = d.requests
+      let why = ''
+      if (baseline !== undefined) {
+        baseline.add(o.now, n === 1)
+        if (baseline.windows >= d.warmupWindows) {
+          const typical = baseline.averagePerSubject
+          const adaptive = Math.max(d.baselineMinRequests, Math.ceil(d.baselineFactor * typical))
+          if (adaptive < limit) {
+            limit = adaptive
+            why = `, ${Math.round(n / Math.max(typical, 1))}x the typical ${typical.toFixed(1)} per IP`
+          }
+        }
+      }
+      if (n >= limit) {
         out.push({
           detector: 'flood',
           subject,
-          summary: `${n} requests from ${subject} within ${d.windowSec} s`,
-          data: { requests: n, windowSec: d.windowSec },
+          summary: `${n} requests from ${subject} within ${d.windowSec} s${why}`,
+          data: { requests: n, windowSec: d.windowSec, threshold: limit },
         })
       }
     },
   }
+}
+
+export function globalSpike(c: Cfg): Detector {
+  const d = c.globalSpike
+  const baseline = new MovingBaseline(d.windowSec * 1000)
+  return {
+    id: 'global-spike',
+    observe(o, out) {
+      const n = baseline.add(o.now, false)
+      if (n < d.minRequests || baseline.windows < d.warmupWindows) return
+      const typical = baseline.averageTotal
+      if (n >= d.factor * typical) {
+        out.push({
+          detector: 'global-spike',
+          subject: 'global',
+          summary: `${n} requests within ${d.windowSec} s on this gateway, ${(n / Math.max(typical, 1)).toFixed(1)}x the moving average of ${Math.round(typical)}`,
+          data: { requests: n, average: Math.round(typical), windowSec: d.windowSec },
+        })
+      }
+    },
+  }
+}
+
+export function scraping(c: Cfg, now: () => number): Detector {
+  const d = c.scraping
+  const windowMs = d.windowSec * 1000
+  const table = new TtlLru<Set<string>>(c.maxSubjects, now)
+  return {
+    id: 'scraping',
+    observe(o, out) {
+      if (o.page === undefined) return
+      const subject = o.principal !== undefined ? `principal:${o.principal}` : `ip:${o.ip}`
+      const key = `${subject}|${o.path}`
+      let pages = table.get(key)
+      if (pages === undefined) {
+        pages = new Set()
+        table.set(key, pages, o.now + windowMs)
+      }
+      if (pages.size >= d.pages) return // bounded; already past the threshold
+      pages.add(o.page)
+      if (pages.size >= d.pages) {
+        out.push({
+          detector: 'scraping',
+          subject,
+          summary: `${subject} fetched ${pages.size} distinct pages of ${o.path.slice(0, 200)} within ${d.windowSec} s`,
+          data: { pages: pages.size, path: o.path.slice(0, 200), windowSec: d.windowSec },
+        })
+      }
+    },
+  }
+}
+
+/** The paging key of a raw query string: the values of `params`, in order; undefined when none is present. */
+export function pageKeyOf(query: string, params: readonly string[]): string | undefined {
+  if (query.length === 0 || query.length > 4096) return undefined
+  let key: string | undefined
+  const q = new URLSearchParams(query)
+  for (const p of params) {
+    const v = q.get(p)
+    if (v === null) continue
+    key = key === undefined ? `${p}=${v}` : `${key}&${p}=${v}`
+  }
+  return key === undefined ? undefined : key.slice(0, 256)
 }
 
 export function errorSpike(c: Cfg, now: () => number): Detector {
@@ -221,6 +405,8 @@ export function buildDetectors(c: Cfg, now: () => number): Detector[] {
   if (c.credentialStuffing.enabled) out.push(credentialStuffing(c, now))
   if (c.enumeration.enabled) out.push(enumeration(c, now))
   if (c.flood.enabled) out.push(flood(c, now))
+  if (c.globalSpike.enabled) out.push(globalSpike(c))
+  if (c.scraping.enabled) out.push(scraping(c, now))
   if (c.errorSpike.enabled) out.push(errorSpike(c, now))
   return out
 }

@@ -4,7 +4,9 @@ import { Value } from '@sinclair/typebox/value'
 import pino from 'pino'
 import { memoryAudit } from '../audit/event.js'
 import type { LogEntry } from '../gateway/pipeline/policy.js'
-import { testContext } from '../policies/testing/context.js'
+import type { GatewayError } from '../gateway/errors.js'
+import { banPrincipal } from '../policies/ban/policy.js'
+import { testContext, testDeps } from '../policies/testing/context.js'
 import { createMemoryStore } from '../stores/memory/memory-store.js'
 import { BANS_MAP, decodeBan, localBans } from './bans.js'
 import { DetectConfig } from './config.js'
@@ -116,4 +118,63 @@ test('engine: disabled detectors are not built; observe never throws', () => {
   e.observe({ ctx: undefined, status: 200 } as unknown as LogEntry) // hostile: logged, swallowed
   assert.equal(e.alerts.total, 0)
   e.close()
+})
+
+test('engine: action step-up stores `step-up:<principal>` for banSec; the principal then needs MFA (ban-principal)', async () => {
+  const c = { t: Date.now() }
+  const store = createMemoryStore({})
+  const audit = memoryAudit()
+  const e = new DetectEngine({
+    config: cfg({ enumeration: { sequentialRun: 10, action: 'step-up', banSec: 300 } }),
+    store,
+    logger: pino({ level: 'silent' }),
+    audit,
+    now: () => c.t,
+  })
+  for (let id = 1; id <= 12; id++) {
+    const en = entry(200, { path: `/api/orders/${id}` })
+    en.ctx.principal = { id: 'mallory', type: 'user', scopes: [], roles: [], claims: {}, authMethod: 'jwt' }
+    e.observe(en)
+  }
+  assert.equal(e.alerts.total, 1)
+  assert.equal(e.alerts.recent(1)[0]?.action, 'step-up')
+  await new Promise((r) => setImmediate(r))
+  const stored = await store.maps.get(BANS_MAP, 'step-up:mallory')
+  assert.ok(stored, 'stored as a step-up entry, not a ban')
+  assert.equal(await store.maps.get(BANS_MAP, 'principal:mallory'), undefined)
+  assert.equal(audit.events.find((x) => x.type === 'step-up')?.code, 'GW_ERR_STEP_UP_REQUIRED')
+
+  const p = banPrincipal.create({}, testDeps({ store }))
+  const ctx = testContext()
+  ctx.principal = {
+    id: 'mallory',
+    type: 'user',
+    scopes: [],
+    roles: [],
+    claims: { amr: ['pwd'] },
+    authMethod: 'jwt',
+  }
+  assert.throws(
+    () => p.onRequest?.(ctx),
+    (err: GatewayError) =>
+      err.code === 'GW_ERR_STEP_UP_REQUIRED' &&
+      /insufficient_user_authentication/.test(err.headers?.['www-authenticate'] ?? ''),
+  )
+  ctx.principal = { ...ctx.principal, claims: { amr: ['pwd', 'mfa'] } }
+  assert.equal(p.onRequest?.(ctx), undefined, 'a credential with MFA passes')
+  ctx.principal = { ...ctx.principal, id: 'alice', claims: {} }
+  assert.equal(p.onRequest?.(ctx), undefined, 'others are not affected')
+  // An IP subject cannot step up: the same finding for an anonymous walker is an alert only.
+  const e2 = new DetectEngine({
+    config: cfg({ enumeration: { sequentialRun: 10, action: 'step-up' } }),
+    store,
+    logger: pino({ level: 'silent' }),
+    now: () => c.t,
+  })
+  for (let id = 1; id <= 12; id++) e2.observe(entry(200, { ip: '192.0.2.9', path: `/api/orders/${id}` }))
+  assert.equal(e2.alerts.recent(1)[0]?.action, 'alert')
+  p.close?.()
+  e.close()
+  e2.close()
+  await store.close()
 })

@@ -16,7 +16,14 @@ import { TtlLru } from '../util/ttl-lru.js'
 import { type Alert, AlertList, Webhook } from './alerts.js'
 import { writeBan } from './bans.js'
 import type { DetectConfig } from './config.js'
-import { buildDetectors, type Detector, type Finding, type Observation, objectIdOf } from './detectors.js'
+import {
+  buildDetectors,
+  type Detector,
+  type Finding,
+  type Observation,
+  objectIdOf,
+  pageKeyOf,
+} from './detectors.js'
 
 export interface DetectEngineOptions {
   config: DetectConfig
@@ -43,6 +50,8 @@ export class DetectEngine {
   private readonly audit: AuditEmitter
   private readonly now: () => number
   private readonly findings: Finding[] = []
+  /** The scraping detector's paging parameters (undefined when it is off). */
+  private readonly pageParams: readonly string[] | undefined
   private seq = 0
 
   constructor(private readonly o: DetectEngineOptions) {
@@ -51,6 +60,7 @@ export class DetectEngine {
     this.logger = o.logger.child({ component: 'detect' })
     this.audit = o.audit ?? noopAudit
     this.detectors = buildDetectors(c, this.now)
+    this.pageParams = c.scraping.enabled ? c.scraping.params : undefined
     this.suppressed = new TtlLru(c.maxSubjects * 2, this.now)
     this.failure = new Set(c.failureStatuses)
     this.alerts = new AlertList(c.alerts.recent)
@@ -91,6 +101,11 @@ export class DetectEngine {
         status: entry.status,
         route: ctx.routeName,
         objectId: ctx.path.length > 0 ? objectIdOf(ctx.path) : undefined,
+        path: ctx.path,
+        page:
+          this.pageParams !== undefined && ctx.query.length > 0
+            ? pageKeyOf(ctx.query, this.pageParams)
+            : undefined,
       }
       const out = this.findings
       out.length = 0
@@ -102,7 +117,7 @@ export class DetectEngine {
     }
   }
 
-  private actionOf(f: Finding): { action: 'alert' | 'ban'; banSec: number } {
+  private actionOf(f: Finding): { action: 'alert' | 'ban' | 'step-up'; banSec: number } {
     const c = this.o.config
     const d =
       f.detector === 'brute-force'
@@ -113,11 +128,17 @@ export class DetectEngine {
             ? c.enumeration
             : f.detector === 'flood'
               ? c.flood
-              : undefined
-    // Only IPs and principals can be banned (not a hashed account name or a route).
-    const bannable = f.subject.startsWith('ip:') || f.subject.startsWith('principal:')
-    if (d === undefined || d.action !== 'ban' || !bannable) return { action: 'alert', banSec: 0 }
-    return { action: 'ban', banSec: d.banSec }
+              : f.detector === 'scraping'
+                ? c.scraping
+                : undefined
+    if (d === undefined || d.action === 'alert') return { action: 'alert', banSec: 0 }
+    // Only IPs and principals can be banned (not a hashed account name or a route); only a
+    // principal can be asked to step up.
+    if (d.action === 'ban' && (f.subject.startsWith('ip:') || f.subject.startsWith('principal:')))
+      return { action: 'ban', banSec: d.banSec }
+    if (d.action === 'step-up' && f.subject.startsWith('principal:'))
+      return { action: 'step-up', banSec: d.banSec }
+    return { action: 'alert', banSec: 0 }
   }
 
   private raise(f: Finding, now: number): void {
@@ -133,7 +154,7 @@ export class DetectEngine {
       subject: f.subject,
       summary: f.summary,
       action,
-      ...(action === 'ban' ? { banUntil: new Date(until).toISOString() } : {}),
+      ...(action !== 'alert' ? { banUntil: new Date(until).toISOString() } : {}),
       data: f.data,
     }
     this.alerts.add(alert)
@@ -146,19 +167,22 @@ export class DetectEngine {
       data: { alertId: alert.id, subject: f.subject, action, summary: f.summary, ...f.data },
     })
     this.webhook?.send(alert)
-    if (action === 'ban') {
-      writeBan(this.o.store, f.subject, { reason: f.summary, by: `detector:${f.detector}`, until }, now).then(
+    if (action !== 'alert') {
+      // A step-up demand is a ban entry of kind `step-up` (`step-up:<principal id>`).
+      const key = action === 'ban' ? f.subject : `step-up:${f.subject.slice('principal:'.length)}`
+      const by = `detector:${f.detector}`
+      writeBan(this.o.store, key, { reason: f.summary, by, until }, now).then(
         () =>
           this.audit.emit({
-            type: 'ban',
+            type: action === 'ban' ? 'ban' : 'step-up',
             decision: 'deny',
-            code: 'GW_ERR_BANNED',
+            code: action === 'ban' ? 'GW_ERR_BANNED' : 'GW_ERR_STEP_UP_REQUIRED',
             reason: f.detector,
-            data: { subject: f.subject, by: `detector:${f.detector}`, until: alert.banUntil ?? '' },
+            data: { subject: key, by, until: alert.banUntil ?? '' },
           }),
         (err: unknown) =>
           this.logger.error(
-            { err: (err as Error).message, subject: f.subject },
+            { err: (err as Error).message, subject: key },
             'ban not stored (this gateway applies it for a few seconds only)',
           ),
       )

@@ -12,6 +12,7 @@ import { overloadShedding } from './overload-shedding/index.js'
 import { rateLimit } from './rate-limit/index.js'
 import { requestSizeLimit } from './request-size-limit/index.js'
 import { securityHeaders } from './security-headers/index.js'
+import { userinfoAuth } from './userinfo-auth/index.js'
 
 /** Every built-in policy, by id. New policies register here. */
 export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
@@ -22,6 +23,7 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   apiKeyAuth,
   jwtAuth,
   oauth2Introspection,
+  userinfoAuth,
   authorize,
   objectOwnership,
   openApiValidation,

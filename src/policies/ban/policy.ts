@@ -6,6 +6,12 @@ import { definePolicy, type PolicyDeps, type PolicyInstance } from '../../gatewa
 import { acquireMapMirror } from '../../stores/mirror.js'
 import { BanConfig } from './schema.js'
 
+/** True when the credential's `amr` claim (RFC 8176) lists `mfa`. */
+function hasMfa(claims: Readonly<Record<string, unknown>>): boolean {
+  const amr = claims.amr
+  return Array.isArray(amr) && amr.includes('mfa')
+}
+
 /**
  * One ban check: `kind` selects the key (`ip:<client IP>` or `principal:<id>`). The ban list is the
  * replicated map `bans` (a local copy, synced every 250 ms) plus this process's own recent writes:
@@ -37,6 +43,22 @@ function banCheck(kind: 'ip' | 'principal', { store, logger, now, audit }: Polic
     }
     return mirror.size > 0 && mirror.has(key)
   }
+  const stepUp = (ctx: RequestContext, key: string): never => {
+    audit.emit({
+      type: 'step-up.demanded',
+      ...requestFields(ctx),
+      decision: 'deny',
+      code: 'GW_ERR_STEP_UP_REQUIRED',
+      data: { subject: key },
+    })
+    throw new GatewayError('GW_ERR_STEP_UP_REQUIRED', {
+      detail: 'this principal must authenticate again with a second factor',
+      headers: {
+        'www-authenticate':
+          'Bearer realm="portcullis", error="insufficient_user_authentication", error_description="multi-factor authentication required"',
+      },
+    })
+  }
   return {
     onRequest(ctx) {
       if (kind === 'ip') {
@@ -48,6 +70,8 @@ function banCheck(kind: 'ip' | 'principal', { store, logger, now, audit }: Polic
       if (p === undefined) return
       const key = `principal:${p.id}`
       if (banned(key)) deny(ctx, key)
+      const su = `step-up:${p.id}`
+      if (banned(su) && !hasMfa(p.claims)) stepUp(ctx, su)
     },
     close() {
       mirror.close()

@@ -7,6 +7,7 @@ import {
   REVOKED,
   type Revocations,
 } from '../../auth/revocation.js'
+import { parseEndpoint } from '../../auth/endpoint.js'
 import { tokenHash } from '../../auth/token.js'
 import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
@@ -15,6 +16,8 @@ import { definePolicy, type PolicyDeps } from '../../gateway/pipeline/policy.js'
 import { TtlLru } from '../../util/ttl-lru.js'
 import { IntrospectionClient, IntrospectionFailure, type IntrospectionResponse } from './client.js'
 import { OAuth2IntrospectionConfig } from './schema.js'
+
+export { parseEndpoint } from '../../auth/endpoint.js'
 
 /** What an active token resolves to; cached and shared by every request with that token. */
 interface ActiveEntry {
@@ -32,36 +35,6 @@ const WARN_EVERY_MS = 5000
 /** Response members never copied into the principal's claims (not RFC 7662 members; defence in depth). */
 const NOT_CLAIMS = new Set(['token', 'access_token', 'refresh_token', 'id_token', 'client_secret'])
 const VISIBLE_ASCII = /^[\x21-\x7e]+$/
-
-function isLoopbackHost(hostname: string): boolean {
-  // URL normalizes IPv4 (127.1 → 127.0.0.1) and IPv6 ([0:0::1] → [::1]) host names.
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
-}
-
-/**
- * Validates the endpoint URL at config time: https, or http to a loopback host only; no
- * credentials in the URL. Messages never repeat the URL (it may come from a secret).
- */
-export function parseEndpoint(raw: string | undefined, where: string): URL {
-  if (raw === undefined || raw === '') throw new Error(`${where}: \`endpoint\` is required`)
-  let u: URL
-  try {
-    u = new URL(raw)
-  } catch {
-    throw new Error(`${where}: \`endpoint\` is not an absolute URL`)
-  }
-  if (u.username !== '' || u.password !== '') {
-    throw new Error(`${where}: \`endpoint\` must not carry credentials; use clientId and clientSecret`)
-  }
-  if (u.protocol === 'https:') return u
-  if (u.protocol === 'http:') {
-    if (isLoopbackHost(u.hostname)) return u
-    throw new Error(
-      `${where}: \`endpoint\` must use https; plain http is allowed only to a loopback host (localhost, 127.0.0.0/8, [::1])`,
-    )
-  }
-  throw new Error(`${where}: \`endpoint\` must be an https URL`)
-}
 
 function deepFreeze<T>(v: T): T {
   if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {

@@ -1,0 +1,2 @@
+export { userinfoAuth } from './policy.js'
+export { UserinfoAuthConfig } from './schema.js'
