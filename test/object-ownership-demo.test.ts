@@ -296,3 +296,117 @@ describe('object-ownership through the gateway, in front of the demo API', () =>
     assert.equal(r.status, 401)
   })
 })
+
+/**
+ * The same policy with the principal from the demo API's own sessions (userinfo-auth asks the
+ * demo's `/api/v2/users/me`): no gateway token at all, the session in `Authorization` is both the
+ * gateway's credential and the upstream's.
+ */
+describe('object-ownership with userinfo-auth principals (demo sessions), in front of the demo API', () => {
+  let api: DemoApi
+  let gw: GatewayProcess
+  const session: Record<string, string> = {}
+  const users = ['alice', 'bob', 'admin'] as const
+  type Who = (typeof users)[number]
+
+  before(async () => {
+    api = await startDemoApi({ host: '127.0.0.1', port: 0 })
+    for (const user of users) {
+      const r = await call(
+        `${api.url}/api/v2/login`,
+        'POST',
+        {},
+        { username: user, password: demoCredentials[user] },
+      )
+      assert.equal(r.status, 200)
+      session[user] = (r.body as { token: string }).token
+    }
+    const config = {
+      listeners: [{ name: 'public', host: '127.0.0.1', port: 0 }],
+      admin: { enabled: false },
+      reload: { watch: false },
+      upstreams: { demo: { targets: [{ url: api.url }] } },
+      routes: [
+        {
+          name: 'demo-api',
+          match: { pathPrefix: '/api/v2' },
+          upstream: 'demo',
+          policies: {
+            'userinfo-auth': {
+              endpoint: `${api.url}/api/v2/users/me`,
+              idPointer: '/id',
+              rolesPointers: ['/role'],
+            },
+            'object-ownership': ownershipConfig(api.url),
+          },
+        },
+      ],
+    }
+    gw = await spawnGateway(stringify(config))
+    for (const who of ['alice', 'bob'] as const)
+      assert.equal((await call(`${gw.url}/api/v2/orders`, 'GET', as(who))).status, 200)
+  })
+
+  after(async () => {
+    await gw?.stop()
+    await api?.close()
+  })
+
+  const as = (who: Who) => ({ authorization: `Bearer ${session[who]}` })
+  const get = (who: Who, path: string, method = 'GET', body?: unknown) =>
+    call(`${gw.url}${path}`, method, as(who), body)
+
+  test("alice is denied bob's order, account and user record in every form; her own pass", async () => {
+    for (const [method, path] of [
+      ['GET', '/api/v2/orders/2'],
+      ['HEAD', '/api/v2/orders/2'],
+      ['PUT', '/api/v2/orders/2'],
+      ['DELETE', '/api/v2/orders/%32'],
+      ['GET', '/api/v2/orders/02'],
+      ['GET', '/api/v2/orders/2/'],
+      ['GET', '/api/v2/Orders/2'],
+      ['GET', '/api/v2/accounts/2'],
+      ['GET', '/api/v2/accounts?ids=1,2'],
+      ['GET', '/api/v2/accounts?ids=1&ids=2'],
+      ['GET', '/api/v2/users/2'],
+    ] as const) {
+      const r = await get(
+        'alice',
+        path,
+        method,
+        method === 'PUT' ? { item: 'mouse', quantity: 1 } : undefined,
+      )
+      assert.equal(r.status, 404, `${method} ${path}: ${r.status}`)
+      if (method !== 'HEAD')
+        assert.equal((r.body as { code?: string }).code, 'GW_ERR_OBJECT_NOT_FOUND', `${method} ${path}`)
+    }
+    const nested = await get('alice', '/api/v2/orders', 'POST', {
+      item: 'w',
+      quantity: 1,
+      payment: { accountId: 2 },
+    })
+    assert.equal(nested.status, 404)
+    for (const path of [
+      '/api/v2/orders/1',
+      '/api/v2/accounts/1',
+      '/api/v2/accounts?ids=1',
+      '/api/v2/users/1',
+    ])
+      assert.equal((await get('alice', path)).status, 200, path)
+    assert.equal((await direct(api, session.admin as string, '/api/v2/orders/2')).status, 200) // not deleted
+  })
+
+  test('orders created by alice are learned; the admin role (from /users/me) passes everywhere', async () => {
+    const created = await get('alice', '/api/v2/orders', 'POST', { item: 'keyboard', quantity: 1 })
+    assert.equal(created.status, 201)
+    const path = `/api/v2/orders/${(created.body as { id: number }).id}`
+    assert.equal((await get('bob', path, 'DELETE')).status, 404)
+    assert.equal((await get('alice', path)).status, 200)
+    for (const p of [path, '/api/v2/orders/2', '/api/v2/accounts/2', '/api/v2/users/1'])
+      assert.equal((await get('admin', p)).status, 200, p)
+  })
+})
+
+function direct(api: DemoApi, token: string, path: string): Promise<Res> {
+  return call(`${api.url}${path}`, 'GET', { authorization: `Bearer ${token}` })
+}
