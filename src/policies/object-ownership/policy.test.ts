@@ -304,6 +304,13 @@ describe('object-ownership: learned ownership', () => {
       'GW_ERR_AUTH_MISSING',
     )
     assert.equal(await run(policy, ctx({ path: '/api/other/1' })), undefined)
+    // a CORS preflight (no credentials) is not an object access
+    const binding = build(ACCOUNTS_BOUND).policy
+    assert.equal(await run(binding, ctx({ method: 'OPTIONS', path: '/api/users/2' })), undefined)
+    assert.equal(
+      (await run(binding, ctx({ method: 'PATCH', path: '/api/users/2' })))?.code,
+      'GW_ERR_AUTH_MISSING',
+    )
     assert.equal(policy.onRequest?.(ctx({ path: '/health' })), undefined) // synchronous when nothing matches
   })
 

@@ -25,7 +25,11 @@ import {
 } from './selectors.js'
 
 const ID = 'object-ownership'
-const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+/**
+ * A match without `methods`: every method that reads or changes an object. Not OPTIONS: a CORS
+ * preflight carries no credentials and no object data.
+ */
+const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']
 /** Most list items learned from one response (each is a store write). */
 export const MAX_LEARNED_PER_LIST = 1000
 /** Longest id written to logs and audit records. */

@@ -7,7 +7,11 @@ const Pointer = (description: string) => Type.String({ pattern: '^(/.*)?$', maxL
 /** Which requests (or responses) a rule covers. */
 export const OwnershipMatch = Type.Object(
   {
-    methods: Type.Optional(Names('HTTP methods (upper case); GET also covers HEAD. Default: every method.')),
+    methods: Type.Optional(
+      Names(
+        'HTTP methods (upper case); GET also covers HEAD. Default: GET, HEAD, POST, PUT, PATCH, DELETE (not OPTIONS: CORS preflights carry no credentials).',
+      ),
+    ),
     path: Type.Optional(
       Type.String({
         pattern: '^/',
