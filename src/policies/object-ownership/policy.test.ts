@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { Value } from '@sinclair/typebox/value'
 import { type AuditEvent, memoryAudit } from '../../audit/event.js'
@@ -604,6 +607,64 @@ describe('object-ownership: lookup', () => {
       await policy.close?.()
     }
     mode = 'owner'
+  })
+})
+
+describe('object-ownership: operationIds from a spec', () => {
+  test('an operationId stands for its method and path template under basePath', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pcl-own-'))
+    writeFileSync(
+      join(dir, 'api.yaml'),
+      `openapi: 3.1.0
+info: { title: t, version: '1' }
+paths:
+  /orders/{orderId}:
+    parameters: [{ name: orderId, in: path, required: true, schema: { type: string } }]
+    get: { operationId: getOrder, responses: { '200': { description: ok } } }
+    delete: { operationId: deleteOrder, responses: { '204': { description: ok } } }
+  /orders:
+    post: { operationId: createOrder, responses: { '201': { description: ok } } }
+`,
+    )
+    const { policy } = build(
+      {
+        spec: 'api.yaml',
+        basePath: '/v1',
+        objects: [
+          {
+            type: 'order',
+            access: [{ match: { operationIds: ['getOrder'] }, ids: ['path.orderId'] }],
+            learn: [{ match: { operationIds: ['createOrder'] }, id: 'body./id' }],
+          },
+        ],
+      },
+      { baseDir: dir },
+    )
+    const create = ctx({ method: 'POST', path: '/v1/orders', principal: alice })
+    await run(policy, create)
+    await respond(policy, create, 201, { id: 'ord_A' })
+    assert.equal(await run(policy, ctx({ path: '/v1/orders/ord_A', principal: alice })), undefined)
+    assert.equal(
+      (await run(policy, ctx({ path: '/v1/orders/ord_A', principal: bob })))?.code,
+      'GW_ERR_OBJECT_NOT_FOUND',
+    )
+    assert.equal(
+      (await run(policy, ctx({ path: '/v1/orders/ord_a', principal: alice })))?.code,
+      'GW_ERR_OBJECT_NOT_FOUND',
+    )
+    // deleteOrder is not listed: not checked by this rule
+    assert.equal(
+      await run(policy, ctx({ method: 'DELETE', path: '/v1/orders/ord_A', principal: bob })),
+      undefined,
+    )
+    const bad = Value.Default(
+      ObjectOwnershipConfig,
+      structuredClone({
+        spec: 'api.yaml',
+        objects: [{ type: 'order', access: [{ match: { operationIds: ['nope'] }, ids: ['path.orderId'] }] }],
+      }),
+    ) as never
+    assert.throws(() => objectOwnership.create(bad, testDeps({ baseDir: dir })), /no operation "nope"/)
   })
 })
 
