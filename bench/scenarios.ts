@@ -68,7 +68,21 @@ const jwtFixture = await (async () => {
     .setExpirationTime(now + 7 * 24 * 3600) // outlives any bench run
     .setJti('bench-token')
     .sign(privateKey)
-  return { token, spki: await exportSPKI(publicKey) }
+  // The authorize-ownership scenario's token: the same, with the orders it is bound to.
+  const ordersToken = await new SignJWT({
+    sub: 'bench-user',
+    scope: 'orders:read',
+    roles: ['reader'],
+    orders: ['42'],
+  })
+    .setProtectedHeader({ alg: 'RS256', kid: 'bench', typ: 'at+jwt' })
+    .setIssuer(JWT_ISSUER)
+    .setAudience(JWT_AUDIENCE)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 7 * 24 * 3600)
+    .setJti('bench-orders-token')
+    .sign(privateKey)
+  return { token, ordersToken, spki: await exportSPKI(publicKey) }
 })()
 
 function withJwtAuth(cache: boolean): (base: PortcullisBenchConfig) => PortcullisBenchConfig {
@@ -85,6 +99,28 @@ function withJwtAuth(cache: boolean): (base: PortcullisBenchConfig) => Portculli
     }
     return base
   }
+}
+
+/**
+ * The authorize-ownership scenario: jwt-auth (cache on) for the principal, authorize (default deny,
+ * a rule for GET /api/orders/{id} needing the scope orders:read) and object-ownership (memory
+ * store) binding the order id in the path to the token's `orders` claim, on every request.
+ */
+function withAuthorizeOwnership(base: PortcullisBenchConfig): PortcullisBenchConfig {
+  const policies = withJwtAuth(true)(base).policies as Record<string, unknown>
+  policies.authorize = {
+    rules: [{ match: { methods: ['GET'], path: '/api/orders/{id}' }, scopes: ['orders:read'] }],
+  }
+  policies['object-ownership'] = {
+    objects: [
+      {
+        type: 'order',
+        binding: { in: 'claims.orders' },
+        access: [{ match: { path: '/api/orders/{id}' }, ids: ['path.id'] }],
+      },
+    ],
+  }
+  return base
 }
 
 /**
@@ -207,6 +243,18 @@ export const SCENARIOS: readonly Scenario[] = [
     proxies: ['portcullis'],
     request: jwtRequest,
     portcullisConfig: withAuditAndDetectors,
+  },
+  {
+    // authorize + object-ownership (BOLA binding) on top of jwt-auth: a GET of an order by id.
+    name: 'authorize-ownership',
+    maxRatio: 1.3,
+    proxies: ['portcullis'],
+    request: {
+      method: 'GET',
+      path: '/api/orders/42',
+      headers: { accept: 'application/json', authorization: `Bearer ${jwtFixture.ordersToken}` },
+    },
+    portcullisConfig: withAuthorizeOwnership,
   },
   {
     name: 'rate-limit-memory',

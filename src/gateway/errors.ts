@@ -16,7 +16,9 @@ export const ERROR_CATALOGUE = {
   GW_ERR_FORBIDDEN: { status: 403, title: 'Forbidden' },
   GW_ERR_INSUFFICIENT_SCOPE: { status: 403, title: 'Insufficient scope' },
   GW_ERR_BANNED: { status: 403, title: 'Access from this source is suspended' },
+  GW_ERR_OBJECT_FORBIDDEN: { status: 403, title: 'Access to this object is forbidden' },
   GW_ERR_ROUTE_NOT_FOUND: { status: 404, title: 'No route matches this request' },
+  GW_ERR_OBJECT_NOT_FOUND: { status: 404, title: 'Object not found' },
   GW_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this route' },
   GW_ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request timed out' },
   GW_ERR_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
@@ -46,6 +48,7 @@ export const ERROR_CATALOGUE = {
   GW_ERR_SHUTTING_DOWN: { status: 503, title: 'Gateway shutting down' },
   GW_ERR_STATE_UNAVAILABLE: { status: 503, title: 'Shared state unavailable' },
   GW_ERR_AUTH_UNAVAILABLE: { status: 503, title: 'Authentication service unavailable' },
+  GW_ERR_OWNERSHIP_UNAVAILABLE: { status: 503, title: 'Ownership service unavailable' },
   GW_ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'Upstream timed out' },
 } as const satisfies Record<string, { status: number; title: string }>
 

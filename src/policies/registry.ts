@@ -5,6 +5,7 @@ import { ban, banPrincipal } from './ban/index.js'
 import { bruteForceLockout } from './brute-force-lockout/index.js'
 import { jwtAuth } from './jwt-auth/index.js'
 import { mtls } from './mtls/index.js'
+import { objectOwnership } from './object-ownership/index.js'
 import { oauth2Introspection } from './oauth2-introspection/index.js'
 import { openApiValidation } from './openapi-validation/index.js'
 import { overloadShedding } from './overload-shedding/index.js'
@@ -26,6 +27,7 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   userinfoAuth,
   authorize,
   propertyFilter,
+  objectOwnership,
   openApiValidation,
   rateLimit,
   overloadShedding,
