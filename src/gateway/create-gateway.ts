@@ -352,8 +352,16 @@ class GatewayContext implements RequestContext {
     return hasBody && !this.req.complete
   }
 
-  readBody(): Promise<Buffer> {
-    if (this.body) return Promise.resolve(this.body)
+  readBody(onChunk?: (chunk: Buffer) => void): Promise<Buffer> {
+    if (this.body) {
+      if (!onChunk) return Promise.resolve(this.body)
+      try {
+        onChunk(this.body)
+      } catch (err) {
+        return Promise.reject(err)
+      }
+      return Promise.resolve(this.body)
+    }
     const limit = this.bodyLimit
     const req = this.req
     return new Promise((resolve, reject) => {
@@ -371,6 +379,15 @@ class GatewayContext implements RequestContext {
             }),
           )
           return
+        }
+        if (onChunk) {
+          try {
+            onChunk(c)
+          } catch (err) {
+            cleanup()
+            reject(err)
+            return
+          }
         }
         chunks.push(c)
       }

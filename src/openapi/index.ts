@@ -8,6 +8,7 @@ export {
 } from './documents.js'
 export { formatProblem, SpecError, type SpecProblem } from './errors.js'
 export {
+  type Encoding,
   HTTP_METHODS,
   type LoadOptions,
   loadOpenApi,

@@ -9,11 +9,20 @@ import {
   mediaTypeOf,
   pickMedia,
   validateFormBody,
+  isFilePart,
   validateJsonBody,
+  validateMultipartBody,
   validateParams,
   validateTextBody,
   type Violation,
 } from './request.js'
+import {
+  boundaryOf,
+  DEFAULT_MULTIPART_LIMITS,
+  MultipartError,
+  type MultipartLimits,
+  MultipartParser,
+} from './multipart.js'
 import { validateResponse } from './response.js'
 import { OpenApiValidationConfig } from './schema.js'
 
@@ -80,6 +89,13 @@ export const openApiValidation = definePolicy({
         throw configError(deps.routeName, [`operations.${id}: no such operation in ${file}`])
     }
     const limits: JsonLimits = { ...DEFAULT_JSON_LIMITS, ...config.json }
+    const multipartLimits: MultipartLimits = {
+      maxParts: config.multipart.maxParts,
+      maxHeaderBytes: config.multipart.maxHeaderBytes,
+      maxHeaders: DEFAULT_MULTIPART_LIMITS.maxHeaders,
+      maxFieldBytes: config.multipart.maxFieldBytes,
+      maxFileBytes: config.multipart.maxFileBytes,
+    }
     const base = config.basePath
     const logger = deps.logger
 
@@ -146,6 +162,22 @@ export const openApiValidation = definePolicy({
         },
         `openapi-validation: ${what} (monitor mode, passed)`,
       )
+    }
+
+    /** A multipart body the parser refuses: too large (413, in every mode) or malformed (400, block mode). */
+    function multipartRefusal(ctx: RequestContext, op: CompiledOperation, err: unknown): unknown {
+      if (!(err instanceof MultipartError)) return err
+      const mode = (modes.get(op) as Modes).mode
+      logger.info(
+        { requestId: ctx.id, route: ctx.routeName, operationId: op.op.id, mode, reason: err.message },
+        'openapi-validation: multipart body refused',
+      )
+      if (err.status === 413)
+        return new GatewayError('GW_ERR_BODY_TOO_LARGE', { detail: err.message, closeConnection: true })
+      return new GatewayError('GW_ERR_MALFORMED_BODY', {
+        extensions: { violations: [{ in: 'body', pointer: '', expected: err.message }] },
+        closeConnection: true,
+      })
     }
 
     const instance: PolicyInstance = {
@@ -239,15 +271,64 @@ export const openApiValidation = definePolicy({
           return finish(ctx, op, monitoring, violations)
         }
         if (media.kind === 'other') return finish(ctx, op, monitoring, violations)
-        if (config.maxBodyBytes < ctx.bodyLimit) ctx.bodyLimit = config.maxBodyBytes
         const stripProps = !monitoring && mode.props === 'strip'
         const replace = (out: Buffer) => {
           ctx.body = out
           ctx.setUpstreamHeader('content-length', String(out.length))
         }
-        return ctx.readBody().then((bytes) => {
+        let parser: MultipartParser | undefined
+        let boundary = ''
+        if (media.kind === 'multipart') {
+          const b = boundaryOf(h['content-type'])
+          if (b === undefined) {
+            violations.push({
+              kind: 'malformed',
+              in: 'body',
+              pointer: '',
+              expected: 'a valid multipart boundary',
+            })
+            return finish(ctx, op, monitoring, violations)
+          }
+          boundary = b
+          if (config.multipart.maxBodyBytes < ctx.bodyLimit) ctx.bodyLimit = config.multipart.maxBodyBytes
+          parser = new MultipartParser(b, multipartLimits, (name, filename) =>
+            isFilePart(media, name, filename),
+          )
+        } else if (config.maxBodyBytes < ctx.bodyLimit) ctx.bodyLimit = config.maxBodyBytes
+        // Size limits (413) are refused in every mode; a malformed structure is a violation like
+        // any other (monitor mode logs it and passes the body on as it came).
+        let malformed: MultipartError | undefined
+        const onChunk = parser
+          ? (c: Buffer) => {
+              if (malformed) return
+              try {
+                ;(parser as MultipartParser).write(c)
+              } catch (err) {
+                if (err instanceof MultipartError && err.status === 400 && monitoring) malformed = err
+                else throw multipartRefusal(ctx, op, err)
+              }
+            }
+          : undefined
+        return ctx.readBody(onChunk).then((bytes) => {
           let r: { violations: Violation[] }
-          if (media.kind === 'text') r = { violations: validateTextBody(bytes, media, limits) }
+          if (parser) {
+            let parts: ReturnType<MultipartParser['end']> = []
+            if (!malformed) {
+              try {
+                parts = parser.end()
+              } catch (err) {
+                if (err instanceof MultipartError && monitoring) malformed = err
+                else throw multipartRefusal(ctx, op, err)
+              }
+            }
+            if (malformed) {
+              violations.push({ kind: 'malformed', in: 'body', pointer: '', expected: malformed.message })
+              return finish(ctx, op, monitoring, violations)
+            }
+            const m = validateMultipartBody(bytes, parts, boundary, media, limits, stripProps)
+            if (m.body) replace(m.body)
+            r = m
+          } else if (media.kind === 'text') r = { violations: validateTextBody(bytes, media, limits) }
           else if (media.kind === 'form') {
             const f = validateFormBody(bytes, media, limits, stripProps)
             if (f.body) replace(f.body)
