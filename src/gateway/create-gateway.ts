@@ -65,6 +65,34 @@ interface CompiledRoute {
   stripQuery: Set<string> | undefined
 }
 
+/**
+ * Runs the `prepare` step of every enabled policy of a config (global and per route), before a
+ * Runtime is built from it: asynchronous work such as fetching remote spec documents. Rejects
+ * with the first failure.
+ */
+export async function preparePolicies(
+  config: GatewayConfig,
+  deps: { logger: Logger; baseDir: string },
+): Promise<void> {
+  const jobs: Promise<void>[] = []
+  for (const rc of config.routes) {
+    const merged: Record<string, unknown> = { ...config.policies, ...(rc.policies ?? {}) }
+    for (const [id, pc] of Object.entries(merged)) {
+      if (pc === undefined || (pc as { enabled?: boolean }).enabled === false) continue
+      const def = policyById(id)
+      if (!def?.prepare) continue
+      jobs.push(
+        def.prepare(pc as never, {
+          logger: deps.logger.child({ policy: id }),
+          baseDir: deps.baseDir,
+          routeName: rc.name,
+        }),
+      )
+    }
+  }
+  await Promise.all(jobs)
+}
+
 /** A fully built, immutable pipeline for one config. */
 export class Runtime {
   readonly config: GatewayConfig

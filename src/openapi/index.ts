@@ -2,6 +2,7 @@
 export {
   DEFAULT_SPEC_LIMITS,
   type DocumentOptions,
+  isRemoteFile,
   type Location,
   SpecDocuments,
   type SpecLimits,
@@ -21,3 +22,4 @@ export {
 } from './load.js'
 export { type MatchResult, PathMatcher, type PathMatch } from './matcher.js'
 export { type CompiledSchema, SchemaCompiler, type SchemaVariant } from './schema.js'
+export { fetchRemoteRefs, type RemoteFetchOptions } from './remote.js'

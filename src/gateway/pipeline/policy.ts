@@ -27,6 +27,14 @@ export interface PolicyDeps {
   audit: AuditEmitter
 }
 
+/** What a policy's `prepare` gets. */
+export interface PrepareDeps {
+  logger: Logger
+  baseDir: string
+  /** Name of the route ('*' for global policies). */
+  routeName: string
+}
+
 /** What the log phase receives about each finished request. */
 export interface LogEntry {
   ctx: RequestContext
@@ -88,6 +96,12 @@ export interface PolicyDefinition<S extends TObject = TObject> {
   description: string
   /** Config schema: an object, every field with a description and a default (`enabled` is added). */
   schema: S
+  /**
+   * Asynchronous work `create` needs done first (fetching remote documents), on every load and
+   * reload, before the runtime is built; a rejection fails the start or the reload (the old config
+   * keeps serving). Optional.
+   */
+  prepare?(config: Static<S>, deps: PrepareDeps): Promise<void>
   /** Validate, compile and resolve everything once; nothing here runs per request. */
   create(config: Static<S>, deps: PolicyDeps): PolicyInstance
 }

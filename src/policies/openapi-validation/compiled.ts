@@ -7,6 +7,7 @@ import { statSync } from 'node:fs'
 import type { ValidateFunction } from 'ajv'
 import {
   type Encoding,
+  isRemoteFile,
   type LoadOptions,
   loadOpenApi,
   type OpenApiSpec,
@@ -274,23 +275,35 @@ function isFileSchema(s: Record<string, unknown> | undefined): boolean {
 
 interface CacheEntry {
   api: CompiledApi
+  /** Local files' size and mtime; remote documents are compared by the fetch (`remote`) they came from. */
   stamps: [string, number, number][]
+  remote: ReadonlyMap<string, string> | undefined
 }
 const cache = new Map<string, CacheEntry>()
 const CACHE_MAX = 8
 
 /** compileApi, reusing the last result while none of the spec's files changed. */
 export function compileApiCached(file: string, options: CompileOptions): CompiledApi {
-  const key = JSON.stringify([file, options])
+  const { remote, ...rest } = options
+  const key = JSON.stringify([file, rest])
   const hit = cache.get(key)
-  if (hit?.stamps.every(([f, size, mtime]) => sameStamp(f, size, mtime))) return hit.api
+  const hasRemote = (remote?.size ?? 0) > 0
+  if (
+    hit &&
+    (hasRemote ? hit.remote === remote : (hit.remote?.size ?? 0) === 0) &&
+    hit.stamps.every(([f, size, mtime]) => sameStamp(f, size, mtime))
+  )
+    return hit.api
   const api = compileApi(file, options)
-  const stamps: [string, number, number][] = api.spec.documents.fileNames().map((f) => {
-    const st = statSync(f)
-    return [f, st.size, st.mtimeMs]
-  })
+  const stamps: [string, number, number][] = api.spec.documents
+    .fileNames()
+    .filter((f) => !isRemoteFile(f))
+    .map((f) => {
+      const st = statSync(f)
+      return [f, st.size, st.mtimeMs]
+    })
   cache.delete(key)
-  cache.set(key, { api, stamps })
+  cache.set(key, { api, stamps, remote })
   if (cache.size > CACHE_MAX) cache.delete(cache.keys().next().value as string)
   return api
 }

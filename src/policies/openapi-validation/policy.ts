@@ -3,6 +3,7 @@ import { GatewayError } from '../../gateway/errors.js'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyInstance } from '../../gateway/pipeline/policy.js'
 import { formatProblem, SpecError } from '../../openapi/errors.js'
+import { fetchRemoteRefs } from '../../openapi/remote.js'
 import { DEFAULT_JSON_LIMITS, type JsonLimits } from '../../openapi/json-guard.js'
 import { type CompiledOperation, compileApiCached } from './compiled.js'
 import {
@@ -53,6 +54,13 @@ export function operationOf(ctx: RequestContext): OperationInfo | undefined {
   return ctx.state['openapi-validation'] as OperationInfo | undefined
 }
 
+/**
+ * Remote documents fetched by `prepare` (the latest fetch per spec file and host list): each load
+ * and reload fetches anew, and `create` compiles with what that load fetched.
+ */
+const fetched = new Map<string, Map<string, string>>()
+const remoteKey = (file: string, hosts: readonly string[]) => JSON.stringify([file, hosts])
+
 /** Longest piece of client input any one problem document repeats (in total). */
 const ECHO_BUDGET = 100
 
@@ -67,6 +75,25 @@ export const openApiValidation = definePolicy({
   description:
     'Validates requests against an OpenAPI 3.0/3.1 spec: undeclared routes and methods (404/405), path/query/header/cookie parameters (parameter pollution refused), JSON bodies (guarded parsing), content types (415); block, monitor or strip, per operation.',
   schema: OpenApiValidationConfig,
+  async prepare(config, deps) {
+    if (config.allowRemoteHosts.length === 0) return
+    const file = isAbsolute(config.spec) ? config.spec : resolve(deps.baseDir, config.spec)
+    let remote: Map<string, string>
+    try {
+      remote = await fetchRemoteRefs(file, {
+        allowRemoteHosts: config.allowRemoteHosts,
+        rootDir: dirname(file),
+        timeoutMs: config.remoteTimeoutMs,
+      })
+    } catch (err) {
+      if (!(err instanceof SpecError)) throw err
+      throw configError(deps.routeName, err.problems.map(formatProblem))
+    }
+    const key = remoteKey(file, config.allowRemoteHosts)
+    fetched.delete(key)
+    fetched.set(key, remote)
+    if (fetched.size > 16) fetched.delete(fetched.keys().next().value as string)
+  },
   create(config, deps) {
     const file = isAbsolute(config.spec) ? config.spec : resolve(deps.baseDir, config.spec)
     const responsesUsed =
@@ -78,6 +105,10 @@ export const openApiValidation = definePolicy({
         allowRemoteHosts: config.allowRemoteHosts,
         rootDir: dirname(file),
         responses: responsesUsed,
+        remote:
+          config.allowRemoteHosts.length > 0
+            ? fetched.get(remoteKey(file, config.allowRemoteHosts))
+            : undefined,
       })
     } catch (err) {
       if (!(err instanceof SpecError)) throw err

@@ -29,7 +29,14 @@ export const OpenApiValidationConfig = Type.Object(
     allowRemoteHosts: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
       description:
-        'Hosts remote `$ref`s may point to. Remote references are not fetched yet: any remote `$ref` fails the load, with a message saying whether the host was allowed.',
+        "Hosts (`host` or `host:port`; without a port, the scheme's default) whose documents remote `$ref`s may point to. They are fetched when the config is loaded or reloaded (https only; http only to a loopback address), at most 10 MiB each, redirects only within this list; a `$ref` to any other host fails the load.",
+    }),
+    remoteTimeoutMs: Type.Integer({
+      minimum: 100,
+      maximum: 120000,
+      default: 10000,
+      description:
+        'Time allowed for fetching all remote `$ref` documents of the spec, in milliseconds (the load fails after it).',
     }),
     mode: Mode(
       '`block`: requests that violate the spec are refused. `monitor`: they are passed and the violations logged (nothing is stripped either).',
