@@ -55,7 +55,7 @@ export async function fetchRemoteRefs(
       const got = await Promise.all(
         missing.map((u) => fetchOne(u, allowed, limits.maxFileBytes, agent as Agent, deadline)),
       )
-      missing.forEach((u, i) => remote.set(u, got[i] as string))
+      for (const [i, u] of missing.entries()) remote.set(u, got[i] as string)
     }
     throw new SpecError([{ file, pointer: '', message: 'remote $refs nest too deeply' }])
   } finally {
