@@ -140,6 +140,7 @@ export class Runtime {
             store: deps.store,
             baseDir: deps.baseDir,
             audit: deps.audit?.log ?? noopAudit,
+            metrics: deps.metrics.registry,
           })
           built.push(inst)
           instances.push({ id, priority: def.priority, inst })

@@ -1,5 +1,6 @@
 import type { Static, TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
 import type { AuditEmitter } from '../../audit/event.js'
 import type { Store } from '../../stores/types.js'
 import type { Principal, RequestContext, ResponseHead } from './context.js'
@@ -25,6 +26,12 @@ export interface PolicyDeps {
    * hashes only, never a credential.
    */
   audit: AuditEmitter
+  /**
+   * The gateway's Prometheus registry, for a policy's own series. It outlives reloads: get the
+   * metric if registered (`registry.getSingleMetric(name)`), else create it. Absent in unit tests
+   * that do not need it.
+   */
+  metrics?: Registry
 }
 
 /** What a policy's `prepare` gets. */
