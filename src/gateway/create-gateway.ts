@@ -22,6 +22,7 @@ import type { Decision, Principal, RequestContext, ResponseHead } from './pipeli
 import { allOfHook, anyOfHook, type Authenticator } from './pipeline/authentication.js'
 import type { LogEntry, PolicyInstance } from './pipeline/policy.js'
 import { buildRouter, type RouteMatcher } from './router.js'
+import { buildSpecRoutes } from './spec-routes.js'
 import { Upstream, type UpstreamTarget } from './upstream/upstream.js'
 
 export interface GatewayDeps {
@@ -112,6 +113,7 @@ export class Runtime {
     const now = deps.now ?? Date.now
     this.upstreams = new Map()
     const built: PolicyInstance[] = []
+    const specResolvers = new Map<CompiledRoute, (path: string, method: string) => CompiledRoute>()
     try {
       for (const [name, u] of Object.entries(config.upstreams)) {
         const up = new Upstream(name, u, {
@@ -166,12 +168,26 @@ export class Runtime {
           metrics: deps.metrics.forRoute(rc.name),
         }
       })
+      // Routes driven by an OpenAPI spec: one route per operation, sharing the route's policies.
+      const taken = new Set(config.routes.map((r) => r.name))
+      for (const r of this.routes) {
+        if (!r.config.match.openapi) continue
+        const spec = buildSpecRoutes<CompiledRoute>(
+          r.config,
+          { baseDir: deps.baseDir, logger: deps.logger, taken },
+          (name) => ({ ...r, name, metrics: deps.metrics.forRoute(name) }),
+          (first) => ({ ...r, requestHooks: [first, ...r.requestHooks] }),
+        )
+        specResolvers.set(r, spec.resolve)
+      }
     } catch (err) {
       for (const p of built) void p.close?.()
       for (const u of this.upstreams.values()) void u.destroy()
       throw err
     }
-    this.router = buildRouter(this.routes.map((r) => ({ config: r.config, route: r })))
+    this.router = buildRouter(
+      this.routes.map((r) => ({ config: r.config, route: r, resolve: specResolvers.get(r) })),
+    )
     if (config.proxy.trustedProxies.length > 0) {
       this.trusted = new BlockList()
       for (const p of config.proxy.trustedProxies) {
