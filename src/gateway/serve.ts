@@ -146,7 +146,15 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   ready = true
   let lastHash = hashFile(file)
 
-  const reload = async (trigger = 'call'): Promise<boolean> => {
+  // Reloads run one at a time: preparing one may wait (remote documents), and a slow older one
+  // must not be applied after a newer one.
+  let reloading: Promise<unknown> = Promise.resolve()
+  const reload = (trigger = 'call'): Promise<boolean> => {
+    const run = reloading.then(() => reloadOnce(trigger))
+    reloading = run.catch(() => undefined)
+    return run
+  }
+  const reloadOnce = async (trigger: string): Promise<boolean> => {
     if (closing) return false
     const next = loadConfigFile(file, { env: opts.env })
     const reloaded = (outcome: 'applied' | 'rejected', errors: number) =>
