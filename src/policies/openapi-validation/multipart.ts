@@ -93,9 +93,15 @@ type State = 'preamble' | 'after-delimiter' | 'headers' | 'body' | 'epilogue'
 export class MultipartParser {
   private readonly delimiter: Buffer
   private state: State = 'preamble'
-  /** Unconsumed bytes; starts with a virtual CRLF so the first delimiter looks like the others. */
-  private carry: Buffer = CRLF
-  /** Body offset of carry[0]. */
+  /**
+   * Unconsumed bytes (`store[0, len)`); starts with a virtual CRLF so the first delimiter looks
+   * like the others. A growable buffer: a client trickling a header block byte by byte costs
+   * amortized linear copying, and the header search resumes where it stopped (`scanFrom`).
+   */
+  private store: Buffer = Buffer.alloc(256)
+  private len = 0
+  private scanFrom = 0
+  /** Body offset of the first unconsumed byte. */
   private base = -2
   private readonly parts: Part[] = []
   private current: (Part & { chunks: Buffer[] }) | undefined
@@ -107,18 +113,44 @@ export class MultipartParser {
     private readonly isFile: (name: string, filename: string | undefined) => boolean,
   ) {
     this.delimiter = Buffer.from(`\r\n--${boundary}`, 'latin1')
+    CRLF.copy(this.store, 0)
+    this.len = 2
   }
 
   /** Feeds the next chunk; throws MultipartError as soon as the body is known bad. */
   write(chunk: Buffer): void {
-    let buf = this.carry.length === 0 ? chunk : Buffer.concat([this.carry, chunk])
+    const fromStore = this.len > 0
+    if (fromStore) {
+      this.reserve(this.len + chunk.length)
+      chunk.copy(this.store, this.len)
+      this.len += chunk.length
+    }
+    let buf = fromStore ? this.store.subarray(0, this.len) : chunk
+    let consumed = 0
     for (;;) {
       const used = this.step(buf)
       if (used < 0) break
       buf = buf.subarray(used)
       this.base += used
+      consumed += used
     }
-    this.carry = Buffer.from(buf)
+    if (fromStore) {
+      if (consumed > 0) this.store.copyWithin(0, consumed, this.len)
+      this.len -= consumed
+    } else {
+      this.reserve(buf.length)
+      buf.copy(this.store, 0)
+      this.len = buf.length
+    }
+  }
+
+  private reserve(n: number): void {
+    if (n <= this.store.length) return
+    let cap = this.store.length * 2
+    while (cap < n) cap *= 2
+    const next = Buffer.alloc(cap)
+    this.store.copy(next, 0, 0, this.len)
+    this.store = next
   }
 
   /** The parts, once the whole body was written; throws when it did not end with the final boundary. */
@@ -163,12 +195,14 @@ export class MultipartParser {
           block = buf.subarray(0, 0)
           used = 2
         } else {
-          const at = buf.indexOf(HEADER_END)
+          const at = buf.indexOf(HEADER_END, this.scanFrom)
           if (at === -1) {
             if (buf.length > this.limits.maxHeaderBytes)
               throw new MultipartError(400, `part headers over ${this.limits.maxHeaderBytes} bytes`)
+            this.scanFrom = Math.max(0, buf.length - 3)
             return -1
           }
+          this.scanFrom = 0
           if (at > this.limits.maxHeaderBytes)
             throw new MultipartError(400, `part headers over ${this.limits.maxHeaderBytes} bytes`)
           block = buf.subarray(0, at)
