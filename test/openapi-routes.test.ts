@@ -210,6 +210,12 @@ paths:
   })
 
   const B = 'b0undary'
+  const statuses: number[] = []
+  after(() =>
+    console.log(
+      `# oversized upload answered with status ${statuses.join(', ')} (0 = connection reset while writing)`,
+    ),
+  )
   const part = (name: string, content: string, filename?: string) =>
     `--${B}\r\nContent-Disposition: form-data; name="${name}"${filename ? `; filename="${filename}"` : ''}\r\n\r\n${content}\r\n`
   const send = (body: string | Buffer) =>
@@ -240,16 +246,18 @@ paths:
       Buffer.from(
         `${part('title', 'hi')}--${B}\r\nContent-Disposition: form-data; name="file"; filename="b"\r\n\r\n`,
       ),
-      Buffer.alloc(2_000_000, 0x61),
+      Buffer.alloc(500_000, 0x61), // under the route's request-size-limit (1 MiB), over maxFileBytes
       Buffer.from(`\r\n--${B}--\r\n`),
     ])
     const r = await send(big).catch((err: Error) => ({ status: 0, body: err.message, headers: {} }))
+    statuses.push(r.status)
     // the gateway answers 413 and closes; a client still writing may see the reset instead
     if (r.status !== 0) {
       assert.equal(r.status, 413)
       assert.equal(JSON.parse(r.body).code, 'GW_ERR_BODY_TOO_LARGE')
     }
     assert.equal(up.requests.length, 0)
+    await gw.waitForLog(/"reason":"a file part is over 100000 bytes".*multipart body refused/)
     const broken = await send(`${part('title', 'hi')}`)
     assert.equal(broken.status, 400)
     assert.equal(JSON.parse(broken.body).code, 'GW_ERR_MALFORMED_BODY')
