@@ -246,6 +246,27 @@ export const RouteConfig = Type.Object(
         methods: Type.Optional(
           Type.Array(Type.String({ pattern: '^[A-Z]+$' }), { description: 'Methods; any when absent.' }),
         ),
+        openapi: Type.Optional(
+          Type.Object(
+            {
+              spec: Type.String({
+                minLength: 1,
+                description:
+                  "OpenAPI 3.0/3.1 document (relative to the config file) whose operations become this route's routes: each operation (method + path template, under `pathPrefix`) is a route named by its operationId, with this route's upstream, policies and authentication. Re-read on every reload.",
+              }),
+              undeclared: Type.Union([Type.Literal('block'), Type.Literal('monitor')], {
+                default: 'block',
+                description:
+                  'Requests under `pathPrefix` that match no operation: `block` (404 GW_ERR_ROUTE_NOT_IN_SPEC, or 405 GW_ERR_METHOD_NOT_IN_SPEC with Allow, before any policy), or `monitor` (passed through this route, logged as `shadow-api`).',
+              }),
+            },
+            {
+              additionalProperties: false,
+              description:
+                "Routing from an OpenAPI document (instead of `methods`). Validation stays the openapi-validation policy's job (give it the same spec, with `basePath` = `pathPrefix`).",
+            },
+          ),
+        ),
       },
       { additionalProperties: false, default: {}, description: 'What requests this route takes.' },
     ),

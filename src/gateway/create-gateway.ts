@@ -22,6 +22,7 @@ import type { Decision, Principal, RequestContext, ResponseHead } from './pipeli
 import { allOfHook, anyOfHook, type Authenticator } from './pipeline/authentication.js'
 import type { LogEntry, PolicyInstance } from './pipeline/policy.js'
 import { buildRouter, type RouteMatcher } from './router.js'
+import { buildSpecRoutes } from './spec-routes.js'
 import { Upstream, type UpstreamTarget } from './upstream/upstream.js'
 
 export interface GatewayDeps {
@@ -65,6 +66,34 @@ interface CompiledRoute {
   stripQuery: Set<string> | undefined
 }
 
+/**
+ * Runs the `prepare` step of every enabled policy of a config (global and per route), before a
+ * Runtime is built from it: asynchronous work such as fetching remote spec documents. Rejects
+ * with the first failure.
+ */
+export async function preparePolicies(
+  config: GatewayConfig,
+  deps: { logger: Logger; baseDir: string },
+): Promise<void> {
+  const jobs: Promise<void>[] = []
+  for (const rc of config.routes) {
+    const merged: Record<string, unknown> = { ...config.policies, ...(rc.policies ?? {}) }
+    for (const [id, pc] of Object.entries(merged)) {
+      if (pc === undefined || (pc as { enabled?: boolean }).enabled === false) continue
+      const def = policyById(id)
+      if (!def?.prepare) continue
+      jobs.push(
+        def.prepare(pc as never, {
+          logger: deps.logger.child({ policy: id }),
+          baseDir: deps.baseDir,
+          routeName: rc.name,
+        }),
+      )
+    }
+  }
+  await Promise.all(jobs)
+}
+
 /** A fully built, immutable pipeline for one config. */
 export class Runtime {
   readonly config: GatewayConfig
@@ -84,6 +113,7 @@ export class Runtime {
     const now = deps.now ?? Date.now
     this.upstreams = new Map()
     const built: PolicyInstance[] = []
+    const specResolvers = new Map<CompiledRoute, (path: string, method: string) => CompiledRoute>()
     try {
       for (const [name, u] of Object.entries(config.upstreams)) {
         const up = new Upstream(name, u, {
@@ -112,6 +142,7 @@ export class Runtime {
             store: deps.store,
             baseDir: deps.baseDir,
             audit: deps.audit?.log ?? noopAudit,
+            metrics: deps.metrics.registry,
           })
           built.push(inst)
           instances.push({ id, priority: def.priority, inst })
@@ -137,12 +168,26 @@ export class Runtime {
           metrics: deps.metrics.forRoute(rc.name),
         }
       })
+      // Routes driven by an OpenAPI spec: one route per operation, sharing the route's policies.
+      const taken = new Set(config.routes.map((r) => r.name))
+      for (const r of this.routes) {
+        if (!r.config.match.openapi) continue
+        const spec = buildSpecRoutes<CompiledRoute>(
+          r.config,
+          { baseDir: deps.baseDir, logger: deps.logger, taken },
+          (name) => ({ ...r, name, metrics: deps.metrics.forRoute(name) }),
+          (first) => ({ ...r, requestHooks: [first, ...r.requestHooks] }),
+        )
+        specResolvers.set(r, spec.resolve)
+      }
     } catch (err) {
       for (const p of built) void p.close?.()
       for (const u of this.upstreams.values()) void u.destroy()
       throw err
     }
-    this.router = buildRouter(this.routes.map((r) => ({ config: r.config, route: r })))
+    this.router = buildRouter(
+      this.routes.map((r) => ({ config: r.config, route: r, resolve: specResolvers.get(r) })),
+    )
     if (config.proxy.trustedProxies.length > 0) {
       this.trusted = new BlockList()
       for (const p of config.proxy.trustedProxies) {
@@ -352,8 +397,16 @@ class GatewayContext implements RequestContext {
     return hasBody && !this.req.complete
   }
 
-  readBody(): Promise<Buffer> {
-    if (this.body) return Promise.resolve(this.body)
+  readBody(onChunk?: (chunk: Buffer) => void): Promise<Buffer> {
+    if (this.body) {
+      if (!onChunk) return Promise.resolve(this.body)
+      try {
+        onChunk(this.body)
+      } catch (err) {
+        return Promise.reject(err)
+      }
+      return Promise.resolve(this.body)
+    }
     const limit = this.bodyLimit
     const req = this.req
     return new Promise((resolve, reject) => {
@@ -371,6 +424,15 @@ class GatewayContext implements RequestContext {
             }),
           )
           return
+        }
+        if (onChunk) {
+          try {
+            onChunk(c)
+          } catch (err) {
+            cleanup()
+            reject(err)
+            return
+          }
         }
         chunks.push(c)
       }

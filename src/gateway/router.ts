@@ -8,6 +8,8 @@ export interface RouteMatcher<R> {
 
 interface Entry<R> {
   route: R
+  /** Routes driven by an OpenAPI spec pick among their operations themselves (any method). */
+  resolve: ((path: string, method: string) => R) | undefined
   exactHosts: Set<string> | undefined
   wildcardSuffixes: string[] | undefined
   prefix: string
@@ -36,13 +38,16 @@ function hostMatches<R>(e: Entry<R>, host: string): boolean {
  * Builds the matcher. Most specific first: routes naming exact hosts, then wildcard hosts, then
  * any host; within each, the longest prefix; config order breaks ties.
  */
-export function buildRouter<R>(routes: readonly { config: RouteConfig; route: R }[]): RouteMatcher<R> {
-  const entries: Entry<R>[] = routes.map(({ config, route }) => {
+export function buildRouter<R>(
+  routes: readonly { config: RouteConfig; route: R; resolve?: (path: string, method: string) => R }[],
+): RouteMatcher<R> {
+  const entries: Entry<R>[] = routes.map(({ config, route, resolve }) => {
     const hosts = config.match.hosts
     const exact = hosts?.filter((h) => !h.startsWith('*.'))
     const wild = hosts?.filter((h) => h.startsWith('*.')).map((h) => h.slice(1))
     return {
       route,
+      resolve,
       exactHosts: hosts ? new Set(exact) : undefined,
       wildcardSuffixes: wild && wild.length > 0 ? wild : undefined,
       prefix: config.match.pathPrefix,
@@ -60,6 +65,7 @@ export function buildRouter<R>(routes: readonly { config: RouteConfig; route: R 
       for (let i = 0; i < sorted.length; i++) {
         const e = sorted[i] as Entry<R>
         if (!prefixMatches(e.prefix, path) || !hostMatches(e, host)) continue
+        if (e.resolve) return e.resolve(path, method)
         if (e.methods === undefined || e.methods.has(method)) return e.route
         if (method === 'HEAD' && e.methods.has('GET')) return e.route
         allow ??= []

@@ -8,7 +8,7 @@ import { basename, dirname, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { formatProblem, loadConfigFile } from '../config/load.js'
 import type { GatewayConfig } from '../config/schema.js'
-import { Gateway } from './create-gateway.js'
+import { Gateway, preparePolicies } from './create-gateway.js'
 import { AccessLog, createLogger, destination } from './logging.js'
 import { createStore } from '../stores/config.js'
 import type { AuditLog } from '../audit/log.js'
@@ -109,6 +109,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     : undefined
   let gateway: Gateway
   try {
+    await preparePolicies(config, { logger, baseDir })
     gateway = new Gateway(config, { logger, accessLog, metrics, baseDir, store, audit: requestAudit, detect })
   } catch (err) {
     detect?.close()
@@ -149,7 +150,15 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   ready = true
   let lastHash = hashFile(file)
 
-  const reload = async (trigger = 'call'): Promise<boolean> => {
+  // Reloads run one at a time: preparing one may wait (remote documents), and a slow older one
+  // must not be applied after a newer one.
+  let reloading: Promise<unknown> = Promise.resolve()
+  const reload = (trigger = 'call'): Promise<boolean> => {
+    const run = reloading.then(() => reloadOnce(trigger))
+    reloading = run.catch(() => undefined)
+    return run
+  }
+  const reloadOnce = async (trigger: string): Promise<boolean> => {
     if (closing) return false
     const next = loadConfigFile(file, { env: opts.env })
     const reloaded = (outcome: 'applied' | 'rejected', errors: number) =>
@@ -176,6 +185,8 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       JSON.stringify(next.config.audit) !== JSON.stringify(config.audit) ||
       JSON.stringify(next.config.detect) !== JSON.stringify(config.detect)
     try {
+      await preparePolicies(next.config, { logger, baseDir })
+      if (closing) return false
       gateway.reload(next.config)
     } catch (err) {
       reloaded('rejected', 1)

@@ -4,8 +4,11 @@
  *
  * Every `$ref` is resolved against the file it appears in. Local files must lie under the root
  * directory (the root spec's directory unless configured), so a spec cannot read `/etc/passwd`.
- * Remote references (`http:`/`https:`) are refused: with a host outside `allowRemoteHosts` as not
- * allowed, with an allowed host as not supported yet (nothing is fetched). Other schemes are refused.
+ * Remote references (`https:`, or `http:` to a loopback address) are allowed only to hosts in
+ * `allowRemoteHosts`; their content is fetched beforehand (remote.ts, asynchronous) and handed in
+ * as `remote`, so loading itself stays synchronous. A remote document is known by its URL, its
+ * relative `$ref`s resolve against that URL (never to a local file), and it gets the same limits
+ * and hostile-content checks as a local file. Other schemes are refused.
  */
 import { readFileSync, realpathSync, statSync } from 'node:fs'
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path'
@@ -42,9 +45,35 @@ export const DEFAULT_SPEC_LIMITS: SpecLimits = {
 export interface DocumentOptions {
   /** Local `$ref` targets must lie under this directory (default: the root file's directory). */
   rootDir?: string
-  /** Hosts whose remote `$ref`s would be allowed (fetching is not implemented: still refused). */
+  /**
+   * Hosts (`host` or `host:port`, as in a URL; a host without a port means the scheme's default
+   * port) remote `$ref`s may point to.
+   */
   allowRemoteHosts?: readonly string[]
+  /** Fetched remote documents: URL (without fragment) → text (see fetchRemoteRefs). */
+  remote?: ReadonlyMap<string, string>
   limits?: Partial<SpecLimits>
+}
+
+/** Why a remote URL may not be fetched, or undefined when it may. */
+export function remoteRefusal(u: URL, allowed: ReadonlySet<string>): string | undefined {
+  if (u.protocol !== 'https:' && u.protocol !== 'http:')
+    return `scheme "${u.protocol.slice(0, -1)}" is not supported`
+  if (u.username !== '' || u.password !== '') return 'credentials in a remote $ref URL are not allowed'
+  if (!allowed.has(u.host.toLowerCase()))
+    return `remote $ref to host "${short(u.host)}" is not allowed (not in allowRemoteHosts)`
+  if (u.protocol === 'http:' && !isLoopback(u.hostname))
+    return 'remote $refs must use https (http only to a loopback address)'
+  return undefined
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+}
+
+/** A remote document's "file" name is its URL. */
+export function isRemoteFile(file: string): boolean {
+  return file.startsWith('https://') || file.startsWith('http://')
 }
 
 /** A location in the spec: file and JSON pointer. */
@@ -63,12 +92,16 @@ export class SpecDocuments {
   readonly limits: SpecLimits
   private readonly files = new Map<string, unknown>()
   private readonly allowRemote: ReadonlySet<string>
+  private readonly remote: ReadonlyMap<string, string>
+  /** Allowed remote documents that were referenced but not in `remote` (for the prefetcher). */
+  readonly missingRemote = new Set<string>()
   private nodes = 0
   private refs = 0
 
   constructor(file: string, options: DocumentOptions = {}) {
     this.limits = { ...DEFAULT_SPEC_LIMITS, ...options.limits }
     this.allowRemote = new Set((options.allowRemoteHosts ?? []).map((h) => h.toLowerCase()))
+    this.remote = options.remote ?? new Map()
     const abs = resolve(file)
     let real: string
     try {
@@ -95,12 +128,22 @@ export class SpecDocuments {
     return this.files.get(file)
   }
 
-  /** Reads and parses a local file once. */
+  /** Reads and parses a local file, or a fetched remote document, once. */
   private load(file: string): unknown {
     const have = this.files.get(file)
     if (have !== undefined) return have
     if (this.files.size >= this.limits.maxFiles) {
       specFail(file, '', `the spec references more than ${this.limits.maxFiles} files`)
+    }
+    if (isRemoteFile(file)) {
+      const text = this.remote.get(file)
+      if (text === undefined) {
+        this.missingRemote.add(file)
+        specFail(file, '', 'remote document was not fetched')
+      }
+      if (Buffer.byteLength(text) > this.limits.maxFileBytes)
+        specFail(file, '', `document is over the limit of ${this.limits.maxFileBytes} bytes`)
+      return this.parse(file, text)
     }
     let size: number
     try {
@@ -114,7 +157,10 @@ export class SpecDocuments {
     if (size > this.limits.maxFileBytes) {
       specFail(file, '', `file is ${size} bytes, over the limit of ${this.limits.maxFileBytes}`)
     }
-    const text = readFileSync(file, 'utf8')
+    return this.parse(file, readFileSync(file, 'utf8'))
+  }
+
+  private parse(file: string, text: string): unknown {
     let doc: unknown
     try {
       doc = parseYaml(text, {
@@ -190,29 +236,29 @@ export class SpecDocuments {
     }
     if (uri === '') return this.checked({ file: from.file, pointer: fragment }, ref, from)
     const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(uri)
-    if (scheme) {
-      const s = (scheme[1] as string).toLowerCase()
-      if (s === 'http' || s === 'https') {
-        let host = ''
-        try {
-          host = new URL(uri).hostname.toLowerCase()
-        } catch {
-          specFail(from.file, from.pointer, `$ref "${short(ref)}": invalid URL`)
-        }
-        if (!this.allowRemote.has(host)) {
-          specFail(
-            from.file,
-            from.pointer,
-            `remote $ref to host "${short(host)}" is not allowed (not in allowRemoteHosts)`,
-          )
-        }
-        specFail(
-          from.file,
-          from.pointer,
-          `remote $ref "${short(ref)}": fetching remote references is not supported yet`,
-        )
+    const fromRemote = isRemoteFile(from.file)
+    if (scheme || fromRemote) {
+      const s = scheme ? (scheme[1] as string).toLowerCase() : ''
+      if (scheme && s !== 'http' && s !== 'https')
+        specFail(from.file, from.pointer, `$ref "${short(ref)}": scheme "${s}" is not supported`)
+      let u: URL
+      try {
+        // A relative reference in a remote document is relative to its URL: it never reaches a local file.
+        u = new URL(uri, fromRemote ? from.file : undefined)
+      } catch {
+        specFail(from.file, from.pointer, `$ref "${short(ref)}": invalid URL`)
       }
-      specFail(from.file, from.pointer, `$ref "${short(ref)}": scheme "${s}" is not supported`)
+      const refused = remoteRefusal(u, this.allowRemote)
+      if (refused !== undefined) specFail(from.file, from.pointer, refused)
+      u.hash = ''
+      const key = u.href
+      try {
+        this.load(key)
+      } catch (err) {
+        if (!(err instanceof SpecError) || !this.missingRemote.has(key)) throw err
+        specFail(from.file, from.pointer, `remote $ref "${short(ref)}" was not fetched`)
+      }
+      return this.checked({ file: key, pointer: fragment }, ref, from)
     }
     let path: string
     try {
@@ -245,6 +291,42 @@ export class SpecDocuments {
       specFail(from.file, from.pointer, `$ref "${short(ref)}" points at nothing`)
     }
     return target
+  }
+
+  /**
+   * Resolves every `$ref` string in every loaded document (newly loaded ones included), ignoring
+   * errors: used by the prefetcher to learn which allowed remote documents are needed
+   * (`missingRemote`). The real load reports the errors.
+   */
+  resolveAllRefs(): void {
+    const done = new Set<string>()
+    for (;;) {
+      const next = [...this.files.keys()].filter((f) => !done.has(f))
+      if (next.length === 0) return
+      for (const file of next) {
+        done.add(file)
+        const stack: [unknown, string][] = [[this.files.get(file), '']]
+        const seen = new Set<object>()
+        while (stack.length > 0) {
+          const [v, pointer] = stack.pop() as [unknown, string]
+          if (v === null || typeof v !== 'object' || seen.has(v)) continue
+          seen.add(v)
+          if (Array.isArray(v)) {
+            for (let i = 0; i < v.length; i++) stack.push([v[i], `${pointer}/${i}`])
+            continue
+          }
+          for (const [k, child] of Object.entries(v)) {
+            if (k === '$ref' && typeof child === 'string') {
+              try {
+                this.target(child, { file, pointer })
+              } catch (err) {
+                if (!(err instanceof SpecError)) throw err
+              }
+            } else stack.push([child, joinPointer(pointer, k)])
+          }
+        }
+      }
+    }
   }
 
   /**

@@ -42,7 +42,18 @@ export interface MediaType {
   type: string
   schema: unknown
   schemaLocation: Location | undefined
+  /** The `encoding` object (form and multipart bodies), by property name. */
+  encoding: ReadonlyMap<string, Encoding>
   location: Location
+}
+
+/** One entry of a media type's `encoding` object. */
+export interface Encoding {
+  /** Allowed part media types, lower-case (`image/png`, `image/*`), when given. */
+  contentTypes: string[] | undefined
+  /** For application/x-www-form-urlencoded fields. */
+  style: ParameterStyle | undefined
+  explode: boolean | undefined
 }
 
 export interface RequestBody {
@@ -343,12 +354,63 @@ class ModelBuilder {
       }
       out.push({
         type: t,
+        encoding: this.encoding(m.value.encoding, {
+          file: m.file,
+          pointer: joinPointer(m.pointer, 'encoding'),
+        }),
         schema: m.value.schema,
         schemaLocation:
           m.value.schema === undefined
             ? undefined
             : { file: m.file, pointer: joinPointer(m.pointer, 'schema') },
         location: { file: m.file, pointer: m.pointer },
+      })
+    }
+    return out
+  }
+
+  private encoding(value: unknown, at: Location): Map<string, Encoding> {
+    const out = new Map<string, Encoding>()
+    if (value === undefined) return out
+    if (!isObject(value)) {
+      this.problem(at, '"encoding" must be an object')
+      return out
+    }
+    for (const [name, e] of Object.entries(value)) {
+      const eAt = { file: at.file, pointer: joinPointer(at.pointer, name) }
+      if (!isObject(e)) {
+        this.problem(eAt, 'an encoding object must be an object')
+        continue
+      }
+      let contentTypes: string[] | undefined
+      if (e.contentType !== undefined) {
+        if (typeof e.contentType !== 'string') {
+          this.problem(
+            { file: eAt.file, pointer: joinPointer(eAt.pointer, 'contentType') },
+            'must be a string',
+          )
+          continue
+        }
+        contentTypes = e.contentType
+          .split(',')
+          .map((x) => x.split(';')[0]?.trim().toLowerCase() ?? '')
+          .filter((x) => x !== '')
+      }
+      const style = e.style
+      if (
+        style !== undefined &&
+        (typeof style !== 'string' || !STYLES.query.includes(style as ParameterStyle))
+      ) {
+        this.problem(
+          { file: eAt.file, pointer: joinPointer(eAt.pointer, 'style') },
+          `style "${String(style)}" is not allowed for form fields`,
+        )
+        continue
+      }
+      out.set(name, {
+        contentTypes,
+        style: style as ParameterStyle | undefined,
+        explode: typeof e.explode === 'boolean' ? e.explode : undefined,
       })
     }
     return out

@@ -217,7 +217,7 @@ components:
         allowRemoteHosts: ['specs.example'],
       }),
     )[0] as string,
-    /not supported yet/,
+    /was not fetched/,
   )
   assert.match(
     problems(() => loadOpenApi(join(remote('file:///etc/passwd'), 'api.yaml')))[0] as string,

@@ -55,9 +55,11 @@ export interface RequestContext {
   body: Buffer | undefined
   /**
    * Reads the whole request body (at most `bodyLimit` bytes, else GW_ERR_BODY_TOO_LARGE) so a
-   * policy can inspect it; the upstream then receives the same bytes.
+   * policy can inspect it; the upstream then receives the same bytes. `onChunk` sees each chunk
+   * as it arrives (a streaming parser); when it throws, reading stops and the promise rejects with
+   * that error (the connection is closed after the answer, the rest of the body unread).
    */
-  readBody(): Promise<Buffer>
+  readBody(onChunk?: (chunk: Buffer) => void): Promise<Buffer>
   /** Set or remove (undefined) a header on the upstream request. */
   setUpstreamHeader(name: string, value: string | undefined): void
   /** Add a header to the response to the client. */

@@ -1,5 +1,6 @@
 import type { Static, TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
 import type { AuditEmitter } from '../../audit/event.js'
 import type { Store } from '../../stores/types.js'
 import type { Principal, RequestContext, ResponseHead } from './context.js'
@@ -25,6 +26,20 @@ export interface PolicyDeps {
    * hashes only, never a credential.
    */
   audit: AuditEmitter
+  /**
+   * The gateway's Prometheus registry, for a policy's own series. It outlives reloads: get the
+   * metric if registered (`registry.getSingleMetric(name)`), else create it. Absent in unit tests
+   * that do not need it.
+   */
+  metrics?: Registry
+}
+
+/** What a policy's `prepare` gets. */
+export interface PrepareDeps {
+  logger: Logger
+  baseDir: string
+  /** Name of the route ('*' for global policies). */
+  routeName: string
 }
 
 /** What the log phase receives about each finished request. */
@@ -88,6 +103,12 @@ export interface PolicyDefinition<S extends TObject = TObject> {
   description: string
   /** Config schema: an object, every field with a description and a default (`enabled` is added). */
   schema: S
+  /**
+   * Asynchronous work `create` needs done first (fetching remote documents), on every load and
+   * reload, before the runtime is built; a rejection fails the start or the reload (the old config
+   * keeps serving). Optional.
+   */
+  prepare?(config: Static<S>, deps: PrepareDeps): Promise<void>
   /** Validate, compile and resolve everything once; nothing here runs per request. */
   create(config: Static<S>, deps: PolicyDeps): PolicyInstance
 }

@@ -6,6 +6,8 @@
 import { statSync } from 'node:fs'
 import type { ValidateFunction } from 'ajv'
 import {
+  type Encoding,
+  isRemoteFile,
   type LoadOptions,
   loadOpenApi,
   type OpenApiSpec,
@@ -26,6 +28,21 @@ export interface Shape {
   props: Map<string, string[]>
   /** For objects: the item types of array properties. */
   propItems: Map<string, string[]>
+  /** For objects: properties that are files (`format: binary`, or `contentMediaType` without `contentEncoding`), or arrays of them. */
+  propFiles: Set<string>
+  /** For objects: the property types of object properties (one level, for deepObject form fields). */
+  propProps: Map<string, Map<string, string[]>>
+}
+
+function emptyShape(): Shape {
+  return {
+    types: [],
+    items: [],
+    props: new Map(),
+    propItems: new Map(),
+    propFiles: new Set(),
+    propProps: new Map(),
+  }
 }
 
 export interface CompiledParam {
@@ -34,7 +51,7 @@ export interface CompiledParam {
   validate: ValidateFunction | undefined
 }
 
-export type BodyKind = 'json' | 'form' | 'text' | 'other'
+export type BodyKind = 'json' | 'form' | 'multipart' | 'text' | 'other'
 
 export interface CompiledMedia {
   type: string
@@ -43,11 +60,14 @@ export interface CompiledMedia {
   validate: ValidateFunction | undefined
   /** Property types, for form bodies. */
   shape: Shape
+  /** The media type's `encoding` object (form and multipart bodies). */
+  encoding: ReadonlyMap<string, Encoding>
 }
 
 export function bodyKind(type: string): BodyKind {
   if (isJsonMediaType(type)) return 'json'
   if (type === 'application/x-www-form-urlencoded') return 'form'
+  if (type === 'multipart/form-data') return 'multipart'
   if (type === 'text/plain') return 'text'
   return 'other'
 }
@@ -97,7 +117,7 @@ export function compileApi(file: string, options: CompileOptions): CompiledApi {
   const pending: {
     op: Operation
     params: [Parameter, number | undefined][]
-    media: [string, number | undefined, Shape][]
+    media: [string, number | undefined, Shape, ReadonlyMap<string, Encoding>][]
     responses: [string, [string, number | undefined][]][]
   }[] = []
   for (const op of spec.operations) {
@@ -105,12 +125,15 @@ export function compileApi(file: string, options: CompileOptions): CompiledApi {
       p,
       p.schemaLocation ? compiler.add(p.schema, p.schemaLocation, 'declared') : undefined,
     ])
-    const media: [string, number | undefined, Shape][] = (op.requestBody?.content ?? []).map((m) => [
+    const media: [string, number | undefined, Shape, ReadonlyMap<string, Encoding>][] = (
+      op.requestBody?.content ?? []
+    ).map((m) => [
       m.type,
       m.schemaLocation && bodyKind(m.type) !== 'other'
         ? compiler.add(m.schema, m.schemaLocation, 'closed', 'request')
         : undefined,
       shapeOf(spec, m.schema, m.schemaLocation),
+      m.encoding,
     ])
     const responses: [string, [string, number | undefined][]][] = options.responses
       ? op.responses.map((r) => [
@@ -152,7 +175,8 @@ export function compileApi(file: string, options: CompileOptions): CompiledApi {
           kind: bodyKind(type),
           json: isJsonMediaType(type),
           validate: h === undefined ? undefined : compiler.get(h).validate,
-          shape: { types: [], items: [], props: new Map(), propItems: new Map() },
+          shape: emptyShape(),
+          encoding: new Map(),
         })),
       })),
       params: cp,
@@ -160,12 +184,13 @@ export function compileApi(file: string, options: CompileOptions): CompiledApi {
       deepObjects,
       body: op.requestBody && {
         required: op.requestBody.required,
-        media: media.map(([type, h, shape]) => ({
+        media: media.map(([type, h, shape, encoding]) => ({
           type,
           kind: bodyKind(type),
           json: isJsonMediaType(type),
           validate: h === undefined ? undefined : compiler.get(h).validate,
           shape,
+          encoding,
         })),
       },
     }
@@ -189,7 +214,7 @@ export function explodedObject(p: CompiledParam): boolean {
 
 /** The types a parameter schema allows, looking through `$ref` and `allOf` (bounded). */
 function shapeOf(spec: OpenApiSpec, schema: unknown, location: Location | undefined): Shape {
-  const shape: Shape = { types: [], items: [], props: new Map(), propItems: new Map() }
+  const shape = emptyShape()
   if (!location) return shape
   const docs = spec.documents
   const resolve = (v: unknown, at: { file: string; pointer: string }) => {
@@ -224,32 +249,61 @@ function shapeOf(spec: OpenApiSpec, schema: unknown, location: Location | undefi
     for (const [k, v] of Object.entries(props)) {
       const r = resolve(v, root)
       shape.props.set(k, typesOf(r?.value))
+      if (isFileSchema(r?.value)) shape.propFiles.add(k)
+      const pp = r?.value?.properties
+      if (r && pp && typeof pp === 'object') {
+        const m = new Map<string, string[]>()
+        for (const [k2, v2] of Object.entries(pp)) m.set(k2, typesOf(resolve(v2, r)?.value))
+        shape.propProps.set(k, m)
+      }
       const it = r?.value?.items
-      if (r && it && typeof it === 'object') shape.propItems.set(k, typesOf(resolve(it, r)?.value))
+      if (r && it && typeof it === 'object') {
+        const ir = resolve(it, r)
+        shape.propItems.set(k, typesOf(ir?.value))
+        if (isFileSchema(ir?.value)) shape.propFiles.add(k)
+      }
     }
   }
   return shape
 }
 
+/** A file in a form: OAS 3.0's `format: binary`, or 3.1's `contentMediaType` without `contentEncoding`. */
+function isFileSchema(s: Record<string, unknown> | undefined): boolean {
+  if (!s) return false
+  return s.format === 'binary' || (s.contentMediaType !== undefined && s.contentEncoding === undefined)
+}
+
 interface CacheEntry {
   api: CompiledApi
+  /** Local files' size and mtime; remote documents are compared by the fetch (`remote`) they came from. */
   stamps: [string, number, number][]
+  remote: ReadonlyMap<string, string> | undefined
 }
 const cache = new Map<string, CacheEntry>()
 const CACHE_MAX = 8
 
 /** compileApi, reusing the last result while none of the spec's files changed. */
 export function compileApiCached(file: string, options: CompileOptions): CompiledApi {
-  const key = JSON.stringify([file, options])
+  const { remote, ...rest } = options
+  const key = JSON.stringify([file, rest])
   const hit = cache.get(key)
-  if (hit?.stamps.every(([f, size, mtime]) => sameStamp(f, size, mtime))) return hit.api
+  const hasRemote = (remote?.size ?? 0) > 0
+  if (
+    hit &&
+    (hasRemote ? hit.remote === remote : (hit.remote?.size ?? 0) === 0) &&
+    hit.stamps.every(([f, size, mtime]) => sameStamp(f, size, mtime))
+  )
+    return hit.api
   const api = compileApi(file, options)
-  const stamps: [string, number, number][] = api.spec.documents.fileNames().map((f) => {
-    const st = statSync(f)
-    return [f, st.size, st.mtimeMs]
-  })
+  const stamps: [string, number, number][] = api.spec.documents
+    .fileNames()
+    .filter((f) => !isRemoteFile(f))
+    .map((f) => {
+      const st = statSync(f)
+      return [f, st.size, st.mtimeMs]
+    })
   cache.delete(key)
-  cache.set(key, { api, stamps })
+  cache.set(key, { api, stamps, remote })
   if (cache.size > CACHE_MAX) cache.delete(cache.keys().next().value as string)
   return api
 }

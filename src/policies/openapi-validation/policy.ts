@@ -1,19 +1,31 @@
 import { dirname, isAbsolute, resolve } from 'node:path'
+import { Counter, type Registry } from 'prom-client'
+import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyInstance } from '../../gateway/pipeline/policy.js'
 import { formatProblem, SpecError } from '../../openapi/errors.js'
+import { fetchRemoteRefs } from '../../openapi/remote.js'
 import { DEFAULT_JSON_LIMITS, type JsonLimits } from '../../openapi/json-guard.js'
 import { type CompiledOperation, compileApiCached } from './compiled.js'
 import {
   mediaTypeOf,
   pickMedia,
   validateFormBody,
+  isFilePart,
   validateJsonBody,
+  validateMultipartBody,
   validateParams,
   validateTextBody,
   type Violation,
 } from './request.js'
+import {
+  boundaryOf,
+  DEFAULT_MULTIPART_LIMITS,
+  MultipartError,
+  type MultipartLimits,
+  MultipartParser,
+} from './multipart.js'
 import { validateResponse } from './response.js'
 import { OpenApiValidationConfig } from './schema.js'
 
@@ -44,6 +56,29 @@ export function operationOf(ctx: RequestContext): OperationInfo | undefined {
   return ctx.state['openapi-validation'] as OperationInfo | undefined
 }
 
+/**
+ * Remote documents fetched by `prepare` (the latest fetch per spec file and host list): each load
+ * and reload fetches anew, and `create` compiles with what that load fetched.
+ */
+const fetched = new Map<string, Map<string, string>>()
+const remoteKey = (file: string, hosts: readonly string[]) => JSON.stringify([file, hosts])
+
+/** The operation label of requests that match no operation of the spec. */
+const NOT_IN_SPEC = '(not in spec)'
+
+/** `portcullis_openapi_violations_total`, registered once per registry (it outlives reloads). */
+function violationsCounter(registry: Registry): Counter<'route' | 'operation' | 'phase' | 'mode'> {
+  const name = 'portcullis_openapi_violations_total'
+  const have = registry.getSingleMetric(name)
+  if (have) return have as Counter<'route' | 'operation' | 'phase' | 'mode'>
+  return new Counter({
+    name,
+    help: 'Requests and responses that departed from the OpenAPI spec, by route, operation (operationId, or "(not in spec)"), phase (route, request, response) and mode (block: refused; monitor: passed and logged; strip: repaired and passed).',
+    labelNames: ['route', 'operation', 'phase', 'mode'] as const,
+    registers: [registry],
+  })
+}
+
 /** Longest piece of client input any one problem document repeats (in total). */
 const ECHO_BUDGET = 100
 
@@ -58,6 +93,25 @@ export const openApiValidation = definePolicy({
   description:
     'Validates requests against an OpenAPI 3.0/3.1 spec: undeclared routes and methods (404/405), path/query/header/cookie parameters (parameter pollution refused), JSON bodies (guarded parsing), content types (415); block, monitor or strip, per operation.',
   schema: OpenApiValidationConfig,
+  async prepare(config, deps) {
+    if (config.allowRemoteHosts.length === 0) return
+    const file = isAbsolute(config.spec) ? config.spec : resolve(deps.baseDir, config.spec)
+    let remote: Map<string, string>
+    try {
+      remote = await fetchRemoteRefs(file, {
+        allowRemoteHosts: config.allowRemoteHosts,
+        rootDir: dirname(file),
+        timeoutMs: config.remoteTimeoutMs,
+      })
+    } catch (err) {
+      if (!(err instanceof SpecError)) throw err
+      throw configError(deps.routeName, err.problems.map(formatProblem))
+    }
+    const key = remoteKey(file, config.allowRemoteHosts)
+    fetched.delete(key)
+    fetched.set(key, remote)
+    if (fetched.size > 16) fetched.delete(fetched.keys().next().value as string)
+  },
   create(config, deps) {
     const file = isAbsolute(config.spec) ? config.spec : resolve(deps.baseDir, config.spec)
     const responsesUsed =
@@ -69,6 +123,10 @@ export const openApiValidation = definePolicy({
         allowRemoteHosts: config.allowRemoteHosts,
         rootDir: dirname(file),
         responses: responsesUsed,
+        remote:
+          config.allowRemoteHosts.length > 0
+            ? fetched.get(remoteKey(file, config.allowRemoteHosts))
+            : undefined,
       })
     } catch (err) {
       if (!(err instanceof SpecError)) throw err
@@ -80,6 +138,13 @@ export const openApiValidation = definePolicy({
         throw configError(deps.routeName, [`operations.${id}: no such operation in ${file}`])
     }
     const limits: JsonLimits = { ...DEFAULT_JSON_LIMITS, ...config.json }
+    const multipartLimits: MultipartLimits = {
+      maxParts: config.multipart.maxParts,
+      maxHeaderBytes: config.multipart.maxHeaderBytes,
+      maxHeaders: DEFAULT_MULTIPART_LIMITS.maxHeaders,
+      maxFieldBytes: config.multipart.maxFieldBytes,
+      maxFileBytes: config.multipart.maxFileBytes,
+    }
     const base = config.basePath
     const logger = deps.logger
 
@@ -110,6 +175,41 @@ export const openApiValidation = definePolicy({
       })
     }
 
+    const counter = deps.metrics ? violationsCounter(deps.metrics) : undefined
+    const audit = deps.audit
+
+    /**
+     * Every outcome that departs from the spec: the violations metric (by route, operation, phase
+     * and mode) and an `openapi.violation` audit event carrying the mode. The event holds where and
+     * what kind of violation, never the values or names sent.
+     */
+    function record(
+      ctx: RequestContext,
+      operation: string,
+      phase: 'route' | 'request' | 'response',
+      mode: 'block' | 'monitor' | 'strip',
+      violations: readonly { in: string; kind: string }[],
+      code?: string,
+    ): void {
+      counter?.labels(ctx.routeName, operation, phase, mode).inc()
+      const seen = new Set<string>()
+      const kinds: { in: string; kind: string }[] = []
+      for (const v of violations) {
+        const k = `${v.in} ${v.kind}`
+        if (seen.has(k) || kinds.length >= 20) continue
+        seen.add(k)
+        kinds.push({ in: v.in, kind: v.kind })
+      }
+      audit.emit({
+        type: 'openapi.violation',
+        ...requestFields(ctx),
+        operation,
+        decision: mode === 'block' ? 'deny' : 'allow',
+        ...(code ? { code } : {}),
+        data: { mode, phase, violations: violations.length, kinds },
+      })
+    }
+
     function deny(ctx: RequestContext, op: CompiledOperation | undefined, violations: Violation[]): never {
       const kinds = new Set(violations.map((v) => v.kind))
       const code = kinds.has('pollution')
@@ -124,6 +224,7 @@ export const openApiValidation = definePolicy({
         { requestId: ctx.id, route: ctx.routeName, operationId: op?.op.id, mode: 'block', violations: list },
         'openapi-validation: request refused',
       )
+      record(ctx, op?.op.id ?? NOT_IN_SPEC, 'request', 'block', violations, code)
       throw new GatewayError(code, {
         extensions: { violations: list },
         cause: new Error(`${violations.length} violation(s)`),
@@ -136,6 +237,7 @@ export const openApiValidation = definePolicy({
       violations: Violation[],
       what: string,
     ): void {
+      record(ctx, op.op.id, 'request', 'monitor', violations)
       logger.warn(
         {
           requestId: ctx.id,
@@ -146,6 +248,30 @@ export const openApiValidation = definePolicy({
         },
         `openapi-validation: ${what} (monitor mode, passed)`,
       )
+    }
+
+    /** A multipart body the parser refuses: too large (413, in every mode) or malformed (400, block mode). */
+    function multipartRefusal(ctx: RequestContext, op: CompiledOperation, err: unknown): unknown {
+      if (!(err instanceof MultipartError)) return err
+      const mode = (modes.get(op) as Modes).mode
+      logger.info(
+        { requestId: ctx.id, route: ctx.routeName, operationId: op.op.id, mode, reason: err.message },
+        'openapi-validation: multipart body refused',
+      )
+      record(
+        ctx,
+        op.op.id,
+        'request',
+        'block',
+        [{ in: 'body', kind: 'malformed' }],
+        err.status === 413 ? 'GW_ERR_BODY_TOO_LARGE' : 'GW_ERR_MALFORMED_BODY',
+      )
+      if (err.status === 413)
+        return new GatewayError('GW_ERR_BODY_TOO_LARGE', { detail: err.message, closeConnection: true })
+      return new GatewayError('GW_ERR_MALFORMED_BODY', {
+        extensions: { violations: [{ in: 'body', pointer: '', expected: err.message }] },
+        closeConnection: true,
+      })
     }
 
     const instance: PolicyInstance = {
@@ -165,7 +291,9 @@ export const openApiValidation = definePolicy({
             method: ctx.method,
             path: ctx.path.slice(0, 256),
           }
+          const where = [{ in: 'path' as const, kind: 'undeclared-route' }]
           if (config.undeclaredRoutes === 'monitor') {
+            record(ctx, NOT_IN_SPEC, 'route', 'monitor', where)
             logger.warn(
               { ...event, event: 'shadow-api' },
               'openapi-validation: request not in the spec (monitor mode, passed)',
@@ -173,8 +301,10 @@ export const openApiValidation = definePolicy({
             return
           }
           if (m.kind === 'method') {
+            record(ctx, NOT_IN_SPEC, 'route', 'block', where, 'GW_ERR_METHOD_NOT_IN_SPEC')
             throw new GatewayError('GW_ERR_METHOD_NOT_IN_SPEC', { headers: { Allow: m.allowed.join(', ') } })
           }
+          record(ctx, NOT_IN_SPEC, 'route', 'block', where, 'GW_ERR_ROUTE_NOT_IN_SPEC')
           throw new GatewayError('GW_ERR_ROUTE_NOT_IN_SPEC')
         }
         const op = m.match.value
@@ -190,6 +320,7 @@ export const openApiValidation = definePolicy({
         }
         ctx.state['openapi-validation'] = info
 
+        const repairs: { in: string; kind: string }[] = []
         const { violations, unknownQuery } = validateParams(op, ctx.req, ctx.query, m.match.params)
         if (unknownQuery.length > 0) {
           const unknown: Violation[] = unknownQuery.map((name) => ({
@@ -201,7 +332,10 @@ export const openApiValidation = definePolicy({
           }))
           if (monitoring || mode.query === 'block') violations.push(...unknown)
           else if (mode.query === 'monitor') monitor(ctx, op, unknown, 'undeclared query parameters')
-          else ctx.query = withoutNames(ctx.query, new Set(unknownQuery))
+          else {
+            repairs.push(...unknown)
+            ctx.query = withoutNames(ctx.query, new Set(unknownQuery))
+          }
         }
 
         const h = ctx.req.headers
@@ -212,12 +346,12 @@ export const openApiValidation = definePolicy({
         if (!body) {
           if (hasBody)
             violations.push({ kind: 'schema', in: 'body', pointer: '', expected: 'no request body' })
-          return finish(ctx, op, monitoring, violations)
+          return finish(ctx, op, monitoring, violations, repairs)
         }
         if (!hasBody) {
           if (body.required)
             violations.push({ kind: 'schema', in: 'body', pointer: '', expected: 'a request body' })
-          return finish(ctx, op, monitoring, violations)
+          return finish(ctx, op, monitoring, violations, repairs)
         }
         const mt = mediaTypeOf(h['content-type'])
         const media = mt && mt.type !== '' ? pickMedia(body.media, mt.type) : undefined
@@ -236,18 +370,69 @@ export const openApiValidation = definePolicy({
             pointer: '',
             expected: `Content-Type ${expectedTypes}${media ? ' in UTF-8' : ''}`,
           })
-          return finish(ctx, op, monitoring, violations)
+          return finish(ctx, op, monitoring, violations, repairs)
         }
-        if (media.kind === 'other') return finish(ctx, op, monitoring, violations)
-        if (config.maxBodyBytes < ctx.bodyLimit) ctx.bodyLimit = config.maxBodyBytes
+        if (media.kind === 'other') return finish(ctx, op, monitoring, violations, repairs)
         const stripProps = !monitoring && mode.props === 'strip'
+        let stripped = false
         const replace = (out: Buffer) => {
+          stripped = true
           ctx.body = out
           ctx.setUpstreamHeader('content-length', String(out.length))
         }
-        return ctx.readBody().then((bytes) => {
+        let parser: MultipartParser | undefined
+        let boundary = ''
+        if (media.kind === 'multipart') {
+          const b = boundaryOf(h['content-type'])
+          if (b === undefined) {
+            violations.push({
+              kind: 'malformed',
+              in: 'body',
+              pointer: '',
+              expected: 'a valid multipart boundary',
+            })
+            return finish(ctx, op, monitoring, violations, repairs)
+          }
+          boundary = b
+          if (config.multipart.maxBodyBytes < ctx.bodyLimit) ctx.bodyLimit = config.multipart.maxBodyBytes
+          parser = new MultipartParser(b, multipartLimits, (name, filename) =>
+            isFilePart(media, name, filename),
+          )
+        } else if (config.maxBodyBytes < ctx.bodyLimit) ctx.bodyLimit = config.maxBodyBytes
+        // Size limits (413) are refused in every mode; a malformed structure is a violation like
+        // any other (monitor mode logs it and passes the body on as it came).
+        let malformed: MultipartError | undefined
+        const onChunk = parser
+          ? (c: Buffer) => {
+              if (malformed) return
+              try {
+                ;(parser as MultipartParser).write(c)
+              } catch (err) {
+                if (err instanceof MultipartError && err.status === 400 && monitoring) malformed = err
+                else throw multipartRefusal(ctx, op, err)
+              }
+            }
+          : undefined
+        return ctx.readBody(onChunk).then((bytes) => {
           let r: { violations: Violation[] }
-          if (media.kind === 'text') r = { violations: validateTextBody(bytes, media, limits) }
+          if (parser) {
+            let parts: ReturnType<MultipartParser['end']> = []
+            if (!malformed) {
+              try {
+                parts = parser.end()
+              } catch (err) {
+                if (err instanceof MultipartError && monitoring) malformed = err
+                else throw multipartRefusal(ctx, op, err)
+              }
+            }
+            if (malformed) {
+              violations.push({ kind: 'malformed', in: 'body', pointer: '', expected: malformed.message })
+              return finish(ctx, op, monitoring, violations, repairs)
+            }
+            const m = validateMultipartBody(bytes, parts, boundary, media, limits, stripProps)
+            if (m.body) replace(m.body)
+            r = m
+          } else if (media.kind === 'text') r = { violations: validateTextBody(bytes, media, limits) }
           else if (media.kind === 'form') {
             const f = validateFormBody(bytes, media, limits, stripProps)
             if (f.body) replace(f.body)
@@ -264,7 +449,8 @@ export const openApiValidation = definePolicy({
             list = r.violations.filter((v) => v.kind !== 'undeclared-property')
           }
           violations.push(...list)
-          finish(ctx, op, monitoring, violations)
+          if (stripped) repairs.push({ in: 'body', kind: 'undeclared-property' })
+          finish(ctx, op, monitoring, violations, repairs)
         })
       },
     }
@@ -289,8 +475,17 @@ export const openApiValidation = definePolicy({
             },
             `openapi-validation: response violates the spec (${mode})`,
           )
+          record(
+            ctx,
+            op.op.id,
+            'response',
+            mode,
+            r.violations.map((v) => ({ in: 'body', kind: v.kind })),
+            mode === 'block' ? 'GW_ERR_UPSTREAM_RESPONSE_INVALID' : undefined,
+          )
           if (mode === 'block') throw new GatewayError('GW_ERR_UPSTREAM_RESPONSE_INVALID')
-        }
+        } else if (r.body)
+          record(ctx, op.op.id, 'response', 'strip', [{ in: 'body', kind: 'undeclared-property' }])
         return r.body ?? body
       }
     }
@@ -301,8 +496,13 @@ export const openApiValidation = definePolicy({
       op: CompiledOperation,
       monitoring: boolean,
       violations: Violation[],
+      repairs: readonly { in: string; kind: string }[],
     ): undefined {
-      if (violations.length === 0) return undefined
+      if (violations.length === 0) {
+        // Only a request that passes was repaired; a refused one is recorded as refused.
+        if (repairs.length > 0) record(ctx, op.op.id, 'request', 'strip', repairs)
+        return undefined
+      }
       if (monitoring) {
         monitor(ctx, op, violations, 'request violates the spec')
         return undefined

@@ -13,6 +13,7 @@ import {
   explodedObject,
   type Shape,
 } from './compiled.js'
+import type { Part } from './multipart.js'
 
 export type ViolationKind =
   | 'schema'
@@ -416,10 +417,23 @@ function at(value: unknown, pointer: string): unknown {
 
 const FORBIDDEN_FORM_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 
+/** Whether a media type matches one of an `encoding.contentType` list (exact, `type/*`, `*` + `/*`). */
+function mediaAllowed(type: string, allowed: readonly string[]): boolean {
+  const range = `${type.slice(0, type.indexOf('/'))}/*`
+  return allowed.some((a) => a === type || a === range || a === '*/*')
+}
+
+function isJsonType(t: string): boolean {
+  return t === 'application/json' || /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.-]+\+json$/.test(t)
+}
+
 /**
  * An `application/x-www-form-urlencoded` body: fields typed by the schema's properties (array
  * properties from repeated fields; a repeated singular field is pollution), then validated;
- * `strip` removes undeclared fields.
+ * `strip` removes undeclared fields. The media type's `encoding` object is honoured per field:
+ * `style` (`form`, `spaceDelimited`, `pipeDelimited` with `explode: false` split one field into an
+ * array, or `key,value` pairs into an object; `deepObject` reads `field[key]=value`) and a JSON
+ * `contentType` (the field's value is parsed with the JSON guards).
  */
 export function validateFormBody(
   bytes: Buffer,
@@ -439,6 +453,14 @@ export function validateFormBody(
   if (fields.size > limits.maxKeys) return malformed(`at most ${limits.maxKeys} fields`)
   const out: Violation[] = []
   const value: Record<string, unknown> = {}
+  const pollute = (name: string) =>
+    out.push({
+      kind: 'pollution',
+      in: 'body',
+      name,
+      pointer: '',
+      expected: 'a single value (repeated field)',
+    })
   for (const [name, values] of fields) {
     if (FORBIDDEN_FORM_KEYS.has(name)) return malformed(`no field named "${name}"`)
     for (const v of values) {
@@ -446,32 +468,81 @@ export function validateFormBody(
         return malformed(`fields of at most ${limits.maxStringLength} characters`)
       if (v.includes('\0')) return malformed('no NUL character')
     }
+    // deepObject: `address[city]=x` is the property `city` of the field `address`.
+    const br = name.indexOf('[')
+    if (br > 0 && name.endsWith(']')) {
+      const prop = name.slice(0, br)
+      if (media.encoding.get(prop)?.style === 'deepObject') {
+        const key = name.slice(br + 1, -1)
+        if (FORBIDDEN_FORM_KEYS.has(prop) || FORBIDDEN_FORM_KEYS.has(key) || key.includes('['))
+          return malformed('a flat object in a deepObject field')
+        if (values.length > 1) {
+          pollute(prop)
+          continue
+        }
+        const existing = value[prop]
+        const o =
+          existing !== null && typeof existing === 'object' && !Array.isArray(existing)
+            ? (existing as Record<string, unknown>)
+            : {}
+        o[key] = scalar(values[0] as string, media.shape.propProps.get(prop)?.get(key) ?? ['string'])
+        value[prop] = o
+        continue
+      }
+    }
     const types = media.shape.props.get(name) ?? ['string']
+    const enc = media.encoding.get(name)
+    const ct = enc?.contentTypes?.[0]
+    if (ct !== undefined && isJsonType(ct)) {
+      if (values.length > 1) {
+        pollute(name)
+        continue
+      }
+      try {
+        value[name] = parseJsonGuarded(values[0] as string, limits)
+      } catch (err) {
+        if (!(err instanceof JsonGuardError)) throw err
+        return malformed(`a JSON field within limits (${err.message})`)
+      }
+      continue
+    }
+    const style = enc?.style ?? 'form'
+    const explode = enc?.explode ?? style === 'form'
     if (types.includes('array')) {
-      if (values.length > limits.maxArrayLength)
+      const items = media.shape.propItems.get(name) ?? ['string']
+      let list = values
+      if (!explode) {
+        if (values.length > 1) {
+          pollute(name)
+          continue
+        }
+        const v = values[0] as string
+        list = v === '' ? [] : v.split(DELIM[style] ?? ',')
+      }
+      if (list.length > limits.maxArrayLength)
         return malformed(`at most ${limits.maxArrayLength} values per field`)
-      value[name] = values.map((v) => scalar(v, media.shape.propItems.get(name) ?? ['string']))
+      value[name] = list.map((v) => scalar(v, items))
     } else if (values.length > 1) {
-      out.push({
-        kind: 'pollution',
-        in: 'body',
-        name,
-        pointer: '',
-        expected: 'a single value (repeated field)',
-      })
+      pollute(name)
+    } else if (types.includes('object') && !explode && style === 'form') {
+      const parts = (values[0] as string).split(',')
+      const o: Record<string, unknown> = {}
+      if (parts.length % 2 !== 0) value[name] = values[0]
+      else {
+        for (let i = 0; i < parts.length; i += 2) {
+          const k = parts[i] as string
+          if (FORBIDDEN_FORM_KEYS.has(k)) return malformed('no forbidden key in an object field')
+          o[k] = scalar(parts[i + 1] as string, media.shape.propProps.get(name)?.get(k) ?? ['string'])
+        }
+        value[name] = o
+      }
     } else value[name] = scalar(values[0] as string, types)
   }
   if (out.length > 0 || !media.validate || media.validate(value)) return { violations: out, body: undefined }
   let violations = schemaViolations('body', undefined, media.validate.errors)
   let body: Buffer | undefined
   if (strip && violations.some((v) => v.kind === 'undeclared-property')) {
-    const drop = new Set<string>()
-    for (const e of media.validate.errors ?? []) {
-      if (e.instancePath !== '') continue
-      const p = e.params as { additionalProperty?: string; unevaluatedProperty?: string }
-      const name = p.additionalProperty ?? p.unevaluatedProperty
-      if (name !== undefined) drop.add(name)
-    }
+    const drop = rootUndeclared(media.validate.errors)
     for (const name of drop) delete value[name]
     violations = media.validate(value) ? [] : schemaViolations('body', undefined, media.validate.errors)
     body = Buffer.from(
@@ -488,6 +559,135 @@ export function validateFormBody(
   }
   return { violations, body }
 }
+
+/** Names of undeclared properties at the root of the value. */
+function rootUndeclared(errors: ErrorObject[] | null | undefined): Set<string> {
+  const drop = new Set<string>()
+  for (const e of errors ?? []) {
+    if (e.instancePath !== '') continue
+    const p = e.params as { additionalProperty?: string; unevaluatedProperty?: string }
+    const name = p.additionalProperty ?? p.unevaluatedProperty
+    if (name !== undefined) drop.add(name)
+  }
+  return drop
+}
+
+/** Whether a multipart part is a file (counted, never read): declared as one, or undeclared with a filename. */
+export function isFilePart(media: CompiledMedia, name: string, filename: string | undefined): boolean {
+  return media.shape.propFiles.has(name) || (filename !== undefined && !media.shape.props.has(name))
+}
+
+/**
+ * The parts of a `multipart/form-data` body (see multipart.ts), checked against the schema: each
+ * field typed by its property (text parts by type, JSON parts — by their Content-Type, or for
+ * object properties — parsed with the JSON guards; file parts stand as an empty string), repeated
+ * names only for array properties (else pollution), each part's Content-Type against the
+ * `encoding` object's `contentType`, then the schema. `strip` removes undeclared parts: the body
+ * is rebuilt from the kept parts' bytes.
+ */
+export function validateMultipartBody(
+  raw: Buffer,
+  parts: readonly Part[],
+  boundary: string,
+  media: CompiledMedia,
+  limits: JsonLimits,
+  strip: boolean,
+): { violations: Violation[]; body: Buffer | undefined } {
+  const malformed = (expected: string, pointer = '') => ({
+    violations: [{ kind: 'malformed' as const, in: 'body' as const, pointer, expected }],
+    body: undefined,
+  })
+  const out: Violation[] = []
+  const value: Record<string, unknown> = {}
+  const seen = new Set<string>()
+  for (const part of parts) {
+    const name = part.name
+    if (FORBIDDEN_FORM_KEYS.has(name)) return malformed(`no part named "${name}"`)
+    const pointer = `/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`
+    const types = media.shape.props.get(name) ?? []
+    const isArray = types.includes('array')
+    const itemTypes = isArray ? (media.shape.propItems.get(name) ?? []) : types
+    const defaultType = part.file
+      ? 'application/octet-stream'
+      : itemTypes.includes('object') && !itemTypes.includes('string')
+        ? 'application/json'
+        : 'text/plain'
+    const ct = part.contentType ?? defaultType
+    const allowed = media.encoding.get(name)?.contentTypes
+    if (allowed && !mediaAllowed(ct, allowed)) {
+      out.push({
+        kind: 'media-type',
+        in: 'body',
+        name,
+        pointer,
+        expected: `Content-Type ${allowed.join(', ')}`,
+      })
+      continue
+    }
+    let item: unknown = ''
+    if (!part.file) {
+      const bytes = part.text ?? Buffer.alloc(0)
+      if (
+        part.charset !== undefined &&
+        part.charset !== 'utf-8' &&
+        part.charset !== 'utf8' &&
+        part.charset !== 'us-ascii'
+      )
+        out.push({ kind: 'media-type', in: 'body', name, pointer, expected: 'a UTF-8 part' })
+      if (!isUtf8(bytes)) return malformed('UTF-8 text parts', pointer)
+      const text = bytes.toString('utf8')
+      if (text.includes('\0')) return malformed('no NUL character', pointer)
+      if (text.length > limits.maxStringLength)
+        return malformed(`parts of at most ${limits.maxStringLength} characters`, pointer)
+      if (isJsonType(ct)) {
+        try {
+          item = parseJsonGuarded(text, limits)
+        } catch (err) {
+          if (!(err instanceof JsonGuardError)) throw err
+          return malformed(`a JSON part within limits (${err.message})`, pointer)
+        }
+      } else item = scalar(text, itemTypes.length > 0 ? itemTypes : ['string'])
+    }
+    if (isArray) {
+      const list = (value[name] as unknown[] | undefined) ?? []
+      if (list.length >= limits.maxArrayLength)
+        return malformed(`at most ${limits.maxArrayLength} parts per field`)
+      list.push(item)
+      value[name] = list
+      continue
+    }
+    if (seen.has(name)) {
+      out.push({
+        kind: 'pollution',
+        in: 'body',
+        name,
+        pointer: '',
+        expected: 'a single part (repeated name)',
+      })
+      continue
+    }
+    seen.add(name)
+    value[name] = item
+  }
+  if (out.length > 0 || !media.validate || media.validate(value)) return { violations: out, body: undefined }
+  let violations = schemaViolations('body', undefined, media.validate.errors)
+  let body: Buffer | undefined
+  if (strip && violations.some((v) => v.kind === 'undeclared-property')) {
+    const drop = rootUndeclared(media.validate.errors)
+    for (const name of drop) delete value[name]
+    violations = media.validate(value) ? [] : schemaViolations('body', undefined, media.validate.errors)
+    const pieces: Buffer[] = []
+    for (const p of parts) {
+      if (drop.has(p.name)) continue
+      pieces.push(Buffer.from(`--${boundary}\r\n`, 'latin1'), raw.subarray(p.start, p.end), CRLF)
+    }
+    pieces.push(Buffer.from(`--${boundary}--\r\n`, 'latin1'))
+    body = Buffer.concat(pieces)
+  }
+  return { violations, body }
+}
+
+const CRLF = Buffer.from('\r\n')
 
 /** A `text/plain` body: UTF-8 without NUL, within the string limit, validated as a string. */
 export function validateTextBody(bytes: Buffer, media: CompiledMedia, limits: JsonLimits): Violation[] {

@@ -29,7 +29,14 @@ export const OpenApiValidationConfig = Type.Object(
     allowRemoteHosts: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
       description:
-        'Hosts remote `$ref`s may point to. Remote references are not fetched yet: any remote `$ref` fails the load, with a message saying whether the host was allowed.',
+        "Hosts (`host` or `host:port`; without a port, the scheme's default) whose documents remote `$ref`s may point to. They are fetched when the config is loaded or reloaded (https only; http only to a loopback address), at most 10 MiB each, redirects only within this list; a `$ref` to any other host fails the load.",
+    }),
+    remoteTimeoutMs: Type.Integer({
+      minimum: 100,
+      maximum: 120000,
+      default: 10000,
+      description:
+        'Time allowed for fetching all remote `$ref` documents of the spec, in milliseconds (the load fails after it).',
     }),
     mode: Mode(
       '`block`: requests that violate the spec are refused. `monitor`: they are passed and the violations logged (nothing is stripped either).',
@@ -93,8 +100,46 @@ export const OpenApiValidationConfig = Type.Object(
       minimum: 0,
       default: 1048576,
       description:
-        'Largest JSON body read for validation, in bytes (413 above; it only lowers the route limit).',
+        'Largest JSON, form or text body read for validation, in bytes (413 above; it only lowers the route limit). Multipart bodies have their own limits (`multipart`).',
     }),
+    multipart: Type.Object(
+      {
+        maxBodyBytes: Type.Integer({
+          minimum: 0,
+          default: 10485760,
+          description:
+            'Largest `multipart/form-data` body, in bytes (413 GW_ERR_BODY_TOO_LARGE above; it only lowers the route limit). The body is parsed as it streams in and held until it is validated.',
+        }),
+        maxParts: Type.Integer({
+          minimum: 1,
+          default: 100,
+          description: 'Most parts in one body (413 above).',
+        }),
+        maxFileBytes: Type.Integer({
+          minimum: 0,
+          default: 5242880,
+          description:
+            'Largest file part (a property with `format: binary`, or `contentMediaType`; or an undeclared part with a filename), in bytes (413 above). File parts are counted, never parsed.',
+        }),
+        maxFieldBytes: Type.Integer({
+          minimum: 0,
+          default: 100000,
+          description:
+            'Largest text part, in bytes (413 above); text parts are typed by their property and validated.',
+        }),
+        maxHeaderBytes: Type.Integer({
+          minimum: 64,
+          default: 8192,
+          description: 'Largest header block of one part, in bytes (400 GW_ERR_MALFORMED_BODY above).',
+        }),
+      },
+      {
+        additionalProperties: false,
+        default: {},
+        description:
+          'Limits for `multipart/form-data` request bodies. Structure the parser refuses (no final boundary, content outside the boundaries, bare CR/LF in part headers, nested multipart, a part without a name) → 400 GW_ERR_MALFORMED_BODY.',
+      },
+    ),
     json: Type.Object(
       {
         maxDepth: Type.Integer({
