@@ -633,6 +633,23 @@ describe('loadConfigText: policies', () => {
     assert.ok(route.message.includes(`expected one of: ${known}`))
   })
 
+  it('`enabled: false` alone turns a policy off on a route; an enabled entry still needs its required fields', () => {
+    // object-ownership requires `objects` when on.
+    const global = `policies:\n  object-ownership:\n    objects:\n      - { type: order, access: [{ match: { path: '/o/{id}' }, ids: [path.id] }] }\n`
+    const c = ok(`${BASE}    policies:\n      object-ownership: { enabled: false }\n${global}`)
+    const policies = c.routes[0]?.policies as
+      | Record<string, { enabled?: boolean; objects?: unknown }>
+      | undefined
+    const entry = policies?.['object-ownership']
+    assert.equal(entry?.enabled, false)
+    assert.equal(entry?.objects, undefined, 'the route entry replaces the global one and needs no objects')
+    const e = only(`${BASE}    policies:\n      object-ownership: { allowRoles: [admin] }\n`)
+    assert.equal(e.path, 'routes[0].policies.object-ownership')
+    assert.equal(e.message, 'missing required field "objects"')
+    const off = only(`${BASE}    policies:\n      object-ownership: { enabled: true }\n`)
+    assert.equal(off.message, 'missing required field "objects"')
+  })
+
   it('refuses a policy field of the wrong type', () => {
     const e = only(`${BASE}    policies:\n      request-size-limit:\n        maxBodyBytes: lots\n`)
     assert.equal(e.path, 'routes[0].policies.request-size-limit.maxBodyBytes')

@@ -126,6 +126,9 @@ function ajvProblems(errors: ErrorObject[], data: unknown, secretPaths: Readonly
   }
   for (const e of errors) {
     if (consumed.has(e)) continue
+    // The `if` of a policy entry (`enabled: false` needs no required field) only restates the
+    // `required` errors of its `else` branch, which are reported.
+    if (e.keyword === 'if') continue
     const segs = pointerToSegs(e.instancePath, data)
     const found = describe(valueAt(data, segs), secretPaths.has(formatPath(segs)))
     let message: string

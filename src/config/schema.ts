@@ -195,11 +195,15 @@ export const UpstreamConfig = Type.Object(
   { additionalProperties: false },
 )
 
-/** A policy's config schema with the common `enabled` switch added. */
+/**
+ * A policy's config schema with the common `enabled` switch added. An entry with `enabled: false`
+ * needs none of the policy's required fields (`object-ownership: { enabled: false }` turns a
+ * global entry off on a route): the required list applies only when the entry is on.
+ */
 function policyEntry(p: (typeof BUILTIN_POLICIES)[number], onByDefault: boolean): TSchema {
   // Only an entry that is on by default has `default: {}`: ajv fills defaults for optional
   // properties too, and a filled-in route entry would replace the global one of the same id.
-  return Type.Object(
+  const entry = Type.Object(
     {
       enabled: Type.Boolean({
         default: true,
@@ -209,6 +213,19 @@ function policyEntry(p: (typeof BUILTIN_POLICIES)[number], onByDefault: boolean)
     },
     { additionalProperties: false, ...(onByDefault ? { default: {} } : {}), description: p.description },
   )
+  // Fields with a default are always there (ajv fills them in); only the others move under `else`.
+  const props = entry.properties as Record<string, { default?: unknown }>
+  const required = entry.required ?? []
+  const withoutDefault = required.filter((k) => props[k]?.default === undefined)
+  if (withoutDefault.length === 0) return entry
+  return {
+    ...entry,
+    required: required.filter((k) => props[k]?.default !== undefined),
+    if: { properties: { enabled: { const: false } }, required: ['enabled'] },
+    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then/else keyword
+    then: {},
+    else: { required: withoutDefault },
+  } as TSchema
 }
 
 const routePolicyProps: Record<string, TSchema> = {}
