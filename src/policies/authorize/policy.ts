@@ -377,7 +377,8 @@ function schemeMethods(root: unknown): Map<string, readonly string[]> {
     if (type === 'apiKey') out.set(name, ['api-key'])
     else if (type === 'mutualTLS') out.set(name, ['mtls'])
     else if (type === 'oauth2' || type === 'openIdConnect' || (type === 'http' && scheme === 'bearer'))
-      out.set(name, ['jwt', 'oauth2-introspection'])
+      // A bearer token checked by any bearer-token policy: a JWT, an introspected or a userinfo token.
+      out.set(name, ['jwt', 'oauth2-introspection', 'userinfo'])
   }
   return out
 }
