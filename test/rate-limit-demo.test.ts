@@ -3,14 +3,13 @@
  * per client IP (brute force) and order creation per session (a business flow).
  */
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
 import http from 'node:http'
-import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { type DemoApi, demoCredentials, startDemoApi } from '../examples/demo/api.js'
+import { demoConfigYaml } from './helpers/demo-config.js'
 import { type GatewayProcess, spawnGateway } from './helpers/process.js'
 
-const ROOT = new URL('../../', import.meta.url).pathname
+const _ROOT = new URL('../../', import.meta.url).pathname
 
 function post(
   url: string,
@@ -55,10 +54,7 @@ describe('the demo config rate-limits login and order creation', () => {
 
   before(async () => {
     api = await startDemoApi({ host: '127.0.0.1', port: 0 })
-    let yaml = readFileSync(join(ROOT, 'examples/demo/portcullis.yaml'), 'utf8')
-    yaml = yaml.split('http://127.0.0.1:8081').join(api.url)
-    yaml = yaml.replace('port: 8080', 'port: 0').replace('port: 9901', 'port: 0')
-    gw = await spawnGateway(yaml)
+    gw = await spawnGateway(demoConfigYaml(api.url))
   })
 
   after(async () => {

@@ -5,17 +5,16 @@
  * are no longer found, and the test prints what is still open.
  */
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type DemoApi, demoOpenApiPath, startDemoApi } from '../examples/demo/api.js'
 import { runScan } from '../src/scanner/engine.js'
 import { parseAuthConfig } from '../src/scanner/identities.js'
 import type { Finding, ScanReport } from '../src/scanner/types.js'
+import { demoConfigYaml } from './helpers/demo-config.js'
 import { type GatewayProcess, spawnGateway } from './helpers/process.js'
 import { demoAuthYaml, SCAN2_CHECKS } from './helpers/scan2.js'
 
-const ROOT = new URL('../../', import.meta.url).pathname
+const _ROOT = new URL('../../', import.meta.url).pathname
 
 /** The demo flaws of docs/demo.md that SCAN2's checks must find, and whether the demo config closes them. */
 const FLAWS: { id: string; match: (f: Finding) => boolean; closedByGateway: boolean }[] = [
@@ -92,10 +91,7 @@ describe('SCAN2 checks through the gateway with the demo config', () => {
   let gw: GatewayProcess
   before(async () => {
     api = await startDemoApi({ host: '127.0.0.1', port: 0 })
-    let yaml = readFileSync(join(ROOT, 'examples/demo/portcullis.yaml'), 'utf8')
-    yaml = yaml.split('http://127.0.0.1:8081').join(api.url)
-    yaml = yaml.replace('port: 8080', 'port: 0').replace('port: 9901', 'port: 0')
-    gw = await spawnGateway(yaml)
+    gw = await spawnGateway(demoConfigYaml(api.url))
   })
   after(async () => {
     await gw?.stop()
