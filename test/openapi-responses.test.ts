@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import http from 'node:http'
+import { gunzipSync, gzipSync } from 'node:zlib'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
@@ -33,6 +34,16 @@ function upstream(): Promise<http.Server> {
         role: 'user',
         passwordHash: 'scrypt$16384$8$1$c2FsdA==$a2V5',
       })
+    }
+    if (url === '/api/v2/users/1') {
+      // A compressed answer: no policy here can read it; the client must still get it intact.
+      const gz = gzipSync(JSON.stringify({ id: 1, username: 'alice', role: 'user' }))
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+        'content-length': gz.length,
+      })
+      return res.end(gz)
     }
     if (url === '/api/v2/orders')
       return send(
@@ -131,4 +142,27 @@ test('type errors, undeclared statuses and content types: 502 in block mode, pas
   }
   const declared404 = await get(block.url, '/api/v2/orders/9')
   assert.equal(declared404.status, 404)
+})
+
+test('a compressed answer on a buffered route keeps its Content-Encoding (monitor passes it intact; block refuses it)', async () => {
+  const m = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>(
+    (resolve, reject) => {
+      const u = new URL(monitor.url)
+      http
+        .get({ host: u.hostname, port: u.port, path: '/api/v2/users/1', agent: false }, (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+          )
+        })
+        .on('error', reject)
+    },
+  )
+  assert.equal(m.status, 200)
+  assert.equal(m.headers['content-encoding'], 'gzip', 'the body is still gzip: so must the header say')
+  assert.equal(m.headers['content-length'], String(m.body.length))
+  assert.deepEqual(JSON.parse(gunzipSync(m.body).toString()), { id: 1, username: 'alice', role: 'user' })
+  const b = await get(block.url, '/api/v2/users/1')
+  assert.equal(b.status, 502, 'a body the gateway cannot inspect is refused in block mode')
 })

@@ -889,8 +889,10 @@ export class Gateway {
       }
       let body: Buffer = Buffer.concat(chunks, size)
       const head = this.responseHead(ctx, data.statusCode, data.headers as ResponseHead['headers'], false)
+      // Body hooks never decode: one that rewrites a body refuses an encoded one, so a body that
+      // is still encoded keeps its Content-Encoding (dropping it would hand the client gzip bytes
+      // as if they were the plain body).
       for (const hook of route.bodyHooks) body = await hook(ctx, head, body)
-      delete head.headers['content-encoding']
       if (head.headers['content-length'] !== undefined || data.statusCode !== 204) {
         head.headers['content-length'] = body.length
       }

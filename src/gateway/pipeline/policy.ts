@@ -62,7 +62,9 @@ export interface PolicyInstance {
   onResponse?(ctx: RequestContext, res: ResponseHead): void
   /**
    * Response body phase: when any policy of a route defines it, the route's responses are
-   * buffered (up to `responseBodyLimit`) and passed through it before they are sent.
+   * buffered (up to `responseBodyLimit`) and passed through it before they are sent. The body is
+   * as the upstream sent it: a hook that rewrites bodies must refuse (or pass unchanged) one with a
+   * `content-encoding`; the gateway never decodes, and keeps the header.
    */
   onResponseBody?(ctx: RequestContext, res: ResponseHead, body: Buffer): Buffer | Promise<Buffer>
   /** Log phase: after every request, denied ones too. Errors here are swallowed and logged. */
