@@ -39,6 +39,12 @@ import {
 } from '../types.js'
 import { MAP_SCRIPTS, SCRIPTS, type ScriptCommands } from './scripts.js'
 
+/** Every Lua script of the store, for SCRIPT LOAD on connect. */
+const ALL_LUA: readonly string[] = [
+  ...Object.values(SCRIPTS),
+  ...Object.values(MAP_SCRIPTS).map((s: { lua: string }) => s.lua),
+]
+
 export interface RedisNode {
   host: string
   port: number
@@ -344,6 +350,13 @@ export class RedisStore implements Store {
       )
       this.state = 'up'
       this.silentSince = undefined
+      // Load the Lua scripts at once, so that the first burst of decisions does not each pay an
+      // EVALSHA → NOSCRIPT → EVAL round trip (which, on a loaded machine, pushed first calls past
+      // commandTimeoutMs). A failure here costs nothing: EVALSHA falls back to EVAL as before.
+      // (A Cluster loads them per node on first use.)
+      if (client instanceof Redis) {
+        for (const lua of ALL_LUA) client.script('LOAD', lua).catch(() => undefined)
+      }
     })
     client.on('connect', () => {
       this.connectedAt = Date.now()
