@@ -5,8 +5,8 @@
  * never follows them: a 3xx is just another non-200). The token and the client secret never
  * appear in an error this module raises.
  */
-import type { Readable } from 'node:stream'
 import { Pool } from 'undici'
+import { describeCallFailure, discard, isJsonMediaType, readJsonObject } from '../../auth/endpoint-client.js'
 
 export interface IntrospectionClientOptions {
   endpoint: URL
@@ -34,20 +34,6 @@ export type IntrospectionResponse = Record<string, unknown> & { active: boolean 
 function formEncode(v: string): string {
   return encodeURIComponent(v).replace(/%20/g, '+')
 }
-
-/** Drops a response body; destroying an undici body emits an error nobody else would handle. */
-function discard(body: Readable): void {
-  body.on('error', () => undefined)
-  body.destroy()
-}
-
-function isJsonMediaType(ct: string): boolean {
-  const semi = ct.indexOf(';')
-  const t = (semi === -1 ? ct : ct.slice(0, semi)).trim().toLowerCase()
-  return t === 'application/json' || (t.startsWith('application/') && t.endsWith('+json'))
-}
-
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
 export class IntrospectionClient {
   private readonly pool: Pool
@@ -119,35 +105,13 @@ export class IntrospectionClient {
         discard(res.body)
         throw new IntrospectionFailure('the endpoint answered with a non-JSON content type')
       }
-      const declared = Number(res.headers['content-length'])
-      if (declared > this.maxResponseBytes) {
-        discard(res.body)
-        throw new IntrospectionFailure(`the response is larger than ${this.maxResponseBytes} bytes`)
-      }
-      const chunks: Buffer[] = []
-      let size = 0
-      try {
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          size += chunk.length
-          if (size > this.maxResponseBytes) {
-            discard(res.body)
-            throw new IntrospectionFailure(`the response is larger than ${this.maxResponseBytes} bytes`)
-          }
-          chunks.push(chunk)
-        }
-      } catch (err) {
-        if (err instanceof IntrospectionFailure) throw err
-        throw this.failure(err, ac.signal.aborted)
-      }
-      let parsed: unknown
-      try {
-        parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'))
-      } catch {
-        throw new IntrospectionFailure('the response is not valid JSON')
-      }
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-        throw new IntrospectionFailure('the response is not a JSON object')
-      }
+      const parsed = await readJsonObject(
+        res.body,
+        res.headers['content-length'],
+        this.maxResponseBytes,
+        (m) => new IntrospectionFailure(m),
+        (err) => this.failure(err, ac.signal.aborted),
+      )
       if (typeof (parsed as { active?: unknown }).active !== 'boolean') {
         throw new IntrospectionFailure('the response has no boolean "active" member')
       }
@@ -163,15 +127,6 @@ export class IntrospectionClient {
   }
 
   private failure(err: unknown, timedOut: boolean): IntrospectionFailure {
-    // Only the error's code or class: undici messages name the origin at most, never the body,
-    // but a code is all an operator needs and cannot carry anything else.
-    const e = err as { code?: unknown; name?: unknown } | undefined
-    const what = typeof e?.code === 'string' ? e.code : typeof e?.name === 'string' ? e.name : 'error'
-    if (timedOut || TIMEOUT_CODES.has(what)) {
-      return new IntrospectionFailure(
-        `no answer within ${this.timeoutMs} ms (${timedOut ? 'deadline' : what})`,
-      )
-    }
-    return new IntrospectionFailure(`the endpoint could not be reached (${what})`)
+    return new IntrospectionFailure(describeCallFailure(err, timedOut, this.timeoutMs))
   }
 }

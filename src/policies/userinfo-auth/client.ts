@@ -4,8 +4,8 @@
  * size and no redirects (an undici Pool never follows them: a 3xx is a failure). The token never
  * appears in an error this module raises.
  */
-import type { Readable } from 'node:stream'
 import { Pool } from 'undici'
+import { describeCallFailure, discard, isJsonMediaType, readJsonObject } from '../../auth/endpoint-client.js'
 
 export interface UserinfoClientOptions {
   endpoint: URL
@@ -27,20 +27,6 @@ export class UserinfoFailure extends Error {
 export type UserinfoAnswer =
   | { valid: true; record: Record<string, unknown> }
   | { valid: false; status: number }
-
-/** Drops a response body; destroying an undici body emits an error nobody else would handle. */
-function discard(body: Readable): void {
-  body.on('error', () => undefined)
-  body.destroy()
-}
-
-function isJsonMediaType(ct: string): boolean {
-  const semi = ct.indexOf(';')
-  const t = (semi === -1 ? ct : ct.slice(0, semi)).trim().toLowerCase()
-  return t === 'application/json' || (t.startsWith('application/') && t.endsWith('+json'))
-}
-
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
 export class UserinfoClient {
   private readonly pool: Pool
@@ -103,36 +89,14 @@ export class UserinfoClient {
         discard(res.body)
         throw new UserinfoFailure('the endpoint answered without a JSON content type')
       }
-      const declared = Number(res.headers['content-length'])
-      if (declared > this.maxResponseBytes) {
-        discard(res.body)
-        throw new UserinfoFailure(`the response is larger than ${this.maxResponseBytes} bytes`)
-      }
-      const chunks: Buffer[] = []
-      let size = 0
-      try {
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          size += chunk.length
-          if (size > this.maxResponseBytes) {
-            discard(res.body)
-            throw new UserinfoFailure(`the response is larger than ${this.maxResponseBytes} bytes`)
-          }
-          chunks.push(chunk)
-        }
-      } catch (err) {
-        if (err instanceof UserinfoFailure) throw err
-        throw this.failure(err, ac.signal.aborted)
-      }
-      let parsed: unknown
-      try {
-        parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'))
-      } catch {
-        throw new UserinfoFailure('the response is not valid JSON')
-      }
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-        throw new UserinfoFailure('the response is not a JSON object')
-      }
-      return { valid: true, record: parsed as Record<string, unknown> }
+      const record = await readJsonObject(
+        res.body,
+        res.headers['content-length'],
+        this.maxResponseBytes,
+        (m) => new UserinfoFailure(m),
+        (err) => this.failure(err, ac.signal.aborted),
+      )
+      return { valid: true, record }
     } finally {
       clearTimeout(timer)
     }
@@ -145,11 +109,6 @@ export class UserinfoClient {
 
   private failure(err: unknown, timedOut: boolean): UserinfoFailure {
     // Only the error's code or class: a code is all an operator needs and cannot carry the token.
-    const e = err as { code?: unknown; name?: unknown } | undefined
-    const what = typeof e?.code === 'string' ? e.code : typeof e?.name === 'string' ? e.name : 'error'
-    if (timedOut || TIMEOUT_CODES.has(what)) {
-      return new UserinfoFailure(`no answer within ${this.timeoutMs} ms (${timedOut ? 'deadline' : what})`)
-    }
-    return new UserinfoFailure(`the endpoint could not be reached (${what})`)
+    return new UserinfoFailure(describeCallFailure(err, timedOut, this.timeoutMs))
   }
 }
