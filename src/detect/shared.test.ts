@@ -10,6 +10,7 @@ import type { LogEntry } from '../gateway/pipeline/policy.js'
 import { testContext } from '../policies/testing/context.js'
 import { createMemoryStore } from '../stores/memory/memory-store.js'
 import { type Store, StoreError } from '../stores/types.js'
+import { BANS_MAP } from './bans.js'
 import { DetectConfig } from './config.js'
 import { DetectEngine } from './engine.js'
 
@@ -264,4 +265,21 @@ test('shared keys: namespaced `detect:`, subjects hashed (a 10 kB principal make
   })
   assert.equal(off.shared, undefined, 'shared: off on Redis: local only')
   await inner.close()
+})
+
+test('shared dedup: both engines cross locally (10 each, threshold 5) → one alert and one ban in total', async () => {
+  const { store, a, b } = pair(only({ bruteForce: { failures: 5, action: 'ban', banSec: 120 } }))
+  for (let i = 0; i < 10; i++) {
+    a.observe(entry(401, { ip: '192.0.2.5' }))
+    b.observe(entry(401, { ip: '192.0.2.5' }))
+  }
+  await Promise.all([a.idle(), b.idle()])
+  const all = [...a.alerts.recent(10), ...b.alerts.recent(10)]
+  assert.equal(all.length, 1, JSON.stringify(all))
+  assert.equal(all[0]?.action, 'ban')
+  await new Promise((r) => setImmediate(r))
+  assert.ok(await store.maps.get(BANS_MAP, 'ip:192.0.2.5'), 'the winner stored the ban')
+  a.close()
+  b.close()
+  await store.close()
 })
