@@ -47,6 +47,11 @@ export const DetectConfig = Type.Object(
       default: 600,
       description: 'After an alert, the same detector raises none for the same subject for this long.',
     }),
+    shared: Type.Union([Type.Literal('auto'), Type.Literal('off')], {
+      default: 'auto',
+      description:
+        '`auto`: when the store is Redis, brute-force, credential-stuffing, enumeration (distinct objects and denied ratio) and scraping also count in the store, so their thresholds apply to the traffic of all gateways together, and an alert is raised once across all gateways per suppression window. flood, global-spike, error-spike and the sequential walk count per gateway. `off`: every gateway counts its own traffic only.',
+    }),
     failureStatuses: Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), {
       default: [401],
       maxItems: 16,

@@ -24,6 +24,7 @@ import {
   objectIdOf,
   pageKeyOf,
 } from './detectors.js'
+import { SharedCounts } from './shared.js'
 
 export interface DetectEngineOptions {
   config: DetectConfig
@@ -31,6 +32,13 @@ export interface DetectEngineOptions {
   logger: Logger
   audit?: AuditEmitter
   now?: () => number
+  /**
+   * Count the low-volume detectors in the store too, and dedup alerts across gateways (see
+   * shared.ts). Default: `config.shared` is `auto` and the store is Redis.
+   */
+  shared?: boolean
+  /** Most shared-count store chains in flight (default 1000). */
+  sharedMaxInFlight?: number
 }
 
 const MAX_CREDENTIAL_CHARS = 8192
@@ -53,6 +61,8 @@ export class DetectEngine {
   /** The scraping detector's paging parameters (undefined when it is off). */
   private readonly pageParams: readonly string[] | undefined
   private seq = 0
+  /** The shared counts (undefined: this gateway counts alone). */
+  readonly shared: SharedCounts | undefined
 
   constructor(private readonly o: DetectEngineOptions) {
     const c = o.config
@@ -64,6 +74,17 @@ export class DetectEngine {
     this.suppressed = new TtlLru(c.maxSubjects * 2, this.now)
     this.failure = new Set(c.failureStatuses)
     this.alerts = new AlertList(c.alerts.recent)
+    const shared = o.shared ?? (c.shared === 'auto' && o.store.backend === 'redis')
+    this.shared = shared
+      ? new SharedCounts({
+          config: c,
+          store: o.store,
+          logger: this.logger,
+          now: this.now,
+          raise: (f, now) => this.raise(f, now),
+          ...(o.sharedMaxInFlight !== undefined ? { maxInFlight: o.sharedMaxInFlight } : {}),
+        })
+      : undefined
     const w = c.alerts.webhook
     this.webhook = w ? new Webhook({ ...w, logger: this.logger.child({ sink: 'webhook' }) }) : undefined
   }
@@ -112,6 +133,7 @@ export class DetectEngine {
       for (const d of this.detectors) d.observe(o, out)
       for (const f of out) this.raise(f, o.now)
       out.length = 0
+      this.shared?.observe(o)
     } catch (err) {
       this.logger.error({ err }, 'detector failed')
     }
@@ -141,10 +163,21 @@ export class DetectEngine {
     return { action: 'alert', banSec: 0 }
   }
 
+  /** Resolves when no shared store operation is in flight (tests). */
+  idle(): Promise<void> {
+    return this.shared?.idle() ?? Promise.resolve()
+  }
+
   private raise(f: Finding, now: number): void {
     const key = `${f.detector}|${f.subject}`
     if (this.suppressed.get(key) !== undefined) return
     this.suppressed.set(key, true, now + this.o.config.suppressionSec * 1000)
+    // Shared: one alert across all gateways per suppression window (the first to claim it).
+    if (this.shared !== undefined) this.shared.claimAlert(f, now, (won) => won && this.emit(f, now))
+    else this.emit(f, now)
+  }
+
+  private emit(f: Finding, now: number): void {
     const { action, banSec } = this.actionOf(f)
     const until = now + banSec * 1000
     const alert: Alert = {
