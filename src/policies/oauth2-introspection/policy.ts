@@ -10,10 +10,10 @@ import {
 import { parseEndpoint } from '../../auth/endpoint.js'
 import { tokenHash } from '../../auth/token.js'
 import { requestFields } from '../../audit/event.js'
+import { throttledWarning, VerdictCache } from '../../auth/verdict-cache.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyDeps } from '../../gateway/pipeline/policy.js'
-import { TtlLru } from '../../util/ttl-lru.js'
 import { IntrospectionClient, IntrospectionFailure, type IntrospectionResponse } from './client.js'
 import { OAuth2IntrospectionConfig } from './schema.js'
 
@@ -29,7 +29,6 @@ interface ActiveEntry {
 
 type Outcome = { active: true; entry: ActiveEntry; expiresAt: number } | { active: false; reason: string }
 
-const SWEEP_MS = 30000
 /** At most one warning per this interval about failing introspection calls (the rest are counted). */
 const WARN_EVERY_MS = 5000
 /** Response members never copied into the principal's claims (not RFC 7662 members; defence in depth). */
@@ -92,34 +91,21 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
     connections: config.connections,
     maxResponseBytes: config.maxResponseBytes,
   })
-  const positive = new TtlLru<ActiveEntry>(maxTtlMs > 0 ? config.cache.maxEntries : 0, now)
-  const negative = new TtlLru<true>(negativeTtlMs > 0 ? config.cache.maxNegativeEntries : 0, now)
-  const inflight = new Map<string, Promise<Outcome>>()
-  let closed = false
-  const sweeper =
-    maxTtlMs > 0 || negativeTtlMs > 0
-      ? setInterval(() => {
-          positive.sweep()
-          negative.sweep()
-        }, SWEEP_MS)
-      : undefined
-  sweeper?.unref()
-
-  let lastWarn = Number.NEGATIVE_INFINITY
-  let suppressed = 0
-  const warnFailure = (reason: string, ctx: RequestContext) => {
-    const t = now()
-    if (t - lastWarn < WARN_EVERY_MS) {
-      suppressed++
-      return
-    }
-    logger.warn(
-      { reason, requestId: ctx.id, route: ctx.routeName, suppressedSinceLast: suppressed },
-      'token introspection failed; requests are refused (503) until it works',
-    )
-    lastWarn = t
-    suppressed = 0
-  }
+  const cache = new VerdictCache<ActiveEntry, Outcome>({
+    maxEntries: config.cache.maxEntries,
+    maxTtlMs,
+    maxNegativeEntries: config.cache.maxNegativeEntries,
+    negativeTtlMs,
+    now,
+  })
+  const warn = throttledWarning(
+    logger,
+    now,
+    WARN_EVERY_MS,
+    'token introspection failed; requests are refused (503) until it works',
+  )
+  const warnFailure = (reason: string, ctx: RequestContext) =>
+    warn({ reason, requestId: ctx.id, route: ctx.routeName })
 
   const missing = () =>
     new GatewayError('GW_ERR_AUTH_MISSING', {
@@ -243,13 +229,11 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
       warnFailure(reason, ctx)
       throw err instanceof IntrospectionFailure ? err : new IntrospectionFailure(reason)
     }
-    if (!closed) {
-      if (outcome.active) {
-        positive.set(key, outcome.entry, outcome.expiresAt)
-      } else {
-        negative.set(key, true, now() + negativeTtlMs)
-        logger.debug({ requestId: ctx.id, route: ctx.routeName, reason: outcome.reason }, 'token refused')
-      }
+    if (outcome.active) {
+      cache.accept(key, outcome.entry, outcome.expiresAt)
+    } else {
+      cache.refuse(key)
+      logger.debug({ requestId: ctx.id, route: ctx.routeName, reason: outcome.reason }, 'token refused')
     }
     return outcome
   }
@@ -285,16 +269,7 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
   }
 
   const resolveAsync = async (ctx: RequestContext, key: string, token: string): Promise<Principal> => {
-    let flight = inflight.get(key)
-    if (flight === undefined) {
-      const f = introspect(key, token, ctx)
-      flight = f
-      inflight.set(key, f)
-      const done = () => {
-        if (inflight.get(key) === f) inflight.delete(key)
-      }
-      f.then(done, done)
-    }
+    const flight = cache.once(key, () => introspect(key, token, ctx))
     let outcome: Outcome
     try {
       outcome = await flight
@@ -327,12 +302,12 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
     if (token === undefined) return undefined
     // SHA-256 (hex) of the token: the cache key and the `sha256:` revocation entry.
     const key = tokenHash(token)
-    const hit = positive.get(key)
+    const hit = cache.get(key)
     if (hit !== undefined) {
       checkRevoked(ctx, hit.jti, key)
       return admit(ctx, hit)
     }
-    if (negative.get(key) !== undefined) {
+    if (cache.isRefused(key)) {
       refused(ctx, 'inactive (cached)')
       throw invalid()
     }
@@ -358,7 +333,7 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
       { store, logger, where },
     )
   } catch (err) {
-    if (sweeper !== undefined) clearInterval(sweeper)
+    cache.close()
     void client.close()
     const code = (err as NodeJS.ErrnoException).code
     throw new Error(`${where}: revocation.file: ${code ?? (err as Error).message}`)
@@ -379,11 +354,7 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
       ctx.principal = r // synchronous: a cached token costs no promise
     },
     async close() {
-      closed = true
-      if (sweeper !== undefined) clearInterval(sweeper)
-      positive.clear()
-      negative.clear()
-      inflight.clear()
+      cache.close()
       revocations?.close()
       await client.close()
     },

@@ -4,10 +4,10 @@ import { parseEndpoint } from '../../auth/endpoint.js'
 import { compilePointer, pointerTokens } from '../../auth/json-pointer.js'
 import { stringList } from '../../auth/principal.js'
 import { compileTokenExtractor, TOKEN_MISSING, TOKEN_TOO_LARGE, tokenHash } from '../../auth/token.js'
+import { throttledWarning, VerdictCache } from '../../auth/verdict-cache.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyDeps } from '../../gateway/pipeline/policy.js'
-import { TtlLru } from '../../util/ttl-lru.js'
 import { UserinfoClient, UserinfoFailure } from './client.js'
 import { UserinfoAuthConfig } from './schema.js'
 
@@ -15,7 +15,6 @@ type Config = Static<typeof UserinfoAuthConfig>
 
 type Outcome = { valid: true; principal: Principal } | { valid: false; reason: string }
 
-const SWEEP_MS = 30000
 /** At most one warning per this interval about failing endpoint calls (the rest are counted). */
 const WARN_EVERY_MS = 5000
 const VISIBLE_ASCII = /^[\x21-\x7e]+$/
@@ -116,34 +115,21 @@ function build(config: Config, { logger, now, routeName, audit }: PolicyDeps): B
     connections: config.connections,
     maxResponseBytes: config.maxResponseBytes,
   })
-  const positive = new TtlLru<Principal>(maxTtlMs > 0 ? config.cache.maxEntries : 0, now)
-  const negative = new TtlLru<true>(negativeTtlMs > 0 ? config.cache.maxNegativeEntries : 0, now)
-  const inflight = new Map<string, Promise<Outcome>>()
-  let closed = false
-  const sweeper =
-    maxTtlMs > 0 || negativeTtlMs > 0
-      ? setInterval(() => {
-          positive.sweep()
-          negative.sweep()
-        }, SWEEP_MS)
-      : undefined
-  sweeper?.unref()
-
-  let lastWarn = Number.NEGATIVE_INFINITY
-  let suppressed = 0
-  const warnFailure = (reason: string, ctx: RequestContext) => {
-    const t = now()
-    if (t - lastWarn < WARN_EVERY_MS) {
-      suppressed++
-      return
-    }
-    logger.warn(
-      { reason, requestId: ctx.id, route: ctx.routeName, suppressedSinceLast: suppressed },
-      'userinfo call failed; requests are refused (503) until it works',
-    )
-    lastWarn = t
-    suppressed = 0
-  }
+  const cache = new VerdictCache<Principal, Outcome>({
+    maxEntries: config.cache.maxEntries,
+    maxTtlMs,
+    maxNegativeEntries: config.cache.maxNegativeEntries,
+    negativeTtlMs,
+    now,
+  })
+  const warn = throttledWarning(
+    logger,
+    now,
+    WARN_EVERY_MS,
+    'userinfo call failed; requests are refused (503) until it works',
+  )
+  const warnFailure = (reason: string, ctx: RequestContext) =>
+    warn({ reason, requestId: ctx.id, route: ctx.routeName })
 
   const missing = () =>
     new GatewayError('GW_ERR_AUTH_MISSING', {
@@ -210,27 +196,16 @@ function build(config: Config, { logger, now, routeName, audit }: PolicyDeps): B
       warnFailure(reason, ctx)
       throw err instanceof UserinfoFailure ? err : new UserinfoFailure(reason)
     }
-    if (!closed) {
-      if (outcome.valid) positive.set(key, outcome.principal, now() + maxTtlMs)
-      else {
-        negative.set(key, true, now() + negativeTtlMs)
-        logger.debug({ requestId: ctx.id, route: ctx.routeName, reason: outcome.reason }, 'token refused')
-      }
+    if (outcome.valid) cache.accept(key, outcome.principal, now() + maxTtlMs)
+    else {
+      cache.refuse(key)
+      logger.debug({ requestId: ctx.id, route: ctx.routeName, reason: outcome.reason }, 'token refused')
     }
     return outcome
   }
 
   const resolveAsync = async (ctx: RequestContext, key: string, token: string): Promise<Principal> => {
-    let flight = inflight.get(key)
-    if (flight === undefined) {
-      const f = call(key, token, ctx)
-      flight = f
-      inflight.set(key, f)
-      const done = () => {
-        if (inflight.get(key) === f) inflight.delete(key)
-      }
-      f.then(done, done)
-    }
+    const flight = cache.once(key, () => call(key, token, ctx))
     let outcome: Outcome
     try {
       outcome = await flight
@@ -261,9 +236,9 @@ function build(config: Config, { logger, now, routeName, audit }: PolicyDeps): B
     const token = extract(ctx)
     if (token === undefined) return undefined
     const key = tokenHash(token)
-    const hit = positive.get(key)
+    const hit = cache.get(key)
     if (hit !== undefined) return hit
-    if (negative.get(key) !== undefined) {
+    if (cache.isRefused(key)) {
       refused(ctx, 'refused (cached)')
       throw invalid()
     }
@@ -285,11 +260,7 @@ function build(config: Config, { logger, now, routeName, audit }: PolicyDeps): B
       ctx.principal = r // synchronous: a cached token costs no promise
     },
     async close() {
-      closed = true
-      if (sweeper !== undefined) clearInterval(sweeper)
-      positive.clear()
-      negative.clear()
-      inflight.clear()
+      cache.close()
       await client.close()
     },
   }
