@@ -11,8 +11,8 @@
  * most once per `logIntervalMs`, with the counts.
  *
  * Keys (the store hash-tags each key by itself): `detect:bf:<h>` (failures per subject),
- * `detect:cs:<h>` (set of identities per IP), `detect:en:o:<h>` / `detect:en:t:<h>` /
- * `detect:en:d:<h>` (object ids, requests and denied requests per subject), `detect:sc:<h>` (pages
+ * `detect:cs:<h>` (set of identities per IP), `detect:en:d:<h>` (object ids a subject was
+ * refused, 403/404 only), `detect:sc:<h>` (pages
  * per subject and path), `detect:alert:<detector>:<h>` (cluster-wide alert dedup); `<h>` is the
  * SHA-256 (base64url, 22 characters) of the subject.
  */
@@ -70,7 +70,8 @@ export class SharedCounts {
     const c = this.o.config
     const bf = c.bruteForce.enabled && ob.authFailed
     const cs = c.credentialStuffing.enabled && ob.authFailed && ob.identity !== undefined
-    const en = c.enumeration.enabled && ob.objectId !== undefined
+    // Enumeration shares denied requests only (403/404): normal traffic by id costs no store call.
+    const en = c.enumeration.enabled && ob.objectId !== undefined && (ob.status === 403 || ob.status === 404)
     const sc = c.scraping.enabled && ob.page !== undefined
     if (!bf && !cs && !en && !sc) return
     if (bf) {
@@ -196,33 +197,28 @@ export class SharedCounts {
     }
   }
 
+  /**
+   * Shared enumeration counts only denied requests (403/404; requests answered 2xx never reach the
+   * store): the distinct object ids one subject was refused, over all gateways. It alerts when they
+   * reach `objects × deniedRatio` — the denied part of the local rule (`objects` distinct ids with
+   * at least `deniedRatio` of them denied), without the total, which would cost a store call per
+   * request. The local detector keeps the full rule and the sequential walks.
+   */
   private async enumeration(ob: Observation): Promise<void> {
     const d = this.o.config.enumeration
     const subject = ob.principal !== undefined ? `principal:${ob.principal}` : `ip:${ob.ip}`
-    const h = sharedId(subject)
-    const windowMs = d.windowSec * 1000
-    const s = this.o.store
-    const denied = ob.status === 403 || ob.status === 404 ? 1 : 0
-    // Sent together (one pipeline on Redis), so the counts read are of one moment.
-    const [, total, den, objects] = await Promise.all([
-      s.sets.add(`detect:en:o:${h}`, member(ob.objectId as string), windowMs),
-      s.counters.incr(`detect:en:t:${h}`, 1, windowMs),
-      s.counters.incr(`detect:en:d:${h}`, denied, windowMs),
-      s.sets.size(`detect:en:o:${h}`),
-    ])
-    if (objects >= d.objects && den.value / total.value >= d.deniedRatio) {
+    const key = `detect:en:d:${sharedId(subject)}`
+    const sets = this.o.store.sets
+    if (!(await sets.add(key, member(ob.objectId as string), d.windowSec * 1000))) return
+    const denied = await sets.size(key)
+    const threshold = Math.max(2, Math.ceil(d.objects * d.deniedRatio))
+    if (denied >= threshold) {
       this.o.raise(
         {
           detector: 'enumeration',
           subject,
-          summary: `${subject} touched ${objects} distinct objects within ${d.windowSec} s, ${den.value} of ${total.value} requests denied (403/404) (all gateways)`,
-          data: {
-            objects,
-            requests: total.value,
-            denied: den.value,
-            windowSec: d.windowSec,
-            shared: 'yes',
-          },
+          summary: `${subject} was refused ${denied} distinct objects (403/404) within ${d.windowSec} s (all gateways)`,
+          data: { deniedObjects: denied, windowSec: d.windowSec, shared: 'yes' },
         },
         ob.now,
       )
