@@ -135,7 +135,10 @@ function withAuthorizeOwnership(base: PortcullisBenchConfig): PortcullisBenchCon
 const AUDIT_KEY = randomBytes(32).toString('base64')
 let auditStarts = 0
 
-function withAuditAndDetectors(base: PortcullisBenchConfig, recordEveryRequest = false): PortcullisBenchConfig {
+function withAuditAndDetectors(
+  base: PortcullisBenchConfig,
+  recordEveryRequest = false,
+): PortcullisBenchConfig {
   if (recordEveryRequest) withJwtAuth(true)(base)
   const dir = dirname(base.accessLog.destination)
   const keyring = join(dir, 'audit-keyring.json')
