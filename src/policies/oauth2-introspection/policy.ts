@@ -10,6 +10,7 @@ import {
 import { parseEndpoint } from '../../auth/endpoint.js'
 import { tokenHash } from '../../auth/token.js'
 import { requestFields } from '../../audit/event.js'
+import { acquireAuthInstance, type BuiltAuth, type SharedAuthInstances } from '../../auth/shared-instance.js'
 import { throttledWarning, VerdictCache } from '../../auth/verdict-cache.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
@@ -45,19 +46,11 @@ function deepFreeze<T>(v: T): T {
 
 type Config = Static<typeof OAuth2IntrospectionConfig>
 
-interface Built {
-  authenticate(ctx: RequestContext): Principal | undefined | Promise<Principal>
-  challenge: string
-  stripRequestHeaders: readonly string[] | undefined
-  onRequest(ctx: RequestContext): void | Promise<void>
-  close(): Promise<void>
-}
-
 /** Built instances by config object, with how many routes hold each. */
-const shared = new WeakMap<object, { inst: Built; refs: number }>()
+const shared: SharedAuthInstances = new WeakMap()
 
 /** Everything the policy does for one config; create() shares it between routes. */
-function build(config: Config, { logger, now, routeName, store, baseDir, audit }: PolicyDeps): Built {
+function build(config: Config, { logger, now, routeName, store, baseDir, audit }: PolicyDeps): BuiltAuth {
   const where = `oauth2-introspection (route ${routeName})`
   const endpoint = parseEndpoint(config.endpoint, where)
   if (config.clientId === undefined || config.clientId === '') {
@@ -375,31 +368,7 @@ export const oauth2Introspection = definePolicy({
     'Authenticates opaque bearer tokens with an RFC 7662 introspection endpoint (cached, single flight, fail closed) and makes the token owner the principal.',
   schema: OAuth2IntrospectionConfig,
   create(config, deps) {
-    // A global entry reaches every route as the same (frozen) config object: its routes share
-    // one instance, hence one cache, one single-flight map and one connection pool.
-    let s = shared.get(config)
-    if (s === undefined) {
-      s = { inst: build(config, deps), refs: 0 }
-      shared.set(config, s)
-    }
-    s.refs++
-    const entry = s
-    const inst = entry.inst
-    let released = false
-    return {
-      authenticate: inst.authenticate,
-      challenge: inst.challenge,
-      ...(inst.stripRequestHeaders ? { stripRequestHeaders: inst.stripRequestHeaders } : {}),
-      onRequest: inst.onRequest,
-      async close() {
-        if (released) return
-        released = true
-        entry.refs--
-        if (entry.refs === 0) {
-          if (shared.get(config) === entry) shared.delete(config)
-          await inst.close()
-        }
-      },
-    }
+    // Routes holding the same (global) config object share one instance: one cache, one pool.
+    return acquireAuthInstance(shared, config, () => build(config, deps))
   },
 })

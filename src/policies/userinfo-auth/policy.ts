@@ -4,6 +4,7 @@ import { parseEndpoint } from '../../auth/endpoint.js'
 import { compilePointer, pointerTokens } from '../../auth/json-pointer.js'
 import { stringList } from '../../auth/principal.js'
 import { compileTokenExtractor, TOKEN_MISSING, TOKEN_TOO_LARGE, tokenHash } from '../../auth/token.js'
+import { acquireAuthInstance, type BuiltAuth, type SharedAuthInstances } from '../../auth/shared-instance.js'
 import { throttledWarning, VerdictCache } from '../../auth/verdict-cache.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
@@ -75,19 +76,11 @@ function compileClaims(pointers: readonly string[] | undefined, where: string) {
   }
 }
 
-interface Built {
-  authenticate(ctx: RequestContext): Principal | undefined | Promise<Principal>
-  challenge: string
-  stripRequestHeaders: readonly string[] | undefined
-  onRequest(ctx: RequestContext): void | Promise<void>
-  close(): Promise<void>
-}
-
 /** Built instances by config object, with how many routes hold each. */
-const shared = new WeakMap<object, { inst: Built; refs: number }>()
+const shared: SharedAuthInstances = new WeakMap()
 
 /** Everything the policy does for one config; create() shares it between routes. */
-function build(config: Config, { logger, now, routeName, audit }: PolicyDeps): Built {
+function build(config: Config, { logger, now, routeName, audit }: PolicyDeps): BuiltAuth {
   const where = `userinfo-auth (route ${routeName})`
   const endpoint = parseEndpoint(config.endpoint, where)
   const header = config.tokenHeader.toLowerCase()
@@ -280,31 +273,7 @@ export const userinfoAuth = definePolicy({
     "Authenticates opaque session tokens by calling a userinfo endpoint (OIDC UserInfo or an app's /me; cached, single flight, fail closed) and makes its answer the principal.",
   schema: UserinfoAuthConfig,
   create(config, deps) {
-    // A global entry reaches every route as the same (frozen) config object: its routes share
-    // one instance, hence one cache, one single-flight map and one connection pool.
-    let s = shared.get(config)
-    if (s === undefined) {
-      s = { inst: build(config, deps), refs: 0 }
-      shared.set(config, s)
-    }
-    s.refs++
-    const entry = s
-    const inst = entry.inst
-    let released = false
-    return {
-      authenticate: inst.authenticate,
-      challenge: inst.challenge,
-      ...(inst.stripRequestHeaders ? { stripRequestHeaders: inst.stripRequestHeaders } : {}),
-      onRequest: inst.onRequest,
-      async close() {
-        if (released) return
-        released = true
-        entry.refs--
-        if (entry.refs === 0) {
-          if (shared.get(config) === entry) shared.delete(config)
-          await inst.close()
-        }
-      },
-    }
+    // Routes holding the same (global) config object share one instance: one cache, one pool.
+    return acquireAuthInstance(shared, config, () => build(config, deps))
   },
 })
