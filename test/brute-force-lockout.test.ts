@@ -127,6 +127,11 @@ describe('brute-force lockout shared through Redis', () => {
     const a = await spawnGateway(config(api.url, stores))
     const b = await spawnGateway(config(api.url, stores))
     try {
+      // A gateway listens before its Redis connection is up, and the store never queues commands
+      // while disconnected: failures counted before then are lost (fail open). Start once both
+      // are connected (seen failing in a loaded CI run: the lock never reached Redis).
+      await a.waitForLog(/redis store connected/, 10_000)
+      await b.waitForLog(/redis store connected/, 10_000)
       for (let i = 0; i < 10; i++) {
         const r = await login(i % 2 === 0 ? a.url : b.url, `u${i}`, 'nope', '127.0.3.1')
         assert.equal(r.status, 401)
