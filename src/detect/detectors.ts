@@ -26,6 +26,33 @@ export interface Observation {
   path: string
   /** The paging key of the request (values of the paging query parameters), when it has one. */
   page: string | undefined
+  /** `ip:<ip>`, built once per observation by the first detector that needs it (see ipSubject). */
+  ipSubject?: string
+}
+
+/** `ip:<addr>` of an observation, built once and shared by the detectors. */
+function ipSubject(o: Observation): string {
+  if (o.ipSubject === undefined) o.ipSubject = `ip:${o.ip}`
+  return o.ipSubject
+}
+
+/** The actor of an observation: `principal:<id>` when authenticated, else `ip:<addr>`. */
+function actorSubject(o: Observation): string {
+  return o.principal !== undefined ? `principal:${o.principal}` : ipSubject(o)
+}
+
+/**
+ * Past a threshold, a detector reports again at most once per suppression period per subject (the
+ * engine would drop the repeats anyway): a flood of requests past its limit then costs a counter
+ * increment each, not a finding with a formatted summary each.
+ */
+interface Reported {
+  quietUntil: number
+}
+function mayReport(s: Reported, now: number, suppressionMs: number): boolean {
+  if (now < s.quietUntil) return false
+  s.quietUntil = now + suppressionMs
+  return true
 }
 
 export type DetectorId =
@@ -51,9 +78,13 @@ export interface Detector {
   observe(o: Observation, out: Finding[]): void
 }
 
+interface WindowCount extends Reported {
+  n: number
+}
+
 /** A fixed-window counter per subject. */
 class WindowCounts {
-  private readonly table: TtlLru<{ n: number }>
+  private readonly table: TtlLru<WindowCount>
   constructor(
     max: number,
     now: () => number,
@@ -61,12 +92,16 @@ class WindowCounts {
   ) {
     this.table = new TtlLru(max, now)
   }
-  /** Adds one; returns the count in the subject's current window. */
-  add(key: string, now: number): number {
-    const e = this.table.get(key)
-    if (e !== undefined) return ++e.n
-    this.table.set(key, { n: 1 }, now + this.windowMs)
-    return 1
+  /** Adds one; returns the subject's entry for its current window (`n`: the count in it). */
+  add(key: string, now: number): WindowCount {
+    const e = this.table.get(key, now)
+    if (e !== undefined) {
+      e.n++
+      return e
+    }
+    const fresh = { n: 1, quietUntil: 0 }
+    this.table.set(key, fresh, now + this.windowMs, now)
+    return fresh
   }
   get size(): number {
     return this.table.size
@@ -74,7 +109,6 @@ class WindowCounts {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-const NUMERIC = /^[0-9]{1,40}$/
 
 /** The last path segment when it is numeric or a UUID (the object id of a REST path), else undefined. */
 export function objectIdOf(path: string): string | undefined {
@@ -82,8 +116,10 @@ export function objectIdOf(path: string): string | undefined {
   if (end > 1 && path.charCodeAt(end - 1) === 47) end-- // a trailing '/'
   const start = path.lastIndexOf('/', end - 1) + 1
   if (start <= 0 || end - start > 64) return undefined
+  if (allDigits(path, start, end, 40)) return end === path.length ? path : path.slice(0, end)
+  if (end - start !== 36) return undefined
   const seg = path.slice(start, end)
-  if (NUMERIC.test(seg) || UUID.test(seg)) return `${path.slice(0, start)}${seg.toLowerCase()}`
+  if (UUID.test(seg)) return `${path.slice(0, start)}${seg.toLowerCase()}`
   return undefined
 }
 
@@ -92,9 +128,11 @@ type Cfg = DetectConfig
 export function bruteForce(c: Cfg, now: () => number): Detector {
   const d = c.bruteForce
   const counts = new WindowCounts(c.maxSubjects, now, d.windowSec * 1000)
+  const quietMs = c.suppressionSec * 1000
   const check = (subject: string, o: Observation, out: Finding[]) => {
-    const n = counts.add(subject, o.now)
-    if (n >= d.failures) {
+    const e = counts.add(subject, o.now)
+    const n = e.n
+    if (n >= d.failures && mayReport(e, o.now, quietMs)) {
       out.push({
         detector: 'brute-force',
         subject,
@@ -107,7 +145,7 @@ export function bruteForce(c: Cfg, now: () => number): Detector {
     id: 'brute-force',
     observe(o, out) {
       if (!o.authFailed) return
-      check(`ip:${o.ip}`, o, out)
+      check(ipSubject(o), o, out)
       if (o.identity !== undefined) check(o.identity, o, out)
     },
   }
@@ -121,11 +159,11 @@ export function credentialStuffing(c: Cfg, now: () => number): Detector {
     id: 'credential-stuffing',
     observe(o, out) {
       if (!o.authFailed || o.identity === undefined) return
-      const subject = `ip:${o.ip}`
-      let set = table.get(subject)
+      const subject = ipSubject(o)
+      let set = table.get(subject, o.now)
       if (set === undefined) {
         set = new Set()
-        table.set(subject, set, o.now + windowMs)
+        table.set(subject, set, o.now + windowMs, o.now)
       }
       if (set.size >= d.identities) return // bounded; already past the threshold
       set.add(o.identity)
@@ -141,7 +179,7 @@ export function credentialStuffing(c: Cfg, now: () => number): Detector {
   }
 }
 
-interface EnumState {
+interface EnumState extends Reported {
   objects: Set<string>
   total: number
   denied: number
@@ -152,20 +190,25 @@ interface EnumState {
   run: number
 }
 
-/** The collection prefix and numeric value of an object id (`/orders/` and 7 for `/orders/7`), if numeric. */
-function numericId(objectId: string): [string, number] | undefined {
-  const i = objectId.lastIndexOf('/')
-  const seg = objectId.slice(i + 1)
-  if (seg.length === 0 || seg.length > 15 || !NUMERIC.test(seg)) return undefined
-  return [objectId.slice(0, i + 1), Number(seg)]
+/** True when `s[from..to)` is 1 to `max` ASCII digits. */
+function allDigits(s: string, from: number, to: number, max: number): boolean {
+  if (to <= from || to - from > max) return false
+  for (let i = from; i < to; i++) {
+    const ch = s.charCodeAt(i)
+    if (ch < 48 || ch > 57) return false
+  }
+  return true
 }
 
 export function enumeration(c: Cfg, now: () => number): Detector {
   const d = c.enumeration
   const sequential = (s: EnumState, objectId: string, subject: string, out: Finding[]): void => {
-    const n = numericId(objectId)
-    if (n === undefined) return
-    const [prefix, id] = n
+    // The collection prefix and numeric value of the id (`/orders/` and 7 for `/orders/7`).
+    const cut = objectId.lastIndexOf('/') + 1
+    if (!allDigits(objectId, cut, objectId.length, 15)) return
+    const prefix =
+      s.lastPrefix.length === cut && objectId.startsWith(s.lastPrefix) ? s.lastPrefix : objectId.slice(0, cut)
+    const id = Number(objectId.slice(cut))
     const step = id - s.lastId
     if (prefix === s.lastPrefix && (step === 1 || step === -1) && (s.run === 1 || step === s.step)) {
       s.run++
@@ -187,23 +230,37 @@ export function enumeration(c: Cfg, now: () => number): Detector {
     }
   }
   const windowMs = d.windowSec * 1000
+  const quietMs = c.suppressionSec * 1000
   const table = new TtlLru<EnumState>(c.maxSubjects, now)
   return {
     id: 'enumeration',
     observe(o, out) {
       if (o.objectId === undefined) return
-      const subject = o.principal !== undefined ? `principal:${o.principal}` : `ip:${o.ip}`
-      let s = table.get(subject)
+      const subject = actorSubject(o)
+      let s = table.get(subject, o.now)
       if (s === undefined) {
-        s = { objects: new Set(), total: 0, denied: 0, lastPrefix: '', lastId: 0, step: 0, run: 0 }
-        table.set(subject, s, o.now + windowMs)
+        s = {
+          objects: new Set(),
+          total: 0,
+          denied: 0,
+          lastPrefix: '',
+          lastId: 0,
+          step: 0,
+          run: 0,
+          quietUntil: 0,
+        }
+        table.set(subject, s, o.now + windowMs, o.now)
       }
       s.total++
       if (o.status === 403 || o.status === 404) s.denied++
       if (d.sequentialRun > 0) sequential(s, o.objectId, subject, out)
       // At most `objects` ids per subject: past the threshold only the ratio still moves.
       if (s.objects.size < d.objects) s.objects.add(o.objectId)
-      if (s.objects.size >= d.objects && s.denied / s.total >= d.deniedRatio) {
+      if (
+        s.objects.size >= d.objects &&
+        s.denied / s.total >= d.deniedRatio &&
+        mayReport(s, o.now, quietMs)
+      ) {
         out.push({
           detector: 'enumeration',
           subject,
@@ -277,25 +334,33 @@ export function flood(c: Cfg, now: () => number): Detector {
   const windowMs = d.windowSec * 1000
   const counts = new WindowCounts(c.maxSubjects, now, windowMs)
   const baseline = d.baselineFactor > 0 ? new MovingBaseline(windowMs) : undefined
+  const quietMs = c.suppressionSec * 1000
   return {
     id: 'flood',
     observe(o, out) {
-      const subject = `ip:${o.ip}`
-      const n = counts.add(subject, o.now)
+      const subject = ipSubject(o)
+      const e = counts.add(subject, o.now)
+      const n = e.n
       let limit = d.requests
-      let why = ''
+      let typical = -1
       if (baseline !== undefined) {
         baseline.add(o.now, n === 1)
         if (baseline.windows >= d.warmupWindows) {
-          const typical = baseline.averagePerSubject
-          const adaptive = Math.max(d.baselineMinRequests, Math.ceil(d.baselineFactor * typical))
+          const adaptive = Math.max(
+            d.baselineMinRequests,
+            Math.ceil(d.baselineFactor * baseline.averagePerSubject),
+          )
           if (adaptive < limit) {
             limit = adaptive
-            why = `, ${Math.round(n / Math.max(typical, 1))}x the typical ${typical.toFixed(1)} per IP`
+            typical = baseline.averagePerSubject
           }
         }
       }
-      if (n >= limit) {
+      if (n >= limit && mayReport(e, o.now, quietMs)) {
+        const why =
+          typical < 0
+            ? ''
+            : `, ${Math.round(n / Math.max(typical, 1))}x the typical ${typical.toFixed(1)} per IP`
         out.push({
           detector: 'flood',
           subject,
@@ -310,13 +375,15 @@ export function flood(c: Cfg, now: () => number): Detector {
 export function globalSpike(c: Cfg): Detector {
   const d = c.globalSpike
   const baseline = new MovingBaseline(d.windowSec * 1000)
+  const reported: Reported = { quietUntil: 0 }
+  const quietMs = c.suppressionSec * 1000
   return {
     id: 'global-spike',
     observe(o, out) {
       const n = baseline.add(o.now, false)
       if (n < d.minRequests || baseline.windows < d.warmupWindows) return
       const typical = baseline.averageTotal
-      if (n >= d.factor * typical) {
+      if (n >= d.factor * typical && mayReport(reported, o.now, quietMs)) {
         out.push({
           detector: 'global-spike',
           subject: 'global',
@@ -336,12 +403,12 @@ export function scraping(c: Cfg, now: () => number): Detector {
     id: 'scraping',
     observe(o, out) {
       if (o.page === undefined) return
-      const subject = o.principal !== undefined ? `principal:${o.principal}` : `ip:${o.ip}`
+      const subject = actorSubject(o)
       const key = `${subject}|${o.path}`
-      let pages = table.get(key)
+      let pages = table.get(key, o.now)
       if (pages === undefined) {
         pages = new Set()
-        table.set(key, pages, o.now + windowMs)
+        table.set(key, pages, o.now + windowMs, o.now)
       }
       if (pages.size >= d.pages) return // bounded; already past the threshold
       pages.add(o.page)
@@ -373,20 +440,22 @@ export function pageKeyOf(query: string, params: readonly string[]): string | un
 export function errorSpike(c: Cfg, now: () => number): Detector {
   const d = c.errorSpike
   const windowMs = d.windowSec * 1000
-  const table = new TtlLru<{ total: number; errors: number }>(c.maxSubjects, now)
+  const quietMs = c.suppressionSec * 1000
+  // Keyed by the route name itself (the subject string is built only for a finding).
+  const table = new TtlLru<{ total: number; errors: number; quietUntil: number }>(c.maxSubjects, now)
   return {
     id: 'error-spike',
     observe(o, out) {
-      const subject = `route:${o.route}`
-      let s = table.get(subject)
+      let s = table.get(o.route, o.now)
       if (s === undefined) {
-        s = { total: 0, errors: 0 }
-        table.set(subject, s, o.now + windowMs)
+        s = { total: 0, errors: 0, quietUntil: 0 }
+        table.set(o.route, s, o.now + windowMs, o.now)
       }
       s.total++
       if (o.status < 500 || o.status > 599) return
       s.errors++
-      if (s.errors >= d.errors && s.errors / s.total >= d.ratio) {
+      if (s.errors >= d.errors && s.errors / s.total >= d.ratio && mayReport(s, o.now, quietMs)) {
+        const subject = `route:${o.route}`
         out.push({
           detector: 'error-spike',
           subject,
