@@ -69,10 +69,7 @@ export interface AccessRecord {
 }
 
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/
-/** JSON string literal; the common case (nothing to escape) skips JSON.stringify. */
-function q(s: string): string {
-  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`
-}
+const NON_ASCII = /[^\u0000-\u007f]/
 
 /**
  * The access log: one JSON line per request in pino's line format (`level`, `time`, `msg`), written
@@ -82,18 +79,21 @@ function q(s: string): string {
  * Lines reach the file at least once a second, and on shutdown.
  */
 const CHUNK_BYTES = 64 * 1024
-/** The longest line (in UTF-16 units) that can need; a UTF-8 byte is at most 3 per unit. */
-const MAX_LINE_BYTES = (len: number) => len * 3
 
 export class AccessLog {
   private readonly dest: Destination
   private readonly timer: NodeJS.Timeout
   /**
-   * Lines are encoded straight into a chunk buffer and handed to the destination 64 KiB at a
-   * time (or each second): no growing string to flatten, one write call per chunk.
+   * Lines not handed over yet, appended to one string (a rope: appending allocates one small
+   * node, no copy and no native call per line) and encoded once per 64 KiB chunk (or each
+   * second). `pendingBytes` is their UTF-8 length; `pendingAscii` says whether they are all
+   * ASCII, which lets the chunk be encoded as Latin-1 (a plain copy).
    */
-  private chunk = Buffer.allocUnsafe(CHUNK_BYTES)
-  private used = 0
+  private pending = ''
+  private pendingBytes = 0
+  private pendingAscii = true
+  /** False while building a line once a field of it turned out not to be ASCII. */
+  private lineAscii = true
   /** Lines the destination dropped because it was full. */
   dropped = 0
   constructor(dest: Destination, logger?: Logger) {
@@ -118,28 +118,39 @@ export class AccessLog {
   }
 
   private handOver(): void {
-    if (this.used === 0) return
-    const full = this.chunk.subarray(0, this.used)
-    this.chunk = Buffer.allocUnsafe(CHUNK_BYTES)
-    this.used = 0
-    this.dest.write(full as unknown as string)
+    if (this.pendingBytes === 0) return
+    const bytes = Buffer.from(this.pending, this.pendingAscii ? 'latin1' : 'utf8')
+    this.pending = ''
+    this.pendingBytes = 0
+    this.pendingAscii = true
+    this.dest.write(bytes as unknown as string)
   }
 
+  /** A JSON string literal; the common case (nothing to escape, hence ASCII) skips JSON.stringify. */
+  private q(s: string): string {
+    if (!NEEDS_ESCAPE.test(s)) return `"${s}"`
+    const j = JSON.stringify(s)
+    if (NON_ASCII.test(j)) this.lineAscii = false
+    return j
+  }
+
+  /**
+   * Appends one line. `requestId` (a token of [A-Za-z0-9._:-], see create-gateway.ts), `method`
+   * (an HTTP token, checked by the parser), `decision` and `code` (ours) need no escaping.
+   */
   write(r: AccessRecord): void {
-    let line = `{"level":30,"time":${Date.now()},"msg":"request","requestId":${q(r.requestId)},"method":${q(r.method)},"path":${q(r.path)},"route":${q(r.route)},"status":${r.status},"durationMs":${r.durationMs},"bytesOut":${r.bytesOut},"decision":"${r.decision}","clientIp":${q(r.clientIp)}`
-    if (r.upstream !== undefined) line += `,"upstream":${q(r.upstream)}`
+    this.lineAscii = true
+    let line = `{"level":30,"time":${Date.now()},"msg":"request","requestId":"${r.requestId}","method":"${r.method}","path":${this.q(r.path)},"route":${this.q(r.route)},"status":${r.status},"durationMs":${r.durationMs},"bytesOut":${r.bytesOut},"decision":"${r.decision}","clientIp":${this.q(r.clientIp)}`
+    if (r.upstream !== undefined) line += `,"upstream":${this.q(r.upstream)}`
     if (r.code !== undefined) line += `,"code":"${r.code}"`
     line += r.aborted ? ',"aborted":true}\n' : '}\n'
-    const room = MAX_LINE_BYTES(line.length)
-    if (this.used + room > CHUNK_BYTES) {
-      this.handOver()
-      if (room > CHUNK_BYTES) {
-        // A line longer than a chunk (a very long path): its own write.
-        this.dest.write(Buffer.from(line, 'utf8') as unknown as string)
-        return
-      }
+    this.pending += line
+    if (this.lineAscii) this.pendingBytes += line.length
+    else {
+      this.pendingBytes += Buffer.byteLength(line)
+      this.pendingAscii = false
     }
-    this.used += this.chunk.write(line, this.used, 'utf8')
+    if (this.pendingBytes >= CHUNK_BYTES) this.handOver()
   }
 
   flush(): void {
