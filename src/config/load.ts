@@ -31,7 +31,19 @@ export interface LoadResult {
 }
 
 // verbose: ajv sets `parentSchema` on errors only in verbose mode (used for the unknown-field hint).
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, coerceTypes: false, verbose: true })
+// code.optimize off: ajv's code optimizer counts identifiers in plain objects keyed by name, and
+// on a schema this size that leaves V8's shared object shapes in a state that slows every
+// request the process serves afterwards (measured: the same bare proxy code costs ~30% more CPU
+// per request in a process that compiled this schema optimized; see docs/benchmarks.md). The
+// validator runs at load and reload only, where the unoptimized code costs nothing that matters.
+const ajv = new Ajv({
+  allErrors: true,
+  useDefaults: true,
+  strict: false,
+  coerceTypes: false,
+  verbose: true,
+  code: { optimize: false },
+})
 const validate = ajv.compile<GatewayConfig>(GatewayConfig)
 
 type Seg = string | number
