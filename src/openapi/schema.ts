@@ -93,7 +93,9 @@ export class SchemaCompiler {
       validateFormats: true,
       unicodeRegExp: true,
       // Spec patterns run on client input: a linear-time engine, so no pattern can stall the loop.
-      code: { regExp: ajvLinearRegExp },
+      // optimize off: ajv's code optimizer, on large schemas, leaves V8's shared object shapes in
+      // a state that slows every request the process serves afterwards (see src/config/load.ts).
+      code: { regExp: ajvLinearRegExp, optimize: false },
       formats: FORMATS,
       logger: false,
       inlineRefs: true,
