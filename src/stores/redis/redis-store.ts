@@ -631,31 +631,57 @@ export class RedisStore implements Store {
         reject(new StoreError(`redis store: ${op} timed out after ${this.timeoutMs} ms`))
         this.checkConnection(Date.now())
       }, this.timeoutMs)
-      let pending: Promise<T>
-      try {
-        pending = send()
-      } catch (err) {
-        pending = Promise.reject(err)
-      }
-      pending.then(
-        (value) => {
-          this.silentSince = undefined
-          if (settled) return
-          settled = true
-          clearTimeout(timer)
-          resolve(value)
-        },
-        (err: unknown) => {
-          if (isReplyError(err)) this.silentSince = undefined
-          if (settled) return
-          settled = true
-          clearTimeout(timer)
-          const cause = sanitize(err)
-          reject(new StoreError(`redis store: ${op} failed: ${cause.message}`, { cause }))
-          if (!isReplyError(err)) this.checkConnection(Date.now())
-        },
-      )
+      this.enqueue(() => {
+        if (settled) return
+        let pending: Promise<T>
+        try {
+          pending = this.closed ? Promise.reject(new Error('redis store is closed')) : send()
+        } catch (err) {
+          pending = Promise.reject(err)
+        }
+        pending.then(
+          (value) => {
+            this.silentSince = undefined
+            if (settled) return
+            settled = true
+            clearTimeout(timer)
+            resolve(value)
+          },
+          (err: unknown) => {
+            if (isReplyError(err)) this.silentSince = undefined
+            if (settled) return
+            settled = true
+            clearTimeout(timer)
+            const cause = sanitize(err)
+            reject(new StoreError(`redis store: ${op} failed: ${cause.message}`, { cause }))
+            if (!isReplyError(err)) this.checkConnection(Date.now())
+          },
+        )
+      })
     })
+  }
+
+  /**
+   * Commands wait for the end of the current event-loop turn (setImmediate) and are then sent
+   * together: ioredis's auto-pipelining flushes on process.nextTick, which runs after every single
+   * socket callback, so on its own it batches only the commands of one client read. Deferred to
+   * the check phase, the commands of every request read in this turn leave in one write (one
+   * pipeline) and their replies come back together. FIFO; the deadline runs from the call.
+   */
+  private sendQueue: (() => void)[] = []
+  private sendScheduled = false
+  private readonly flushSends = (): void => {
+    this.sendScheduled = false
+    const q = this.sendQueue
+    this.sendQueue = []
+    for (let i = 0; i < q.length; i++) (q[i] as () => void)()
+  }
+  private enqueue(start: () => void): void {
+    this.sendQueue.push(start)
+    if (!this.sendScheduled) {
+      this.sendScheduled = true
+      setImmediate(this.flushSends)
+    }
   }
 
   /**
