@@ -137,6 +137,11 @@ export interface GcraStore {
    * is never admitted (rejects with a RangeError).
    */
   gcra(key: string, params: GcraParams): Promise<GcraResult>
+  /**
+   * The same decision, synchronously: offered by stores that decide in-process (memory), so that a
+   * caller can decide without a promise. Absent on stores with a round trip (Redis).
+   */
+  gcraSync?(key: string, params: GcraParams): GcraResult
 }
 
 /** One change in a replicated map's feed: the new value, or `undefined` when the key was deleted. */

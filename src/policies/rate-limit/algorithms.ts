@@ -32,6 +32,26 @@ export interface LimitParams {
 export async function gcraDecide(store: Store, key: string, p: LimitParams): Promise<Decision> {
   const emissionIntervalMs = p.perMs / p.rate
   const r = await store.gcra.gcra(key, { emissionIntervalMs, burst: p.burst + p.queue, cost: p.cost })
+  return gcraDecision(r, p, emissionIntervalMs)
+}
+
+/**
+ * The GCRA decision without a promise, when the store decides in-process (memory: `gcraSync`);
+ * undefined when it cannot (another algorithm, or a store with a round trip).
+ */
+export function decideSync(store: Store, key: string, p: LimitParams): Decision | undefined {
+  const sync = store.gcra.gcraSync
+  if (p.algorithm !== 'gcra' || sync === undefined) return undefined
+  const emissionIntervalMs = p.perMs / p.rate
+  const r = sync(key, { emissionIntervalMs, burst: p.burst + p.queue, cost: p.cost })
+  return gcraDecision(r, p, emissionIntervalMs)
+}
+
+function gcraDecision(
+  r: { allowed: boolean; retryAfterMs: number; remaining: number; resetMs: number },
+  p: LimitParams,
+  emissionIntervalMs: number,
+): Decision {
   if (!r.allowed) {
     return { allowed: false, remaining: 0, resetMs: r.resetMs, retryAfterMs: r.retryAfterMs, delayMs: 0 }
   }

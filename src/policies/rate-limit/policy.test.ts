@@ -369,7 +369,7 @@ describe('rate-limit: throttle queues', () => {
     const p = rateLimit.create(config as never, testDeps({ store, now: clock.now }))
     const ctxs = Array.from({ length: 6 }, () => testContext())
     const results = ctxs.map((c) =>
-      Promise.resolve(p.onRequest?.(c)).then(
+      (async () => p.onRequest?.(c))().then(
         () => 'ok',
         (e: GatewayError) => e.code,
       ),
@@ -420,14 +420,14 @@ describe('rate-limit: concurrency caps', () => {
     const b = testContext()
     await p.onRequest?.(a)
     await p.onRequest?.(b)
-    await assert.rejects(Promise.resolve(p.onRequest?.(testContext())), {
+    await assert.rejects((async () => p.onRequest?.(testContext()))(), {
       code: 'GW_ERR_CONCURRENCY_LIMITED',
     })
     assert.equal((await send(p, withIp('10.9.9.9'))).code, undefined) // another key
     p.onLog?.({ ctx: a, status: 200, durationMs: 1, decision: 'allowed', errorCode: undefined })
     p.onLog?.({ ctx: a, status: 200, durationMs: 1, decision: 'allowed', errorCode: undefined }) // once only
     await p.onRequest?.(testContext())
-    await assert.rejects(Promise.resolve(p.onRequest?.(testContext())), {
+    await assert.rejects((async () => p.onRequest?.(testContext()))(), {
       code: 'GW_ERR_CONCURRENCY_LIMITED',
     })
   })
@@ -477,5 +477,21 @@ describe('rate-limit: store outage insurance', () => {
     } finally {
       await store.close()
     }
+  })
+})
+
+describe('rate-limit: in-process decisions', () => {
+  test('GCRA on the memory store decides without a promise; sliding window and a refused request are still right', async () => {
+    const { p } = setup({ limits: [{ name: 'per-ip', rate: 2, per: 'minute', key: ['ip'] }] })
+    assert.equal(p.onRequest?.(testContext()), undefined, 'an admitted request goes on synchronously')
+    assert.equal(p.onRequest?.(testContext()), undefined)
+    assert.throws(() => p.onRequest?.(testContext()), { code: 'GW_ERR_RATE_LIMITED' })
+    const sliding = setup({
+      limits: [{ name: 'per-ip', rate: 1, per: 'minute', key: ['ip'], algorithm: 'sliding-window' }],
+    }).p
+    const r = sliding.onRequest?.(testContext())
+    assert.ok(r instanceof Promise, 'the sliding window takes the store promise path')
+    await r
+    await assert.rejects((async () => sliding.onRequest?.(testContext()))(), { code: 'GW_ERR_RATE_LIMITED' })
   })
 })

@@ -4,7 +4,7 @@ import type { RequestContext, ResponseHead } from '../../gateway/pipeline/contex
 import { definePolicy } from '../../gateway/pipeline/policy.js'
 import { createMemoryStore, type MemoryStore } from '../../stores/memory/memory-store.js'
 import { isStoreError, type Store } from '../../stores/types.js'
-import { type Decision, decide, type LimitParams } from './algorithms.js'
+import { type Decision, decide, decideSync, type LimitParams } from './algorithms.js'
 import { acquireInsurance, type StoreHealth } from './insurance.js'
 import { compileKey, JSON_BODY, type KeyResult, MAX_JSON_KEY_BODY, needsJsonBody } from './keys.js'
 import { ConcurrencyTable } from './load.js'
@@ -209,8 +209,79 @@ export const rateLimit = definePolicy({
       return s
     }
 
+    // In-process decisions (the memory store, GCRA limits): no promise, so a request the limits
+    // admit goes on synchronously.
+    const allSync =
+      !insured && store.gcra.gcraSync !== undefined && limits.every((l) => l.params.algorithm === 'gcra')
+
+    /** The limits that apply to this request, with their keys (recorded in `s.applied`). */
+    const applicable = (ctx: RequestContext, s: RequestState): CompiledLimit[] => {
+      const out: CompiledLimit[] = []
+      for (const l of limits) {
+        if (l.methods && !l.methods.has(ctx.method)) continue
+        const k = l.key(ctx)
+        if (!('key' in k)) {
+          if (l.onMissing === 'skip') continue
+          throw new GatewayError('GW_ERR_BAD_REQUEST', {
+            detail: `rate limit ${l.name}: the request lacks its key`,
+          })
+        }
+        s.applied.push({ limit: l, key: l.prefix + k.key, decision: undefined })
+        out.push(l)
+      }
+      return out
+    }
+
+    /** Acts on the decisions: 429 when one denies, a throttle wait when one delays. */
+    const conclude = (ctx: RequestContext, s: RequestState, decisions: Decision[]): void | Promise<void> => {
+      let denied: CompiledLimit | undefined
+      let retryMs = 0
+      let delayMs = 0
+      let delayed: Applied | undefined
+      for (let i = 0; i < decisions.length; i++) {
+        const d = decisions[i] as Decision
+        const a = s.applied[i] as Applied
+        a.decision = d
+        if (!d.allowed) {
+          if (d.retryAfterMs >= retryMs) denied = a.limit
+          retryMs = Math.max(retryMs, d.retryAfterMs)
+        } else if (d.delayMs > delayMs) {
+          delayMs = d.delayMs
+          delayed = a
+        }
+      }
+      if (denied) {
+        reportLimited(logger, ctx, 'rate-limited', denied.name)
+        throw new GatewayError(denied.code, {
+          headers: { 'retry-after': String(Math.max(1, Math.ceil(retryMs / 1000))) },
+        })
+      }
+      // Throttling: wait for the reserved slot, FIFO per key.
+      if (delayed !== undefined && throttle) {
+        if (!throttle.hasRoom()) {
+          reportLimited(logger, ctx, 'throttle-full', delayed.limit.name)
+          throw new GatewayError('GW_ERR_RATE_LIMITED', {
+            headers: { 'retry-after': String(Math.max(1, Math.ceil(delayMs / 1000))) },
+          })
+        }
+        const wait = throttle.wait(delayed.key, delayMs)
+        s.wait = wait
+        return wait.promise.then(() => {
+          s.wait = undefined
+        })
+      }
+    }
+
+    /** Every applicable limit, in parallel (one round trip of latency on Redis). */
+    const decideAll = async (ctx: RequestContext, s: RequestState): Promise<void> => {
+      const nowMs = now()
+      const apply = applicable(ctx, s)
+      const decisions = await Promise.all(apply.map((l, i) => run(l, (s.applied[i] as Applied).key, nowMs)))
+      await conclude(ctx, s, decisions)
+    }
+
     return {
-      async onRequest(ctx) {
+      onRequest(ctx) {
         const s = stateOf(ctx)
         // 1. Concurrency cap (released in the log phase, which also runs when the client goes away).
         if (concurrency && concurrencyKey) {
@@ -230,62 +301,23 @@ export const rateLimit = definePolicy({
         if (jsonBody && ctx.method !== 'GET' && ctx.method !== 'HEAD') {
           const ct = ctx.req.headers['content-type']
           if (ct?.toLowerCase().includes('json')) {
-            ;(ctx as RequestContext & { [JSON_BODY]?: unknown })[JSON_BODY] = parseJsonBody(
-              await ctx.readBody(),
-            )
-          }
-        }
-        // 3. Every applicable limit, in parallel (one round trip of latency on Redis).
-        const nowMs = now()
-        const pending: Promise<Decision>[] = []
-        for (const l of limits) {
-          if (l.methods && !l.methods.has(ctx.method)) continue
-          const k = l.key(ctx)
-          if (!('key' in k)) {
-            if (l.onMissing === 'skip') continue
-            throw new GatewayError('GW_ERR_BAD_REQUEST', {
-              detail: `rate limit ${l.name}: the request lacks its key`,
+            return ctx.readBody().then((body) => {
+              ;(ctx as RequestContext & { [JSON_BODY]?: unknown })[JSON_BODY] = parseJsonBody(body)
+              return decideAll(ctx, s)
             })
           }
-          const key = l.prefix + k.key
-          s.applied.push({ limit: l, key, decision: undefined })
-          pending.push(run(l, key, nowMs))
         }
-        const decisions = await Promise.all(pending)
-        let denied: CompiledLimit | undefined
-        let retryMs = 0
-        let delayMs = 0
-        let delayed: Applied | undefined
-        for (let i = 0; i < decisions.length; i++) {
-          const d = decisions[i] as Decision
-          const a = s.applied[i] as Applied
-          a.decision = d
-          if (!d.allowed) {
-            if (d.retryAfterMs >= retryMs) denied = a.limit
-            retryMs = Math.max(retryMs, d.retryAfterMs)
-          } else if (d.delayMs > delayMs) {
-            delayMs = d.delayMs
-            delayed = a
+        // 3. The limits: in-process without a promise when the store allows it.
+        if (allSync) {
+          const apply = applicable(ctx, s)
+          const decisions: Decision[] = []
+          for (let i = 0; i < apply.length; i++) {
+            const l = apply[i] as CompiledLimit
+            decisions.push(decideSync(store, (s.applied[i] as Applied).key, l.params) as Decision)
           }
+          return conclude(ctx, s, decisions)
         }
-        if (denied) {
-          reportLimited(logger, ctx, 'rate-limited', denied.name)
-          throw new GatewayError(denied.code, {
-            headers: { 'retry-after': String(Math.max(1, Math.ceil(retryMs / 1000))) },
-          })
-        }
-        // 4. Throttling: wait for the reserved slot, FIFO per key.
-        if (delayed !== undefined && throttle) {
-          if (!throttle.hasRoom()) {
-            reportLimited(logger, ctx, 'throttle-full', delayed.limit.name)
-            throw new GatewayError('GW_ERR_RATE_LIMITED', {
-              headers: { 'retry-after': String(Math.max(1, Math.ceil(delayMs / 1000))) },
-            })
-          }
-          s.wait = throttle.wait(delayed.key, delayMs)
-          await s.wait.promise
-          s.wait = undefined
-        }
+        return decideAll(ctx, s)
       },
 
       onResponse(ctx: RequestContext, res: ResponseHead) {

@@ -249,26 +249,28 @@ export class MemoryStore implements Store {
       },
     }
 
-    this.gcra = {
-      gcra: async (key: string, params: GcraParams): Promise<GcraResult> => {
-        const id = this.id('g', key)
-        const args = checkGcraParams(params)
-        const now = this.now()
-        const nowUs = Math.round((params.nowMs ?? now) * 1000)
-        const e = this.lookup(id, now)
-        const step = gcraStep(e?.t === 'g' ? e.tatUs : undefined, nowUs, args)
-        if (step.tatUs !== undefined) {
-          // Expiry relative to the store's clock, so that an explicit nowMs cannot expire it early.
-          const exp = now + (step.tatUs - nowUs) / 1000
-          if (e?.t === 'g') {
-            e.tatUs = step.tatUs
-            e.exp = exp
-          } else {
-            this.insert(id, { t: 'g', tatUs: step.tatUs, exp })
-          }
+    const gcraSync = (key: string, params: GcraParams): GcraResult => {
+      const id = this.id('g', key)
+      const args = checkGcraParams(params)
+      const now = this.now()
+      const nowUs = Math.round((params.nowMs ?? now) * 1000)
+      const e = this.lookup(id, now)
+      const step = gcraStep(e?.t === 'g' ? e.tatUs : undefined, nowUs, args)
+      if (step.tatUs !== undefined) {
+        // Expiry relative to the store's clock, so that an explicit nowMs cannot expire it early.
+        const exp = now + (step.tatUs - nowUs) / 1000
+        if (e?.t === 'g') {
+          e.tatUs = step.tatUs
+          e.exp = exp
+        } else {
+          this.insert(id, { t: 'g', tatUs: step.tatUs, exp })
         }
-        return step.result
-      },
+      }
+      return step.result
+    }
+    this.gcra = {
+      gcra: async (key: string, params: GcraParams): Promise<GcraResult> => gcraSync(key, params),
+      gcraSync,
     }
   }
 
