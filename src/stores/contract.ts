@@ -458,6 +458,44 @@ export function storeContract(name: string, makeStore: MakeStore, options: Contr
           }
         }))
 
+      test('decisions issued together (one turn, 1,100 of them, 40 keys, mixed parameters) equal the same decisions made one at a time', async () => {
+        const N = 9_000_000
+        const shapes = [
+          { emissionIntervalMs: 10_000, burst: 5, cost: 1 },
+          { emissionIntervalMs: 10_000 / 3, burst: 2, cost: 1 },
+          { emissionIntervalMs: 5_000, burst: 10, cost: 3 },
+          { emissionIntervalMs: 10_000, burst: 5, cost: 0 },
+        ]
+        // the i-th call: a key among 40 (so keys repeat within the batch), a shape, a time that
+        // moves forward by a second every 25 calls (intervals of seconds: a Redis key's real TTL
+        // outlasts the test however slow the machine)
+        const call = (i: number) => {
+          const shape = shapes[(i * 7) % shapes.length] as (typeof shapes)[number]
+          return { key: `k${(i * 13) % 40}:{x}`, params: { ...shape, nowMs: N + 1000 * Math.floor(i / 25) } }
+        }
+        const calls = Array.from({ length: 1100 }, (_, i) => call(i))
+        const one = await make()
+        const together = await make()
+        try {
+          const expected = []
+          for (const c of calls) expected.push(await one.store.gcra.gcra(c.key, c.params))
+          // no await in between: every call of this loop is issued in the same event-loop turn
+          const pending = calls.map((c) => together.store.gcra.gcra(c.key, c.params))
+          // a bad call among them fails alone
+          const bad = assert.rejects(
+            together.store.gcra.gcra('bad', { emissionIntervalMs: 100, burst: 1, cost: 2 }),
+            RangeError,
+          )
+          const got = await Promise.all(pending)
+          await bad
+          assert.deepEqual(got, expected)
+          assert.ok(expected.some((r) => !r.allowed) && expected.some((r) => r.allowed))
+        } finally {
+          await one.store.close()
+          await together.store.close()
+        }
+      })
+
       test("the store's own clock: burst, then retryAfter is when the next one is admitted", () =>
         withStore(async (s) => {
           const g = s.store.gcra

@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { ConnectionOptions } from 'node:tls'
+import calculateSlot from 'cluster-key-slot'
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
 import { type Logger, pino } from 'pino'
 import { checkGcraParams } from '../gcra.js'
@@ -28,6 +29,7 @@ import {
 } from '../keys.js'
 import {
   type CounterStore,
+  type GcraResult,
   type GcraStore,
   type KvStore,
   type MapChange,
@@ -37,11 +39,12 @@ import {
   type Store,
   StoreError,
 } from '../types.js'
-import { MAP_SCRIPTS, SCRIPTS, type ScriptCommands } from './scripts.js'
+import { GCRA, MAP_SCRIPTS, SCRIPTS, type ScriptCommands } from './scripts.js'
 
 /** Every Lua script of the store, for SCRIPT LOAD on connect. */
 const ALL_LUA: readonly string[] = [
   ...Object.values(SCRIPTS),
+  GCRA,
   ...Object.values(MAP_SCRIPTS).map((s: { lua: string }) => s.lua),
 ]
 
@@ -165,6 +168,22 @@ export function checkKeyPrefix(prefix: string): string {
 }
 
 type Client = (Redis | Cluster) & ScriptCommands
+
+/** Most GCRA decisions in one script call (its KEYS and ARGV stay far below Lua's stack limits). */
+export const MAX_GCRA_BATCH = 512
+
+interface GcraWaiter {
+  resolve: (r: GcraResult) => void
+  reject: (err: unknown) => void
+}
+
+/** The GCRA decisions of one turn and one Cluster slot, sent as one script call. */
+interface GcraBatch {
+  keys: string[]
+  /** four per key: intervalUs, burst, cost, nowUs */
+  args: string[]
+  waiters: GcraWaiter[]
+}
 
 /** Connection settings taken from a `redis://` or `rediss://` URL. */
 interface UrlParts {
@@ -341,6 +360,8 @@ export class RedisStore implements Store {
       where = `${host}:${port}`
     }
     for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { numberOfKeys: 1, lua })
+    // the number of keys is the first argument of each call (a batch of decisions)
+    client.defineCommand('pcGcra', { lua: GCRA })
     for (const [name, { keys, lua }] of Object.entries(MAP_SCRIPTS)) {
       client.defineCommand(name, { numberOfKeys: keys, lua })
     }
@@ -456,19 +477,22 @@ export class RedisStore implements Store {
     }
 
     this.gcra = {
-      gcra: async (key, params) => {
-        const k = this.key('g', key)
-        const a = checkGcraParams(params)
-        const nowUs = params.nowMs === undefined ? '' : String(Math.round(params.nowMs * 1000))
-        const [allowed, retryAfterMs, remaining, resetMs] = await this.run('gcra', () =>
-          this.c.pcGcra(k, String(a.intervalUs), String(a.burst), String(a.cost), nowUs),
-        )
-        return {
-          allowed: allowed === 1,
-          retryAfterMs: Number(retryAfterMs),
-          remaining: Number(remaining),
-          resetMs: Number(resetMs),
+      gcra: (key, params) => {
+        let k: string
+        let a: ReturnType<typeof checkGcraParams>
+        try {
+          k = this.key('g', key)
+          a = checkGcraParams(params)
+        } catch (err) {
+          return Promise.reject(err)
         }
+        const nowUs = params.nowMs === undefined ? '' : String(Math.round(params.nowMs * 1000))
+        return new Promise<GcraResult>((resolve, reject) => {
+          const batch = this.gcraBatch(k)
+          batch.keys.push(k)
+          batch.args.push(String(a.intervalUs), String(a.burst), String(a.cost), nowUs)
+          batch.waiters.push({ resolve, reject })
+        })
       },
     }
 
@@ -616,6 +640,53 @@ export class RedisStore implements Store {
   private key(kind: KeyKind, key: string): string {
     if (this.closed) throw new StoreError('redis store is closed')
     return redisKey(this.prefix, kind, key)
+  }
+
+  /**
+   * GCRA decisions wait, like every command, for the end of the event-loop turn; those of one turn
+   * then travel in one script call (per Cluster slot, at most {@link MAX_GCRA_BATCH}), so that a
+   * busy gateway pays one command's overhead per turn, not per request. The script applies them in
+   * order, each as if alone: the same decisions as one call each, under one deadline.
+   */
+  private readonly gcraBatches = new Map<number, GcraBatch>()
+
+  /** The open batch for `key`'s slot, or a new one, sent at the end of this turn. */
+  private gcraBatch(key: string): GcraBatch {
+    const slot = this.client instanceof Cluster ? calculateSlot(key) : 0
+    const open = this.gcraBatches.get(slot)
+    if (open !== undefined && open.keys.length < MAX_GCRA_BATCH) return open
+    const batch: GcraBatch = { keys: [], args: [], waiters: [] }
+    this.gcraBatches.set(slot, batch)
+    const detach = () => {
+      if (this.gcraBatches.get(slot) === batch) this.gcraBatches.delete(slot)
+    }
+    this.run('gcra', () => {
+      detach()
+      return this.c.pcGcra(batch.keys.length, ...batch.keys, ...batch.args)
+    }).then(
+      (reply) => {
+        const w = batch.waiters
+        if (!Array.isArray(reply) || reply.length !== 4 * w.length) {
+          const err = new StoreError('redis store: gcra: unexpected reply')
+          for (const x of w) x.reject(err)
+          return
+        }
+        for (let i = 0; i < w.length; i++) {
+          const o = 4 * i
+          ;(w[i] as GcraWaiter).resolve({
+            allowed: reply[o] === 1,
+            retryAfterMs: Number(reply[o + 1]),
+            remaining: Number(reply[o + 2]),
+            resetMs: Number(reply[o + 3]),
+          })
+        }
+      },
+      (err: unknown) => {
+        detach() // a deadline that passed before the batch was sent
+        for (const x of batch.waiters) x.reject(err)
+      },
+    )
+    return batch
   }
 
   /** Runs one command (or script) under the deadline; every failure becomes a StoreError. */

@@ -9,6 +9,7 @@ import { createConnection, createServer, type Socket } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Value } from '@sinclair/typebox/value'
+import calculateSlot from 'cluster-key-slot'
 import { Redis } from 'ioredis'
 import { pino } from 'pino'
 import { createStore, StoresConfig } from '../config.js'
@@ -18,6 +19,7 @@ import { isStoreError, type MapEntry, StoreError } from '../types.js'
 import {
   createRedisStore,
   type KeyKind,
+  MAX_GCRA_BATCH,
   parseRedisUrl,
   type RedisStoreOptions,
   redisKey,
@@ -79,6 +81,14 @@ function everyOp(store: ReturnType<typeof createRedisStore>, tag: string): (() =
   ]
 }
 
+/** How many script calls (EVALSHA + EVAL) the server has run so far. */
+async function scriptCalls(port: number): Promise<number> {
+  const info = await rawCommand(port, ['INFO', 'commandstats'])
+  let n = 0
+  for (const m of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)) n += Number(m[1])
+  return n
+}
+
 test('redis-server is installed (the Redis store tests need it)', () => {
   assert.match(requireRedisServer(), /Redis server v=/)
 })
@@ -138,6 +148,30 @@ describe('redis store (standalone)', () => {
     } finally {
       await a.close()
       await b.close()
+    }
+  })
+
+  test(`the GCRA decisions of one turn travel together: 1,100 decisions → 3 script calls (at most ${MAX_GCRA_BATCH} each)`, async () => {
+    const store = await readyStore({ port: server.port, keyPrefix: 'batch:' })
+    try {
+      await store.ping()
+      const p = { emissionIntervalMs: 60_000, burst: 100, cost: 1 }
+      const before = await scriptCalls(server.port)
+      const results = await Promise.all(
+        Array.from({ length: 1100 }, (_, i) => store.gcra.gcra(`user-${i % 10}`, p)),
+      )
+      const calls = (await scriptCalls(server.port)) - before
+      assert.equal(calls, Math.ceil(1100 / MAX_GCRA_BATCH))
+      // 110 decisions per key, a burst of 100: exactly 100 admitted per key, the first 100
+      for (let k = 0; k < 10; k++) {
+        const mine = results.filter((_, i) => i % 10 === k)
+        assert.deepEqual(
+          mine.map((r) => r.allowed),
+          mine.map((_, j) => j < 100),
+        )
+      }
+    } finally {
+      await store.close()
     }
   })
 
@@ -669,6 +703,40 @@ describe('redis store (one-node Cluster)', () => {
     advance: realAdvance,
     exactClock: false,
   }))
+
+  test('GCRA decisions of one turn are batched per slot: one script call per slot, no CROSSSLOT', async () => {
+    const store = await readyStore({ cluster: [{ host: '127.0.0.1', port: server.port }], keyPrefix: 'cb:' })
+    try {
+      const p = { emissionIntervalMs: 60_000, burst: 3, cost: 1 }
+      // 50 clients whose keys fall in 5 slots (10 different keys per slot), 4 decisions each
+      const bySlot = new Map<number, string[]>()
+      const clients: string[] = []
+      for (let j = 0; clients.length < 50; j++) {
+        const c = `client-${j}`
+        const slot = calculateSlot(redisKey('cb:', 'g', c))
+        const group = bySlot.get(slot) ?? []
+        group.push(c)
+        bySlot.set(slot, group)
+        if (group.length === 10 && clients.length < 50) clients.push(...group)
+      }
+      const keys = Array.from({ length: 200 }, (_, i) => clients[i % 50] as string)
+      await store.ping()
+      const before = await scriptCalls(server.port)
+      const results = await Promise.all(keys.map((k) => store.gcra.gcra(k, p)))
+      const calls = (await scriptCalls(server.port)) - before
+      assert.equal(calls, 5)
+      // 4 decisions per client, a burst of 3: the first 3 of each admitted
+      for (let c = 0; c < 50; c++) {
+        const mine = results.filter((_, i) => i % 50 === c)
+        assert.deepEqual(
+          mine.map((r) => r.allowed),
+          [true, true, true, false],
+        )
+      }
+    } finally {
+      await store.close()
+    }
+  })
 
   test('every key of one logical item is in one slot (CLUSTER KEYSLOT), for hostile keys too', async () => {
     const raw = new Redis({ port: server.port, lazyConnect: true })

@@ -1,7 +1,8 @@
 /**
  * The Lua scripts of the Redis store. Each multi-step operation is one script: Redis runs a script
  * atomically, and ioredis sends it as EVALSHA (falling back to EVAL after a restart emptied the
- * script cache). Every script touches one key, passed in KEYS (never spliced into the source), so
+ * script cache). Keys are passed in KEYS (never spliced into the source) and the keys of one call
+ * share one Cluster slot (one key, a map's hash-tagged keys, or a GCRA batch grouped by slot), so
  * they run unchanged on Redis Cluster. Numbers going back into Redis are formatted with
  * `string.format('%.0f')`: Lua's default number formatting keeps 14 digits only.
  *
@@ -95,38 +96,59 @@ return redis.call('ZCOUNT', KEYS[1], '(' .. string.format('%.0f', now), '+inf')
 `
 
 /**
- * GCRA, in integer µs (see gcra.ts, which this mirrors). ARGV: intervalUs, burst, cost, nowUs
- * ('' = the server's clock). Returns {allowed 0/1, retryAfterMs, remaining, resetMs}.
+ * GCRA, in integer µs (see gcra.ts, which this mirrors), for a batch of decisions: the decisions
+ * a gateway made in one event-loop turn travel in one script call and are applied in order, each
+ * exactly as if alone (a key that appears twice sees its first decision's write). KEYS: the n
+ * GCRA keys (one Cluster slot: the store batches per slot). ARGV: four per decision, intervalUs,
+ * burst, cost, nowUs ('' = the server's clock, read once per batch). Returns 4n integers: per
+ * decision allowed 0/1, retryAfterMs, remaining, resetMs.
  */
 export const GCRA = `
 ${REPLICATE}
-local key = KEYS[1]
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local now
-if ARGV[4] ~= '' then
-  now = tonumber(ARGV[4])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local out = {}
+local serverNow
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local a = 4 * (i - 1)
+  local interval = tonumber(ARGV[a + 1])
+  local burst = tonumber(ARGV[a + 2])
+  local cost = tonumber(ARGV[a + 3])
+  local now
+  if ARGV[a + 4] ~= '' then
+    now = tonumber(ARGV[a + 4])
+  else
+    if not serverNow then
+      local t = redis.call('TIME')
+      serverNow = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    end
+    now = serverNow
+  end
+  local stored = redis.call('GET', key)
+  local tat = now
+  if stored then tat = math.max(tonumber(stored), now) end
+  local span = interval * burst
+  local newTat = tat + interval * cost
+  local allowAt = newTat - span
+  local o = 4 * (i - 1)
+  if allowAt > now then
+    local remaining = math.floor((now - (tat - span)) / interval)
+    if remaining < 0 then remaining = 0 end
+    out[o + 1] = 0
+    out[o + 2] = math.ceil((allowAt - now) / 1000)
+    out[o + 3] = remaining
+    out[o + 4] = math.ceil((tat - now) / 1000)
+  else
+    if cost > 0 then
+      local ttl = math.max(1, math.ceil((newTat - now) / 1000))
+      redis.call('SET', key, string.format('%.0f', newTat), 'PX', string.format('%.0f', ttl))
+    end
+    out[o + 1] = 1
+    out[o + 2] = 0
+    out[o + 3] = math.floor((now - allowAt) / interval)
+    out[o + 4] = math.ceil((newTat - now) / 1000)
+  end
 end
-local stored = redis.call('GET', key)
-local tat = now
-if stored then tat = math.max(tonumber(stored), now) end
-local span = interval * burst
-local newTat = tat + interval * cost
-local allowAt = newTat - span
-if allowAt > now then
-  local remaining = math.floor((now - (tat - span)) / interval)
-  if remaining < 0 then remaining = 0 end
-  return {0, math.ceil((allowAt - now) / 1000), remaining, math.ceil((tat - now) / 1000)}
-end
-if cost > 0 then
-  local ttl = math.max(1, math.ceil((newTat - now) / 1000))
-  redis.call('SET', key, string.format('%.0f', newTat), 'PX', string.format('%.0f', ttl))
-end
-return {1, 0, math.floor((now - allowAt) / interval), math.ceil((newTat - now) / 1000)}
+return out
 `
 
 /*
@@ -304,7 +326,6 @@ export const SCRIPTS = {
   pcSetRemove: SET_REMOVE,
   pcSetMembers: SET_MEMBERS,
   pcSetSize: SET_SIZE,
-  pcGcra: GCRA,
 } as const
 
 /** name → script of the replicated maps: the map's keys come first (data, log; set: also meta). */
@@ -326,13 +347,8 @@ export interface ScriptCommands {
   pcSetRemove(key: string, member: string): Promise<number>
   pcSetMembers(key: string, limit: string): Promise<string[]>
   pcSetSize(key: string): Promise<number>
-  pcGcra(
-    key: string,
-    intervalUs: string,
-    burst: string,
-    cost: string,
-    nowUs: string,
-  ): Promise<[number, number, number, number]>
+  /** numKeys, then the keys, then four arguments per key (see GCRA). */
+  pcGcra(numKeys: number, ...keysThenArgs: string[]): Promise<number[]>
   pcMapSet(
     data: string,
     log: string,
