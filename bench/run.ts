@@ -29,7 +29,7 @@ import { benchRedis, PROXY_KINDS, type ProxyKind, SCENARIOS, type Scenario } fro
 import { rawCommand } from '../src/stores/redis/redis-server.js'
 import { createRedisStore } from '../src/stores/redis/redis-store.js'
 import { prng } from '../src/util/prng.js'
-import { formatTable, type RunRecord, shuffle, summarize } from './stats.js'
+import { formatTable, type PairedRatio, pairedRatio, type RunRecord, shuffle, summarize } from './stats.js'
 
 /** load generator, upstream and this harness */
 const LOAD_CPU = 0
@@ -157,6 +157,7 @@ async function measuredRun(
   peer: RunningPeer,
   round: number,
   attempt: number,
+  referenceFor: string | undefined,
 ): Promise<RunRecord> {
   const monitor = new NoiseMonitor([process.pid])
   const startedAt = new Date().toISOString()
@@ -193,6 +194,7 @@ async function measuredRun(
     noisy: noise.noisy,
     discarded: false,
     ...(noise.reason ? { noise_reason: noise.reason } : {}),
+    ...(referenceFor !== undefined ? { reference_for: referenceFor } : {}),
   }
 }
 
@@ -203,15 +205,35 @@ function describeRun(r: RunRecord): string {
   )
 }
 
+/** One run of a round: a proxy in a scenario, or Portcullis on the plain route as a reference. */
+interface Job {
+  kind: ProxyKind
+  scenario: Scenario
+  /** the paired scenario this plain-route run is the reference of */
+  referenceFor?: string
+}
+
+function describeJob(j: Job): string {
+  return j.referenceFor ? `${j.kind} (plain, reference)` : j.kind
+}
+
 /** Warm-up, then the measured run, repeated while the noise guard rejects it. */
-async function benchPeer(b: Bench, scenario: Scenario, peer: RunningPeer, round: number): Promise<void> {
-  const label = `  ${scenario.name}/${peer.kind}`.padEnd(24)
+async function benchPeer(
+  b: Bench,
+  scenario: Scenario,
+  peer: RunningPeer,
+  round: number,
+  referenceFor?: string,
+): Promise<void> {
+  const label = `  ${scenario.name}/${peer.kind}${referenceFor ? ` (ref. of ${referenceFor})` : ''}`.padEnd(
+    24,
+  )
   const warm = await runLoad(b, peer.origin, scenario, b.opts.warmupS)
   if (warm.non2xx > 0 || warm.socketErrors > 0) {
     log(`${label} warm-up: ${warm.non2xx} non-2xx, ${warm.socketErrors} socket errors`)
   }
   for (let attempt = 1; ; attempt++) {
-    const r = await measuredRun(b, scenario, peer, round, attempt)
+    const r = await measuredRun(b, scenario, peer, round, attempt, referenceFor)
     if (r.noisy && attempt <= MAX_NOISE_RETRIES) {
       b.runs.push({ ...r, discarded: true })
       log(`${label} discarded (attempt ${attempt}): ${r.noise_reason}; repeating`)
@@ -309,12 +331,21 @@ async function main(): Promise<number> {
       `${opts.connections} connections, shuffle seed ${opts.seed}, CLK_TCK ${clkTck()}`,
   )
 
+  const plainScenario = SCENARIOS.find((sc) => sc.name === 'plain') as Scenario
   for (const scenario of opts.scenarios) {
     const kinds = scenario.proxies.filter((k) => opts.proxies.includes(k))
+    // A scenario with a target ratio is measured next to the plain route: each round runs its
+    // Portcullis and a plain-route Portcullis one after the other (order shuffled), and the ratio
+    // is taken round by round, as the proxies are compared. Ratios to a plain route measured
+    // minutes earlier carried the machine's drift (20% over a full bench on the VM this runs on).
+    const paired = scenario.maxRatio !== undefined && kinds.includes('portcullis')
+    const jobs: Job[] = kinds.map((kind) => ({ kind, scenario }))
+    if (paired) jobs.push({ kind: 'portcullis', scenario: plainScenario, referenceFor: scenario.name })
     for (let round = 1; round <= opts.rounds; round++) {
-      const order = shuffle(kinds, random)
-      log(`\n[${scenario.name}] round ${round}/${opts.rounds}: ${order.join(', ')}`)
-      for (const kind of order) {
+      const order = shuffle(jobs, random)
+      log(`\n[${scenario.name}] round ${round}/${opts.rounds}: ${order.map(describeJob).join(', ')}`)
+      for (const job of order) {
+        const kind = job.kind
         if (skipped.has(kind)) continue
         const ctx: PeerContext = {
           repoRoot,
@@ -323,11 +354,11 @@ async function main(): Promise<number> {
           upstream,
           upstreamOrigin,
           proxyCpu: PROXY_CPU,
-          scenario,
+          scenario: job.scenario,
         }
         const started = await startPeer(kind, ctx)
         if (!started.ok) {
-          log(`  ${scenario.name}/${kind}: ${started.why}`)
+          log(`  ${job.scenario.name}/${kind}: ${started.why}`)
           if (started.permanent) {
             log(`  ${kind}: skipped for the rest of this bench`)
             skipped.set(kind, started.why)
@@ -335,12 +366,12 @@ async function main(): Promise<number> {
           continue
         }
         try {
-          await benchPeer(b, scenario, started.peer, round)
+          await benchPeer(b, job.scenario, started.peer, round, job.referenceFor)
         } catch (err) {
           if (stopping) return 130
           // one failed run (e.g. a proxy that crashed under load) must not end the bench
           loud(
-            `ERROR: ${kind} (${scenario.name}, round ${round}): ${err instanceof Error ? err.message : String(err)}`,
+            `ERROR: ${kind} (${job.scenario.name}, round ${round}): ${err instanceof Error ? err.message : String(err)}`,
           )
           failures.push(`${kind} round ${round}`)
         } finally {
@@ -365,16 +396,25 @@ async function main(): Promise<number> {
     log(formatTable(scenario.name, rows, b.runs))
   }
   const plain = rows.find((r) => r.scenario === 'plain' && r.proxy === 'portcullis')
+  const ratios: (PairedRatio & { target?: number; met?: boolean })[] = []
+  log('')
   for (const r of rows) {
     if (r.scenario === 'plain' || r.proxy !== 'portcullis') continue
-    const ratio = plain && plain.cpu_us_per_req > 0 ? r.cpu_us_per_req / plain.cpu_us_per_req : undefined
+    const unpaired = plain && plain.cpu_us_per_req > 0 ? r.cpu_us_per_req / plain.cpu_us_per_req : undefined
     const max = opts.scenarios.find((sc) => sc.name === r.scenario)?.maxRatio
+    const p = pairedRatio(b.runs, r.scenario)
+    if (p) ratios.push({ ...p, ...(max !== undefined ? { target: max, met: p.median <= max } : {}) })
+    const ratio = p?.median ?? unpaired
     const verdict =
       max === undefined || ratio === undefined
         ? ''
         : ` (target <= ${max}: ${ratio <= max ? 'met' : 'MISSED'})`
+    const how = p
+      ? ` x the plain route run next to it (median of ${p.rounds.length} rounds: ${p.rounds.map((x) => x.toFixed(2)).join(' ')}; reference ${p.reference_cpu_us_per_req.toFixed(1)} cpu us/req)`
+      : ' x the plain route'
+    const also = p && unpaired !== undefined ? `; ${unpaired.toFixed(2)} x the plain scenario's median` : ''
     log(
-      `${r.scenario}: ${r.cpu_us_per_req.toFixed(1)} cpu us/req = ${ratio === undefined ? '-' : ratio.toFixed(2)} x the plain route${verdict}`,
+      `${r.scenario}: ${r.cpu_us_per_req.toFixed(1)} cpu us/req = ${ratio === undefined ? '-' : ratio.toFixed(2)}${how}${verdict}${also}`,
     )
   }
   if (decision) {
@@ -394,8 +434,9 @@ async function main(): Promise<number> {
   mkdirSync(resultsDir, { recursive: true })
   writeFileSync(join(resultsDir, 'latest.json'), `${JSON.stringify(rows, null, 2)}\n`)
   writeFileSync(join(resultsDir, 'latest-runs.json'), `${JSON.stringify(b.runs, null, 2)}\n`)
+  writeFileSync(join(resultsDir, 'latest-ratios.json'), `${JSON.stringify(ratios, null, 2)}\n`)
   log(
-    `\nwrote ${join('bench', 'results', 'latest.json')} and ${join('bench', 'results', 'latest-runs.json')}`,
+    `\nwrote ${['latest.json', 'latest-runs.json', 'latest-ratios.json'].map((f) => join('bench', 'results', f)).join(', ')}`,
   )
   if (failures.length > 0) loud(`ERROR: ${failures.length} run(s) failed: ${failures.join(', ')}`)
   return bad.length > 0 || failures.length > 0 ? 1 : 0

@@ -44,6 +44,12 @@ export interface RunRecord {
   /** true for a noisy attempt that was thrown away and repeated */
   discarded: boolean
   noise_reason?: string
+  /**
+   * Set on a plain-route run of Portcullis made next to a policy scenario's run in the same round
+   * (order shuffled), as that scenario's reference: its ratio is taken against it, not against
+   * the plain scenario's median of runs made many minutes earlier.
+   */
+  reference_for?: string
 }
 
 export interface SummaryRow {
@@ -57,9 +63,12 @@ export interface SummaryRow {
 
 const round = (v: number, digits: number) => Number(v.toFixed(digits))
 
-/** Medians over the kept (non-discarded) runs, per scenario and proxy, in first-seen order. */
+/**
+ * Medians over the kept (non-discarded) runs, per scenario and proxy, in first-seen order. Reference
+ * runs ({@link RunRecord.reference_for}) are left out: they belong to their scenario's ratio.
+ */
 export function summarize(runs: RunRecord[], order: readonly ProxyKind[]): SummaryRow[] {
-  const kept = runs.filter((r) => !r.discarded)
+  const kept = runs.filter((r) => !r.discarded && r.reference_for === undefined)
   const scenarios = [...new Set(kept.map((r) => r.scenario))]
   const rows: SummaryRow[] = []
   for (const scenario of scenarios) {
@@ -77,6 +86,40 @@ export function summarize(runs: RunRecord[], order: readonly ProxyKind[]): Summa
     }
   }
   return rows
+}
+
+/** A policy scenario's CPU ratio to the plain route, from the runs paired round by round. */
+export interface PairedRatio {
+  scenario: string
+  /** one ratio per round with both runs kept: scenario cpu us/req ÷ its reference's */
+  rounds: number[]
+  median: number
+  /** median cpu us/req of the reference runs */
+  reference_cpu_us_per_req: number
+}
+
+/**
+ * The paired ratios of `scenario`: in each round, its Portcullis run divided by the plain-route
+ * reference run made next to it. Undefined when no round has both.
+ */
+export function pairedRatio(runs: RunRecord[], scenario: string): PairedRatio | undefined {
+  const kept = runs.filter((r) => !r.discarded && r.proxy === 'portcullis')
+  const rounds: number[] = []
+  const refs: number[] = []
+  for (const run of kept) {
+    if (run.scenario !== scenario || run.reference_for !== undefined) continue
+    const ref = kept.find((r) => r.reference_for === scenario && r.round === run.round)
+    if (!ref || !(ref.cpu_us_per_req > 0)) continue
+    rounds.push(run.cpu_us_per_req / ref.cpu_us_per_req)
+    refs.push(ref.cpu_us_per_req)
+  }
+  if (rounds.length === 0) return undefined
+  return {
+    scenario,
+    rounds: rounds.map((r) => round(r, 3)),
+    median: round(median(rounds), 3),
+    reference_cpu_us_per_req: round(median(refs), 2),
+  }
 }
 
 function pad(cells: string[], widths: number[]): string {

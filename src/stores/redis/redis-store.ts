@@ -8,6 +8,7 @@
  * stopped answering altogether (a half-open TCP connection would otherwise linger for minutes).
  */
 import { randomBytes } from 'node:crypto'
+import type { Writable } from 'node:stream'
 import type { ConnectionOptions } from 'node:tls'
 import calculateSlot from 'cluster-key-slot'
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
@@ -305,11 +306,11 @@ export class RedisStore implements Store {
     const common: RedisOptions = {
       connectTimeout,
       enableOfflineQueue: false,
-      // Commands issued in the same event-loop turn (the decisions of every request that arrived in
-      // it) leave in one write and their replies come back in one read: one pair of socket system
-      // calls per turn instead of one per command. Each command is still its own atomic script
-      // call; only the transport is batched.
-      enableAutoPipelining: true,
+      // No auto-pipelining: the store gathers the commands of one event-loop turn itself and sends
+      // them with the connections corked (see flushSends), so they leave in one write and their
+      // replies come back in one read. ioredis's auto-pipelining did the same at twice the CPU per
+      // flush (a Pipeline per flush, and objects that outlived two scavenges: 6 ms scavenges).
+      enableAutoPipelining: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
       enableReadyCheck: true,
@@ -745,7 +746,31 @@ export class RedisStore implements Store {
     this.sendScheduled = false
     const q = this.sendQueue
     this.sendQueue = []
-    for (let i = 0; i < q.length; i++) (q[i] as () => void)()
+    // Corked, the connections buffer the commands' writes and send them in one writev on uncork.
+    const corked = this.corkConnections()
+    try {
+      for (let i = 0; i < q.length; i++) (q[i] as () => void)()
+    } finally {
+      for (let i = 0; i < corked.length; i++) (corked[i] as Writable).uncork()
+    }
+  }
+  /** Corks the connections a command may go to (the client's, or every Cluster node's). */
+  private corkConnections(): Writable[] {
+    const c = this.client
+    const out: Writable[] = []
+    if (c instanceof Cluster) {
+      for (const node of c.nodes('all')) {
+        const s = node.stream
+        if (s?.writable) {
+          s.cork()
+          out.push(s)
+        }
+      }
+    } else if (c.stream?.writable) {
+      c.stream.cork()
+      out.push(c.stream)
+    }
+    return out
   }
   private enqueue(start: () => void): void {
     this.sendQueue.push(start)

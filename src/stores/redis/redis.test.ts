@@ -175,6 +175,37 @@ describe('redis store (standalone)', () => {
     }
   })
 
+  test('the commands of one turn leave the client in one socket write', async () => {
+    const store = await readyStore({ port: server.port, keyPrefix: 'cork:' })
+    try {
+      await store.ping()
+      const stream = (store.client as Redis).stream as Socket & {
+        _write: (...a: unknown[]) => void
+        _writev: (...a: unknown[]) => void
+      }
+      let writes = 0
+      const w = stream._write
+      const wv = stream._writev
+      stream._write = function (...a: unknown[]) {
+        writes++
+        return w.apply(this, a)
+      }
+      stream._writev = function (...a: unknown[]) {
+        writes++
+        return wv.apply(this, a)
+      }
+      const ops = everyOp(store, 'cork')
+        .slice(0, 9)
+        .map((op) => op())
+      await Promise.all(ops)
+      assert.equal(writes, 1)
+      stream._write = w
+      stream._writev = wv
+    } finally {
+      await store.close()
+    }
+  })
+
   test('key layout: pc:<prefix><kind>:{<key>}; the hash tag is exactly the encoded key', async () => {
     const store = await readyStore({ port: server.port, keyPrefix: 'layout:' })
     const raw = new Redis({ port: server.port, lazyConnect: true })
