@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { pairedRatio, type RunRecord, summarize } from './stats.js'
+import { formatTable, pairedRatio, type RunRecord, summarize } from './stats.js'
 
 function run(scenario: string, round: number, cpu: number, extra: Partial<RunRecord> = {}): RunRecord {
   return {
@@ -50,11 +50,12 @@ test('pairedRatio divides each round by the reference run of the same round; med
   assert.deepEqual(pairedRatio([run('rl', 1, 120)], 'rl'), undefined)
 })
 
-test('summarize leaves reference runs out of the plain scenario', () => {
-  const rows = summarize(
-    [run('plain', 1, 50), run('plain', 2, 70), run('plain', 1, 500, { reference_for: 'rl' })],
-    ['portcullis'],
-  )
+test('summarize and the table leave reference runs out of the plain scenario', () => {
+  const runs = [run('plain', 1, 50), run('plain', 2, 70), run('plain', 1, 500, { reference_for: 'rl' })]
+  const rows = summarize(runs, ['portcullis'])
   assert.equal(rows.length, 1)
   assert.equal(rows[0]?.cpu_us_per_req, 60)
+  const line = formatTable('plain', rows, runs).split('\n')[1] as string
+  // proxy, rps, p50, p99, cpu, x nginx, x fastify, runs, noisy
+  assert.deepEqual(line.trim().split(/\s+/).slice(-3), ['-', '2', '0'])
 })

@@ -137,7 +137,9 @@ export function formatTable(scenario: string, rows: SummaryRow[], runs: RunRecor
       : '-'
   const head = ['proxy', 'rps', 'p50 ms', 'p99 ms', 'cpu us/req', 'x nginx', 'x fastify', 'runs', 'noisy']
   const body = mine.map((r) => {
-    const rs = runs.filter((x) => x.scenario === scenario && x.proxy === r.proxy && !x.discarded)
+    const rs = runs.filter(
+      (x) => x.scenario === scenario && x.proxy === r.proxy && !x.discarded && x.reference_for === undefined,
+    )
     return [
       r.proxy,
       String(r.rps),
