@@ -135,7 +135,14 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
         alerts: detect?.alerts,
         audit,
         effectiveConfig: () => effective,
-        ready: () => ready && !gateway.draining,
+        notReady: () =>
+          !ready
+            ? 'starting'
+            : gateway.draining
+              ? 'draining'
+              : store.hasConnected?.() === false
+                ? 'the redis store has not connected yet'
+                : undefined,
       })
       logger.info({ url: admin.url }, 'admin listening')
     }

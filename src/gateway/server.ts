@@ -168,7 +168,8 @@ export async function startAdmin(
   cfg: AdminConfig,
   deps: {
     metrics: GatewayMetrics
-    ready: () => boolean
+    /** undefined when ready; otherwise why not (in /readyz's 503 body) */
+    notReady: () => string | undefined
     logger: Logger
     store: Store
     /** The detectors' recent alerts (GET /v1/alerts); undefined when detection is off. */
@@ -199,8 +200,12 @@ export async function startAdmin(
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, '{"error":"method not allowed"}')
     if (path === '/healthz') return send(200, '{"status":"ok"}')
-    if (path === '/readyz')
-      return deps.ready() ? send(200, '{"status":"ready"}') : send(503, '{"status":"not ready"}')
+    if (path === '/readyz') {
+      const why = deps.notReady()
+      return why === undefined
+        ? send(200, '{"status":"ready"}')
+        : send(503, JSON.stringify({ status: 'not ready', reason: why }))
+    }
     if (path === '/metrics') {
       deps.metrics.registry.metrics().then(
         (text) => send(200, text, deps.metrics.registry.contentType),

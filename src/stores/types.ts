@@ -212,6 +212,12 @@ export interface Store {
   readonly maps: MapStore
   /** Resolves when the backend answers; rejects with a {@link StoreError} when it does not in time. */
   ping(): Promise<void>
+  /**
+   * False until the backend has been reachable once (Redis: the first connection is ready); then
+   * true for good (a later outage is each policy's `failOpen` matter, not readiness). Absent: an
+   * in-process store, always ready.
+   */
+  hasConnected?(): boolean
   /** Releases connections and timers. Operations after close reject. Idempotent. */
   close(): Promise<void>
 }

@@ -272,6 +272,7 @@ export class RedisStore implements Store {
   /** For logging transitions only (commands go by the client's own status). */
   private state: 'connecting' | 'up' | 'down' = 'connecting'
   private closed = false
+  private everReady = false
 
   constructor(options: RedisStoreOptions = {}) {
     this.prefix = checkKeyPrefix(options.keyPrefix ?? REDIS_DEFAULTS.keyPrefix)
@@ -376,6 +377,7 @@ export class RedisStore implements Store {
         this.state === 'down' ? 'redis store reconnected' : 'redis store connected',
       )
       this.state = 'up'
+      this.everReady = true
       this.silentSince = undefined
       // Load the Lua scripts at once, so that the first burst of decisions does not each pay an
       // EVALSHA → NOSCRIPT → EVAL round trip (which, on a loaded machine, pushed first calls past
@@ -619,6 +621,10 @@ export class RedisStore implements Store {
 
   async ping(): Promise<void> {
     await this.run('ping', () => this.c.ping())
+  }
+
+  hasConnected(): boolean {
+    return this.everReady
   }
 
   async close(): Promise<void> {
