@@ -1,38 +1,98 @@
 /**
- * The `portcullis` CLI. This file holds the only top-level catch; commands are plain async
- * functions loaded lazily. Exit codes: 0 ok, 1 findings (scan/lint/secrets), 2 usage or config error.
+ * The `portcullis` CLI: a table of commands (`COMMANDS`), help built from it, and the only
+ * top-level catch. Commands are loaded lazily. Exit codes (`EXIT`): 0 ok, 1 findings at or above
+ * `--fail-on` (scan, lint, secrets), 2 usage or config error, 3 the scanner's target did not
+ * answer, 70 an unexpected error (a bug; never 1, so CI cannot read a crash as "findings").
  */
-import { parseArgs } from 'node:util'
+import { type CliCommand, ConfigError, EXIT, lazyCommand, UsageError } from './command.js'
+import { AUDIT_USAGE, CONFIG_USAGE, KEYS_USAGE, SCAN_USAGE, SERVE_USAGE } from './usage.js'
 
-export class UsageError extends Error {
-  override name = 'UsageError'
+export { ConfigError, UsageError }
+
+/** Every command, in the order `--help` lists them. New commands add a row here. */
+export const COMMANDS: readonly CliCommand[] = [
+  lazyCommand(
+    'serve',
+    'run the gateway (config: --config FILE, $PORTCULLIS_CONFIG or ./portcullis.yaml)',
+    SERVE_USAGE,
+    async () => (await import('./commands/serve/serve.js')).serveCommand,
+  ),
+  lazyCommand(
+    'config',
+    'config check FILE: validate a gateway config as serve would',
+    CONFIG_USAGE,
+    async () => (await import('./commands/config/check.js')).configCommand,
+  ),
+  lazyCommand(
+    'keys',
+    'create, list, revoke, rotate and import API keys',
+    KEYS_USAGE,
+    async () => (await import('./commands/keys/keys.js')).keysCommand,
+  ),
+  lazyCommand(
+    'audit',
+    'verify an audit chain, report who accessed what, decrypt, make keyrings',
+    AUDIT_USAGE,
+    async () => (await import('./commands/audit/audit.js')).auditCommand,
+  ),
+  lazyCommand(
+    'scan',
+    'test a live API for the OWASP API Top 10 (docs/cli/scan.md)',
+    SCAN_USAGE,
+    async () => (await import('./commands/scan.js')).scanCommand,
+  ),
+]
+
+export function helpText(commands: readonly CliCommand[] = COMMANDS): string {
+  const width = Math.max(...commands.map((c) => c.name.length)) + 2
+  const lines = commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`)
+  return `portcullis — API security gateway, scanner, linter and secret detection
+
+Usage: portcullis COMMAND [options]     (portcullis help COMMAND, or COMMAND --help, for its options)
+
+Commands:
+${lines.join('\n')}
+  ${'help'.padEnd(width)}help COMMAND: that command's usage
+  ${'--version'.padEnd(width)}the version
+
+Exit codes: 0 ok, 1 findings at or above --fail-on, 2 usage or config error,
+3 scan target unreachable, 70 internal error.
+Docs: https://github.com/portcullis-security/portcullis/tree/main/docs (also in the package's docs/)`
 }
 
-const HELP = `portcullis — API security gateway, scanner, linter and secret detection
+function commandNamed(name: string): CliCommand {
+  const c = COMMANDS.find((x) => x.name === name)
+  if (c === undefined) throw new UsageError(`unknown command "${name}"; see portcullis --help`)
+  return c
+}
 
-Usage:
-  portcullis serve [--config FILE]         run the gateway (default config: ./portcullis.yaml)
-  portcullis config check FILE             validate a config; prints every problem, exit 2 if any
-  portcullis keys SUBCOMMAND --store FILE  create, list, revoke, rotate, import API keys
-                      | --config FILE    (in a key store file, or in the Redis of a config)
-  portcullis audit verify|report|decrypt|keygen ...
-                                           verify an audit chain, report who accessed what,
-                                           decrypt encrypted files; make or rotate its keyring
-  portcullis scan --spec F --target URL    test a live API for the OWASP API Top 10 (docs/cli/scan.md)
-  portcullis --version | --help
-
-Exit codes: 0 ok, 1 findings at or above --fail-on, 2 usage or config error.
-Docs: docs/README.md`
+/** True when the arguments ask for help (before a `--` that ends the options). */
+function asksHelp(args: readonly string[]): boolean {
+  for (const a of args) {
+    if (a === '--') return false
+    if (a === '--help' || a === '-h') return true
+  }
+  return false
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv
   switch (cmd) {
     case undefined:
+      process.stderr.write(`${helpText()}\n`)
+      return EXIT.USAGE
     case '-h':
     case '--help':
-    case 'help':
-      process.stdout.write(`${HELP}\n`)
-      return cmd === undefined ? 2 : 0
+      process.stdout.write(`${helpText()}\n`)
+      return EXIT.OK
+    case 'help': {
+      if (rest[0] === undefined) {
+        process.stdout.write(`${helpText()}\n`)
+        return EXIT.OK
+      }
+      process.stdout.write(`${commandNamed(rest[0]).usage}\n`)
+      return EXIT.OK
+    }
     case '-v':
     case '--version': {
       const { readFileSync } = await import('node:fs')
@@ -40,47 +100,15 @@ export async function main(argv: string[]): Promise<number> {
         version: string
       }
       process.stdout.write(`${pkg.version}\n`)
-      return 0
+      return EXIT.OK
     }
-    case 'serve': {
-      const { values } = parseArgs({
-        args: rest,
-        options: { config: { type: 'string', short: 'c' } },
-        strict: true,
-      })
-      const { serve } = await import('./commands/serve/serve.js')
-      return serve({ config: values.config ?? 'portcullis.yaml' })
-    }
-    case 'config': {
-      const [sub, ...args] = rest
-      if (sub !== 'check') throw new UsageError(`unknown config subcommand "${sub ?? ''}" (expected: check)`)
-      const { positionals, values } = parseArgs({
-        args,
-        options: { format: { type: 'string', default: 'text' } },
-        allowPositionals: true,
-        strict: true,
-      })
-      if (positionals.length !== 1) throw new UsageError('usage: portcullis config check FILE')
-      if (values.format !== 'text' && values.format !== 'json')
-        throw new UsageError('--format is text or json')
-      const { configCheck } = await import('./commands/config/check.js')
-      return configCheck({ file: positionals[0] as string, format: values.format })
-    }
-    case 'keys': {
-      const { keysCommand } = await import('./commands/keys/keys.js')
-      return keysCommand(rest)
-    }
-    case 'audit': {
-      const { auditCommand } = await import('./commands/audit/audit.js')
-      return auditCommand(rest)
-    }
-    case 'scan': {
-      const { scanCommand } = await import('./commands/scan.js')
-      return scanCommand(rest)
-    }
-    default:
-      throw new UsageError(`unknown command "${cmd}"; see portcullis --help`)
   }
+  const command = commandNamed(cmd)
+  if (asksHelp(rest)) {
+    process.stdout.write(`${command.usage}\n`)
+    return EXIT.OK
+  }
+  return command.run(rest)
 }
 
 /** Runs the CLI and sets the process exit code. The only top-level catch. */
@@ -88,18 +116,25 @@ export async function run(argv: string[]): Promise<void> {
   try {
     process.exitCode = await main(argv)
   } catch (err) {
-    const e = err as Error & { code?: string }
-    if (e instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS') || e.name === 'ConfigError') {
-      process.stderr.write(`portcullis: ${e.message}\n`)
-      process.exitCode = 2
-      return
-    }
-    if (e.code === 'EADDRINUSE' || e.code === 'EACCES') {
-      process.stderr.write(`portcullis: cannot listen: ${e.message}\n`)
-      process.exitCode = 2
-      return
-    }
-    process.stderr.write(`portcullis: ${e.stack ?? String(err)}\n`)
-    process.exitCode = 1
+    process.exitCode = reportError(err)
   }
+}
+
+/** Writes what the user needs to know about `err` to stderr and returns the exit code. */
+export function reportError(err: unknown): number {
+  const e = err as Error & { code?: string }
+  if (e instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`portcullis: ${e.message}\n`)
+    return EXIT.USAGE
+  }
+  if (e instanceof ConfigError || e.name === 'ConfigError') {
+    process.stderr.write(`portcullis: ${e.message}\n`)
+    return EXIT.USAGE
+  }
+  if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
+    process.stderr.write(`portcullis: cannot listen: ${e.message}\n`)
+    return EXIT.USAGE
+  }
+  process.stderr.write(`portcullis: internal error (please report it): ${e?.stack ?? String(err)}\n`)
+  return EXIT.CRASH
 }

@@ -9,13 +9,10 @@ import { runScan, type ScanProgress } from '../../scanner/engine.js'
 import { loadAuthConfig, type ParsedAuth } from '../../scanner/identities.js'
 import { type ReportFormat, renderReport } from '../../scanner/report/index.js'
 import { SEVERITY_RANK, type Severity } from '../../scanner/types.js'
-import { UsageError } from '../main.js'
+import { UsageError } from '../command.js'
+import { SCAN_USAGE } from '../usage.js'
 
 const FORMATS = ['text', 'json', 'sarif', 'junit', 'html']
-
-export const SCAN_USAGE = `usage: portcullis scan --spec FILE|URL --target URL [--auth auth.yaml] [--checks a,b]
-         [--fail-on critical|high|medium|low|info] [--format text|json|sarif|junit|html]
-         [--output FILE] [--unsafe] [--rate N] [--concurrency N] [--timeout MS] [--verbose]`
 
 function positiveNumber(name: string, v: string | undefined, dflt: number, max: number): number {
   if (v === undefined) return dflt

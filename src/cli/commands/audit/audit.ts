@@ -10,20 +10,9 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { formatKeyring, KID_PATTERN, newKey, parseKeyring, writeKeyringFile } from '../../../audit/keyring.js'
 import { type VerifyReport, VerifyUsageError, verifyChain } from '../../../audit/verify.js'
-import { UsageError } from '../../main.js'
+import { UsageError } from '../../command.js'
+import { AUDIT_USAGE } from '../../usage.js'
 import { chainFiles, chainSource, SOURCE_OPTIONS } from './source.js'
-
-export const AUDIT_USAGE = `usage:
-  portcullis audit verify KEYS [--instance ID] [--partial] [--require-closed] [--format text|json] [FILE|DIR...]
-  portcullis audit report KEYS [--dir DIR] (--principal ID | --object TYPE:ID) [--since T] [--until T]
-                          [--partial] [--format text|json]
-  portcullis audit decrypt (--encryption-keyring FILE | --encryption-keyring-env NAME | --config FILE)
-                          [--out DIR] FILE|DIR...
-  portcullis audit keygen --keyring FILE [--kid ID]
-KEYS: --config FILE (the audit: section of a gateway config: keyrings, and the chain's directory when
-      no FILE|DIR is given), or --keyring FILE | --keyring-env NAME
-      [--encryption-keyring FILE | --encryption-keyring-env NAME] (for encrypted files)
-T: an ISO 8601 date or time (2026-03-01, 2026-03-01T10:00:00Z), or a duration back from now (24h, 30d)`
 
 export async function auditCommand(argv: string[]): Promise<number> {
   const [sub, ...args] = argv

@@ -22,7 +22,7 @@ import {
 } from '../../../audit/encryption.js'
 import { listChainFiles } from '../../../audit/files.js'
 import { type Keyring, KeyringError } from '../../../audit/keyring.js'
-import { UsageError } from '../../main.js'
+import { UsageError } from '../../command.js'
 import { auditConfigOf } from './source.js'
 
 const MAX_FILE_BYTES = 1024 * 1024 * 1024

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util'
 import { type AccessEntry, type AccessQuery, accessReport } from '../../../audit/report.js'
 import { type VerifyReport, VerifyUsageError } from '../../../audit/verify.js'
 import { parseDuration } from '../../../keys/duration.js'
-import { UsageError } from '../../main.js'
+import { UsageError } from '../../command.js'
 import { chainFiles, chainSource, SOURCE_OPTIONS } from './source.js'
 
 /** An ISO 8601 date or date-time, or a duration back from `now` (`24h`, `30d`). */

@@ -11,7 +11,7 @@ import type { AuditConfig } from '../../../audit/config.js'
 import { loadEncryptionKeyring } from '../../../audit/encryption.js'
 import { listChainFiles } from '../../../audit/files.js'
 import { type Keyring, KeyringError, type KeyringSource, loadKeyring } from '../../../audit/keyring.js'
-import { UsageError } from '../../main.js'
+import { UsageError } from '../../command.js'
 
 /** The options every audit command that reads a chain takes. */
 export const SOURCE_OPTIONS = {

@@ -1,4 +1,7 @@
+import { parseArgs } from 'node:util'
 import { formatProblem, loadConfigFile } from '../../../config/load.js'
+import { UsageError } from '../../command.js'
+import { CONFIG_USAGE } from '../../usage.js'
 
 export interface ConfigCheckOptions {
   file: string
@@ -28,4 +31,19 @@ export async function configCheck(opts: ConfigCheckOptions): Promise<number> {
     else process.stdout.write(`${opts.file}: ${r.errors.length} error${r.errors.length === 1 ? '' : 's'}\n`)
   }
   return r.config ? 0 : 2
+}
+
+/** `portcullis config SUBCOMMAND ...`: only `check` today. */
+export async function configCommand(argv: string[]): Promise<number> {
+  const [sub, ...args] = argv
+  if (sub !== 'check') throw new UsageError(`unknown config subcommand "${sub ?? ''}"\n${CONFIG_USAGE}`)
+  const { positionals, values } = parseArgs({
+    args,
+    options: { format: { type: 'string', default: 'text' } },
+    allowPositionals: true,
+    strict: true,
+  })
+  if (positionals.length !== 1) throw new UsageError(CONFIG_USAGE)
+  if (values.format !== 'text' && values.format !== 'json') throw new UsageError('--format is text or json')
+  return configCheck({ file: positionals[0] as string, format: values.format })
 }

@@ -27,18 +27,9 @@ import {
   SCOPE_PATTERN,
 } from '../../../keys/store.js'
 import { isStoreError } from '../../../stores/types.js'
-import { UsageError } from '../../main.js'
+import { UsageError } from '../../command.js'
+import { KEYS_USAGE } from '../../usage.js'
 import { scrub } from './scrub.js'
-
-export const KEYS_USAGE = `usage:
-  portcullis keys create (--store FILE | --config FILE) --owner ID [--scopes a,b] [--expires 30d] [--name N] [--format text|json]
-  portcullis keys list   (--store FILE | --config FILE) [--format text|json]
-  portcullis keys revoke (--store FILE | --config FILE) ID
-  portcullis keys rotate (--store FILE | --config FILE) ID [--overlap 24h] [--expires 30d] [--format text|json]
-  portcullis keys import --store FILE --config FILE [--format text|json]
-  portcullis keys rotate-audit --config FILE [--kid ID]   (a new audit encryption key, docs/audit.md)
---store FILE: a key store file; --config FILE: the Redis store in that gateway config's stores: section
-durations: 90s, 15m, 24h, 30d, 2w`
 
 const OWNER_RE = new RegExp(OWNER_PATTERN)
 const SCOPE_RE = new RegExp(SCOPE_PATTERN)

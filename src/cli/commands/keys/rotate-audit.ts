@@ -12,7 +12,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { parseEncryptionKeyring } from '../../../audit/encryption.js'
 import { formatKeyring, KID_PATTERN, newKey, writeKeyringFile } from '../../../audit/keyring.js'
-import { UsageError } from '../../main.js'
+import { UsageError } from '../../command.js'
 import { auditConfigOf } from '../audit/source.js'
 
 export const ROTATE_AUDIT_USAGE = 'usage: portcullis keys rotate-audit --config FILE [--kid ID]'

@@ -1,7 +1,23 @@
+import { parseArgs } from 'node:util'
 import { startGateway } from '../../../gateway/serve.js'
+import { UsageError } from '../../command.js'
+import { SERVE_USAGE } from '../../usage.js'
 
 export interface ServeOptions {
   config: string
+}
+
+/** `portcullis serve [--config FILE]`; the file defaults to $PORTCULLIS_CONFIG, then ./portcullis.yaml. */
+export async function serveCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { config: { type: 'string', short: 'c' } },
+    allowPositionals: true,
+    strict: true,
+  })
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\n${SERVE_USAGE}`)
+  const env = process.env.PORTCULLIS_CONFIG
+  return serve({ config: values.config ?? (env !== undefined && env !== '' ? env : 'portcullis.yaml') })
 }
 
 /** `portcullis serve`: runs until SIGTERM/SIGINT; SIGHUP reloads the config. */

@@ -1,0 +1,37 @@
+/**
+ * Usage text of every command, kept apart from the commands so that `--help` loads none of them.
+ */
+
+export const KEYS_USAGE = `usage:
+  portcullis keys create (--store FILE | --config FILE) --owner ID [--scopes a,b] [--expires 30d] [--name N] [--format text|json]
+  portcullis keys list   (--store FILE | --config FILE) [--format text|json]
+  portcullis keys revoke (--store FILE | --config FILE) ID
+  portcullis keys rotate (--store FILE | --config FILE) ID [--overlap 24h] [--expires 30d] [--format text|json]
+  portcullis keys import --store FILE --config FILE [--format text|json]
+  portcullis keys rotate-audit --config FILE [--kid ID]   (a new audit encryption key, docs/audit.md)
+--store FILE: a key store file; --config FILE: the Redis store in that gateway config's stores: section
+durations: 90s, 15m, 24h, 30d, 2w`
+
+export const AUDIT_USAGE = `usage:
+  portcullis audit verify KEYS [--instance ID] [--partial] [--require-closed] [--format text|json] [FILE|DIR...]
+  portcullis audit report KEYS [--dir DIR] (--principal ID | --object TYPE:ID) [--since T] [--until T]
+                          [--partial] [--format text|json]
+  portcullis audit decrypt (--encryption-keyring FILE | --encryption-keyring-env NAME | --config FILE)
+                          [--out DIR] FILE|DIR...
+  portcullis audit keygen --keyring FILE [--kid ID]
+KEYS: --config FILE (the audit: section of a gateway config: keyrings, and the chain's directory when
+      no FILE|DIR is given), or --keyring FILE | --keyring-env NAME
+      [--encryption-keyring FILE | --encryption-keyring-env NAME] (for encrypted files)
+T: an ISO 8601 date or time (2026-03-01, 2026-03-01T10:00:00Z), or a duration back from now (24h, 30d)`
+
+export const SCAN_USAGE = `usage: portcullis scan --spec FILE|URL --target URL [--auth auth.yaml] [--checks a,b]
+         [--fail-on critical|high|medium|low|info] [--format text|json|sarif|junit|html]
+         [--output FILE] [--unsafe] [--rate N] [--concurrency N] [--timeout MS] [--verbose]`
+
+export const SERVE_USAGE = `usage: portcullis serve [--config FILE]
+  runs the gateway until SIGTERM or SIGINT; SIGHUP (or a change of the file) reloads the config.
+  --config FILE  the gateway config (default: $PORTCULLIS_CONFIG, else ./portcullis.yaml)`
+
+export const CONFIG_USAGE = `usage: portcullis config check FILE [--format text|json]
+  validates a gateway config exactly as serve and reload do (schema, then every policy's rules);
+  prints every problem with file:line:col; exit 0 valid, 2 invalid.`
