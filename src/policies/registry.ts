@@ -3,6 +3,7 @@ import { apiKeyAuth } from './api-key-auth/index.js'
 import { authorize } from './authorize/index.js'
 import { ban, banPrincipal } from './ban/index.js'
 import { bruteForceLockout } from './brute-force-lockout/index.js'
+import { ipFilter } from './ip-filter/index.js'
 import { jwtAuth } from './jwt-auth/index.js'
 import { mtls } from './mtls/index.js'
 import { objectOwnership } from './object-ownership/index.js'
@@ -17,6 +18,7 @@ import { userinfoAuth } from './userinfo-auth/index.js'
 
 /** Every built-in policy, by id. New policies register here. */
 export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
+  ipFilter,
   requestSizeLimit,
   securityHeaders,
   mtls,
