@@ -13,6 +13,7 @@ import { overloadShedding } from './overload-shedding/index.js'
 import { propertyFilter } from './property-filter/index.js'
 import { rateLimit } from './rate-limit/index.js'
 import { requestSizeLimit } from './request-size-limit/index.js'
+import { ssrfGuard } from './ssrf-guard/index.js'
 import { securityHeaders } from './security-headers/index.js'
 import { userinfoAuth } from './userinfo-auth/index.js'
 
@@ -31,6 +32,7 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   propertyFilter,
   objectOwnership,
   openApiValidation,
+  ssrfGuard,
   rateLimit,
   overloadShedding,
   ban,

@@ -31,6 +31,7 @@ export type UrlReason =
   | 'single-label'
   | 'unresolvable'
   | 'dns-error'
+  | 'too-many-urls'
 
 export type UrlVerdict =
   | { ok: true }
