@@ -156,9 +156,9 @@ export function urlTemplates(
       const list = cur[key]
       if (!Array.isArray(list)) continue
       const l = child(key)
-      list.forEach((v, i) =>
-        walk(v, l && { file: l.file, pointer: `${l.pointer}/${i}` }, [...path, '*'], depth + 1, curRefs),
-      )
+      list.forEach((v, i) => {
+        walk(v, l && { file: l.file, pointer: `${l.pointer}/${i}` }, [...path, '*'], depth + 1, curRefs)
+      })
     }
     if (isObject(cur.patternProperties)) {
       const pl = child('patternProperties')
@@ -175,9 +175,9 @@ export function urlTemplates(
       const list = cur[key]
       if (!Array.isArray(list)) continue
       const l = child(key)
-      list.forEach((v, i) =>
-        walk(v, l && { file: l.file, pointer: `${l.pointer}/${i}` }, path, depth + 1, curRefs),
-      )
+      list.forEach((v, i) => {
+        walk(v, l && { file: l.file, pointer: `${l.pointer}/${i}` }, path, depth + 1, curRefs)
+      })
     }
   }
   walk(schema, at, [], 0, new Set())
@@ -278,7 +278,9 @@ function atTemplate(
   const seg = segments[i] as string
   if (Array.isArray(value)) {
     if (seg === '*')
-      value.forEach((v, k) => atTemplate(v, segments, i + 1, `${pointer}/${k}`, reference, out, budget))
+      value.forEach((v, k) => {
+        atTemplate(v, segments, i + 1, `${pointer}/${k}`, reference, out, budget)
+      })
     else if (/^(?:0|[1-9]\d*)$/.test(seg) && Number(seg) < value.length)
       atTemplate(value[Number(seg)], segments, i + 1, `${pointer}/${seg}`, reference, out, budget)
     return
