@@ -21,6 +21,8 @@ import type { GatewayMetrics, RouteMetrics } from './metrics.js'
 import type { Decision, Principal, RequestContext, ResponseHead } from './pipeline/context.js'
 import { allOfHook, anyOfHook, type Authenticator } from './pipeline/authentication.js'
 import type { LogEntry, PolicyInstance } from './pipeline/policy.js'
+import { PolicyAnswer } from './pipeline/answer.js'
+import { preflightRoute } from './preflight.js'
 import { buildRouter, type RouteMatcher } from './router.js'
 import { buildSpecRoutes } from './spec-routes.js'
 import { Upstream, type UpstreamTarget } from './upstream/upstream.js'
@@ -749,7 +751,10 @@ export class Gateway {
     ctx.path = t.path
     ctx.query = t.query
     ctx.host = parseHost(req.headers.host)
-    const m = ctx.runtime.router.match(ctx.host, ctx.path, ctx.method)
+    let m = ctx.runtime.router.match(ctx.host, ctx.path, ctx.method)
+    // cors: a CORS preflight goes to the route of the method it asks for, when that route's cors
+    // policy answers it (see preflight.ts)
+    if (ctx.method === 'OPTIONS') m = preflightRoute(ctx.runtime.router, ctx.host, ctx.path, req, m)
     if (m === undefined) throw new GatewayError('GW_ERR_ROUTE_NOT_FOUND')
     if (!(m instanceof Object) || 'allow' in m) {
       const allow = (m as { allow: string[] }).allow
@@ -976,6 +981,14 @@ export class Gateway {
   /** The one place that turns an error into a problem+json response. */
   fail(ctx: GatewayContext, err: unknown): void {
     const res = ctx.res
+    // cors: a request hook answered the request itself (a CORS preflight): not an error, no upstream
+    if (err instanceof PolicyAnswer) {
+      const head = this.responseHead(ctx, err.status, { ...err.headers, 'content-length': 0 }, true)
+      if (!res.headersSent && !res.destroyed)
+        res.writeHead(head.status, head.headers as Record<string, string>)
+      res.end()
+      return
+    }
     const { problem, error } = toProblem(err, ctx.id)
     ctx.errorCode = error.code
     ctx.decision = error.status >= 500 ? 'error' : 'denied'

@@ -4,6 +4,7 @@ import { authorize } from './authorize/index.js'
 import { ban, banPrincipal } from './ban/index.js'
 import { bruteForceLockout } from './brute-force-lockout/index.js'
 import { ipFilter } from './ip-filter/index.js'
+import { cors } from './cors/index.js'
 import { jwtAuth } from './jwt-auth/index.js'
 import { mtls } from './mtls/index.js'
 import { objectOwnership } from './object-ownership/index.js'
@@ -20,6 +21,7 @@ import { userinfoAuth } from './userinfo-auth/index.js'
 /** Every built-in policy, by id. New policies register here. */
 export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   ipFilter,
+  cors,
   requestSizeLimit,
   securityHeaders,
   mtls,
