@@ -1,12 +1,30 @@
 import { createHash } from 'node:crypto'
 import { requestFields } from '../../audit/event.js'
-import { GatewayError } from '../../gateway/errors.js'
-import type { RequestContext } from '../../gateway/pipeline/context.js'
+import { GatewayError, toProblem } from '../../gateway/errors.js'
+import type { RequestContext, ResponseHead } from '../../gateway/pipeline/context.js'
 import { definePolicy } from '../../gateway/pipeline/policy.js'
 import { isStoreError } from '../../stores/types.js'
 import { BruteForceLockoutConfig } from './schema.js'
 
 const MAX_ACCOUNT_CHARS = 256
+
+/**
+ * Headers a uniform failure keeps: those gateway policies set (security headers, CORS, rate-limit
+ * headers) and the framing the gateway sets itself. Everything else the upstream sent (an ETag of
+ * its body, a cookie, an `x-user-found`, its own challenge) could tell the failures apart.
+ */
+const UNIFORM_KEEP = new Set([
+  'x-content-type-options',
+  'x-frame-options',
+  'content-security-policy',
+  'referrer-policy',
+  'strict-transport-security',
+  'permissions-policy',
+  'cache-control',
+  'vary',
+  'ratelimit',
+  'ratelimit-policy',
+])
 
 /** A short, non-reversible id for an account name: keys and logs never hold the name itself. */
 function accountId(name: string): string {
@@ -88,7 +106,42 @@ export const bruteForceLockout = definePolicy({
       )
     }
 
+    const uniform = config.uniformFailures
+    const uniformStatuses = new Set(uniform?.statuses ?? [])
+    let slowWarned = 0
+
     return {
+      ...(uniform
+        ? {
+            async onResponseBody(ctx: RequestContext, head: ResponseHead, body: Buffer): Promise<Buffer> {
+              if (head.local || !uniformStatuses.has(head.status)) return body
+              const h = head.headers
+              // Kept: the gateway's own headers, and the request id (the header whose value is ctx.id).
+              const keep = (k: string) =>
+                UNIFORM_KEEP.has(k) ||
+                k.startsWith('access-control-') ||
+                k.startsWith('cross-origin-') ||
+                h[k] === ctx.id
+              for (const k of Object.keys(h)) if (!keep(k)) delete h[k]
+              head.status = uniform.status
+              h['content-type'] = 'application/problem+json'
+              h['cache-control'] = 'no-store'
+              const out = Buffer.from(
+                JSON.stringify(toProblem(new GatewayError('GW_ERR_AUTH_INVALID'), undefined).problem),
+              )
+              const wait = uniform.minDurationMs - (performance.now() - ctx.startTime)
+              if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+              else if (uniform.minDurationMs > 0 && now() - slowWarned > 60_000) {
+                slowWarned = now()
+                logger.warn(
+                  { route: ctx.routeName, overMs: Math.round(-wait), minDurationMs: uniform.minDurationMs },
+                  'uniform failure over minDurationMs: raise it above the slowest failed login',
+                )
+              }
+              return out
+            },
+          }
+        : {}),
       async onRequest(ctx) {
         let list: string[]
         try {
