@@ -8,6 +8,7 @@ import { BUILTIN_POLICIES } from '../policies/registry.js'
 import { StoresConfig } from '../stores/config.js'
 import { AuditConfig } from '../audit/config.js'
 import { DetectConfig } from '../detect/config.js'
+import { EgressConfig } from '../egress/config.js'
 
 export const TlsConfig = Type.Object(
   {
@@ -411,6 +412,7 @@ export const GatewayConfig = Type.Object(
     ),
     audit: AuditConfig,
     detect: DetectConfig,
+    egress: EgressConfig,
     log: Type.Object(
       {
         level: Type.Union(

@@ -16,11 +16,15 @@ import { registerAuditMetrics } from '../audit/metrics.js'
 import { openAuditLog } from '../audit/open.js'
 import { RequestAudit } from '../audit/request.js'
 import { DetectEngine } from '../detect/engine.js'
+import { type EgressProxy, startEgressProxy } from '../egress/proxy.js'
+import { noopAudit } from '../audit/event.js'
 import { GatewayMetrics } from './metrics.js'
 import { type RunningListener, reloadTls, startAdmin, startListener } from './server.js'
 
 export interface RunningGateway {
   gateway: Gateway
+  /** The egress proxy (src/egress), when `egress.enabled`. */
+  egress: EgressProxy | undefined
   listeners: RunningListener[]
   admin: RunningListener | undefined
   logger: Logger
@@ -119,9 +123,14 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   }
   const listeners: RunningListener[] = []
   let admin: RunningListener | undefined
+  // egress: the forward proxy for the application's own outbound calls (docs/egress.md)
+  let egress: EgressProxy | undefined
   let ready = false
   let closing: Promise<void> | undefined
   try {
+    // egress:
+    if (config.egress.enabled)
+      egress = await startEgressProxy(config.egress, { logger, audit: audit ?? noopAudit, baseDir })
     for (const l of config.listeners) {
       const running = await startListener(l, gateway, { logger, metrics, baseDir })
       listeners.push(running)
@@ -148,6 +157,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()))
+    await egress?.close() // egress:
     await gateway.close(true)
     detect?.close()
     await store.close().catch(() => undefined)
@@ -190,11 +200,16 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       JSON.stringify(next.config.accessLog) !== JSON.stringify(config.accessLog) ||
       JSON.stringify(next.config.stores) !== JSON.stringify(config.stores) ||
       JSON.stringify(next.config.audit) !== JSON.stringify(config.audit) ||
-      JSON.stringify(next.config.detect) !== JSON.stringify(config.detect)
+      JSON.stringify(next.config.detect) !== JSON.stringify(config.detect) ||
+      // egress: the proxy's listener (enabled, host, port) is bound at start
+      JSON.stringify([next.config.egress.enabled, next.config.egress.host, next.config.egress.port]) !==
+        JSON.stringify([config.egress.enabled, config.egress.host, config.egress.port])
     try {
       await preparePolicies(next.config, { logger, baseDir })
       if (closing) return false
+      const applyEgress = egress?.prepare(next.config.egress) // egress: destinations and limits apply at once
       gateway.reload(next.config)
+      applyEgress?.()
     } catch (err) {
       reloaded('rejected', 1)
       metrics.reloads.labels('rejected').inc()
@@ -271,6 +286,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       }
       await Promise.race([stopped, new Promise((r) => setTimeout(r, 1000).unref())])
       await gateway.close(!clean)
+      await egress?.close() // egress:
       await admin?.close()
       await detect?.webhook?.flush(1000)
       detect?.close()
@@ -285,5 +301,5 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     return closing
   }
 
-  return { gateway, listeners, admin, logger, audit, reload, close }
+  return { gateway, egress, listeners, admin, logger, audit, reload, close }
 }
