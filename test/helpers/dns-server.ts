@@ -29,6 +29,8 @@ export interface TestDnsServer {
   server: string
   /** Every question received, in order. */
   queries: { name: string; type: string }[]
+  /** Lets the process exit while the server runs (the bench keeps one for its whole run). */
+  unref(): void
   close(): Promise<void>
 }
 
@@ -67,6 +69,7 @@ export async function startDnsServer(
     port,
     server: `127.0.0.1:${port}`,
     queries,
+    unref: () => sock.unref(),
     close: () => new Promise((resolve) => sock.close(() => resolve())),
   }
 }
