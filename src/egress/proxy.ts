@@ -122,6 +122,7 @@ class Rules {
       minTtlSec: cfg.dns.minTtlSec,
       maxTtlSec: cfg.dns.maxTtlSec,
       negativeTtlSec: cfg.dns.negativeTtlSec,
+      hostsFile: cfg.dns.hostsFile,
     })
   }
 

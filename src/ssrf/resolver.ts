@@ -1,15 +1,19 @@
 /**
- * Host name resolution for URL checks and the egress proxy: either the system resolver
- * (getaddrinfo, /etc/hosts included, as most upstreams resolve) or DNS servers named in the config
- * (node:dns Resolver: A and AAAA with their TTLs). Answers are cached in a bounded LRU (TTL clamped
- * to [minTtlSec, maxTtlSec]; names that do not exist for `negativeTtlSec`); concurrent lookups of
- * one name share one query. Failures (timeouts, SERVFAIL) are not cached.
+ * Host name resolution for URL checks and the egress proxy: A and AAAA records (with their TTLs)
+ * through node:dns's Resolver (c-ares: asynchronous, never a libuv thread pool slot, which a slow
+ * authoritative server an attacker controls could otherwise tie up), from the DNS servers named in
+ * the config or the system's (/etc/resolv.conf). Names in the hosts file (/etc/hosts) are answered
+ * from it first, as getaddrinfo does. Answers are cached in a bounded LRU (TTL clamped to
+ * [minTtlSec, maxTtlSec]; names that do not exist for `negativeTtlSec`); concurrent lookups of one
+ * name share one query. Failures (timeouts, SERVFAIL) are not cached.
  */
+import { readFileSync, statSync } from 'node:fs'
 import { promises as dnsPromises } from 'node:dns'
+import { isIP } from 'node:net'
 import { TtlLru } from '../util/ttl-lru.js'
 
 export interface ResolverOptions {
-  /** DNS servers (`1.1.1.1`, `[2606:4700::1111]:53`, `127.0.0.1:5353`); the system resolver when empty. */
+  /** DNS servers (`1.1.1.1`, `[2606:4700::1111]:53`, `127.0.0.1:5353`); the system's when empty. */
   servers: readonly string[]
   /** Per query, ms. */
   timeoutMs: number
@@ -17,12 +21,14 @@ export interface ResolverOptions {
   tries: number
   /** Cached names at most. */
   maxEntries: number
-  /** Shortest time an answer is kept, s (also the system resolver's, which has no TTL). */
+  /** Shortest time an answer is kept, s. */
   minTtlSec: number
   /** Longest time an answer is kept, s. */
   maxTtlSec: number
   /** How long a name that does not exist is remembered, s. */
   negativeTtlSec: number
+  /** A hosts file answered from first ('' for none). Default /etc/hosts. */
+  hostsFile?: string
   now?: () => number
 }
 
@@ -43,35 +49,85 @@ export interface Resolution {
   error?: string
 }
 
+/** Largest hosts file read. */
+const MAX_HOSTS_BYTES = 4 * 1024 * 1024
+
+/** Parses a hosts file: name (lower-case) → addresses, in file order. */
+export function parseHosts(text: string): Map<string, string[]> {
+  const map = new Map<string, string[]>()
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*/, '').trim()
+    if (line === '') continue
+    const [addr, ...names] = line.split(/\s+/)
+    if (addr === undefined || isIP(addr.replace(/%.*$/, '')) === 0) continue
+    for (const n of names) {
+      const name = n.toLowerCase().replace(/\.$/, '')
+      const list = map.get(name) ?? []
+      if (!list.includes(addr)) list.push(addr)
+      map.set(name, list)
+    }
+  }
+  return map
+}
+
 const NO_DATA = new Set(['ENODATA', 'ENOTFOUND', 'NXDOMAIN', 'ENONAME'])
 
 /** A caching resolver. */
 export class HostResolver {
   private readonly cache: TtlLru<Resolution>
   private readonly inflight = new Map<string, Promise<Resolution>>()
-  private readonly resolver: dnsPromises.Resolver | undefined
+  private readonly resolver: dnsPromises.Resolver
   private readonly opts: ResolverOptions
   private readonly now: () => number
   /** Queries sent (not answered from the cache), for tests and metrics. */
   queries = 0
 
+  private readonly hostsFile: string
+  private hosts = new Map<string, Resolution>()
+  private hostsStamp = ''
+  private hostsCheckedAt = Number.NEGATIVE_INFINITY
+
   constructor(options: Partial<ResolverOptions> = {}) {
     this.opts = { ...DEFAULT_RESOLVER_OPTIONS, ...options }
     this.now = this.opts.now ?? Date.now
     this.cache = new TtlLru(this.opts.maxEntries, this.now)
-    if (this.opts.servers.length > 0) {
-      this.resolver = new dnsPromises.Resolver({ timeout: this.opts.timeoutMs, tries: this.opts.tries })
-      this.resolver.setServers([...this.opts.servers])
+    this.resolver = new dnsPromises.Resolver({ timeout: this.opts.timeoutMs, tries: this.opts.tries })
+    if (this.opts.servers.length > 0) this.resolver.setServers([...this.opts.servers])
+    this.hostsFile = this.opts.hostsFile ?? '/etc/hosts'
+  }
+
+  /** The hosts file's answer for `name`; the file is re-read when it changed (checked every 10 s). */
+  private fromHosts(name: string): Resolution | undefined {
+    if (this.hostsFile === '') return undefined
+    const t = this.now()
+    if (t - this.hostsCheckedAt >= 10_000) {
+      this.hostsCheckedAt = t
+      try {
+        const st = statSync(this.hostsFile)
+        const stamp = `${st.size}:${st.mtimeMs}`
+        if (stamp !== this.hostsStamp && st.size <= MAX_HOSTS_BYTES) {
+          const map = new Map<string, Resolution>()
+          for (const [n, a] of parseHosts(readFileSync(this.hostsFile, 'utf8'))) map.set(n, { addresses: a })
+          this.hosts = map
+          this.hostsStamp = stamp
+        }
+      } catch {
+        this.hosts = new Map()
+        this.hostsStamp = ''
+      }
     }
+    return this.hosts.get(name)
   }
 
   /** The cached answer for `name` (lower-case, no trailing dot), or undefined: no query is sent. */
   cached(name: string): Resolution | undefined {
-    return this.cache.get(name)
+    return this.fromHosts(name) ?? this.cache.get(name)
   }
 
   /** Resolves `name` (lower-case, no trailing dot); never rejects. */
   resolve(name: string): Promise<Resolution> {
+    const file = this.fromHosts(name)
+    if (file !== undefined) return Promise.resolve(file)
     const hit = this.cache.get(name)
     if (hit !== undefined) return Promise.resolve(hit)
     const running = this.inflight.get(name)
@@ -88,19 +144,6 @@ export class HostResolver {
       const t = this.now()
       this.cache.set(name, r, t + Math.min(maxTtlSec, Math.max(minTtlSec, ttlSec)) * 1000, t)
       return r
-    }
-    if (this.resolver === undefined) {
-      try {
-        const list = await withTimeout(
-          dnsPromises.lookup(name, { all: true, verbatim: true }),
-          this.opts.timeoutMs * this.opts.tries,
-        )
-        return keep({ addresses: list.map((a) => a.address) }, minTtlSec)
-      } catch (err) {
-        const code = (err as { code?: string }).code ?? 'ERROR'
-        if (NO_DATA.has(code)) return keep({ addresses: [] }, negativeTtlSec)
-        return { addresses: [], error: code }
-      }
     }
     const r = this.resolver
     const [v4, v6] = await Promise.allSettled([
@@ -127,21 +170,4 @@ export class HostResolver {
     if (addresses.length > 0) return keep({ addresses }, ttl)
     return keep({ addresses: [] }, negativeTtlSec)
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(Object.assign(new Error('timeout'), { code: 'ETIMEOUT' })), ms)
-    timer.unref()
-    p.then(
-      (v) => {
-        clearTimeout(timer)
-        resolve(v)
-      },
-      (e: unknown) => {
-        clearTimeout(timer)
-        reject(e)
-      },
-    )
-  })
 }

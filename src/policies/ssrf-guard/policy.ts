@@ -124,6 +124,7 @@ export const ssrfGuard = definePolicy({
       minTtlSec: config.dns.minTtlSec,
       maxTtlSec: config.dns.maxTtlSec,
       negativeTtlSec: config.dns.negativeTtlSec,
+      hostsFile: config.dns.hostsFile,
     })
     const guard = new UrlGuard({
       schemes: config.schemes,

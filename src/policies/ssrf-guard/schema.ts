@@ -13,7 +13,12 @@ export const SsrfDnsConfig = Type.Object(
       default: [],
       maxItems: 8,
       description:
-        'DNS servers to resolve URL hosts with (`1.1.1.1`, `[2606:4700::1111]:53`, `127.0.0.1:5353`). Empty: the system resolver (getaddrinfo, /etc/hosts included), as most upstreams resolve.',
+        'DNS servers to resolve URL hosts with (`1.1.1.1`, `[2606:4700::1111]:53`, `127.0.0.1:5353`). Empty: the system’s (/etc/resolv.conf). Queries are asynchronous (c-ares), never in the thread pool.',
+    }),
+    hostsFile: Type.String({
+      default: '/etc/hosts',
+      description:
+        'Names in this hosts file are answered from it first, as getaddrinfo (what most upstreams use) does; re-read when it changes. Empty: none.',
     }),
     timeoutMs: Type.Integer({ minimum: 50, maximum: 30_000, default: 2000, description: 'Per query.' }),
     tries: Type.Integer({ minimum: 1, maximum: 5, default: 2, description: 'Attempts per server.' }),
@@ -27,7 +32,7 @@ export const SsrfDnsConfig = Type.Object(
       minimum: 0,
       maximum: 86_400,
       default: 5,
-      description: 'Shortest time an answer is cached (also how long system resolver answers are kept).',
+      description: 'Shortest time an answer is cached.',
     }),
     maxTtlSec: Type.Integer({
       minimum: 1,
