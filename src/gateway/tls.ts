@@ -47,7 +47,15 @@ interface Built {
 }
 
 function read(baseDir: string, file: string): Buffer {
-  return readFileSync(resolve(baseDir, file))
+  try {
+    return readFileSync(resolve(baseDir, file))
+  } catch (err) {
+    const e = new Error(
+      `invalid config: TLS: cannot read ${file}: ${(err as { code?: string }).code ?? (err as Error).message}`,
+    )
+    e.name = 'ConfigError'
+    throw e
+  }
 }
 
 /** The DNS names of a certificate (subjectAltName, else its CN), lower-case. */
@@ -97,7 +105,14 @@ function build(tls: TlsConfig, baseDir: string): Built {
   for (const c of tls.certificates ?? []) {
     const p = pair(c.cert, c.key)
     // createSecureContext checks that the key belongs to the certificate.
-    const ctx = createSecureContext({ ...common, cert: p.cert, key: p.key })
+    let ctx: SecureContext
+    try {
+      ctx = createSecureContext({ ...common, cert: p.cert, key: p.key })
+    } catch (err) {
+      const e = new Error(`invalid config: TLS: ${c.cert} / ${c.key}: ${(err as Error).message}`)
+      e.name = 'ConfigError'
+      throw e
+    }
     const names = c.serverNames ?? certificateNames(p.cert)
     for (const n of names) {
       const name = n.toLowerCase()
@@ -106,7 +121,13 @@ function build(tls: TlsConfig, baseDir: string): Built {
   }
   const options: https.ServerOptions = { ...common, cert: main.cert, key: main.key }
   // Fail now (at start or reload) on a key that does not match its certificate.
-  createSecureContext(options)
+  try {
+    createSecureContext(options)
+  } catch (err) {
+    const e = new Error(`invalid config: TLS: ${tls.cert} / ${tls.key}: ${(err as Error).message}`)
+    e.name = 'ConfigError'
+    throw e
+  }
   return { options, byName, digest: hash.digest('hex') }
 }
 
