@@ -363,6 +363,13 @@ export const GatewayConfig = Type.Object(
           default: 8192,
           description: 'Longest request target (414).',
         }),
+        maxQueryParams: Type.Integer({
+          minimum: 1,
+          maximum: 100000,
+          default: 1000,
+          description:
+            'Most query parameters (and form-body fields) a policy will read; more is a 400. See docs/security/query-strings.md.',
+        }),
       },
       { additionalProperties: false, default: {}, description: 'Proxy behaviour and request hygiene.' },
     ),

@@ -57,13 +57,3 @@ test('ties keep config order', () => {
   const r = buildRouter([route('first', { pathPrefix: '/a' }), route('second', { pathPrefix: '/a' })])
   assert.equal(r.match('h', '/a', 'GET'), 'first')
 })
-
-test('withoutQueryParams drops a parameter by its decoded name, keeps the rest as sent', async () => {
-  const { withoutQueryParams } = await import('./create-gateway.js')
-  const names = new Set(['api_key'])
-  assert.equal(withoutQueryParams('a=1&api_key=x&b=%20', names), 'a=1&b=%20')
-  assert.equal(withoutQueryParams('api%5Fkey=x&api_key=y', names), '')
-  assert.equal(withoutQueryParams('api_key', names), '')
-  assert.equal(withoutQueryParams('%zz=1&api_key=2', names), '%zz=1')
-  assert.equal(withoutQueryParams('a=1', names), 'a=1')
-})

@@ -29,29 +29,20 @@ const NOT_PRESENT = Symbol('not present')
 const AMBIGUOUS = Symbol('ambiguous')
 type Presented = string | typeof NOT_PRESENT | typeof AMBIGUOUS
 
-/** The value of `name` in a raw query string: absent, once, or more than once (ambiguous). */
-function fromQuery(query: string, name: string): Presented {
-  if (query === '') return NOT_PRESENT
-  let found: Presented = NOT_PRESENT
-  let start = 0
-  while (start <= query.length) {
-    let end = query.indexOf('&', start)
-    if (end === -1) end = query.length
-    const eq = query.indexOf('=', start)
-    const nameEnd = eq === -1 || eq > end ? end : eq
-    if (nameEnd - start === name.length && query.startsWith(name, start)) {
-      if (found !== NOT_PRESENT) return AMBIGUOUS
-      const raw = nameEnd === end ? '' : query.slice(nameEnd + 1, end)
-      if (raw.length > MAX_PRESENTED_KEY_LENGTH * 3) return AMBIGUOUS
-      try {
-        found = raw.includes('%') ? decodeURIComponent(raw) : raw
-      } catch {
-        return AMBIGUOUS
-      }
-    }
-    start = end + 1
+/**
+ * The value of `name` in the query (the one parser, ctx.queryParams()): absent, once, or
+ * ambiguous (repeated, spelled another way, malformed, or too long to be a key).
+ */
+function fromQuery(ctx: RequestContext, name: string): Presented {
+  if (ctx.query === '') return NOT_PRESENT
+  let v: string | undefined
+  try {
+    v = ctx.queryParams().single(name)
+  } catch {
+    return AMBIGUOUS
   }
-  return found
+  if (v === undefined) return NOT_PRESENT
+  return v.length > MAX_PRESENTED_KEY_LENGTH ? AMBIGUOUS : v
 }
 
 /** Where a policy instance checks keys: a key store file, or the state store's replicated map. */
@@ -164,7 +155,7 @@ export const apiKeyAuth = definePolicy({
       const inHeader: Presented =
         h === undefined || h === '' ? NOT_PRESENT : typeof h === 'string' ? h : AMBIGUOUS
       if (queryParam === undefined) return inHeader
-      const inQuery = fromQuery(ctx.query, queryParam)
+      const inQuery = fromQuery(ctx, queryParam)
       if (inQuery === NOT_PRESENT || inQuery === '') return inHeader
       return inHeader === NOT_PRESENT ? inQuery : AMBIGUOUS
     }

@@ -234,7 +234,10 @@ export const authorize = definePolicy({
                 detail: `the ${name} header is not accepted`,
               })
           }
-          if (ctx.query !== '' && hasQueryName(ctx.query, METHOD_OVERRIDE_QUERY))
+          if (
+            ctx.query !== '' &&
+            ctx.queryParams().list.some((x) => x.name.toLowerCase() === METHOD_OVERRIDE_QUERY)
+          )
             throw new GatewayError('GW_ERR_METHOD_OVERRIDE', {
               detail: 'the _method query parameter is not accepted',
             })
@@ -441,8 +444,7 @@ function compileCondition(
         return params.spec && Object.hasOwn(params.spec, rawName) ? params.spec[rawName] : undefined
       case 'query': {
         if (ctx.query === '') return undefined
-        const all = new URLSearchParams(ctx.query).getAll(rawName)
-        return all.length === 1 ? all[0] : undefined // absent or repeated: no value (fails closed)
+        return ctx.queryParams().single(rawName) // repeated or spelled another way: refused
       }
       case 'header': {
         const v = ctx.req.headers[name]
@@ -527,22 +529,6 @@ function trimSlash(p: string): string {
 function underPrefix(path: string, prefix: string): boolean {
   if (prefix === '/') return true
   return path === prefix || path.startsWith(`${prefix}/`)
-}
-
-/** True when the raw query has a parameter of this decoded name. */
-function hasQueryName(query: string, name: string): boolean {
-  for (const part of query.split('&')) {
-    const eq = part.indexOf('=')
-    const raw = eq === -1 ? part : part.slice(0, eq)
-    let decoded: string
-    try {
-      decoded = decodeURIComponent(raw.replaceAll('+', ' '))
-    } catch {
-      decoded = raw
-    }
-    if (decoded.toLowerCase() === name) return true
-  }
-  return false
 }
 
 function configError(route: string, problems: string[]): Error {

@@ -484,11 +484,7 @@ export const objectOwnership = definePolicy({
       params: Record<string, string>,
       body: unknown,
     ): Promise<void> | undefined {
-      let q: URLSearchParams | undefined
-      const query = () => {
-        q ??= new URLSearchParams(ctx.query)
-        return q
-      }
+      const query = () => ctx.queryParams()
       const src = { params, query: ctx.query, headers: ctx.req.headers, body }
       const work: [ObjectType, string][] = []
       let total = 0

@@ -1,3 +1,4 @@
+import { withoutParams } from '../../gateway/query.js'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { Counter, type Registry } from 'prom-client'
 import { requestFields } from '../../audit/event.js'
@@ -321,7 +322,12 @@ export const openApiValidation = definePolicy({
         ctx.state['openapi-validation'] = info
 
         const repairs: { in: string; kind: string }[] = []
-        const { violations, unknownQuery } = validateParams(op, ctx.req, ctx.query, m.match.params)
+        const { violations, unknownQuery } = validateParams(
+          op,
+          ctx.req,
+          () => ctx.queryParams(),
+          m.match.params,
+        )
         if (unknownQuery.length > 0) {
           const unknown: Violation[] = unknownQuery.map((name) => ({
             kind: 'unknown-query',
@@ -334,7 +340,7 @@ export const openApiValidation = definePolicy({
           else if (mode.query === 'monitor') monitor(ctx, op, unknown, 'undeclared query parameters')
           else {
             repairs.push(...unknown)
-            ctx.query = withoutNames(ctx.query, new Set(unknownQuery))
+            ctx.query = withoutParams(ctx.query, new Set(unknownQuery))
           }
         }
 
@@ -519,21 +525,4 @@ function configError(route: string, problems: string[]): Error {
   )
   err.name = 'ConfigError'
   return err
-}
-
-/** The raw query without the parameters whose decoded names are listed. */
-function withoutNames(query: string, names: ReadonlySet<string>): string {
-  return query
-    .split('&')
-    .filter((part) => {
-      if (part === '') return false
-      const eq = part.indexOf('=')
-      const raw = (eq === -1 ? part : part.slice(0, eq)).replace(/\+/g, ' ')
-      try {
-        return !names.has(decodeURIComponent(raw))
-      } catch {
-        return false
-      }
-    })
-    .join('&')
 }
