@@ -28,6 +28,10 @@ export interface LoadResult {
   warnings: ConfigProblem[]
   /** Paths whose values came from ${env:} or ${file:}: treated as secrets (never printed). */
   secretPaths: ReadonlySet<string>
+  /** Where a path is in the document, for problems found after loading (policy checks). */
+  locate?: (path: readonly (string | number)[]) => { line?: number; column?: number }
+  /** Removes every secret value of the document from a message. */
+  scrub?: (message: string) => string
 }
 
 // verbose: ajv sets `parentSchema` on errors only in verbose mode (used for the unknown-field hint).
@@ -720,7 +724,14 @@ function load(text: string, file: string, opts: LoadOptions): LoadResult {
       warnings: inDocumentOrder(warnings),
       secretPaths,
     }
-  return { config: deepFreeze(data), errors, warnings: inDocumentOrder(warnings), secretPaths }
+  return {
+    config: deepFreeze(data),
+    errors,
+    warnings: inDocumentOrder(warnings),
+    secretPaths,
+    locate: (segs) => locate(segs as Seg[]),
+    scrub,
+  }
 }
 
 /** Loads a config file. Never throws for bad content; an unreadable file is one error. */

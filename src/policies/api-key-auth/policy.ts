@@ -6,7 +6,7 @@ import { definePolicy, type PolicyDeps } from '../../gateway/pipeline/policy.js'
 import { parseKey } from '../../keys/format.js'
 import { acquireKeyStore } from '../../keys/live.js'
 import { acquireMapKeySet } from '../../keys/live-map.js'
-import { KeyStoreError } from '../../keys/store.js'
+import { KeyStoreError, readStore } from '../../keys/store.js'
 import type { VerifyResult } from '../../keys/verify.js'
 import { ApiKeyAuthConfig } from './schema.js'
 
@@ -111,6 +111,19 @@ function storeSource(config: ApiKeyAuthConfig, deps: PolicyDeps, where: string):
 export const apiKeyAuth = definePolicy({
   id: 'api-key-auth',
   priority: 7900,
+  check(config, ctx) {
+    // The key store file must load now, as create() would load it (the rest is in the loader's
+    // document rules: which fields go with which source).
+    if (config.source !== 'file' || config.store === undefined) return []
+    const file = isAbsolute(config.store) ? config.store : resolve(ctx.baseDir, config.store)
+    try {
+      readStore(file)
+      return []
+    } catch (err) {
+      if (err instanceof KeyStoreError) return [{ path: ['store'], message: err.message }]
+      throw err
+    }
+  },
   authenticates: true,
   description:
     'Authenticates requests by API key (`pcl_…`) against hashed key records managed with `portcullis keys`, in a hot-reloaded file or shared by every gateway through Redis; checks revocation, expiry and scopes (401/403).',

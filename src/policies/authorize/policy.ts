@@ -3,7 +3,7 @@ import type { Static } from '@sinclair/typebox'
 import { compileClaimPath, stringList } from '../../auth/principal.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
-import { definePolicy, type PolicyInstance } from '../../gateway/pipeline/policy.js'
+import { definePolicy, type PolicyInstance, PolicyConfigError } from '../../gateway/pipeline/policy.js'
 import { formatProblem, loadOpenApi, type Operation, PathMatcher, SpecError } from '../../openapi/index.js'
 import { compileLinear } from '../../util/linear-regex.js'
 import { type AuthorizeCondition, AuthorizeConfig, type AuthorizeRule } from './schema.js'
@@ -79,6 +79,7 @@ export const authorize = definePolicy({
   // openapi-validation (6000): a caller who may not call an operation gets no validation detail
   // about it and its body is never parsed. The spec is matched here, independently.
   priority: 6500,
+  checkByBuilding: true,
   description:
     'Function-level authorization (BFLA), default deny: OpenAPI `security` scopes (403 insufficient_scope), administrative operations (tags, `x-portcullis-roles`, path prefixes) need their role, rules per operation (operationId, tags, method and path) with scopes, roles and conditions on claims and request values; method override headers refused or stripped.',
   schema: AuthorizeConfig,
@@ -532,9 +533,5 @@ function underPrefix(path: string, prefix: string): boolean {
 }
 
 function configError(route: string, problems: string[]): Error {
-  const err = new Error(
-    `invalid config: route ${route}, authorize:\n${problems.map((p) => `  ${p}`).join('\n')}`,
-  )
-  err.name = 'ConfigError'
-  return err
+  return new PolicyConfigError('authorize', route, problems)
 }

@@ -4,7 +4,7 @@ import { requestFields } from '../../audit/event.js'
 import { compileClaimPath, stringList } from '../../auth/principal.js'
 import { type ErrorCode, GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext, ResponseHead } from '../../gateway/pipeline/context.js'
-import { definePolicy, type PolicyInstance } from '../../gateway/pipeline/policy.js'
+import { definePolicy, type PolicyInstance, PolicyConfigError } from '../../gateway/pipeline/policy.js'
 import { formatProblem, loadOpenApi, type Operation, PathMatcher, SpecError } from '../../openapi/index.js'
 import { JsonGuardError, parseJsonGuarded } from '../../openapi/json-guard.js'
 import { isStoreError } from '../../stores/types.js'
@@ -140,6 +140,7 @@ export const objectOwnership = definePolicy({
   // call the operation at all is refused before any store or lookup work. Before
   // openapi-validation (6000): a request for someone else's object gets no validation detail.
   priority: 6400,
+  checkByBuilding: true,
   description:
     'Object-level authorization (BOLA): object ids from path, query, headers or JSON body must be bound to the principal (claims), owned by it (ownership learned from create operations and own lists, in the store, shared across gateways with Redis) or confirmed by an HTTP ownership lookup (cached, fail closed); list responses with objects of others are filtered or blocked. Denials are 404 by default.',
   schema: ObjectOwnershipConfig,
@@ -676,7 +677,5 @@ const RESPONSE_JSON_LIMITS = {
 }
 
 function configError(route: string, problems: string[]): Error {
-  const err = new Error(`invalid config: route ${route}, ${ID}:\n${problems.map((p) => `  ${p}`).join('\n')}`)
-  err.name = 'ConfigError'
-  return err
+  return new PolicyConfigError('object-ownership', route, problems)
 }

@@ -4,7 +4,7 @@ import { Counter, type Registry } from 'prom-client'
 import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
-import { definePolicy, type PolicyInstance } from '../../gateway/pipeline/policy.js'
+import { definePolicy, type PolicyInstance, PolicyConfigError } from '../../gateway/pipeline/policy.js'
 import { formatProblem, SpecError } from '../../openapi/errors.js'
 import { fetchRemoteRefs } from '../../openapi/remote.js'
 import { DEFAULT_JSON_LIMITS, type JsonLimits } from '../../openapi/json-guard.js'
@@ -91,6 +91,7 @@ const ECHO_BUDGET = 100
 export const openApiValidation = definePolicy({
   id: 'openapi-validation',
   priority: 6000, // after authentication and rate limits (a flood is refused before its body is parsed)
+  checkByBuilding: true,
   description:
     'Validates requests against an OpenAPI 3.0/3.1 spec: undeclared routes and methods (404/405), path/query/header/cookie parameters (parameter pollution refused), JSON bodies (guarded parsing), content types (415); block, monitor or strip, per operation.',
   schema: OpenApiValidationConfig,
@@ -520,9 +521,5 @@ export const openApiValidation = definePolicy({
 
 /** A config error (the CLI prints its message without a stack, exit code 2). */
 function configError(route: string, problems: string[]): Error {
-  const err = new Error(
-    `invalid config: route ${route}, openapi-validation:\n${problems.map((p) => `  ${p}`).join('\n')}`,
-  )
-  err.name = 'ConfigError'
-  return err
+  return new PolicyConfigError('openapi-validation', route, problems)
 }

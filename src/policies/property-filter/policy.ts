@@ -4,7 +4,7 @@ import { requestFields } from '../../audit/event.js'
 import { compileClaimPath, stringList } from '../../auth/principal.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
-import { definePolicy, type PolicyInstance } from '../../gateway/pipeline/policy.js'
+import { definePolicy, type PolicyInstance, PolicyConfigError } from '../../gateway/pipeline/policy.js'
 import { formatProblem, loadOpenApi, PathMatcher, SpecError } from '../../openapi/index.js'
 import { DEFAULT_JSON_LIMITS, JsonGuardError, parseJsonGuarded } from '../../openapi/json-guard.js'
 import { compileLinear } from '../../util/linear-regex.js'
@@ -50,6 +50,7 @@ export const propertyFilter = definePolicy({
   // field it names (GW_ERR_PROPERTY_NOT_ALLOWED), not as a generic validation failure. Responses
   // run in reverse order, so openapi-validation's response check sees the body first.
   priority: 6200,
+  checkByBuilding: true,
   description:
     'Object property level authorization (BOPLA): sensitive properties (names, patterns) always removed from JSON responses, properties restricted to roles (`x-portcullis-roles` in the spec, or config) removed for other principals; on requests, `readOnly` and role-reserved properties refused with 400 naming the field (mass assignment).',
   schema: PropertyFilterConfig,
@@ -326,9 +327,5 @@ function formAsObject(text: string): Record<string, unknown> {
 
 /** A config error (the CLI prints its message without a stack, exit code 2). */
 function configError(route: string, problems: string[]): Error {
-  const err = new Error(
-    `invalid config: route ${route}, property-filter:\n${problems.map((p) => `  ${p}`).join('\n')}`,
-  )
-  err.name = 'ConfigError'
-  return err
+  return new PolicyConfigError('property-filter', route, problems)
 }
