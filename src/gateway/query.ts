@@ -202,10 +202,11 @@ export function withoutParams(raw: string, names: ReadonlySet<string>): string {
   const bases = new Set([...names].map(baseName))
   const kept: string[] = []
   for (const part of raw.split('&')) {
-    if (part === '') continue
-    const eq = part.indexOf('=')
-    const name = decodeFormComponent(eq === -1 ? part : part.slice(0, eq))
-    if (name === undefined || bases.has(baseName(name))) continue
+    if (part !== '') {
+      const eq = part.indexOf('=')
+      const name = decodeFormComponent(eq === -1 ? part : part.slice(0, eq))
+      if (name === undefined || bases.has(baseName(name))) continue
+    }
     kept.push(part)
   }
   return kept.join('&')
