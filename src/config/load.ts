@@ -82,7 +82,9 @@ function inlineSecrets(
   if (node === null || typeof node !== 'object') return
   const isPolicyMap = segs[segs.length - 1] === 'policies'
   if (Array.isArray(node)) {
-    node.forEach((v, i) => inlineSecrets(v, [...segs, i], paths, values, under))
+    node.forEach((v, i) => {
+      inlineSecrets(v, [...segs, i], paths, values, under)
+    })
     return
   }
   for (const [k, v] of Object.entries(node)) {
