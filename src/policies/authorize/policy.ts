@@ -1,3 +1,4 @@
+import { compileRolesOf } from '../../auth/principal.js'
 import { isAbsolute, resolve, dirname } from 'node:path'
 import type { Static } from '@sinclair/typebox'
 import { compileClaimPath, stringList } from '../../auth/principal.js'
@@ -85,18 +86,7 @@ export const authorize = definePolicy({
   schema: AuthorizeConfig,
   create(config, deps) {
     const problems: string[] = []
-    const rolesGetters = config.rolesClaims.map(compileClaimPath)
-    const rolesCache = new WeakMap<Principal, ReadonlySet<string>>()
-    const rolesOf = (p: Principal): ReadonlySet<string> => {
-      let s = rolesCache.get(p)
-      if (!s) {
-        const set = new Set(p.roles)
-        for (const g of rolesGetters) for (const r of stringList(g(p.claims), false)) set.add(r)
-        s = set
-        rolesCache.set(p, s)
-      }
-      return s
-    }
+    const rolesOf = compileRolesOf(config.rolesClaims)
 
     // The spec, when configured: operations by id, a matcher, and each operation's own checks.
     let matcher: PathMatcher<SpecOp> | undefined

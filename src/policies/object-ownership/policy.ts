@@ -1,3 +1,4 @@
+import { compileRolesOf } from '../../auth/principal.js'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import type { Static } from '@sinclair/typebox'
 import { requestFields } from '../../audit/event.js'
@@ -188,12 +189,7 @@ export const objectOwnership = definePolicy({
       return out
     }
 
-    const rolesGetters = config.rolesClaims.map(compileClaimPath)
-    const rolesOf = (p: Principal): Set<string> => {
-      const set = new Set(p.roles)
-      for (const g of rolesGetters) for (const r of stringList(g(p.claims), false)) set.add(r)
-      return set
-    }
+    const rolesOf = compileRolesOf(config.rolesClaims)
 
     const access = new OpTable<AccessEntry>()
     const learnOps = new OpTable<LearnEntry>()
@@ -426,11 +422,11 @@ export const objectOwnership = definePolicy({
         const p = ctx.principal
         if (!p || p.type === 'anonymous')
           throw new GatewayError('GW_ERR_AUTH_MISSING', { headers: { 'WWW-Authenticate': 'Bearer' } })
-        let roles: Set<string> | undefined
+        let roles: ReadonlySet<string> | undefined
         const privileged = (o: ObjectType) => {
           if (o.allowRoles.length === 0) return false
           roles ??= rolesOf(p)
-          return o.allowRoles.some((r) => (roles as Set<string>).has(r))
+          return o.allowRoles.some((r) => (roles as ReadonlySet<string>).has(r))
         }
         if (l || li) {
           // The answer is read (learned ids, list items): ask for it uncompressed.

@@ -1,9 +1,9 @@
+import { compileRolesOf } from '../../auth/principal.js'
 import { parseParams } from '../../gateway/query.js'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { requestFields } from '../../audit/event.js'
-import { compileClaimPath, stringList } from '../../auth/principal.js'
 import { GatewayError } from '../../gateway/errors.js'
-import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
+import type { RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyInstance, PolicyConfigError } from '../../gateway/pipeline/policy.js'
 import { formatProblem, loadOpenApi, PathMatcher, SpecError } from '../../openapi/index.js'
 import { DEFAULT_JSON_LIMITS, JsonGuardError, parseJsonGuarded } from '../../openapi/json-guard.js'
@@ -137,20 +137,7 @@ export const propertyFilter = definePolicy({
     const base = config.basePath
     const limits = { ...DEFAULT_JSON_LIMITS, ...config.json }
 
-    const rolesGetters = config.rolesClaims.map(compileClaimPath)
-    const rolesCache = new WeakMap<Principal, ReadonlySet<string>>()
-    const NO_ROLES: ReadonlySet<string> = new Set()
-    const rolesOf = (p: Principal | undefined): ReadonlySet<string> => {
-      if (!p) return NO_ROLES
-      let s = rolesCache.get(p)
-      if (!s) {
-        const set = new Set(p.roles)
-        for (const g of rolesGetters) for (const r of stringList(g(p.claims), false)) set.add(r)
-        s = set
-        rolesCache.set(p, s)
-      }
-      return s
-    }
+    const rolesOf = compileRolesOf(config.rolesClaims)
 
     function operation(ctx: RequestContext): OpEntry {
       let path = ctx.path
