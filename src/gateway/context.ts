@@ -3,6 +3,7 @@
  * the RequestContext interface in pipeline/context.ts). Built once per request by the gateway.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
 import { GatewayError } from './errors.js'
 import type { Decision, Principal, RequestContext } from './pipeline/context.js'
 import { type Params, parseParams } from './query.js'
@@ -38,6 +39,10 @@ export class GatewayContext implements RequestContext {
   readonly fromTrustedProxy: boolean
   decision: Decision = 'allowed'
   bodyTooLarge = false
+  /** A request body streamed from a partial buffer (chunked, larger than the route's buffer). */
+  bodyStream: Readable | undefined = undefined
+  /** The request counts against its client's share of upstream requests (see Forwarder). */
+  holdsUpstreamSlot = false
   /** Aborts the upstream exchange (set once undici starts it). */
   abortUpstream: ((reason: Error) => void) | undefined = undefined
   /** The streaming upstream exchange in progress (its undici controller). */

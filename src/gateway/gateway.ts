@@ -166,6 +166,7 @@ export class Gateway {
     const aborted = !res.writableFinished
     if (aborted) ctx.abortUpstream?.(new Error('client closed the connection'))
     this.inFlight--
+    this.forwarder.release(ctx)
     ctx.logDurationMs = performance.now() - ctx.startTime
     ctx.logAborted = aborted
     ctx.logStatus = aborted && !res.headersSent ? 499 : res.statusCode

@@ -11,6 +11,7 @@ function route(name: string, match: Partial<RouteConfig['match']>): { config: Ro
       upstream: 'u',
       stripPrefix: false,
       responseBodyLimit: 0,
+      requestBuffering: { maxBytes: 1048576, idleTimeoutMs: 10000 },
     },
     route: name,
   }

@@ -17,6 +17,7 @@ import { GatewayError } from '../errors.js'
 import type { ResponseHead } from '../pipeline/context.js'
 import { withoutParams } from '../query.js'
 import { upstreamHeaders, withoutHopByHop } from './headers.js'
+import { bufferBody, shouldBuffer } from './request-body.js'
 import type { Responder } from '../respond.js'
 import type { CompiledRoute } from '../runtime.js'
 import type { UpstreamTarget } from './upstream.js'
@@ -33,8 +34,48 @@ export class Forwarder {
     this.draining = draining
   }
 
-  /** Sends the request to a target of the route's upstream (again, on a retry). */
+  /**
+   * Forwards a request that passed the request phase: the declared size against the body limit,
+   * the client's share of upstream requests, then (for a body that fits the route's buffer) the
+   * whole body read before an upstream connection is taken; then `send`.
+   */
   forward(ctx: GatewayContext): void {
+    const route = ctx.route as CompiledRoute
+    const cl = ctx.req.headers['content-length']
+    if (ctx.body === undefined && cl !== undefined && Number(cl) > ctx.bodyLimit) {
+      this.responder.fail(
+        ctx,
+        new GatewayError('GW_ERR_BODY_TOO_LARGE', { detail: `limit is ${ctx.bodyLimit} bytes` }),
+      )
+      return
+    }
+    if (!this.admitClient(ctx)) {
+      this.responder.fail(
+        ctx,
+        new GatewayError('GW_ERR_CONCURRENCY_LIMITED', {
+          detail: 'too many requests from this client waiting on the upstream',
+          headers: { 'retry-after': '1' },
+        }),
+      )
+      return
+    }
+    const rb = route.config.requestBuffering
+    if (!shouldBuffer(ctx, rb.maxBytes)) {
+      this.send(ctx)
+      return
+    }
+    bufferBody(ctx, rb.maxBytes, rb.idleTimeoutMs).then(
+      (b) => {
+        if ('stream' in b) ctx.bodyStream = b.stream
+        if (ctx.res.destroyed) return // the client went away while sending its body
+        this.send(ctx)
+      },
+      (err: unknown) => this.responder.fail(ctx, err),
+    )
+  }
+
+  /** Sends the request to a target of the route's upstream (again, on a retry). */
+  send(ctx: GatewayContext): void {
     const route = ctx.route as CompiledRoute
     const req = ctx.req
     const target = route.upstream.pick(ctx.target)
@@ -49,18 +90,12 @@ export class Forwarder {
     let body: Dispatcher.DispatchOptions['body'] = null
     if (ctx.body !== undefined) body = ctx.body
     else {
+      const stream = ctx.bodyStream ?? req
       const cl = req.headers['content-length']
       if (cl !== undefined) {
-        if (Number(cl) > ctx.bodyLimit) {
-          this.responder.fail(
-            ctx,
-            new GatewayError('GW_ERR_BODY_TOO_LARGE', { detail: `limit is ${ctx.bodyLimit} bytes` }),
-          )
-          return
-        }
-        if (cl !== '0') body = req
+        if (cl !== '0') body = stream
       } else if (req.headers['transfer-encoding'] !== undefined) {
-        body = Number.isFinite(ctx.bodyLimit) ? req.pipe(new BodyLimiter(ctx.bodyLimit, ctx)) : req
+        body = Number.isFinite(ctx.bodyLimit) ? stream.pipe(new BodyLimiter(ctx.bodyLimit, ctx)) : stream
       }
     }
     const headers = upstreamHeaders(ctx, target)
@@ -76,6 +111,28 @@ export class Forwarder {
       return
     }
     target.pool.dispatch({ path, method, headers, body }, new Exchange(ctx, this, canRetry))
+  }
+
+  /** Requests waiting on upstreams, per client address (entries removed at zero: bounded by in-flight requests). */
+  private readonly perClient = new Map<string, number>()
+
+  private admitClient(ctx: GatewayContext): boolean {
+    const max = ctx.runtime.config.proxy.maxUpstreamRequestsPerClient
+    if (max === 0) return true
+    const n = this.perClient.get(ctx.clientIp) ?? 0
+    if (n >= max) return false
+    this.perClient.set(ctx.clientIp, n + 1)
+    ctx.holdsUpstreamSlot = true
+    return true
+  }
+
+  /** The request finished: its share of upstream requests is free again. */
+  release(ctx: GatewayContext): void {
+    if (!ctx.holdsUpstreamSlot) return
+    ctx.holdsUpstreamSlot = false
+    const n = (this.perClient.get(ctx.clientIp) ?? 1) - 1
+    if (n <= 0) this.perClient.delete(ctx.clientIp)
+    else this.perClient.set(ctx.clientIp, n)
   }
 
   get audit(): Responder['audit'] {
@@ -175,7 +232,7 @@ export class Forwarder {
       ctx.attempts <= upstream.config.retries &&
       !this.draining()
     if (retry) {
-      this.forward(ctx)
+      this.send(ctx)
       return
     }
     this.responder.logger.warn(
