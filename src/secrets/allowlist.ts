@@ -38,6 +38,12 @@ export function allowedValue(
   if (/^(?:\$[A-Za-z_(]|%[A-Za-z_]+%$|env\(|process\.env|os\.environ|getenv)/.test(secret)) return 'variable'
   if (lowVariety(secret)) return 'low-variety'
   if (exampleHashes.has(sha256Hex(secret))) return 'documented-example'
+  // base64 of a placeholder (a Kubernetes Secret's `data:` value, an `_auth=`): decode once.
+  if (secret.length >= 8 && secret.length % 4 === 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(secret)) {
+    const text = Buffer.from(secret, 'base64').toString('latin1')
+    if (/^[\x20-\x7e]+$/.test(text) && (PLACEHOLDER_RE.test(text) || lowVariety(text)))
+      return 'encoded-placeholder'
+  }
   return undefined
 }
 

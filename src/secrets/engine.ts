@@ -15,6 +15,7 @@ import { hasLetterAndDigit, runValidator, shannonEntropy } from './validators.js
 interface Compiled {
   d: Detector
   re: RE2JS
+  exclude: RE2JS | undefined
   group: number
   before: number
   after: number
@@ -76,8 +77,10 @@ export class SecretScanner {
       ids.add(d.id)
       if (d.keywords.length === 0) throw new DetectorError(`detector ${d.id}: at least one keyword`)
       let re: RE2JS
+      let exclude: RE2JS | undefined
       try {
         re = RE2JS.compile(RE2JS.translateRegExp(d.pattern))
+        if (d.exclude !== undefined) exclude = RE2JS.compile(RE2JS.translateRegExp(d.exclude))
       } catch (err) {
         throw new DetectorError(
           `detector ${d.id}: pattern not supported by the linear-time engine: ${(err as Error).message}`,
@@ -103,6 +106,7 @@ export class SecretScanner {
       return {
         d,
         re,
+        exclude,
         group,
         before: d.before ?? 0,
         after: d.after ?? 256,
@@ -239,6 +243,7 @@ export class SecretScanner {
     if (d.validator !== undefined && !runValidator(d.validator, secret)) return
     if (d.minEntropy !== undefined && shannonEntropy(secret) < d.minEntropy) return
     if (d.mixed && !hasLetterAndDigit(secret)) return
+    if (c.exclude?.matcher(m.group(0) ?? '').find()) return
     if (allowedValue(secret, this.exampleHashes) !== undefined) return
     const start = offset + m.start(c.group)
     const end = offset + m.end(c.group)

@@ -50,6 +50,11 @@ export interface Detector {
   boundary?: boolean
   /** A confirmation step on the secret (checksums, structure). */
   validator?: ValidatorId
+  /**
+   * A pattern (linear-time engine) tested on the whole match: when it matches, the candidate is
+   * dropped (`access_key_id = …` is an identifier, not a secret).
+   */
+  exclude?: string
   /** Minimum Shannon entropy of the secret, in bits per character (generic rules). */
   minEntropy?: number
   /** Require both a letter and a digit in the secret (generic rules). */

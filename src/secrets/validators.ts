@@ -168,7 +168,7 @@ export function looksLikeIdentifier(v: string): boolean {
     .split(/[-_./: ]+/)
     .filter((s) => s !== '')
   if (segs.length === 0) return true
-  return segs.every((s) => /^[A-Za-z][a-z]+[0-9]{0,2}$|^[A-Z]{2,}[0-9]{0,2}$|^[0-9]{1,4}$/.test(s))
+  return segs.every((s) => /^[A-Za-z][a-z]*[0-9]{0,2}$|^[A-Z]{2,}[0-9]{0,2}$|^[0-9]{1,4}$/.test(s))
 }
 
 /** Runs a named validator. */

@@ -190,6 +190,9 @@ export const GENERIC: Detector[] = [
     minEntropy: 3.5,
     mixed: true,
     validator: 'not-identifier',
+    // `access_key_id`, `privateKeyId`, `token_type`: names of identifiers, not of secrets.
+    exclude:
+      '^[A-Za-z0-9_.-]*?(?:_id|-id|\\.id|Id|ID|_type|Type|_name|Name|_url|Url|URL)["\']?[ \\t]*(?:=|:|=>|,)',
     severity: 'medium',
     specificity: 0,
     description:

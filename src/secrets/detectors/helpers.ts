@@ -39,7 +39,7 @@ export function prefixed(
   body: string,
   maxLen: number,
   docs: string,
-  o: Common & { end?: string; caseInsensitivePrefix?: boolean } = {},
+  o: Common & { end?: string; caseInsensitivePrefix?: boolean; boundary?: boolean } = {},
 ): Detector {
   const prefixes = Array.isArray(prefix) ? prefix : [prefix]
   const alt = prefixes.map(lit).join('|')
@@ -51,6 +51,7 @@ export function prefixed(
     keywords: prefixes,
     pattern: `(${o.caseInsensitivePrefix ? '(?i:' : '(?:'}${alt})${body})${o.end ?? END}`,
     after: o.after ?? longest + maxLen + 2,
+    ...(o.boundary === false ? { boundary: false } : {}),
     severity: o.severity ?? 'high',
     docs,
     ...pick(o),

@@ -547,17 +547,20 @@ export const INFRA: Detector[] = [
       minEntropy: 4,
     },
   ),
-  keyed(
-    'ngrok-authtoken',
-    'ngrok authtoken',
-    'ngrok',
-    ['ngrok'],
-    '2[A-Za-z0-9]{26}_[A-Za-z0-9]{21}',
-    'https://ngrok.com/docs/agent/#authtokens',
-    {
-      mixed: true,
-    },
-  ),
+  {
+    id: 'ngrok-authtoken',
+    name: 'ngrok authtoken',
+    provider: 'ngrok',
+    keywords: ['ngrok', 'authtoken'],
+    pattern: `(?i:ngrok|authtoken)[A-Za-z0-9_. -]{0,32}["']?[ \\t]*(?:=|:|:=)?[ \\t]*["']?(2[A-Za-z0-9]{26}_[A-Za-z0-9]{21})${END}`,
+    boundary: false,
+    after: 120,
+    mixed: true,
+    severity: 'high',
+    description:
+      'An agent authtoken (ngrok.yml `authtoken:`, NGROK_AUTHTOKEN, `ngrok config add-authtoken …`).',
+    docs: 'https://ngrok.com/docs/agent/#authtokens',
+  },
   prefixed(
     'fly-io-token',
     'Fly.io access token',

@@ -4,7 +4,7 @@ import { END, END64 } from './helpers.js'
 
 /** A PEM block with `label`: base64 lines (real newlines or JSON `\n` escapes), optional headers. */
 function pem(id: string, name: string, label: string, description: string): Detector {
-  const line = '(?:\\r?\\n|\\\\r?\\\\n|[ \\t])'
+  const line = '(?:\\r?\\n|(?:\\\\r)?\\\\n|[ \\t])'
   return {
     id,
     name,

@@ -202,6 +202,7 @@ export const MESSAGING: Detector[] = [
     `${UUID}@${UUID}/IncomingWebhook/[a-f0-9]{32}/${UUID}`,
     200,
     'https://learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/how-to/add-incoming-webhook',
+    { boundary: false },
   ),
   keyed(
     'mailjet-api-key',
