@@ -5,16 +5,31 @@
  * the work of a scan is bounded by (keyword hits × window) and capped by a budget proportional to
  * the input (`ScanStats.truncated` says when it ran out).
  */
-import { RE2JS } from 're2js'
+import { MatcherInput, type MatcherInputBase, RE2JS } from 're2js'
 import { allowedValue, EXAMPLE_KEY_HASHES } from './allowlist.js'
 import { base64Spans, decodeSpan, type EncodedSpan, jsonEscapeSpans, percentSpans } from './decode.js'
 import { KeywordAutomaton } from './prefilter.js'
 import { emptyStats, type Detector, type Match, type ScanStats } from './types.js'
 import { hasLetterAndDigit, runValidator, shannonEntropy } from './validators.js'
 
+/** RE2's matcher entry point that takes a start and an end (no copy of the window). */
+interface RE2Core {
+  matchWithGroup(
+    input: MatcherInputBase,
+    start: number,
+    end: number,
+    anchor: number,
+    ngroup: number,
+  ): [boolean, number[] | null]
+}
+const UNANCHORED = 0
+const ANCHOR_START = 1
+
 interface Compiled {
   d: Detector
   re: RE2JS
+  core: RE2Core
+  ngroup: number
   exclude: RE2JS | undefined
   group: number
   before: number
@@ -106,6 +121,8 @@ export class SecretScanner {
       return {
         d,
         re,
+        core: re.re2() as unknown as RE2Core,
+        ngroup: groups + 1,
         exclude,
         group,
         before: d.before ?? 0,
@@ -162,6 +179,9 @@ export class SecretScanner {
       return c < 256 ? c : 0
     }
 
+    // One matcher input for the whole text for the unanchored runs (patterns whose match may
+    // start before the keyword): each is given a window [ws, we) of it, with no copy.
+    const mi = str ? MatcherInput.utf16(input as string) : MatcherInput.utf8(input as Uint8Array)
     this.automaton.scan(input, 0, len, (k, start) => {
       stats.keywordHits++
       const list = byKeyword[k] as number[]
@@ -170,6 +190,8 @@ export class SecretScanner {
         if (start === lastStart[di] || start < (coveredTo[di] as number)) continue
         lastStart[di] = start
         const c = compiled[di] as Compiled
+        // A token must not continue a word (`xghp_…`): checked before any pattern runs.
+        if (c.before === 0 && c.boundary && start > 0 && WORD[charAt(start - 1)] === 1) continue
         const ws = Math.max(0, start - c.before)
         const we = Math.min(len, start + c.after)
         if (stats.regexUnits + (we - ws) > budget) {
@@ -178,16 +200,28 @@ export class SecretScanner {
         }
         stats.regexRuns++
         stats.regexUnits += we - ws
-        const text = slice(ws, we)
-        const m = c.re.matcher(text)
         if (c.before === 0) {
-          if (!m.lookingAt()) continue
-          this.accept(c, m, ws, charAt, found, coveredTo, di)
-        } else {
-          while (m.find()) {
-            if (ws + m.start() > start) break // matches after this keyword are found from their own
-            this.accept(c, m, ws, charAt, found, coveredTo, di)
+          // RE2 anchors only at the start of its input: the window is cut out (a short copy). A
+          // yes/no run first (RE2's cached DFA), the capture groups only for a match.
+          const win = MatcherInput.utf16(slice(ws, we))
+          if (!c.core.matchWithGroup(win, 0, we - ws, ANCHOR_START, 0)[0]) continue
+          const r = c.core.matchWithGroup(win, 0, we - ws, ANCHOR_START, c.ngroup)
+          if (r[0]) {
+            const g = r[1] as number[]
+            for (let i = 0; i < g.length; i++) if ((g[i] as number) >= 0) g[i] = (g[i] as number) + ws
+            this.accept(c, g, slice, charAt, found, coveredTo, di)
           }
+          continue
+        }
+        let pos = ws
+        while (pos < we) {
+          const r = c.core.matchWithGroup(mi, pos, we, UNANCHORED, c.ngroup)
+          if (!r[0]) break
+          const g = r[1] as number[]
+          const s0 = g[0] as number
+          if (s0 > start) break // a match after this keyword is found from its own keyword
+          this.accept(c, g, slice, charAt, found, coveredTo, di)
+          pos = (g[1] as number) > s0 ? (g[1] as number) : s0 + 1
         }
       }
       return true
@@ -228,25 +262,25 @@ export class SecretScanner {
 
   private accept(
     c: Compiled,
-    m: ReturnType<RE2JS['matcher']>,
-    offset: number,
+    g: number[],
+    slice: (a: number, b: number) => string,
     charAt: (i: number) => number,
     found: Match[],
     coveredTo: Int32Array,
     di: number,
   ): void {
-    const ms = offset + m.start()
+    const ms = g[0] as number
     if (c.boundary && ms > 0 && WORD[charAt(ms - 1)] === 1) return
-    const secret = m.group(c.group)
-    if (secret === null || secret === '') return
+    const start = g[2 * c.group] as number
+    const end = g[2 * c.group + 1] as number
+    if (start < 0 || end <= start) return
+    const secret = slice(start, end)
     const d = c.d
     if (d.validator !== undefined && !runValidator(d.validator, secret)) return
     if (d.minEntropy !== undefined && shannonEntropy(secret) < d.minEntropy) return
     if (d.mixed && !hasLetterAndDigit(secret)) return
-    if (c.exclude?.matcher(m.group(0) ?? '').find()) return
+    if (c.exclude?.matcher(slice(ms, g[1] as number)).find()) return
     if (allowedValue(secret, this.exampleHashes) !== undefined) return
-    const start = offset + m.start(c.group)
-    const end = offset + m.end(c.group)
     if (found.some((f) => f.detector === d && f.start === start)) return
     coveredTo[di] = Math.max(coveredTo[di] as number, end)
     found.push({ detector: d, start, end, secret, encodings: [] })
