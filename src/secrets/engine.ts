@@ -151,9 +151,14 @@ export class SecretScanner {
    * the keyword automaton and returns `text` itself.
    */
   mask(text: string): string {
-    if (!this.automaton.any(text)) return text
+    if (!this.hasKeyword(text)) return text
     const { matches } = this.scan(text, { budgetFactor: 16 })
     return applyMasks(text, matches)
+  }
+
+  /** True when any detector keyword occurs in `text` (one pass; stops at the first). */
+  hasKeyword(text: string): boolean {
+    return this.automaton.any(text)
   }
 
   private scanLevel(
