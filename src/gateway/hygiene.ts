@@ -261,7 +261,8 @@ export function checkFraming(req: FramingInput, maxHeaderCount: number): void {
       if (!REFUSED_DUPLICATES.has(lower)) continue
       if (seen?.includes(lower))
         throw new GatewayError('GW_ERR_BAD_HEADER', { detail: `duplicate ${n}`, closeConnection: true })
-      ;(seen ??= []).push(lower)
+      seen ??= []
+      seen.push(lower)
     }
   }
   if (hosts > 1)

@@ -87,7 +87,8 @@ export function upstreamHeaders(ctx: GatewayContext, target: UpstreamTarget): st
     if (strip?.has(lower)) continue
     if (FIRST_ONLY.has(lower)) {
       if (firstSeen?.has(lower)) continue
-      ;(firstSeen ??= new Set()).add(lower)
+      firstSeen ??= new Set()
+      firstSeen.add(lower)
     }
     out.push(name, raw[i + 1] as string)
   }
