@@ -301,13 +301,14 @@ export const RouteConfig = Type.Object(
           minimum: 100,
           default: 10000,
           description:
-            'Longest pause between two parts of a request body being buffered (408 GW_ERR_REQUEST_TIMEOUT). The listener\'s requestTimeoutMs still bounds the whole request.',
+            "Longest pause between two parts of a request body being buffered (408 GW_ERR_REQUEST_TIMEOUT). The listener's requestTimeoutMs still bounds the whole request.",
         }),
       },
       {
         additionalProperties: false,
         default: {},
-        description: 'Request body buffering (the defense against slow uploads that would hold every upstream connection).',
+        description:
+          'Request body buffering (the defense against slow uploads that would hold every upstream connection).',
       },
     ),
     responseBodyLimit: Type.Integer({
