@@ -181,8 +181,8 @@ export class Gateway {
     this.inFlight--
     this.forwarder.release(ctx)
     ctx.logDurationMs = performance.now() - ctx.startTime
-    ctx.logAborted = aborted
-    ctx.logStatus = aborted && !res.headersSent ? 499 : res.statusCode
+    ctx.logStatus = ctx.rawAnswer?.status ?? (aborted && !res.headersSent ? 499 : res.statusCode)
+    ctx.logAborted = ctx.rawAnswer === undefined && aborted
     ctx.logBytesOut = (ctx.socket.bytesWritten ?? 0) - ctx.bytesWrittenAtStart
     this.logPhase.enqueue(ctx)
     const queued = next<ListenerInfo>(ctx.socket, res)

@@ -41,6 +41,7 @@ export class Responder {
   /** Denies or fails the request with a problem+json answer (or cuts a response already started). */
   fail(ctx: GatewayContext, err: unknown): void {
     const res = ctx.res
+    if (ctx.rawAnswer !== undefined) return // the listener answered already (server.ts)
     const { problem, error } = toProblem(err, ctx.id)
     ctx.errorCode = error.code
     ctx.decision = error.status >= 500 ? 'error' : 'denied'

@@ -14,6 +14,7 @@ import type { AdminConfig, ListenerConfig } from '../config/schema.js'
 import type { Store } from '../stores/types.js'
 import type { Gateway } from './gateway.js'
 import { requestIdFor } from './client-ip.js'
+import { kCtx, type ResWithCtx } from './context.js'
 import { type ErrorCode, GatewayError, rawProblemResponse } from './errors.js'
 import type { GatewayMetrics } from './metrics.js'
 
@@ -66,7 +67,12 @@ function onClientError(logger: Logger, metrics: GatewayMetrics) {
       socket.destroy()
       return
     }
-    socket.end(rawProblemResponse(new GatewayError(code), requestIdFor(undefined)))
+    // A request under way whose body broke the framing (a bad chunk mid-body): the client gets the
+    // problem, and the request's log entry says so (not 499 "aborted", "allowed").
+    const ctx = (inProgress as ResWithCtx | undefined)?.[kCtx]
+    const error = new GatewayError(code)
+    if (ctx !== undefined) ctx.answeredRaw(error)
+    socket.end(rawProblemResponse(error, ctx?.id ?? requestIdFor(undefined)))
     socket.destroySoon()
   }
 }
