@@ -429,6 +429,12 @@ export const GatewayConfig = Type.Object(
           default: 10000,
           description: 'How long in-flight requests may finish after SIGTERM/SIGINT.',
         }),
+        idleGraceMs: Type.Integer({
+          minimum: 0,
+          default: 1000,
+          description:
+            'After SIGTERM/SIGINT, how long idle keep-alive connections stay open (within the drain deadline): a request a client sends on one is answered with `Connection: close` instead of meeting a reset connection.',
+        }),
       },
       { additionalProperties: false, default: {}, description: 'Graceful shutdown.' },
     ),

@@ -246,12 +246,17 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       clearTimeout(debounce)
       const deadline = config.shutdown.drainTimeoutMs
       logger.info({ inFlight: gateway.inFlight, deadlineMs: deadline }, 'shutting down')
-      const stopped = Promise.all(listeners.map((l) => l.close()))
+      // Stop accepting, but leave keep-alive connections open for idleGraceMs (within the drain
+      // deadline): a request sent on one gets an answer with Connection: close (draining), not a
+      // reset; then close what is still idle.
+      const stopped = Promise.all(listeners.map((l) => (l.stopAccepting ? l.stopAccepting() : l.close())))
+      const grace = Math.min(config.shutdown.idleGraceMs, deadline)
       const drained = new Promise<boolean>((r) => {
         const started = Date.now()
         const tick = () => {
-          if (gateway.inFlight === 0) return r(true)
-          if (Date.now() - started >= deadline) return r(false)
+          const elapsed = Date.now() - started
+          if (gateway.inFlight === 0 && elapsed >= grace) return r(true)
+          if (elapsed >= deadline) return r(gateway.inFlight === 0)
           setTimeout(tick, 25)
         }
         tick()
@@ -260,7 +265,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       if (!clean) {
         logger.warn({ inFlight: gateway.inFlight }, 'drain deadline passed; closing remaining connections')
         for (const l of listeners) l.server.closeAllConnections()
-      }
+      } else for (const l of listeners) l.server.closeIdleConnections()
       await Promise.race([stopped, new Promise((r) => setTimeout(r, 1000).unref())])
       await gateway.close(!clean)
       await admin?.close()

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
-import type { AddressInfo, Socket } from 'node:net'
+import net, { type AddressInfo, type Socket } from 'node:net'
 import { resolve } from 'node:path'
 import type { Logger } from 'pino'
 import type { AlertList } from '../detect/alerts.js'
@@ -23,6 +23,11 @@ export interface RunningListener {
   server: http.Server
   url: string
   close(): Promise<void>
+  /**
+   * Stops accepting connections and leaves open ones alone (graceful shutdown); resolves when the
+   * last one has closed. Absent on the admin listener.
+   */
+  stopAccepting?(): Promise<void>
 }
 
 /** What Node's parser error codes mean to a client. */
@@ -85,6 +90,17 @@ function listen(server: http.Server, host: string, port: number): Promise<Addres
       server.off('error', onError)
       resolvePromise(server.address() as AddressInfo)
     })
+  })
+}
+
+/**
+ * Stops accepting connections but, unlike http.Server#close (which also closes idle keep-alive
+ * connections, racing any request a client is sending on one), leaves open connections alone.
+ * Resolves when the last connection has closed.
+ */
+function stopAccepting(server: http.Server): Promise<void> {
+  return new Promise((r) => {
+    net.Server.prototype.close.call(server, () => r())
   })
 }
 
@@ -159,6 +175,7 @@ export async function startListener(
     server,
     url: `${l.tls ? 'https' : 'http'}://${host}:${addr.port}`,
     close: () => closeServer(server),
+    stopAccepting: () => stopAccepting(server),
   }
 }
 
