@@ -16,6 +16,7 @@ import type { GatewayConfig, RouteConfig } from '../config/schema.js'
 import { policyById } from '../policies/registry.js'
 import { GatewayError, toProblem } from './errors.js'
 import { canonicalizeTarget, type HygieneOptions, parseHost } from './hygiene.js'
+import { routeWithOverride } from './method-override.js' // method-override:
 import type { AccessLog } from './logging.js'
 import type { GatewayMetrics, RouteMetrics } from './metrics.js'
 import type { Decision, Principal, RequestContext, ResponseHead } from './pipeline/context.js'
@@ -749,7 +750,9 @@ export class Gateway {
     ctx.path = t.path
     ctx.query = t.query
     ctx.host = parseHost(req.headers.host)
-    const m = ctx.runtime.router.match(ctx.host, ctx.path, ctx.method)
+    // method-override: an override (header, _method) is routed as that method where the route
+    // opts in, else refused (400); without one this is router.match(host, path, ctx.method).
+    const m = routeWithOverride(ctx, ctx.runtime.router)
     if (m === undefined) throw new GatewayError('GW_ERR_ROUTE_NOT_FOUND')
     if (!(m instanceof Object) || 'allow' in m) {
       const allow = (m as { allow: string[] }).allow
