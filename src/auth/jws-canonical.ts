@@ -120,7 +120,7 @@ export function looksLikeJws(token: string): boolean {
 }
 
 /** ECDSA group orders (FIPS 186-4 D.1.2) and coordinate sizes, by JWS algorithm (RFC 7518 §3.4). */
-const ECDSA: Record<string, { n: bigint; half: bigint; size: number }> = {}
+const ECDSA: Record<string, { n: Buffer; half: Buffer; size: number }> = {}
 for (const [alg, n, size] of [
   ['ES256', 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n, 32],
   [
@@ -133,30 +133,50 @@ for (const [alg, n, size] of [
     0x01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409n,
     66,
   ],
-] as const)
-  ECDSA[alg] = { n, half: n >> 1n, size }
-
-/**
- * For an ECDSA signature (R ‖ S, RFC 7518 §3.4) whose s is above n/2: the same signature with
- * n − s (the low-s form). Undefined when it is already low, or not an ECDSA signature of `alg`.
- */
-export function lowS(alg: string, sig: Buffer): Buffer | undefined {
-  const c = ECDSA[alg]
-  if (c === undefined || sig.length !== 2 * c.size) return undefined
-  const s = BigInt(`0x${sig.toString('hex', c.size)}`)
-  if (s <= c.half || s >= c.n) return undefined
-  const flipped = Buffer.from((c.n - s).toString(16).padStart(2 * c.size, '0'), 'hex')
-  return Buffer.concat([sig.subarray(0, c.size), flipped])
+] as const) {
+  const bytes = (v: bigint) => Buffer.from(v.toString(16).padStart(2 * size, '0'), 'hex')
+  ECDSA[alg] = { n: bytes(n), half: bytes(n >> 1n), size }
 }
 
-/** The other valid spelling of an ECDSA signature: (r, n − s). Undefined when not ECDSA. */
-function otherS(alg: string, sig: Buffer): Buffer | undefined {
+/** n − s, big-endian, fixed length (s < n), by byte subtraction (no BigInt on the request path). */
+function subtract(n: Buffer, s: Buffer, sFrom: number, size: number): Buffer {
+  const out = Buffer.allocUnsafe(size)
+  let borrow = 0
+  for (let i = size - 1; i >= 0; i--) {
+    let d = (n[i] as number) - (s[sFrom + i] as number) - borrow
+    borrow = d < 0 ? 1 : 0
+    if (d < 0) d += 256
+    out[i] = d
+  }
+  return out
+}
+
+/**
+ * An ECDSA signature (R ‖ S, RFC 7518 §3.4) of `alg`: whether its s is above n/2, and its twin
+ * (r, n − s). Undefined when `sig` is not an ECDSA signature of `alg` with 0 < s < n.
+ */
+function ecdsaTwin(alg: string, sig: Buffer): { high: boolean; twin: Buffer } | undefined {
   const c = ECDSA[alg]
   if (c === undefined || sig.length !== 2 * c.size) return undefined
-  const s = BigInt(`0x${sig.toString('hex', c.size)}`)
-  if (s <= 0n || s >= c.n) return undefined
-  const flipped = Buffer.from((c.n - s).toString(16).padStart(2 * c.size, '0'), 'hex')
-  return Buffer.concat([sig.subarray(0, c.size), flipped])
+  const size = c.size
+  if (sig.compare(c.n, 0, size, size, 2 * size) >= 0) return undefined // s ≥ n
+  let zero = true
+  for (let i = size; i < 2 * size && zero; i++) if (sig[i] !== 0) zero = false
+  if (zero) return undefined // s = 0
+  const high = sig.compare(c.half, 0, size, size, 2 * size) > 0
+  const twin = Buffer.allocUnsafe(2 * size)
+  sig.copy(twin, 0, 0, size)
+  subtract(c.n, sig, size, size).copy(twin, size)
+  return { high, twin }
+}
+
+/**
+ * For an ECDSA signature whose s is above n/2: the same signature with n − s (the low-s form).
+ * Undefined when it is already low, or not an ECDSA signature of `alg`.
+ */
+export function lowS(alg: string, sig: Buffer): Buffer | undefined {
+  const t = ecdsaTwin(alg, sig)
+  return t?.high ? t.twin : undefined
 }
 
 /** {@link tokenIdentity}: a JWS-shaped token that is not in its canonical spelling. */
@@ -197,13 +217,11 @@ export function tokenIdentity(token: string, rawHash?: string): TokenIdentity | 
 export function jwsIdentity(token: string, seg: JwsSegments, rawHash?: string): TokenIdentity {
   const raw = rawHash ?? hash('sha256', token, 'hex')
   if (ECDSA[seg.alg] === undefined) return { id: raw, alt: undefined }
-  const sig = Buffer.from(token.slice(seg.dot2 + 1), 'base64url')
-  const twin = otherS(seg.alg, sig)
-  if (twin === undefined) return { id: raw, alt: undefined }
-  const twinHash = hash('sha256', `${token.slice(0, seg.dot2 + 1)}${twin.toString('base64url')}`, 'hex')
+  const t = ecdsaTwin(seg.alg, Buffer.from(token.slice(seg.dot2 + 1), 'base64url'))
+  if (t === undefined) return { id: raw, alt: undefined }
+  const twinHash = hash('sha256', `${token.slice(0, seg.dot2 + 1)}${t.twin.toString('base64url')}`, 'hex')
   // The low-s spelling is the canonical one.
-  const high = lowS(seg.alg, sig) !== undefined
-  return high ? { id: twinHash, alt: raw } : { id: raw, alt: twinHash }
+  return t.high ? { id: twinHash, alt: raw } : { id: raw, alt: twinHash }
 }
 
 /**

@@ -48,6 +48,8 @@ interface CachedToken {
   key: KeyRecord
   /** The token's identity: the cache key, and the hashes revocation entries are looked up by. */
   ident: TokenIdentity
+  /** When the entry ends (ms): an alias for the other ECDSA spelling ends with it. */
+  expiresAt: number
 }
 
 /** No key fits the token's header: an invalid token, never a reason to fetch keys again. */
@@ -224,7 +226,9 @@ export class JwtAuth implements PolicyInstance {
     const raw = tokenHash(token)
     const cache = this.cache
     // The cache is keyed by identity; a token in its canonical spelling (nearly every request) has
-    // its raw hash as identity and hits at once. Only other spellings pay for the canonical form.
+    // its raw hash as identity and hits at once. The other ECDSA spelling, once seen, has an alias
+    // entry under its raw hash (the same entry object). Only a first sight pays for the canonical
+    // form; entries exist only for verified tokens, so a raw hit is a spelling already accepted.
     let hit = cache?.get(raw)
     let seg: JwsSegments | undefined
     let ident: TokenIdentity | undefined
@@ -239,7 +243,10 @@ export class JwtAuth implements PolicyInstance {
         )
       }
       ident = jwsIdentity(token, seg, raw)
-      if (cache !== undefined && ident.id !== raw) hit = cache.get(ident.id)
+      if (cache !== undefined && ident.id !== raw) {
+        hit = cache.get(ident.id)
+        if (hit !== undefined) cache.set(raw, hit, hit.expiresAt)
+      }
     }
     if (hit !== undefined) {
       const c = cache as TtlLru<CachedToken>
@@ -248,6 +255,7 @@ export class JwtAuth implements PolicyInstance {
         const verdict = this.revocations?.check(hit.jti, hit.ident.id, hit.ident.alt)
         if (verdict === REVOKED) {
           c.delete(hit.ident.id)
+          c.delete(raw)
           throw this.refuse(ctx, 'GW_ERR_AUTH_INVALID', 'revoked', this.challenges.invalid)
         }
         if (verdict === REVOCATION_UNAVAILABLE) throw this.revocationUnavailable(ctx)
@@ -257,6 +265,7 @@ export class JwtAuth implements PolicyInstance {
       }
       // The key that verified it is gone (rotated out) or the keys are stale: verify again.
       c.delete(hit.ident.id)
+      c.delete(raw)
       ident = hit.ident
       seg ??= canonicalJwsSegments(token) // a hit: the token is canonical
     }
@@ -278,11 +287,11 @@ export class JwtAuth implements PolicyInstance {
             throw this.refuse(ctx, 'GW_ERR_AUTH_INVALID', 'revoked (token hash)', this.challenges.invalid)
           }
           if (again === REVOCATION_UNAVAILABLE) throw this.revocationUnavailable(ctx)
-          return this.verify(ctx, token, segments, id)
+          return this.verify(ctx, token, segments, id, raw)
         })
       }
     }
-    return this.verify(ctx, token, segments, id)
+    return this.verify(ctx, token, segments, id, raw)
   }
 
   /** 503: the shared revocation list cannot be trusted now (not synced yet, or stale). */
@@ -300,6 +309,7 @@ export class JwtAuth implements PolicyInstance {
     token: string,
     seg: JwsSegments,
     ident: TokenIdentity,
+    raw: string,
   ): Promise<Principal> {
     const now = this.now()
     const options: JWTVerifyOptions = { ...this.verifyOptions, currentDate: new Date(now) }
@@ -407,7 +417,11 @@ export class JwtAuth implements PolicyInstance {
     const principal = this.buildPrincipal(payload)
     if (principal === undefined)
       throw this.refuse(ctx, 'GW_ERR_AUTH_INVALID', 'no principal id', this.challenges.invalid)
-    this.cache?.set(ident.id, { principal, jti, key, ident }, Math.min(exp * 1000, now + this.maxTtlMs))
+    const expiresAt = Math.min(exp * 1000, now + this.maxTtlMs)
+    const entry: CachedToken = { principal, jti, key, ident, expiresAt }
+    this.cache?.set(ident.id, entry, expiresAt)
+    // Sent in the other ECDSA spelling: an alias under its raw hash, so that it hits at once too.
+    if (raw !== ident.id) this.cache?.set(raw, entry, expiresAt)
     if (this.tokenKey !== undefined) setVerifiedTokenId(ctx, this.tokenKey, ident.id)
     return principal
   }
