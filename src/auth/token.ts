@@ -28,31 +28,6 @@ export interface TokenSourceOptions {
 
 export type TokenExtractor = (req: IncomingMessage) => string | TokenProblem
 
-/**
- * Characters of RFC 6750's b64token (token68): what a bearer token may consist of. Not part of
- * the extractor: a token found in a verified-token cache was checked when it was verified.
- */
-export function isToken68(s: string): boolean {
-  let i = 0
-  const n = s.length
-  for (; i < n; i++) {
-    const c = s.charCodeAt(i)
-    const ok =
-      (c >= 0x61 && c <= 0x7a) || // a-z
-      (c >= 0x41 && c <= 0x5a) || // A-Z
-      (c >= 0x30 && c <= 0x39) || // 0-9
-      c === 0x2d || // -
-      c === 0x2e || // .
-      c === 0x5f || // _
-      c === 0x7e || // ~
-      c === 0x2b || // +
-      c === 0x2f // /
-    if (!ok) break
-  }
-  while (i < n && s.charCodeAt(i) === 0x3d) i++ // trailing '='
-  return i === n && n > 0
-}
-
 /** How many times a header field appears in the raw head (Node keeps only the first one). */
 function countHeader(raw: readonly string[], lower: string): number {
   let n = 0
@@ -66,7 +41,8 @@ function countHeader(raw: readonly string[], lower: string): number {
 /**
  * Compiles a token extractor. Returns the token, or why there is none. With a scheme, the value
  * is parsed as RFC 6750 §2.1 `Bearer 1*SP b64token` (scheme in any case, one or more spaces); the
- * token's syntax is not checked here (see isToken68 and `jws-canonical.ts`).
+ * token's syntax is the caller's to check (jwt-auth: `jws-canonical.ts`; the opaque-token policies:
+ * visible ASCII).
  */
 export function compileTokenExtractor(o: TokenSourceOptions): TokenExtractor {
   const max = o.maxBytes
