@@ -98,6 +98,7 @@ describe('loadConfigText: defaults and freezing', () => {
       requestIdHeader: 'x-request-id',
       allowSemicolonInPath: false,
       maxUrlLength: 8192,
+      maxQueryParams: 1000,
     })
     assert.deepEqual(c.accessLog, { enabled: true, destination: 'stdout' })
     assert.equal(c.log.level, 'info')

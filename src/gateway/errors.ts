@@ -44,6 +44,7 @@ export const ERROR_CATALOGUE = {
     title: 'Upstream response does not match the API specification',
   },
   GW_ERR_RESPONSE_NOT_FILTERED: { status: 502, title: 'Upstream response could not be filtered' },
+  GW_ERR_RESPONSE_LEAK: { status: 502, title: 'Upstream response withheld: it carried a credential' },
   GW_ERR_OVERLOADED: { status: 503, title: 'Gateway overloaded' },
   GW_ERR_SHUTTING_DOWN: { status: 503, title: 'Gateway shutting down' },
   GW_ERR_STATE_UNAVAILABLE: { status: 503, title: 'Shared state unavailable' },

@@ -211,3 +211,56 @@ export function parseHost(host: string | undefined): string {
   const colon = host.indexOf(':')
   return (colon === -1 ? host : host.slice(0, colon)).toLowerCase()
 }
+
+/** What `checkFraming` reads of a request (an IncomingMessage has it). */
+export interface FramingInput {
+  method?: string | undefined
+  httpVersionMajor: number
+  httpVersionMinor: number
+  rawHeaders: string[]
+  headers: { 'transfer-encoding'?: string | undefined }
+}
+
+/**
+ * Framing checks that run before anything else reads the request (Node's strict parser has
+ * already refused Content-Length with Transfer-Encoding, duplicate Content-Length, obs-fold and
+ * bad chunk sizes): the header count (Node keeps only `maxHeaderCount + 1` headers, so what came
+ * after is unknown), HTTP/1.x only, a single Host, Transfer-Encoding only `chunked` and never in
+ * HTTP/1.0, and no CONNECT or TRACE. Throws a GatewayError.
+ */
+export function checkFraming(req: FramingInput, maxHeaderCount: number): void {
+  const raw = req.rawHeaders
+  if (raw.length / 2 > maxHeaderCount) {
+    throw new GatewayError('GW_ERR_HEADERS_TOO_LARGE', {
+      detail: `limit is ${maxHeaderCount} headers`,
+      closeConnection: true,
+    })
+  }
+  if (req.httpVersionMajor !== 1) {
+    throw new GatewayError('GW_ERR_BAD_REQUEST', { detail: 'only HTTP/1.x', closeConnection: true })
+  }
+  let hosts = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i] as string
+    if (n.length === 4 && n.toLowerCase() === 'host') hosts++
+  }
+  if (hosts > 1)
+    throw new GatewayError('GW_ERR_REQUEST_SMUGGLING', { detail: 'duplicate Host', closeConnection: true })
+  const te = req.headers['transfer-encoding']
+  if (te !== undefined && req.httpVersionMinor === 0) {
+    // RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing.
+    throw new GatewayError('GW_ERR_REQUEST_SMUGGLING', {
+      detail: 'Transfer-Encoding in HTTP/1.0',
+      closeConnection: true,
+    })
+  }
+  if (te !== undefined && te.toLowerCase() !== 'chunked') {
+    throw new GatewayError('GW_ERR_REQUEST_SMUGGLING', {
+      detail: 'unsupported Transfer-Encoding',
+      closeConnection: true,
+    })
+  }
+  if (req.method === 'CONNECT' || req.method === 'TRACE') {
+    throw new GatewayError('GW_ERR_METHOD_NOT_ALLOWED', { detail: `${req.method} is not proxied` })
+  }
+}

@@ -12,7 +12,7 @@ import type { AlertList } from '../detect/alerts.js'
 import { type AdminApiOptions, createAdminApi, isAdminApiPath } from '../admin/api.js'
 import type { AdminConfig, ListenerConfig } from '../config/schema.js'
 import type { Store } from '../stores/types.js'
-import type { Gateway } from './create-gateway.js'
+import type { Gateway } from './gateway.js'
 import { type ErrorCode, GatewayError, toProblem } from './errors.js'
 import type { GatewayMetrics } from './metrics.js'
 

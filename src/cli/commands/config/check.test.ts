@@ -175,7 +175,7 @@ describe('portcullis config check', () => {
       const r = cli(args)
       assert.equal(r.code, 2, args.join(' '))
       assert.equal(r.stdout, '')
-      assert.equal(r.stderr, 'portcullis: usage: portcullis config check FILE\n')
+      assert.match(r.stderr, /^portcullis: usage: portcullis config check FILE/)
     }
   })
 
@@ -188,7 +188,7 @@ describe('portcullis config check', () => {
     assert.match(r.stderr, /^portcullis: .*--strict/)
     r = cli(['config', 'lint', good])
     assert.equal(r.code, 2)
-    assert.match(r.stderr, /unknown config subcommand "lint" \(expected: check\)/)
+    assert.match(r.stderr, /unknown config subcommand "lint"\nusage: portcullis config check FILE/)
   })
 
   for (const name of ['minimal.yaml', 'full.yaml']) {
