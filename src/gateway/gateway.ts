@@ -122,7 +122,15 @@ export class Gateway {
     if (admit(req, res, listener) === 'start') this.start(req, res, listener)
   }
 
-  private start(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo): void {
+  /**
+   * Answers a request with an error before any routing (Node events the gateway answers itself,
+   * e.g. an Expect it does not support), through the same answer and log path as any other.
+   */
+  refuse(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo, err: GatewayError): void {
+    this.fail(this.context(req, res, listener), err)
+  }
+
+  private context(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo): GatewayContext {
     const rt = this.runtime
     rt.inFlight++
     this.inFlight++
@@ -136,6 +144,11 @@ export class Gateway {
     ;(res as ResWithCtx)[kCtx] = ctx
     res.on('close', onResponseClose) // emitted once per response
     ;(res as GatewayRes)[kGateway] = this
+    return ctx
+  }
+
+  private start(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo): void {
+    const ctx = this.context(req, res, listener)
     try {
       checkFraming(req, listener.maxHeaderCount)
       this.route(ctx)
