@@ -289,6 +289,13 @@ export const RouteConfig = Type.Object(
     ),
     upstream: Type.String({ minLength: 1, description: 'Name of an upstream under `upstreams`.' }),
     stripPrefix: Type.Boolean({ default: false, description: 'Remove the matched prefix before proxying.' }),
+    methodOverride: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          'Honour method override requests (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`, a `_method` query parameter) on this route: a POST naming PUT, PATCH or DELETE is routed, validated, authorized and forwarded as that method, without the header or parameter. Off: such requests are refused (400 GW_ERR_METHOD_OVERRIDE), as on every route by default. See docs/security/method-override.md.',
+      }),
+    ),
     requestBuffering: Type.Object(
       {
         maxBytes: Type.Integer({

@@ -16,6 +16,7 @@ import { admit, next } from './connection.js'
 import { GatewayContext, kCtx, type ResWithCtx } from './context.js'
 import { GatewayError } from './errors.js'
 import { canonicalizeTarget, checkFraming, parseHost } from './hygiene.js'
+import { routeWithOverride } from './method-override.js' // method-override:
 import { LogPhase, runRequestPhase } from './phases.js'
 import { Responder } from './respond.js'
 import { type CompiledRoute, type GatewayDeps, Runtime } from './runtime.js'
@@ -164,7 +165,9 @@ export class Gateway {
     ctx.path = t.path
     ctx.query = t.query
     ctx.host = parseHost(ctx.req.headers.host)
-    const m = ctx.runtime.router.match(ctx.host, ctx.path, ctx.method)
+    // method-override: an override (header, _method) is routed as that method where the route
+    // opts in, else refused (400); without one this is router.match(host, path, ctx.method).
+    const m = routeWithOverride(ctx, ctx.runtime.router)
     if (m === undefined) throw new GatewayError('GW_ERR_ROUTE_NOT_FOUND')
     if ('allow' in m) {
       throw new GatewayError('GW_ERR_METHOD_NOT_ALLOWED', { headers: { allow: m.allow.join(', ') } })

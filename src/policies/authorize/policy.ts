@@ -3,6 +3,7 @@ import { isAbsolute, resolve, dirname } from 'node:path'
 import type { Static } from '@sinclair/typebox'
 import { compileClaimPath, stringList } from '../../auth/principal.js'
 import { GatewayError } from '../../gateway/errors.js'
+import { overriddenFrom } from '../../gateway/method-override.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyInstance, PolicyConfigError } from '../../gateway/pipeline/policy.js'
 import { formatProblem, loadOpenApi, type Operation, PathMatcher, SpecError } from '../../openapi/index.js'
@@ -217,7 +218,9 @@ export const authorize = definePolicy({
       stripRequestHeaders: METHOD_OVERRIDE_HEADERS,
       stripQueryParams: [METHOD_OVERRIDE_QUERY],
       onRequest(ctx) {
-        if (methodOverride === 'reject') {
+        // An override the gateway applied (the route opted in) made ctx.method the real method,
+        // which is what is authorized below; the headers are not forwarded.
+        if (methodOverride === 'reject' && overriddenFrom(ctx) === undefined) {
           const h = ctx.req.headers
           for (const name of METHOD_OVERRIDE_HEADERS) {
             if (h[name] !== undefined)

@@ -5,6 +5,7 @@ import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyInstance, PolicyConfigError } from '../../gateway/pipeline/policy.js'
+import { checkBodyFields, checkFormBody, checkJsonBody } from '../../gateway/method-override.js'
 import { formatProblem, SpecError } from '../../openapi/errors.js'
 import { fetchRemoteRefs } from '../../openapi/remote.js'
 import { DEFAULT_JSON_LIMITS, type JsonLimits } from '../../openapi/json-guard.js'
@@ -436,16 +437,23 @@ export const openApiValidation = definePolicy({
               violations.push({ kind: 'malformed', in: 'body', pointer: '', expected: malformed.message })
               return finish(ctx, op, monitoring, violations, repairs)
             }
+            // method-override: a `_method` form field must name the method validated here.
+            checkBodyFields(
+              ctx,
+              parts.map((p) => [p.name, p.file ? undefined : p.text?.toString('utf8')] as const),
+            )
             const m = validateMultipartBody(bytes, parts, boundary, media, limits, stripProps)
             if (m.body) replace(m.body)
             r = m
           } else if (media.kind === 'text') r = { violations: validateTextBody(bytes, media, limits) }
           else if (media.kind === 'form') {
+            checkFormBody(ctx, bytes.toString('latin1')) // method-override: as for multipart
             const f = validateFormBody(bytes, media, limits, stripProps)
             if (f.body) replace(f.body)
             r = f
           } else {
             const j = validateJsonBody(bytes, media.validate, limits, stripProps)
+            checkJsonBody(ctx, j.value) // method-override: a top-level `_method` (Laravel reads it)
             if (j.stripped) replace(Buffer.from(JSON.stringify(j.value)))
             r = j
           }
