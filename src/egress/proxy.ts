@@ -14,22 +14,20 @@
  * - every call is an audit event (`egress.request`: destination, address, status, bytes, time);
  * - optionally, a destination's answers are validated against its OpenAPI document (API10).
  */
-import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import { isIP, isIPv4, type Socket, connect as netConnect } from 'node:net'
-import { dirname, isAbsolute, resolve as resolvePath } from 'node:path'
 import type { Logger } from 'pino'
 import type { AuditDecision, AuditEmitter } from '../audit/event.js'
 import { type ErrorCode, GatewayError, toProblem } from '../gateway/errors.js'
 import type { ResponseHead } from '../gateway/pipeline/context.js'
-import { formatProblem, SpecError } from '../openapi/index.js'
-import { type CompiledApi, compileApiCached } from '../policies/openapi-validation/compiled.js'
+import type { CompiledApi } from '../policies/openapi-validation/compiled.js'
 import { validateResponse } from '../policies/openapi-validation/response.js'
 import { type AddressPolicy, addressRefusal } from '../ssrf/address.js'
 import { HostResolver } from '../ssrf/resolver.js'
-import { CidrSet, cidrListProblems } from '../util/cidr.js'
+import { CidrSet } from '../util/cidr.js'
 import { MAX_HELLO_BYTES, parseClientHello } from './client-hello.js'
+import { compileDestinations, type Destination } from './destinations.js'
 import type { EgressConfig, EgressDestination } from './config.js'
 
 export interface EgressDeps {
@@ -51,13 +49,6 @@ export interface EgressProxy {
   close(): Promise<void>
 }
 
-interface Destination {
-  cfg: EgressDestination
-  ports: Set<number>
-  ca: Buffer | undefined
-  api: CompiledApi | undefined
-}
-
 /** Everything built from one config. */
 class Rules {
   readonly clients: CidrSet
@@ -70,37 +61,11 @@ class Rules {
     readonly cfg: EgressConfig,
     baseDir: string,
   ) {
-    const problems = [
-      ...cidrListProblems('egress.clients', cfg.clients),
-      ...cidrListProblems('egress.allowAddresses', cfg.allowAddresses),
-      ...cidrListProblems('egress.denyAddresses', cfg.denyAddresses),
-    ]
-    const dests: Destination[] = []
-    cfg.allow.forEach((d, i) => {
-      let ca: Buffer | undefined
-      let api: CompiledApi | undefined
-      try {
-        if (d.ca !== undefined) ca = readFileSync(isAbsolute(d.ca) ? d.ca : resolvePath(baseDir, d.ca))
-      } catch (err) {
-        problems.push(`egress.allow[${i}].ca: ${(err as Error).message}`)
-      }
-      if (d.openapi !== undefined) {
-        const file = isAbsolute(d.openapi.spec) ? d.openapi.spec : resolvePath(baseDir, d.openapi.spec)
-        try {
-          api = compileApiCached(file, { rootDir: dirname(file), responses: true })
-        } catch (err) {
-          if (!(err instanceof SpecError)) throw err
-          problems.push(...err.problems.map((p) => `egress.allow[${i}].openapi: ${formatProblem(p)}`))
-        }
-        if (d.tls === 'required')
-          problems.push(
-            `egress.allow[${i}]: openapi validation needs to see the answers: set tls to originate (or optional)`,
-          )
-      }
-      dests.push({ cfg: d, ports: new Set(d.ports), ca, api })
-    })
+    const { problems, dests } = compileDestinations(cfg, baseDir)
     if (problems.length > 0) {
-      const err = new Error(`invalid config: egress:\n${problems.map((p) => `  ${p}`).join('\n')}`)
+      const err = new Error(
+        `invalid config: egress:\n${problems.map((p) => `  ${p.segs.join('.')}: ${p.message}`).join('\n')}`,
+      )
       err.name = 'ConfigError'
       throw err
     }

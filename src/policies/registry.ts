@@ -6,6 +6,7 @@ import { bruteForceLockout } from './brute-force-lockout/index.js'
 import { ipFilter } from './ip-filter/index.js'
 import { cors } from './cors/index.js'
 import { jwtAuth } from './jwt-auth/index.js'
+import { leakGuard } from './leak-guard/index.js'
 import { mtls } from './mtls/index.js'
 import { objectOwnership } from './object-ownership/index.js'
 import { oauth2Introspection } from './oauth2-introspection/index.js'
@@ -32,6 +33,7 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   userinfoAuth,
   authorize,
   propertyFilter,
+  leakGuard,
   objectOwnership,
   openApiValidation,
   ssrfGuard,

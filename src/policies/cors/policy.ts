@@ -2,7 +2,7 @@ import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
 import { PolicyAnswer } from '../../gateway/pipeline/answer.js'
 import type { RequestContext, ResponseHead } from '../../gateway/pipeline/context.js'
-import { definePolicy } from '../../gateway/pipeline/policy.js'
+import { definePolicy, PolicyConfigError } from '../../gateway/pipeline/policy.js'
 import { compileLinear, type LinearRegExp, LinearRegExpError } from '../../util/linear-regex.js'
 import { CorsConfig } from './schema.js'
 
@@ -19,12 +19,6 @@ const PROBES = [
 ]
 
 const STATE = 'cors'
-
-function configError(route: string, problems: string[]): Error {
-  const err = new Error(`invalid config: route ${route}, cors:\n${problems.map((p) => `  ${p}`).join('\n')}`)
-  err.name = 'ConfigError'
-  return err
-}
 
 /** Adds tokens to a response's Vary header (keeping what the upstream listed). */
 function addVary(headers: ResponseHead['headers'], tokens: string): void {
@@ -50,6 +44,7 @@ export const cors = definePolicy({
   description:
     'CORS decided by the gateway: allowed origins (exact, or linear-time patterns), credentials, methods, headers, max age; preflights answered before authentication and validation; the upstream’s own CORS headers replaced; never `*` or a reflected origin with credentials.',
   schema: CorsConfig,
+  checkByBuilding: true,
   create(config, { routeName, audit }) {
     const problems: string[] = []
     const exact = new Set<string>()
@@ -88,7 +83,7 @@ export const cors = definePolicy({
         )
       patterns.push(re)
     })
-    if (problems.length > 0) throw configError(routeName, problems)
+    if (problems.length > 0) throw new PolicyConfigError('cors', routeName, problems)
 
     const allowHeaders = new Set(config.allowHeaders.map((h) => h.toLowerCase()))
     const anyHeader = allowHeaders.has('*')

@@ -1,6 +1,6 @@
 import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
-import { definePolicy } from '../../gateway/pipeline/policy.js'
+import { definePolicy, PolicyConfigError } from '../../gateway/pipeline/policy.js'
 import { CidrSet, cidrListProblems } from '../../util/cidr.js'
 import { IpFilterConfig } from './schema.js'
 
@@ -16,15 +16,10 @@ export const ipFilter = definePolicy({
   description:
     'Allows or refuses clients by address: CIDR allow and deny lists (IPv4 and IPv6) per route, on the client address after `proxy.trustedProxies`; refused clients get 403 GW_ERR_IP_NOT_ALLOWED.',
   schema: IpFilterConfig,
+  checkByBuilding: true,
   create(config, { audit, routeName }) {
     const problems = [...cidrListProblems('allow', config.allow), ...cidrListProblems('deny', config.deny)]
-    if (problems.length > 0) {
-      const err = new Error(
-        `invalid config: route ${routeName}, ip-filter:\n${problems.map((p) => `  ${p}`).join('\n')}`,
-      )
-      err.name = 'ConfigError'
-      throw err
-    }
+    if (problems.length > 0) throw new PolicyConfigError('ip-filter', routeName, problems)
     const allow = config.allow.length > 0 ? CidrSet.from(config.allow) : undefined
     const deny = CidrSet.from(config.deny)
     return {

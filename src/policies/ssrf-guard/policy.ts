@@ -3,7 +3,7 @@ import { Counter, type Registry } from 'prom-client'
 import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
-import { definePolicy } from '../../gateway/pipeline/policy.js'
+import { definePolicy, PolicyConfigError } from '../../gateway/pipeline/policy.js'
 import { formatProblem, loadOpenApi, PathMatcher, SpecError } from '../../openapi/index.js'
 import { DEFAULT_JSON_LIMITS, JsonGuardError, parseJsonGuarded } from '../../openapi/json-guard.js'
 import { HostResolver, type ResolverOptions } from '../../ssrf/resolver.js'
@@ -56,14 +56,6 @@ function blockedCounter(registry: Registry): Counter<'route' | 'reason'> {
   })
 }
 
-function configError(route: string, problems: string[]): Error {
-  const err = new Error(
-    `invalid config: route ${route}, ssrf-guard:\n${problems.map((p) => `  ${p}`).join('\n')}`,
-  )
-  err.name = 'ConfigError'
-  return err
-}
-
 const FORM = 'application/x-www-form-urlencoded'
 const MULTIPART = 'multipart/form-data'
 
@@ -109,13 +101,14 @@ export const ssrfGuard = definePolicy({
   description:
     'Refuses requests carrying URLs the API must not fetch (API7 SSRF): URL inputs from the spec (`format: uri|url`) and the config (names, JSON pointers, query, headers, form fields) must use an allowed scheme and host, be unambiguous, and resolve only to public addresses (400 GW_ERR_SSRF_BLOCKED naming the field).',
   schema: SsrfGuardConfig,
+  checkByBuilding: true,
   create(config, deps) {
     const problems = [
       ...cidrListProblems('allowAddresses', config.allowAddresses),
       ...cidrListProblems('denyAddresses', config.denyAddresses),
     ]
     if (config.dns.minTtlSec > config.dns.maxTtlSec) problems.push('dns.minTtlSec: more than dns.maxTtlSec')
-    if (problems.length > 0) throw configError(deps.routeName, problems)
+    if (problems.length > 0) throw new PolicyConfigError('ssrf-guard', deps.routeName, problems)
     const resolver = sharedResolver({
       servers: config.dns.servers,
       timeoutMs: config.dns.timeoutMs,
@@ -152,7 +145,11 @@ export const ssrfGuard = definePolicy({
           matcher.add(op.path, op.method, mergeTargets(routeTargets, operationTargets(spec, op)))
       } catch (err) {
         if (!(err instanceof SpecError)) throw err
-        throw configError(deps.routeName, err.problems.map(formatProblem))
+        throw new PolicyConfigError(
+          'ssrf-guard',
+          deps.routeName,
+          err.problems.map((p) => `spec: ${formatProblem(p)}`),
+        )
       }
     }
     const base = config.basePath
