@@ -275,5 +275,5 @@ function shadows(a: Match, b: Match): boolean {
   const methodsA = a.openapi !== undefined || a.methods === undefined ? undefined : new Set(a.methods)
   if (methodsA === undefined) return true
   const methodsB = b.openapi !== undefined ? undefined : b.methods
-  return methodsB !== undefined && methodsB.every((m) => methodsA.has(m))
+  return methodsB?.every((m) => methodsA.has(m)) === true
 }
