@@ -4,6 +4,7 @@ import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, PolicyConfigError } from '../../gateway/pipeline/policy.js'
+import { type Params, parseParams } from '../../gateway/query.js'
 import { formatProblem, loadOpenApi, PathMatcher, SpecError } from '../../openapi/index.js'
 import { DEFAULT_JSON_LIMITS, JsonGuardError, parseJsonGuarded } from '../../openapi/json-guard.js'
 import { HostResolver, type ResolverOptions } from '../../ssrf/resolver.js'
@@ -63,31 +64,6 @@ function mediaType(h: string | undefined): string {
   if (h === undefined) return ''
   const semi = h.indexOf(';')
   return (semi === -1 ? h : h.slice(0, semi)).trim().toLowerCase()
-}
-
-/** Decoded `name=value` pairs of a query string or form body; undefined for a value that is not valid percent-encoding. */
-function pairs(text: string): [string, string | undefined][] {
-  const out: [string, string | undefined][] = []
-  for (const part of text.split('&')) {
-    if (part === '') continue
-    const eq = part.indexOf('=')
-    const rawName = (eq === -1 ? part : part.slice(0, eq)).replace(/\+/g, ' ')
-    const rawValue = (eq === -1 ? '' : part.slice(eq + 1)).replace(/\+/g, ' ')
-    let name: string
-    try {
-      name = decodeURIComponent(rawName)
-    } catch {
-      name = rawName
-    }
-    let value: string | undefined
-    try {
-      value = decodeURIComponent(rawValue)
-    } catch {
-      value = undefined
-    }
-    out.push([name, value])
-  }
-  return out
 }
 
 /**
@@ -229,16 +205,29 @@ export const ssrfGuard = definePolicy({
       })
     }
 
+    // Query strings and form bodies go through the gateway's one urlencoded reader: a malformed
+    // escape is a 400, and a name spelled several ways (`imageUrl`, `IMAGEURL`, `imageUrl[]`: some
+    // servers read them as one) is refused as parameter pollution rather than half-checked.
+    const fromParams = (
+      where: 'query' | 'form',
+      params: Params,
+      named: ReadonlyMap<string, { reference: boolean; list: boolean; explode: boolean }>,
+      t: Targets,
+      out: UrlCandidate[],
+    ): void => {
+      for (const name of new Set([...named.keys(), ...t.names])) {
+        const target = named.get(name)
+        for (const value of params.values(name)) {
+          const parts = where === 'query' && target?.list && !target.explode ? value.split(',') : [value]
+          for (const v of parts)
+            out.push({ in: where, field: name, value: v, reference: target?.reference ?? false })
+        }
+      }
+    }
+
     const fromQuery = (ctx: RequestContext, t: Targets, out: UrlCandidate[]): void => {
       if (ctx.query === '' || (t.query.size === 0 && t.names.size === 0)) return
-      for (const [name, value] of pairs(ctx.query)) {
-        const target = t.query.get(name)
-        if (target === undefined && !t.names.has(name)) continue
-        if (value === undefined) refuse(ctx, { in: 'query', field: name }, { ok: false, reason: 'ambiguous' })
-        const values = target?.list && !target.explode ? value.split(',') : [value]
-        for (const v of values)
-          out.push({ in: 'query', field: name, value: v, reference: target?.reference ?? false })
-      }
+      fromParams('query', ctx.queryParams(), t.query, t, out)
     }
 
     const fromHeaders = (ctx: RequestContext, t: Targets, out: UrlCandidate[]): void => {
@@ -251,16 +240,10 @@ export const ssrfGuard = definePolicy({
       }
     }
 
-    const fromForm = (
-      t: Targets,
-      fields: Iterable<[string, string | undefined]>,
-      out: UrlCandidate[],
-      ctx: RequestContext,
-    ) => {
+    const fromForm = (t: Targets, fields: Iterable<[string, string]>, out: UrlCandidate[]) => {
       for (const [name, value] of fields) {
         const target = t.form.get(name)
         if (target === undefined && !t.names.has(name)) continue
-        if (value === undefined) refuse(ctx, { in: 'form', field: name }, { ok: false, reason: 'ambiguous' })
         out.push({ in: 'form', field: name, value, reference: target?.reference ?? false })
       }
     }
@@ -269,12 +252,13 @@ export const ssrfGuard = definePolicy({
       if (body.length === 0) return
       const type = mediaType(ctx.req.headers['content-type'])
       if (type === FORM) {
-        fromForm(t, pairs(body.toString('utf8')), out, ctx)
+        if (t.form.size > 0 || t.names.size > 0)
+          fromParams('form', parseParams(body.toString('utf8'), { what: 'form body' }), t.form, t, out)
         return
       }
       if (type === MULTIPART) {
         const boundary = boundaryOf(ctx.req.headers['content-type'])
-        const fields: [string, string | undefined][] = []
+        const fields: [string, string][] = []
         try {
           if (boundary === undefined) throw new MultipartError(400, 'no valid boundary')
           const parser = new MultipartParser(
@@ -293,7 +277,7 @@ export const ssrfGuard = definePolicy({
             })
           return
         }
-        fromForm(t, fields, out, ctx)
+        fromForm(t, fields, out)
         return
       }
       if (t.pointers.length === 0 && t.names.size === 0) return
