@@ -289,10 +289,17 @@ function atTemplate(
   if (seg === '*') {
     for (const k of Object.keys(value))
       atTemplate(value[k], segments, i + 1, `${pointer}/${esc(k)}`, reference, out, budget)
-  } else if (Object.hasOwn(value, seg)) {
-    atTemplate(value[seg], segments, i + 1, `${pointer}/${esc(seg)}`, reference, out, budget)
+  } else {
+    // Case-insensitively: some JSON binders match property names without case (ASP.NET Core's
+    // web defaults, Jackson with ACCEPT_CASE_INSENSITIVE_PROPERTIES), so `IMAGEURL` may be `imageUrl`.
+    const lower = seg.toLowerCase()
+    for (const k of Object.keys(value))
+      if (k === seg || k.toLowerCase() === lower)
+        atTemplate(value[k], segments, i + 1, `${pointer}/${esc(k)}`, reference, out, budget)
   }
 }
+
+const lowered = new WeakMap<ReadonlySet<string>, Set<string>>()
 
 /**
  * The URL candidates of a parsed JSON body: the values at each template, and the string values of
@@ -309,6 +316,12 @@ export function jsonCandidates(
   const budget = { left: maxVisits }
   for (const t of templates) atTemplate(body, t.segments, 0, '', t.reference, out, budget)
   if (names.size === 0) return out
+  // Names compare without case too (see atTemplate).
+  let lower = lowered.get(names)
+  if (lower === undefined) {
+    lower = new Set([...names].map((n) => n.toLowerCase()))
+    lowered.set(names, lower)
+  }
   const stack: [unknown, string][] = [[body, '']]
   while (stack.length > 0 && --budget.left >= 0) {
     const [v, p] = stack.pop() as [unknown, string]
@@ -320,7 +333,7 @@ export function jsonCandidates(
     for (const k of Object.keys(v)) {
       const child = v[k]
       const cp = `${p}/${esc(k)}`
-      if (names.has(k)) {
+      if (lower.has(k.toLowerCase())) {
         if (typeof child === 'string') out.push({ in: 'body', field: cp, value: child, reference: false })
         else if (Array.isArray(child))
           child.forEach((x, i) => {

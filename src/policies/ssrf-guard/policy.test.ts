@@ -108,6 +108,8 @@ describe('ssrf-guard policy', () => {
       verdict(p, { method: 'POST', path: '/hooks', headers: json, body: JSON.stringify(body) })
     assert.equal(await post({ callback: 'https://cdn.example.com/x', title: 'http://127.0.0.1/' }), 'pass')
     assert.equal(await post({ callback: 'http://127.0.0.1/' }), 'GW_ERR_SSRF_BLOCKED body /callback')
+    // Case-insensitive JSON binders (ASP.NET Core, Jackson) read CALLBACK as callback.
+    assert.equal(await post({ CALLBACK: 'http://127.0.0.1/' }), 'GW_ERR_SSRF_BLOCKED body /CALLBACK')
     assert.equal(
       await post({ links: [{ href: '/relative/ok' }, { href: 'http://[::1]/' }] }),
       'GW_ERR_SSRF_BLOCKED body /links/1/href',
@@ -199,6 +201,7 @@ describe('ssrf-guard policy', () => {
       await post({ a: { b: [{ imageUrl: 'http://127.0.0.1/' }] } }),
       'GW_ERR_SSRF_BLOCKED body /a/b/0/imageUrl',
     )
+    assert.equal(await post({ ImageURL: 'http://127.0.0.1/' }), 'GW_ERR_SSRF_BLOCKED body /ImageURL')
     assert.equal(
       await post({ hooks: { x: { target: 'gopher://cdn.example.com/' } } }),
       'GW_ERR_SSRF_BLOCKED body /hooks/x/target',
