@@ -174,6 +174,7 @@ export class ListenerTls {
    */
   watch(server: https.Server): void {
     this.server = server
+    server.once('close', () => this.close())
     this.schedule()
   }
 
