@@ -55,15 +55,24 @@ export function handleConnect(env: EgressEnv, req: http.IncomingMessage, socket:
     socket.destroySoon()
     finish(status, 'deny', reason)
   }
-  if (!r.clients.has(client)) return refuse(403, 'client not allowed')
+  if (!r.clients.has(client)) {
+    refuse(403, 'client not allowed')
+    return
+  }
   if (!m || port < 1 || port > 65535) {
     host = (req.url ?? '').slice(0, 253)
-    return refuse(400, 'bad CONNECT target')
+    refuse(400, 'bad CONNECT target')
+    return
   }
   const dest = r.find(host, port)
-  if (dest === undefined) return refuse(403, 'destination not allowed')
-  if (dest.cfg.tls === 'originate')
-    return refuse(403, 'CONNECT refused: the proxy originates TLS to this destination')
+  if (dest === undefined) {
+    refuse(403, 'destination not allowed')
+    return
+  }
+  if (dest.cfg.tls === 'originate') {
+    refuse(403, 'CONNECT refused: the proxy originates TLS to this destination')
+    return
+  }
   tlsMode = dest.cfg.tls === 'required' ? 'required' : 'tunnel'
   socket.pause()
   checkedAddress(r, host).then(
