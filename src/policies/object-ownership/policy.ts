@@ -5,7 +5,12 @@ import { requestFields } from '../../audit/event.js'
 import { compileClaimPath, stringList } from '../../auth/principal.js'
 import { type ErrorCode, GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext, ResponseHead } from '../../gateway/pipeline/context.js'
-import { definePolicy, type PolicyInstance, PolicyConfigError } from '../../gateway/pipeline/policy.js'
+import {
+  definePolicy,
+  type PolicyInstance,
+  PolicyConfigError,
+  logRefusal,
+} from '../../gateway/pipeline/policy.js'
 import { formatProblem, loadOpenApi, type Operation, PathMatcher, SpecError } from '../../openapi/index.js'
 import { JsonGuardError, parseJsonGuarded } from '../../openapi/json-guard.js'
 import { isStoreError } from '../../stores/types.js'
@@ -148,6 +153,7 @@ export const objectOwnership = definePolicy({
   create(config, deps) {
     const problems: string[] = []
     const { store, logger, audit } = deps
+    const refusal = logRefusal(deps)
     const ttlMs = config.ttlSec * 1000
     const denyCode: ErrorCode =
       config.denyStatus === 404 ? 'GW_ERR_OBJECT_NOT_FOUND' : 'GW_ERR_OBJECT_FORBIDDEN'
@@ -321,7 +327,8 @@ export const objectOwnership = definePolicy({
 
     function deny(ctx: RequestContext, type: string, id: string, reason: string): never {
       const object = `${type}:${logId(id)}`
-      logger.info(
+      refusal(
+        'object-ownership:deny',
         {
           requestId: ctx.id,
           route: ctx.routeName,
@@ -637,7 +644,8 @@ export const objectOwnership = definePolicy({
       if (e.action === 'block') {
         deny(ctx, o.type, ids[foreign[0] as number] ?? '?', `list holds ${foreign.length} objects of others`)
       }
-      logger.info(
+      refusal(
+        'object-ownership:filter',
         { requestId: ctx.id, route: ctx.routeName, type: o.type, removed: foreign.length },
         'object-ownership: list items of others removed',
       )

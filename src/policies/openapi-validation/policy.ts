@@ -4,7 +4,12 @@ import { Counter, type Registry } from 'prom-client'
 import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
-import { definePolicy, type PolicyInstance, PolicyConfigError } from '../../gateway/pipeline/policy.js'
+import {
+  definePolicy,
+  type PolicyInstance,
+  PolicyConfigError,
+  logRefusal,
+} from '../../gateway/pipeline/policy.js'
 import { checkBodyFields, checkFormBody, checkJsonBody } from '../../gateway/method-override.js'
 import { formatProblem, SpecError } from '../../openapi/errors.js'
 import { fetchRemoteRefs } from '../../openapi/remote.js'
@@ -150,6 +155,7 @@ export const openApiValidation = definePolicy({
     }
     const base = config.basePath
     const logger = deps.logger
+    const refusal = logRefusal(deps)
 
     const modes = new Map<CompiledOperation, Modes>()
     for (const [id, op] of api.byId) {
@@ -223,7 +229,8 @@ export const openApiValidation = definePolicy({
             ? 'GW_ERR_MALFORMED_BODY'
             : 'GW_ERR_VALIDATION'
       const list = render(violations)
-      logger.info(
+      refusal(
+        `openapi-validation:${code}`,
         { requestId: ctx.id, route: ctx.routeName, operationId: op?.op.id, mode: 'block', violations: list },
         'openapi-validation: request refused',
       )
@@ -257,7 +264,8 @@ export const openApiValidation = definePolicy({
     function multipartRefusal(ctx: RequestContext, op: CompiledOperation, err: unknown): unknown {
       if (!(err instanceof MultipartError)) return err
       const mode = (modes.get(op) as Modes).mode
-      logger.info(
+      refusal(
+        'openapi-validation:multipart',
         { requestId: ctx.id, route: ctx.routeName, operationId: op.op.id, mode, reason: err.message },
         'openapi-validation: multipart body refused',
       )
