@@ -33,7 +33,7 @@ import {
   type MultipartLimits,
   MultipartParser,
 } from './multipart.js'
-import { validateResponse } from './response.js'
+import { responseVerdict, validateResponse } from './response.js'
 import { OpenApiValidationConfig } from './schema.js'
 
 type Undeclared = 'block' | 'monitor' | 'strip'
@@ -486,7 +486,9 @@ export const openApiValidation = definePolicy({
         const mode = (modes.get(op) as Modes).responses
         if (mode === 'off') return body
         const r = validateResponse(op, head, body, mode === 'strip', config.maxResponseItems)
-        if (r.violations.length > 0) {
+        const verdict = responseVerdict(mode, head.status, r)
+        if (verdict !== 'pass') {
+          const violations = r.violations.length > 0 ? r.violations : [undescribedBody(head.status)]
           logger.warn(
             {
               requestId: ctx.id,
@@ -494,25 +496,36 @@ export const openApiValidation = definePolicy({
               operationId: op.op.id,
               mode,
               status: head.status,
-              violations: render(r.violations),
+              violations: render(violations),
             },
-            `openapi-validation: response violates the spec (${mode})`,
+            verdict === 'refuse'
+              ? `openapi-validation: response violates the spec (${mode}): replaced by a 502`
+              : `openapi-validation: response violates the spec (${mode}): passed`,
           )
           record(
             ctx,
             op.op.id,
             'response',
-            mode,
-            r.violations.map((v) => ({ in: 'body', kind: v.kind })),
-            mode === 'block' ? 'GW_ERR_UPSTREAM_RESPONSE_INVALID' : undefined,
+            verdict === 'refuse' ? 'block' : mode,
+            violations.map((v) => ({ in: 'body', kind: v.kind })),
+            verdict === 'refuse' ? 'GW_ERR_UPSTREAM_RESPONSE_INVALID' : undefined,
           )
-          if (mode === 'block') throw new GatewayError('GW_ERR_UPSTREAM_RESPONSE_INVALID')
+          if (verdict === 'refuse') throw new GatewayError('GW_ERR_UPSTREAM_RESPONSE_INVALID')
         } else if (r.body)
           record(ctx, op.op.id, 'response', 'strip', [{ in: 'body', kind: 'undeclared-property' }])
         return r.body ?? body
       }
     }
     return instance
+
+    function undescribedBody(status: number): Violation {
+      return {
+        kind: 'schema',
+        in: 'body',
+        pointer: '',
+        expected: `a body the spec describes (status ${status})`,
+      }
+    }
 
     function finish(
       ctx: RequestContext,
