@@ -283,12 +283,13 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       await admin?.close()
       await detect?.webhook?.flush(1000)
       detect?.close()
-      await store.close().catch(() => undefined)
       accessLog?.flush()
+      // audit: closed before the store, which may hold its anchors (the final one is written at close).
       if (audit) {
         audit.emit({ type: 'gateway.stop', data: { clean } })
         await audit.close()
       }
+      await store.close().catch(() => undefined)
       logger.info('stopped')
     })()
     return closing
