@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test'
 import { stringify } from 'yaml'
 import { RedisServer } from '../src/stores/redis/redis-server.js'
 import { Admin, closeAgents, send } from './helpers/detect-attacks.js'
-import { type GatewayProcess, spawnGateway, tempDir } from './helpers/process.js'
+import { spawnGateway, tempDir } from './helpers/process.js'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const ADMIN_TOKEN = 'anchor-test-admin-token-0123456789abcdef'
