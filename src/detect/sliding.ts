@@ -16,18 +16,25 @@
 /** Buckets per window of a {@link SlidingCount}. */
 export const SLOTS = 10
 
+/** Events in a sliding window (see the module comment): O(1) per event, 11 numbers. */
 export class SlidingCount {
   private readonly buckets = new Uint32Array(SLOTS + 1)
   /** Absolute index (time / bucket width) of the newest bucket written. */
   private last = -1
+  /** Slot of the newest bucket, and the time span it covers: the hot path is two comparisons. */
+  private slot = 0
+  private from = Number.POSITIVE_INFINITY
+  private to = Number.NEGATIVE_INFINITY
   /** Sum of the buckets: the count. */
   private sum = 0
 
   /** `bucketMs`: the window divided by {@link SLOTS}. */
   constructor(private readonly bucketMs: number) {}
 
-  private advance(i: number): void {
-    if (i <= this.last) return
+  /** Moves the newest bucket to the one of `now` (clearing those it passes); never back. */
+  private advance(now: number): void {
+    const i = Math.floor(now / this.bucketMs)
+    if (i <= this.last) return // a clock step back: counted in the newest bucket
     const stale = Math.min(i - this.last, SLOTS + 1)
     if (stale === SLOTS + 1) {
       this.buckets.fill(0)
@@ -40,26 +47,27 @@ export class SlidingCount {
       }
     }
     this.last = i
+    this.slot = i % (SLOTS + 1)
+    this.from = i * this.bucketMs
+    this.to = this.from + this.bucketMs
   }
 
   /** Counts `by` events at `now`; returns the count in the window ending at `now`. */
   add(now: number, by = 1): number {
-    const i = Math.floor(now / this.bucketMs)
-    if (i > this.last) this.advance(i)
-    // An event older than the newest bucket (a clock step back) counts in the newest.
-    const b = Math.max(i, this.last) % (SLOTS + 1)
-    this.buckets[b] = (this.buckets[b] as number) + by
+    if (now >= this.to || now < this.from) this.advance(now)
+    this.buckets[this.slot] = (this.buckets[this.slot] as number) + by
     this.sum += by
     return this.sum
   }
 
   /** The count in the window ending at `now`, without adding. */
   count(now: number): number {
-    this.advance(Math.floor(now / this.bucketMs))
+    if (now >= this.to || now < this.from) this.advance(now)
     return this.sum
   }
 }
 
+/** Distinct values last seen within a sliding window, at most `cap` kept (the most recent). */
 export class SlidingSet {
   /** Value → last seen (ms); Map order is oldest first, since a value seen again is re-inserted. */
   private readonly seen = new Map<string, number>()
