@@ -136,6 +136,11 @@ describe('anchors', () => {
     }
     r = await readAnchors([w, s, broken], 'gw-a', keyring)
     assert.equal(r.newest?.seq, 5)
+    // A huge witness file is read only so far, and is no anchor.
+    writeFileSync(w.fileOf('gw-big'), 'x'.repeat(10_000_000))
+    const big = await readAnchors([w], 'gw-big', keyring)
+    assert.equal(big.newest, undefined)
+    assert.equal(big.problems.length, 1)
     assert.deepEqual(r.unreadable, ['broken'])
     assert.equal(r.problems.length, 2)
     await store.close()

@@ -21,7 +21,7 @@
  *   truncated (exit 1).
  */
 import { createHmac } from 'node:crypto'
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+import { mkdir, open, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { Store } from '../stores/types.js'
@@ -136,25 +136,35 @@ export class WitnessDir implements AnchorTarget {
   fileOf(instance: string): string {
     return join(this.dir, `${instance}.anchor`)
   }
+  /** Written to a temporary file, synced, renamed over the old one (never blocks the event loop). */
   async write(instance: string, line: string): Promise<void> {
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 })
+    await mkdir(this.dir, { recursive: true, mode: 0o700 })
     const file = this.fileOf(instance)
     const tmp = `${file}.tmp-${process.pid}`
-    const fd = openSync(tmp, 'w', 0o600)
+    const fh = await open(tmp, 'w', 0o600)
     try {
-      writeSync(fd, `${line}\n`)
-      fsyncSync(fd)
+      await fh.writeFile(`${line}\n`)
+      await fh.sync()
     } finally {
-      closeSync(fd)
+      await fh.close()
     }
-    renameSync(tmp, file)
+    await rename(tmp, file)
   }
+  /** The file's first {@link MAX_ANCHOR_BYTES} bytes (a longer file is not an anchor). */
   async read(instance: string): Promise<string | undefined> {
+    let fh: Awaited<ReturnType<typeof open>>
     try {
-      return readFileSync(this.fileOf(instance), 'utf8').slice(0, MAX_ANCHOR_BYTES)
+      fh = await open(this.fileOf(instance), 'r')
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw err
+    }
+    try {
+      const buf = Buffer.alloc(MAX_ANCHOR_BYTES + 1)
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0)
+      return buf.toString('utf8', 0, bytesRead)
+    } finally {
+      await fh.close()
     }
   }
 }
