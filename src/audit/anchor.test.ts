@@ -168,6 +168,11 @@ describe('anchors', () => {
     const r = verifyChain(files, keyring, { anchor: a })
     assert.equal(r.ok, true, JSON.stringify(r.problem))
     assert.equal(r.anchor?.seq, a?.seq)
+    // --require-anchor: a chain without one is a problem; with one, fine.
+    assert.equal(verifyChain(files, keyring, { anchor: a, requireAnchor: true }).ok, true)
+    const none = verifyChain(files, keyring, { anchorsChecked: true, requireAnchor: true })
+    assert.equal(none.problem?.kind, 'unanchored')
+    assert.match(verifyChain(files, keyring, { anchorsChecked: true }).notes.join(), /no anchor found/)
   })
 
   test('cuts at the end are truncated against the anchor: last lines, last file, last run, a genuine prefix', async () => {

@@ -19,7 +19,14 @@ import { MAX_LINE_BYTES } from './files.js'
 import type { Keyring } from './keyring.js'
 import { checkRecord, genesisHash, type ParsedRecord, recordHash } from './record.js'
 
-export type ProblemKind = 'missing' | 'altered' | 'reordered' | 'truncated' | 'foreign' | 'unknown-key'
+export type ProblemKind =
+  | 'missing'
+  | 'altered'
+  | 'reordered'
+  | 'truncated'
+  | 'foreign'
+  | 'unknown-key'
+  | 'unanchored'
 
 export interface VerifyProblem {
   kind: ProblemKind
@@ -74,6 +81,8 @@ export interface VerifyOptions {
   anchor?: Anchor | undefined
   /** Anchors were asked for (given a source): without one, a note says none was found. */
   anchorsChecked?: boolean
+  /** No anchor (none given, or none found) is a problem (`unanchored`): the end cannot be vouched for. */
+  requireAnchor?: boolean
 }
 
 /** A file that cannot be read, or an encrypted file whose key is not in the keyring: exit 2. */
@@ -451,6 +460,15 @@ export function verifyChain(
   }
   report.closed = last.type === 'audit.checkpoint' && last.data?.reason === 'close'
   if (recordedCut !== undefined) return fail(recordedCut)
+  if (anchor === undefined && opts.requireAnchor) {
+    return fail({
+      kind: 'unanchored',
+      file: prevWhere.split(':')[0] as string,
+      line: Number(prevWhere.split(':')[1]),
+      seq: last.seq,
+      message: `no anchor of the chain was found${opts.anchorsChecked ? '' : ' (none given)'}: whether records were cut from its end cannot be told`,
+    })
+  }
   if (!report.closed && !opts.live) {
     if (opts.requireClosed) {
       return fail({

@@ -13,8 +13,8 @@ export const KEYS_USAGE = `usage:
 durations: 90s, 15m, 24h, 30d, 2w`
 
 export const AUDIT_USAGE = `usage:
-  portcullis audit verify KEYS [ANCHORS] [--instance ID] [--partial] [--require-closed] [--format text|json]
-                          [FILE|DIR...]
+  portcullis audit verify KEYS [ANCHORS] [--instance ID] [--partial] [--require-closed] [--require-anchor]
+                          [--format text|json] [FILE|DIR...]
   portcullis audit report KEYS [ANCHORS] [--dir DIR] (--principal ID | --object TYPE:ID) [--since T] [--until T]
                           [--partial] [--format text|json]
   portcullis audit decrypt (--encryption-keyring FILE | --encryption-keyring-env NAME | --config FILE)

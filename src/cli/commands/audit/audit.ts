@@ -64,6 +64,7 @@ async function verify(args: string[]): Promise<number> {
       ...SOURCE_OPTIONS,
       partial: { type: 'boolean', default: false },
       'require-closed': { type: 'boolean', default: false },
+      'require-anchor': { type: 'boolean', default: false },
       format: { type: 'string', default: 'text' },
     },
     allowPositionals: true,
@@ -89,6 +90,7 @@ async function verify(args: string[]): Promise<number> {
       encryption: src.encryption,
       anchor: anchors.anchor,
       anchorsChecked: anchors.checked,
+      requireAnchor: values['require-anchor'],
     })
     for (const n of anchors.notes) report.notes.push(`anchor: ${n}`)
   } catch (err) {
