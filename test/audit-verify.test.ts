@@ -327,7 +327,10 @@ describe('portcullis audit verify', () => {
       [['verify', '--keyring', keyringFile, '--format', 'xml', d], /--format/],
       [['frobnicate'], /unknown audit subcommand/],
       [['verify', '--keyring', keyringFile, '--anchor-redis', 'http://127.0.0.1:9', d], /--anchor-redis/],
-      [['verify', '--keyring', keyringFile, '--anchor-redis', 'redis://127.0.0.1:9', d], /anchors: redis: cannot be read/],
+      [
+        ['verify', '--keyring', keyringFile, '--anchor-redis', 'redis://127.0.0.1:9', d],
+        /anchors: redis: cannot be read/,
+      ],
     ]
     for (const [args, re] of cases) {
       const r = cli(args)

@@ -1,4 +1,3 @@
-import { type Params, parseParams } from '../gateway/query.js'
 /**
  * The detectors: pure, synchronous state machines over {@link Observation}s, each with bounded
  * tables (TtlLru: at most `maxSubjects` subjects, least recently seen evicted, an entry expires a
@@ -9,6 +8,7 @@ import { type Params, parseParams } from '../gateway/query.js'
  * whatever the alignment, so no burst hides across a window boundary. The moving baselines
  * (flood, global-spike) average past aligned windows; what they are compared with is sliding.
  */
+import { type Params, parseParams } from '../gateway/query.js'
 import { TtlLru } from '../util/ttl-lru.js'
 import type { DetectConfig } from './config.js'
 import { SLOTS, SlidingCount, SlidingSet } from './sliding.js'

@@ -162,7 +162,7 @@ test('accountAction lock refuses the real user everywhere (the documented risk);
   assert.equal(other.ctx.upstream.get('x-portcullis-step-up'), undefined)
   assert.deepEqual(up.p.stripRequestHeaders, ['x-portcullis-step-up'], 'a client cannot send it')
   const ev = (up.audit as ReturnType<typeof memoryAudit>).events.find(
-    (e: AuditEvent) => e.type === 'lockout' && (e.data?.subject as string).startsWith('acct:'),
+    (e: AuditEvent) => e.type === 'lockout' && String(e.data?.subject).startsWith('acct:'),
   )
   assert.equal(ev?.data?.kind, 'step-up')
   assert.equal(ev?.decision, 'allow')
