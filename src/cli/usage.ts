@@ -13,8 +13,9 @@ export const KEYS_USAGE = `usage:
 durations: 90s, 15m, 24h, 30d, 2w`
 
 export const AUDIT_USAGE = `usage:
-  portcullis audit verify KEYS [--instance ID] [--partial] [--require-closed] [--format text|json] [FILE|DIR...]
-  portcullis audit report KEYS [--dir DIR] (--principal ID | --object TYPE:ID) [--since T] [--until T]
+  portcullis audit verify KEYS [ANCHORS] [--instance ID] [--partial] [--require-closed] [--require-anchor]
+                          [--format text|json] [FILE|DIR...]
+  portcullis audit report KEYS [ANCHORS] [--dir DIR] (--principal ID | --object TYPE:ID) [--since T] [--until T]
                           [--partial] [--format text|json]
   portcullis audit decrypt (--encryption-keyring FILE | --encryption-keyring-env NAME | --config FILE)
                           [--out DIR] FILE|DIR...
@@ -22,6 +23,9 @@ export const AUDIT_USAGE = `usage:
 KEYS: --config FILE (the audit: section of a gateway config: keyrings, and the chain's directory when
       no FILE|DIR is given), or --keyring FILE | --keyring-env NAME
       [--encryption-keyring FILE | --encryption-keyring-env NAME] (for encrypted files)
+ANCHORS: where the chain's anchors are (a chain ending before its anchor is truncated): --anchor-dir DIR
+      (witness files) and/or --anchor-redis redis://HOST:PORT; with --config, audit.anchor by default;
+      --no-anchors skips them
 T: an ISO 8601 date or time (2026-03-01, 2026-03-01T10:00:00Z), or a duration back from now (24h, 30d)`
 
 export const SCAN_USAGE = `usage: portcullis scan --spec FILE|URL --target URL [--auth auth.yaml] [--checks a,b]

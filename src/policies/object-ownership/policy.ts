@@ -13,6 +13,7 @@ import {
 } from '../../gateway/pipeline/policy.js'
 import { formatProblem, loadOpenApi, type Operation, PathMatcher, SpecError } from '../../openapi/index.js'
 import { JsonGuardError, parseJsonGuarded } from '../../openapi/json-guard.js'
+import { OWNERSHIP_CHECKED } from '../../detect/signals.js'
 import { isStoreError } from '../../stores/types.js'
 import { compileLinear, type LinearRegExp } from '../../util/linear-regex.js'
 import { LookupError, OwnershipLookup } from './lookup.js'
@@ -354,6 +355,7 @@ export const objectOwnership = definePolicy({
     function storeFailed(ctx: RequestContext, err: unknown, what: string): void {
       if (!isStoreError(err)) throw err
       if (config.failOpen) {
+        ctx.state[OWNERSHIP_CHECKED] = false // detect: let through unchecked
         logger.warn(
           { requestId: ctx.id, route: ctx.routeName, err: (err as Error).message },
           `object-ownership: ${what} skipped: state store unavailable (failOpen)`,
@@ -411,6 +413,7 @@ export const objectOwnership = definePolicy({
         return
       }
       if (o.unknown === 'deny') deny(ctx, o.type, id, 'owner unknown')
+      ctx.state[OWNERSHIP_CHECKED] = false // detect: let through, owner unknown
       audit.emit({
         ...requestFields(ctx),
         type: 'ownership.unknown',
@@ -513,6 +516,8 @@ export const objectOwnership = definePolicy({
         for (const id of ids) work.push([e.object, id])
       }
       if (work.length === 0) return undefined
+      // detect: every id below is checked; a path that lets one through unchecked says false.
+      if (ctx.state[OWNERSHIP_CHECKED] === undefined) ctx.state[OWNERSHIP_CHECKED] = true
       if (work.length === 1) {
         const [o, id] = work[0] as [ObjectType, string]
         return checkId(ctx, p, o, id)
