@@ -51,6 +51,10 @@ export interface RunOptions {
   /** Operations never to call (already removed from `operations`). */
   excluded?: readonly Operation[]
   chain?: boolean
+  /** The path the target serves the spec at, when --spec is a URL on its origin. */
+  specPath?: string
+  /** Secrets of `--jwt-wordlist`, tried before the built-in list. */
+  jwtWordlist?: readonly string[]
   log?: (line: string) => void
 }
 
@@ -147,7 +151,7 @@ export class ScanRun implements ScanContext {
   readonly ids = new Map<string, Identity>()
   readonly logins: LoginInfo[]
   readonly flows: DeclaredFlow[]
-  readonly options: { chain: boolean }
+  readonly options: { chain: boolean; specPath?: string; jwtWordlist?: readonly string[] }
   stats = { requests: 0, errors: 0, retries: 0, blocked: 0 }
   /** Transport errors and gateway errors (502–504) outside expected-slow probes, for the verdict. */
   bad = 0
@@ -182,7 +186,11 @@ export class ScanRun implements ScanContext {
     this.timeoutMs = opts.timeoutMs ?? 10_000
     this.maxBodyBytes = opts.maxBodyBytes ?? 1024 * 1024
     this.basePath = target.pathname.replace(/\/+$/, '')
-    this.options = { chain: opts.chain === true }
+    this.options = {
+      chain: opts.chain === true,
+      ...(opts.specPath ? { specPath: opts.specPath } : {}),
+      ...(opts.jwtWordlist ? { jwtWordlist: opts.jwtWordlist } : {}),
+    }
     for (const s of auth?.envSecrets ?? []) this.masker.addSecret(s)
     for (const [k, v] of Object.entries(opts.headers ?? {})) {
       this.masker.addSecret(v)
@@ -595,11 +603,16 @@ export class ScanRun implements ScanContext {
       true,
     )
     if (first.status < 200 || first.status > 299) {
-      this.debug(`throwaway: login answered ${first.status}`)
+      this.note(
+        `throwaway account ${username} was registered but its login answered ${first.status}: it is left behind`,
+      )
       return undefined
     }
     tokenPointer ??= TOKEN_POINTERS.find((p) => typeof pointerGet(first.json, p) === 'string')
-    if (!tokenPointer) return undefined
+    if (!tokenPointer) {
+      this.note(`throwaway account ${username}: no token found in its login answer; it is left behind`)
+      return undefined
+    }
     const config: IdentityConfigT = {
       roles: ['user'],
       login: {
@@ -613,6 +626,14 @@ export class ScanRun implements ScanContext {
     }
     const name = `throwaway-${username}`
     const id = new Identity(name, config, this.masker, Date.now, { throwaway: true })
+    try {
+      id.adopt(first.json)
+    } catch {
+      this.note(
+        `throwaway account ${username}: no token at ${tokenPointer} in its login answer; it is left behind`,
+      )
+      return undefined
+    }
     this.ids.set(name, id)
     this.identities.push(id.info)
     this.throwaways.push({ identity: name, ...(selfDelete ? { selfDelete } : {}) })

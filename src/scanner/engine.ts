@@ -64,6 +64,8 @@ export interface ScanOptions {
   exclude?: readonly string[]
   /** Opt-in: a forged-token finding mints identities to reach higher roles' operations. */
   chain?: boolean
+  /** Extra candidate JWT secrets (`--jwt-wordlist FILE`), tried before the built-in list. */
+  jwtWordlist?: readonly string[]
   /** A baseline file (an earlier JSON or SARIF report): findings it has are marked `unchanged`. */
   baseline?: string
   onProgress?: (p: ScanProgress) => void
@@ -209,6 +211,20 @@ export function excludedOperations(
   )
 }
 
+/** The target-relative path of a spec URL on the target's own origin. */
+function specPathOn(spec: string, target: URL): { specPath?: string } {
+  if (!/^https?:\/\//i.test(spec)) return {}
+  try {
+    const u = new URL(spec)
+    if (u.origin !== target.origin) return {}
+    const base = target.pathname.replace(/\/+$/, '')
+    const p = base && u.pathname.startsWith(`${base}/`) ? u.pathname.slice(base.length) : u.pathname
+    return { specPath: p }
+  } catch {
+    return {}
+  }
+}
+
 function info(c: Check): CheckInfo {
   const { run: _run, last: _last, timingEvidence: _t, ...rest } = c
   return rest
@@ -261,6 +277,8 @@ export async function runScan(opts: ScanOptions): Promise<ScanReport> {
         ...(opts.log ? { log: opts.log } : {}),
         excluded,
         chain: opts.chain === true,
+        ...specPathOn(opts.spec, target),
+        ...(opts.jwtWordlist ? { jwtWordlist: opts.jwtWordlist } : {}),
       },
       dispatcher,
     )

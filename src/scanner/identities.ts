@@ -465,7 +465,14 @@ export class Identity {
     if (res.status < 200 || res.status > 299) {
       throw new IdentityError(`identity "${this.name}": login answered ${res.status}`)
     }
-    const token = pointerGet(res.json, login.tokenPointer)
+    this.adopt(res.json)
+  }
+
+  /** Takes the credentials from a login answer (the scanner's own first login of a throwaway account). */
+  adopt(json: unknown): void {
+    const login = this.config.login
+    if (!login) return
+    const token = pointerGet(json, login.tokenPointer)
     if (typeof token !== 'string' || token === '') {
       throw new IdentityError(
         `identity "${this.name}": no token at ${login.tokenPointer || '(root)'} in the login answer`,
@@ -482,10 +489,10 @@ export class Identity {
     this.loggedIn = true
     this.expiresAt = undefined
     if (login.expiresInPointer !== undefined) {
-      const exp = Number(pointerGet(res.json, login.expiresInPointer))
+      const exp = Number(pointerGet(json, login.expiresInPointer))
       if (Number.isFinite(exp) && exp > 0) this.expiresAt = this.now() + exp * 1000
     }
-    this.loginAnswer = res.json
+    this.loginAnswer = json
   }
 
   /** The JSON answer of the last login (it often holds the user's id). */

@@ -263,6 +263,7 @@ export async function seedObjects(ctx: SeedRun): Promise<SeededObject[]> {
   const members = ctx.identities.filter((i) => !i.anonymous && !i.throwaway)
   const users = members.filter((i) => i.rank === 1)
   const problems = new Map<string, string[]>()
+  const fromConfig = new Set<SeededObject>()
   const problem = (r: Resource, why: string) => {
     const list = problems.get(r.itemPath) ?? []
     if (list.length < 4 && !list.includes(why)) list.push(why)
@@ -345,6 +346,7 @@ export async function seedObjects(ctx: SeedRun): Promise<SeededObject[]> {
             )
         }
         out.push(obj)
+        fromConfig.add(obj)
       }
     }
   }
@@ -397,6 +399,13 @@ export async function seedObjects(ctx: SeedRun): Promise<SeededObject[]> {
       }
     }),
   )
+  // A list item that several identities see, or that is another identity's profile or creation,
+  // is nobody's own (a directory of every user, a shared catalogue).
+  const listed = out.filter((o) => !o.createdByScanner && !o.profile && !fromConfig.has(o))
+  const shared = listed.filter((o) =>
+    out.some((x) => x !== o && x.owner !== o.owner && x.template === o.template && x.id === o.id),
+  )
+  for (const o of shared) out.splice(out.indexOf(o), 1)
   for (const r of resources) {
     if (!r.get || out.some((o) => o.template === r.itemPath)) continue
     const why = problems.get(r.itemPath) ?? [

@@ -270,8 +270,11 @@ export interface ScanContext {
   credentials?(
     identity: string,
   ): Promise<{ headers: Record<string, string>; query: Record<string, string> } | undefined>
-  /** Opt-in behaviours the user turned on (`--chain`). */
-  options?: { chain: boolean }
+  /**
+   * Opt-in behaviours the user turned on (`--chain`), and where the target serves the spec when
+   * it was given as a URL on the target's origin (not an undocumented endpoint, then).
+   */
+  options?: { chain: boolean; specPath?: string; jwtWordlist?: readonly string[] }
   /** The login operations the scan knows (auth.yaml's first, then the spec's security schemes, then heuristics). */
   logins?: readonly LoginInfo[]
   /** Flows declared in auth.yaml. */

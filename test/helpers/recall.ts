@@ -45,6 +45,20 @@ export function matchesFlaw(f: Finding, flaw: Flaw): boolean {
   )
 }
 
+/** What differs between two JSON states (entries of each top-level list added or removed), for messages. */
+export function stateDiff(before: string, after: string): string {
+  const a = JSON.parse(before) as Record<string, unknown>
+  const b = JSON.parse(after) as Record<string, unknown>
+  const out: string[] = []
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const x = Array.isArray(a[k]) ? (a[k] as unknown[]).map((v) => JSON.stringify(v)) : [JSON.stringify(a[k])]
+    const y = Array.isArray(b[k]) ? (b[k] as unknown[]).map((v) => JSON.stringify(v)) : [JSON.stringify(b[k])]
+    for (const v of x) if (!y.includes(v)) out.push(`${k}: - ${v}`)
+    for (const v of y) if (!x.includes(v)) out.push(`${k}: + ${v}`)
+  }
+  return out.join('\n')
+}
+
 export interface RecallResult {
   name: FixtureName
   vuln: ScanReport

@@ -145,14 +145,19 @@ if (!order) return res.status(404).json({ title: 'Not Found' })`,
           const res = await ctx.send(attacker, { method: 'GET', path })
           if (!ok(res)) continue
           if (minePath && !contrast) contrast = await ctx.send(attacker, { method: 'GET', path: minePath })
+          const param = /\{([^}]+)\}$/.exec(op.path)?.[1]
           const proof = sameAsOwner(
             res.json,
             asOwner.json,
             contrast && ok(contrast) ? contrast.json : undefined,
             type,
             owner,
+            param,
           )
-          if (!proof) continue
+          if (!proof) {
+            ctx.debug(`bola: ${attacker} on ${owner}'s ${path}: ${res.status}, not ${owner}'s data`)
+            continue
+          }
           report(op, attacker, {
             summary: `${attacker} read ${owner}'s data at ${path}: the answer is ${proof.replace("the owner's", `${owner}'s`).replace("the caller's", `${attacker}'s`)}.`,
             evidence: [
@@ -243,52 +248,62 @@ if (!order) return res.status(404).json({ title: 'Not Found' })`,
       for (const op of ctx.operations) {
         if (op.method !== 'GET' || op.path.includes('{')) continue
         for (const param of op.parameters.filter((p) => p.in === 'query')) {
-          const type = typeOfIdParam(ctx, param.name.replace(/s$/, '')) ?? typeOfIdParam(ctx, param.name)
+          // A generic `?id=`/`?ids=` names the collection's own type.
+          const type = /^(ids?|uuids?|_id)$/i.test(param.name)
+            ? resources.find((r) => r.collectionPath === op.path)?.type
+            : (typeOfIdParam(ctx, param.name.replace(/s$/, '')) ?? typeOfIdParam(ctx, param.name))
           if (!type) continue
-          const victim = ownerObjs.find((o) => o.type === type)
-          if (!victim) continue
-          const own = attackerObjs.find((o) => o.type === type)
+          const own =
+            attackerObjs.find((o) => o.type === type && !o.createdByScanner) ??
+            attackerObjs.find((o) => o.type === type)
           const others: Record<string, string> = {}
           for (const p of op.parameters)
             if (p.in === 'query' && p.required && p !== param)
               others[p.name] = String(exampleOf(ctx, p) ?? '1')
           const q = (id: string) => ({ ...others, [param.name]: id })
-          const asOwner = await ctx.send(owner, { method: 'GET', path: op.path, query: q(victim.id) })
-          if (!ok(asOwner)) continue
-          const res = await ctx.send(attacker, { method: 'GET', path: op.path, query: q(victim.id) })
-          if (!ok(res)) continue
-          const contrast = own
-            ? await ctx.send(attacker, { method: 'GET', path: op.path, query: q(own.id) })
-            : undefined
-          const proof =
-            sameAsOwner(
-              res.json,
-              asOwner.json,
-              contrast && ok(contrast) ? contrast.json : undefined,
-              type,
-              owner,
-            ) ??
-            (proveOwnerObject(res.json, victim.id, type, victim.body, own?.body)
-              ? `${owner}'s ${type} object ${victim.id}`
-              : undefined)
-          if (!proof) continue
-          report(op, attacker, {
-            summary: `${attacker} read ${owner}'s data by passing ${owner}'s ${type} id in the query parameter "${param.name}": the answer is ${proof.replace("the owner's", `${owner}'s`).replace("the caller's", `${attacker}'s`)}.`,
-            evidence: [
-              {
-                note: `${owner} with ?${param.name}=${victim.id} (reference)`,
-                exchanges: [asOwner.exchange],
-              },
-              {
-                note: `${attacker}'s credentials, ?${param.name}=${victim.id}: ${owner}'s data`,
-                exchanges: [res.exchange],
-              },
-              ...(contrast
-                ? [{ note: `${attacker} with their own ${type} id`, exchanges: [contrast.exchange] }]
-                : []),
-            ],
-          })
-          break
+          let contrast: ScanResponse | undefined
+          // Objects that existed before the scan first: they are the ones with data attached.
+          const victims = [
+            ...ownerObjs.filter((o) => o.type === type && !o.createdByScanner),
+            ...ownerObjs.filter((o) => o.type === type && o.createdByScanner),
+          ].slice(0, 3)
+          for (const victim of victims) {
+            const asOwner = await ctx.send(owner, { method: 'GET', path: op.path, query: q(victim.id) })
+            if (!ok(asOwner)) continue
+            const res = await ctx.send(attacker, { method: 'GET', path: op.path, query: q(victim.id) })
+            if (!ok(res)) continue
+            if (own && !contrast)
+              contrast = await ctx.send(attacker, { method: 'GET', path: op.path, query: q(own.id) })
+            const proof =
+              sameAsOwner(
+                res.json,
+                asOwner.json,
+                contrast && ok(contrast) ? contrast.json : undefined,
+                type,
+                owner,
+              ) ??
+              (proveOwnerObject(res.json, victim.id, type, victim.body, own?.body)
+                ? `${owner}'s ${type} object ${victim.id}`
+                : undefined)
+            if (!proof) continue
+            report(op, attacker, {
+              summary: `${attacker} read ${owner}'s data by passing ${owner}'s ${type} id in the query parameter "${param.name}": the answer is ${proof.replace("the owner's", `${owner}'s`).replace("the caller's", `${attacker}'s`)}.`,
+              evidence: [
+                {
+                  note: `${owner} with ?${param.name}=${victim.id} (reference)`,
+                  exchanges: [asOwner.exchange],
+                },
+                {
+                  note: `${attacker}'s credentials, ?${param.name}=${victim.id}: ${owner}'s data`,
+                  exchanges: [res.exchange],
+                },
+                ...(contrast
+                  ? [{ note: `${attacker} with their own ${type} id`, exchanges: [contrast.exchange] }]
+                  : []),
+              ],
+            })
+            break
+          }
         }
       }
 

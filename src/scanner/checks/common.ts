@@ -84,11 +84,12 @@ export function sameAsOwner(
   contrast: unknown,
   type: string,
   ownerName?: string,
+  param?: string,
 ): string | undefined {
   const a = unwrap(attacker)
   const o = unwrap(owner)
   const c = unwrap(contrast)
-  const oList = idOf(o, type) === undefined ? listItems(o, type) : undefined
+  const oList = idOf(o, type, param) === undefined ? listItems(o, type) : undefined
   if (oList) {
     const aList = listItems(a, type) ?? []
     const mine = new Set((listItems(c, type) ?? []).map((x) => itemKey(x, type)))
@@ -100,9 +101,9 @@ export function sameAsOwner(
     const shown = shared.slice(0, 3).map((k) => (k.length > 40 ? `${k.slice(0, 40)}…` : k))
     return `${shared.length} item(s) the owner's own request lists (${shown.join(', ')}), none of them in the caller's own list`
   }
-  const id = idOf(o, type)
+  const id = idOf(o, type, param)
   if (id === undefined) return undefined
-  const fields = proveOwnerObject(a, id, type, o, c)
+  const fields = proveOwnerObject(a, id, type, o, c, param)
   if (!fields) return undefined
   if (!isObject(c)) {
     // No contrast: only owner-marked values (the scanner's personalised fields) count.

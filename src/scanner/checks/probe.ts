@@ -26,7 +26,7 @@ export function is2xx(status: number): boolean {
 export function finding(
   check: Check,
   fields: Omit<Finding, 'checkId' | 'title' | 'severity' | 'owasp'> &
-    Partial<Pick<Finding, 'title' | 'severity'>>,
+    Partial<Pick<Finding, 'title' | 'severity' | 'owasp'>>,
 ): Finding {
   return { checkId: check.id, title: check.title, severity: check.severity, owasp: check.owasp, ...fields }
 }

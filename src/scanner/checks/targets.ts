@@ -7,7 +7,7 @@
  */
 import type { Operation, Parameter } from '../../openapi/index.js'
 import { byPrivilege, lowestUser } from '../roles.js'
-import { fillFrom, fillPath, findResources, idKeys, singular, templateParams } from '../resources.js'
+import { fillFrom, fillPath, findResources, idKeys, singular, templateParams, typeOf } from '../resources.js'
 import { generateValue, resolveSchema } from '../schema-tools.js'
 import type { ScanContext, ScanRequest, ScanResponse, SeededObject } from '../types.js'
 
@@ -59,15 +59,17 @@ export function fillOperation(
   let values: Record<string, string> | undefined
   let object: SeededObject | undefined
   if (names.length > 0) {
-    values = fillFrom(op.path, objects)
+    values = fillFrom(op.path, objects) ?? fillByType(op.path, objects)
     if (values) {
       const filled = values
       const item = op.path.replace(/(\/[^/{}]+)+$/, '')
       object = objects.find(
         (o) =>
           o.template !== undefined &&
-          sameShape(o.template, item) &&
-          templateParams(o.template).every((n, i) => o.params?.[n] === filled[names[i] as string]),
+          ((sameShape(o.template, item) &&
+            templateParams(o.template).every((n, i) => o.params?.[n] === filled[names[i] as string])) ||
+            (o.id === filled[names[names.length - 1] as string] &&
+              o.type === typeOf(item.replace(/\/\{[^}]+\}$/, '')))),
       )
     } else {
       if (opts.strict) return undefined
@@ -103,6 +105,28 @@ export function fillOperation(
   const path = fillPath(op.path, values ?? {})
   if (path === undefined) return undefined
   return { path, query, ...(object ? { object } : {}) }
+}
+
+/**
+ * Values by type when the templates do not line up (`/admin/users/{id}/role` and the caller's
+ * profile at `/users/{id}`): each parameter from an object whose type is the static segment
+ * before it (versions skipped).
+ */
+export function fillByType(
+  template: string,
+  objects: readonly SeededObject[],
+): Record<string, string> | undefined {
+  const segs = template.split('/')
+  const values: Record<string, string> = {}
+  for (let i = 0; i < segs.length; i++) {
+    const m = /^\{([^}]+)\}$/.exec(segs[i] as string)
+    if (!m) continue
+    const type = typeOf(segs.slice(0, i).join('/') || '/')
+    const o = type ? objects.find((x) => x.type === type) : undefined
+    if (!o) return undefined
+    values[m[1] as string] = o.id
+  }
+  return values
 }
 
 /** Same static segments and parameters at the same places (parameter names may differ). */

@@ -1,0 +1,36 @@
+/**
+ * The scanner's recall on the "ledger" fixture API (test/scanner-fixtures/ledger.ts), written in another
+ * style than the scanner's own fixture: every HTTP-testable flaw of its ground truth
+ * (ledger.truth.ts) found (at least 90%), nothing at medium or above on its secure twin, and a safe
+ * scan leaves each twin's data as it was (objects the scanner created are gone again).
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { measureRecall, type RecallResult, stateDiff } from './helpers/recall.js'
+import { LEDGER_TRUTH } from './scanner-fixtures/ledger.truth.js'
+
+const OPTIONS = {}
+
+describe('scanner recall on the ledger fixture', () => {
+  let r: RecallResult
+  it('finds at least 90% of the ground truth; the secure twin gives nothing at medium or above', async () => {
+    r = await measureRecall('ledger', LEDGER_TRUTH, OPTIONS)
+    console.log(r.line)
+    const pct = r.found.length / r.testable.length
+    assert.ok(
+      pct >= 0.9,
+      `recall ${r.found.length}/${r.testable.length}; missed: ${r.missed.map((f) => f.id).join(', ')}`,
+    )
+    assert.deepEqual(
+      r.twinSerious.map((f) => `${f.checkId} ${f.operation?.method} ${f.operation?.path}: ${f.summary}`),
+      [],
+    )
+    assert.equal(r.vuln.unreachable, undefined)
+    assert.equal(r.secure.unreachable, undefined)
+  })
+
+  it('a safe scan leaves the data of both twins as it was', () => {
+    assert.equal(stateDiff(...r.state.vuln), '', 'vulnerable twin changed')
+    assert.equal(stateDiff(...r.state.secure), '', 'secure twin changed')
+  })
+})
