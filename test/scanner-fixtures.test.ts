@@ -119,7 +119,7 @@ describe('scanner fixture: ledger', () => {
     }
   })
 
-  it('answers 429 with Retry-After beyond 40 requests per second', async () => {
+  it('answers 429 with Retry-After beyond 15 requests per second', async () => {
     const statuses = await Promise.all(
       Array.from({ length: 60 }, () =>
         call(vuln.url, 'GET', '/api/me', { headers: { 'x-api-key': LEDGER_KEYS.bob } }).then((r) => r.status),

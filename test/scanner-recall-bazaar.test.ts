@@ -30,6 +30,28 @@ describe('scanner recall on the bazaar fixture', () => {
     assert.equal(r.secure.unreachable, undefined)
   })
 
+  it('an operation that never answers in time gives no finding; the gift card is never redeemed', () => {
+    for (const report of [r.vuln, r.secure]) {
+      assert.deepEqual(
+        report.findings.filter((f) => f.operation?.path === '/v2/recommendations').map((f) => f.title),
+        [],
+      )
+      const onTimeout = report.findings.filter(
+        (f) =>
+          f.checkId !== 'redos' && f.evidence.some((e) => e.exchanges.some((x) => x.error !== undefined)),
+      )
+      assert.deepEqual(
+        onTimeout.map((f) => f.title),
+        [],
+      )
+      assert.ok(report.stats.errors > 0, 'the slow operation did time out')
+    }
+    assert.ok((r.counters.vuln.slow ?? 0) > 0, 'the slow operation was called')
+    assert.equal(r.counters.vuln.redeems, 0, 'safe mode redeemed a gift card (vulnerable twin)')
+    assert.equal(r.counters.secure.redeems, 0, 'safe mode redeemed a gift card (secure twin)')
+    assert.ok(r.vuln.blocked?.some((b) => b.operation === 'POST /v2/gift-cards/redeem'))
+  })
+
   it('a safe scan leaves the data of both twins as it was', () => {
     assert.equal(stateDiff(...r.state.vuln), '', 'vulnerable twin changed')
     assert.equal(stateDiff(...r.state.secure), '', 'secure twin changed')

@@ -151,7 +151,7 @@ export class ScanRun implements ScanContext {
   readonly ids = new Map<string, Identity>()
   readonly logins: LoginInfo[]
   readonly flows: DeclaredFlow[]
-  readonly options: { chain: boolean; specPath?: string; jwtWordlist?: readonly string[] }
+  readonly options: { chain: boolean; specPath?: string; jwtWordlist?: readonly string[]; timeoutMs: number }
   stats = { requests: 0, errors: 0, retries: 0, blocked: 0 }
   /** Transport errors and gateway errors (502–504) outside expected-slow probes, for the verdict. */
   bad = 0
@@ -160,7 +160,27 @@ export class ScanRun implements ScanContext {
   /** Set when the target stopped answering: no more requests are sent. */
   dead: string | undefined
   readonly notes: string[] = []
-  readonly blocked = new Map<string, string>()
+  /** Requests safe mode refused, per operation. */
+  readonly refused = new Map<string, number>()
+
+  /** Every destructive-looking operation (safe mode calls it only on objects the scanner created), and refusals. */
+  get blocked(): Map<string, string> {
+    const out = new Map<string, string>()
+    if (!this.safe) return out
+    for (const op of this.operations) {
+      const why = destructiveReason(op)
+      if (!why) continue
+      const label = `${op.method} ${op.path}`
+      const n = this.refused.get(label)
+      out.set(
+        label,
+        `destructive-looking (${why}): called only on objects the scanner created${n ? `; ${n} request(s) refused` : ''}`,
+      )
+    }
+    for (const [label, n] of this.refused)
+      if (!out.has(label)) out.set(label, `DELETE outside the spec: ${n} request(s) refused`)
+    return out
+  }
   private consecutiveErrors = 0
   private readonly observedAnswers: ObservedAnswer[] = []
   private readonly limiter: Limiter
@@ -188,6 +208,7 @@ export class ScanRun implements ScanContext {
     this.basePath = target.pathname.replace(/\/+$/, '')
     this.options = {
       chain: opts.chain === true,
+      timeoutMs: opts.timeoutMs ?? 10_000,
       ...(opts.specPath ? { specPath: opts.specPath } : {}),
       ...(opts.jwtWordlist ? { jwtWordlist: opts.jwtWordlist } : {}),
     }

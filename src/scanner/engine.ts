@@ -15,6 +15,7 @@ import { Agent, request } from 'undici'
 import { loadOpenApi, type OpenApiSpec, type Operation } from '../openapi/index.js'
 import { ALL_CHECKS } from './checks/index.js'
 import { ScanRun } from './context.js'
+import { destructiveReason } from './safety.js'
 import { finalize, loadBaseline, operationPositions, restsOnNoAnswer } from './findings.js'
 import type { ParsedAuth } from './identities.js'
 import { cleanupObjects, seedObjects } from './seed.js'
@@ -209,6 +210,26 @@ export function excludedOperations(
       (include && include.length > 0 && !include.some((p) => matchesOperation(op, p))) ||
       (exclude ?? []).some((p) => matchesOperation(op, p)),
   )
+}
+
+/**
+ * What `--unsafe` may do: the lifted safe-mode limits, and (with a spec) the destructive-looking
+ * operations a scan may then call. Printed by the CLI before an unsafe scan.
+ */
+export function unsafeActions(spec?: OpenApiSpec): { text: string; operations: string[] } {
+  const operations = (spec?.operations ?? [])
+    .filter((op) => destructiveReason(op) !== undefined)
+    .map((op) => `${op.method} ${op.path}`)
+  const text = [
+    'portcullis scan --unsafe: on a test system only. Beyond what a safe scan does, it may:',
+    '  - read, rewrite and delete objects it did not create (BOLA writes and deletes on seeded ids),',
+    '  - call operations meant for admins with example bodies, deletes included (BFLA),',
+    '  - write privileged and read-only properties to existing objects, and register accounts it cannot remove,',
+    '  - send bursts to sensitive flows whose objects it cannot delete, and injection payloads and 100 KB',
+    '    strings in any POST body,',
+    '  - call operations whose names suggest destruction or a reset (delete, reset, drop, purge, redeem, …).',
+  ].join('\n')
+  return { text, operations }
 }
 
 /** The target-relative path of a spec URL on the target's own origin. */

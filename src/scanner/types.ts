@@ -274,7 +274,7 @@ export interface ScanContext {
    * Opt-in behaviours the user turned on (`--chain`), and where the target serves the spec when
    * it was given as a URL on the target's origin (not an undocumented endpoint, then).
    */
-  options?: { chain: boolean; specPath?: string; jwtWordlist?: readonly string[] }
+  options?: { chain: boolean; specPath?: string; jwtWordlist?: readonly string[]; timeoutMs?: number }
   /** The login operations the scan knows (auth.yaml's first, then the spec's security schemes, then heuristics). */
   logins?: readonly LoginInfo[]
   /** Flows declared in auth.yaml. */
@@ -352,7 +352,7 @@ export interface ScanReport {
   unreachable?: string
   /** What the scanner could not do and why (seeding, safe mode, exclusions), one line each. */
   notes?: string[]
-  /** Operations safe mode did not call, with the reason. */
+  /** Destructive-looking operations safe mode calls only on objects the scanner created (and refusals). */
   blocked?: { operation: string; reason: string }[]
   /** With `--baseline`: its file and how many findings it already had. */
   baseline?: { file: string; unchanged: number; new: number }

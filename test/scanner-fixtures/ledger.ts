@@ -5,7 +5,7 @@
  *
  * Static API keys in X-Api-Key; roles customer and support; the privileged operations carry no
  * marker (no tag, no /admin path, no x-roles), only their descriptions say who they are for.
- * Every client is limited to 40 requests per second (429 + Retry-After: 1) in both twins.
+ * Every client is limited to 15 requests per second (429 + Retry-After: 1) in both twins.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FixtureApp } from './host-worker.js'
@@ -518,14 +518,14 @@ export function createApp(opts: { secure: boolean }): FixtureApp {
       res.writeHead(status, { ...headers, ...extra })
       res.end(body === undefined ? undefined : JSON.stringify(body))
     }
-    // Both twins: 40 requests per second per client.
+    // Both twins: 15 requests per second per client.
     const client = String(
       req.headers['x-api-key'] ?? url.searchParams.get('api_key') ?? req.socket.remoteAddress,
     )
     const now = Date.now()
     const w = windows.get(client)
     if (!w || now - w.start >= 1000) windows.set(client, { start: now, n: 1 })
-    else if (++w.n > 40) {
+    else if (++w.n > 15) {
       counters.throttled = (counters.throttled ?? 0) + 1
       req.resume()
       send(429, { errors: [{ status: '429', title: 'Too Many Requests' }] }, { 'retry-after': '1' })

@@ -124,6 +124,7 @@ export const redos: Check = {
     if (list.length === 0)
       throw new SkipCheck('no string input that is likely checked with a regular expression')
     const findings: Finding[] = []
+    const probeTimeout = Math.min(PROBE_TIMEOUT_MS, ctx.options?.timeoutMs ?? PROBE_TIMEOUT_MS)
     for (const t of list) {
       const send = (v: string, timeoutMs?: number) =>
         ctx.send(user, {
@@ -141,7 +142,7 @@ export const redos: Check = {
       let hit: ScanResponse | undefined
       const steps: Exchange[] = []
       for (const n of REDOS_LENGTHS) {
-        const res = await send(value(n), PROBE_TIMEOUT_MS)
+        const res = await send(value(n), probeTimeout)
         if (res.blocked) break
         if (res.status === 0) {
           hit = res
@@ -174,7 +175,7 @@ export const redos: Check = {
         finding(this, {
           operation: opOf(t.op),
           ...(user ? { identity: user } : {}),
-          summary: `The ${t.where} ${t.where === 'query' ? 'parameter' : 'field'} "${t.name}" of ${t.op.method} ${t.op.path} (likely regex-checked: ${t.why}) ${hang ? `hung the target: no answer within ${PROBE_TIMEOUT_MS} ms` : `took ${hit.durationMs} ms`} for a value of "a"s ending in "!", against ${control} ms for a short one and ${prev.durationMs} ms for the step before; the short control answered in ${after.durationMs} ms again afterwards. A few such requests exhaust the server.${length ? '' : ''}`,
+          summary: `The ${t.where} ${t.where === 'query' ? 'parameter' : 'field'} "${t.name}" of ${t.op.method} ${t.op.path} (likely regex-checked: ${t.why}) ${hang ? `hung the target: no answer within ${probeTimeout} ms` : `took ${hit.durationMs} ms`} for a value of "a"s ending in "!", against ${control} ms for a short one and ${prev.durationMs} ms for the step before; the short control answered in ${after.durationMs} ms again afterwards. A few such requests exhaust the server.${length ? '' : ''}`,
           evidence: [
             {
               note: `short control "${value(CONTROL_LENGTH)}": ${c2.status} in ${control} ms`,
@@ -183,7 +184,7 @@ export const redos: Check = {
             { note: `the step before: ${prev.status} in ${prev.durationMs} ms`, exchanges: [prev.exchange] },
             {
               note: hang
-                ? `longer value: no answer within ${PROBE_TIMEOUT_MS} ms`
+                ? `longer value: no answer within ${probeTimeout} ms`
                 : `longer value: ${hit.status} in ${hit.durationMs} ms`,
               exchanges: [hit.exchange],
             },
