@@ -332,7 +332,7 @@ const ADMIN_WORDS =
 const ADMIN_WRITE_WORDS = /^(role|roles|grant|grants|approve|approval|reject|manage|management|verify)$/i
 /** Phrases of a description or summary that reserve an operation for staff. */
 const ADMIN_PHRASE =
-  /\b(admins? only|administrators? only|for admin(istrator)?s|\(admins?\)|staff only|support (desk|staff|team|agents?)|back[- ]office|compliance team|internal use|operators? only|moderators? only|privileged|superusers? only|requires? (the )?admin)/i
+  /\((admins?|administrators?|staff)( only)?\)|\b(admins? only|administrators? only|for admin(istrator)?s|staff only|support (desk|staff|team|agents?)|back[- ]office|compliance team|internal use|operators? only|moderators? only|privileged|superusers? only|requires? (the )?admin)/i
 
 function opWords(op: Operation): string[] {
   return `${op.path} ${op.operationId ?? ''}`

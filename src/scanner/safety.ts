@@ -103,9 +103,16 @@ export function destructiveReason(op: Operation): string | undefined {
     if (hit) return `"${hit}" in its ${where}`
   }
   const description = typeof raw.description === 'string' ? raw.description.slice(0, 2000) : ''
+  // A verb opening a sentence ("Wipes every account", "Reset the sandbox"), not a participle
+  // ("Deleted orders answer 404").
   for (const sentence of description.split(/[.!?\n]+/)) {
     const first = words(sentence)[0]
-    if (first && isDestructiveWord(first)) return `"${first}" in its description`
+    if (!first) continue
+    const w = first.toLowerCase()
+    const verb = [w, w.replace(/e?s$/, ''), w.replace(/s$/, '')].some(
+      (x) => STEMS.has(x) || (!reads && WRITE_STEMS.has(x)),
+    )
+    if (verb) return `"${first}" in its description`
   }
   return undefined
 }
