@@ -340,6 +340,8 @@ const SECRET_KEY = /pass|secret|token|key|pin|otp|credential/i
 export interface Credentials {
   headers: Record<string, string>
   query: Record<string, string>
+  /** The header that carries the credential itself (not the identity's extra headers), if any. */
+  credentialHeader?: string
 }
 
 /** The raw sender the identity uses for its login (no credentials, not rate-limit exempt). */
@@ -499,7 +501,26 @@ export class Identity {
   loginAnswer: unknown
 
   credentials(): Credentials {
-    return { headers: { ...this.creds.headers }, query: { ...this.creds.query } }
+    const c = this.config
+    const as = c.login?.as ?? 'bearer'
+    const header = c.bearer
+      ? 'authorization'
+      : c.apiKey?.header
+        ? c.apiKey.header.toLowerCase()
+        : c.login
+          ? as === 'bearer'
+            ? 'authorization'
+            : as.startsWith('header ')
+              ? as.slice(7).toLowerCase()
+              : as.startsWith('cookie ')
+                ? 'cookie'
+                : undefined
+          : undefined
+    return {
+      headers: { ...this.creds.headers },
+      query: { ...this.creds.query },
+      ...(header && this.creds.headers[header] !== undefined ? { credentialHeader: header } : {}),
+    }
   }
 }
 

@@ -269,7 +269,9 @@ export interface ScanContext {
    */
   credentials?(
     identity: string,
-  ): Promise<{ headers: Record<string, string>; query: Record<string, string> } | undefined>
+  ): Promise<
+    { headers: Record<string, string>; query: Record<string, string>; credentialHeader?: string } | undefined
+  >
   /**
    * Opt-in behaviours the user turned on (`--chain`), and where the target serves the spec when
    * it was given as a URL on the target's origin (not an undocumented endpoint, then).
