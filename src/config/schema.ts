@@ -289,6 +289,28 @@ export const RouteConfig = Type.Object(
     ),
     upstream: Type.String({ minLength: 1, description: 'Name of an upstream under `upstreams`.' }),
     stripPrefix: Type.Boolean({ default: false, description: 'Remove the matched prefix before proxying.' }),
+    requestBuffering: Type.Object(
+      {
+        maxBytes: Type.Integer({
+          minimum: 0,
+          default: 1048576,
+          description:
+            'Request bodies up to this size are read whole before an upstream connection is taken, so a client that sends its body slowly holds a gateway socket, not an upstream connection (as nginx buffers bodies). Larger bodies stream. 0: every body streams.',
+        }),
+        idleTimeoutMs: Type.Integer({
+          minimum: 100,
+          default: 10000,
+          description:
+            "Longest pause between two parts of a request body being buffered (408 GW_ERR_REQUEST_TIMEOUT). The listener's requestTimeoutMs still bounds the whole request.",
+        }),
+      },
+      {
+        additionalProperties: false,
+        default: {},
+        description:
+          'Request body buffering (the defense against slow uploads that would hold every upstream connection).',
+      },
+    ),
     responseBodyLimit: Type.Integer({
       minimum: 0,
       default: 10485760,
@@ -362,6 +384,19 @@ export const GatewayConfig = Type.Object(
           minimum: 64,
           default: 8192,
           description: 'Longest request target (414).',
+        }),
+        maxUpstreamRequestsPerClient: Type.Integer({
+          minimum: 0,
+          default: 64,
+          description:
+            'Most requests one client address (after trustedProxies) may have waiting on upstreams at once; more get 429 GW_ERR_CONCURRENCY_LIMITED. Keeps one client from holding every upstream connection. 0: no cap.',
+        }),
+        maxQueryParams: Type.Integer({
+          minimum: 1,
+          maximum: 100000,
+          default: 1000,
+          description:
+            'Most query parameters (and form-body fields) a policy will read; more is a 400. See docs/security/query-strings.md.',
         }),
       },
       { additionalProperties: false, default: {}, description: 'Proxy behaviour and request hygiene.' },

@@ -1,3 +1,4 @@
+import { checkJwtAuth } from './check.js'
 import { resolve } from 'node:path'
 import {
   type CompactJWSHeaderParameters,
@@ -431,6 +432,7 @@ export class JwtAuth implements PolicyInstance {
 export const jwtAuth = definePolicy({
   id: 'jwt-auth',
   priority: 8000,
+  check: (config) => checkJwtAuth(config),
   authenticates: true,
   description:
     'Verifies a JWT bearer token (signature with keys from static PEM/JWK, a JWKS file, a JWKS URL or OIDC discovery; exp/nbf/iss/aud/typ; lifetime; revocation; step-up claims) and sets the principal.',

@@ -1,9 +1,10 @@
+import { withoutParams } from '../../gateway/query.js'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { Counter, type Registry } from 'prom-client'
 import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
-import { definePolicy, type PolicyInstance } from '../../gateway/pipeline/policy.js'
+import { definePolicy, type PolicyInstance, PolicyConfigError } from '../../gateway/pipeline/policy.js'
 import { formatProblem, SpecError } from '../../openapi/errors.js'
 import { fetchRemoteRefs } from '../../openapi/remote.js'
 import { DEFAULT_JSON_LIMITS, type JsonLimits } from '../../openapi/json-guard.js'
@@ -90,6 +91,7 @@ const ECHO_BUDGET = 100
 export const openApiValidation = definePolicy({
   id: 'openapi-validation',
   priority: 6000, // after authentication and rate limits (a flood is refused before its body is parsed)
+  checkByBuilding: true,
   description:
     'Validates requests against an OpenAPI 3.0/3.1 spec: undeclared routes and methods (404/405), path/query/header/cookie parameters (parameter pollution refused), JSON bodies (guarded parsing), content types (415); block, monitor or strip, per operation.',
   schema: OpenApiValidationConfig,
@@ -321,7 +323,12 @@ export const openApiValidation = definePolicy({
         ctx.state['openapi-validation'] = info
 
         const repairs: { in: string; kind: string }[] = []
-        const { violations, unknownQuery } = validateParams(op, ctx.req, ctx.query, m.match.params)
+        const { violations, unknownQuery } = validateParams(
+          op,
+          ctx.req,
+          () => ctx.queryParams(),
+          m.match.params,
+        )
         if (unknownQuery.length > 0) {
           const unknown: Violation[] = unknownQuery.map((name) => ({
             kind: 'unknown-query',
@@ -334,7 +341,7 @@ export const openApiValidation = definePolicy({
           else if (mode.query === 'monitor') monitor(ctx, op, unknown, 'undeclared query parameters')
           else {
             repairs.push(...unknown)
-            ctx.query = withoutNames(ctx.query, new Set(unknownQuery))
+            ctx.query = withoutParams(ctx.query, new Set(unknownQuery))
           }
         }
 
@@ -514,26 +521,5 @@ export const openApiValidation = definePolicy({
 
 /** A config error (the CLI prints its message without a stack, exit code 2). */
 function configError(route: string, problems: string[]): Error {
-  const err = new Error(
-    `invalid config: route ${route}, openapi-validation:\n${problems.map((p) => `  ${p}`).join('\n')}`,
-  )
-  err.name = 'ConfigError'
-  return err
-}
-
-/** The raw query without the parameters whose decoded names are listed. */
-function withoutNames(query: string, names: ReadonlySet<string>): string {
-  return query
-    .split('&')
-    .filter((part) => {
-      if (part === '') return false
-      const eq = part.indexOf('=')
-      const raw = (eq === -1 ? part : part.slice(0, eq)).replace(/\+/g, ' ')
-      try {
-        return !names.has(decodeURIComponent(raw))
-      } catch {
-        return false
-      }
-    })
-    .join('&')
+  return new PolicyConfigError('openapi-validation', route, problems)
 }

@@ -42,28 +42,6 @@ export function compilePathParam(pattern: string, param: string): (path: string)
   }
 }
 
-function firstQueryValue(query: string, name: string): string | undefined {
-  if (query === '') return undefined
-  for (const part of query.split('&')) {
-    const eq = part.indexOf('=')
-    const rawName = (eq === -1 ? part : part.slice(0, eq)).replace(/\+/g, ' ')
-    let n = rawName
-    try {
-      n = decodeURIComponent(rawName)
-    } catch {
-      // not percent-encoding: compare as is
-    }
-    if (n !== name) continue
-    const rawValue = eq === -1 ? '' : part.slice(eq + 1).replace(/\+/g, ' ')
-    try {
-      return scalar(decodeURIComponent(rawValue))
-    } catch {
-      return scalar(rawValue)
-    }
-  }
-  return undefined
-}
-
 /** The parsed JSON body of a request, once per request (set by the policy before keys are read). */
 export const JSON_BODY = Symbol('rate-limit.json-body')
 type WithJson = RequestContext & { [JSON_BODY]?: unknown }
@@ -100,7 +78,11 @@ export function compilePart(part: KeyPart): PartGetter {
   }
   if ('query' in part) {
     const name = part.query
-    return (ctx) => firstQueryValue(ctx.query, name)
+    return (ctx) => {
+      if (ctx.query === '') return undefined
+      const v = ctx.queryParams().single(name)
+      return v === undefined ? undefined : scalar(v)
+    }
   }
   if ('pathParam' in part) {
     const match = compilePathParam(part.pattern, part.pathParam)
