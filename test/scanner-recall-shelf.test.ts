@@ -29,6 +29,15 @@ describe('scanner recall on the shelf fixture', () => {
     assert.equal(r.secure.unreachable, undefined)
   })
 
+  it('the spec URL it was given is not an undocumented endpoint; throwaway accounts were used and removed', () => {
+    for (const report of [r.vuln, r.secure])
+      assert.ok(
+        !report.findings.some((f) => f.checkId === 'shadow-endpoints' && /openapi\.yaml/.test(f.title)),
+      )
+    const burst = r.vuln.findings.find((f) => f.title === 'No rate limit on login')
+    assert.match(burst?.summary ?? '', /throwaway account/)
+  })
+
   it('a safe scan leaves the data of both twins as it was', () => {
     assert.equal(stateDiff(...r.state.vuln), '', 'vulnerable twin changed')
     assert.equal(stateDiff(...r.state.secure), '', 'secure twin changed')

@@ -15,7 +15,10 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import { runScan } from '../src/scanner/engine.js'
+import { Agent } from 'undici'
+import { loadOpenApi } from '../src/openapi/index.js'
+import { runScan, ScanRun } from '../src/scanner/engine.js'
+import { seedObjects } from '../src/scanner/seed.js'
 import { parseAuthConfig } from '../src/scanner/identities.js'
 import type { ScanReport } from '../src/scanner/types.js'
 import { startVulnApi, type VulnApi, vulnAuthYaml } from './fixtures/vuln-api.js'
@@ -232,6 +235,32 @@ describe('scan results for CI', () => {
   after(async () => {
     await api?.close()
     await rm(dir, { recursive: true, force: true })
+  })
+
+  it('seed.ids name objects by type, operationId or path template', async () => {
+    const auth = parseAuthConfig(
+      `${vulnAuthYaml()}seed:\n  create: false\n  ids:\n    alice: { getNote: [1], "/api/v2/orders/{id}": [1] }\n    bob: { notes: [2] }\n`,
+    )
+    const dispatcher = new Agent()
+    const run = new ScanRun(loadOpenApi(api.specPath), new URL(api.url), true, auth, {}, dispatcher)
+    try {
+      const objects = await seedObjects(run)
+      const named = objects.filter((o) => !o.profile).map((o) => `${o.owner} ${o.type} ${o.id} ${o.path}`)
+      for (const want of [
+        'alice notes 1 /api/v2/notes/1',
+        'alice orders 1 /api/v2/orders/1',
+        'bob notes 2 /api/v2/notes/2',
+      ])
+        assert.ok(named.includes(want), `${want} not in ${named.join('; ')}`)
+      assert.ok(!objects.some((o) => o.createdByScanner), 'create: false')
+      assert.ok(
+        objects.some((o) => o.owner === 'alice' && o.profile && o.id === '1'),
+        'the profile from /users/me',
+      )
+    } finally {
+      await run.close()
+      await dispatcher.close()
+    }
   })
 
   it('two scans of the same target give identical fingerprints (ids change between them)', async () => {

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { Operation } from '../openapi/index.js'
+import type { OpenApiSpec, Operation } from '../openapi/index.js'
 import { originVariants } from './checks/cors-misconfig.js'
 import { escalate } from './checks/jwt-weaknesses.js'
 import { fillByType } from './checks/targets.js'
 import { retryAfterMs } from './context.js'
 import { excludedOperations, matchesOperation } from './engine.js'
 import { fingerprint, operationPositions, restsOnNoAnswer } from './findings.js'
+import { discoverLogins, findSignup } from './logins.js'
 import { rankOf } from './roles.js'
 import { adminReason } from './resources.js'
 import { destructiveReason, words } from './safety.js'
@@ -174,5 +175,55 @@ describe('scan helpers', () => {
       ]),
       { id: '7' },
     )
+  })
+})
+
+describe('logins and sign-ups', () => {
+  it('auth.yaml logins first (their user names known), then OAuth2 password and client-credentials token URLs', () => {
+    const spec = {
+      documents: {
+        root: {
+          components: {
+            securitySchemes: {
+              oauth: {
+                type: 'oauth2',
+                flows: {
+                  password: { tokenUrl: '/oauth/token', scopes: {} },
+                  clientCredentials: { tokenUrl: 'http://api.example.com/base/cc/token', scopes: {} },
+                },
+              },
+              elsewhere: {
+                type: 'oauth2',
+                flows: { password: { tokenUrl: 'https://idp.example.org/token' } },
+              },
+            },
+          },
+        },
+      },
+      operations: [],
+    } as unknown as OpenApiSpec
+    const auth = {
+      identities: {
+        alice: {
+          login: { path: '/auth/login', form: { email: 'alice@x.test', password: 'p1' }, tokenPointer: '/t' },
+        },
+        bob: {
+          login: { path: '/auth/login', form: { email: 'bob@x.test', password: 'p2' }, tokenPointer: '/t' },
+        },
+      },
+    }
+    const logins = discoverLogins(spec, auth, new URL('http://api.example.com/base'))
+    assert.deepEqual(
+      logins.map((l) => [l.source, l.path, l.encoding, l.userField, l.passwordField]),
+      [
+        ['auth.yaml', '/auth/login', 'form', 'email', 'password'],
+        ['security-scheme', '/oauth/token', 'form', 'username', 'password'],
+        ['security-scheme', '/cc/token', 'form', 'client_id', 'client_secret'],
+      ],
+      'a token URL on another origin is never used',
+    )
+    assert.deepEqual(logins[0]?.knownUsers, ['alice@x.test', 'bob@x.test'])
+    assert.deepEqual(logins[1]?.base, { grant_type: 'password' })
+    assert.equal(findSignup(spec, logins), undefined)
   })
 })
