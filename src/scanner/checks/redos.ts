@@ -11,7 +11,7 @@ import type { Operation } from '../../openapi/index.js'
 import { loginOperation } from '../logins.js'
 import { flatten, isObject, requestBody, resolveSchema, type Schema } from '../schema-tools.js'
 import { withBody } from '../seed.js'
-import type { Check, Exchange, Finding, ScanContext, ScanRequest, ScanResponse } from '../types.js'
+import type { Check, Finding, ScanContext, ScanRequest, ScanResponse } from '../types.js'
 import { SkipCheck } from '../types.js'
 import { finding, opOf } from './probe.js'
 import { fillOperation, firstUser } from './targets.js'
@@ -140,19 +140,19 @@ export const redos: Check = {
       const control = Math.max(c1.durationMs, c2.durationMs, 1)
       let prev: ScanResponse = c2
       let hit: ScanResponse | undefined
-      const steps: Exchange[] = []
+      let hitLength = 0
       for (const n of REDOS_LENGTHS) {
         const res = await send(value(n), probeTimeout)
         if (res.blocked) break
+        hitLength = n
         if (res.status === 0) {
           hit = res
           break
         }
-        steps.push(res.exchange)
         if (
           res.durationMs >= SLOW_MS &&
           res.durationMs >= 10 * control &&
-          res.durationMs >= 2.5 * Math.max(prev.durationMs, 1)
+          res.durationMs >= 2 * Math.max(prev.durationMs, 1)
         ) {
           hit = res
           break
@@ -160,22 +160,35 @@ export const redos: Check = {
         prev = res
       }
       if (!hit) continue
-      // Back off: wait until the target answers again, then the control must be fast again.
+      const slow = (r: ScanResponse) =>
+        r.status === 0 || (r.durationMs >= SLOW_MS && r.durationMs >= 10 * control)
+      // Back off: wait until the target answers again; the short control must be fast again, and
+      // the same long value slow again (one slow answer may be the machine, not the input).
       const recovered = ctx.waitForTarget ? await ctx.waitForTarget(60_000) : true
       const after = recovered ? await send(value(CONTROL_LENGTH)) : undefined
+      const fast = (r: ScanResponse | undefined) =>
+        r !== undefined && r.status !== 0 && r.durationMs <= Math.max(500, 5 * control)
+      let again: ScanResponse | undefined
+      let final: ScanResponse | undefined
+      if (fast(after)) {
+        again = await send(value(hitLength), probeTimeout)
+        const back = slow(again) && ctx.waitForTarget ? await ctx.waitForTarget(60_000) : true
+        final = back ? await send(value(CONTROL_LENGTH)) : undefined
+      }
       const hang = hit.status === 0
-      if (!after || after.status === 0 || after.durationMs > Math.max(500, 5 * control)) {
+      if (!after || !fast(after) || !again || !slow(again) || !fast(final)) {
         ctx.note?.(
-          `redos: ${t.op.method} ${t.op.path} "${t.name}" ${hang ? 'hung' : 'answered slowly'}, but the target did not answer the short control fast afterwards: no verdict, and no further pathological input sent`,
+          `redos: ${t.op.method} ${t.op.path} "${t.name}" ${hang ? 'hung' : 'answered slowly'} once, but ${!fast(after) || !fast(final) ? 'the short control was not fast afterwards' : 'not again for the same value'}: no verdict, and no further pathological input sent`,
         )
         break
       }
-      const length = hang ? (hit.exchange.request.body?.length ?? 0) : 0
+      const done = final as ScanResponse
+      const twice = again.status === 0 ? `no answer within ${probeTimeout} ms` : `${again.durationMs} ms`
       findings.push(
         finding(this, {
           operation: opOf(t.op),
           ...(user ? { identity: user } : {}),
-          summary: `The ${t.where} ${t.where === 'query' ? 'parameter' : 'field'} "${t.name}" of ${t.op.method} ${t.op.path} (likely regex-checked: ${t.why}) ${hang ? `hung the target: no answer within ${probeTimeout} ms` : `took ${hit.durationMs} ms`} for a value of "a"s ending in "!", against ${control} ms for a short one and ${prev.durationMs} ms for the step before; the short control answered in ${after.durationMs} ms again afterwards. A few such requests exhaust the server.${length ? '' : ''}`,
+          summary: `The ${t.where} ${t.where === 'query' ? 'parameter' : 'field'} "${t.name}" of ${t.op.method} ${t.op.path} (likely regex-checked: ${t.why}) ${hang ? `hung the target: no answer within ${probeTimeout} ms` : `took ${hit.durationMs} ms`} for ${hitLength} "a"s ending in "!" (again: ${twice}), against ${control} ms for a short one and ${prev.durationMs} ms for the step before; the short control answered in ${(after as ScanResponse).durationMs} and ${done.durationMs} ms in between. A few such requests exhaust the server.`,
           evidence: [
             {
               note: `short control "${value(CONTROL_LENGTH)}": ${c2.status} in ${control} ms`,
@@ -189,8 +202,13 @@ export const redos: Check = {
               exchanges: [hit.exchange],
             },
             {
-              note: `short control again, after the target recovered: ${after.status} in ${after.durationMs} ms`,
-              exchanges: [after.exchange],
+              note: `short control again, after the target recovered: ${(after as ScanResponse).status} in ${(after as ScanResponse).durationMs} ms`,
+              exchanges: [(after as ScanResponse).exchange],
+            },
+            { note: `the same longer value again: ${twice}`, exchanges: [again.exchange] },
+            {
+              note: `short control once more: ${done.status} in ${done.durationMs} ms`,
+              exchanges: [done.exchange],
             },
           ],
         }),
