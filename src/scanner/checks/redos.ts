@@ -160,25 +160,35 @@ export const redos: Check = {
         prev = res
       }
       if (!hit) continue
-      const slow = (r: ScanResponse) =>
-        r.status === 0 || (r.durationMs >= SLOW_MS && r.durationMs >= 10 * control)
-      // Back off: wait until the target answers again; the short control must be fast again, and
-      // the same long value slow again (one slow answer may be the machine, not the input).
-      const recovered = ctx.waitForTarget ? await ctx.waitForTarget(60_000) : true
-      const after = recovered ? await send(value(CONTROL_LENGTH)) : undefined
+      const first = hit
       const fast = (r: ScanResponse | undefined) =>
         r !== undefined && r.status !== 0 && r.durationMs <= Math.max(500, 5 * control)
+      // Back off: wait until the target answers again; the short control must be fast again.
+      const recovered = ctx.waitForTarget ? await ctx.waitForTarget(60_000) : true
+      const after = recovered ? await send(value(CONTROL_LENGTH)) : undefined
+      // Confirm (one slow answer may be the machine, not the input): the next length explodes
+      // further (at least 1.5 times, or hangs); after a hang, or at the last length, the same
+      // value hangs or is as slow again. Then the control is fast once more.
       let again: ScanResponse | undefined
       let final: ScanResponse | undefined
+      let againLength = hitLength
       if (fast(after)) {
-        again = await send(value(hitLength), probeTimeout)
-        const back = slow(again) && ctx.waitForTarget ? await ctx.waitForTarget(60_000) : true
+        const next = REDOS_LENGTHS[REDOS_LENGTHS.indexOf(hitLength) + 1]
+        againLength = first.status !== 0 && next !== undefined ? next : hitLength
+        again = await send(value(againLength), probeTimeout)
+        const back = ctx.waitForTarget ? await ctx.waitForTarget(60_000) : true
         final = back ? await send(value(CONTROL_LENGTH)) : undefined
       }
+      const confirmed =
+        again !== undefined &&
+        (again.status === 0 ||
+          (again.durationMs >= SLOW_MS &&
+            again.durationMs >= 10 * control &&
+            again.durationMs >= (againLength === hitLength ? 0.5 : 1.5) * first.durationMs))
       const hang = hit.status === 0
-      if (!after || !fast(after) || !again || !slow(again) || !fast(final)) {
+      if (!after || !fast(after) || !again || !confirmed || !fast(final)) {
         ctx.note?.(
-          `redos: ${t.op.method} ${t.op.path} "${t.name}" ${hang ? 'hung' : 'answered slowly'} once, but ${!fast(after) || !fast(final) ? 'the short control was not fast afterwards' : 'not again for the same value'}: no verdict, and no further pathological input sent`,
+          `redos: ${t.op.method} ${t.op.path} "${t.name}" ${hang ? 'hung' : 'answered slowly'} once, but ${!fast(after) || !fast(final) ? 'the short control was not fast afterwards' : 'the value did not stay slow'}: no verdict, and no further pathological input sent`,
         )
         break
       }
@@ -188,7 +198,7 @@ export const redos: Check = {
         finding(this, {
           operation: opOf(t.op),
           ...(user ? { identity: user } : {}),
-          summary: `The ${t.where} ${t.where === 'query' ? 'parameter' : 'field'} "${t.name}" of ${t.op.method} ${t.op.path} (likely regex-checked: ${t.why}) ${hang ? `hung the target: no answer within ${probeTimeout} ms` : `took ${hit.durationMs} ms`} for ${hitLength} "a"s ending in "!" (again: ${twice}), against ${control} ms for a short one and ${prev.durationMs} ms for the step before; the short control answered in ${(after as ScanResponse).durationMs} and ${done.durationMs} ms in between. A few such requests exhaust the server.`,
+          summary: `The ${t.where} ${t.where === 'query' ? 'parameter' : 'field'} "${t.name}" of ${t.op.method} ${t.op.path} (likely regex-checked: ${t.why}) ${hang ? `hung the target: no answer within ${probeTimeout} ms` : `took ${hit.durationMs} ms`} for ${hitLength} "a"s ending in "!" (${againLength === hitLength ? 'again' : `${againLength}`}: ${twice}), against ${control} ms for a short one and ${prev.durationMs} ms for the step before; the short control answered in ${(after as ScanResponse).durationMs} and ${done.durationMs} ms in between. A few such requests exhaust the server.`,
           evidence: [
             {
               note: `short control "${value(CONTROL_LENGTH)}": ${c2.status} in ${control} ms`,
@@ -205,7 +215,10 @@ export const redos: Check = {
               note: `short control again, after the target recovered: ${(after as ScanResponse).status} in ${(after as ScanResponse).durationMs} ms`,
               exchanges: [(after as ScanResponse).exchange],
             },
-            { note: `the same longer value again: ${twice}`, exchanges: [again.exchange] },
+            {
+              note: `${againLength === hitLength ? 'the same value again' : `${againLength} characters`}: ${twice}`,
+              exchanges: [again.exchange],
+            },
             {
               note: `short control once more: ${done.status} in ${done.durationMs} ms`,
               exchanges: [done.exchange],
