@@ -263,19 +263,18 @@ describe('scan results for CI', () => {
     }
   })
 
-  it('two scans of the same target give identical fingerprints (ids change between them)', async () => {
+  it('two scans of the same target (every check) give identical fingerprints (ids change between them)', async () => {
     const scan = () =>
       runScan({
         spec: api.specPath,
         target: api.url,
         auth: parseAuthConfig(vulnAuthYaml()),
         rate: 300,
-        checks: ['bola', 'bfla', 'shadow-endpoints', 'cors-misconfig', 'mass-assignment'],
       })
     const a = await scan()
     const b = await scan()
     const fp = (r: ScanReport) => r.findings.map((f) => f.fingerprint ?? '').sort()
-    assert.ok(a.findings.length >= 5)
+    assert.ok(a.findings.length >= 25, `${a.findings.length} findings`)
     assert.ok(fp(a).every((x) => /^[0-9a-f]{32}$/.test(x)))
     assert.deepEqual(fp(a), fp(b))
     assert.equal(new Set(fp(a)).size, a.findings.length, 'fingerprints are unique within a scan')
