@@ -29,8 +29,12 @@ ANCHORS: where the chain's anchors are (a chain ending before its anchor is trun
 T: an ISO 8601 date or time (2026-03-01, 2026-03-01T10:00:00Z), or a duration back from now (24h, 30d)`
 
 export const SCAN_USAGE = `usage: portcullis scan --spec FILE|URL --target URL [--auth auth.yaml] [--checks a,b]
-         [--fail-on critical|high|medium|low|info] [--format text|json|sarif|junit|html]
-         [--output FILE] [--unsafe] [--rate N] [--concurrency N] [--timeout MS] [--verbose]`
+         [--fail-on critical|high|medium|low|info] [--format text|json|sarif|junit|html[,…]]
+         [--output FILE | --output-dir DIR] [--baseline FILE] [-H 'Name: value']…
+         [--include OPS] [--exclude OPS] [--jwt-wordlist FILE] [--chain] [--unsafe]
+         [--rate N] [--concurrency N] [--timeout MS] [--verbose]
+OPS: operationIds, 'METHOD /path' or '/path' (* matches anything), comma-separated or repeated.
+exit: 0 nothing new at or above --fail-on, 1 findings, 2 usage/config error, 3 target unreachable.`
 
 export const SERVE_USAGE = `usage: portcullis serve [--config FILE]
   runs the gateway until SIGTERM or SIGINT; SIGHUP (or a change of the file) reloads the config.
