@@ -14,6 +14,7 @@ import { readFileSync, realpathSync, statSync } from 'node:fs'
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { joinPointer, SpecError, specFail } from './errors.js'
+import { convertSwagger2, isSwagger2, originalPointer } from './swagger2.js'
 
 export interface SpecLimits {
   /** Largest file read, in bytes. */
@@ -97,6 +98,14 @@ export class SpecDocuments {
   readonly missingRemote = new Set<string>()
   private nodes = 0
   private refs = 0
+  /**
+   * Set when the root document was Swagger 2.0: it was converted to OpenAPI 3.0.3 in memory
+   * (swagger2.ts), and pointers into the root map back to the 2.0 file through `originalPointer`.
+   */
+  readonly convertedFrom: '2.0' | undefined
+  private readonly pointerMap: ReadonlyMap<string, string> | undefined
+  /** What the conversion could not carry over exactly. */
+  readonly conversionWarnings: readonly string[] = []
 
   constructor(file: string, options: DocumentOptions = {}) {
     this.limits = { ...DEFAULT_SPEC_LIMITS, ...options.limits }
@@ -111,7 +120,24 @@ export class SpecDocuments {
     }
     this.rootFile = real
     this.rootDir = options.rootDir ? realpathOr(resolve(options.rootDir)) : dirname(real)
-    this.load(real)
+    const root = this.load(real)
+    if (isSwagger2(root)) {
+      const c = convertSwagger2(root as Record<string, unknown>)
+      this.files.set(real, c.document)
+      this.convertedFrom = '2.0'
+      this.pointerMap = c.pointerMap
+      this.conversionWarnings = c.warnings
+    }
+  }
+
+  /**
+   * Where a location of the loaded model is written in the file as the user wrote it: the same
+   * pointer, except in a converted Swagger 2.0 root document (`#/components/schemas/Pet` →
+   * `#/definitions/Pet`).
+   */
+  sourcePointer(file: string, pointer: string): string {
+    if (this.pointerMap === undefined || file !== this.rootFile) return pointer
+    return originalPointer(this.pointerMap, pointer)
   }
 
   get root(): unknown {
