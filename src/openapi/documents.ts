@@ -14,6 +14,7 @@ import { readFileSync, realpathSync, statSync } from 'node:fs'
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { joinPointer, SpecError, specFail } from './errors.js'
+import { JsonGuardError, parseJsonGuarded } from './json-guard.js'
 import { convertSwagger2, isSwagger2, originalPointer } from './swagger2.js'
 
 export interface SpecLimits {
@@ -187,6 +188,32 @@ export class SpecDocuments {
   }
 
   private parse(file: string, text: string): unknown {
+    let doc: unknown = NOT_JSON
+    // JSON documents (large generated specs are JSON) are read by the guarded JSON parser: 25x
+    // faster than the YAML parser on a 13 MB spec. It refuses duplicate keys as the YAML parser
+    // does; anything it refuses (and any non-JSON text) goes to the YAML parser, which decides.
+    if (/^\s*\{/.test(text.slice(0, 256))) {
+      try {
+        doc = parseJsonGuarded(text, {
+          maxDepth: this.limits.maxDepth,
+          maxKeys: Number.MAX_SAFE_INTEGER,
+          maxArrayLength: Number.MAX_SAFE_INTEGER,
+          maxStringLength: Number.MAX_SAFE_INTEGER,
+          maxTotalValues: this.limits.maxNodes,
+          allowNul: true,
+        })
+      } catch (err) {
+        if (!(err instanceof JsonGuardError)) throw err
+        doc = NOT_JSON
+      }
+    }
+    if (doc === NOT_JSON) doc = this.parseYamlText(file, text)
+    this.check(doc, file, '', 0, new Set())
+    this.files.set(file, doc)
+    return doc
+  }
+
+  private parseYamlText(file: string, text: string): unknown {
     let doc: unknown
     try {
       doc = parseYaml(text, {
@@ -204,8 +231,6 @@ export class SpecDocuments {
           : e.message.split('\n')[0]
       specFail(file, '', `not valid YAML or JSON${at}: ${msg}`)
     }
-    this.check(doc, file, '', 0, new Set())
-    this.files.set(file, doc)
     return doc
   }
 
@@ -382,6 +407,8 @@ export class SpecDocuments {
     }
   }
 }
+
+const NOT_JSON = Symbol('not JSON')
 
 function realpathOr(p: string): string {
   try {
