@@ -1,0 +1,39 @@
+import { defineRule, perOperation } from './util.js'
+
+export const adminOperationPublic = defineRule({
+  id: 'admin-operation-public',
+  title: 'Administrative operation without authentication',
+  category: 'API5',
+  severity: 'critical',
+  why: 'An operation that looks administrative (tag, path, role change) and requires no authentication at all, or allows anonymous calls, hands its function to anyone who finds the path. Internal and admin paths are the first thing scanners try.',
+  before: `paths:
+  /admin/cache:
+    delete:
+      tags: [admin]
+      security: []
+      responses:
+        "204": { description: Flushed }`,
+  after: `paths:
+  /admin/cache:
+    delete:
+      tags: [admin]
+      x-portcullis-roles: [admin]
+      security:
+        - oauth: [admin]
+      responses:
+        "204": { description: Flushed }
+components:
+  securitySchemes:
+    oauth:
+      type: oauth2
+      flows:
+        clientCredentials:
+          tokenUrl: https://auth.example.com/token
+          scopes: { admin: Administration }`,
+  check: (ctx) =>
+    perOperation(ctx, (o) =>
+      o.admin !== undefined && (o.anonymous || o.security === undefined)
+        ? `${o.label} looks administrative (${o.admin}) and ${o.security === undefined ? 'declares no security' : 'allows anonymous callers'}`
+        : undefined,
+    ),
+})
