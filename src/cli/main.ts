@@ -5,7 +5,7 @@
  * answer, 70 an unexpected error (a bug; never 1, so CI cannot read a crash as "findings").
  */
 import { type CliCommand, ConfigError, EXIT, lazyCommand, UsageError } from './command.js'
-import { AUDIT_USAGE, CONFIG_USAGE, KEYS_USAGE, SCAN_USAGE, SERVE_USAGE } from './usage.js'
+import { AUDIT_USAGE, CONFIG_USAGE, KEYS_USAGE, LINT_USAGE, SCAN_USAGE, SERVE_USAGE } from './usage.js'
 
 export { ConfigError, UsageError }
 
@@ -40,6 +40,12 @@ export const COMMANDS: readonly CliCommand[] = [
     'test a live API for the OWASP API Top 10 (docs/cli/scan.md)',
     SCAN_USAGE,
     async () => (await import('./commands/scan.js')).scanCommand,
+  ),
+  lazyCommand(
+    'lint',
+    'audit an OpenAPI/Swagger spec for security design flaws; --gateway checks a config against it (docs/cli/lint.md)',
+    LINT_USAGE,
+    async () => (await import('./commands/lint/lint.js')).lintCommand,
   ),
 ]
 

@@ -35,3 +35,14 @@ export const SERVE_USAGE = `usage: portcullis serve [--config FILE]
 export const CONFIG_USAGE = `usage: portcullis config check FILE [--format text|json]
   validates a gateway config exactly as serve and reload do (schema, then every policy's rules);
   prints every problem with file:line:col; exit 0 valid, 2 invalid.`
+
+export const LINT_USAGE = `usage: portcullis lint SPEC|URL [--format text|json|sarif|junit] [--output FILE]
+         [--fail-on critical|high|medium|low|info] [--min-score N] [--rules FILE]
+         [--gateway portcullis.yaml] [--verbose]
+  audits an OpenAPI 3.0/3.1 or Swagger 2.0 document for security design flaws (docs/cli/lint.md);
+  --gateway also checks which protections a gateway config really applies to each operation.
+  --fail-on SEV    exit 1 on findings (and gateway gaps) at or above SEV (default high)
+  --min-score N    exit 1 when the score (0-100) is below N
+  --rules FILE     per-rule settings: rules: { rule-id: off | critical | high | medium | low | info }
+  --verbose        list every location (text output shows 5 per finding)
+exit codes: 0 ok, 1 findings at or above --fail-on or score below --min-score, 2 usage, spec or config error`

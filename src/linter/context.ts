@@ -24,8 +24,8 @@ const AUTH_FLOW_ID =
 const BUSINESS_FLOW =
   /(^|[/_-])(checkout|orders?|purchases?|payments?|pay|transfers?|coupons?|vouchers?|redeem|promo|gift-?cards?|bookings?|reservations?|tickets?|invites?|invitations?|referrals?|votes?|reviews?|comments?)([/_-]|$)/i
 const ADMIN_SEGMENT =
-  /^(admin|admins|administration|administrator|internal|manage|management|backoffice|back-office|superuser|sudo|staff|ops|console)$/i
-const ADMIN_TAG = /^(admin|administration|administrator|internal|management|backoffice|staff|ops)\b/i
+  /^(admin|admins|administration|administrator|internal|manage|management|backoffice|back-office|superuser|sudo)$/i
+const ADMIN_TAG = /^(admin|administration|administrator|internal|management|backoffice)\b/i
 const PRIVILEGE_SEGMENT =
   /^(roles?|permissions?|privileges?|grants?|impersonat\w*|promote|demote|suspend\w*|ban|unban)$/i
 
@@ -74,6 +74,11 @@ export interface SchemeInfo {
   at: Location
 }
 
+export interface DocumentIndex {
+  examples: { file: string; pointer: string; value: unknown }[]
+  refs: { file: string; pointer: string; ref: string }[]
+}
+
 const MAX_NODES = 400_000
 
 export class LintContext {
@@ -82,6 +87,8 @@ export class LintContext {
   readonly rootFile: string
   readonly schemes: Map<string, SchemeInfo>
   private requestCache: SchemaNode[] | undefined
+  private docIndex: DocumentIndex | undefined
+  private readonly refCache = new Map<string, { value: unknown; at: Location } | undefined>()
   private responseCache: SchemaNode[] | undefined
 
   constructor(readonly spec: OpenApiSpec) {
@@ -171,6 +178,47 @@ export class LintContext {
     }
   }
 
+  /**
+   * One walk over every loaded document (bounded), collecting what the whole-document rules need:
+   * example values (`example`, `examples`, `x-example`) and `$ref` strings, with their pointers.
+   */
+  documentIndex(): DocumentIndex {
+    if (this.docIndex) return this.docIndex
+    const index: DocumentIndex = { examples: [], refs: [] }
+    let visits = 0
+    const path: string[] = []
+    const pointer = (extra?: string) =>
+      `/${[...path, ...(extra === undefined ? [] : [extra])].map(esc).join('/')}`
+    const walk = (v: unknown, file: string, depth: number): void => {
+      if (++visits > 5_000_000 || depth > 200 || v === null || typeof v !== 'object') return
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) {
+          path.push(String(i))
+          walk(v[i], file, depth + 1)
+          path.pop()
+        }
+        return
+      }
+      for (const k of Object.keys(v)) {
+        const x = (v as Obj)[k]
+        if (k === '$ref' && typeof x === 'string') index.refs.push({ file, pointer: pointer(k), ref: x })
+        else if (k === 'example' || k === 'examples' || k === 'x-example' || k === 'x-examples')
+          index.examples.push({ file, pointer: pointer(k), value: x })
+        else {
+          path.push(k)
+          walk(x, file, depth + 1)
+          path.pop()
+        }
+      }
+    }
+    for (const file of this.spec.documents.fileNames()) {
+      path.length = 0
+      walk(this.spec.documents.document(file), file, 0)
+    }
+    this.docIndex = index
+    return index
+  }
+
   /** The value at a location, or undefined. */
   value(at: Location): unknown {
     try {
@@ -182,12 +230,20 @@ export class LintContext {
 
   /** Follows `$ref`s; undefined when the reference cannot be resolved. */
   deref(value: unknown, at: Location): { value: unknown; at: Location } | undefined {
+    const ref = isObject(value) && typeof value.$ref === 'string' ? value.$ref : undefined
+    if (ref === undefined) return { value, at }
+    // A spec refers to the same few hundred components thousands of times: resolve each once.
+    const key = ref.startsWith('#') ? `${at.file}\0${ref}` : undefined
+    if (key !== undefined && this.refCache.has(key)) return this.refCache.get(key)
+    let out: { value: unknown; at: Location } | undefined
     try {
       const r = this.spec.documents.deref(value, at)
-      return { value: r.value, at: { file: r.file, pointer: r.pointer } }
+      out = { value: r.value, at: { file: r.file, pointer: r.pointer } }
     } catch {
-      return undefined
+      out = undefined
     }
+    if (key !== undefined) this.refCache.set(key, out)
+    return out
   }
 
   /** Every schema node reachable from request parameters and bodies (readOnly properties left out). */

@@ -41,7 +41,12 @@ export function findCredential(value: string, key?: string): CredentialHit | und
   for (const p of PATTERNS) if (p.re.test(value)) return { kind: p.kind }
   if (key !== undefined) {
     const k = key.toLowerCase().replace(/[_\-.]/g, '')
-    if (SECRET_KEY.test(k) && value.length >= 6 && !PLACEHOLDER.test(value.trim())) {
+    // A value under a secret-sounding key counts when it looks like one: letters with digits or
+    // symbols (`Summer2024!`), or long and mixed (`3q2-7wFvR8nYb0xQm4pL`); `oa_citations` does not.
+    const v = value.trim()
+    const mixed = /[A-Za-z]/.test(v) && /[0-9!@#$%^&*()+=?.,;:~-]/.test(v)
+    const long = v.length >= 20 && /[a-z]/.test(v) && /[A-Z0-9]/.test(v)
+    if (SECRET_KEY.test(k) && v.length >= 6 && (mixed || long) && !PLACEHOLDER.test(v) && !/\s/.test(v)) {
       return {
         kind: k.includes('token') ? 'token' : k.includes('pass') || k === 'pwd' ? 'password' : 'secret',
       }

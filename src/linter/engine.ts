@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { isRemoteFile, loadOpenApi, type OpenApiSpec } from '../openapi/index.js'
 import { LintContext } from './context.js'
+import { checkGateway } from './gateway.js'
 import { locatePointers } from './positions.js'
 import { RULES } from './rules/index.js'
 import type { RulesConfig } from './rules-config.js'
@@ -30,6 +31,8 @@ export interface LintOptions {
   displayName?: string
   /** Rules to run instead of the built-in set (tests). */
   ruleSet?: readonly Rule[]
+  /** A gateway config to check against the spec (`--gateway`). */
+  gateway?: string
 }
 
 /** The rules that run with a config: enabled ones, with their configured severity. */
@@ -85,14 +88,18 @@ export function lintSpec(
       kept.push({ ...h, locations })
     }
     if (kept.length === 0) continue
-    if (rule.grouped) {
-      const locations = kept.flatMap((h) => h.locations.map((l) => ({ ...l, note: l.note ?? h.message })))
-      findings.push(finding(rule, groupMessage(rule, kept, locations.length), dedupe(locations)))
-    } else {
-      for (const h of kept) findings.push(finding(rule, h.message, dedupe(h.locations)))
-    }
+    // One finding per rule, with every location (each with its own note): a flaw repeated on 200
+    // operations is one finding to read, not 200.
+    const locations = kept.flatMap((h) =>
+      h.locations.map((l, i) => ({
+        ...l,
+        note: kept.length > 1 && i === 0 ? h.message : (l.note ?? h.message),
+      })),
+    )
+    findings.push(finding(rule, groupMessage(rule, kept, locations.length), dedupe(locations)))
   }
   placeLocations(spec, findings)
+  const gateway = options.gateway !== undefined ? checkGateway(ctx, options.gateway) : undefined
   findings.sort(
     (a, b) =>
       SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||
@@ -109,6 +116,7 @@ export function lintSpec(
     rules: rules.map(meta),
     durationMs: Math.round(performance.now() - started),
     warnings,
+    ...(gateway ? { gateway } : {}),
   }
 }
 

@@ -54,7 +54,6 @@ const SENSITIVE_EXACT = new Set([
   'idtoken',
   'sessiontoken',
   'sessionid',
-  'apikey',
   'apisecret',
 ])
 const TOKEN_NAMES = new Set(['token', 'accesstoken', 'refreshtoken', 'idtoken', 'sessiontoken', 'sessionid'])

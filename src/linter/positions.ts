@@ -106,6 +106,15 @@ function jsonOffsets(text: string, wanted: Set<string>): Map<string, number> | u
       const p = valueStart(i)
       if (p === undefined) return undefined
       if (p === '' && wanted.has('')) out.set('', i)
+      if (!wanted.has(p)) {
+        // No wanted pointer lies below (ancestors of every wanted pointer are wanted): skip it.
+        const end = skipContainer(text, i)
+        if (end < 0) return undefined
+        i = end
+        const top = stack[stack.length - 1]
+        if (top?.isArray) top.index++
+        continue
+      }
       stack.push({ pointer: p, isArray: c === 0x5b, index: 0 })
       i++
       continue
@@ -164,6 +173,29 @@ function jsonOffsets(text: string, wanted: Set<string>): Map<string, number> | u
     if (top?.isArray) top.index++
   }
   return out
+}
+
+/** The offset just after the object or array that starts at `start`, or -1. */
+function skipContainer(text: string, start: number): number {
+  let depth = 0
+  const n = text.length
+  for (let i = start; i < n; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x22) {
+      i++
+      while (i < n) {
+        const d = text.charCodeAt(i)
+        if (d === 0x5c) i += 2
+        else if (d === 0x22) break
+        else i++
+      }
+    } else if (c === 0x7b || c === 0x5b) depth++
+    else if (c === 0x7d || c === 0x5d) {
+      depth--
+      if (depth === 0) return i + 1
+    }
+  }
+  return -1
 }
 
 function yamlOffsets(text: string, wanted: Set<string>): Map<string, number> {

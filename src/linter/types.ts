@@ -69,8 +69,6 @@ export interface RuleMeta {
   /** A spec fragment that triggers the rule and the same fragment fixed (YAML). Both are tested. */
   before: string
   after: string
-  /** One finding with every location (rules that would otherwise repeat per operation). */
-  grouped?: boolean
 }
 
 export interface Rule extends RuleMeta {
@@ -100,4 +98,6 @@ export interface LintReport {
   rules: RuleMeta[]
   durationMs: number
   warnings: string[]
+  /** The `--gateway` analysis, when asked. */
+  gateway?: import('./gateway.js').GatewayReport
 }

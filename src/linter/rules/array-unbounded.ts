@@ -6,7 +6,6 @@ export const arrayUnbounded = defineRule({
   title: 'Request arrays without maxItems',
   category: 'API4',
   severity: 'medium',
-  grouped: true,
   why: 'An input array with no `maxItems` lets one request carry a million items: a batch endpoint does a million writes, an `ids` filter a million lookups (and a million ownership checks). Bound every array the client sends.',
   before: `paths:
   /orders/batch:

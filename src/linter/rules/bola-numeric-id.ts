@@ -13,7 +13,6 @@ export const bolaNumericId = defineRule({
   title: 'Sequential (numeric) object id in the path without an ownership declaration',
   category: 'API1',
   severity: 'high',
-  grouped: true,
   why: "Integer or digit-only ids are sequential and guessable: an attacker who sees `/orders/1041` tries `/orders/1040`. Each such operation is only as safe as its owner check, the flaw behind most API breaches (OWASP API1). Use random ids (UUIDs) and declare how ownership is checked (`x-portcullis-ownership` on the operation, enforced by the gateway's object-ownership policy).",
   before: `paths:
   /orders/{id}:
@@ -50,7 +49,7 @@ export const bolaNumericId = defineRule({
           continue
         out.push({
           message: `${o.label}: "${p.name}" is a sequential id and no ownership is declared`,
-          locations: [ctx.loc(p.location, o, `"${p.name}" (${String(r.value.type)})`)],
+          locations: [ctx.opLoc(o, `"${p.name}" (${String(r.value.type)})`)],
           ops: [o],
         })
       }

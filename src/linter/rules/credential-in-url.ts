@@ -7,7 +7,6 @@ export const credentialInUrl = defineRule({
   title: 'Password, token or key as a path or query parameter',
   category: 'API2',
   severity: 'high',
-  grouped: true,
   why: 'Path and query parameters are part of the URL: access logs, proxies, browser history, monitoring tools and `Referer` headers keep them. A password, token or API key there leaks to every one of them. Take credentials in a header or a request body.',
   before: `paths:
   /login:

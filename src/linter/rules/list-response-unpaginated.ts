@@ -10,7 +10,6 @@ export const listResponseUnpaginated = defineRule({
   title: 'List operation without pagination',
   category: 'API4',
   severity: 'low',
-  grouped: true,
   why: 'A GET that returns an array with no page size, cursor or `maxItems` returns the whole collection, however large it grows: slow answers, memory spikes, and a one-request data export for a scraper. Page it from the start; adding paging later breaks clients.',
   before: `paths:
   /orders:

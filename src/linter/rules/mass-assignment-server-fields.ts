@@ -7,7 +7,6 @@ export const massAssignmentServerFields = defineRule({
   title: 'Server-set fields writable in request bodies (mass assignment)',
   category: 'API3',
   severity: 'medium',
-  grouped: true,
   why: "Fields the server owns (`id`, `createdAt`, `ownerId`, `balance`, `verified`...) declared in a request schema without `readOnly: true` invite the client to set them, and frameworks that bind the whole body onto the model will take them: a user sets their own balance or takes over someone else's object by changing `ownerId`. Mark them `readOnly` (the gateway then refuses them) or use a separate input schema.",
   before: `components:
   schemas:

@@ -5,7 +5,6 @@ export const missing401Response = defineRule({
   title: 'Secured operations without a 401 response',
   category: 'API2',
   severity: 'low',
-  grouped: true,
   why: 'An operation that requires authentication should say what happens without it. Without a documented 401, clients do not handle expiry, and contract tests never check that the operation refuses anonymous calls. Reported once, with every operation concerned.',
   before: `security:
   - bearer: []

@@ -5,7 +5,6 @@ export const missing403Response = defineRule({
   title: 'Scoped or role-protected operations without a 403 response',
   category: 'API5',
   severity: 'low',
-  grouped: true,
   why: 'An operation that needs a scope, a role or ownership of an object can refuse an authenticated caller. Documenting 403 (or 404 for objects the caller may not see) makes clients handle it and lets contract tests prove the refusal happens. Reported once, with every operation concerned.',
   before: `paths:
   /reports:

@@ -5,7 +5,6 @@ export const missing429Response = defineRule({
   title: 'Operations with no documented rate limit (429)',
   category: 'API4',
   severity: 'low',
-  grouped: true,
   why: 'An operation that documents neither a 429 response nor rate-limit headers gives clients no way to back off and reviewers no sign that a limit exists. Reported once, with every operation concerned, rather than once per operation.',
   before: `paths:
   /search:

@@ -7,7 +7,6 @@ export const numberUnbounded = defineRule({
   title: 'Request numbers without minimum and maximum',
   category: 'API4',
   severity: 'low',
-  grouped: true,
   why: 'An unbounded quantity, amount or duration invites a negative quantity (a refund instead of a charge), a 10^18 page offset or a one-year timeout. State the range: `minimum` and `maximum` (ids need only a minimum).',
   before: `paths:
   /cart/items:

@@ -6,7 +6,6 @@ export const objectUnboundedMap = defineRule({
   title: 'Request map without maxProperties',
   category: 'API4',
   severity: 'low',
-  grouped: true,
   why: "An object with `additionalProperties` (a free-form map of metadata, labels, attributes) and no `maxProperties` accepts a million keys: hash-flooding, storage growth, and every key a chance for mass assignment. Bound it, and the keys' shape with `propertyNames`.",
   before: `paths:
   /items:

@@ -5,7 +5,6 @@ export const operationIdMissing = defineRule({
   title: 'Operations without an operationId',
   category: 'hygiene',
   severity: 'info',
-  grouped: true,
   why: 'Gateway policies, audit logs and inventory reports name operations by `operationId`. Without one, rules must repeat method and path, and they silently stop matching when a path is renamed.',
   before: `paths:
   /orders:

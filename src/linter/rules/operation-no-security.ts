@@ -5,7 +5,6 @@ export const operationNoSecurity = defineRule({
   title: 'Operation without any security requirement',
   category: 'API2',
   severity: 'high',
-  grouped: true,
   why: 'Neither the operation nor the document declares a `security` requirement, so nothing in the contract says a caller must authenticate. Gateways and generated servers that enforce the contract let every such call through, and reviewers cannot tell an intentionally public operation from a forgotten one. Declare the scheme at the document level and mark public operations with an explicit `security: []`.',
   before: `paths:
   /orders:

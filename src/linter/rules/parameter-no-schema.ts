@@ -6,7 +6,6 @@ export const parameterNoSchema = defineRule({
   title: 'Parameters without a schema',
   category: 'hygiene',
   severity: 'low',
-  grouped: true,
   why: 'A parameter with neither `schema` nor `content` accepts any value: nothing can be validated at the edge, and injection payloads pass as they are. Give every parameter a type and bounds.',
   before: `paths:
   /search:

@@ -7,7 +7,6 @@ export const passwordNotWriteOnly = defineRule({
   title: 'Password field without writeOnly or format: password',
   category: 'API3',
   severity: 'medium',
-  grouped: true,
   why: 'A password property that is neither `writeOnly: true` nor `format: password` is, for the contract, an ordinary string: the same schema can be echoed back in a response, generated clients and docs display it, and response filters do not know to strip it. Mark it so every tool treats it as a secret.',
   before: `components:
   schemas:

@@ -7,7 +7,6 @@ export const pathIdUnconstrained = defineRule({
   title: 'String id in the path with no format, pattern or length',
   category: 'API8',
   severity: 'low',
-  grouped: true,
   why: 'An id parameter declared as a bare string accepts anything: `../`, quotes, 10 KB of text. Validation at the edge cannot refuse injection probes or path tricks it has no shape for. Say what an id looks like (`format: uuid`, a `pattern`, a `maxLength`).',
   before: `paths:
   /files/{fileId}:

@@ -7,7 +7,6 @@ export const piiInUrl = defineRule({
   title: 'Personal data as a path or query parameter',
   category: 'API3',
   severity: 'medium',
-  grouped: true,
   why: "Emails, phone numbers, dates of birth, IBANs and national ids in URLs end up in access logs, analytics, proxies and `Referer` headers, kept far longer and shown to far more people than the data's owner agreed to. Send them in a body (POST a search) or use an opaque id.",
   before: `paths:
   /users/by-email/{email}:

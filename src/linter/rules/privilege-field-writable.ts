@@ -7,7 +7,6 @@ export const privilegeFieldWritable = defineRule({
   title: 'Privilege field (role, isAdmin, permissions) writable by users',
   category: 'API3',
   severity: 'high',
-  grouped: true,
   why: 'A `role`, `isAdmin`, `permissions` or `scopes` property in the request body of a non-administrative operation (registration, profile update) is a privilege escalation waiting for a handler that binds the body: a user sends `{"role": "admin"}`. Keep privilege fields out of user-facing input schemas, mark them `readOnly`, or restrict them to roles with `x-portcullis-roles` on the property.',
   before: `paths:
   /users/me:

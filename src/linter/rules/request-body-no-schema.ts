@@ -8,7 +8,6 @@ export const requestBodyNoSchema = defineRule({
   title: 'Structured request body without a schema',
   category: 'API8',
   severity: 'medium',
-  grouped: true,
   why: 'A JSON, XML or form body with no schema accepts anything: no validation at the edge, no mass-assignment protection, no size or shape limits. It is the opposite of a positive security model. Describe it, with `additionalProperties: false`.',
   before: `paths:
   /profile:

@@ -6,7 +6,6 @@ export const requestSchemaOpen = defineRule({
   title: 'Request body open to undeclared properties',
   category: 'API3',
   severity: 'medium',
-  grouped: true,
   why: 'A JSON request object without `additionalProperties: false` accepts any extra field, and frameworks that bind the body onto a model store them: `{"displayName": "x", "role": "admin"}`. Closing the schema makes mass assignment visible to validation (the gateway refuses undeclared properties).',
   before: `paths:
   /users/me:

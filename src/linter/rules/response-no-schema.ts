@@ -6,7 +6,6 @@ export const responseNoSchema = defineRule({
   title: 'JSON success response without a schema',
   category: 'API3',
   severity: 'low',
-  grouped: true,
   why: 'A JSON response with no schema cannot be checked or filtered: anything the server returns conforms. Data exposure reviews, response validation and property filtering all need the shape.',
   before: `paths:
   /me:

@@ -6,7 +6,6 @@ export const responseSchemaOpen = defineRule({
   title: 'Success response schema open to undeclared properties',
   category: 'API3',
   severity: 'low',
-  grouped: true,
   why: "A response object that does not say `additionalProperties: false` allows the server to return anything beyond the declared fields: internal flags, password hashes, another tenant's data. Closed schemas turn the contract into an allowlist that tests and the gateway (openapi-validation `responses: strip`) can enforce.",
   before: `paths:
   /me:

@@ -7,7 +7,6 @@ export const responseSensitiveProperty = defineRule({
   title: 'Secret-looking property in a response',
   category: 'API3',
   severity: 'high',
-  grouped: true,
   why: 'A response schema that declares `password`, `passwordHash`, `secret`, `ssn`, `cardNumber`, `cvv`, a private key or a token (outside login and token operations) promises to send it to the client. Even when a UI hides it, every client, proxy log and browser cache gets it (excessive data exposure). Remove it from the response schema, or mark it `writeOnly` if the same schema is used for input.',
   before: `components:
   schemas:

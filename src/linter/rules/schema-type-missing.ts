@@ -8,7 +8,6 @@ export const schemaTypeMissing = defineRule({
   title: 'Request properties without a type',
   category: 'hygiene',
   severity: 'low',
-  grouped: true,
   why: 'A request property with no `type` (nor enum, composition or properties) accepts strings, numbers, objects and arrays alike. Handlers that expect a string get an object (`{"$gt": ""}` against a NoSQL query), and no limit applies.',
   before: `paths:
   /notes:

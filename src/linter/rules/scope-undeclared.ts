@@ -6,7 +6,6 @@ export const scopeUndeclared = defineRule({
   title: 'Required OAuth scope not declared by the scheme',
   category: 'API5',
   severity: 'medium',
-  grouped: true,
   why: "A requirement asks for a scope that none of the scheme's flows defines: no token can ever carry it (so the operation is unusable) or, more often, the authorization server ignores unknown scopes and the check that was meant never happens. Keep the scope list and the requirements in step.",
   before: `paths:
   /orders:

@@ -5,7 +5,6 @@ export const securityOptionalAnonymous = defineRule({
   title: 'Authentication made optional with an empty requirement',
   category: 'API2',
   severity: 'medium',
-  grouped: true,
   why: 'A security list such as `[{bearer: []}, {}]` means "authenticated, or not at all". Servers then run the same code for both, and the anonymous path is where ownership and role checks get skipped. Split the operation (a public variant and an authenticated one) or require authentication.',
   before: `paths:
   /profile:

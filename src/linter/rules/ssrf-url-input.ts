@@ -17,7 +17,6 @@ export const ssrfUrlInput = defineRule({
   title: 'URL-valued input the server may fetch (SSRF)',
   category: 'API7',
   severity: 'high',
-  grouped: true,
   why: "A parameter or body property that holds a URL or host (`format: uri`, or named `url`, `callback`, `webhook`, `imageUrl`, `redirect`...) is how server-side request forgery starts: the server fetches `http://169.254.169.254/` (cloud credentials), `http://localhost:6379/` or an internal admin page on the attacker's behalf. Each one needs an allowlist of schemes and hosts, resolution checks against private ranges, and no redirects: document the allowed hosts (`pattern`, description) and put an SSRF guard in front.",
   before: `paths:
   /webhooks:

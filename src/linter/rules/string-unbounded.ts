@@ -6,7 +6,6 @@ export const stringUnbounded = defineRule({
   title: 'Request strings without maxLength',
   category: 'API4',
   severity: 'medium',
-  grouped: true,
   why: 'A string input with no `maxLength` (and no enum, bounded format or anchored pattern) may be megabytes long: it is stored, indexed, logged, rendered and regex-matched at that size. Bounding every input string is the cheapest resource-consumption control, and the gateway enforces it for free from the contract.',
   before: `paths:
   /feedback:

@@ -8,7 +8,6 @@ export const uploadUnbounded = defineRule({
   title: 'File upload without a size limit',
   category: 'API4',
   severity: 'medium',
-  grouped: true,
   why: 'An upload (`format: binary`, `contentEncoding: base64`, an image or octet-stream body) with no `maxLength` has no documented size: clients cannot know the limit, and the gateway cannot refuse a 10 GB body before the upstream spools it to disk. State the largest accepted size.',
   before: `paths:
   /avatar:

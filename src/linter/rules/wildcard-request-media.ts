@@ -5,7 +5,6 @@ export const wildcardRequestMedia = defineRule({
   title: 'Request body of any media type',
   category: 'API8',
   severity: 'low',
-  grouped: true,
   why: 'A request body declared as `*/*` (or `application/*`) accepts whatever the client claims to send. Servers that pick a parser from `Content-Type` then parse XML, YAML or serialized objects that were never meant to reach them, and the gateway cannot validate anything. Name the media types you accept.',
   before: `paths:
   /import:

@@ -5,7 +5,6 @@ export const xmlRequestBody = defineRule({
   title: 'XML request bodies accepted',
   category: 'API8',
   severity: 'low',
-  grouped: true,
   why: 'Every XML parser configured with its defaults is a candidate for XXE (external entities reading local files or calling internal URLs) and entity expansion bombs. If the API must accept XML, the parser needs DTDs and external entities off; if it does not, stop listing XML.',
   before: `paths:
   /orders:
