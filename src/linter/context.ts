@@ -133,10 +133,9 @@ export class LintContext {
     else if (op.method !== 'GET' && literal.some((s) => PRIVILEGE_SEGMENT.test(s)))
       admin = `${op.method} on "${literal.find((s) => PRIVILEGE_SEGMENT.test(s))}"`
     const authFlow = AUTH_FLOW.test(op.path) || AUTH_FLOW_ID.test(op.operationId ?? '')
-    const kebabId = (op.operationId ?? '').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase()
-    const businessFlow =
-      op.method === 'POST' &&
-      (BUSINESS_FLOW.test(op.path.replace(/\{[^}]*\}/g, '')) || BUSINESS_FLOW.test(kebabId))
+    // The thing the operation creates: the last literal segment of its path.
+    const lastLiteral = literal[literal.length - 1] ?? ''
+    const businessFlow = op.method === 'POST' && BUSINESS_FLOW.test(`/${lastLiteral}/`)
     return {
       op,
       label: `${op.method} ${op.path}`,

@@ -1,8 +1,9 @@
 /**
- * The score, 0–100: 100 minus a penalty per finding. A finding costs its severity's weight, a bit
- * more when it has many locations (1 + log10 of their number, at most 3 times the weight), so a
- * flaw repeated on 200 operations counts as a flaw, not as 200: one rule cannot sink the score
- * alone, and a spec is not punished for being large. Floored at 0, rounded.
+ * The score, 0–100: `100 × e^(−P/100)`, rounded, where P is the sum of the findings' penalties. A
+ * finding costs its severity's weight, a bit more when it has many locations (× (1 + log10 of
+ * their number), at most × 3), so a flaw repeated on 200 operations counts as a flaw, not as 200:
+ * a spec is not punished for being large. The exponential keeps large, flawed specs apart from
+ * each other instead of flooring them all at 0 (one high finding: 90; P = 100: 37; P = 300: 5).
  *
  * | severity | weight |
  * | --- | --- |
@@ -29,5 +30,5 @@ export function penalty(f: Pick<Finding, 'severity' | 'locations'>): number {
  */
 export function score(findings: readonly Pick<Finding, 'severity' | 'locations'>[]): number {
   const total = findings.reduce((n, f) => n + penalty(f), 0)
-  return Math.max(0, Math.round(100 - total))
+  return Math.round(100 * Math.exp(-total / 100))
 }

@@ -30,10 +30,14 @@ components:
         clientCredentials:
           tokenUrl: https://auth.example.com/token
           scopes: { admin: Administration }`,
-  check: (ctx) =>
-    perOperation(ctx, (o) =>
-      o.admin !== undefined && (o.anonymous || o.security === undefined)
+  check: (ctx) => {
+    // A document that declares no security anywhere is operation-no-security's finding; here the
+    // admin operation is the one left out while others are protected, or explicitly public.
+    const anySecured = ctx.ops.some((x) => x.security !== undefined && !x.anonymous)
+    return perOperation(ctx, (o) =>
+      o.admin !== undefined && (o.anonymous || (o.security === undefined && anySecured))
         ? `${o.label} looks administrative (${o.admin}) and ${o.security === undefined ? 'declares no security' : 'allows anonymous callers'}`
         : undefined,
-    ),
+    )
+  },
 })

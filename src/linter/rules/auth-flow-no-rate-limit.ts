@@ -26,7 +26,7 @@ export const authFlowNoRateLimit = defineRule({
             Retry-After: { schema: { type: integer } }`,
   check: (ctx) =>
     perOperation(ctx, (o) =>
-      o.authFlow && (o.write || o.anonymous) && !documentsRateLimit(o)
+      o.authFlow && o.op.method !== 'DELETE' && (o.write || o.anonymous) && !documentsRateLimit(o)
         ? `${o.label} is an authentication flow with no documented rate limit (429)`
         : undefined,
     ),

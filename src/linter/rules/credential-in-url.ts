@@ -39,7 +39,7 @@ export const credentialInUrl = defineRule({
         if (
           !isPasswordName(p.name) &&
           sensitiveKind(p.name) === undefined &&
-          !/^(api_?key|apikey|key|access_?key|auth)$/i.test(p.name)
+          !/^(api[_-]?key|access[_-]?key|auth|authorization|secret[_-]?key)$/i.test(p.name)
         )
           continue
         out.push({

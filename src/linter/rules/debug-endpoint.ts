@@ -1,14 +1,14 @@
 import { defineRule, perOperation } from './util.js'
 
 const DEBUG =
-  /^(debug|_debug|__debug__|actuator|heapdump|threaddump|env|environment|phpinfo|trace|_profiler|profiler|pprof|console|metrics|jolokia|swagger-resources|server-status|config|configuration|dump|test|_internal)$/i
+  /^(debug|_debug|__debug__|actuator|heapdump|threaddump|phpinfo|_profiler|profiler|pprof|jolokia|server-status|server-info|_internal)$/i
 
 export const debugEndpoint = defineRule({
   id: 'debug-endpoint',
   title: 'Debug, diagnostics or internal endpoint in the contract',
   category: 'API8',
   severity: 'high',
-  why: 'Paths such as `/debug`, `/actuator/env`, `/heapdump`, `/config` or `/pprof` expose configuration, secrets in memory and internals. If they are in the contract they are deployed; they belong on an admin listener that is not reachable from the internet.',
+  why: 'Paths such as `/debug`, `/actuator/env`, `/heapdump` or `/pprof` expose configuration, secrets in memory and internals. If they are in the contract they are deployed; they belong on an admin listener that is not reachable from the internet.',
   before: `paths:
   /debug/config:
     get:

@@ -48,6 +48,8 @@ paths:
       if (n.source !== 'body' || n.name === undefined || n.path.length > 2 || n.op.admin !== undefined)
         continue
       if (!isServerSetName(n.name) || n.schema.readOnly === true) continue
+      // A nested `id` names another object (`labels[].id`): a reference, not this object's id.
+      if (n.path.length > 1 && /^(id|_id|uuid)$/i.test(n.name)) continue
       if (!['POST', 'PUT', 'PATCH'].includes(n.op.op.method)) continue
       out.push({
         message: `${n.op.label}: the client may set "${n.path.join('.')}"`,
