@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { parseDocument } from 'yaml'
 import { lintFile } from '../src/linter/engine.js'
-import { GatewayConfigError, type GatewayReport } from '../src/linter/gateway.js'
+import { checkGateway, GatewayConfigError, type GatewayReport } from '../src/linter/gateway.js'
 
 const DEMO_CONFIG = 'examples/demo/portcullis.yaml'
 const DEMO_SPEC = 'examples/demo/openapi.yaml'
@@ -29,7 +29,9 @@ function variant(edit: (doc: ReturnType<typeof parseDocument>) => void): string 
 }
 
 function lintVariant(dir: string): GatewayReport | undefined {
-  return lintFile(join(dir, 'openapi.yaml'), { gateway: join(dir, 'portcullis.yaml') }).gateway
+  return lintFile(join(dir, 'openapi.yaml'), {
+    gateway: { file: join(dir, 'portcullis.yaml'), check: checkGateway },
+  }).gateway
 }
 
 function routeIndex(doc: ReturnType<typeof parseDocument>, name: string): number {
@@ -40,7 +42,7 @@ function routeIndex(doc: ReturnType<typeof parseDocument>, name: string): number
 }
 
 test('the demo config: no gap for the flaws it closes, the SSRF gap reported', () => {
-  const report = lintFile(DEMO_SPEC, { gateway: DEMO_CONFIG }).gateway
+  const report = lintFile(DEMO_SPEC, { gateway: { file: DEMO_CONFIG, check: checkGateway } }).gateway
   assert.deepEqual(gapsOf(report), ['ssrf-unguarded POST /api/v2/users/me/avatar'])
   const avatar = report?.operations.find((o) => o.operation === 'POST /api/v2/users/me/avatar')
   assert.equal(avatar?.route, 'demo-api')
@@ -200,7 +202,7 @@ test('a gateway config that does not load is a config error listing its problems
   const dir = mkdtempSync(join(tmpdir(), 'pcl-lint-gw-bad-'))
   writeFileSync(join(dir, 'portcullis.yaml'), 'routes: 7\nnope: true\n')
   assert.throws(
-    () => lintFile(DEMO_SPEC, { gateway: join(dir, 'portcullis.yaml') }),
+    () => lintFile(DEMO_SPEC, { gateway: { file: join(dir, 'portcullis.yaml'), check: checkGateway } }),
     (err: unknown) => err instanceof GatewayConfigError && err.problems.length >= 1,
   )
 })

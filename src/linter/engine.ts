@@ -4,9 +4,11 @@
  * rules into one finding each, put `file:line:col` on every location, and score the result.
  */
 import { readFileSync } from 'node:fs'
-import { isRemoteFile, loadOpenApi, type OpenApiSpec } from '../openapi/index.js'
+// Not ../openapi/index.js: that also loads the remote fetcher (undici) and the schema compiler (ajv).
+import { isRemoteFile } from '../openapi/documents.js'
+import { loadOpenApi, type OpenApiSpec } from '../openapi/load.js'
 import { LintContext } from './context.js'
-import { checkGateway } from './gateway.js'
+import type { checkGateway } from './gateway.js'
 import { locatePointers } from './positions.js'
 import { RULES } from './rules/index.js'
 import type { RulesConfig } from './rules-config.js'
@@ -31,8 +33,12 @@ export interface LintOptions {
   displayName?: string
   /** Rules to run instead of the built-in set (tests). */
   ruleSet?: readonly Rule[]
-  /** A gateway config to check against the spec (`--gateway`). */
-  gateway?: string
+  /**
+   * A gateway config to check against the spec (`--gateway`), with the checker
+   * (`checkGateway` from ./gateway.js: passed in so that linting alone never loads the gateway's
+   * config schema, whose compilation costs more than linting a small spec).
+   */
+  gateway?: { file: string; check: typeof checkGateway }
 }
 
 /** The rules that run with a config: enabled ones, with their configured severity. */
@@ -99,7 +105,7 @@ export function lintSpec(
     findings.push(finding(rule, groupMessage(rule, kept, locations.length), dedupe(locations)))
   }
   placeLocations(spec, findings)
-  const gateway = options.gateway !== undefined ? checkGateway(ctx, options.gateway) : undefined
+  const gateway = options.gateway !== undefined ? options.gateway.check(ctx, options.gateway.file) : undefined
   findings.sort(
     (a, b) =>
       SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||

@@ -7,11 +7,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { Agent, request } from 'undici'
-import { formatProblem, SpecError } from '../../../openapi/index.js'
+import { formatProblem, SpecError } from '../../../openapi/errors.js'
 import { LINT_SPEC_LIMITS, lintFile } from '../../../linter/engine.js'
 import { LINT_FORMATS, type LintFormat, renderLint } from '../../../linter/format/index.js'
-import { GatewayConfigError } from '../../../linter/gateway.js'
 import { loadRulesConfig, type RulesConfig } from '../../../linter/rules-config.js'
 import { RULES } from '../../../linter/rules/index.js'
 import { type LintReport, SEVERITY_RANK, type Severity } from '../../../linter/types.js'
@@ -22,6 +20,7 @@ const FETCH_TIMEOUT_MS = 30_000
 
 /** Downloads a spec (http/https, bounded size and time) to a temporary file. */
 async function fetchSpec(url: URL): Promise<{ file: string; dir: string }> {
+  const { Agent, request } = await import('undici')
   const agent = new Agent({ connect: { timeout: 10_000 }, headersTimeout: 15_000, bodyTimeout: 15_000 })
   const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS)
   try {
@@ -127,15 +126,19 @@ export async function lintCommand(args: string[]): Promise<number> {
     tmp = got.dir
   }
   let report: LintReport
+  // Loaded only when asked: it brings the gateway's config schema and policies with it.
+  const gw = values.gateway !== undefined ? await import('../../../linter/gateway.js') : undefined
   try {
     report = lintFile(file, {
       ...(rules ? { rules } : {}),
       displayName: spec,
-      ...(values.gateway !== undefined ? { gateway: values.gateway } : {}),
+      ...(gw && values.gateway !== undefined
+        ? { gateway: { file: values.gateway, check: gw.checkGateway } }
+        : {}),
     })
   } catch (err) {
     if (err instanceof SpecError) throw new ConfigError(err.problems.map(formatProblem))
-    if (err instanceof GatewayConfigError) throw new ConfigError(err.problems)
+    if (gw && err instanceof gw.GatewayConfigError) throw new ConfigError(err.problems)
     throw err
   } finally {
     if (tmp !== undefined) await rm(tmp, { recursive: true, force: true })
