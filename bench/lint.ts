@@ -21,6 +21,7 @@ function repoRoot(): string {
 
 interface Run {
   tool: string
+  ruleset?: string
   wallMs: number
   cpuMs: number
   peakRssMb: number
@@ -31,6 +32,18 @@ interface Run {
 }
 
 const GNU_TIME = '/usr/bin/time'
+
+class ToolFailed extends Error {
+  constructor(
+    message: string,
+    readonly stderr: string,
+  ) {
+    super(message)
+  }
+}
+
+const FULL_RULESET = 'bench/spectral-owasp.mjs'
+const FALLBACK_RULESET = 'bench/spectral-owasp-without-numeric-ids.mjs'
 
 function readHwmKb(pid: number): number | undefined {
   try {
@@ -75,7 +88,8 @@ async function measure(
   }
   rmSync(dirname(timeOut), { recursive: true, force: true })
   if (exitCode === null) throw new Error(`${cmd} timed out after ${timeoutS} s`)
-  if (exitCode > 1) throw new Error(`${cmd} ${args.join(' ')} exited ${exitCode}:\n${stderr.slice(-2000)}`)
+  if (exitCode > 1)
+    throw new ToolFailed(`${cmd} ${args.join(' ')} exited ${exitCode}:\n${stderr.slice(-2000)}`, stderr)
   return { wallMs, cpuMs, peakRssMb: peakKb / 1024, exitCode }
 }
 
@@ -109,23 +123,18 @@ async function runPortcullis(root: string, spec: string, out: string, timeoutS: 
   }
 }
 
-async function runSpectral(root: string, spec: string, out: string, timeoutS: number): Promise<Run> {
+async function runSpectral(
+  root: string,
+  spec: string,
+  out: string,
+  timeoutS: number,
+  ruleset: string,
+): Promise<Run> {
   const bin = join(root, 'node_modules/@stoplight/spectral-cli/dist/index.js')
   if (!existsSync(bin)) throw new Error('Spectral CLI not installed: npm ci (it is a devDependency)')
   const m = await measure(
     process.execPath,
-    [
-      bin,
-      'lint',
-      spec,
-      '--ruleset',
-      join(root, 'bench/spectral-owasp.mjs'),
-      '--format',
-      'json',
-      '--output',
-      out,
-      '--quiet',
-    ],
+    [bin, 'lint', spec, '--ruleset', join(root, ruleset), '--format', 'json', '--output', out, '--quiet'],
     timeoutS,
   )
   const results = JSON.parse(readFileSync(out, 'utf8')) as { code: string }[]
@@ -133,6 +142,7 @@ async function runSpectral(root: string, spec: string, out: string, timeoutS: nu
   for (const r of results) byRule[r.code] = (byRule[r.code] ?? 0) + 1
   return {
     tool: 'spectral + owasp ruleset',
+    ruleset,
     ...m,
     // Spectral reports one result per location; its "findings" are its results.
     findings: results.length,
@@ -175,6 +185,8 @@ async function main(): Promise<void> {
   const timeoutS = Number(values.timeout)
   const dir = mkdtempSync(join(tmpdir(), 'bench-lint-'))
   const runs: Run[] = []
+  let ruleset = FULL_RULESET
+  let crash: string | undefined
   process.stdout.write(
     `bench:lint ${spec} (${(readFileSync(spec).length / 1e6).toFixed(1)} MB), ${rounds} round(s), load average ${loadAverage()}\n`,
   )
@@ -184,10 +196,26 @@ async function main(): Promise<void> {
       const order = i % 2 === 0 ? ['portcullis', 'spectral'] : ['spectral', 'portcullis']
       for (const t of order) {
         const out = join(dir, `${t}-${i}.json`)
-        const r =
-          t === 'portcullis'
-            ? await runPortcullis(root, spec, out, timeoutS)
-            : await runSpectral(root, spec, out, timeoutS)
+        let r: Run
+        if (t === 'portcullis') r = await runPortcullis(root, spec, out, timeoutS)
+        else {
+          try {
+            r = await runSpectral(root, spec, out, timeoutS, ruleset)
+          } catch (err) {
+            if (
+              !(err instanceof ToolFailed) ||
+              ruleset !== FULL_RULESET ||
+              !/func is not a function/.test(err.stderr)
+            )
+              throw err
+            crash = err.stderr.split('\n').find((l) => l.startsWith('Error #1')) ?? 'Error running Spectral'
+            process.stdout.write(
+              `  spectral with the full OWASP ruleset stopped: ${crash}\n  -> again without owasp:api1:2023-no-numeric-ids (${FALLBACK_RULESET})\n`,
+            )
+            ruleset = FALLBACK_RULESET
+            r = await runSpectral(root, spec, out, timeoutS, ruleset)
+          }
+        }
         runs.push(r)
         process.stdout.write(
           `  round ${i + 1} ${r.tool}: ${(r.wallMs / 1000).toFixed(2)} s wall, ${(r.cpuMs / 1000).toFixed(2)} s CPU, ${r.peakRssMb.toFixed(0)} MB peak RSS, ${r.findings} findings (${r.locations} locations)\n`,
@@ -225,13 +253,17 @@ async function main(): Promise<void> {
     .sort((a, b) => b[1] - a[1])
     .slice(0, 6)
   process.stdout.write(`Spectral results by rule: ${top.map(([k, n]) => `${k} ${n}`).join(', ')}\n`)
+  if (crash)
+    process.stdout.write(
+      `Spectral + the full OWASP ruleset crashed on this spec (${crash}); its numbers above are without owasp:api1:2023-no-numeric-ids.\n`,
+    )
   process.stdout.write(`load average at the end: ${loadAverage()}\n`)
   if (!values.smoke) {
     const resultsDir = join(root, 'bench/results')
     mkdirSync(resultsDir, { recursive: true })
     writeFileSync(
       join(resultsDir, 'lint-latest.json'),
-      `${JSON.stringify({ spec, rounds, runs, summary }, null, 2)}\n`,
+      `${JSON.stringify({ spec, rounds, spectralCrash: crash, runs, summary }, null, 2)}\n`,
     )
   }
 }
