@@ -28,14 +28,24 @@ test('hostile specs: odd shapes, cycles and deep nesting never crash a rule', ()
         get: {
           security: [{ nope: ['x'] }, 'str'],
           callbacks: { c: 5, d: { '{$request.body#/u}': { post: 7 } } },
-          parameters: [{ name: 'id', in: 'path', required: true, schema: { $ref: '#/components/schemas/Loop' } }],
-          responses: { '200': { description: 'x', content: { 'application/json': { schema: { properties: [], items: 'x' } } } } },
+          parameters: [
+            { name: 'id', in: 'path', required: true, schema: { $ref: '#/components/schemas/Loop' } },
+          ],
+          responses: {
+            '200': {
+              description: 'x',
+              content: { 'application/json': { schema: { properties: [], items: 'x' } } },
+            },
+          },
         },
         post: {
           parameters: [{ name: 'id', in: 'path', required: true }],
           requestBody: {
             content: {
-              'application/json': { schema: { $ref: '#/components/schemas/Loop' }, examples: { a: 'not an object' } },
+              'application/json': {
+                schema: { $ref: '#/components/schemas/Loop' },
+                examples: { a: 'not an object' },
+              },
               'text/plain': {},
             },
           },
@@ -48,7 +58,10 @@ test('hostile specs: odd shapes, cycles and deep nesting never crash a rule', ()
       schemas: {
         Loop: {
           type: 'object',
-          properties: { self: { $ref: '#/components/schemas/Loop' }, list: { type: 'array', items: { $ref: '#/components/schemas/Loop' } } },
+          properties: {
+            self: { $ref: '#/components/schemas/Loop' },
+            list: { type: 'array', items: { $ref: '#/components/schemas/Loop' } },
+          },
           allOf: [{ $ref: '#/components/schemas/Loop' }],
           additionalProperties: { $ref: '#/components/schemas/Loop' },
           pattern: `^(${'a+'.repeat(2000)})+$`,
@@ -70,7 +83,14 @@ test('hostile specs: odd shapes, cycles and deep nesting never crash a rule', ()
       JSON.stringify({
         openapi: '3.0.3',
         info: { title: 't', version: '1' },
-        paths: { '/x': { post: { requestBody: { content: { 'application/json': { schema: deep } } }, responses: { '200': { description: 'ok' } } } } },
+        paths: {
+          '/x': {
+            post: {
+              requestBody: { content: { 'application/json': { schema: deep } } },
+              responses: { '200': { description: 'ok' } },
+            },
+          },
+        },
       }),
       'json',
     ),
