@@ -77,6 +77,8 @@ export interface SchemeInfo {
 export interface DocumentIndex {
   examples: { file: string; pointer: string; value: unknown }[]
   refs: { file: string; pointer: string; ref: string }[]
+  /** Files that contain an `x-portcullis-lint-ignore` anywhere (the engine checks only those). */
+  ignoreFiles: Set<string>
 }
 
 const MAX_NODES = 400_000
@@ -183,7 +185,7 @@ export class LintContext {
    */
   documentIndex(): DocumentIndex {
     if (this.docIndex) return this.docIndex
-    const index: DocumentIndex = { examples: [], refs: [] }
+    const index: DocumentIndex = { examples: [], refs: [], ignoreFiles: new Set() }
     let visits = 0
     const path: string[] = []
     const pointer = (extra?: string) =>
@@ -200,6 +202,7 @@ export class LintContext {
       }
       for (const k of Object.keys(v)) {
         const x = (v as Obj)[k]
+        if (k === 'x-portcullis-lint-ignore') index.ignoreFiles.add(file)
         if (k === '$ref' && typeof x === 'string') index.refs.push({ file, pointer: pointer(k), ref: x })
         else if (k === 'example' || k === 'examples' || k === 'x-example' || k === 'x-examples')
           index.examples.push({ file, pointer: pointer(k), value: x })
@@ -309,9 +312,10 @@ export class LintContext {
     dir: 'request' | 'response',
     op: OpInfo,
     source = 'body',
+    maxPath = Number.POSITIVE_INFINITY,
   ): SchemaNode[] {
     const out: SchemaNode[] = []
-    this.walk(schema, at, { name: undefined, path: [], op, source }, dir, out, new Set())
+    this.walk(schema, at, { name: undefined, path: [], op, source }, dir, out, new Set(), maxPath)
     return out
   }
 
@@ -322,6 +326,7 @@ export class LintContext {
     dir: 'request' | 'response',
     out: SchemaNode[],
     seen: Set<string>,
+    maxPath = Number.POSITIVE_INFINITY,
   ): void {
     const stack: { v: unknown; at: Location; name: string | undefined; path: string[] }[] = [
       { v: schema, at, name: start.name, path: start.path },
@@ -344,6 +349,7 @@ export class LintContext {
         continue
       if (dir === 'response' && s.writeOnly === true && cur.name !== undefined) continue
       out.push({ ...start, schema: s, at: r.at, name: cur.name, path: cur.path })
+      if (cur.path.length >= maxPath) continue
       const push = (v: unknown, token: string[], name: string | undefined, path: string[]) =>
         stack.push({
           v,

@@ -75,6 +75,7 @@ export function lintSpec(
   const rules = effectiveRules(options.rules, options.ruleSet)
   const warnings = [...spec.warnings]
   const ignoreCache = new Map<string, ReadonlySet<string>>()
+  const ignoreFiles = ctx.documentIndex().ignoreFiles
   const findings: Finding[] = []
   for (const rule of rules) {
     let hits: Hit[]
@@ -89,7 +90,10 @@ export function lintSpec(
     for (const h of hits) {
       if (h.ops && h.ops.length > 0 && h.ops.every((o) => o.ignores.has(rule.id) || o.ignores.has('all')))
         continue
-      const locations = h.locations.filter((l) => !ignoredAt(ctx, l, rule.id, ignoreCache))
+      const locations =
+        ignoreFiles.size === 0
+          ? h.locations
+          : h.locations.filter((l) => !ignoreFiles.has(l.file) || !ignoredAt(ctx, l, rule.id, ignoreCache))
       if (locations.length === 0) continue
       kept.push({ ...h, locations })
     }

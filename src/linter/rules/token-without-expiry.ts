@@ -46,7 +46,8 @@ export const tokenWithoutExpiry = defineRule({
         if (!r.status.startsWith('2')) continue
         for (const m of r.content) {
           if (m.schema === undefined || m.schemaLocation === undefined) continue
-          const nodes = ctx.collect(m.schema, m.schemaLocation, 'response', o, 'response')
+          // Tokens and their lifetimes sit near the top of the answer: two levels are enough.
+          const nodes = ctx.collect(m.schema, m.schemaLocation, 'response', o, 'response', 2)
           const token = nodes.find(
             (n) =>
               n.name !== undefined &&
