@@ -95,3 +95,29 @@ components:
   assert.ok(!report.findings.some((f) => f.rule === 'string-unbounded'))
   assert.ok(report.findings.some((f) => f.rule === 'request-schema-open'))
 })
+
+test('admin-shares-user-access: declared roles count, unless a user operation accepts the same ones', () => {
+  const doc = (adminRoles: string) => `security:
+  - bearer: []
+paths:
+  /profile:
+    get:
+      x-portcullis-roles: [user]
+      responses:
+        "200": { description: Me }
+  /admin/users:
+    get:
+      tags: [admin]
+      x-portcullis-roles: ${adminRoles}
+      responses:
+        "200": { description: Users }
+components:
+  securitySchemes:
+    bearer: { type: http, scheme: bearer }`
+  const rule = (r: ReturnType<typeof lintSnippet>) =>
+    r.findings.filter((f) => f.rule === 'admin-shares-user-access')
+  assert.equal(rule(lintSnippet(doc('[admin]'))).length, 0)
+  const same = rule(lintSnippet(doc('[user]')))
+  assert.equal(same.length, 1)
+  assert.match(same[0]?.message ?? '', /requires the roles \[user\] that GET \/profile also accepts/)
+})

@@ -74,7 +74,20 @@ components:
     const users = ctx.ops.filter((o) => o.admin === undefined && o.security !== undefined && !o.anonymous)
     const out: Hit[] = []
     for (const a of ctx.ops) {
-      if (a.admin === undefined || a.roles !== undefined || a.security === undefined || a.anonymous) continue
+      if (a.admin === undefined || a.security === undefined || a.anonymous) continue
+      if (a.roles !== undefined) {
+        // Roles are declared: a finding only when a user operation accepts every one of them.
+        const same = users.find(
+          (u) => u.roles !== undefined && u.roles.length > 0 && a.roles?.every((r) => u.roles?.includes(r)),
+        )
+        if (same !== undefined)
+          out.push({
+            message: `${a.label} looks administrative (${a.admin}) but requires the roles [${a.roles.join(', ')}] that ${same.label} also accepts`,
+            locations: [ctx.opLoc(a), ctx.opLoc(same, 'a user operation with the same roles')],
+            ops: [a],
+          })
+        continue
+      }
       const peer = users.find((u) => satisfiedBy(a, u))
       if (peer === undefined) continue
       out.push({
