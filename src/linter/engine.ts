@@ -61,7 +61,7 @@ export function effectiveRules(config: RulesConfig | undefined, ruleSet: readonl
  */
 export function lintFile(file: string, options: LintOptions = {}): LintReport {
   const started = performance.now()
-  const spec = loadOpenApi(file, { limits: LINT_SPEC_LIMITS })
+  const spec = loadOpenApi(file, { limits: LINT_SPEC_LIMITS, keepText: true })
   return lintSpec(spec, options, started, options.displayName ?? file)
 }
 
@@ -204,11 +204,13 @@ function placeLocations(spec: OpenApiSpec, findings: Finding[]): void {
     }
   }
   for (const [file, list] of byFile) {
-    let text: string
-    try {
-      text = readFileSync(file, 'utf8')
-    } catch {
-      continue
+    let text = docs.text(file)
+    if (text === undefined) {
+      try {
+        text = readFileSync(file, 'utf8')
+      } catch {
+        continue
+      }
     }
     const pos = locatePointers(
       file,

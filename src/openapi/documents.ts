@@ -55,6 +55,8 @@ export interface DocumentOptions {
   /** Fetched remote documents: URL (without fragment) → text (see fetchRemoteRefs). */
   remote?: ReadonlyMap<string, string>
   limits?: Partial<SpecLimits>
+  /** Keep each file's text (`text(file)`): the linter maps pointers to lines without reading twice. */
+  keepText?: boolean
 }
 
 /** Why a remote URL may not be fetched, or undefined when it may. */
@@ -93,6 +95,7 @@ export class SpecDocuments {
   readonly rootDir: string
   readonly limits: SpecLimits
   private readonly files = new Map<string, unknown>()
+  private readonly texts: Map<string, string> | undefined
   private readonly allowRemote: ReadonlySet<string>
   private readonly remote: ReadonlyMap<string, string>
   /** Allowed remote documents that were referenced but not in `remote` (for the prefetcher). */
@@ -112,6 +115,7 @@ export class SpecDocuments {
     this.limits = { ...DEFAULT_SPEC_LIMITS, ...options.limits }
     this.allowRemote = new Set((options.allowRemoteHosts ?? []).map((h) => h.toLowerCase()))
     this.remote = options.remote ?? new Map()
+    this.texts = options.keepText ? new Map() : undefined
     const abs = resolve(file)
     let real: string
     try {
@@ -143,6 +147,11 @@ export class SpecDocuments {
 
   get root(): unknown {
     return this.files.get(this.rootFile)
+  }
+
+  /** A loaded local file's text, with the `keepText` option. */
+  text(file: string): string | undefined {
+    return this.texts?.get(file)
   }
 
   /** Every loaded file's absolute path. */
@@ -184,7 +193,9 @@ export class SpecDocuments {
     if (size > this.limits.maxFileBytes) {
       specFail(file, '', `file is ${size} bytes, over the limit of ${this.limits.maxFileBytes}`)
     }
-    return this.parse(file, readFileSync(file, 'utf8'))
+    const text = readFileSync(file, 'utf8')
+    this.texts?.set(file, text)
+    return this.parse(file, text)
   }
 
   private parse(file: string, text: string): unknown {
