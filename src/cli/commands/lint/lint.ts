@@ -26,12 +26,12 @@ async function fetchSpec(url: URL): Promise<{ file: string; dir: string }> {
   try {
     let res: Awaited<ReturnType<typeof request>>
     try {
+      // undici's request() follows no redirect: a 3xx is reported as it is.
       res = await request(url, {
         dispatcher: agent,
         signal,
-        maxRedirections: 0,
         headers: { accept: 'application/yaml, application/json;q=0.9, */*;q=0.1' },
-      } as Parameters<typeof request>[1])
+      })
     } catch (err) {
       throw new ConfigError(
         `${url.href}: cannot fetch the spec (${(err as { code?: string }).code ?? (err as Error).name})`,
