@@ -144,8 +144,13 @@ export async function lintCommand(args: string[]): Promise<number> {
     if (tmp !== undefined) await rm(tmp, { recursive: true, force: true })
   }
   const out = renderLint(report, format, { verbose: values.verbose === true })
-  if (values.output) await writeFile(values.output, out)
-  else process.stdout.write(out)
+  if (values.output) {
+    try {
+      await writeFile(values.output, out)
+    } catch (err) {
+      throw new ConfigError(`--output ${values.output}: cannot write (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+  } else process.stdout.write(out)
   const failing = failingFindings(report, failOn)
   const lowScore = minScore !== undefined && report.score < minScore
   if (values.output || format !== 'text') {
