@@ -3,7 +3,7 @@
 // node_modules), round by round in the same run, and prints wall time, CPU time, peak RSS and
 // finding counts for both. Each tool runs as its own process, as a user runs it.
 //
-// Options: --rounds N (3)  --spec FILE  --timeout S (900)  --smoke (1 round)  --help
+// Options: --rounds N (3)  --spec FILE  --timeout S (1800)  --smoke (1 round)  --help
 // Peak RSS comes from GNU time (`/usr/bin/time -f %M`) when installed, else from polling
 // /proc/<pid>/status (VmHWM) every 10 ms (a lower bound).
 import { spawn } from 'node:child_process'
@@ -170,7 +170,7 @@ async function main(): Promise<void> {
     options: {
       rounds: { type: 'string', default: '3' },
       spec: { type: 'string' },
-      timeout: { type: 'string', default: '900' },
+      timeout: { type: 'string', default: '1800' },
       smoke: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
