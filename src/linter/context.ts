@@ -207,8 +207,7 @@ export class LintContext {
         if (k === '$ref' && typeof x === 'string') {
           // Only references that leave the file by URL are kept (a large spec has 100,000+ local ones).
           if (/^[a-z][a-z0-9+.-]*:/i.test(x)) index.refs.push({ file, pointer: pointer(k), ref: x })
-        }
-        else if (k === 'example' || k === 'examples' || k === 'x-example' || k === 'x-examples')
+        } else if (k === 'example' || k === 'examples' || k === 'x-example' || k === 'x-examples')
           index.examples.push({ file, pointer: pointer(k), value: x })
         else {
           path.push(k)

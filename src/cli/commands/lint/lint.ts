@@ -148,7 +148,9 @@ export async function lintCommand(args: string[]): Promise<number> {
     try {
       await writeFile(values.output, out)
     } catch (err) {
-      throw new ConfigError(`--output ${values.output}: cannot write (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+      throw new ConfigError(
+        `--output ${values.output}: cannot write (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      )
     }
   } else process.stdout.write(out)
   const failing = failingFindings(report, failOn)
