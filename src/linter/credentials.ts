@@ -1,25 +1,19 @@
 /**
- * Credentials in spec examples. One function, `findCredential`, so the secrets engine
- * (src/secrets/, being written) can replace this small shared pattern set without touching the
- * rules. Patterns are fixed, anchored on distinctive prefixes and run on bounded strings, so they
- * cannot backtrack badly; nothing here logs or returns the value itself, only its kind.
+ * Credentials in spec examples. One function, `findCredential`: the secrets engine's built-in
+ * detectors (src/secrets, the same ones `portcullis secrets` runs: provider key formats, private
+ * keys, JWTs, generic assignments), then one rule of the linter's own for example values: a
+ * secret-looking value under a secret-sounding key (`password: Summer2024!`), which the engine,
+ * tuned for source code, leaves alone. Nothing here logs or returns the value, only its kind.
  */
+import { BUILTIN_DETECTORS } from '../secrets/detectors/index.js'
+import { SecretScanner } from '../secrets/engine.js'
 
 export interface CredentialHit {
-  /** What it looks like: `AWS access key id`, `password`, ... */
+  /** What it looks like: the engine detector's name, or `password`, `token`, `secret`. */
   kind: string
 }
 
-const PATTERNS: { kind: string; re: RegExp }[] = [
-  { kind: 'AWS access key id', re: /\b(AKIA|ASIA)[0-9A-Z]{16}\b/ },
-  { kind: 'GitHub token', re: /\b(ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{40,}/ },
-  { kind: 'Slack token', re: /\bxox[abposr]-[A-Za-z0-9-]{10,}/ },
-  { kind: 'Stripe live key', re: /\b(sk|rk)_live_[A-Za-z0-9]{16,}/ },
-  { kind: 'Google API key', re: /\bAIza[0-9A-Za-z_-]{35}\b/ },
-  { kind: 'private key', re: /-----BEGIN (RSA |EC |OPENSSH |DSA |PGP )?PRIVATE KEY( BLOCK)?-----/ },
-  { kind: 'JSON Web Token', re: /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}/ },
-  { kind: 'URL with a password', re: /\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]+:[^\s:/@]{3,}@[^\s/]+/i },
-]
+let scanner: SecretScanner | undefined
 
 /** Values that are obviously placeholders, not credentials. */
 const PLACEHOLDER =
@@ -33,12 +27,20 @@ const SECRET_KEY =
  * Whether a string value (found under property `key`, if any) is a credential.
  *
  * @example
- * findCredential('AKIAIOSFODNN7EXAMPLE') // → { kind: 'AWS access key id' }
+ * findCredential('-----BEGIN RSA PRIVATE KEY-----\nMIIE…') // → { kind: 'RSA private key' } (the engine's name)
  * findCredential('alice-password-1', 'password') // → { kind: 'password' }
  */
 export function findCredential(value: string, key?: string): CredentialHit | undefined {
   if (value.length > 10_000) return undefined
-  for (const p of PATTERNS) if (p.re.test(value)) return { kind: p.kind }
+  // Built on first use: a spec without examples never pays for compiling the detectors.
+  scanner ??= new SecretScanner(BUILTIN_DETECTORS)
+  const text = key !== undefined ? `${key}: ${value}` : value
+  if (scanner.hasKeyword(text)) {
+    const m = scanner
+      .scan(text, { decode: false, budgetFactor: 16 })
+      .matches.find((x) => value.includes(x.secret))
+    if (m !== undefined) return { kind: m.detector.name }
+  }
   if (key !== undefined) {
     const k = key.toLowerCase().replace(/[_\-.]/g, '')
     // A value under a secret-sounding key counts when it looks like one: letters with digits or

