@@ -58,3 +58,13 @@ export const SECRETS_USAGE = `usage: portcullis secrets [PATH...] [--git [--sinc
   --redact         show no character of a secret (default: its first 4, then ***)
   a line with portcullis:allow is not reported.
   exit codes: 0 nothing found, 1 findings, 2 usage/config error (or a scan left incomplete)`
+export const LINT_USAGE = `usage: portcullis lint SPEC|URL [--format text|json|sarif|junit] [--output FILE]
+         [--fail-on critical|high|medium|low|info] [--min-score N] [--rules FILE]
+         [--gateway portcullis.yaml] [--verbose]
+  audits an OpenAPI 3.0/3.1 or Swagger 2.0 document for security design flaws (docs/cli/lint.md);
+  --gateway also checks which protections a gateway config really applies to each operation.
+  --fail-on SEV    exit 1 on findings (and gateway gaps) at or above SEV (default high)
+  --min-score N    exit 1 when the score (0-100) is below N
+  --rules FILE     per-rule settings: rules: { rule-id: off | critical | high | medium | low | info }
+  --verbose        list every location (text output shows 5 per finding)
+exit codes: 0 ok, 1 findings at or above --fail-on or score below --min-score, 2 usage, spec or config error`
