@@ -461,6 +461,27 @@ export const GatewayConfig = Type.Object(
           ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].map((l) => Type.Literal(l)),
           { default: 'info', description: 'Level of the gateway log (stderr).' },
         ),
+        refusals: Type.Object(
+          {
+            perInterval: Type.Integer({
+              minimum: 0,
+              default: 20,
+              description:
+                'Lines written per kind of refusal (policy, code and route) per interval; the rest are counted and summed up in one line at the end of the interval. 0: only the summaries.',
+            }),
+            intervalMs: Type.Integer({
+              minimum: 1000,
+              default: 60000,
+              description: 'The interval of `perInterval`.',
+            }),
+          },
+          {
+            additionalProperties: false,
+            default: {},
+            description:
+              'Per-request refusal lines (a request that failed validation, an authorization denial) are sampled, so an attack does not flood the log: the signal stays (every kind, with counts), the volume does not. Metrics, the access log and the audit log still record every request.',
+          },
+        ),
       },
       { additionalProperties: false, default: {}, description: 'The gateway log.' },
     ),

@@ -15,6 +15,7 @@ import type { AccessLog } from './logging.js'
 import type { GatewayMetrics, RouteMetrics } from './metrics.js'
 import { allOfHook, anyOfHook, type Authenticator } from './pipeline/authentication.js'
 import type { LogEntry, PolicyDefinition, PolicyInstance } from './pipeline/policy.js'
+import { RefusalLog } from './refusal-log.js'
 import { buildRouter, type RouteMatcher } from './router.js'
 import { buildSpecRoutes } from './spec-routes.js'
 import { Upstream } from './upstream/upstream.js'
@@ -121,6 +122,8 @@ export class Runtime {
   readonly hygiene: HygieneOptions
   readonly requestIdHeader: string
   readonly noRouteMetrics: RouteMetrics
+  /** Sampled per-request refusal lines of this runtime's policies (config.log.refusals). */
+  readonly refusals: RefusalLog
   inFlight = 0
   private retired = false
   private onDrained: (() => void) | undefined
@@ -128,6 +131,7 @@ export class Runtime {
   constructor(config: GatewayConfig, deps: GatewayDeps) {
     this.config = config
     const now = deps.now ?? Date.now
+    this.refusals = new RefusalLog(deps.logger, { ...config.log.refusals, now })
     this.upstreams = new Map()
     const built: PolicyInstance[] = []
     const specResolvers = new Map<CompiledRoute, (path: string, method: string) => CompiledRoute>()
@@ -146,6 +150,8 @@ export class Runtime {
         for (const t of up.targets) deps.metrics.targetUp.labels(name, t.origin).set(1)
       }
       this.routes = config.routes.map((rc) => {
+        const refusals = (key: string, obj: Record<string, unknown>, msg: string) =>
+          this.refusals.info(`${key}:${rc.name}`, obj, msg)
         const instances = enabledPolicies(config, rc).map((p) => {
           const inst = p.def.create(p.config as never, {
             logger: deps.logger.child({ policy: p.id }),
@@ -155,6 +161,7 @@ export class Runtime {
             baseDir: deps.baseDir,
             audit: deps.audit?.log ?? noopAudit,
             metrics: deps.metrics.registry,
+            refusals,
           })
           built.push(inst)
           return { id: p.id, priority: p.def.priority, inst }
@@ -242,6 +249,7 @@ export class Runtime {
   }
 
   private async closeAll(closeUpstream: (u: Upstream) => Promise<void>): Promise<void> {
+    this.refusals.flush()
     await Promise.all([
       ...[...this.upstreams.values()].map(closeUpstream),
       ...this.routes.flatMap((r) => r.policies.map(async (p) => p.close?.())),

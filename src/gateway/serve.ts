@@ -78,18 +78,24 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     ? destination(dest === 'stdout' || dest === 'stderr' ? dest : resolve(baseDir, dest))
     : undefined
   const accessLog = accessDest ? new AccessLog(accessDest, logger) : undefined
+  // audit: the store is made first: the audit log's anchors may live in it (audit.anchor.redis).
+  const store = createStore(config.stores, { logger })
   // One audit log per process, opened before anything serves and kept across reloads. A problem
   // with it (keyring, directory, a chain it cannot continue) keeps the gateway from starting.
   const audit = config.audit.enabled
-    ? await openAuditLog(config.audit, { baseDir, logger, env: opts.env })
+    ? await openAuditLog(config.audit, { baseDir, logger, env: opts.env, store }).catch(async (err) => {
+        await store.close().catch(() => undefined) // audit:
+        throw err
+      })
     : undefined
   if (audit) registerAuditMetrics(metrics.registry, audit)
   if (audit && config.audit.sink === 'stdout' && accessDest && config.accessLog.destination === 'stdout') {
     logger.warn('the audit log and the access log both write to stdout: their lines interleave')
   }
   audit?.emit({ type: 'gateway.start', data: { configSha256: hashFile(file), pid: process.pid } })
-  const requestAudit = audit ? new RequestAudit(audit, config.audit.events.authSuccess) : undefined
-  const store = createStore(config.stores, { logger })
+  const requestAudit = audit
+    ? new RequestAudit(audit, config.audit.events.authSuccess, config.audit.events.authFailureStatuses) // audit:
+    : undefined
   if (config.stores.backend === 'redis') {
     // Start even when Redis is down: each stateful policy applies its failOpen setting meanwhile.
     await store.ping().then(
@@ -105,6 +111,9 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   const detect = config.detect.enabled
     ? new DetectEngine({ config: config.detect, store, logger, audit: audit ?? undefined })
     : undefined
+  // audit: what the start found wrong with the chain against its anchor is an alert.
+  for (const p of audit?.startProblems ?? [])
+    detect?.report({ detector: 'audit-truncation', subject: `audit:${audit?.instance}`, ...p })
   let gateway: Gateway
   try {
     gateway = new Gateway(config, { logger, accessLog, metrics, baseDir, store, audit: requestAudit, detect })
@@ -287,12 +296,13 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       await admin?.close()
       await detect?.webhook?.flush(1000)
       detect?.close()
-      await store.close().catch(() => undefined)
       accessLog?.flush()
+      // audit: closed before the store, which may hold its anchors (the final one is written at close).
       if (audit) {
         audit.emit({ type: 'gateway.stop', data: { clean } })
         await audit.close()
       }
+      await store.close().catch(() => undefined)
       logger.info('stopped')
     })()
     return closing

@@ -5,7 +5,12 @@ import { compileClaimPath, stringList } from '../../auth/principal.js'
 import { GatewayError } from '../../gateway/errors.js'
 import { overriddenFrom } from '../../gateway/method-override.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
-import { definePolicy, type PolicyInstance, PolicyConfigError } from '../../gateway/pipeline/policy.js'
+import {
+  definePolicy,
+  type PolicyInstance,
+  PolicyConfigError,
+  logRefusal,
+} from '../../gateway/pipeline/policy.js'
 import { formatProblem, loadOpenApi, type Operation, PathMatcher, SpecError } from '../../openapi/index.js'
 import { compileLinear } from '../../util/linear-regex.js'
 import { type AuthorizeCondition, AuthorizeConfig, type AuthorizeRule } from './schema.js'
@@ -201,9 +206,10 @@ export const authorize = definePolicy({
       }
     }
 
-    const logger = deps.logger
+    const refusal = logRefusal(deps)
     function denied(ctx: RequestContext, op: Operation | undefined, check: string, reason: string): void {
-      logger.info(
+      refusal(
+        `authorize:${check}`,
         { requestId: ctx.id, route: ctx.routeName, operationId: op?.id, method: ctx.method, check, reason },
         'authorize: request denied',
       )

@@ -450,8 +450,9 @@ describe('cache', () => {
   })
 
   test('single flight shares a failure too, and the next request tries again', async () => {
-    const p = build({ timeoutMs: 100 })
-    const t = activeToken({}, { delayMs: 300 })
+    // A timeout long enough for all 20 requests to join the flight on a loaded machine.
+    const p = build({ timeoutMs: 1000 })
+    const t = activeToken({}, { delayMs: 3000 })
     const errs = await Promise.all(Array.from({ length: 20 }, () => run(p, bearer(t))))
     assert.ok(errs.every((e) => e?.code === 'GW_ERR_AUTH_UNAVAILABLE'))
     assert.equal(idp.calls.filter((c) => c.token === t).length, 1)

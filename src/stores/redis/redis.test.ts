@@ -36,7 +36,8 @@ const KINDS: KeyKind[] = ['c', 'k', 's', 'g']
 
 /** A store connected and ready (operations before that fail fast, by design). */
 async function readyStore(options: RedisStoreOptions) {
-  const store = createRedisStore({ logger: silent, ...options })
+  // A generous deadline: these tests are not about timeouts, and a loaded machine answers slowly.
+  const store = createRedisStore({ logger: silent, commandTimeoutMs: 5000, ...options })
   await store.whenReady(5000)
   return store
 }
@@ -729,7 +730,7 @@ describe('redis store (one-node Cluster)', () => {
       maxSetMembers,
       maxMapEntries,
       mapLogLength,
-      commandTimeoutMs: 1000,
+      commandTimeoutMs: 5000, // generous: a loaded machine answers slowly
     }),
     advance: realAdvance,
     exactClock: false,
