@@ -24,6 +24,7 @@ import type { LogEntry, PolicyInstance } from './pipeline/policy.js'
 import { buildRouter, type RouteMatcher } from './router.js'
 import { buildSpecRoutes } from './spec-routes.js'
 import { Upstream, type UpstreamTarget } from './upstream/upstream.js'
+import type { BodyTee, TrafficObserver } from '../inventory/observer.js'
 
 export interface GatewayDeps {
   /** The gateway's own log (stderr by default). */
@@ -40,6 +41,8 @@ export interface GatewayDeps {
   audit?: RequestAudit | undefined
   /** The attack detectors (src/detect), fed every finished request; undefined when off. */
   detect?: { observe(entry: LogEntry): void } | undefined
+  // inventory: the API inventory and the dashboard's live data (src/inventory/observer.ts)
+  inventory?: TrafficObserver | undefined
 }
 
 /** Per-listener facts the core needs. */
@@ -368,6 +371,8 @@ class GatewayContext implements RequestContext {
   logDurationMs = 0
   logAborted = false
   logBytesOut = 0
+  /** inventory: a bounded copy of a sampled response body (undefined for most requests). */
+  invTee: BodyTee | undefined = undefined
 
   constructor(
     req: IncomingMessage,
@@ -494,6 +499,7 @@ class GatewayContext implements RequestContext {
       controller.abort(err as Error)
       return
     }
+    this.invTee = gw.inventory?.responseTee(this, head.status, head.headers) // inventory:
     const cl = head.headers['content-length']
     this.wholeBodyBytes = typeof cl === 'string' ? Number(cl) : typeof cl === 'number' ? cl : -1
     const hold = gw.audit?.beforeResponse(this, head.status)
@@ -513,6 +519,7 @@ class GatewayContext implements RequestContext {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const res = this.res
+    if (this.invTee !== undefined) this.invTee.push(chunk) // inventory:
     if (chunk.length === this.wholeBodyBytes) {
       // The whole declared body in one chunk (the common small JSON answer): end with it, so the
       // head and body leave in one write and the end needs no second pass.
@@ -602,6 +609,8 @@ export class Gateway {
   private readonly metrics: GatewayMetrics
   /** Per-request audit records (undefined when the audit log is off). */
   readonly audit: RequestAudit | undefined
+  /** inventory: the traffic observer (undefined when the inventory and the dashboard are off). */
+  readonly inventory: TrafficObserver | undefined
   draining = false
 
   constructor(config: GatewayConfig, deps: GatewayDeps) {
@@ -609,6 +618,7 @@ export class Gateway {
     this.logger = deps.logger
     this.access = deps.accessLog
     this.audit = deps.audit
+    this.inventory = deps.inventory // inventory:
     this.metrics = deps.metrics
     this.metrics.inFlight = () => this.inFlight
     this.runtime = new Runtime(config, deps)
@@ -900,6 +910,7 @@ export class Gateway {
       // is still encoded keeps its Content-Encoding (dropping it would hand the client gzip bytes
       // as if they were the plain body).
       for (const hook of route.bodyHooks) body = await hook(ctx, head, body)
+      this.inventory?.responseTee(ctx, head.status, head.headers)?.push(body) // inventory:
       if (head.headers['content-length'] !== undefined || data.statusCode !== 204) {
         head.headers['content-length'] = body.length
       }
@@ -1074,9 +1085,11 @@ export class Gateway {
       }
     }
     const detect = this.deps.detect
-    if (detect !== undefined || (route && route.logHooks.length > 0)) {
+    const inventory = this.inventory
+    if (detect !== undefined || inventory !== undefined || (route && route.logHooks.length > 0)) {
       const entry: LogEntry = { ctx, status, durationMs, decision, errorCode: ctx.errorCode }
       detect?.observe(entry) // never throws
+      inventory?.observe(entry) // inventory: never throws
       if (route)
         for (const hook of route.logHooks) {
           try {

@@ -16,6 +16,10 @@ import { registerAuditMetrics } from '../audit/metrics.js'
 import { openAuditLog } from '../audit/open.js'
 import { RequestAudit } from '../audit/request.js'
 import { DetectEngine } from '../detect/engine.js'
+import { Telemetry } from '../dashboard/telemetry.js'
+import { Inventory } from '../inventory/inventory.js'
+import { inventorySpecs, trafficObserver } from '../inventory/observer.js'
+import { SpecIndex } from '../inventory/spec-index.js'
 import { GatewayMetrics } from './metrics.js'
 import { type RunningListener, reloadTls, startAdmin, startListener } from './server.js'
 
@@ -107,11 +111,29 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   const detect = config.detect.enabled
     ? new DetectEngine({ config: config.detect, store, logger, audit: audit ?? undefined })
     : undefined
+  // inventory: one per process (bound at start, kept across reloads), and the dashboard's live data.
+  let inventory: Inventory | undefined
+  if (config.inventory.enabled) {
+    const spec = new SpecIndex(inventorySpecs(config, baseDir))
+    for (const p of spec.problems) logger.warn({ problem: p }, 'inventory: a spec could not be read')
+    inventory = new Inventory({ config: config.inventory, store, spec, logger })
+  }
+  const telemetry = config.admin.enabled && config.admin.token !== undefined ? new Telemetry() : undefined
   let gateway: Gateway
   try {
     await preparePolicies(config, { logger, baseDir })
-    gateway = new Gateway(config, { logger, accessLog, metrics, baseDir, store, audit: requestAudit, detect })
+    gateway = new Gateway(config, {
+      logger,
+      accessLog,
+      metrics,
+      baseDir,
+      store,
+      audit: requestAudit,
+      detect,
+      inventory: trafficObserver(inventory, telemetry),
+    })
   } catch (err) {
+    await inventory?.close()
     detect?.close()
     await store.close()
     await closeQuietly(audit)
@@ -134,6 +156,8 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
         store,
         alerts: detect?.alerts,
         audit,
+        inventory,
+        telemetry,
         effectiveConfig: () => effective,
         notReady: () =>
           !ready
@@ -150,6 +174,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     await Promise.all(listeners.map((l) => l.close()))
     await gateway.close(true)
     detect?.close()
+    await inventory?.close()
     await store.close().catch(() => undefined)
     await closeQuietly(audit)
     throw err
@@ -190,7 +215,8 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       JSON.stringify(next.config.accessLog) !== JSON.stringify(config.accessLog) ||
       JSON.stringify(next.config.stores) !== JSON.stringify(config.stores) ||
       JSON.stringify(next.config.audit) !== JSON.stringify(config.audit) ||
-      JSON.stringify(next.config.detect) !== JSON.stringify(config.detect)
+      JSON.stringify(next.config.detect) !== JSON.stringify(config.detect) ||
+      JSON.stringify(next.config.inventory) !== JSON.stringify(config.inventory)
     try {
       await preparePolicies(next.config, { logger, baseDir })
       if (closing) return false
@@ -213,7 +239,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     }
     if (listenersChanged) {
       logger.warn(
-        'listener, admin, access log, stores, audit or detect settings changed: they take effect on restart',
+        'listener, admin, access log, stores, audit, detect or inventory settings changed: they take effect on restart',
       )
     }
     for (const w of next.warnings) logger.warn({ config: formatProblem(w) }, 'config warning')
@@ -274,6 +300,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       await admin?.close()
       await detect?.webhook?.flush(1000)
       detect?.close()
+      await inventory?.close()
       await store.close().catch(() => undefined)
       accessLog?.flush()
       if (audit) {
