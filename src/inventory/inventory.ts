@@ -137,7 +137,6 @@ export class Inventory {
     this.shared = o.store.backend === 'redis'
     this.observingSince = this.now()
     if (this.shared) {
-      void this.store.kv.setIfAbsent(SINCE_KEY, String(this.observingSince)).catch(() => undefined)
       this.timer = setInterval(() => void this.flush(), o.config.flushIntervalMs)
       this.timer.unref()
     }
@@ -402,7 +401,16 @@ export class Inventory {
     return this.flushing
   }
 
+  private sinceStored = false
+
   private async flushOnce(): Promise<void> {
+    if (!this.sinceStored) {
+      // The first gateway to flush starts the shared inventory's "observing since".
+      this.sinceStored = await this.store.kv.setIfAbsent(SINCE_KEY, String(this.observingSince)).then(
+        () => true,
+        () => false,
+      )
+    }
     if (this.needRekey) this.rekey()
     const batch = new Map<string, Record<string, number>>(this.retry)
     this.retry.clear()
