@@ -182,7 +182,14 @@ describe('inventory: the demo API behind the demo config (undeclared routes bloc
 
   test('emails and IBANs in responses, a card number in a refused request body', () => {
     assert.ok(classesIn(op(view, 'GET /api/v2/users/me'), 'response').includes('email'))
-    assert.ok(classesIn(op(view, 'GET /api/v2/accounts/{id}'), 'response').includes('iban'))
+    const account = op(view, 'GET /api/v2/accounts/{id}')
+    assert.ok(classesIn(account, 'response').includes('iban'))
+    const iban = account.dataClasses.find((d) => d.class === 'iban')
+    assert.ok(
+      iban && iban.count > 0 && iban.count <= (account.samples['res:200'] ?? 0),
+      'one count per sampled message',
+    )
+    assert.deepEqual(iban?.paths, ['$.iban'])
     assert.ok(classesIn(op(view, 'GET /api/v2/accounts'), 'response').includes('iban'))
     const patch = op(view, 'PATCH /api/v2/users/me')
     assert.ok(classesIn(patch, 'request').includes('payment-card'), JSON.stringify(patch.dataClasses))

@@ -299,7 +299,11 @@ export class Inventory {
     this.sampleRequest(op, c.segments, ctx)
   }
 
-  private classSink(op: OpStats, where: string): (cls: DataClassId, path: string) => void {
+  /**
+   * A sink counting each class once per message under `where` (`c:`) and each field path once
+   * under `pathWhere` (`cp:`; responses keep their status there, for the declared-field check).
+   */
+  private classSink(op: OpStats, where: string, pathWhere = where): (cls: DataClassId, path: string) => void {
     const seen = new Set<string>()
     return (cls, path) => {
       const k = `${where}|${cls}`
@@ -307,7 +311,7 @@ export class Inventory {
         seen.add(k)
         op.add(`c:${k}`, 1)
       }
-      const kp = `${k}|${path}`
+      const kp = `${pathWhere}|${cls}|${path}`
       if (!seen.has(kp)) {
         seen.add(kp)
         op.add(`cp:${kp}`, 1)
@@ -365,12 +369,7 @@ export class Inventory {
     truncated: boolean,
   ): void {
     if (kind === undefined) return
-    const sink = this.classSink(op, where.startsWith('res') ? 'res' : where)
-    const sinkAt = this.classSink(op, where)
-    const both = (cls: DataClassId, path: string) => {
-      sink(cls, path)
-      if (where !== 'req') sinkAt(cls, path)
-    }
+    const both = this.classSink(op, where.startsWith('res') ? 'res' : where, where)
     const text = body.toString('utf8')
     if (kind === 'json' && !truncated) {
       let value: unknown

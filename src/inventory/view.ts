@@ -200,7 +200,9 @@ function parse(f: Readonly<Record<string, number>>): Parsed {
         const bar = rest.indexOf('|')
         const where = rest.slice(0, bar)
         const id = rest.slice(bar + 1)
-        if (!isDataClassId(id)) break
+        // Counted once per message under req/res/query/reqh/resh (a status-qualified `where` is a
+        // path record's, not a count).
+        if (!isDataClassId(id) || where.includes(':')) break
         const c = cls(id)
         c.in.add(WHERE_LABEL[where.split(':')[0] as string] ?? where)
         c.count += v
