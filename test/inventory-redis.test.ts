@@ -11,6 +11,8 @@ import { type DemoApi, demoOpenApiPath, startDemoApi } from '../examples/demo/ap
 import { type RunningGateway, startGateway } from '../src/gateway/serve.js'
 import type { InventoryOperation, InventoryView } from '../src/inventory/view.js'
 import { RedisServer } from '../src/stores/redis/redis-server.js'
+import { inventoryCommand } from '../src/cli/commands/inventory/inventory.js'
+import { readFileSync } from 'node:fs'
 import { tempDir } from './helpers/process.js'
 
 const TOKEN = 'inventory-redis-admin-token-0123456789abcdef'
@@ -136,6 +138,15 @@ test('two gateways on one Redis produce one merged inventory, which survives the
     assert.equal(opOf(v, 'GET /things/{param}')?.requests, 14)
     await get(c, '/api/v1/users/1', 'caller-9')
     await until(c, (x) => opOf(x, 'GET /api/v1/users/{id}')?.requests === 51, 'counting on after the restart')
+    // The CLI reads the same shared inventory straight from the store.
+    process.env.PCL_ADMIN_TOKEN = TOKEN
+    const out = join(dir, 'inventory.json')
+    assert.equal(
+      await inventoryCommand(['--config', join(dir, 'portcullis.yaml'), '--format', 'json', '--output', out]),
+      0,
+    )
+    const fromStore = JSON.parse(readFileSync(out, 'utf8')) as InventoryView
+    assert.equal(opOf(fromStore, 'GET /api/v1/users/{id}')?.requests, 51)
   } finally {
     await c.close()
   }

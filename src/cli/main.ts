@@ -5,7 +5,7 @@
  * answer, 70 an unexpected error (a bug; never 1, so CI cannot read a crash as "findings").
  */
 import { type CliCommand, ConfigError, EXIT, lazyCommand, UsageError } from './command.js'
-import { AUDIT_USAGE, CONFIG_USAGE, KEYS_USAGE, SCAN_USAGE, SERVE_USAGE } from './usage.js'
+import { AUDIT_USAGE, CONFIG_USAGE, INVENTORY_USAGE, KEYS_USAGE, SCAN_USAGE, SERVE_USAGE } from './usage.js'
 
 export { ConfigError, UsageError }
 
@@ -34,6 +34,12 @@ export const COMMANDS: readonly CliCommand[] = [
     'verify an audit chain, report who accessed what, decrypt, make keyrings',
     AUDIT_USAGE,
     async () => (await import('./commands/audit/audit.js')).auditCommand,
+  ),
+  lazyCommand(
+    'inventory',
+    'the API inventory from live traffic: list, diff with a spec, export OpenAPI 3.1 (docs/inventory.md)',
+    INVENTORY_USAGE,
+    async () => (await import('./commands/inventory/inventory.js')).inventoryCommand,
   ),
   lazyCommand(
     'scan',
