@@ -9,6 +9,7 @@
  * gateway has its own).
  */
 import { createHash } from 'node:crypto'
+import { coarseNow } from '../util/coarse-clock.js'
 import type { LogEntry } from '../gateway/pipeline/policy.js'
 import { latencyBucket, quantile } from '../inventory/sketch.js'
 import { segmentKind } from '../inventory/templater.js'
@@ -104,7 +105,7 @@ export class Telemetry {
   /** Requests since start. */
   total = 0
 
-  constructor(private readonly now: () => number = Date.now) {
+  constructor(private readonly now: () => number = coarseNow) {
     for (let i = 0; i < WINDOW_SEC; i++) {
       this.ring.push({ sec: -1, requests: 0, denied: 0, errors: 0, codes: new Map(), latency: new Map() })
     }

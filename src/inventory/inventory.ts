@@ -13,6 +13,7 @@
  * registers), so the inventory read from any gateway is the merged one, and survives restarts.
  */
 import type { Logger } from 'pino'
+import { coarseNow } from '../util/coarse-clock.js'
 import type { LogEntry } from '../gateway/pipeline/policy.js'
 import type { RequestContext } from '../gateway/pipeline/context.js'
 import { isStoreError, type Store } from '../stores/types.js'
@@ -124,7 +125,7 @@ export class Inventory {
     this.store = o.store
     this.spec = o.spec
     this.logger = o.logger.child({ component: 'inventory' })
-    this.now = o.now ?? Date.now
+    this.now = o.now ?? coarseNow
     this.templater = new Templater({
       maxLiterals: o.config.maxSegmentValues,
       maxNodes: o.config.maxOperations * 20,
