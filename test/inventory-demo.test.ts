@@ -21,6 +21,7 @@ import { pino } from 'pino'
 import { parse as parseYaml } from 'yaml'
 import { type DemoApi, demoCredentials, demoOpenApiPath, startDemoApi } from '../examples/demo/api.js'
 import { type RunningGateway, startGateway } from '../src/gateway/serve.js'
+import { loadOpenApi } from '../src/openapi/index.js'
 import type { InventoryOperation, InventoryView } from '../src/inventory/view.js'
 import { demoConfigYaml } from './helpers/demo-config.js'
 import { tempDir } from './helpers/process.js'
@@ -336,6 +337,12 @@ inventory:
     assert.equal(validate(doc), true, JSON.stringify(validate.errors?.slice(0, 3)))
     // The validator does refuse a broken document.
     assert.equal(validate({ ...doc, info: undefined }), false)
+    // The scanner's (and the gateway's) OpenAPI loader takes it as a spec.
+    const file = join(tempDir('pc-inv-doc-'), 'reconstructed.json')
+    writeFileSync(file, JSON.stringify(doc))
+    const loaded = loadOpenApi(file)
+    assert.equal(loaded.version, '3.1')
+    assert.ok(loaded.operations.length >= 16, `${loaded.operations.length} operations`)
     const spec = parseYaml(readFileSync(demoOpenApiPath(), 'utf8')) as {
       paths: Record<string, Record<string, { parameters?: { $ref?: string; name?: string; in?: string }[] }>>
       components: { parameters: Record<string, { name: string; in: string }> }
