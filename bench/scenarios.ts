@@ -269,6 +269,18 @@ export const SCENARIOS: readonly Scenario[] = [
     portcullisConfig: withAuthorizeOwnership,
   },
   {
+    // leak-guard (block mode) scanning a ~20 KB JSON response; its reference is the same request on
+    // the plain route (the response then streams, with leak-guard it is buffered and scanned).
+    name: 'leak-guard',
+    maxRatio: 1.3,
+    proxies: ['portcullis'],
+    request: { method: 'GET', path: '/api/orders?big', headers: { accept: 'application/json' } },
+    portcullisConfig: (base) => {
+      base.policies = { 'leak-guard': { mode: 'block' } }
+      return base
+    },
+  },
+  {
     name: 'rate-limit-memory',
     maxRatio: 1.2,
     proxies: ['portcullis'],

@@ -18,14 +18,37 @@ const UPSTREAM_BODY = Buffer.from(
 
 const HEADERS = { 'content-type': 'application/json', 'content-length': String(UPSTREAM_BODY.length) }
 
-function answer(res: ServerResponse): void {
-  res.writeHead(200, HEADERS)
-  res.end(UPSTREAM_BODY)
+/** GET /api/orders?big: a ~20 KB JSON list (45 orders) of orders (the leak-guard scenario; no secret in it). */
+const BIG_BODY = Buffer.from(
+  JSON.stringify({
+    orders: Array.from({ length: 45 }, (_, i) => ({
+      id: `b3c1f0e2-6a4d-4c1e-9a57-${String(i).padStart(12, '0')}`,
+      status: i % 3 === 0 ? 'shipped' : 'pending',
+      amount: { value: 4299 + i, currency: 'EUR' },
+      customer: {
+        id: `cus_${i}Q2xY9kL`,
+        email: `user${i}@example.com`,
+        tier: 'gold',
+        note: 'leave at the door, ring twice',
+      },
+      items: [
+        { sku: `SKU-${1000 + i}`, qty: 2, price: 1499, title: 'Stainless steel water bottle, 750 ml' },
+        { sku: `SKU-${2000 + i}`, qty: 1, price: 1301, title: 'Insulated lunch box with two compartments' },
+      ],
+      createdAt: '2024-05-01T12:34:56Z',
+    })),
+  }),
+)
+const BIG_HEADERS = { 'content-type': 'application/json', 'content-length': String(BIG_BODY.length) }
+
+function answer(res: ServerResponse, big = false): void {
+  res.writeHead(200, big ? BIG_HEADERS : HEADERS)
+  res.end(big ? BIG_BODY : UPSTREAM_BODY)
 }
 
 function handle(req: IncomingMessage, res: ServerResponse): void {
   if (req.method === 'GET' || req.method === 'HEAD') {
-    answer(res)
+    answer(res, req.url === '/api/orders?big')
     req.resume()
     return
   }

@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { GatewayError, toProblem } from '../gateway/errors.js'
+import { maskValue } from '../secrets/mask.js'
 
 /** Largest request body the admin API reads, in bytes. */
 export const MAX_ADMIN_BODY_BYTES = 64 * 1024
@@ -136,7 +137,7 @@ export function sendJson(
     res.end()
     return
   }
-  const text = JSON.stringify(body)
+  const text = JSON.stringify(maskValue(body)) // secrets: no credential in an admin answer
   res.writeHead(status, {
     ...BASE_HEADERS,
     'content-type': 'application/json; charset=utf-8',
@@ -162,7 +163,7 @@ export function sendProblem(
     res.destroy()
     return error
   }
-  const text = JSON.stringify(problem)
+  const text = JSON.stringify(maskValue(problem)) // secrets: masked
   const headers: Record<string, string | number> = {
     ...BASE_HEADERS,
     'content-type': 'application/problem+json',

@@ -22,6 +22,7 @@ import type { AuditEmitter, AuditEvent } from './event.js'
 import type { Keyring } from './keyring.js'
 import { sealRecord, type SigningKey } from './record.js'
 import type { Redactor } from './redact.js'
+import { maskValue } from '../secrets/mask.js'
 import type { AuditSink } from './sinks/types.js'
 
 export interface AuditLogOptions {
@@ -284,8 +285,10 @@ export class AuditLog implements AuditEmitter {
         type: 'audit.checkpoint',
         data: { ...item.data, records: this.sinceCheckpoint, since: this.lastCheckpointSeq },
       }
-    } else if (this.redact && !item.type.startsWith('audit.')) {
-      event = this.redact(event)
+    } else if (!item.type.startsWith('audit.')) {
+      if (this.redact) event = this.redact(event)
+      // secrets: a credential in a path, reason or data member is masked before it is sealed.
+      event = maskValue(event)
     }
     let sealed: { line: string; hash: string }
     const at = { seq: this.seq, prev: this.prev, instance: this.instance }

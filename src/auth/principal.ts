@@ -92,3 +92,27 @@ export function compilePrincipalBuilder(
     })
   }
 }
+
+/**
+ * A principal's roles: its own (set by its authentication policy) plus the string values of the
+ * given claims (dotted paths). Compiled once; the set is cached per principal object.
+ */
+export function compileRolesOf(
+  rolesClaims: readonly string[],
+): (p: Principal | undefined) => ReadonlySet<string> {
+  const getters = rolesClaims.map(compileClaimPath)
+  const cache = new WeakMap<Principal, ReadonlySet<string>>()
+  return (p) => {
+    if (!p) return NO_ROLES
+    let s = cache.get(p)
+    if (!s) {
+      const set = new Set(p.roles)
+      for (const g of getters) for (const r of stringList(g(p.claims), false)) set.add(r)
+      s = set
+      cache.set(p, s)
+    }
+    return s
+  }
+}
+
+const NO_ROLES: ReadonlySet<string> = new Set()

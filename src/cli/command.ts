@@ -17,7 +17,7 @@ export class ConfigError extends Error {
   readonly problems: readonly string[]
   constructor(problems: readonly string[] | string) {
     const list = typeof problems === 'string' ? [problems] : problems
-    super(list.length === 1 ? (list[0] as string) : `invalid config:\n  ${list.join('\n  ')}`)
+    super(`invalid config:\n  ${list.join('\n  ')}`)
     this.problems = list
   }
 }

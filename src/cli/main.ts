@@ -5,7 +5,15 @@
  * answer, 70 an unexpected error (a bug; never 1, so CI cannot read a crash as "findings").
  */
 import { type CliCommand, ConfigError, EXIT, lazyCommand, UsageError } from './command.js'
-import { AUDIT_USAGE, CONFIG_USAGE, INVENTORY_USAGE, KEYS_USAGE, SCAN_USAGE, SERVE_USAGE } from './usage.js'
+import {
+  AUDIT_USAGE,
+  CONFIG_USAGE,
+  INVENTORY_USAGE,
+  KEYS_USAGE,
+  SCAN_USAGE,
+  SECRETS_USAGE,
+  SERVE_USAGE,
+} from './usage.js'
 
 export { ConfigError, UsageError }
 
@@ -46,6 +54,12 @@ export const COMMANDS: readonly CliCommand[] = [
     'test a live API for the OWASP API Top 10 (docs/cli/scan.md)',
     SCAN_USAGE,
     async () => (await import('./commands/scan.js')).scanCommand,
+  ),
+  lazyCommand(
+    'secrets',
+    'find leaked API keys and credentials in files, archives, git history or stdin (docs/secrets.md)',
+    SECRETS_USAGE,
+    async () => (await import('./commands/secrets/secrets.js')).secretsCommand,
   ),
 ]
 

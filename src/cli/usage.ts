@@ -49,3 +49,18 @@ export const INVENTORY_USAGE = `usage: portcullis inventory (--admin URL [--toke
   --diff SPEC     compare with an OpenAPI document (its paths served under --diff-prefix): shadow,
                   zombie and unseen operations; exit 1 when traffic reaches shadow or zombie ones
   exit: 0 ok, 1 differences (--diff), 2 usage or config error, 3 the gateway or store did not answer`
+
+export const SECRETS_USAGE = `usage: portcullis secrets [PATH...] [--git [--since T] [--branch B]] [--stdin]
+         [--format text|json|sarif] [--output FILE] [--baseline FILE [--update-baseline]]
+         [--jobs N|auto] [--redact] [--config FILE] [--max-file-size 100m] [--no-gitignore] [--no-archives]
+  finds API keys, tokens, passwords and private keys (192 detectors; docs/secrets.md).
+  PATH: files and directories (default .): .gitignore honoured, binaries and files over
+        --max-file-size (0: no cap) skipped, symlinks never followed out of the root;
+        .zip/.jar/.tar/.tar.gz/.tgz archives read in memory, bounded.
+  --git     the lines every commit added, all refs (or --branch B), commits since T (git's --since)
+  --stdin   scan standard input
+  --baseline FILE  report only findings not in FILE; --update-baseline writes FILE instead
+  --config FILE    user detectors and allow rules (YAML, see docs/secrets.md)
+  --redact         show no character of a secret (default: its first 4, then ***)
+  a line with portcullis:allow is not reported.
+  exit codes: 0 nothing found, 1 findings, 2 usage/config error (or a scan left incomplete)`

@@ -290,6 +290,35 @@ export const RouteConfig = Type.Object(
     ),
     upstream: Type.String({ minLength: 1, description: 'Name of an upstream under `upstreams`.' }),
     stripPrefix: Type.Boolean({ default: false, description: 'Remove the matched prefix before proxying.' }),
+    methodOverride: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          'Honour method override requests (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`, a `_method` query parameter) on this route: a POST naming PUT, PATCH or DELETE is routed, validated, authorized and forwarded as that method, without the header or parameter. Off: such requests are refused (400 GW_ERR_METHOD_OVERRIDE), as on every route by default. See docs/security/method-override.md.',
+      }),
+    ),
+    requestBuffering: Type.Object(
+      {
+        maxBytes: Type.Integer({
+          minimum: 0,
+          default: 1048576,
+          description:
+            'Request bodies up to this size are read whole before an upstream connection is taken, so a client that sends its body slowly holds a gateway socket, not an upstream connection (as nginx buffers bodies). Larger bodies stream. 0: every body streams.',
+        }),
+        idleTimeoutMs: Type.Integer({
+          minimum: 100,
+          default: 10000,
+          description:
+            "Longest pause between two parts of a request body being buffered (408 GW_ERR_REQUEST_TIMEOUT). The listener's requestTimeoutMs still bounds the whole request.",
+        }),
+      },
+      {
+        additionalProperties: false,
+        default: {},
+        description:
+          'Request body buffering (the defense against slow uploads that would hold every upstream connection).',
+      },
+    ),
     responseBodyLimit: Type.Integer({
       minimum: 0,
       default: 10485760,
@@ -364,6 +393,19 @@ export const GatewayConfig = Type.Object(
           default: 8192,
           description: 'Longest request target (414).',
         }),
+        maxUpstreamRequestsPerClient: Type.Integer({
+          minimum: 0,
+          default: 64,
+          description:
+            'Most requests one client address (after trustedProxies) may have waiting on upstreams at once; more get 429 GW_ERR_CONCURRENCY_LIMITED. Keeps one client from holding every upstream connection. 0: no cap.',
+        }),
+        maxQueryParams: Type.Integer({
+          minimum: 1,
+          maximum: 100000,
+          default: 1000,
+          description:
+            'Most query parameters (and form-body fields) a policy will read; more is a 400. See docs/security/query-strings.md.',
+        }),
       },
       { additionalProperties: false, default: {}, description: 'Proxy behaviour and request hygiene.' },
     ),
@@ -386,6 +428,27 @@ export const GatewayConfig = Type.Object(
           ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].map((l) => Type.Literal(l)),
           { default: 'info', description: 'Level of the gateway log (stderr).' },
         ),
+        refusals: Type.Object(
+          {
+            perInterval: Type.Integer({
+              minimum: 0,
+              default: 20,
+              description:
+                'Lines written per kind of refusal (policy, code and route) per interval; the rest are counted and summed up in one line at the end of the interval. 0: only the summaries.',
+            }),
+            intervalMs: Type.Integer({
+              minimum: 1000,
+              default: 60000,
+              description: 'The interval of `perInterval`.',
+            }),
+          },
+          {
+            additionalProperties: false,
+            default: {},
+            description:
+              'Per-request refusal lines (a request that failed validation, an authorization denial) are sampled, so an attack does not flood the log: the signal stays (every kind, with counts), the volume does not. Metrics, the access log and the audit log still record every request.',
+          },
+        ),
       },
       { additionalProperties: false, default: {}, description: 'The gateway log.' },
     ),
@@ -395,6 +458,12 @@ export const GatewayConfig = Type.Object(
           minimum: 0,
           default: 10000,
           description: 'How long in-flight requests may finish after SIGTERM/SIGINT.',
+        }),
+        idleGraceMs: Type.Integer({
+          minimum: 0,
+          default: 1000,
+          description:
+            'After SIGTERM/SIGINT, how long idle keep-alive connections stay open (within the drain deadline): a request a client sends on one is answered with `Connection: close` instead of meeting a reset connection.',
         }),
       },
       { additionalProperties: false, default: {}, description: 'Graceful shutdown.' },

@@ -5,6 +5,7 @@
 import { createHmac } from 'node:crypto'
 import type { Logger } from 'pino'
 import { request } from 'undici'
+import { maskSecrets, maskValue } from '../secrets/mask.js'
 import type { DetectorId } from './detectors.js'
 
 /** One alert, as listed by the admin API and sent to the webhook. */
@@ -35,7 +36,7 @@ export class AlertList {
 
   add(a: Alert): void {
     this.total++
-    this.items.push(a)
+    this.items.push(maskValue(a)) // secrets: a subject or summary may quote client input
     if (this.items.length > this.max) this.items.splice(0, this.items.length - this.max)
   }
 
@@ -102,7 +103,7 @@ export class Webhook {
 
   send(alert: Alert): void {
     if (this.closed) return
-    this.queue.push({ body: JSON.stringify(alert), attempts: 0 })
+    this.queue.push({ body: maskSecrets(JSON.stringify(alert)), attempts: 0 }) // secrets: masked
     if (this.queue.length > this.o.maxQueue) {
       this.queue.shift()
       this.dropped++

@@ -1,3 +1,4 @@
+import { type Params, parseParams } from '../gateway/query.js'
 /**
  * The detectors: pure, synchronous state machines over {@link Observation}s, each with bounded
  * tables (TtlLru: at most `maxSubjects` subjects, least recently seen evicted, entries expire with
@@ -428,10 +429,15 @@ export function scraping(c: Cfg, now: () => number): Detector {
 export function pageKeyOf(query: string, params: readonly string[]): string | undefined {
   if (query.length === 0 || query.length > 4096) return undefined
   let key: string | undefined
-  const q = new URLSearchParams(query)
+  let q: Params
+  try {
+    q = parseParams(query)
+  } catch {
+    return undefined // refused by the policies that read it, or never read: no paging key
+  }
   for (const p of params) {
     const v = q.get(p)
-    if (v === null) continue
+    if (v === undefined) continue
     key = key === undefined ? `${p}=${v}` : `${key}&${p}=${v}`
   }
   return key === undefined ? undefined : key.slice(0, 256)

@@ -24,6 +24,7 @@ export const ERROR_CATALOGUE = {
   GW_ERR_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
   GW_ERR_URI_TOO_LONG: { status: 414, title: 'Request URI too long' },
   GW_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  GW_ERR_EXPECTATION_FAILED: { status: 417, title: 'Expectation not supported' },
   GW_ERR_VALIDATION: { status: 400, title: 'Request failed validation' },
   GW_ERR_PARAMETER_POLLUTION: { status: 400, title: 'Repeated request parameter' },
   GW_ERR_MALFORMED_BODY: { status: 400, title: 'Malformed request body' },
@@ -44,6 +45,7 @@ export const ERROR_CATALOGUE = {
     title: 'Upstream response does not match the API specification',
   },
   GW_ERR_RESPONSE_NOT_FILTERED: { status: 502, title: 'Upstream response could not be filtered' },
+  GW_ERR_RESPONSE_LEAK: { status: 502, title: 'Upstream response withheld: it carried a credential' },
   GW_ERR_OVERLOADED: { status: 503, title: 'Gateway overloaded' },
   GW_ERR_SHUTTING_DOWN: { status: 503, title: 'Gateway shutting down' },
   GW_ERR_STATE_UNAVAILABLE: { status: 503, title: 'Shared state unavailable' },
@@ -131,4 +133,30 @@ export function toProblem(
     }
   }
   return { problem, error }
+}
+
+/**
+ * A whole HTTP/1.1 problem response for a raw socket (a request Node's parser refused, an
+ * Upgrade or CONNECT the gateway does not take): the same problem document as `toProblem`, with
+ * the request id, and `Connection: close`.
+ */
+export function rawProblemResponse(err: GatewayError, requestId: string): string {
+  const { problem, error } = toProblem(err, requestId)
+  const body = JSON.stringify(problem)
+  const reason = REASONS[error.status] ?? 'Error'
+  let head = `HTTP/1.1 ${error.status} ${reason}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\nx-request-id: ${requestId}\r\n`
+  if (error.headers)
+    for (const [k, v] of Object.entries(error.headers)) head += `${k.toLowerCase()}: ${v}\r\n`
+  return `${head}connection: close\r\n\r\n${body}`
+}
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  413: 'Payload Too Large',
+  414: 'URI Too Long',
+  417: 'Expectation Failed',
+  431: 'Request Header Fields Too Large',
+  501: 'Not Implemented',
 }

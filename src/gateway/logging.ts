@@ -1,4 +1,5 @@
 import pino, { type DestinationStream, type Logger } from 'pino'
+import { maskSecrets } from '../secrets/mask.js'
 
 /** Header names whose values never reach a log. */
 export const REDACTED_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']
@@ -47,6 +48,8 @@ export function createLogger(
         censor: '[redacted]',
       },
       serializers: { err: pino.stdSerializers.err },
+      // secrets: every line passes through the detectors (a key in an error message, a URL).
+      hooks: { streamWrite: maskSecrets },
     },
     dest,
   )
@@ -140,7 +143,8 @@ export class AccessLog {
    */
   write(r: AccessRecord): void {
     this.lineAscii = true
-    let line = `{"level":30,"time":${Date.now()},"msg":"request","requestId":"${r.requestId}","method":"${r.method}","path":${this.q(r.path)},"route":${this.q(r.route)},"status":${r.status},"durationMs":${r.durationMs},"bytesOut":${r.bytesOut},"decision":"${r.decision}","clientIp":${this.q(r.clientIp)}`
+    // secrets: the path is the one client-controlled field; a key in it is masked.
+    let line = `{"level":30,"time":${Date.now()},"msg":"request","requestId":"${r.requestId}","method":"${r.method}","path":${this.q(maskSecrets(r.path))},"route":${this.q(r.route)},"status":${r.status},"durationMs":${r.durationMs},"bytesOut":${r.bytesOut},"decision":"${r.decision}","clientIp":${this.q(r.clientIp)}`
     if (r.upstream !== undefined) line += `,"upstream":${this.q(r.upstream)}`
     if (r.code !== undefined) line += `,"code":"${r.code}"`
     line += r.aborted ? ',"aborted":true}\n' : '}\n'

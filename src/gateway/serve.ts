@@ -6,9 +6,11 @@ import { createHash } from 'node:crypto'
 import { readFileSync, watch, type FSWatcher } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
 import type { Logger } from 'pino'
-import { formatProblem, loadConfigFile } from '../config/load.js'
+import { ConfigError } from '../cli/command.js'
+import { formatProblem } from '../config/load.js'
+import { loadGatewayConfig } from '../config/policy-checks.js'
 import type { GatewayConfig } from '../config/schema.js'
-import { Gateway, preparePolicies } from './create-gateway.js'
+import { Gateway } from './gateway.js'
 import { AccessLog, createLogger, destination } from './logging.js'
 import { createStore } from '../stores/config.js'
 import type { AuditLog } from '../audit/log.js'
@@ -45,15 +47,6 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv
 }
 
-export class ConfigError extends Error {
-  readonly problems: string[]
-  constructor(problems: string[]) {
-    super(`invalid config:\n${problems.join('\n')}`)
-    this.name = 'ConfigError'
-    this.problems = problems
-  }
-}
-
 /** Closes the audit log, if any, when startGateway fails after opening it. */
 async function closeQuietly(audit: AuditLog | undefined): Promise<void> {
   await audit?.close().catch(() => undefined)
@@ -70,7 +63,8 @@ function hashFile(file: string): string {
 /** Loads, validates and starts a gateway. Throws ConfigError with every problem when invalid. */
 export async function startGateway(configFile: string, opts: StartOptions = {}): Promise<RunningGateway> {
   const file = resolve(configFile)
-  const loaded = loadConfigFile(file, { env: opts.env })
+  // The same loader as `config check` and reload: schema, rules, then every policy's checks.
+  const loaded = await loadGatewayConfig(file, { env: opts.env, logger: opts.logger })
   if (!loaded.config) throw new ConfigError(loaded.errors.map(formatProblem))
   let config: GatewayConfig = loaded.config
   // The config serving now, for the admin API's GET /v1/config (secrets redacted there).
@@ -121,7 +115,6 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   const telemetry = config.admin.enabled && config.admin.token !== undefined ? new Telemetry() : undefined
   let gateway: Gateway
   try {
-    await preparePolicies(config, { logger, baseDir })
     gateway = new Gateway(config, {
       logger,
       accessLog,
@@ -192,7 +185,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   }
   const reloadOnce = async (trigger: string): Promise<boolean> => {
     if (closing) return false
-    const next = loadConfigFile(file, { env: opts.env })
+    const next = await loadGatewayConfig(file, { env: opts.env, logger })
     const reloaded = (outcome: 'applied' | 'rejected', errors: number) =>
       audit?.emit({
         type: 'config.reload',
@@ -217,9 +210,8 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       JSON.stringify(next.config.audit) !== JSON.stringify(config.audit) ||
       JSON.stringify(next.config.detect) !== JSON.stringify(config.detect) ||
       JSON.stringify(next.config.inventory) !== JSON.stringify(config.inventory)
+    if (closing) return false
     try {
-      await preparePolicies(next.config, { logger, baseDir })
-      if (closing) return false
       gateway.reload(next.config)
     } catch (err) {
       reloaded('rejected', 1)
@@ -280,12 +272,17 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       clearTimeout(debounce)
       const deadline = config.shutdown.drainTimeoutMs
       logger.info({ inFlight: gateway.inFlight, deadlineMs: deadline }, 'shutting down')
-      const stopped = Promise.all(listeners.map((l) => l.close()))
+      // Stop accepting, but leave keep-alive connections open for idleGraceMs (within the drain
+      // deadline): a request sent on one gets an answer with Connection: close (draining), not a
+      // reset; then close what is still idle.
+      const stopped = Promise.all(listeners.map((l) => (l.stopAccepting ? l.stopAccepting() : l.close())))
+      const grace = Math.min(config.shutdown.idleGraceMs, deadline)
       const drained = new Promise<boolean>((r) => {
         const started = Date.now()
         const tick = () => {
-          if (gateway.inFlight === 0) return r(true)
-          if (Date.now() - started >= deadline) return r(false)
+          const elapsed = Date.now() - started
+          if (gateway.inFlight === 0 && elapsed >= grace) return r(true)
+          if (elapsed >= deadline) return r(gateway.inFlight === 0)
           setTimeout(tick, 25)
         }
         tick()
@@ -294,7 +291,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       if (!clean) {
         logger.warn({ inFlight: gateway.inFlight }, 'drain deadline passed; closing remaining connections')
         for (const l of listeners) l.server.closeAllConnections()
-      }
+      } else for (const l of listeners) l.server.closeIdleConnections()
       await Promise.race([stopped, new Promise((r) => setTimeout(r, 1000).unref())])
       await gateway.close(!clean)
       await admin?.close()

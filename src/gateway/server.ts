@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
-import type { AddressInfo, Socket } from 'node:net'
+import net, { type AddressInfo, type Socket } from 'node:net'
 import { resolve } from 'node:path'
 import type { Logger } from 'pino'
 import type { AlertList } from '../detect/alerts.js'
@@ -13,8 +13,10 @@ import { type AdminApiOptions, createAdminApi, isAdminApiPath } from '../admin/a
 import { createDashboard, isDashboardPath } from '../dashboard/server.js'
 import type { AdminConfig, ListenerConfig } from '../config/schema.js'
 import type { Store } from '../stores/types.js'
-import type { Gateway } from './create-gateway.js'
-import { type ErrorCode, GatewayError, toProblem } from './errors.js'
+import type { Gateway } from './gateway.js'
+import { requestIdFor } from './client-ip.js'
+import { kCtx, type ResWithCtx } from './context.js'
+import { type ErrorCode, GatewayError, rawProblemResponse } from './errors.js'
 import type { GatewayMetrics } from './metrics.js'
 
 export interface RunningListener {
@@ -22,6 +24,11 @@ export interface RunningListener {
   server: http.Server
   url: string
   close(): Promise<void>
+  /**
+   * Stops accepting connections and leaves open ones alone (graceful shutdown); resolves when the
+   * last one has closed. Absent on the admin listener.
+   */
+  stopAccepting?(): Promise<void>
 }
 
 /** What Node's parser error codes mean to a client. */
@@ -66,12 +73,12 @@ function onClientError(logger: Logger, metrics: GatewayMetrics) {
       socket.destroy()
       return
     }
-    const { problem, error } = toProblem(new GatewayError(code), undefined)
-    const body = JSON.stringify(problem)
-    const reason = http.STATUS_CODES[error.status] ?? 'Error'
-    socket.end(
-      `HTTP/1.1 ${error.status} ${reason}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\n${body}`,
-    )
+    // A request under way whose body broke the framing (a bad chunk mid-body): the client gets the
+    // problem, and the request's log entry says so (not 499 "aborted", "allowed").
+    const ctx = (inProgress as ResWithCtx | undefined)?.[kCtx]
+    const error = new GatewayError(code)
+    if (ctx !== undefined) ctx.answeredRaw(error)
+    socket.end(rawProblemResponse(error, ctx?.id ?? requestIdFor(undefined)))
     socket.destroySoon()
   }
 }
@@ -84,6 +91,17 @@ function listen(server: http.Server, host: string, port: number): Promise<Addres
       server.off('error', onError)
       resolvePromise(server.address() as AddressInfo)
     })
+  })
+}
+
+/**
+ * Stops accepting connections but, unlike http.Server#close (which also closes idle keep-alive
+ * connections, racing any request a client is sending on one), leaves open connections alone.
+ * Resolves when the last connection has closed.
+ */
+function stopAccepting(server: http.Server): Promise<void> {
+  return new Promise((r) => {
+    net.Server.prototype.close.call(server, () => r())
   })
 }
 
@@ -138,13 +156,19 @@ export async function startListener(
   // Count headers ourselves (Node silently drops those over maxHeadersCount): keep one more.
   server.maxHeadersCount = l.maxHeaderCount + 1
   server.on('clientError', onClientError(deps.logger, deps.metrics))
-  // No WebSocket / h2c upgrades and no CONNECT tunnels: close such sockets.
-  server.on('upgrade', (_req, socket: Socket) => {
-    socket.end('HTTP/1.1 501 Not Implemented\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
-  })
-  server.on('connect', (_req, socket: Socket) => {
-    socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
-  })
+  // No WebSocket / h2c upgrades and no CONNECT tunnels: answered from the catalogue, then closed.
+  const refuseRaw = (code: ErrorCode, detail: string) => (_req: http.IncomingMessage, socket: Socket) => {
+    deps.metrics.denials.labels(code).inc()
+    socket.end(rawProblemResponse(new GatewayError(code, { detail }), requestIdFor(undefined)))
+    socket.destroySoon()
+  }
+  server.on('upgrade', refuseRaw('GW_ERR_NOT_IMPLEMENTED', 'protocol upgrades are not proxied'))
+  server.on('connect', refuseRaw('GW_ERR_METHOD_NOT_ALLOWED', 'CONNECT is not proxied'))
+  // An Expect other than 100-continue: the gateway's own 417, through its pipeline (request id,
+  // access log, metrics), instead of Node's empty one.
+  server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) =>
+    gateway.refuse(req, res, info, new GatewayError('GW_ERR_EXPECTATION_FAILED', { closeConnection: true })),
+  )
   const addr = await listen(server, l.host, l.port)
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
   return {
@@ -152,6 +176,7 @@ export async function startListener(
     server,
     url: `${l.tls ? 'https' : 'http'}://${host}:${addr.port}`,
     close: () => closeServer(server),
+    stopAccepting: () => stopAccepting(server),
   }
 }
 

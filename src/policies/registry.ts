@@ -4,6 +4,7 @@ import { authorize } from './authorize/index.js'
 import { ban, banPrincipal } from './ban/index.js'
 import { bruteForceLockout } from './brute-force-lockout/index.js'
 import { jwtAuth } from './jwt-auth/index.js'
+import { leakGuard } from './leak-guard/index.js'
 import { mtls } from './mtls/index.js'
 import { objectOwnership } from './object-ownership/index.js'
 import { oauth2Introspection } from './oauth2-introspection/index.js'
@@ -27,6 +28,7 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   userinfoAuth,
   authorize,
   propertyFilter,
+  leakGuard,
   objectOwnership,
   openApiValidation,
   rateLimit,

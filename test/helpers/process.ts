@@ -76,6 +76,13 @@ export async function spawnGateway(
   }
   if (!url) {
     child.kill('SIGKILL')
+    if (/invalid config/.test(err)) {
+      // serve refused the config: `config check` must refuse it too (they share one loader).
+      const { loadGatewayConfig } = await import('../../src/config/policy-checks.js')
+      const checked = await loadGatewayConfig(configFile)
+      if (checked.config !== undefined)
+        throw new Error(`config check calls valid a config that serve refused:\n${err}`)
+    }
     throw new Error(`gateway did not start:\n${err}`)
   }
   const pid = child.pid as number

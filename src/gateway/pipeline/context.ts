@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http'
+import type { Params } from '../query.js'
 
 /** The authenticated caller, set by authentication policies. */
 export interface Principal {
@@ -37,6 +38,13 @@ export interface RequestContext {
    * strips undeclared parameters); the upstream receives the rewritten query.
    */
   query: string
+  /**
+   * The query's parameters, parsed by the one urlencoded reader (src/gateway/query.ts) from the
+   * current `query`. Every policy reads parameters through it: use `single(name)` for a value
+   * that must be given once, `values(name)` for a list. Throws a GatewayError (400) for a
+   * malformed query or an ambiguous name; let it propagate.
+   */
+  queryParams(): Params
   /** Lower-cased host name from the Host header, without port. */
   readonly host: string
   /** Client IP, trusted-proxy aware. */

@@ -2,6 +2,7 @@ import type { Static, TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import type { AuditEmitter } from '../../audit/event.js'
+import type { GatewayConfig, RouteConfig } from '../../config/schema.js'
 import type { Store } from '../../stores/types.js'
 import type { Principal, RequestContext, ResponseHead } from './context.js'
 
@@ -32,6 +33,19 @@ export interface PolicyDeps {
    * that do not need it.
    */
   metrics?: Registry
+  /**
+   * Writes a per-request refusal line (info), sampled per `key` (e.g. `authorize:GW_ERR_FORBIDDEN`;
+   * the route is added) so an attack cannot flood the log: see src/gateway/refusal-log.ts. Absent
+   * in unit tests: use `logRefusal(deps)`.
+   */
+  refusals?: (key: string, obj: Record<string, unknown>, msg: string) => void
+}
+
+/** The sampled refusal logger of a policy's deps, or its plain logger where there is none (unit tests). */
+export function logRefusal(
+  deps: PolicyDeps,
+): (key: string, obj: Record<string, unknown>, msg: string) => void {
+  return deps.refusals ?? ((_key, obj, msg) => deps.logger.info(obj, msg))
 }
 
 /** What a policy's `prepare` gets. */
@@ -49,6 +63,41 @@ export interface LogEntry {
   durationMs: number
   decision: 'allowed' | 'denied' | 'error'
   errorCode: string | undefined
+}
+
+/** What a policy's `check` gets: the whole config and the route the policy is checked for. */
+export interface PolicyCheckContext {
+  baseDir: string
+  logger: Logger
+  /** The route the policy is enabled on (a global policy is checked once per route). */
+  route: RouteConfig
+  config: GatewayConfig
+}
+
+/**
+ * A problem `check` found. `path` is relative to the policy's config (`['rules', 0, 'match']`);
+ * the loader prefixes where the policy is written and reports `file:line:col`.
+ */
+export interface PolicyProblem {
+  path: readonly (string | number)[]
+  message: string
+  /** How to fix it, when the message alone does not say. */
+  hint?: string
+}
+
+/**
+ * Thrown by `create` for problems with the policy's config (a dry build of `checkByBuilding`
+ * turns them into PolicyProblems). Each problem string starts with its path relative to the
+ * policy's config when it has one (`rules[0].match: give at least one key`). The CLI reports it
+ * as a config problem (exit 2).
+ */
+export class PolicyConfigError extends Error {
+  override name = 'ConfigError'
+  readonly problems: readonly string[]
+  constructor(policy: string, route: string, problems: readonly string[]) {
+    super(`invalid config: route ${route}, ${policy}:\n${problems.map((p) => `  ${p}`).join('\n')}`)
+    this.problems = problems
+  }
 }
 
 /** A policy instance, built once per route. Every hook is optional. */
@@ -111,6 +160,19 @@ export interface PolicyDefinition<S extends TObject = TObject> {
    * keeps serving). Optional.
    */
   prepare?(config: Static<S>, deps: PrepareDeps): Promise<void>
+  /**
+   * Rules the schema cannot express, run by the config loader for every route the policy is
+   * enabled on, after `prepare`: `portcullis config check`, `serve` and every reload run the same
+   * checks, so a config that passes `config check` starts. Returns every problem (none: []).
+   * `create` may assume they passed.
+   */
+  check?(config: Static<S>, ctx: PolicyCheckContext): PolicyProblem[]
+  /**
+   * The policy's rules are part of compiling its config: the loader's check is a dry build of
+   * `create` (pipeline/check.ts), its PolicyConfigError's problems reported. Only for a `create`
+   * without outside effects (no timers, connections or watches before the first request).
+   */
+  checkByBuilding?: boolean
   /** Validate, compile and resolve everything once; nothing here runs per request. */
   create(config: Static<S>, deps: PolicyDeps): PolicyInstance
 }

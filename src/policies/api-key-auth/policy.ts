@@ -6,7 +6,7 @@ import { definePolicy, type PolicyDeps } from '../../gateway/pipeline/policy.js'
 import { parseKey } from '../../keys/format.js'
 import { acquireKeyStore } from '../../keys/live.js'
 import { acquireMapKeySet } from '../../keys/live-map.js'
-import { KeyStoreError } from '../../keys/store.js'
+import { KeyStoreError, readStore } from '../../keys/store.js'
 import type { VerifyResult } from '../../keys/verify.js'
 import { ApiKeyAuthConfig } from './schema.js'
 
@@ -29,29 +29,20 @@ const NOT_PRESENT = Symbol('not present')
 const AMBIGUOUS = Symbol('ambiguous')
 type Presented = string | typeof NOT_PRESENT | typeof AMBIGUOUS
 
-/** The value of `name` in a raw query string: absent, once, or more than once (ambiguous). */
-function fromQuery(query: string, name: string): Presented {
-  if (query === '') return NOT_PRESENT
-  let found: Presented = NOT_PRESENT
-  let start = 0
-  while (start <= query.length) {
-    let end = query.indexOf('&', start)
-    if (end === -1) end = query.length
-    const eq = query.indexOf('=', start)
-    const nameEnd = eq === -1 || eq > end ? end : eq
-    if (nameEnd - start === name.length && query.startsWith(name, start)) {
-      if (found !== NOT_PRESENT) return AMBIGUOUS
-      const raw = nameEnd === end ? '' : query.slice(nameEnd + 1, end)
-      if (raw.length > MAX_PRESENTED_KEY_LENGTH * 3) return AMBIGUOUS
-      try {
-        found = raw.includes('%') ? decodeURIComponent(raw) : raw
-      } catch {
-        return AMBIGUOUS
-      }
-    }
-    start = end + 1
+/**
+ * The value of `name` in the query (the one parser, ctx.queryParams()): absent, once, or
+ * ambiguous (repeated, spelled another way, malformed, or too long to be a key).
+ */
+function fromQuery(ctx: RequestContext, name: string): Presented {
+  if (ctx.query === '') return NOT_PRESENT
+  let v: string | undefined
+  try {
+    v = ctx.queryParams().single(name)
+  } catch {
+    return AMBIGUOUS
   }
-  return found
+  if (v === undefined) return NOT_PRESENT
+  return v.length > MAX_PRESENTED_KEY_LENGTH ? AMBIGUOUS : v
 }
 
 /** Where a policy instance checks keys: a key store file, or the state store's replicated map. */
@@ -120,6 +111,19 @@ function storeSource(config: ApiKeyAuthConfig, deps: PolicyDeps, where: string):
 export const apiKeyAuth = definePolicy({
   id: 'api-key-auth',
   priority: 7900,
+  check(config, ctx) {
+    // The key store file must load now, as create() would load it (the rest is in the loader's
+    // document rules: which fields go with which source).
+    if (config.source !== 'file' || config.store === undefined) return []
+    const file = isAbsolute(config.store) ? config.store : resolve(ctx.baseDir, config.store)
+    try {
+      readStore(file)
+      return []
+    } catch (err) {
+      if (err instanceof KeyStoreError) return [{ path: ['store'], message: err.message }]
+      throw err
+    }
+  },
   authenticates: true,
   description:
     'Authenticates requests by API key (`pcl_…`) against hashed key records managed with `portcullis keys`, in a hot-reloaded file or shared by every gateway through Redis; checks revocation, expiry and scopes (401/403).',
@@ -164,7 +168,7 @@ export const apiKeyAuth = definePolicy({
       const inHeader: Presented =
         h === undefined || h === '' ? NOT_PRESENT : typeof h === 'string' ? h : AMBIGUOUS
       if (queryParam === undefined) return inHeader
-      const inQuery = fromQuery(ctx.query, queryParam)
+      const inQuery = fromQuery(ctx, queryParam)
       if (inQuery === NOT_PRESENT || inQuery === '') return inHeader
       return inHeader === NOT_PRESENT ? inQuery : AMBIGUOUS
     }

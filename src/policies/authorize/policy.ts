@@ -1,9 +1,16 @@
+import { compileRolesOf } from '../../auth/principal.js'
 import { isAbsolute, resolve, dirname } from 'node:path'
 import type { Static } from '@sinclair/typebox'
 import { compileClaimPath, stringList } from '../../auth/principal.js'
 import { GatewayError } from '../../gateway/errors.js'
+import { overriddenFrom } from '../../gateway/method-override.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
-import { definePolicy, type PolicyInstance } from '../../gateway/pipeline/policy.js'
+import {
+  definePolicy,
+  type PolicyInstance,
+  PolicyConfigError,
+  logRefusal,
+} from '../../gateway/pipeline/policy.js'
 import { formatProblem, loadOpenApi, type Operation, PathMatcher, SpecError } from '../../openapi/index.js'
 import { compileLinear } from '../../util/linear-regex.js'
 import { type AuthorizeCondition, AuthorizeConfig, type AuthorizeRule } from './schema.js'
@@ -79,23 +86,13 @@ export const authorize = definePolicy({
   // openapi-validation (6000): a caller who may not call an operation gets no validation detail
   // about it and its body is never parsed. The spec is matched here, independently.
   priority: 6500,
+  checkByBuilding: true,
   description:
     'Function-level authorization (BFLA), default deny: OpenAPI `security` scopes (403 insufficient_scope), administrative operations (tags, `x-portcullis-roles`, path prefixes) need their role, rules per operation (operationId, tags, method and path) with scopes, roles and conditions on claims and request values; method override headers refused or stripped.',
   schema: AuthorizeConfig,
   create(config, deps) {
     const problems: string[] = []
-    const rolesGetters = config.rolesClaims.map(compileClaimPath)
-    const rolesCache = new WeakMap<Principal, ReadonlySet<string>>()
-    const rolesOf = (p: Principal): ReadonlySet<string> => {
-      let s = rolesCache.get(p)
-      if (!s) {
-        const set = new Set(p.roles)
-        for (const g of rolesGetters) for (const r of stringList(g(p.claims), false)) set.add(r)
-        s = set
-        rolesCache.set(p, s)
-      }
-      return s
-    }
+    const rolesOf = compileRolesOf(config.rolesClaims)
 
     // The spec, when configured: operations by id, a matcher, and each operation's own checks.
     let matcher: PathMatcher<SpecOp> | undefined
@@ -209,9 +206,10 @@ export const authorize = definePolicy({
       }
     }
 
-    const logger = deps.logger
+    const refusal = logRefusal(deps)
     function denied(ctx: RequestContext, op: Operation | undefined, check: string, reason: string): void {
-      logger.info(
+      refusal(
+        `authorize:${check}`,
         { requestId: ctx.id, route: ctx.routeName, operationId: op?.id, method: ctx.method, check, reason },
         'authorize: request denied',
       )
@@ -226,7 +224,9 @@ export const authorize = definePolicy({
       stripRequestHeaders: METHOD_OVERRIDE_HEADERS,
       stripQueryParams: [METHOD_OVERRIDE_QUERY],
       onRequest(ctx) {
-        if (methodOverride === 'reject') {
+        // An override the gateway applied (the route opted in) made ctx.method the real method,
+        // which is what is authorized below; the headers are not forwarded.
+        if (methodOverride === 'reject' && overriddenFrom(ctx) === undefined) {
           const h = ctx.req.headers
           for (const name of METHOD_OVERRIDE_HEADERS) {
             if (h[name] !== undefined)
@@ -234,7 +234,10 @@ export const authorize = definePolicy({
                 detail: `the ${name} header is not accepted`,
               })
           }
-          if (ctx.query !== '' && hasQueryName(ctx.query, METHOD_OVERRIDE_QUERY))
+          if (
+            ctx.query !== '' &&
+            ctx.queryParams().list.some((x) => x.name.toLowerCase() === METHOD_OVERRIDE_QUERY)
+          )
             throw new GatewayError('GW_ERR_METHOD_OVERRIDE', {
               detail: 'the _method query parameter is not accepted',
             })
@@ -441,8 +444,7 @@ function compileCondition(
         return params.spec && Object.hasOwn(params.spec, rawName) ? params.spec[rawName] : undefined
       case 'query': {
         if (ctx.query === '') return undefined
-        const all = new URLSearchParams(ctx.query).getAll(rawName)
-        return all.length === 1 ? all[0] : undefined // absent or repeated: no value (fails closed)
+        return ctx.queryParams().single(rawName) // repeated or spelled another way: refused
       }
       case 'header': {
         const v = ctx.req.headers[name]
@@ -529,26 +531,6 @@ function underPrefix(path: string, prefix: string): boolean {
   return path === prefix || path.startsWith(`${prefix}/`)
 }
 
-/** True when the raw query has a parameter of this decoded name. */
-function hasQueryName(query: string, name: string): boolean {
-  for (const part of query.split('&')) {
-    const eq = part.indexOf('=')
-    const raw = eq === -1 ? part : part.slice(0, eq)
-    let decoded: string
-    try {
-      decoded = decodeURIComponent(raw.replaceAll('+', ' '))
-    } catch {
-      decoded = raw
-    }
-    if (decoded.toLowerCase() === name) return true
-  }
-  return false
-}
-
 function configError(route: string, problems: string[]): Error {
-  const err = new Error(
-    `invalid config: route ${route}, authorize:\n${problems.map((p) => `  ${p}`).join('\n')}`,
-  )
-  err.name = 'ConfigError'
-  return err
+  return new PolicyConfigError('authorize', route, problems)
 }

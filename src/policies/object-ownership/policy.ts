@@ -1,10 +1,16 @@
+import { compileRolesOf } from '../../auth/principal.js'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import type { Static } from '@sinclair/typebox'
 import { requestFields } from '../../audit/event.js'
 import { compileClaimPath, stringList } from '../../auth/principal.js'
 import { type ErrorCode, GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext, ResponseHead } from '../../gateway/pipeline/context.js'
-import { definePolicy, type PolicyInstance } from '../../gateway/pipeline/policy.js'
+import {
+  definePolicy,
+  type PolicyInstance,
+  PolicyConfigError,
+  logRefusal,
+} from '../../gateway/pipeline/policy.js'
 import { formatProblem, loadOpenApi, type Operation, PathMatcher, SpecError } from '../../openapi/index.js'
 import { JsonGuardError, parseJsonGuarded } from '../../openapi/json-guard.js'
 import { isStoreError } from '../../stores/types.js'
@@ -140,12 +146,14 @@ export const objectOwnership = definePolicy({
   // call the operation at all is refused before any store or lookup work. Before
   // openapi-validation (6000): a request for someone else's object gets no validation detail.
   priority: 6400,
+  checkByBuilding: true,
   description:
     'Object-level authorization (BOLA): object ids from path, query, headers or JSON body must be bound to the principal (claims), owned by it (ownership learned from create operations and own lists, in the store, shared across gateways with Redis) or confirmed by an HTTP ownership lookup (cached, fail closed); list responses with objects of others are filtered or blocked. Denials are 404 by default.',
   schema: ObjectOwnershipConfig,
   create(config, deps) {
     const problems: string[] = []
     const { store, logger, audit } = deps
+    const refusal = logRefusal(deps)
     const ttlMs = config.ttlSec * 1000
     const denyCode: ErrorCode =
       config.denyStatus === 404 ? 'GW_ERR_OBJECT_NOT_FOUND' : 'GW_ERR_OBJECT_FORBIDDEN'
@@ -187,12 +195,7 @@ export const objectOwnership = definePolicy({
       return out
     }
 
-    const rolesGetters = config.rolesClaims.map(compileClaimPath)
-    const rolesOf = (p: Principal): Set<string> => {
-      const set = new Set(p.roles)
-      for (const g of rolesGetters) for (const r of stringList(g(p.claims), false)) set.add(r)
-      return set
-    }
+    const rolesOf = compileRolesOf(config.rolesClaims)
 
     const access = new OpTable<AccessEntry>()
     const learnOps = new OpTable<LearnEntry>()
@@ -324,7 +327,8 @@ export const objectOwnership = definePolicy({
 
     function deny(ctx: RequestContext, type: string, id: string, reason: string): never {
       const object = `${type}:${logId(id)}`
-      logger.info(
+      refusal(
+        'object-ownership:deny',
         {
           requestId: ctx.id,
           route: ctx.routeName,
@@ -425,11 +429,11 @@ export const objectOwnership = definePolicy({
         const p = ctx.principal
         if (!p || p.type === 'anonymous')
           throw new GatewayError('GW_ERR_AUTH_MISSING', { headers: { 'WWW-Authenticate': 'Bearer' } })
-        let roles: Set<string> | undefined
+        let roles: ReadonlySet<string> | undefined
         const privileged = (o: ObjectType) => {
           if (o.allowRoles.length === 0) return false
           roles ??= rolesOf(p)
-          return o.allowRoles.some((r) => (roles as Set<string>).has(r))
+          return o.allowRoles.some((r) => (roles as ReadonlySet<string>).has(r))
         }
         if (l || li) {
           // The answer is read (learned ids, list items): ask for it uncompressed.
@@ -484,11 +488,7 @@ export const objectOwnership = definePolicy({
       params: Record<string, string>,
       body: unknown,
     ): Promise<void> | undefined {
-      let q: URLSearchParams | undefined
-      const query = () => {
-        q ??= new URLSearchParams(ctx.query)
-        return q
-      }
+      const query = () => ctx.queryParams()
       const src = { params, query: ctx.query, headers: ctx.req.headers, body }
       const work: [ObjectType, string][] = []
       let total = 0
@@ -644,7 +644,8 @@ export const objectOwnership = definePolicy({
       if (e.action === 'block') {
         deny(ctx, o.type, ids[foreign[0] as number] ?? '?', `list holds ${foreign.length} objects of others`)
       }
-      logger.info(
+      refusal(
+        'object-ownership:filter',
         { requestId: ctx.id, route: ctx.routeName, type: o.type, removed: foreign.length },
         'object-ownership: list items of others removed',
       )
@@ -680,7 +681,5 @@ const RESPONSE_JSON_LIMITS = {
 }
 
 function configError(route: string, problems: string[]): Error {
-  const err = new Error(`invalid config: route ${route}, ${ID}:\n${problems.map((p) => `  ${p}`).join('\n')}`)
-  err.name = 'ConfigError'
-  return err
+  return new PolicyConfigError('object-ownership', route, problems)
 }

@@ -1,3 +1,4 @@
+import type { Params } from '../../gateway/query.js'
 /**
  * Where object ids are in a request (path parameters, query, headers, JSON body) and JSON pointers
  * with `*` wildcards over arrays. Everything is compiled once; extraction is bounded by `maxIds`.
@@ -88,7 +89,7 @@ export function extractIds(
   src: IdSources,
   out: Set<string>,
   max: number,
-  query: () => URLSearchParams,
+  query: () => Params,
 ): void {
   const add = (raw: string) => {
     const parts = sel.split === undefined ? [raw] : raw.split(sel.split)
@@ -106,10 +107,9 @@ export function extractIds(
     }
     case 'query': {
       if (src.query === '') return
-      // Every occurrence, in any case: `?id=1&id=2` is two ids whichever one the upstream reads,
-      // and `?ID=2` is an id for frameworks that bind parameters without regard to case.
-      const lower = sel.name.toLowerCase()
-      for (const [k, v] of query()) if (k === sel.name || k.toLowerCase() === lower) add(v)
+      // Every occurrence: `?id=1&id=2` is two ids whichever one the upstream reads; another
+      // spelling (`ID`, `id[]`, `x=1;id=2`) is refused by the parser (src/gateway/query.ts).
+      for (const v of query().values(sel.name)) add(v)
       return
     }
     case 'header': {

@@ -1,9 +1,16 @@
+import { withoutParams } from '../../gateway/query.js'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { Counter, type Registry } from 'prom-client'
 import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
-import { definePolicy, type PolicyInstance } from '../../gateway/pipeline/policy.js'
+import {
+  definePolicy,
+  type PolicyInstance,
+  PolicyConfigError,
+  logRefusal,
+} from '../../gateway/pipeline/policy.js'
+import { checkBodyFields, checkFormBody, checkJsonBody } from '../../gateway/method-override.js'
 import { formatProblem, SpecError } from '../../openapi/errors.js'
 import { fetchRemoteRefs } from '../../openapi/remote.js'
 import { DEFAULT_JSON_LIMITS, type JsonLimits } from '../../openapi/json-guard.js'
@@ -90,6 +97,7 @@ const ECHO_BUDGET = 100
 export const openApiValidation = definePolicy({
   id: 'openapi-validation',
   priority: 6000, // after authentication and rate limits (a flood is refused before its body is parsed)
+  checkByBuilding: true,
   description:
     'Validates requests against an OpenAPI 3.0/3.1 spec: undeclared routes and methods (404/405), path/query/header/cookie parameters (parameter pollution refused), JSON bodies (guarded parsing), content types (415); block, monitor or strip, per operation.',
   schema: OpenApiValidationConfig,
@@ -147,6 +155,7 @@ export const openApiValidation = definePolicy({
     }
     const base = config.basePath
     const logger = deps.logger
+    const refusal = logRefusal(deps)
 
     const modes = new Map<CompiledOperation, Modes>()
     for (const [id, op] of api.byId) {
@@ -220,7 +229,8 @@ export const openApiValidation = definePolicy({
             ? 'GW_ERR_MALFORMED_BODY'
             : 'GW_ERR_VALIDATION'
       const list = render(violations)
-      logger.info(
+      refusal(
+        `openapi-validation:${code}`,
         { requestId: ctx.id, route: ctx.routeName, operationId: op?.op.id, mode: 'block', violations: list },
         'openapi-validation: request refused',
       )
@@ -254,7 +264,8 @@ export const openApiValidation = definePolicy({
     function multipartRefusal(ctx: RequestContext, op: CompiledOperation, err: unknown): unknown {
       if (!(err instanceof MultipartError)) return err
       const mode = (modes.get(op) as Modes).mode
-      logger.info(
+      refusal(
+        'openapi-validation:multipart',
         { requestId: ctx.id, route: ctx.routeName, operationId: op.op.id, mode, reason: err.message },
         'openapi-validation: multipart body refused',
       )
@@ -321,7 +332,12 @@ export const openApiValidation = definePolicy({
         ctx.state['openapi-validation'] = info
 
         const repairs: { in: string; kind: string }[] = []
-        const { violations, unknownQuery } = validateParams(op, ctx.req, ctx.query, m.match.params)
+        const { violations, unknownQuery } = validateParams(
+          op,
+          ctx.req,
+          () => ctx.queryParams(),
+          m.match.params,
+        )
         if (unknownQuery.length > 0) {
           const unknown: Violation[] = unknownQuery.map((name) => ({
             kind: 'unknown-query',
@@ -334,7 +350,7 @@ export const openApiValidation = definePolicy({
           else if (mode.query === 'monitor') monitor(ctx, op, unknown, 'undeclared query parameters')
           else {
             repairs.push(...unknown)
-            ctx.query = withoutNames(ctx.query, new Set(unknownQuery))
+            ctx.query = withoutParams(ctx.query, new Set(unknownQuery))
           }
         }
 
@@ -429,16 +445,23 @@ export const openApiValidation = definePolicy({
               violations.push({ kind: 'malformed', in: 'body', pointer: '', expected: malformed.message })
               return finish(ctx, op, monitoring, violations, repairs)
             }
+            // method-override: a `_method` form field must name the method validated here.
+            checkBodyFields(
+              ctx,
+              parts.map((p) => [p.name, p.file ? undefined : p.text?.toString('utf8')] as const),
+            )
             const m = validateMultipartBody(bytes, parts, boundary, media, limits, stripProps)
             if (m.body) replace(m.body)
             r = m
           } else if (media.kind === 'text') r = { violations: validateTextBody(bytes, media, limits) }
           else if (media.kind === 'form') {
+            checkFormBody(ctx, bytes.toString('latin1')) // method-override: as for multipart
             const f = validateFormBody(bytes, media, limits, stripProps)
             if (f.body) replace(f.body)
             r = f
           } else {
             const j = validateJsonBody(bytes, media.validate, limits, stripProps)
+            checkJsonBody(ctx, j.value) // method-override: a top-level `_method` (Laravel reads it)
             if (j.stripped) replace(Buffer.from(JSON.stringify(j.value)))
             r = j
           }
@@ -514,26 +537,5 @@ export const openApiValidation = definePolicy({
 
 /** A config error (the CLI prints its message without a stack, exit code 2). */
 function configError(route: string, problems: string[]): Error {
-  const err = new Error(
-    `invalid config: route ${route}, openapi-validation:\n${problems.map((p) => `  ${p}`).join('\n')}`,
-  )
-  err.name = 'ConfigError'
-  return err
-}
-
-/** The raw query without the parameters whose decoded names are listed. */
-function withoutNames(query: string, names: ReadonlySet<string>): string {
-  return query
-    .split('&')
-    .filter((part) => {
-      if (part === '') return false
-      const eq = part.indexOf('=')
-      const raw = (eq === -1 ? part : part.slice(0, eq)).replace(/\+/g, ' ')
-      try {
-        return !names.has(decodeURIComponent(raw))
-      } catch {
-        return false
-      }
-    })
-    .join('&')
+  return new PolicyConfigError('openapi-validation', route, problems)
 }

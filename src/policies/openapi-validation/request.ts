@@ -1,3 +1,4 @@
+import { type Params, parseParams, withoutParams } from '../../gateway/query.js'
 /**
  * Request validation against one compiled operation: parameters (path, query, header, cookie)
  * and bodies. Produces a list of violations; the policy decides (by mode) what to do with them.
@@ -34,31 +35,32 @@ export interface Violation {
   expected: string
 }
 
-/** Splits a raw query into decoded name → values; undefined for bad percent-encoding. */
-export function parseQuery(raw: string): Map<string, string[]> | undefined {
+/**
+ * Decoded name → values of urlencoded text (a query or a form body), read by the gateway's one
+ * parser (src/gateway/query.ts); undefined when it refuses the text (bad percent-encoding,
+ * not UTF-8, more than `maxParams` parameters).
+ */
+export function parseQuery(
+  raw: string,
+  maxParams = Number.MAX_SAFE_INTEGER,
+): Map<string, string[]> | undefined {
+  let params: Params
+  try {
+    params = parseParams(raw, { maxParams })
+  } catch {
+    return undefined
+  }
+  return groupParams(params)
+}
+
+function groupParams(params: Params): Map<string, string[]> {
   const out = new Map<string, string[]>()
-  if (raw === '') return out
-  for (const part of raw.split('&')) {
-    if (part === '') continue
-    const eq = part.indexOf('=')
-    const name = decodeForm(eq === -1 ? part : part.slice(0, eq))
-    const value = decodeForm(eq === -1 ? '' : part.slice(eq + 1))
-    if (name === undefined || value === undefined) return undefined
+  for (const { name, value } of params.list) {
     const list = out.get(name)
     if (list) list.push(value)
     else out.set(name, [value])
   }
   return out
-}
-
-function decodeForm(s: string): string | undefined {
-  const t = s.includes('+') ? s.replace(/\+/g, ' ') : s
-  if (!t.includes('%')) return t
-  try {
-    return decodeURIComponent(t)
-  } catch {
-    return undefined
-  }
 }
 
 /** Typed value of one string by the allowed types (the first that fits; else the string). */
@@ -182,12 +184,18 @@ export interface ParamResult {
 export function validateParams(
   op: CompiledOperation,
   req: IncomingMessage,
-  query: string,
+  query: string | (() => Params),
   pathParams: Record<string, string>,
 ): ParamResult {
   const out: Violation[] = []
-  const q = parseQuery(query)
-  if (!q) {
+  let params: Params | undefined
+  try {
+    params = typeof query === 'string' ? parseParams(query, { maxParams: Number.MAX_SAFE_INTEGER }) : query()
+  } catch {
+    params = undefined
+  }
+  const q = params === undefined ? undefined : groupParams(params)
+  if (!q || !params) {
     out.push({ kind: 'schema', in: 'query', pointer: '', expected: 'valid percent-encoding' })
     return { violations: out, unknownQuery: [] }
   }
@@ -272,6 +280,12 @@ export function validateParams(
       if (any) check(cp, o, out)
       else if (p.required)
         out.push({ kind: 'schema', in: 'query', name: p.name, pointer: '', expected: 'required parameter' })
+      continue
+    }
+    if (params.ambiguity(p.name) !== undefined) {
+      // Another spelling of a declared name (`ID`, `id[]`) or one hidden after a ';': some
+      // server may read it as this parameter, unvalidated.
+      pollution(cp, out)
       continue
     }
     const vs = q.get(p.name)
@@ -545,17 +559,7 @@ export function validateFormBody(
     const drop = rootUndeclared(media.validate.errors)
     for (const name of drop) delete value[name]
     violations = media.validate(value) ? [] : schemaViolations('body', undefined, media.validate.errors)
-    body = Buffer.from(
-      text
-        .split('&')
-        .filter((part) => {
-          if (part === '') return false
-          const eq = part.indexOf('=')
-          const n = decodeForm(eq === -1 ? part : part.slice(0, eq))
-          return n === undefined || !drop.has(n)
-        })
-        .join('&'),
-    )
+    body = Buffer.from(withoutParams(text, drop))
   }
   return { violations, body }
 }

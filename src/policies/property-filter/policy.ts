@@ -1,9 +1,10 @@
+import { compileRolesOf } from '../../auth/principal.js'
+import { parseParams } from '../../gateway/query.js'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { requestFields } from '../../audit/event.js'
-import { compileClaimPath, stringList } from '../../auth/principal.js'
 import { GatewayError } from '../../gateway/errors.js'
-import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
-import { definePolicy, type PolicyInstance } from '../../gateway/pipeline/policy.js'
+import type { RequestContext } from '../../gateway/pipeline/context.js'
+import { definePolicy, type PolicyInstance, PolicyConfigError } from '../../gateway/pipeline/policy.js'
 import { formatProblem, loadOpenApi, PathMatcher, SpecError } from '../../openapi/index.js'
 import { DEFAULT_JSON_LIMITS, JsonGuardError, parseJsonGuarded } from '../../openapi/json-guard.js'
 import { compileLinear } from '../../util/linear-regex.js'
@@ -49,6 +50,7 @@ export const propertyFilter = definePolicy({
   // field it names (GW_ERR_PROPERTY_NOT_ALLOWED), not as a generic validation failure. Responses
   // run in reverse order, so openapi-validation's response check sees the body first.
   priority: 6200,
+  checkByBuilding: true,
   description:
     'Object property level authorization (BOPLA): sensitive properties (names, patterns) always removed from JSON responses, properties restricted to roles (`x-portcullis-roles` in the spec, or config) removed for other principals; on requests, `readOnly` and role-reserved properties refused with 400 naming the field (mass assignment).',
   schema: PropertyFilterConfig,
@@ -135,20 +137,7 @@ export const propertyFilter = definePolicy({
     const base = config.basePath
     const limits = { ...DEFAULT_JSON_LIMITS, ...config.json }
 
-    const rolesGetters = config.rolesClaims.map(compileClaimPath)
-    const rolesCache = new WeakMap<Principal, ReadonlySet<string>>()
-    const NO_ROLES: ReadonlySet<string> = new Set()
-    const rolesOf = (p: Principal | undefined): ReadonlySet<string> => {
-      if (!p) return NO_ROLES
-      let s = rolesCache.get(p)
-      if (!s) {
-        const set = new Set(p.roles)
-        for (const g of rolesGetters) for (const r of stringList(g(p.claims), false)) set.add(r)
-        s = set
-        rolesCache.set(p, s)
-      }
-      return s
-    }
+    const rolesOf = compileRolesOf(config.rolesClaims)
 
     function operation(ctx: RequestContext): OpEntry {
       let path = ctx.path
@@ -306,16 +295,8 @@ export const propertyFilter = definePolicy({
  */
 function formAsObject(text: string): Record<string, unknown> {
   const root: Record<string, unknown> = Object.create(null)
-  let n = 0
-  for (const part of text.split('&')) {
-    if (part === '' || ++n > 1000) continue
-    const eq = part.indexOf('=')
-    let name: string
-    try {
-      name = decodeURIComponent((eq === -1 ? part : part.slice(0, eq)).replace(/\+/g, ' '))
-    } catch {
-      name = part
-    }
+  // The gateway's one urlencoded reader (src/gateway/query.ts): text it refuses is a 400 here too.
+  for (const { name } of parseParams(text, { what: 'form body' }).list) {
     const segs = name.split(/[[\].]+/).filter((s) => s !== '')
     let cur = root
     for (const s of segs.slice(0, 32)) {
@@ -333,9 +314,5 @@ function formAsObject(text: string): Record<string, unknown> {
 
 /** A config error (the CLI prints its message without a stack, exit code 2). */
 function configError(route: string, problems: string[]): Error {
-  const err = new Error(
-    `invalid config: route ${route}, property-filter:\n${problems.map((p) => `  ${p}`).join('\n')}`,
-  )
-  err.name = 'ConfigError'
-  return err
+  return new PolicyConfigError('property-filter', route, problems)
 }

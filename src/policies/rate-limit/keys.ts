@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import { compileClaimPath } from '../../auth/principal.js'
+import { tokenStateKey } from '../../auth/token.js'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
 import type { KeyPart } from './schema.js'
 
@@ -42,28 +43,6 @@ export function compilePathParam(pattern: string, param: string): (path: string)
   }
 }
 
-function firstQueryValue(query: string, name: string): string | undefined {
-  if (query === '') return undefined
-  for (const part of query.split('&')) {
-    const eq = part.indexOf('=')
-    const rawName = (eq === -1 ? part : part.slice(0, eq)).replace(/\+/g, ' ')
-    let n = rawName
-    try {
-      n = decodeURIComponent(rawName)
-    } catch {
-      // not percent-encoding: compare as is
-    }
-    if (n !== name) continue
-    const rawValue = eq === -1 ? '' : part.slice(eq + 1).replace(/\+/g, ' ')
-    try {
-      return scalar(decodeURIComponent(rawValue))
-    } catch {
-      return scalar(rawValue)
-    }
-  }
-  return undefined
-}
-
 /** The parsed JSON body of a request, once per request (set by the policy before keys are read). */
 export const JSON_BODY = Symbol('rate-limit.json-body')
 type WithJson = RequestContext & { [JSON_BODY]?: unknown }
@@ -89,7 +68,13 @@ export function compilePart(part: KeyPart): PartGetter {
   if (part === 'route') return (ctx) => ctx.routeName
   if ('header' in part) {
     const name = part.header.toLowerCase()
+    const tokenKey = tokenStateKey(name)
     return (ctx) => {
+      // A header that carried a token an authentication policy accepted (Authorization): the
+      // token's identity, the same for every spelling of it (scheme case, spaces, either ECDSA
+      // signature), so that respelling a token does not buy another bucket.
+      const id = ctx.state[tokenKey]
+      if (typeof id === 'string') return id
       const v = ctx.req.headers[name]
       return scalar(Array.isArray(v) ? v[0] : v)
     }
@@ -100,7 +85,11 @@ export function compilePart(part: KeyPart): PartGetter {
   }
   if ('query' in part) {
     const name = part.query
-    return (ctx) => firstQueryValue(ctx.query, name)
+    return (ctx) => {
+      if (ctx.query === '') return undefined
+      const v = ctx.queryParams().single(name)
+      return v === undefined ? undefined : scalar(v)
+    }
   }
   if ('pathParam' in part) {
     const match = compilePathParam(part.pattern, part.pathParam)

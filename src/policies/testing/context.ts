@@ -7,6 +7,7 @@ import { Socket } from 'node:net'
 import pino from 'pino'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
 import type { PolicyDeps } from '../../gateway/pipeline/policy.js'
+import { parseParams } from '../../gateway/query.js'
 import { memoryAudit } from '../../audit/event.js'
 import { createMemoryStore } from '../../stores/memory/memory-store.js'
 
@@ -30,7 +31,7 @@ export function testContext(r: TestRequest = {}): RequestContext & { responseHea
   req.rawHeaders = raw
   const responseHeaders: [string, string][] = []
   const upstream = new Map<string, string | undefined>()
-  return {
+  const ctx: RequestContext & { responseHeaders: [string, string][] } = {
     id: 'test-request',
     req,
     method: req.method,
@@ -50,7 +51,9 @@ export function testContext(r: TestRequest = {}): RequestContext & { responseHea
     setUpstreamHeader: (n, v) => upstream.set(n, v),
     setResponseHeader: (n, v) => responseHeaders.push([n, v]),
     responseHeaders,
+    queryParams: () => parseParams(ctx.query),
   }
+  return ctx
 }
 
 /**

@@ -3,7 +3,15 @@ import { requestFields } from '../../audit/event.js'
 import { parseEndpoint } from '../../auth/endpoint.js'
 import { compilePointer, pointerTokens } from '../../auth/json-pointer.js'
 import { stringList } from '../../auth/principal.js'
-import { compileTokenExtractor, TOKEN_MISSING, TOKEN_TOO_LARGE, tokenHash } from '../../auth/token.js'
+import { NOT_CANONICAL, tokenIdentity } from '../../auth/jws-canonical.js'
+import {
+  compileTokenExtractor,
+  setVerifiedTokenId,
+  TOKEN_MISSING,
+  TOKEN_TOO_LARGE,
+  tokenHash,
+  tokenStateKey,
+} from '../../auth/token.js'
 import { acquireAuthInstance, type BuiltAuth, type SharedAuthInstances } from '../../auth/shared-instance.js'
 import { throttledWarning, VerdictCache } from '../../auth/verdict-cache.js'
 import { GatewayError } from '../../gateway/errors.js'
@@ -89,6 +97,7 @@ function build(config: Config, { logger, now, routeName, audit }: PolicyDeps): B
     scheme: header === 'authorization' ? 'Bearer' : '',
     maxBytes: config.maxTokenBytes,
   })
+  const tokenKey = tokenStateKey(header)
   const getId = compilePointer(config.idPointer)
   const rolesPointers =
     typeof config.rolesPointers === 'string' ? [config.rolesPointers] : config.rolesPointers
@@ -217,6 +226,7 @@ function build(config: Config, { logger, now, routeName, audit }: PolicyDeps): B
       refused(ctx, outcome.reason)
       throw invalid()
     }
+    setVerifiedTokenId(ctx, tokenKey, key)
     return outcome.principal
   }
 
@@ -228,9 +238,24 @@ function build(config: Config, { logger, now, routeName, audit }: PolicyDeps): B
   const authenticate = (ctx: RequestContext): Principal | undefined | Promise<Principal> => {
     const token = extract(ctx)
     if (token === undefined) return undefined
-    const key = tokenHash(token)
-    const hit = cache.get(key)
-    if (hit !== undefined) return hit
+    // Keyed by the token's identity (jws-canonical.ts): a canonical spelling hits by its raw hash;
+    // a JWS-shaped token in a non-canonical base64url spelling is refused before any call.
+    const raw = tokenHash(token)
+    let key = raw
+    let hit = cache.get(raw)
+    if (hit === undefined) {
+      const ident = tokenIdentity(token, raw)
+      if (ident === NOT_CANONICAL) {
+        refused(ctx, 'non-canonical token encoding')
+        throw invalid()
+      }
+      key = ident.id
+      if (key !== raw) hit = cache.get(key)
+    }
+    if (hit !== undefined) {
+      setVerifiedTokenId(ctx, tokenKey, key)
+      return hit
+    }
     if (cache.isRefused(key)) {
       refused(ctx, 'refused (cached)')
       throw invalid()

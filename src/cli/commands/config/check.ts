@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util'
-import { formatProblem, loadConfigFile } from '../../../config/load.js'
+import { formatProblem } from '../../../config/load.js'
+import { loadGatewayConfig } from '../../../config/policy-checks.js'
 import { UsageError } from '../../command.js'
 import { CONFIG_USAGE } from '../../usage.js'
 
@@ -10,7 +11,7 @@ export interface ConfigCheckOptions {
 
 /** `portcullis config check FILE`: every problem at once; exit 2 when there are errors. */
 export async function configCheck(opts: ConfigCheckOptions): Promise<number> {
-  const r = loadConfigFile(opts.file)
+  const r = await loadGatewayConfig(opts.file)
   if (opts.format === 'json') {
     process.stdout.write(
       `${JSON.stringify({ valid: r.config !== undefined, errors: r.errors, warnings: r.warnings }, null, 2)}\n`,

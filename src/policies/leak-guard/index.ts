@@ -1,0 +1,2 @@
+export { leakGuard } from './policy.js'
+export { LeakGuardConfig } from './schema.js'
