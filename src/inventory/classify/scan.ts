@@ -6,6 +6,7 @@
  * user input) and linear.
  */
 import type { DataClassId } from './classes.js'
+import { hasSecret } from './secrets.js'
 import {
   isAadhaar,
   isBrazilCpf,
@@ -84,6 +85,7 @@ function stringClass(v: string, k: string): DataClassId | undefined {
   if (isKnownCredential(v)) return 'credential'
   if (k !== '' && HINT_SECRET.test(k) && looksSecret(v)) return 'credential'
   if (v.includes('@') && isEmail(v)) return 'email'
+  if (v.length >= 16 && hasSecret(v)) return 'credential'
   const c0 = v.charCodeAt(0)
   if ((c0 >= 48 && c0 <= 57) || c0 === 43 /* + */ || c0 === 40 /* ( */) {
     if (isPaymentCard(v)) return 'payment-card'
@@ -134,6 +136,7 @@ const TEXT_PATTERNS: readonly [RegExp, (m: string) => DataClassId | undefined][]
 
 /** Free text (a plain-text body, a long string value): every class with a distinctive shape. */
 export function scanText(text: string, path: string, sink: ClassSink): void {
+  if (hasSecret(text)) sink('credential', path)
   for (const [re, check] of TEXT_PATTERNS) {
     re.lastIndex = 0
     let hits = 0

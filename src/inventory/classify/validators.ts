@@ -403,8 +403,7 @@ export function isJwt(text: string): boolean {
 /**
  * Well-known credential formats, each anchored on its fixed prefix (cloud keys, source-hosting
  * and chat tokens, payment secret keys, private key blocks, Portcullis API keys, URLs with a
- * password). Until the `secrets` engine lands (it will own these detectors), this short list is
- * what the inventory recognizes.
+ * password): checked first, cheaply; the `secrets` engine (secrets.ts) covers the rest.
  */
 const CREDENTIAL_PATTERNS: readonly RegExp[] = [
   /^(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}$/, // AWS access key id
