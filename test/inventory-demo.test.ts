@@ -207,7 +207,7 @@ describe('inventory: the demo API behind the demo config (undeclared routes bloc
     )
   })
 
-  test('10,000 random paths do not grow the inventory past its bound', async () => {
+  test('10,000 random paths do not grow the inventory past its bound', async (t) => {
     const base = gw.listeners[0]?.url as string
     let seed = 11
     const rnd = () => {
@@ -240,6 +240,9 @@ describe('inventory: the demo API behind the demo config (undeclared routes bloc
     const observed = after.operations.filter((o) => o.requests > 0)
     assert.ok(observed.length <= bound + 8, `${observed.length} operations`)
     assert.ok(after.bounds.collapsedSegments.length > 0, 'the guard collapsed segments')
+    t.diagnostic(
+      `${observed.length} operations observed, ${after.bounds.collapsedSegments.length} segments collapsed`,
+    )
     const counted = after.operations.reduce((a, o) => a + o.requests, 0)
     assert.ok(counted >= before + 10_000, `every request counted (${counted})`)
   })
