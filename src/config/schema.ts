@@ -8,6 +8,7 @@ import { BUILTIN_POLICIES } from '../policies/registry.js'
 import { StoresConfig } from '../stores/config.js'
 import { AuditConfig } from '../audit/config.js'
 import { DetectConfig } from '../detect/config.js'
+import { InventoryConfig } from '../inventory/config.js'
 
 export const TlsConfig = Type.Object(
   {
@@ -420,6 +421,7 @@ export const GatewayConfig = Type.Object(
     ),
     audit: AuditConfig,
     detect: DetectConfig,
+    inventory: InventoryConfig,
     log: Type.Object(
       {
         level: Type.Union(

@@ -8,6 +8,7 @@
  * source at once (the next request, not the next mirror poll); other gateways see it within one
  * mirror poll (250 ms).
  */
+import { BlockList, isIP } from 'node:net'
 import type { Store } from '../stores/types.js'
 
 export const BANS_MAP = 'bans'
@@ -27,11 +28,12 @@ export interface BanRecord {
 }
 
 /**
- * `ip` and `principal` entries refuse the source (403 GW_ERR_BANNED); a `step-up` entry (key
+ * `ip`, `cidr` and `principal` entries refuse the source (403 GW_ERR_BANNED); a `cidr` entry (key
+ * `cidr:<network>/<bits>`, see {@link normalizeCidr}) refuses every address in the network; a `step-up` entry (key
  * `step-up:<principal id>`) refuses the principal with 401 GW_ERR_STEP_UP_REQUIRED unless its
  * credential shows multi-factor authentication.
  */
-export type BanKind = 'ip' | 'principal' | 'step-up'
+export type BanKind = 'ip' | 'cidr' | 'principal' | 'step-up'
 
 const CONTROL = /[\u0000-\u001f\u007f]/
 
@@ -47,8 +49,9 @@ export function parseBanKey(id: string): { kind: BanKind; subject: string } | un
   const i = id.indexOf(':')
   if (i <= 0) return undefined
   const kind = id.slice(0, i)
-  if (kind !== 'ip' && kind !== 'principal' && kind !== 'step-up') return undefined
+  if (kind !== 'ip' && kind !== 'cidr' && kind !== 'principal' && kind !== 'step-up') return undefined
   const subject = id.slice(i + 1)
+  if (kind === 'cidr' && normalizeCidr(subject) !== subject) return undefined
   return banKey(kind, subject) === undefined ? undefined : { kind, subject }
 }
 
@@ -73,6 +76,9 @@ export function decodeBan(value: string, expiresAt: number | undefined): BanReco
   return { reason: '', by: 'unknown', until: expiresAt ?? 0 }
 }
 
+/** Changes of the local notes (any store): a CIDR list rebuilds when it moved. */
+let localVersion = 0
+
 /** Bans this process wrote lately (key → until), so that it applies them before its mirror's next poll. */
 const LOCAL_MAX = 10_000
 const local = new WeakMap<Store, Map<string, number>>()
@@ -95,6 +101,7 @@ export const LOCAL_BAN_TRUST_MS = 5000
 
 /** Notes a ban written (or removed: `until` undefined) by this process at `now`. */
 export function noteLocalBan(store: Store, key: string, until: number | undefined, now: number): void {
+  localVersion++
   const m = localBans(store)
   m.delete(key)
   if (until === undefined) return
@@ -114,4 +121,163 @@ export async function writeBan(store: Store, key: string, record: BanRecord, now
   const ttl = Math.max(1, record.until - now)
   noteLocalBan(store, key, record.until, now)
   await store.maps.set(BANS_MAP, key, encodeBan(record), ttl)
+}
+
+// ---- CIDR bans: the one place that parses, normalizes and matches network bans. ----
+
+/** Shortest prefix a CIDR ban may have: a broader one would refuse most of the Internet. */
+export const MIN_CIDR_BITS = { ipv4: 8, ipv6: 16 } as const
+
+function ipv6Groups(addr: string): number[] | undefined {
+  let a = addr.toLowerCase()
+  let tail: number[] = []
+  const lastColon = a.lastIndexOf(':')
+  if (a.includes('.', lastColon)) {
+    const v4 = a.slice(lastColon + 1)
+    if (isIP(v4) !== 4) return undefined
+    const p = v4.split('.').map(Number) as [number, number, number, number]
+    tail = [(p[0] << 8) | p[1], (p[2] << 8) | p[3]]
+    a = `${a.slice(0, lastColon + 1)}0:0`
+    tail.length = 2
+  }
+  const halves = a.split('::')
+  if (halves.length > 2) return undefined
+  const parse = (h: string) => (h === '' ? [] : h.split(':').map((g) => Number.parseInt(g, 16)))
+  const head = parse(halves[0] as string)
+  const rest = halves.length === 2 ? parse(halves[1] as string) : []
+  const fill = 8 - head.length - rest.length
+  if (fill < 0 || (halves.length === 1 && fill !== 0)) return undefined
+  const groups = [...head, ...Array<number>(fill).fill(0), ...rest]
+  if (groups.length !== 8 || groups.some((g) => !Number.isInteger(g) || g < 0 || g > 0xffff)) return undefined
+  if (tail.length === 2) {
+    groups[6] = tail[0] as number
+    groups[7] = tail[1] as number
+  }
+  return groups
+}
+
+function formatIpv6(groups: number[]): string {
+  // RFC 5952: the longest run of two or more zero groups becomes '::'.
+  let bestStart = -1
+  let bestLen = 0
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++
+      continue
+    }
+    let j = i
+    while (j < 8 && groups[j] === 0) j++
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i
+      bestLen = j - i
+    }
+    i = j
+  }
+  const hex = groups.map((g) => g.toString(16))
+  if (bestStart === -1) return hex.join(':')
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`
+}
+
+/**
+ * A CIDR (`10.1.2.3/8`, `2001:db8::1/32`) in canonical form — the network address with the host
+ * bits cleared (`10.0.0.0/8`, `2001:db8::/32`) — or undefined when it is not a CIDR, or its prefix
+ * is shorter than {@link MIN_CIDR_BITS}.
+ */
+export function normalizeCidr(text: string): string | undefined {
+  if (typeof text !== 'string' || text.length > 64) return undefined
+  const slash = text.indexOf('/')
+  if (slash === -1) return undefined
+  const addr = text.slice(0, slash)
+  const bitsText = text.slice(slash + 1)
+  if (!/^\d{1,3}$/.test(bitsText)) return undefined
+  const bits = Number(bitsText)
+  const fam = isIP(addr)
+  if (fam === 4) {
+    if (bits < MIN_CIDR_BITS.ipv4 || bits > 32) return undefined
+    const p = addr.split('.').map(Number) as [number, number, number, number]
+    let n = ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0
+    n = bits === 0 ? 0 : (n & ((0xffffffff << (32 - bits)) >>> 0)) >>> 0
+    return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}/${bits}`
+  }
+  if (fam === 6) {
+    if (bits < MIN_CIDR_BITS.ipv6 || bits > 128) return undefined
+    const g = ipv6Groups(addr)
+    if (g === undefined) return undefined
+    for (let i = 0; i < 8; i++) {
+      const keep = Math.max(0, Math.min(16, bits - i * 16))
+      g[i] = keep === 0 ? 0 : (g[i] as number) & ((0xffff << (16 - keep)) & 0xffff)
+    }
+    return `${formatIpv6(g)}/${bits}`
+  }
+  return undefined
+}
+
+/**
+ * The CIDR bans of a ban list as one BlockList, rebuilt only when the list changes (a mirror
+ * change, a local write, or the earliest ban expiring). `matches` is a BlockList check when there
+ * are CIDR bans, a size test otherwise.
+ */
+export class CidrBans {
+  private list: BlockList | undefined
+  private count = 0
+  private stale = true
+  /** When the earliest ban in the list ends (rebuild then). */
+  private nextExpiry = Number.POSITIVE_INFINITY
+  private seenLocal = -1
+
+  constructor(
+    private readonly entries: () => Iterable<[string, { expiresAt?: number }]>,
+    private readonly local: Map<string, number>,
+    private readonly now: () => number,
+  ) {}
+
+  /** The ban list changed: rebuild before the next check. */
+  invalidate(): void {
+    this.stale = true
+  }
+
+  private rebuild(t: number): void {
+    this.stale = false
+    this.nextExpiry = Number.POSITIVE_INFINITY
+    const list = new BlockList()
+    let n = 0
+    const add = (key: string, until: number | undefined) => {
+      if (!key.startsWith('cidr:')) return
+      if (until !== undefined && until <= t) return
+      const cidr = key.slice(5)
+      const slash = cidr.lastIndexOf('/')
+      const addr = cidr.slice(0, slash)
+      const fam = isIP(addr)
+      if (fam === 0) return
+      list.addSubnet(addr, Number(cidr.slice(slash + 1)), fam === 4 ? 'ipv4' : 'ipv6')
+      n++
+      if (until !== undefined && until < this.nextExpiry) this.nextExpiry = until
+    }
+    for (const [k, e] of this.entries()) add(k, e.expiresAt)
+    for (const [k, until] of this.local) add(k, until)
+    this.list = n > 0 ? list : undefined
+    this.count = n
+  }
+
+  /** The number of CIDR bans (after a rebuild). */
+  get size(): number {
+    return this.count
+  }
+
+  /** True when `ip` is inside a banned network. */
+  matches(ip: string): boolean {
+    if (this.stale || this.seenLocal !== localVersion) {
+      this.seenLocal = localVersion
+      this.rebuild(this.now())
+    }
+    if (this.list === undefined) return false
+    if (this.nextExpiry !== Number.POSITIVE_INFINITY) {
+      const t = this.now()
+      if (t >= this.nextExpiry) this.rebuild(t)
+    }
+    const list = this.list
+    if (list === undefined) return false
+    const fam = isIP(ip)
+    return fam !== 0 && list.check(ip, fam === 4 ? 'ipv4' : 'ipv6')
+  }
 }
