@@ -54,6 +54,8 @@ export function basePortcullisConfig(p: PortcullisPorts): PortcullisBenchConfig 
     upstreams: { bench: { targets: [{ url: p.upstreamOrigin }] } },
     routes: [{ name: 'plain', match: { pathPrefix: '/' }, upstream: 'bench' }],
     accessLog: { destination: p.accessLogPath },
+    // The API inventory is on by default; the plain route (every ratio's reference) stays without it.
+    inventory: { enabled: false },
   }
 }
 
@@ -318,6 +320,33 @@ export const SCENARIOS: readonly Scenario[] = [
     proxies: ['portcullis'],
     request: { method: 'GET', path: '/api/orders/42', headers: { accept: 'application/json' } },
     portcullisConfig: withRateLimit(false),
+  },
+  {
+    // The API inventory (issue 18) at its default sampling (1%, and the first 20 requests of each
+    // operation): every request mapped to its operation and counted; samples classified.
+    name: 'inventory',
+    maxRatio: 1.15,
+    proxies: ['portcullis'],
+    request: { method: 'GET', path: '/api/orders/42', headers: { accept: 'application/json' } },
+    portcullisConfig: (base) => {
+      base.inventory = { enabled: true }
+      return base
+    },
+  },
+  {
+    // Every message classified: the 1 KB JSON POST of openapi-json (the validation policy buffers
+    // its body, so the inventory classifies it) and its JSON answer, on every request. Compare with
+    // openapi-json, the same without the inventory.
+    name: 'inventory-classify-all',
+    proxies: ['portcullis'],
+    request: postRequest,
+    portcullisConfig: (base) => {
+      base.policies = {
+        'openapi-validation': { spec: new URL('../../examples/demo/openapi.yaml', import.meta.url).pathname },
+      }
+      base.inventory = { enabled: true, sampleRate: 1 }
+      return base
+    },
   },
   {
     name: 'rate-limit-redis',

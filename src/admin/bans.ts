@@ -4,11 +4,10 @@
  * mirror poll (250 ms).
  *
  *   GET    /v1/bans?limit=&cursor=          list (ordered by id, paginated)
- *   POST   /v1/bans                          { ip | principal, seconds, reason? } → 201
- *                                             (ip: an address, or a CIDR range: /8 or narrower for
- *                                             IPv4, /16 or narrower for IPv6)
+ *   POST   /v1/bans                          { ip | cidr | principal, seconds, reason? } → 201
  *   DELETE /v1/bans/{id}                     → 204, or 404 when there is no such ban
  */
+import { isIP } from 'node:net'
 import {
   BANS_MAP,
   type BanKind,
@@ -18,12 +17,13 @@ import {
   encodeBan,
   MAX_BAN_REASON_LENGTH,
   MAX_BAN_SECONDS,
+  MIN_CIDR_BITS,
+  normalizeCidr,
   noteLocalBan,
   parseBanKey,
 } from '../detect/bans.js'
 import { GatewayError } from '../gateway/errors.js'
 import { acquireMapMirror } from '../stores/mirror.js'
-import { formatCidr, parseCidr, unmapCidr } from '../util/cidr.js'
 import type { MapEntry } from '../stores/types.js'
 import type { AdminModule, AdminModuleContext } from './api.js'
 import { encodeCursor, invalid, parseListQuery, storeFailure } from './list.js'
@@ -59,30 +59,6 @@ function toItem(id: string, e: MapEntry): BanItem | undefined {
   }
 }
 
-/** Widest ranges a ban may take: a typo must not lock out a large part of the Internet. */
-const MIN_BAN_PREFIX = { ipv4: 8, ipv6: 16 } as const
-
-/**
- * The ban key of an `ip` field: `ip:<address>` for one address (canonical text; an IPv4-mapped
- * IPv6 address in IPv4 form, as client addresses are compared), `ip:<network>/<prefix>` for a
- * range (host bits must be clear).
- */
-export function ipBanKey(ip: unknown): string {
-  const expected = 'expected an IPv4 or IPv6 address or CIDR range (e.g. 203.0.113.0/24)'
-  if (typeof ip !== 'string' || ip.length > 64) throw invalid('ip', expected)
-  const parsed = parseCidr(ip)
-  if (parsed === undefined) throw invalid('ip', expected)
-  const c = unmapCidr(parsed)
-  const full = c.family === 'ipv4' ? 32 : 128
-  if (c.prefix === full) return `ip:${c.network}`
-  if (c.prefix < MIN_BAN_PREFIX[c.family])
-    throw invalid('ip', `a range wider than /${MIN_BAN_PREFIX[c.family]} is refused for ${c.family}`)
-  const exact = parseCidr(ip.slice(0, ip.indexOf('/')))
-  if (exact !== undefined && unmapCidr(exact).network !== c.network)
-    throw invalid('ip', `host bits are set: did you mean ${formatCidr(c)}?`)
-  return `ip:${formatCidr(c)}`
-}
-
 /** Validates a POST body; returns the key and the record. */
 export function parseBanCreate(
   body: unknown,
@@ -93,14 +69,23 @@ export function parseBanCreate(
     throw invalid('body', 'expected an object')
   const o = body as Record<string, unknown>
   for (const k of Object.keys(o)) {
-    if (k !== 'ip' && k !== 'principal' && k !== 'seconds' && k !== 'reason')
+    if (k !== 'ip' && k !== 'cidr' && k !== 'principal' && k !== 'seconds' && k !== 'reason')
       throw invalid(k, 'unknown field')
   }
-  if ((o.ip === undefined) === (o.principal === undefined))
-    throw invalid('ip', 'give exactly one of ip, principal')
+  const given = [o.ip, o.cidr, o.principal].filter((x) => x !== undefined).length
+  if (given !== 1) throw invalid('ip', 'give exactly one of ip, cidr, principal')
   let key: string | undefined
-  if (o.ip !== undefined) {
-    key = ipBanKey(o.ip)
+  if (o.cidr !== undefined) {
+    const c = typeof o.cidr === 'string' ? normalizeCidr(o.cidr.trim().toLowerCase()) : undefined
+    if (c === undefined)
+      throw invalid(
+        'cidr',
+        `expected an IPv4 network of /${MIN_CIDR_BITS.ipv4} to /32 or an IPv6 network of /${MIN_CIDR_BITS.ipv6} to /128 (address/bits)`,
+      )
+    key = banKey('cidr', c)
+  } else if (o.ip !== undefined) {
+    if (typeof o.ip !== 'string' || isIP(o.ip) === 0) throw invalid('ip', 'expected an IPv4 or IPv6 address')
+    key = banKey('ip', o.ip.toLowerCase())
   } else {
     const p = o.principal
     if (typeof p !== 'string' || LONE_SURROGATE.test(p)) throw invalid('principal', 'expected a string')
@@ -147,7 +132,7 @@ export function bansModule(ctx: AdminModuleContext): AdminModule {
   const parseId = (req: AdminRequest): string => {
     const id = req.params.id as string
     if (parseBanKey(id) === undefined)
-      throw invalid('id', 'expected ip:<address>, ip:<network>/<prefix> or principal:<id>')
+      throw invalid('id', 'expected ip:<address>, cidr:<network>/<bits> or principal:<id>')
     return id
   }
 

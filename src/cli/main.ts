@@ -8,6 +8,7 @@ import { type CliCommand, ConfigError, EXIT, lazyCommand, UsageError } from './c
 import {
   AUDIT_USAGE,
   CONFIG_USAGE,
+  INVENTORY_USAGE,
   KEYS_USAGE,
   LINT_USAGE,
   SCAN_USAGE,
@@ -42,6 +43,12 @@ export const COMMANDS: readonly CliCommand[] = [
     'verify an audit chain, report who accessed what, decrypt, make keyrings',
     AUDIT_USAGE,
     async () => (await import('./commands/audit/audit.js')).auditCommand,
+  ),
+  lazyCommand(
+    'inventory',
+    'the API inventory from live traffic: list, diff with a spec, export OpenAPI 3.1 (docs/inventory.md)',
+    INVENTORY_USAGE,
+    async () => (await import('./commands/inventory/inventory.js')).inventoryCommand,
   ),
   lazyCommand(
     'scan',

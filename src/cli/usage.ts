@@ -44,6 +44,20 @@ export const CONFIG_USAGE = `usage: portcullis config check FILE [--format text|
   validates a gateway config exactly as serve and reload do (schema, then every policy's rules);
   prints every problem with file:line:col; exit 0 valid, 2 invalid.`
 
+export const INVENTORY_USAGE = `usage: portcullis inventory (--admin URL [--token T] | --config FILE)
+         [--format text|json|csv|openapi] [--flag F] [--diff SPEC [--diff-prefix P]] [--output FILE]
+  the API inventory learned from traffic (docs/inventory.md):
+  --admin URL     a gateway's admin listener (http://127.0.0.1:9901); the token: --token or
+                  $PORTCULLIS_ADMIN_TOKEN
+  --config FILE   read the shared inventory from the Redis store of that gateway config
+  --format        text (a table), json, csv, or openapi (an OpenAPI 3.1 document reconstructed from
+                  traffic, which lint and scan accept)
+  --flag F        only operations flagged F (shadow, zombie, unused, unauthenticated,
+                  undeclared-sensitive, blocked)
+  --diff SPEC     compare with an OpenAPI document (its paths served under --diff-prefix): shadow,
+                  zombie and unseen operations; exit 1 when traffic reaches shadow or zombie ones
+  exit: 0 ok, 1 differences (--diff), 2 usage or config error, 3 the gateway or store did not answer`
+
 export const SECRETS_USAGE = `usage: portcullis secrets [PATH...] [--git [--since T] [--branch B]] [--stdin]
          [--format text|json|sarif] [--output FILE] [--baseline FILE [--update-baseline]]
          [--jobs N|auto] [--redact] [--config FILE] [--max-file-size 100m] [--no-gitignore] [--no-archives]

@@ -9,6 +9,7 @@ import { StoresConfig } from '../stores/config.js'
 import { AuditConfig } from '../audit/config.js'
 import { DetectConfig } from '../detect/config.js'
 import { EgressConfig } from '../egress/config.js'
+import { InventoryConfig } from '../inventory/config.js'
 
 export const TlsConfig = Type.Object(
   {
@@ -455,6 +456,7 @@ export const GatewayConfig = Type.Object(
     audit: AuditConfig,
     detect: DetectConfig,
     egress: EgressConfig,
+    inventory: InventoryConfig,
     log: Type.Object(
       {
         level: Type.Union(

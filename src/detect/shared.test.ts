@@ -147,6 +147,7 @@ function wrap(inner: Store, parts: Partial<Store>): Store {
     sets: inner.sets,
     gcra: inner.gcra,
     maps: inner.maps,
+    hashes: inner.hashes,
     ping: () => inner.ping(),
     close: () => inner.close(),
     ...parts,

@@ -79,11 +79,13 @@ export class Gateway {
       draining,
     })
     this.forwarder = new Forwarder(this.responder, draining)
+    this.forwarder.inventory = deps.inventory // inventory:
     this.logPhase = new LogPhase({
       logger: deps.logger,
       accessLog: deps.accessLog,
       audit: deps.audit,
       detect: deps.detect,
+      inventory: deps.inventory, // inventory:
     })
     deps.metrics.inFlight = () => this.inFlight
     this.runtime = new Runtime(config, deps)

@@ -3,6 +3,7 @@
  * instances and hooks, the router. It is immutable once built; a reload builds a new one and
  * swaps it in, and each request keeps the runtime it started with until its log phase has run.
  */
+import type { TrafficObserver } from '../inventory/observer.js'
 import type { Logger } from 'pino'
 import { noopAudit } from '../audit/event.js'
 import type { RequestAudit } from '../audit/request.js'
@@ -35,6 +36,8 @@ export interface GatewayDeps {
   audit?: RequestAudit | undefined
   /** The attack detectors (src/detect), fed every finished request; undefined when off. */
   detect?: { observe(entry: LogEntry): void } | undefined
+  // inventory: the API inventory and the dashboard's live data (src/inventory/observer.ts)
+  inventory?: TrafficObserver | undefined
 }
 
 export type RequestHook = NonNullable<PolicyInstance['onRequest']>

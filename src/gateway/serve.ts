@@ -20,6 +20,10 @@ import { RequestAudit } from '../audit/request.js'
 import { DetectEngine } from '../detect/engine.js'
 import { type EgressProxy, startEgressProxy } from '../egress/proxy.js'
 import { noopAudit } from '../audit/event.js'
+import { Telemetry } from '../dashboard/telemetry.js'
+import { Inventory } from '../inventory/inventory.js'
+import { inventorySpecs, trafficObserver } from '../inventory/observer.js'
+import { SpecIndex } from '../inventory/spec-index.js'
 import { GatewayMetrics } from './metrics.js'
 import { type RunningListener, reloadTls, startAdmin, startListener } from './server.js'
 
@@ -114,10 +118,28 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   // audit: what the start found wrong with the chain against its anchor is an alert.
   for (const p of audit?.startProblems ?? [])
     detect?.report({ detector: 'audit-truncation', subject: `audit:${audit?.instance}`, ...p })
+  // inventory: one per process (bound at start, kept across reloads), and the dashboard's live data.
+  let inventory: Inventory | undefined
+  if (config.inventory.enabled) {
+    const spec = new SpecIndex(inventorySpecs(config, baseDir))
+    for (const p of spec.problems) logger.warn({ problem: p }, 'inventory: a spec could not be read')
+    inventory = new Inventory({ config: config.inventory, store, spec, logger })
+  }
+  const telemetry = config.admin.enabled && config.admin.token !== undefined ? new Telemetry() : undefined
   let gateway: Gateway
   try {
-    gateway = new Gateway(config, { logger, accessLog, metrics, baseDir, store, audit: requestAudit, detect })
+    gateway = new Gateway(config, {
+      logger,
+      accessLog,
+      metrics,
+      baseDir,
+      store,
+      audit: requestAudit,
+      detect,
+      inventory: trafficObserver(inventory, telemetry),
+    })
   } catch (err) {
+    await inventory?.close()
     detect?.close()
     await store.close()
     await closeQuietly(audit)
@@ -145,6 +167,8 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
         store,
         alerts: detect?.alerts,
         audit,
+        inventory,
+        telemetry,
         effectiveConfig: () => effective,
         notReady: () =>
           !ready
@@ -162,6 +186,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     await egress?.close() // egress:
     await gateway.close(true)
     detect?.close()
+    await inventory?.close()
     await store.close().catch(() => undefined)
     await closeQuietly(audit)
     throw err
@@ -203,6 +228,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       JSON.stringify(next.config.stores) !== JSON.stringify(config.stores) ||
       JSON.stringify(next.config.audit) !== JSON.stringify(config.audit) ||
       JSON.stringify(next.config.detect) !== JSON.stringify(config.detect) ||
+      JSON.stringify(next.config.inventory) !== JSON.stringify(config.inventory) ||
       // egress: the proxy's listener (enabled, host, port) is bound at start
       JSON.stringify([next.config.egress.enabled, next.config.egress.host, next.config.egress.port]) !==
         JSON.stringify([config.egress.enabled, config.egress.host, config.egress.port])
@@ -229,7 +255,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     }
     if (listenersChanged) {
       logger.warn(
-        'listener, admin, access log, stores, audit or detect settings changed: they take effect on restart',
+        'listener, admin, access log, stores, audit, detect or inventory settings changed: they take effect on restart',
       )
     }
     for (const w of next.warnings) logger.warn({ config: formatProblem(w) }, 'config warning')
@@ -296,6 +322,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       await admin?.close()
       await detect?.webhook?.flush(1000)
       detect?.close()
+      await inventory?.close()
       accessLog?.flush()
       // audit: closed before the store, which may hold its anchors (the final one is written at close).
       if (audit) {

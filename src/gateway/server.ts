@@ -8,6 +8,7 @@ import net, { type AddressInfo, type Socket } from 'node:net'
 import type { Logger } from 'pino'
 import type { AlertList } from '../detect/alerts.js'
 import { type AdminApiOptions, createAdminApi, isAdminApiPath } from '../admin/api.js'
+import { createDashboard, isDashboardPath } from '../dashboard/server.js'
 import type { AdminConfig, ListenerConfig } from '../config/schema.js'
 import type { Store } from '../stores/types.js'
 import type { Gateway } from './gateway.js'
@@ -187,6 +188,9 @@ export async function startAdmin(
     /** GET /v1/audit/status and GET /v1/config. */
     audit?: AdminApiOptions['audit']
     effectiveConfig?: AdminApiOptions['effectiveConfig']
+    /** inventory: GET /v1/inventory… and the dashboard's live data. */
+    inventory?: AdminApiOptions['inventory']
+    telemetry?: AdminApiOptions['telemetry']
   },
 ): Promise<RunningListener> {
   const api = createAdminApi({
@@ -196,10 +200,18 @@ export async function startAdmin(
     alerts: deps.alerts,
     audit: deps.audit,
     effectiveConfig: deps.effectiveConfig,
+    inventory: deps.inventory,
+    telemetry: deps.telemetry,
   })
+  // dashboard: the admin web page under /ui (session cookie; see src/dashboard/)
+  const dashboard =
+    api.enabled && cfg.token !== undefined
+      ? createDashboard({ api, token: cfg.token, logger: deps.logger, telemetry: deps.telemetry })
+      : undefined
   const server = http.createServer({ requestTimeout: 10000, headersTimeout: 5000 }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0] as string
     if (isAdminApiPath(path)) return api.handle(req, res)
+    if (dashboard !== undefined && isDashboardPath(path)) return dashboard.handle(req, res) // dashboard:
     const send = (status: number, body: string, type = 'application/json') => {
       res.writeHead(status, {
         'content-type': type,
@@ -251,6 +263,7 @@ export async function startAdmin(
     url,
     close: async () => {
       await closeServer(server)
+      dashboard?.close()
       api.close()
     },
   }

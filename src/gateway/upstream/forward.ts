@@ -10,6 +10,7 @@
  * (a route with `onResponseBody` hooks): the body is read up to `responseBodyLimit`, passed
  * through the hooks, then sent.
  */
+import type { BodyTee, TrafficObserver } from '../../inventory/observer.js'
 import { Transform, type TransformCallback } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { type GatewayContext, kCtx, type ResWithCtx } from '../context.js'
@@ -28,6 +29,8 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 export class Forwarder {
   private readonly responder: Responder
   private readonly draining: () => boolean
+  /** inventory: bounded copies of sampled response bodies (src/inventory/observer.ts). */
+  inventory: TrafficObserver | undefined = undefined
 
   constructor(responder: Responder, draining: () => boolean) {
     this.responder = responder
@@ -167,6 +170,7 @@ export class Forwarder {
       // is still encoded keeps its Content-Encoding (dropping it would hand the client gzip bytes
       // as if they were the plain body).
       for (const hook of route.bodyHooks) body = await hook(ctx, head, body)
+      this.inventory?.responseTee(ctx, head.status, head.headers)?.push(body) // inventory:
       if (head.headers['content-length'] !== undefined || data.statusCode !== 204) {
         head.headers['content-length'] = body.length
       }
@@ -257,6 +261,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined = undefined
   /** Declared response body length while nothing is written; -1 unknown/streaming, -2 ended. */
   private wholeBodyBytes = -1
+  /** inventory: a bounded copy of a sampled response body (undefined for most requests). */
+  private invTee: BodyTee | undefined = undefined
 
   constructor(ctx: GatewayContext, fwd: Forwarder, canRetry: boolean) {
     this.ctx = ctx
@@ -300,6 +306,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       controller.abort(err as Error)
       return
     }
+    this.invTee = this.fwd.inventory?.responseTee(ctx, head.status, head.headers) // inventory:
     const cl = head.headers['content-length']
     this.wholeBodyBytes = typeof cl === 'string' ? Number(cl) : typeof cl === 'number' ? cl : -1
     const hold = this.fwd.audit?.beforeResponse(ctx, head.status)
@@ -319,6 +326,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const res = this.ctx.res
+    if (this.invTee !== undefined) this.invTee.push(chunk) // inventory:
     if (chunk.length === this.wholeBodyBytes) {
       // The whole declared body in one chunk (the common small JSON answer): end with it, so the
       // head and body leave in one write and the end needs no second pass.

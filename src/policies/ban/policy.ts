@@ -1,67 +1,15 @@
 import { requestFields } from '../../audit/event.js'
-import { BANS_MAP, localBans } from '../../detect/bans.js'
+import { BANS_MAP, CidrBans, localBans } from '../../detect/bans.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyDeps, type PolicyInstance } from '../../gateway/pipeline/policy.js'
-import { acquireMapMirror, type MapMirror } from '../../stores/mirror.js'
-import { CidrSet, parseCidr } from '../../util/cidr.js'
+import { acquireMapMirror } from '../../stores/mirror.js'
 import { BanConfig } from './schema.js'
 
 /** True when the credential's `amr` claim (RFC 8176) lists `mfa`. */
 function hasMfa(claims: Readonly<Record<string, unknown>>): boolean {
   const amr = claims.amr
   return Array.isArray(amr) && amr.includes('mfa')
-}
-
-/**
- * The range bans (`ip:<network>/<prefix>` entries) of the ban list as one CIDR set, rebuilt from
- * the mirror when it changes or when one of its ranges expires; a lookup is one BlockList check
- * (none while no range is banned).
- */
-class RangeBans {
-  private set = CidrSet.empty
-  private nextExpiry = Number.POSITIVE_INFINITY
-  private dirty = true
-
-  constructor(
-    private readonly mirror: () => MapMirror,
-    private readonly now: () => number,
-  ) {}
-
-  changed(): void {
-    this.dirty = true
-  }
-
-  /** The banned range `ip` lies in (its ban key), or undefined. */
-  find(ip: string): string | undefined {
-    const t = this.now()
-    if (this.dirty || t >= this.nextExpiry) this.rebuild(t)
-    if (this.set.size === 0 || !this.set.has(ip)) return undefined
-    // A hit (rare): name the range for the audit event.
-    for (const r of this.each) if (r.set.has(ip)) return r.key
-    return 'ip:range'
-  }
-
-  private each: { key: string; set: CidrSet }[] = []
-
-  private rebuild(t: number): void {
-    this.dirty = false
-    const ranges: string[] = []
-    const each: { key: string; set: CidrSet }[] = []
-    let next = Number.POSITIVE_INFINITY
-    for (const [key, e] of this.mirror().entries()) {
-      if (!key.startsWith('ip:') || !key.includes('/')) continue
-      if (e.expiresAt !== undefined && e.expiresAt <= t) continue
-      const range = key.slice(3)
-      if (parseCidr(range) === undefined) continue
-      ranges.push(range)
-      each.push({ key, set: CidrSet.from([range]) })
-      if (e.expiresAt !== undefined && e.expiresAt < next) next = e.expiresAt
-    }
-    this.set = ranges.length > 0 ? CidrSet.from(ranges) : CidrSet.empty
-    this.each = each
-    this.nextExpiry = next > t ? next : t + 1000
-  }
 }
 
 /**
@@ -73,9 +21,11 @@ class RangeBans {
  * already seen, and refusing every request while the store is down would be an outage.
  */
 function banCheck(kind: 'ip' | 'principal', { store, logger, now, audit }: PolicyDeps): PolicyInstance {
-  const ranges: RangeBans | undefined = kind === 'ip' ? new RangeBans(() => mirror, now) : undefined
-  const mirror = acquireMapMirror(store, BANS_MAP, { logger, onChange: () => ranges?.changed() })
   const local = localBans(store)
+  let cidr: CidrBans | undefined
+  const mirror = acquireMapMirror(store, BANS_MAP, { logger, onChange: () => cidr?.invalidate() })
+  // Network bans (`cidr:<network>/<bits>`): one BlockList check per request while there are any.
+  if (kind === 'ip') cidr = new CidrBans(() => mirror.entries(), local, now)
   const deny = (ctx: RequestContext, key: string): never => {
     audit.emit({
       type: 'ban.hit',
@@ -117,8 +67,7 @@ function banCheck(kind: 'ip' | 'principal', { store, logger, now, audit }: Polic
       if (kind === 'ip') {
         const key = `ip:${ctx.clientIp}`
         if (banned(key)) deny(ctx, key)
-        const range = ranges?.find(ctx.clientIp)
-        if (range !== undefined) deny(ctx, range)
+        if (cidr?.matches(ctx.clientIp)) deny(ctx, `cidr:${ctx.clientIp}`)
         return
       }
       const p = ctx.principal
@@ -135,7 +84,7 @@ function banCheck(kind: 'ip' | 'principal', { store, logger, now, audit }: Polic
 }
 
 /**
- * IP bans (issue 7): a client IP in the ban list, or in a range of it (`ip:203.0.113.0/24`), is refused with 403 GW_ERR_BANNED before any other
+ * IP bans (issue 7): a client IP in the ban list (or in a banned network, `cidr:` entries) is refused with 403 GW_ERR_BANNED before any other
  * policy runs (only overload shedding comes first). On by default: it costs a Map lookup.
  */
 export const ban = definePolicy({
