@@ -1,6 +1,6 @@
 /**
- * CIDR ranges and address sets, shared by every part that matches client or destination
- * addresses against ranges (ip-filter, bans, ssrf-guard, the egress proxy, trusted proxies). Built
+ * CIDR ranges and address sets, shared by the parts that match client or destination addresses
+ * against ranges (ip-filter, ssrf-guard, the egress proxy; CIDR bans parse through it). Built
  * on node:net's BlockList, which compares numerically: no string tricks (`010.0.0.1`, `::ffff:`
  * forms) get past it. An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) matches the IPv4 ranges of
  * a set too.
@@ -188,29 +188,4 @@ export function cidrListProblems(path: string, entries: readonly string[]): stri
       )
   })
   return out
-}
-
-/**
- * An IPv4-mapped IPv6 range (`::ffff:10.0.0.0/104`) as the IPv4 range it means (`10.0.0.0/8`);
- * any other range unchanged. Client addresses are compared in IPv4 form, so bans and lists keep
- * one spelling.
- */
-export function unmapCidr(c: Cidr): Cidr {
-  if (c.family !== 'ipv6' || c.prefix < 96) return c
-  const w = ipv6ToWords(c.network)
-  if (
-    w === undefined ||
-    w[0] !== 0 ||
-    w[1] !== 0 ||
-    w[2] !== 0 ||
-    w[3] !== 0 ||
-    w[4] !== 0 ||
-    w[5] !== 0xffff
-  )
-    return c
-  return {
-    network: intToIpv4(((w[6] as number) * 65536 + (w[7] as number)) >>> 0),
-    prefix: c.prefix - 96,
-    family: 'ipv4',
-  }
 }
