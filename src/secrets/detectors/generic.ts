@@ -4,7 +4,10 @@
  * forms. These have the lowest specificity: a provider detector matching the same span wins.
  */
 import type { Detector } from '../types.js'
-import { ASSIGN } from './helpers.js'
+import { ASSIGN, ASSIGN_GATE } from './helpers.js'
+
+/** URL credentials: `@` comes after the scheme before any `/`, blank, quote or angle bracket. */
+const USERINFO_GATE = { skip: `[^\\t\\n\\f\\r @/'"<>]`, find: '[@]' }
 
 const URL_DOCS = 'https://owasp.org/Top10/A07_2021-Identification_and_Authentication_Failures/'
 
@@ -33,6 +36,7 @@ export const GENERIC: Detector[] = [
     ],
     pattern: '([a-z0-9+]{3,16})://[^\\s:@/\'"<>]{1,128}:([^\\s@/\'"<>]{3,128})@[A-Za-z0-9_.-]+',
     secretGroup: 2,
+    gate: USERINFO_GATE,
     after: 400,
     severity: 'critical',
     specificity: 1,
@@ -58,6 +62,7 @@ export const GENERIC: Detector[] = [
     ],
     pattern: '(?:[a-z+]{3,10})://[^\\s:@/\'"<>]{1,128}:([^\\s@/\'"<>]{3,128})@[A-Za-z0-9_.-]+',
     before: 4,
+    gate: USERINFO_GATE,
     after: 400,
     severity: 'high',
     specificity: 1,
@@ -142,6 +147,7 @@ export const GENERIC: Detector[] = [
     keywords: ['password', 'passwd', 'pwd', 'passphrase'],
     pattern: `(?i:password|passwd|pwd|passphrase)[A-Za-z0-9_.-]{0,24}["']?[ \\t]*(?:=|:|:=|=>|,|==)[ \\t]*["'\`]([^"'\`\\s]{8,128})["'\`]`,
     boundary: false,
+    gate: ASSIGN_GATE,
     after: 200,
     minEntropy: 2.8,
     severity: 'high',
@@ -186,6 +192,7 @@ export const GENERIC: Detector[] = [
     ],
     pattern: `(?i:secret|token|api_key|apikey|api-key|access_key|accesskey|auth_key|private_key|credential)[A-Za-z0-9_.-]{0,24}${ASSIGN}([A-Za-z0-9_./+=~-]{16,256})(?:[^A-Za-z0-9_./+=~-]|$)`,
     boundary: false,
+    gate: ASSIGN_GATE,
     after: 320,
     minEntropy: 3.5,
     mixed: true,
