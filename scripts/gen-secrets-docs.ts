@@ -17,12 +17,25 @@ export function table(): string {
   const total = DETECTOR_GROUPS.reduce((n, g) => n + g.detectors.length, 0)
   const out = [`${total} detectors.`, '']
   for (const g of DETECTOR_GROUPS) {
-    out.push(`### ${g.category} (${g.detectors.length})`, '', '| id | credential | provider | keywords | check | severity |', '| --- | --- | --- | --- | --- | --- |')
+    out.push(
+      `### ${g.category} (${g.detectors.length})`,
+      '',
+      '| id | credential | provider | keywords | check | severity |',
+      '| --- | --- | --- | --- | --- | --- |',
+    )
     for (const d of g.detectors) {
-      const checks = [d.validator, d.minEntropy !== undefined ? `entropy ≥ ${d.minEntropy}` : undefined, d.mixed ? 'letters+digits' : undefined].filter(Boolean).join(', ')
+      const checks = [
+        d.validator,
+        d.minEntropy !== undefined ? `entropy ≥ ${d.minEntropy}` : undefined,
+        d.mixed ? 'letters+digits' : undefined,
+      ]
+        .filter(Boolean)
+        .join(', ')
       const name = d.docs.startsWith('http') ? `[${cell(d.name)}](${d.docs})` : cell(d.name)
       const desc = d.description ? `: ${cell(d.description)}` : ''
-      out.push(`| \`${d.id}\` | ${name}${desc} | ${cell(d.provider)} | ${d.keywords.map((k) => `\`${cell(k)}\``).join(' ')} | ${checks || 'pattern'} | ${d.severity} |`)
+      out.push(
+        `| \`${d.id}\` | ${name}${desc} | ${cell(d.provider)} | ${d.keywords.map((k) => `\`${cell(k)}\``).join(' ')} | ${checks || 'pattern'} | ${d.severity} |`,
+      )
     }
     out.push('')
   }
