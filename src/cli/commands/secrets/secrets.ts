@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads'
 import { newFindings, readBaseline, writeBaseline } from '../../../secrets/baseline.js'
 import { type Finding, scanBuffer } from '../../../secrets/findings.js'
 import { renderJson, renderSarif, renderText, type Summary } from '../../../secrets/report.js'
+import type { SecretScanner } from '../../../secrets/engine.js'
 import { buildSetup } from '../../../secrets/setup.js'
 import {
   archiveKind,
@@ -85,7 +86,7 @@ export async function secretsCommand(args: string[]): Promise<number> {
     throw new UsageError('--since and --branch go with --git')
   const maxFileSize = parseSize(v['max-file-size'] as string)
   const redact = v.redact === true
-  const setup = buildSetup(v.config)
+  const setup = await buildSetup(v.config)
   const { scanner, allowPaths } = setup
   const started = performance.now()
   const progress = new Progress()
@@ -130,7 +131,7 @@ export async function secretsCommand(args: string[]): Promise<number> {
     const entries: WalkEntry[] = []
     const archives: WalkEntry[] = []
     try {
-      for await (const e of walk(roots, { maxFileSize, gitignore: !v['no-gitignore'] }, skipped)) {
+      for (const e of walk(roots, { maxFileSize, gitignore: !v['no-gitignore'] }, skipped)) {
         if (allowPaths.ignores(e.rel)) continue
         if (!v['no-archives'] && archiveKind(e.display) !== undefined) archives.push(e)
         else entries.push(e)
@@ -153,7 +154,7 @@ export async function secretsCommand(args: string[]): Promise<number> {
       }
     } else {
       bytes = entries.reduce((n, e) => n + e.size, 0)
-      await scanWithWorkers(entries, jobs, v.config, redact, (fs, s, sk) => {
+      await scanWithWorkers(entries, jobs, v.config, redact, scanner, (fs, s, sk) => {
         take(fs, s)
         skipped.push(...sk)
         progress.tick(++files, bytes)
@@ -213,31 +214,41 @@ export async function secretsCommand(args: string[]): Promise<number> {
   return findings.length > 0 ? EXIT.FINDINGS : incomplete > 0 ? EXIT.USAGE : EXIT.OK
 }
 
-/** Spreads files over `jobs` worker threads, largest first; resolves when all are scanned. */
+/**
+ * Spreads files over `jobs` threads: `jobs - 1` worker threads take the largest files first, and
+ * this thread, which has its scanner built already, takes the smallest, yielding every few
+ * milliseconds to hand the workers their next file. Resolves when all are scanned.
+ */
 function scanWithWorkers(
   entries: readonly WalkEntry[],
   jobs: number,
   configFile: string | undefined,
   redact: boolean,
+  scanner: SecretScanner,
   onResult: (findings: Finding[], stats: ScanStats | undefined, skipped: Skipped[]) => void,
 ): Promise<void> {
   const queue = [...entries].sort((a, b) => b.size - a.size)
   const url = new URL('../../../secrets/worker.js', import.meta.url)
   return new Promise((resolve, reject) => {
-    let next = 0
+    let next = 0 // the workers' end of the queue
+    let last = queue.length - 1 // this thread's end
     let done = 0
+    let failed = false
     const workers: Worker[] = []
     const finish = (err?: unknown) => {
+      if (failed) return
       for (const w of workers) void w.terminate()
-      if (err) reject(err)
-      else resolve()
+      if (err) {
+        failed = true
+        reject(err)
+      } else if (done === queue.length) resolve()
     }
     const feed = (w: Worker) => {
-      const e = queue[next]
-      if (e === undefined) return
+      if (next > last) return
+      const e = queue[next] as WalkEntry
       w.postMessage({ id: next++, abs: e.abs, display: e.display, size: e.size })
     }
-    for (let i = 0; i < Math.min(jobs, queue.length); i++) {
+    for (let i = 0; i < Math.min(jobs - 1, queue.length); i++) {
       const w = new Worker(url, { workerData: { configFile, redact } })
       workers.push(w)
       w.on('message', (m: { findings: Finding[]; stats: ScanStats | undefined; skipped: Skipped[] }) => {
@@ -250,5 +261,21 @@ function scanWithWorkers(
       feed(w)
       feed(w)
     }
+    const own = async () => {
+      let since = performance.now()
+      while (!failed && next <= last) {
+        const e = queue[last--] as WalkEntry
+        const skipped: Skipped[] = []
+        const r = scanFile(scanner, e.abs, e.size, { file: e.display, redact }, skipped)
+        onResult(r.findings, r.stats, skipped)
+        done++
+        if (performance.now() - since > 5) {
+          await new Promise((r) => setImmediate(r))
+          since = performance.now()
+        }
+      }
+      if (done === queue.length) finish()
+    }
+    own().catch(finish)
   })
 }
