@@ -66,10 +66,16 @@ export function base64Spans(input: Uint8Array, out: EncodedSpan[]): void {
       i = j + 1
       continue
     }
-    let s = j
-    while (s > i && B64_CLASS[input[s - 1] as number] !== 0) s--
     let e = j + 1
     while (e < n && B64_CLASS[input[e] as number] !== 0) e++
+    if (e - i < MIN_B64 - 2) {
+      // The run holding j starts at i or later: it is shorter than any span (no need to find
+      // where it starts).
+      i = e + 1
+      continue
+    }
+    let s = j
+    while (s > i && B64_CLASS[input[s - 1] as number] !== 0) s--
     let end = e
     while (end < n && end - e < 2 && input[end] === 61) end++
     const len = end - s

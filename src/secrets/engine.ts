@@ -381,6 +381,7 @@ export class SecretScanner {
     if (start < 0 || end <= start) return
     const secret = buf.toString('latin1', start, end)
     const d = c.d
+    if (d.maxLength !== undefined && secret.length > d.maxLength) return
     if (d.validator !== undefined && !runValidator(d.validator, secret)) return
     if (d.minEntropy !== undefined && shannonEntropy(secret) < d.minEntropy) return
     if (d.mixed && !hasLetterAndDigit(secret)) return

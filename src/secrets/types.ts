@@ -70,6 +70,12 @@ export interface Detector {
    * dropped (`access_key_id = …` is an identifier, not a secret).
    */
   exclude?: string
+  /**
+   * Longest secret, checked after the match: lets a pattern say `{16,}` where it means
+   * `{16,256}` (the window bounds the match anyway), which keeps its program small enough for
+   * RE2's bit-state matcher instead of its NFA.
+   */
+  maxLength?: number
   /** Minimum Shannon entropy of the secret, in bits per character (generic rules). */
   minEntropy?: number
   /** Require both a letter and a digit in the secret (generic rules). */

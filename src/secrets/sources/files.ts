@@ -143,9 +143,7 @@ function isIgnored(stack: { dir: string; ig: Ignore }[], abs: string, isDir: boo
 
 /** True when the first 8000 bytes contain a NUL (git's test for binary content). */
 export function looksBinary(buf: Uint8Array): boolean {
-  const n = Math.min(buf.length, 8000)
-  for (let i = 0; i < n; i++) if (buf[i] === 0) return true
-  return false
+  return Buffer.from(buf.buffer, buf.byteOffset, Math.min(buf.length, 8000)).indexOf(0) !== -1
 }
 
 /** Files at most this large are read whole. */
