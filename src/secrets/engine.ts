@@ -41,6 +41,9 @@ interface Compiled {
   /** Pattern runs so far (see DFA_AFTER). */
   runs: number
   gateFromLast: boolean
+  /** The gate's second stage (`Detector.gate.next`). */
+  thenSkip: Uint8Array | undefined
+  thenFind: Uint8Array | undefined
   /** The keywords in their exact case, when a hit must have it (`Detector.exactKeyword`). */
   exact: Buffer[] | undefined
 }
@@ -155,6 +158,12 @@ export class SecretScanner {
         gateFind: d.gate ? classTable(d.gate.find, d.id) : undefined,
         exact: d.exactKeyword ? d.keywords.map((k) => Buffer.from(k, 'latin1')) : undefined,
         gateFromLast: d.gate?.fromLast === true,
+        thenSkip: d.gate?.next
+          ? d.gate.next.skip === undefined
+            ? NONE
+            : classTable(d.gate.next.skip, d.id)
+          : undefined,
+        thenFind: d.gate?.next ? classTable(d.gate.next.find, d.id) : undefined,
         runs: 0,
       }
       if (d.custom) this.compile(c)
@@ -165,7 +174,7 @@ export class SecretScanner {
     this.keywordLength = Int32Array.from(keywords, (k) => k.length)
   }
 
-  /** Scratch arrays (one per detector) for `scanLevel`, four per depth: reset to -1, reused. */
+  /** Scratch arrays (one per detector) for `scanLevel`, six per depth: reset to -1, reused. */
   private readonly scratchArrays: Int32Array[] = []
   private scratch(i: number): Int32Array {
     let a = this.scratchArrays[i]
@@ -246,15 +255,20 @@ export class SecretScanner {
     // the same answer, so each character is looked at once per detector.
     let gateFrom: Int32Array = EMPTY
     let gateStop: Int32Array = EMPTY
+    // And of the second stage: the first stage's stop it was run from, and its answer (1 or 0).
+    let thenAt: Int32Array = EMPTY
+    let thenOk: Int32Array = EMPTY
     const found: Match[] = []
     const seen = new Set<number>()
 
     this.automaton.scan(buf, 0, len, (k, start) => {
       if (lastStart === EMPTY) {
-        lastStart = this.scratch(4 * depth)
-        coveredTo = this.scratch(4 * depth + 1)
-        gateFrom = this.scratch(4 * depth + 2)
-        gateStop = this.scratch(4 * depth + 3)
+        lastStart = this.scratch(6 * depth)
+        coveredTo = this.scratch(6 * depth + 1)
+        gateFrom = this.scratch(6 * depth + 2)
+        gateStop = this.scratch(6 * depth + 3)
+        thenAt = this.scratch(6 * depth + 4)
+        thenOk = this.scratch(6 * depth + 5)
       }
       stats.keywordHits++
       const list = byKeyword[k] as number[]
@@ -286,6 +300,22 @@ export class SecretScanner {
             gateStop[di] = stop
           }
           if (stop >= we || (c.gateFind as Uint8Array)[buf[stop] as number] !== 1) continue
+          if (c.thenFind !== undefined) {
+            if (thenAt[di] !== stop) {
+              const skip = c.thenSkip as Uint8Array
+              const find = c.thenFind
+              let p = stop + 1
+              while (p < len) {
+                const b = buf[p] as number
+                if (find[b] === 1 || skip[b] === 0) break
+                p++
+              }
+              stats.gateUnits += p - stop
+              thenAt[di] = stop
+              thenOk[di] = p < len && find[buf[p] as number] === 1 ? 1 : 0
+            }
+            if (thenOk[di] !== 1) continue
+          }
         }
         lastStart[di] = start
         const ws = Math.max(0, start - c.before)

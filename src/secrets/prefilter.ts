@@ -123,44 +123,41 @@ export class KeywordAutomaton {
     to: number,
     onHit: (keyword: number, start: number) => boolean | undefined,
   ): boolean {
-    const delta = this.delta
-    const firstOut = this.firstOut
+    // The loops are module functions of their own, so that each is optimized on its own from the
+    // first call (in one function, V8 optimized the hot loop first and then threw that code away
+    // at every other path it had not seen yet).
+    const hitsA: number[] = []
     const n = to - from
     if (n < 256) {
-      let a = 0
-      for (let i = from; i < to; i++) {
-        a = delta[(a << 8) | (input[i] as number)] as number
-        if (a >= firstOut && !this.emit(a, i, 0, onHit)) return false
-      }
-      return true
+      walk(this.delta, this.firstOut, input, from, to, 0, hitsA)
+      return this.report(hitsA, 0, onHit)
     }
     const mid = from + (n >> 1)
-    // Ends of occurrences: pairs (index of the last byte, state there), for each walk.
-    const hitsA: number[] = []
     const hitsB: number[] = []
-    let a = 0
-    let b = 0
-    let i = from
-    let j = mid
-    for (; i < mid; i++, j++) {
-      a = delta[(a << 8) | (input[i] as number)] as number
-      b = delta[(b << 8) | (input[j] as number)] as number
-      if (a >= firstOut) hitsA.push(i, a)
-      if (b >= firstOut) hitsB.push(j, b)
-    }
-    const tailEnd = Math.min(to, mid + this.maxLength - 1)
-    for (; i < tailEnd; i++) {
-      a = delta[(a << 8) | (input[i] as number)] as number
-      if (a >= firstOut) hitsA.push(i, a)
-    }
-    for (; j < to; j++) {
-      b = delta[(b << 8) | (input[j] as number)] as number
-      if (b >= firstOut) hitsB.push(j, b)
-    }
-    for (let k = 0; k < hitsA.length; k += 2)
-      if (!this.emit(hitsA[k + 1] as number, hitsA[k] as number, mid, onHit)) return false
-    for (let k = 0; k < hitsB.length; k += 2)
-      if (!this.emit(hitsB[k + 1] as number, hitsB[k] as number, 0, onHit)) return false
+    walkTwo(this.delta, this.firstOut, input, from, mid, hitsA, hitsB)
+    // The first walk's tail, from its state at the middle; the second walk's rest (its range is
+    // one longer than the first's when the length is odd).
+    walk(
+      this.delta,
+      this.firstOut,
+      input,
+      mid,
+      Math.min(to, mid + this.maxLength - 1),
+      states[0] as number,
+      hitsA,
+    )
+    walk(this.delta, this.firstOut, input, mid + (mid - from), to, states[1] as number, hitsB)
+    return this.report(hitsA, mid, onHit) && this.report(hitsB, 0, onHit)
+  }
+
+  /** Reports the collected ends of occurrences (see `emit`). */
+  private report(
+    hits: readonly number[],
+    below: number,
+    onHit: (keyword: number, start: number) => boolean | undefined,
+  ): boolean {
+    for (let k = 0; k < hits.length; k += 2)
+      if (!this.emit(hits[k + 1] as number, hits[k] as number, below, onHit)) return false
     return true
   }
 
@@ -204,4 +201,52 @@ export class KeywordAutomaton {
     }
     return false
   }
+}
+
+/** The states the walks ended in (`walkTwo` sets both, `walk` the first). */
+const states = new Int32Array(2)
+
+/**
+ * One walk over `input[from, to)` from state `s`: the ends of keyword occurrences are pushed to
+ * `hits` as pairs (index of the last byte, state). Sets `states[0]`.
+ */
+function walk(
+  delta: Uint16Array | Int32Array,
+  firstOut: number,
+  input: Uint8Array,
+  from: number,
+  to: number,
+  s: number,
+  hits: number[],
+): void {
+  for (let i = from; i < to; i++) {
+    s = delta[(s << 8) | (input[i] as number)] as number
+    if (s >= firstOut) hits.push(i, s)
+  }
+  states[0] = s
+}
+
+/**
+ * Two walks in one loop, over `input[from, mid)` and `input[mid, 2 * mid - from)`, both from the
+ * start state. Sets `states[0]` and `states[1]`.
+ */
+function walkTwo(
+  delta: Uint16Array | Int32Array,
+  firstOut: number,
+  input: Uint8Array,
+  from: number,
+  mid: number,
+  hitsA: number[],
+  hitsB: number[],
+): void {
+  let a = 0
+  let b = 0
+  for (let i = from, j = mid; i < mid; i++, j++) {
+    a = delta[(a << 8) | (input[i] as number)] as number
+    b = delta[(b << 8) | (input[j] as number)] as number
+    if (a >= firstOut) hitsA.push(i, a)
+    if (b >= firstOut) hitsB.push(j, b)
+  }
+  states[0] = a
+  states[1] = b
 }

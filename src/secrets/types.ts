@@ -52,10 +52,13 @@ export interface Detector {
    * the class `find` must come before any other character and within the window (`after`). Each class is a
    * bracket expression (`[=:,]`); it must follow from the pattern (the corpus test checks recall).
    * With `fromLast` the scan starts at the keyword's last character instead, for keywords that
-   * may end with the `find` character themselves (`pan=`).
+   * may end with the `find` character themselves (`pan=`). `next` is a second stage from the
+   * character after the one found: `skip` characters, then one of `find` (the first character of
+   * the value after `=`). Classes are written without `\s` (RE2's `\s` is `[\t\n\f\r ]`, the
+   * table is built by JavaScript's RegExp, whose `\s` is wider).
    * `name = value` detectors set it (`[=:,]` after the name), URL credentials too (`@` before `/`).
    */
-  gate?: { skip?: string; find: string; fromLast?: boolean }
+  gate?: { skip?: string; find: string; fromLast?: boolean; next?: { skip?: string; find: string } }
   /**
    * The pattern's literal prefix is case-sensitive: a keyword occurrence counts only when it has
    * one of the keywords' exact case (`API-` runs the pattern, `api-` does not). Default false.

@@ -19,6 +19,23 @@ export const ASSIGN = `["'\`]?[ \\t]*(?:=|:|:=|=>|,)[ \\t]*["'\`]?`
  */
 export const ASSIGN_GATE = { skip: `[A-Za-z0-9_.\\-"'\` \\t]`, find: '[=:,]', fromLast: true }
 
+/** What may come between an assignment's first character and its value (`ASSIGN`'s rest). */
+export const AFTER_ASSIGN = `[=> \\t"'\`]`
+
+/**
+ * The class a pattern's first character must be in, when the pattern starts with a bracket
+ * expression repeated at least once (`[A-Za-z0-9]{36}` → `[A-Za-z0-9]`); undefined otherwise.
+ */
+export function firstClass(pattern: string): string | undefined {
+  return /^(\[(?:[^\]\\]|\\.)+\])(?:\{[1-9][0-9]*(?:,[0-9]*)?\}|\+)/.exec(pattern)?.[1]
+}
+
+/** ASSIGN_GATE, with a second stage on the value's first character when the value pattern says it. */
+export function assignGate(value: string): NonNullable<Detector['gate']> {
+  const first = firstClass(value)
+  return first === undefined ? ASSIGN_GATE : { ...ASSIGN_GATE, next: { skip: AFTER_ASSIGN, find: first } }
+}
+
 /** Escapes a literal for a pattern. */
 export function lit(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')
@@ -53,7 +70,7 @@ export function prefixed(
   const longest = Math.max(...prefixes.map((p) => p.length))
   // The body's first character: when the body starts with a bracket expression repeated at least
   // once, a keyword followed by anything else cannot start a match (`key-value`, `sk_live_xxx…`).
-  const first = /^(\[(?:[^\]\\]|\\.)+\])(?:\{[1-9][0-9]*(?:,[0-9]*)?\}|\+)/.exec(body)?.[1]
+  const first = firstClass(body)
   return {
     id,
     name,
@@ -97,7 +114,7 @@ export function keyed(
     provider,
     keywords,
     pattern: `(?i:${alt})${tail}${ASSIGN}(${value})${o.end ?? END}`,
-    ...(gated ? { gate: ASSIGN_GATE } : {}),
+    ...(gated ? { gate: assignGate(value) } : {}),
     boundary: false,
     after: o.after ?? 200,
     severity: o.severity ?? 'high',
