@@ -62,7 +62,8 @@ export function* walk(roots: readonly string[], o: WalkOptions, skipped: Skipped
     }
     const base = ignore()
     if (o.exclude) base.add([...o.exclude])
-    yield* walkDir(root, root, rootReal, [{ dir: root, ig: base }], o, skipped)
+    // The root's entry only when there are patterns to apply (it is asked about every file).
+    yield* walkDir(root, root, rootReal, o.exclude?.length ? [{ dir: root, ig: base }] : [], o, skipped)
   }
 }
 

@@ -88,6 +88,7 @@ export async function secretsCommand(args: string[]): Promise<number> {
   const redact = v.redact === true
   const setup = await buildSetup(v.config)
   const { scanner, allowPaths } = setup
+  const allowAny = (setup.config?.allow.paths.length ?? 0) > 0
   const started = performance.now()
   const progress = new Progress()
   let findings: Finding[] = []
@@ -101,7 +102,7 @@ export async function secretsCommand(args: string[]): Promise<number> {
       addStats(stats, s)
       if (s.truncated) incomplete++
     }
-    for (const f of fs) if (!v.git || !allowPaths.ignores(f.file)) findings.push(f)
+    for (const f of fs) if (!v.git || !allowAny || !allowPaths.ignores(f.file)) findings.push(f)
   }
 
   if (v.stdin) {
@@ -134,7 +135,7 @@ export async function secretsCommand(args: string[]): Promise<number> {
     const archives: WalkEntry[] = []
     try {
       for (const e of walk(roots, { maxFileSize, gitignore: !v['no-gitignore'] }, skipped)) {
-        if (allowPaths.ignores(e.rel)) continue
+        if (allowAny && allowPaths.ignores(e.rel)) continue
         if (!v['no-archives'] && archiveKind(e.display) !== undefined) archives.push(e)
         else entries.push(e)
       }
