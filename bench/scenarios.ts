@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose'
+import { startDnsServer } from '../test/helpers/dns-server.js'
 import type { BenchRequest } from './loadgen.js'
 
 export const PROXY_KINDS = ['direct', 'bare-node', 'fastify', 'nginx', 'portcullis'] as const
@@ -29,6 +30,11 @@ export interface Scenario {
   needsRedis?: boolean
   /** the issue's target: Portcullis CPU us/req in this scenario at most `maxRatio` x the plain route's */
   maxRatio?: number
+  /**
+   * the scenario the ratio is taken against, run paired (default `plain`): a POST scenario is
+   * compared with the same POST through the plain route (`post-json`)
+   */
+  reference?: string
 }
 
 /** The bench's redis-server, set by run.ts before a scenario with `needsRedis` starts Portcullis. */
@@ -48,6 +54,8 @@ export function basePortcullisConfig(p: PortcullisPorts): PortcullisBenchConfig 
     upstreams: { bench: { targets: [{ url: p.upstreamOrigin }] } },
     routes: [{ name: 'plain', match: { pathPrefix: '/' }, upstream: 'bench' }],
     accessLog: { destination: p.accessLogPath },
+    // The API inventory is on by default; the plain route (every ratio's reference) stays without it.
+    inventory: { enabled: false },
   }
 }
 
@@ -201,6 +209,25 @@ const postRequest: BenchRequest = {
   body: AVATAR_BODY,
 }
 
+/**
+ * The ssrf-guard scenario: the same 1 KB avatar POST, its `imageUrl` (`format: uri` in the demo
+ * spec) checked by ssrf-guard. The host resolves through a DNS server in the bench process (on
+ * 127.0.0.1, answering a public address with a day's TTL): the gateway queries it once per start
+ * and then answers from its cache, which is the steady state the scenario measures.
+ */
+const benchDns = await startDnsServer({ 'images.example.com': { a: ['93.184.216.34'], ttl: 86_400 } })
+benchDns.unref()
+
+function withSsrfGuard(base: PortcullisBenchConfig): PortcullisBenchConfig {
+  base.policies = {
+    'ssrf-guard': {
+      spec: new URL('../../examples/demo/openapi.yaml', import.meta.url).pathname,
+      dns: { servers: [benchDns.server], minTtlSec: 3600, maxTtlSec: 86_400 },
+    },
+  }
+  return base
+}
+
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'plain',
@@ -240,6 +267,15 @@ export const SCENARIOS: readonly Scenario[] = [
       }
       return base
     },
+  },
+  {
+    // The same POST with its URL field checked (body read, JSON parsed, URL parsed, DNS from cache).
+    name: 'ssrf-guard',
+    maxRatio: 1.3,
+    reference: 'post-json',
+    proxies: ['portcullis'],
+    request: postRequest,
+    portcullisConfig: withSsrfGuard,
   },
   {
     name: 'audit-detect',
@@ -284,6 +320,33 @@ export const SCENARIOS: readonly Scenario[] = [
     proxies: ['portcullis'],
     request: { method: 'GET', path: '/api/orders/42', headers: { accept: 'application/json' } },
     portcullisConfig: withRateLimit(false),
+  },
+  {
+    // The API inventory (issue 18) at its default sampling (1%, and the first 20 requests of each
+    // operation): every request mapped to its operation and counted; samples classified.
+    name: 'inventory',
+    maxRatio: 1.15,
+    proxies: ['portcullis'],
+    request: { method: 'GET', path: '/api/orders/42', headers: { accept: 'application/json' } },
+    portcullisConfig: (base) => {
+      base.inventory = { enabled: true }
+      return base
+    },
+  },
+  {
+    // Every message classified: the 1 KB JSON POST of openapi-json (the validation policy buffers
+    // its body, so the inventory classifies it) and its JSON answer, on every request. Compare with
+    // openapi-json, the same without the inventory.
+    name: 'inventory-classify-all',
+    proxies: ['portcullis'],
+    request: postRequest,
+    portcullisConfig: (base) => {
+      base.policies = {
+        'openapi-validation': { spec: new URL('../../examples/demo/openapi.yaml', import.meta.url).pathname },
+      }
+      base.inventory = { enabled: true, sampleRate: 1 }
+      return base
+    },
   },
   {
     name: 'rate-limit-redis',

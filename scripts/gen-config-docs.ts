@@ -532,7 +532,10 @@ Every response the gateway makes itself (a denial, a limit, an upstream failure)
 so one failing request can be found in the logs. \`detail\`, when present, is safe to show; the
 cause of an error (an upstream's connection error, a stack) is only in the gateway log. Clients
 should branch on \`code\`, never on \`title\` or \`detail\`. Responses to framing errors
-(\`GW_ERR_REQUEST_SMUGGLING\`, a missing Host, too many headers) close the connection.
+(\`GW_ERR_REQUEST_SMUGGLING\`, a missing Host, too many headers) close the connection. This
+includes what Node's HTTP layer would otherwise answer itself: a request its parser refuses, an
+\`Expect\` other than \`100-continue\` (\`GW_ERR_EXPECTATION_FAILED\`), an \`Upgrade\`
+(\`GW_ERR_NOT_IMPLEMENTED\`), \`CONNECT\` and \`TRACE\` (\`GW_ERR_METHOD_NOT_ALLOWED\`).
 
 | code | status | title |
 | --- | --- | --- |

@@ -102,13 +102,7 @@ test('no import cycle in src/', () => {
   const files = sources(SRC)
   const graph = new Map(files.map((f) => [f, runtimeImports(f, readFileSync(f, 'utf8'))]))
   const found = cycles(graph).map((c) => c.map((f) => relative(SRC, f)).join(' → '))
-  // The scanner's engine ↔ checks cycle is being broken on the scanner branch (issue 20's work);
-  // this exception goes with that merge.
-  const known = ['scanner/checks/bola.ts → scanner/checks/index.ts → scanner/engine.ts']
-  assert.deepEqual(
-    found.filter((c) => !known.includes(c)),
-    [],
-  )
+  assert.deepEqual(found, [])
 })
 
 test('no file in src/gateway over 400 lines', () => {

@@ -280,7 +280,7 @@ describe('api-key-auth start-up', () => {
     const dir = tempDir()
     await assert.rejects(
       spawnGateway(config('http://127.0.0.1:1', join(dir, 'missing.json')), dir),
-      /api-key-auth on route api: cannot read the key store .*missing\.json: ENOENT/,
+      /routes\[1\]\.policies\.api-key-auth\.store: cannot read the key store .*missing\.json: ENOENT/,
     )
   })
 })

@@ -302,14 +302,22 @@ audit:
   events: { authSuccess: true }
 `
   const answered: { id: string; status: number }[] = []
-  const run = async (url: string, phase: string, ms: number, kill?: () => void) => {
+  // Runs for at least `ms` and until `minAnswered` requests of the phase were answered (a loaded
+  // machine answers slowly), at most 30 s; then stops (and kills, for the crash phase).
+  const run = async (url: string, phase: string, ms: number, kill?: () => void, minAnswered = 0) => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 6 })
     let stop = false
     let cut = 0
-    const timer = setTimeout(() => {
-      stop = true
-      kill?.()
-    }, ms)
+    const started = Date.now()
+    const timer = setInterval(() => {
+      const elapsed = Date.now() - started
+      const done = answered.filter((a) => a.id.startsWith(`${phase}-`)).length
+      if ((elapsed >= ms && done >= minAnswered) || elapsed >= 30_000) {
+        clearInterval(timer)
+        stop = true
+        kill?.()
+      }
+    }, 25)
     await Promise.all(
       Array.from({ length: 6 }, async (_, w) => {
         for (let i = 0; !stop; i++) {
@@ -333,12 +341,12 @@ audit:
         }
       }),
     )
-    clearTimeout(timer)
+    clearInterval(timer)
     agent.destroy()
     return cut
   }
   const gw1 = await spawnGateway(yaml, dir)
-  const cut = await run(gw1.url, 'one', 1500, () => gw1.child.kill('SIGKILL'))
+  const cut = await run(gw1.url, 'one', 1500, () => gw1.child.kill('SIGKILL'), 60)
   await gw1.stop()
   const gw2 = await spawnGateway(yaml, dir)
   await run(gw2.url, 'two', 500)

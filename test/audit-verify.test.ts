@@ -262,7 +262,7 @@ describe('portcullis audit verify', () => {
     assert.match(r.stdout, /instance "gw-other"/)
   })
 
-  test('verifying with the wrong key: altered at the first record; a keyring without the key id: exit 2', () => {
+  test('verifying with the wrong key: altered at the first record; a keyring without the key id: unknown-key, exit 1 (issue 25, item 10)', () => {
     const wrong = join(base, 'wrong.json')
     writeFileSync(wrong, JSON.stringify({ active: 'k1', keys: { k1: randomBytes(32).toString('base64') } }))
     const d = copy()
@@ -274,8 +274,29 @@ describe('portcullis audit verify', () => {
       JSON.stringify({ active: 'k9', keys: { k9: randomBytes(32).toString('base64') } }),
     )
     const r2 = cli(['verify', '--keyring', otherKid, d])
-    assert.equal(r2.code, 2, r2.stdout + r2.stderr)
-    assert.match(r2.stderr, /key id "k1", which is not in the keyring/)
+    assertFailed(r2, 'unknown-key', names[0] as string, 1)
+    assert.match(r2.stdout, /key id "k1", which is not in the keyring/)
+    // A record signed with a key id the keyring lacks, among records that verify: a forgery, exit 1.
+    const forged = copy()
+    const f = join(forged, names[1] as string)
+    const l = lines(f)
+    l[2] = (l[2] as string).replace('"kid":"k1"', '"kid":"k-forged"')
+    writeLines(f, l)
+    const r3 = cli(['verify', '--keyring', keyringFile, '--instance', 'gw-main', forged])
+    assertFailed(r3, 'unknown-key', names[1] as string, 3)
+    const r4 = cli([
+      'report',
+      '--keyring',
+      keyringFile,
+      '--instance',
+      'gw-main',
+      '--dir',
+      forged,
+      '--principal',
+      'x',
+    ])
+    assert.equal(r4.code, 1, r4.stdout + r4.stderr)
+    assert.match(r4.stdout, /CHAIN BROKEN: unknown-key/)
     // Rotated keyrings keep verifying: k1 old, k2 active.
     const rotated = join(base, 'rotated.json')
     writeFileSync(
@@ -305,6 +326,11 @@ describe('portcullis audit verify', () => {
       [['verify', '--keyring', keyringFile, join(d, 'missing.jsonl')], /ENOENT/],
       [['verify', '--keyring', keyringFile, '--format', 'xml', d], /--format/],
       [['frobnicate'], /unknown audit subcommand/],
+      [['verify', '--keyring', keyringFile, '--anchor-redis', 'http://127.0.0.1:9', d], /--anchor-redis/],
+      [
+        ['verify', '--keyring', keyringFile, '--anchor-redis', 'redis://127.0.0.1:9', d],
+        /anchors: redis: cannot be read/,
+      ],
     ]
     for (const [args, re] of cases) {
       const r = cli(args)

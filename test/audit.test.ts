@@ -175,7 +175,10 @@ describe('audit log in the gateway', () => {
     const yaml = gatewayConfig(up.url, 'always')
     const gw1 = await spawnGateway(yaml, dir)
     const l1 = load(gw1.url, 'run1', apiKey, badKey)
+    // At least 1.5 s and 100 answered requests (a loaded machine answers slowly), at most 30 s.
+    const started = Date.now()
     await sleep(1500)
+    while (l1.answered.length < 100 && Date.now() - started < 30_000) await sleep(25)
     // Killed while the load is running: requests are in flight.
     await gw1.stop('SIGKILL')
     await l1.stop()

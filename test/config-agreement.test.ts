@@ -5,6 +5,7 @@
  * that `config check` calls valid fails the test that started it.)
  */
 import assert from 'node:assert/strict'
+import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,6 +18,8 @@ import { GatewayMetrics } from '../src/gateway/metrics.js'
 import { createMemoryStore } from '../src/stores/memory/memory-store.js'
 
 const ROOT = new URL('../../', import.meta.url).pathname
+/** A real 2048-bit RSA public key, as a JWK (its exponent is replaced in a case below). */
+const weakRsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' })
 const EXAMPLES = ['examples/config', 'examples/demo'].flatMap((d) =>
   readdirSync(join(ROOT, d))
     .filter((f) => f.endsWith('.yaml') && f !== 'scan-auth.yaml' && f !== 'openapi.yaml')
@@ -86,6 +89,17 @@ ${policies}
       line: 17,
       message:
         /keys\[0\]\.jwk: an HMAC secret of 16 bytes is too short for HS256 — use at least 32 random bytes/,
+    },
+    {
+      name: 'an RSA key with public exponent 3',
+      policies: `      jwt-auth:
+        algorithms: [RS256]
+        issuer: https://issuer.example
+        audience: api
+        keys:
+          - jwk: '${JSON.stringify({ ...weakRsa, e: 'Aw' })}'`,
+      line: 17,
+      message: /keys\[0\]: RSA public exponent 3 \(at least 65537\)/,
     },
   ]
   for (const c of cases) {

@@ -53,6 +53,9 @@ function upstream(): Promise<http.Server> {
     if (url === '/api/v2/orders/1') return send(200, { ...order(1), quantity: 'many' })
     if (url === '/api/v2/orders/2') return send(418, { id: 2 })
     if (url === '/api/v2/orders/3') return send(200, order(3), 'text/html')
+    if (url === '/api/v2/orders/5')
+      return send(500, { error: 'TypeError: x is undefined', stack: 'at handler (/srv/app/orders.js:42:7)' })
+    if (url === '/api/v2/orders/6') return send(503, 'upstream connect error: /srv/app/db.js:7', 'text/plain')
     return send(404, { type: 'about:blank', title: 'Not Found', status: 404 }, 'application/problem+json')
   })
   return new Promise((r) => server.listen(0, '127.0.0.1', () => r(server)))
@@ -133,15 +136,26 @@ test('a 10,000-item array is validated on a sample of maxResponseItems', async (
   console.log(`10,000-item response through block mode: ${ms.toFixed(1)} ms (200 items validated)`)
 })
 
-test('type errors, undeclared statuses and content types: 502 in block mode, passed in strip mode', async () => {
-  for (const path of ['/api/v2/orders/1', '/api/v2/orders/2', '/api/v2/orders/3']) {
-    const b = await get(block.url, path)
-    assert.equal(b.status, 502, path)
-    const s = await get(strip.url, path)
-    assert.notEqual(s.status, 502, path)
+test('what each mode does with each case (the table in docs/policies/openapi-validation.md)', async () => {
+  // path → [what the upstream sends, block, strip, monitor]
+  const cases: [string, string, number, number, number][] = [
+    ['/api/v2/orders/1', '200, a type error', 502, 502, 200],
+    ['/api/v2/orders/2', '418, an undeclared 4xx status', 502, 418, 418],
+    ['/api/v2/orders/3', '200, an undeclared content type', 502, 502, 200],
+    ['/api/v2/orders/5', '500 with a stack trace, undeclared', 502, 502, 500],
+    ['/api/v2/orders/6', '503 with a file path, undeclared', 502, 502, 503],
+    ['/api/v2/orders/9', '404, declared', 404, 404, 404],
+  ]
+  for (const [path, what, b, s, m] of cases) {
+    assert.equal((await get(block.url, path)).status, b, `block: ${what}`)
+    assert.equal((await get(strip.url, path)).status, s, `strip: ${what}`)
+    assert.equal((await get(monitor.url, path)).status, m, `monitor: ${what}`)
   }
-  const declared404 = await get(block.url, '/api/v2/orders/9')
-  assert.equal(declared404.status, 404)
+  // the upstream's 5xx body never leaves in block or strip mode
+  for (const gw of [block, strip]) {
+    const r = await get(gw.url, '/api/v2/orders/5')
+    assert.doesNotMatch(JSON.stringify(r.body), /stack|orders\.js/)
+  }
 })
 
 test('a compressed answer on a buffered route keeps its Content-Encoding (monitor passes it intact; block refuses it)', async () => {

@@ -148,7 +148,7 @@ function children(el: XmlElement, name: string): XmlElement[] {
   return el.children.filter((c) => c.name === name)
 }
 
-test('junit: well-formed (strict check), a suite per OWASP category, a case per check, a failure per finding', () => {
+test('junit: well-formed (strict check), a suite per OWASP category, a case per finding (and per check without one)', () => {
   const xml = renderReport(sampleReport(), 'junit', { color: false })
   const root = parseXml(xml)
   assert.equal(root.name, 'testsuites')
@@ -170,7 +170,10 @@ test('junit: well-formed (strict check), a suite per OWASP category, a case per 
   const cases = children(api8, 'testcase')
   assert.deepEqual(
     cases.map((c) => c.attrs.name),
-    ['verbose-errors: Verbose <errors>', 'security-headers: Missing security headers'],
+    [
+      'verbose-errors: Stack trace in a 500 <b>answer</b> (GET /orders/{id})',
+      'security-headers: Missing X-Content-Type-Options',
+    ],
   )
   const failure = children(cases[0] as XmlElement, 'failure')[0] as XmlElement
   assert.equal(failure.attrs.type, 'medium')

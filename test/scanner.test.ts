@@ -55,11 +55,16 @@ describe('scanner against the vulnerable fixture and its fixed twin', () => {
   let fixed: VulnApi
   let vulnReport: ScanReport
   let fixedReport: ScanReport
+  const states: Record<string, [string, string]> = {}
   before(async () => {
     vuln = await startVulnApi({ fixed: false })
     fixed = await startVulnApi({ fixed: true })
+    const v0 = vuln.state()
     vulnReport = await scan(vuln)
+    states.vuln = [v0, vuln.state()]
+    const f0 = fixed.state()
     fixedReport = await scan(fixed)
+    states.fixed = [f0, fixed.state()]
   })
   after(async () => {
     await vuln?.close()
@@ -140,7 +145,12 @@ describe('scanner against the vulnerable fixture and its fixed twin', () => {
     const get = vulnReport.findings.find(
       (f) => f.checkId === 'bola' && f.operation?.path === '/api/v2/users/{id}',
     )
-    assert.match(get?.summary ?? '', /same id, same username/)
+    assert.match(get?.summary ?? '', /same id 1, same username/)
+  })
+
+  it('safe mode: both twins hold exactly the data they had before the scan', () => {
+    assert.equal(states.vuln?.[1], states.vuln?.[0], 'vulnerable twin changed')
+    assert.equal(states.fixed?.[1], states.fixed?.[0], 'fixed twin changed')
   })
 
   it('safe mode: objects the scanner created are gone at the end, the seed data is intact', async () => {

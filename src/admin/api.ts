@@ -13,6 +13,8 @@ import type { Logger } from 'pino'
 import type { AuditLog } from '../audit/log.js'
 import type { AdminConfig, GatewayConfig } from '../config/schema.js'
 import type { AlertList } from '../detect/alerts.js'
+import type { Telemetry } from '../dashboard/telemetry.js'
+import type { Inventory } from '../inventory/inventory.js'
 import { GatewayError } from '../gateway/errors.js'
 import type { Store } from '../stores/types.js'
 import { type AdminWrite, recordAdminWrite } from './audit.js'
@@ -30,6 +32,7 @@ import { alertsModule } from './alerts.js'
 import { auditStatusModule } from './audit-status.js'
 import { configModule } from './config.js'
 import { bansModule } from './bans.js'
+import { inventoryModule } from './inventory.js'
 import { revocationsModule } from './revocations.js'
 import { type AdminMethod, type AdminRequest, type AdminRoute, AdminRouter } from './router.js'
 
@@ -52,6 +55,10 @@ export interface AdminModuleContext {
   audit?: AuditLog | undefined
   /** The config serving now and where its secrets came from (GET /v1/config). */
   effectiveConfig?: (() => EffectiveConfig) | undefined
+  /** The API inventory (GET /v1/inventory…); undefined when it is off. */
+  inventory?: Inventory | undefined
+  /** This gateway's live traffic data (GET /v1/traffic, /v1/rate-limit/top); undefined when off. */
+  telemetry?: Telemetry | undefined
   /** Records a state change (see audit.ts); call it for every write, failed ones too. */
   recordWrite(req: AdminRequest, write: Omit<AdminWrite, 'actor' | 'requestId'>): void
 }
@@ -80,6 +87,7 @@ export const ADMIN_MODULES: readonly AdminModuleFactory[] = [
   alertsModule,
   auditStatusModule,
   configModule,
+  inventoryModule,
 ]
 
 export interface AdminApi {
@@ -88,6 +96,11 @@ export interface AdminApi {
   readonly router: AdminRouter
   /** Answers a request whose path is under {@link ADMIN_API_PREFIX}. */
   handle(req: IncomingMessage, res: ServerResponse): void
+  /**
+   * Answers a request already authenticated another way (the dashboard's session): `path` (with
+   * its query) is the admin API path to run, `actor` who is calling (logs, audit trail).
+   */
+  handleAs(req: IncomingMessage, res: ServerResponse, url: string, actor: string): void
   /** Releases the modules (mirrors, timers). Idempotent. */
   close(): void
 }
@@ -101,6 +114,8 @@ export interface AdminApiOptions {
   alerts?: AlertList | undefined
   audit?: AuditLog | undefined
   effectiveConfig?: (() => EffectiveConfig) | undefined
+  inventory?: Inventory | undefined
+  telemetry?: Telemetry | undefined
   /** Default: {@link ADMIN_MODULES}. */
   modules?: readonly AdminModuleFactory[]
 }
@@ -133,6 +148,9 @@ export function createAdminApi(opts: AdminApiOptions): AdminApi {
       handle(req, res) {
         sendProblem(req, res, new GatewayError('GW_ERR_ROUTE_NOT_FOUND'), randomUUID(), hasBody(req))
       },
+      handleAs(req, res) {
+        sendProblem(req, res, new GatewayError('GW_ERR_ROUTE_NOT_FOUND'), randomUUID(), hasBody(req))
+      },
       close() {},
     }
   }
@@ -147,6 +165,8 @@ export function createAdminApi(opts: AdminApiOptions): AdminApi {
     alerts: opts.alerts,
     audit: opts.audit,
     effectiveConfig: opts.effectiveConfig,
+    inventory: opts.inventory,
+    telemetry: opts.telemetry,
     recordWrite: (req, w) => recordAdminWrite(logger, { ...w, actor: req.actor, requestId: req.id }),
   }
   try {
@@ -177,11 +197,16 @@ export function createAdminApi(opts: AdminApiOptions): AdminApi {
     authSuppressed = 0
   }
 
-  const run = async (req: IncomingMessage, res: ServerResponse, id: string): Promise<number> => {
-    const url = req.url ?? '/'
+  const run = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    id: string,
+    url: string,
+    actor: string | undefined,
+  ): Promise<number> => {
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
-    const auth = authenticate(req)
+    const auth = actor !== undefined ? 'ok' : authenticate(req)
     if (auth !== 'ok') {
       authFailed(req, id, auth)
       const challenge = auth === 'invalid' ? `${CHALLENGE}, error="invalid_token"` : CHALLENGE
@@ -216,7 +241,7 @@ export function createAdminApi(opts: AdminApiOptions): AdminApi {
       params: m.params,
       query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)),
       body,
-      actor: ADMIN_TOKEN_ACTOR,
+      actor: actor ?? ADMIN_TOKEN_ACTOR,
       raw: req,
     }
     const out = await m.route.handler(request)
@@ -228,32 +253,38 @@ export function createAdminApi(opts: AdminApiOptions): AdminApi {
   }
 
   let closed = false
+  const dispatch = (req: IncomingMessage, res: ServerResponse, url: string, actor: string | undefined) => {
+    const id = randomUUID()
+    const started = performance.now()
+    const pending = hasBody(req)
+    run(req, res, id, url, actor).then(
+      (status) =>
+        logger.debug(
+          { requestId: id, method: req.method, status, ms: Math.round(performance.now() - started) },
+          'admin API request',
+        ),
+      (err: unknown) => {
+        // Whether the body was read: only a route with a body reads it, and only when it got there.
+        const error = sendProblem(req, res, err, id, pending && !req.complete)
+        if (error.code === 'GW_ERR_INTERNAL') {
+          logger.error({ requestId: id, err }, 'admin API: handler failed')
+        } else {
+          logger.debug(
+            { requestId: id, method: req.method, status: error.status, code: error.code },
+            'admin API request',
+          )
+        }
+      },
+    )
+  }
   return {
     enabled: true,
     router,
     handle(req, res) {
-      const id = randomUUID()
-      const started = performance.now()
-      const pending = hasBody(req)
-      run(req, res, id).then(
-        (status) =>
-          logger.debug(
-            { requestId: id, method: req.method, status, ms: Math.round(performance.now() - started) },
-            'admin API request',
-          ),
-        (err: unknown) => {
-          // Whether the body was read: only a route with a body reads it, and only when it got there.
-          const error = sendProblem(req, res, err, id, pending && !req.complete)
-          if (error.code === 'GW_ERR_INTERNAL') {
-            logger.error({ requestId: id, err }, 'admin API: handler failed')
-          } else {
-            logger.debug(
-              { requestId: id, method: req.method, status: error.status, code: error.code },
-              'admin API request',
-            )
-          }
-        },
-      )
+      dispatch(req, res, req.url ?? '/', undefined)
+    },
+    handleAs(req, res, url, actor) {
+      dispatch(req, res, url, actor)
     },
     close() {
       if (closed) return

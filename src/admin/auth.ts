@@ -44,3 +44,16 @@ export function createAdminAuth(token: string): (req: IncomingMessage) => AdminA
     return timingSafeEqual(digest(presented), expected) ? 'ok' : 'invalid'
   }
 }
+
+/**
+ * A checker for a token presented another way than a bearer header (the dashboard's sign-in
+ * form): SHA-256 digests compared with timingSafeEqual, as for the API.
+ */
+export function createTokenCheck(token: string): (presented: string) => boolean {
+  if (token.length < MIN_ADMIN_TOKEN_LENGTH) {
+    throw new Error(`admin.token: at least ${MIN_ADMIN_TOKEN_LENGTH} characters are required`)
+  }
+  const expected = digest(token)
+  return (presented) =>
+    typeof presented === 'string' && presented.length > 0 && timingSafeEqual(digest(presented), expected)
+}

@@ -4,7 +4,7 @@
  * mirror poll (250 ms).
  *
  *   GET    /v1/bans?limit=&cursor=          list (ordered by id, paginated)
- *   POST   /v1/bans                          { ip | principal, seconds, reason? } → 201
+ *   POST   /v1/bans                          { ip | cidr | principal, seconds, reason? } → 201
  *   DELETE /v1/bans/{id}                     → 204, or 404 when there is no such ban
  */
 import { isIP } from 'node:net'
@@ -17,6 +17,8 @@ import {
   encodeBan,
   MAX_BAN_REASON_LENGTH,
   MAX_BAN_SECONDS,
+  MIN_CIDR_BITS,
+  normalizeCidr,
   noteLocalBan,
   parseBanKey,
 } from '../detect/bans.js'
@@ -67,13 +69,21 @@ export function parseBanCreate(
     throw invalid('body', 'expected an object')
   const o = body as Record<string, unknown>
   for (const k of Object.keys(o)) {
-    if (k !== 'ip' && k !== 'principal' && k !== 'seconds' && k !== 'reason')
+    if (k !== 'ip' && k !== 'cidr' && k !== 'principal' && k !== 'seconds' && k !== 'reason')
       throw invalid(k, 'unknown field')
   }
-  if ((o.ip === undefined) === (o.principal === undefined))
-    throw invalid('ip', 'give exactly one of ip, principal')
+  const given = [o.ip, o.cidr, o.principal].filter((x) => x !== undefined).length
+  if (given !== 1) throw invalid('ip', 'give exactly one of ip, cidr, principal')
   let key: string | undefined
-  if (o.ip !== undefined) {
+  if (o.cidr !== undefined) {
+    const c = typeof o.cidr === 'string' ? normalizeCidr(o.cidr.trim().toLowerCase()) : undefined
+    if (c === undefined)
+      throw invalid(
+        'cidr',
+        `expected an IPv4 network of /${MIN_CIDR_BITS.ipv4} to /32 or an IPv6 network of /${MIN_CIDR_BITS.ipv6} to /128 (address/bits)`,
+      )
+    key = banKey('cidr', c)
+  } else if (o.ip !== undefined) {
     if (typeof o.ip !== 'string' || isIP(o.ip) === 0) throw invalid('ip', 'expected an IPv4 or IPv6 address')
     key = banKey('ip', o.ip.toLowerCase())
   } else {
@@ -121,7 +131,8 @@ export function bansModule(ctx: AdminModuleContext): AdminModule {
 
   const parseId = (req: AdminRequest): string => {
     const id = req.params.id as string
-    if (parseBanKey(id) === undefined) throw invalid('id', 'expected ip:<address> or principal:<id>')
+    if (parseBanKey(id) === undefined)
+      throw invalid('id', 'expected ip:<address>, cidr:<network>/<bits> or principal:<id>')
     return id
   }
 

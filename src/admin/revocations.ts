@@ -5,6 +5,7 @@
  *
  *   GET    /v1/revocations?limit=&cursor=   list (ordered by id, paginated)
  *   POST   /v1/revocations                   { jti | tokenSha256 | token, expiresAt?, reason? } → 201
+ *          (`token`: stored as the SHA-256 of its canonical form, see auth/jws-canonical.ts)
  *   GET    /v1/revocations/{id}              one entry (`jti:…` or `sha256:…`, percent-encoded)
  *   DELETE /v1/revocations/{id}              → 204, or 404 when there is no such entry
  */
@@ -18,6 +19,7 @@ import {
   type RevocationId,
   SharedRevocations,
 } from '../auth/revocation.js'
+import { decodeBase64urlStrict, NOT_CANONICAL, tokenIdentity } from '../auth/jws-canonical.js'
 import { tokenHash } from '../auth/token.js'
 import { GatewayError } from '../gateway/errors.js'
 import type { MapEntry } from '../stores/types.js'
@@ -76,7 +78,9 @@ function jwtExpMs(token: string): number | undefined {
   const parts = token.split('.')
   if (parts.length !== 3) return undefined
   try {
-    const payload = JSON.parse(Buffer.from(parts[1] as string, 'base64url').toString('utf8')) as unknown
+    const bytes = decodeBase64urlStrict(parts[1] as string)
+    if (bytes === undefined) return undefined
+    const payload = JSON.parse(bytes.toString('utf8')) as unknown
     const exp = (payload as { exp?: unknown } | null)?.exp
     return typeof exp === 'number' && Number.isFinite(exp) && exp > 0 ? exp * 1000 : undefined
   } catch {
@@ -139,7 +143,16 @@ function parseCreate(
     if (typeof v !== 'string' || !BARE_TOKEN.test(v)) {
       throw invalid('token', 'expected the bare token (visible ASCII, no scheme, no spaces)')
     }
-    id = parseRevocationId(`sha256:${tokenHash(v)}`)
+    // The entry is the token's identity (its canonical form, jws-canonical.ts): the SHA-256 of the
+    // token for every token the gateway accepts, the low-s spelling's for an ECDSA one.
+    const ident = tokenIdentity(v, tokenHash(v))
+    if (ident === NOT_CANONICAL) {
+      throw invalid(
+        'token',
+        'a JWS in a non-canonical base64url spelling (padding, unused bits or the standard alphabet): the gateway refuses it anyway; give the token as issued',
+      )
+    }
+    id = parseRevocationId(`sha256:${ident.id}`)
     tokenExp = jwtExpMs(v)
   }
   if (id === undefined) throw invalid(via, 'not a valid revocation') // unreachable: validated above

@@ -196,6 +196,7 @@ export const SyslogSinkConfig = Type.Object(
 /** Combinations the schema cannot express; each message names the field. */
 export function checkSinkConfig(c: {
   sink: string
+  anchor?: { witness?: unknown; redis: boolean } | undefined
   http?: { url: string } | undefined
   syslog?:
     | { transport: string; tls?: { cert?: string | undefined; key?: string | undefined } | undefined }
@@ -236,6 +237,12 @@ export function checkSinkConfig(c: {
         out.push('audit.syslog.tls: cert and key go together')
     }
   } else if (c.syslog !== undefined) out.push(`audit.syslog is set but audit.sink is ${c.sink}`)
+  if (c.anchor !== undefined) {
+    if (c.anchor.witness === undefined && !c.anchor.redis)
+      out.push('audit.anchor needs a place: witness (a directory) and/or redis: true')
+    if (c.sink === 'stdout')
+      out.push('audit.anchor does not work with sink: stdout (every process start begins a new chain)')
+  }
   return out
 }
 
@@ -360,6 +367,48 @@ export const AuditConfig = Type.Object(
         },
       ),
     ),
+    anchor: Type.Optional(
+      Type.Object(
+        {
+          witness: Type.Optional(
+            Type.Object(
+              {
+                dir: Type.String({
+                  minLength: 1,
+                  description:
+                    'Directory of the witness files (`<instanceId>.anchor`, replaced atomically; relative to the config file). Put it on other storage than `file.dir`: a mount the audit files are not on, ideally one whoever could rewrite the audit files cannot.',
+                }),
+              },
+              { additionalProperties: false, description: 'Anchors in a witness file per instance.' },
+            ),
+          ),
+          redis: Type.Boolean({
+            default: false,
+            description:
+              "Anchors in the gateway's Redis store (`stores.backend: redis`), key `audit:anchor:<instanceId>`: every gateway on that Redis keeps its own chain's anchor there.",
+          }),
+          intervalMs: Type.Integer({
+            minimum: 100,
+            maximum: 3_600_000,
+            default: 1000,
+            description:
+              'An anchor at most this often while records are written (and one at a clean stop). Records written after the newest anchor can be cut without the anchor showing it: this bounds how many.',
+          }),
+          startTimeoutMs: Type.Integer({
+            minimum: 100,
+            maximum: 120_000,
+            default: 5000,
+            description:
+              'At start, how long to wait for the anchors (Redis connecting) before starting without the truncation check (logged as an error and recorded in `audit.start`).',
+          }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "Anchoring: the chain's head (seq and hash), signed, kept outside its files, so that a chain cut at its end is reported truncated by `audit verify`/`report` and refused by a restart (docs/audit.md#anchors). Needs `witness` and/or `redis`.",
+        },
+      ),
+    ),
     checkpoint: Type.Object(
       {
         everyRecords: Type.Integer({
@@ -389,6 +438,14 @@ export const AuditConfig = Type.Object(
           description:
             'Record every authenticated request that the gateway let through (`auth.success`: who, which route and path, the status). Denials, authentication failures, lockouts and reloads are always recorded.',
         }),
+        authFailureStatuses: Type.Optional(
+          Type.Array(Type.Integer({ minimum: 400, maximum: 599 }), {
+            default: [401],
+            maxItems: 16,
+            description:
+              "Upstream answers recorded as a failed authentication (`auth.failure`, `data.source: upstream`): a wrong password answered by the API's login, an expired session. On routes with brute-force-lockout its `failureStatuses` are recorded too. The gateway's own refusals are recorded whatever this says.",
+          }),
+        ),
       },
       { additionalProperties: false, default: {}, description: 'Which optional events are recorded.' },
     ),

@@ -17,6 +17,7 @@
  *   (`reason: close`).
  */
 import type { Logger } from 'pino'
+import type { ChainHead } from './anchor.js'
 import { CanonicalError } from './canonical.js'
 import type { AuditEmitter, AuditEvent } from './event.js'
 import type { Keyring } from './keyring.js'
@@ -43,6 +44,11 @@ export interface AuditLogOptions {
   now?: () => number
   /** Called when the log is closed (releases the chain lock). */
   onClose?: () => void
+  /**
+   * Anchors the chain's head outside its files (anchor.ts): started with the log, and given the
+   * final head at close, after the closing checkpoint is written.
+   */
+  anchor?: { start(head: () => ChainHead | undefined): void; final(deadlineMs: number): Promise<void> }
 }
 
 export interface AuditLogStats {
@@ -102,8 +108,16 @@ export class AuditLog implements AuditEmitter {
   readonly durable: boolean
   /** The HMAC keyring records are signed with (the admin API's check of the current file). */
   readonly keyring: Keyring
+  /**
+   * What the start found wrong with the chain against its anchor (a truncation, a mismatch, no
+   * anchor readable): the gateway raises an alert for each (serve.ts).
+   */
+  startProblems: { summary: string; data: Record<string, string | number> }[] = []
   private readonly sink: AuditSink
   private lastWrittenSeq: number | undefined
+  /** Chain hash of the record at lastWrittenSeq. */
+  private lastWrittenHash: string | undefined
+  private readonly anchor: AuditLogOptions['anchor']
   private lastCheckpointSealedAt: number | undefined
   private lastSinkError: AuditLogStatus['lastError']
   private readonly signer: SigningKey
@@ -155,8 +169,10 @@ export class AuditLog implements AuditEmitter {
     this.seq = o.start.seq
     this.prev = o.start.prev
     this.onClose = o.onClose
+    this.anchor = o.anchor
     this.lastCheckpointAt = this.now()
     this.push({ type: 'audit.start', data: o.startData })
+    this.anchor?.start(() => this.head())
     this.timer = setInterval(() => this.tick(), Math.min(TICK_MS, this.checkpointIntervalMs))
     this.timer.unref()
   }
@@ -184,6 +200,13 @@ export class AuditLog implements AuditEmitter {
   /** The encryption keyring of the file sink (the admin API's check of the current file). */
   get encryptionKeyring(): Keyring | undefined {
     return (this.sink as AuditSink & { encryptionKeyring?: Keyring }).encryptionKeyring
+  }
+
+  /** The last record written to the sink (seq and chain hash); undefined before the first. */
+  head(): ChainHead | undefined {
+    return this.lastWrittenSeq === undefined || this.lastWrittenHash === undefined
+      ? undefined
+      : { seq: this.lastWrittenSeq, hash: this.lastWrittenHash }
   }
 
   /** The next record's seq (records written or queued for writing come before it). */
@@ -376,6 +399,7 @@ export class AuditLog implements AuditEmitter {
           await this.sink.write(Buffer.from(lines.join('\n'), 'utf8'))
           this.stats_.written += lines.length - 1
           this.lastWrittenSeq = this.seq - 1
+          this.lastWrittenHash = this.prev
         }
         this.pendingCurrent?.resolve()
         this.pendingCurrent = undefined
@@ -392,6 +416,7 @@ export class AuditLog implements AuditEmitter {
     await this.sink.write(Buffer.from(`${line}\n`, 'utf8'))
     this.stats_.written++
     this.lastWrittenSeq = this.seq - 1
+    this.lastWrittenHash = this.prev
     const name = await this.sink.rotate()
     this.logger.info({ file: name, seq: this.seq }, 'audit file rotated')
   }
@@ -427,6 +452,8 @@ export class AuditLog implements AuditEmitter {
       const ok = await Promise.race([done.then(() => true), timeout])
       if (!ok) this.logger.error({ queued: this.queue.length }, 'audit log close: deadline passed')
       await this.sink.close(Math.max(100, deadlineMs / 2))
+      // The closing checkpoint is on disk (the sink synced it at close): anchor it.
+      await this.anchor?.final(Math.max(100, deadlineMs / 2))
       this.onClose?.()
     })()
     return this.closing

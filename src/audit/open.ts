@@ -16,6 +16,8 @@ import { mkdirSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { Writable } from 'node:stream'
 import type { Logger } from 'pino'
+import type { Store } from '../stores/types.js'
+import { Anchorer, type AnchorTarget, readAnchorsWithin, StoreAnchors, WitnessDir } from './anchor.js'
 import { type AuditConfig, checkSinkConfig, SPOOL_DEFAULTS } from './config.js'
 import { EncHeaderError, EncryptionKeys, FileDecryptor, isEncrypted } from './encryption.js'
 import {
@@ -51,6 +53,26 @@ export interface OpenOptions {
   now?: () => number
   /** The stdout sink's stream (tests). */
   stdout?: Writable
+  /** The gateway's store, for `anchor.redis` (must be the Redis store). */
+  store?: Store
+}
+
+/** The anchor targets of a config (empty without `anchor`). Throws AuditConfigError. */
+export function anchorTargets(
+  config: AuditConfig,
+  baseDir: string,
+  store: Store | undefined,
+): AnchorTarget[] {
+  const a = config.anchor
+  if (a === undefined) return []
+  const out: AnchorTarget[] = []
+  if (a.witness !== undefined) out.push(new WitnessDir(resolve(baseDir, a.witness.dir)))
+  if (a.redis) {
+    if (store === undefined || store.backend !== 'redis')
+      throw new AuditConfigError('audit.anchor.redis needs the Redis store (stores.backend: redis)')
+    out.push(new StoreAnchors(store))
+  }
+  return out
 }
 
 /** Where a chain continues, found in its files. */
@@ -238,8 +260,68 @@ export async function openAuditLog(config: AuditConfig, o: OpenOptions): Promise
       )
     }
   }
+  // The chain against its anchor: files that end before it were cut.
+  const targets = (() => {
+    try {
+      return anchorTargets(config, o.baseDir, o.store)
+    } catch (err) {
+      release?.()
+      throw err
+    }
+  })()
+  const startProblems: AuditLog['startProblems'] = []
+  let truncated: Record<string, unknown> | undefined
+  let anchorCheck: Record<string, unknown> | undefined
+  if (targets.length > 0) {
+    const reading = await readAnchorsWithin(targets, instance, keyring, config.anchor?.startTimeoutMs ?? 5000)
+    const last = tail.seq - 1
+    const a = reading.newest
+    if (reading.problems.length > 0) {
+      anchorCheck = { problems: reading.problems.slice(0, 8) }
+      logger.error(
+        { instance, problems: reading.problems },
+        'audit: the chain cannot be checked against every anchor (a cut at its end may go unseen)',
+      )
+      startProblems.push({
+        summary: `audit chain ${instance}: anchors not checked at start: ${reading.problems.join('; ').slice(0, 300)}`,
+        data: { instance, problems: reading.problems.length },
+      })
+    }
+    if (a !== undefined && a.seq > last) {
+      truncated = {
+        after: last,
+        anchoredSeq: a.seq,
+        anchoredHash: a.hash,
+        anchoredAt: a.time,
+        source: a.source,
+        missing: a.seq - last,
+      }
+      logger.error(
+        { instance, lastInFiles: last, anchoredSeq: a.seq, anchoredAt: a.time, source: a.source },
+        `AUDIT CHAIN TRUNCATED: the chain's files end at seq ${last}, but its anchor (${a.source}, ${a.time}) says it reached seq ${a.seq}: ${a.seq - last} records were removed. The chain continues after the anchor; the gap is recorded in audit.start (data.truncated)`,
+      )
+      startProblems.push({
+        summary: `audit chain ${instance} truncated: its files end at seq ${last}, its anchor (${a.source}) says seq ${a.seq}: ${a.seq - last} records removed`,
+        data: { instance, lastInFiles: last, anchoredSeq: a.seq, missing: a.seq - last },
+      })
+      // Continue from the anchored head, not from the cut: the seq gap stays visible in the chain.
+      tail = { ...tail, seq: a.seq + 1, prev: a.hash }
+    } else if (a !== undefined && a.seq === last && a.hash !== tail.prev) {
+      anchorCheck = { ...anchorCheck, mismatch: { seq: a.seq, anchoredAt: a.time, source: a.source } }
+      logger.error(
+        { instance, seq: a.seq, anchoredAt: a.time, source: a.source },
+        'AUDIT CHAIN REPLACED: the last record in the files is not the one anchored at that seq; run `portcullis audit verify`',
+      )
+      startProblems.push({
+        summary: `audit chain ${instance}: the record at seq ${a.seq} is not the one anchored (${a.source}): the files were replaced`,
+        data: { instance, seq: a.seq },
+      })
+    }
+  }
   const startData: Record<string, unknown> = { pid: process.pid, sink: sink.kind }
   if (tail.previous) startData.previous = tail.previous
+  if (truncated) startData.truncated = truncated
+  if (anchorCheck) startData.anchorCheck = anchorCheck
   if (tail.torn.length > 0) startData.torn = tail.torn
   // The encryption key id of the file this record opens (the file's header names it too).
   if (encryption) startData.encryption = { kid: encryption.keyring.active }
@@ -257,7 +339,20 @@ export async function openAuditLog(config: AuditConfig, o: OpenOptions): Promise
     logger,
     now,
     onClose: release,
+    ...(targets.length > 0
+      ? {
+          anchor: new Anchorer({
+            instance,
+            signer: { kid: keyring.active, key: keyring.keys.get(keyring.active) as Buffer },
+            targets,
+            intervalMs: config.anchor?.intervalMs ?? 1000,
+            logger,
+            now,
+          }),
+        }
+      : {}),
   })
+  log.startProblems = startProblems
   await log.commit()
   if (tail.torn.length > 0) {
     logger.warn(

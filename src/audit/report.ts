@@ -13,7 +13,7 @@
  */
 import type { ParsedRecord } from './record.js'
 import type { Keyring } from './keyring.js'
-import { type VerifyReport, verifyChain } from './verify.js'
+import { type VerifyOptions, type VerifyReport, verifyChain } from './verify.js'
 
 export interface AccessQuery {
   principal?: string | undefined
@@ -140,19 +140,23 @@ export function toEntry(r: ParsedRecord, match: string, file: string, line: numb
 
 /**
  * Verifies the chain in `files` and calls `onEntry` for each verified record the query matches, in
- * chain order. The verify report says whether the chain is intact; records after a problem are
- * not read (they cannot be vouched for). Throws VerifyUsageError like verifyChain.
+ * chain order. The verify report says whether the chain is intact (and, given its anchor, whether
+ * it was cut at its end: `truncated`); records after a problem are not read (they cannot be
+ * vouched for), except after a cut the writer recorded at a restart. Throws VerifyUsageError like
+ * verifyChain.
  */
 export function accessReport(
   files: readonly string[],
   keyring: Keyring,
   query: AccessQuery,
   onEntry: (e: AccessEntry) => void,
-  opts: { encryption?: Keyring | undefined; partial?: boolean } = {},
+  opts: Pick<VerifyOptions, 'encryption' | 'partial' | 'anchor' | 'anchorsChecked'> = {},
 ): VerifyReport {
   return verifyChain(files, keyring, {
     encryption: opts.encryption,
     partial: opts.partial,
+    anchor: opts.anchor,
+    anchorsChecked: opts.anchorsChecked,
     onRecord: (r, file, line) => {
       const m = matchRecord(r, query)
       if (m !== undefined) onEntry(toEntry(r, m, file, line))

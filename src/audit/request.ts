@@ -1,14 +1,19 @@
 /**
  * The gateway's per-request audit records: every request the gateway denies (`deny`, 4xx) or fails
- * (`error`, 5xx) with its GatewayError code and status, and, when `events.authSuccess` is on, every
- * authenticated request it let through (`auth.success`). One record per request, except that an
- * allowed request whose upstream then failed gets its `error` record too.
+ * (`error`, 5xx) with its GatewayError code and status; every failed login or authentication the
+ * upstream answered (`auth.failure` with `data.source: upstream`: a status of
+ * `events.authFailureStatuses`, or of brute-force-lockout's `failureStatuses` on its routes); and,
+ * when `events.authSuccess` is on, every authenticated request it let through (`auth.success`).
+ * Records of login attempts carry the account's hash (`data.account`, from brute-force-lockout),
+ * never the name or the password. One record per request, except that an allowed request whose
+ * upstream then failed gets its `error` record too.
  *
  * The record is emitted just before the response head is written. With `fsync: always` the
  * gateway holds the response until the record is on disk (the returned promise): a client never
  * sees an answer whose record a crash could still lose. Requests that end without a response
  * (the client went away) are recorded in the log phase.
  */
+import { loginAttemptOf } from '../detect/identity.js'
 import type { RequestContext } from '../gateway/pipeline/context.js'
 import { type AuditEvent, requestFields } from './event.js'
 import type { AuditLog } from './log.js'
@@ -17,10 +22,15 @@ import type { AuditLog } from './log.js'
 const RECORDED = 'audit'
 
 export class RequestAudit {
+  private readonly authFailures: ReadonlySet<number>
+
   constructor(
     readonly log: AuditLog,
     private readonly authSuccess: boolean,
-  ) {}
+    authFailureStatuses: readonly number[] = [401],
+  ) {
+    this.authFailures = new Set(authFailureStatuses)
+  }
 
   /**
    * Called right before a response head is written. Returns a promise when the response must wait
@@ -45,9 +55,17 @@ export class RequestAudit {
     if (done !== undefined && (done !== 'auth.success' || code === undefined)) return false
     let type: string
     let decision: AuditEvent['decision']
+    const login = loginAttemptOf(state)
     if (code !== undefined) {
       type = status >= 500 ? 'error' : 'deny'
       decision = status >= 500 ? 'error' : 'deny'
+    } else if (
+      status >= 400 &&
+      (this.authFailures.has(status) || login?.failureStatuses.has(status) === true)
+    ) {
+      // A failed login (or authentication) the upstream answered: the gateway let it through.
+      type = 'auth.failure'
+      decision = 'deny'
     } else if (this.authSuccess && ctx.principal !== undefined) {
       type = 'auth.success'
       decision = 'allow'
@@ -60,6 +78,11 @@ export class RequestAudit {
     e.decision = decision
     e.status = status
     if (code !== undefined) e.code = code
+    if (type === 'auth.failure') {
+      e.reason = `the upstream answered ${status}`
+      e.data =
+        login?.account !== undefined ? { source: 'upstream', account: login.account } : { source: 'upstream' }
+    } else if (login?.account !== undefined) e.data = { account: login.account }
     this.log.emit(e)
     return true
   }

@@ -13,12 +13,20 @@
  */
 import { readFileSync, statSync } from 'node:fs'
 import { basename } from 'node:path'
+import type { Anchor } from './anchor.js'
 import { EncHeaderError, FileDecryptor, isEncrypted } from './encryption.js'
 import { MAX_LINE_BYTES } from './files.js'
 import type { Keyring } from './keyring.js'
 import { checkRecord, genesisHash, type ParsedRecord, recordHash } from './record.js'
 
-export type ProblemKind = 'missing' | 'altered' | 'reordered' | 'truncated' | 'foreign'
+export type ProblemKind =
+  | 'missing'
+  | 'altered'
+  | 'reordered'
+  | 'truncated'
+  | 'foreign'
+  | 'unknown-key'
+  | 'unanchored'
 
 export interface VerifyProblem {
   kind: ProblemKind
@@ -45,6 +53,10 @@ export interface VerifyReport {
   dropped: number
   notes: string[]
   problem?: VerifyProblem
+  /** The anchor the chain was checked against (the newest given), when there was one. */
+  anchor?: { seq: number; time: string; source: string }
+  /** The chain was cut at its end, or records a cut (problem kind `truncated`). */
+  truncated: boolean
 }
 
 export interface VerifyOptions {
@@ -61,9 +73,19 @@ export interface VerifyOptions {
   live?: boolean
   /** Called for every record that verified, in chain order (the access report reads them so). */
   onRecord?: (record: ParsedRecord, file: string, line: number) => void
+  /**
+   * The newest verified anchor of the chain (anchor.ts): a chain that ends before it, or whose
+   * record at its seq has another hash, is a problem. `undefined`: no anchor (truncation at the
+   * end cannot be told).
+   */
+  anchor?: Anchor | undefined
+  /** Anchors were asked for (given a source): without one, a note says none was found. */
+  anchorsChecked?: boolean
+  /** No anchor (none given, or none found) is a problem (`unanchored`): the end cannot be vouched for. */
+  requireAnchor?: boolean
 }
 
-/** A file that cannot be read or a record signed with a key not in the keyring: exit 2. */
+/** A file that cannot be read, or an encrypted file whose key is not in the keyring: exit 2. */
 export class VerifyUsageError extends Error {
   override name = 'VerifyUsageError'
 }
@@ -102,14 +124,44 @@ export function verifyChain(
     closed: false,
     dropped: 0,
     notes: [],
+    truncated: false,
   }
   let notesLeftOut = 0
   const note = (s: string) => {
     if (report.notes.length < MAX_NOTES) report.notes.push(s)
     else notesLeftOut++
   }
+  const anchor = opts.anchor
+  if (anchor !== undefined) report.anchor = { seq: anchor.seq, time: anchor.time, source: anchor.source }
+  else if (opts.anchorsChecked) note('no anchor found for the chain: a cut at its end cannot be told')
+  /** A truncation the writer recorded at a restart: a problem, but verification goes on past it. */
+  let recordedCut: VerifyProblem | undefined
+  /** The writer's record of a cut (see open.ts), when `r` is one that fits where it stands. */
+  const recordedTruncation = (r: ParsedRecord, expected: number | undefined) => {
+    if (r.type !== 'audit.start') return undefined
+    const t = r.data?.truncated as Record<string, unknown> | undefined
+    if (t === null || typeof t !== 'object') return undefined
+    const { after, anchoredSeq, anchoredHash } = t
+    if (
+      typeof after !== 'number' ||
+      typeof anchoredSeq !== 'number' ||
+      typeof anchoredHash !== 'string' ||
+      r.seq !== anchoredSeq + 1 ||
+      r.prev !== anchoredHash ||
+      anchoredSeq <= after
+    )
+      return undefined
+    if (expected === undefined ? after !== -1 && !opts.partial : after !== expected - 1) return undefined
+    return {
+      after,
+      anchoredSeq,
+      source: typeof t.source === 'string' ? t.source.slice(0, 200) : 'an anchor',
+      anchoredAt: typeof t.anchoredAt === 'string' ? t.anchoredAt.slice(0, 40) : '?',
+    }
+  }
   const fail = (p: VerifyProblem): VerifyReport => {
     report.problem = p
+    if (p.kind === 'truncated') report.truncated = true
     if (notesLeftOut > 0) report.notes.push(`… and ${notesLeftOut} more notes`)
     return report
   }
@@ -207,7 +259,17 @@ export function verifyChain(
         })
       }
       if (!c.ok) {
-        if (c.kind === 'unknown-key') throw new VerifyUsageError(`${where}: ${c.message}`)
+        if (c.kind === 'unknown-key') {
+          // A forged record, or a keyring that lacks a key the chain was signed with: either way
+          // the record cannot be vouched for (exit 1, not a usage error).
+          return fail({
+            kind: 'unknown-key',
+            file: name,
+            line: lineNo,
+            ...(rec ? { seq: rec.seq } : {}),
+            message: `${c.message}: a forged record, or verify with the keyring the chain was written with`,
+          })
+        }
         return fail({
           kind: 'altered',
           file: name,
@@ -218,7 +280,19 @@ export function verifyChain(
       }
       const r = c.record
       if (instance === undefined) instance = r.instance
-      if (expected === undefined) {
+      const cut = recordedTruncation(r, expected)
+      if (cut !== undefined) {
+        // The writer found its files ending before the anchor and continued after it (open.ts):
+        // records cut.after+1 .. cut.anchoredSeq are gone. Verification goes on from here.
+        if (expected === undefined) report.firstSeq = r.seq
+        recordedCut ??= {
+          kind: 'truncated',
+          file: name,
+          line: lineNo,
+          seq: r.seq,
+          message: `records ${cut.after + 1} to ${cut.anchoredSeq} were removed: the files ended at seq ${cut.after}${expected !== undefined ? ` (${prevWhere})` : ''}, before the anchor (${cut.source}, ${cut.anchoredAt}) of seq ${cut.anchoredSeq}; the restart at ${where} recorded the cut`,
+        }
+      } else if (expected === undefined) {
         report.firstSeq = r.seq
         if (r.seq === 0) {
           if (r.prev !== genesisHash(instance)) {
@@ -314,10 +388,20 @@ export function verifyChain(
         report.dropped += Number.isFinite(n) ? n : 0
         note(`${where}: ${n} events were dropped (audit queue full) before this record`)
       }
+      const hash = recordHash(line)
+      if (anchor !== undefined && r.seq === anchor.seq && hash !== anchor.hash) {
+        return fail({
+          kind: 'altered',
+          file: name,
+          line: lineNo,
+          seq: r.seq,
+          message: `the record at seq ${r.seq} is not the one anchored (${anchor.source}, ${anchor.time}): the chain from here back was replaced`,
+        })
+      }
       opts.onRecord?.(r, name, lineNo)
       report.records++
       inFile++
-      prevHash = recordHash(line)
+      prevHash = hash
       prevWhere = where
       expected = r.seq + 1
       last = r
@@ -365,7 +449,26 @@ export function verifyChain(
       message: `the chain continues in ${pendingNext.name} (rotation at ${pendingNext.where}), which was not given or holds no records`,
     })
   }
+  if (anchor !== undefined && last.seq < anchor.seq) {
+    return fail({
+      kind: 'truncated',
+      file: prevWhere.split(':')[0] as string,
+      line: Number(prevWhere.split(':')[1]),
+      seq: last.seq,
+      message: `the chain ends at seq ${last.seq} (${prevWhere}), but its anchor (${anchor.source}, ${anchor.time}) says it reached seq ${anchor.seq}: records ${last.seq + 1} to ${anchor.seq} were removed (lines or files cut from the end, or the log replaced by an older copy of itself)`,
+    })
+  }
   report.closed = last.type === 'audit.checkpoint' && last.data?.reason === 'close'
+  if (recordedCut !== undefined) return fail(recordedCut)
+  if (anchor === undefined && opts.requireAnchor) {
+    return fail({
+      kind: 'unanchored',
+      file: prevWhere.split(':')[0] as string,
+      line: Number(prevWhere.split(':')[1]),
+      seq: last.seq,
+      message: `no anchor of the chain was found${opts.anchorsChecked ? '' : ' (none given)'}: whether records were cut from its end cannot be told`,
+    })
+  }
   if (!report.closed && !opts.live) {
     if (opts.requireClosed) {
       return fail({
@@ -378,7 +481,9 @@ export function verifyChain(
       })
     }
     note(
-      `the chain ends at seq ${last.seq} (${prevWhere}) without a close checkpoint: the writer is running or stopped uncleanly; records removed from the end since then cannot be detected from the files alone`,
+      anchor !== undefined
+        ? `the chain ends at seq ${last.seq} (${prevWhere}) without a close checkpoint: the writer is running or stopped uncleanly; its anchor (seq ${anchor.seq}) covers the chain up to ${anchor.time}`
+        : `the chain ends at seq ${last.seq} (${prevWhere}) without a close checkpoint: the writer is running or stopped uncleanly; records removed from the end since then cannot be detected from the files alone (anchors: docs/audit.md#anchors)`,
     )
   }
   if (notesLeftOut > 0) report.notes.push(`… and ${notesLeftOut} more notes`)

@@ -9,7 +9,9 @@
  *
  * {@link openRevocations} combines both for a policy, including what happens while the shared list
  * cannot be trusted (never synced, or the store unreachable for longer than `maxStaleSeconds`).
- * Entry ids are the same in both: `jti:<value>` or `sha256:<64 hex>` (the SHA-256 of the token).
+ * Entry ids are the same in both: `jti:<value>` or `sha256:<64 hex>`, the SHA-256 of the token's
+ * canonical form (see `jws-canonical.ts`: for every token the gateway accepts, the SHA-256 of the
+ * token as issued, except that an ECDSA token's two spellings are both checked).
  */
 import { readFileSync } from 'node:fs'
 import { isAbsolute } from 'node:path'
@@ -19,8 +21,11 @@ import type { Store } from '../stores/types.js'
 import { hashContent, watchFile } from './watch-file.js'
 
 export interface RevocationList {
-  /** True when the token is revoked, by its `jti` claim or by the SHA-256 (hex) of the token. */
-  isRevoked(jti: string | undefined, tokenHash: string): boolean
+  /**
+   * True when the token is revoked, by its `jti` claim or by the SHA-256 (hex) of its canonical
+   * form (`tokenHash`) or of its other ECDSA spelling (`altHash`).
+   */
+  isRevoked(jti: string | undefined, tokenHash: string, altHash?: string): boolean
   /** Number of entries now. */
   readonly size: number
   /** Releases this handle (the file watch ends with the last one). */
@@ -37,8 +42,9 @@ export interface ParsedRevocations {
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/
 
 /**
- * One entry per line: `jti:<value>` or `sha256:<64 hex digits>` (the SHA-256 of the whole token,
- * as `sha256sum` prints it). Blank lines and lines starting with `#` are skipped.
+ * One entry per line: `jti:<value>` or `sha256:<64 hex digits>` (the SHA-256 of the whole token as
+ * issued, as `sha256sum` prints it; see docs/policies/jwt-auth.md for the canonical form). Blank
+ * lines and lines starting with `#` are skipped.
  */
 export function parseRevocations(text: string): ParsedRevocations {
   const jtis = new Set<string>()
@@ -123,8 +129,12 @@ export function openFileRevocationList(
   shared.refs++
   let open = true
   return {
-    isRevoked(jti, tokenHash) {
-      return (jti !== undefined && shared.jtis.has(jti)) || shared.hashes.has(tokenHash)
+    isRevoked(jti, tokenHash, altHash) {
+      return (
+        (jti !== undefined && shared.jtis.has(jti)) ||
+        shared.hashes.has(tokenHash) ||
+        (altHash !== undefined && shared.hashes.has(altHash))
+      )
     },
     get size() {
       return shared.jtis.size + shared.hashes.size
@@ -224,10 +234,14 @@ export class SharedRevocations {
     })
   }
 
-  /** True when the `jti` or the token hash (lower-case hex) has an entry in the mirror. */
-  isRevoked(jti: string | undefined, tokenHash: string): boolean {
+  /** True when the `jti` or a token hash (lower-case hex) has an entry in the mirror. */
+  isRevoked(jti: string | undefined, tokenHash: string, altHash?: string): boolean {
     const m = this.mirror
-    return (jti !== undefined && m.has(`jti:${jti}`)) || m.has(`sha256:${tokenHash}`)
+    return (
+      (jti !== undefined && m.has(`jti:${jti}`)) ||
+      m.has(`sha256:${tokenHash}`) ||
+      (altHash !== undefined && m.has(`sha256:${altHash}`))
+    )
   }
 
   /** Entries in the mirror now. */
@@ -286,11 +300,13 @@ export const FIRST_SYNC_WAIT_MS = 1000
 /** What a policy checks tokens against: its file and the shared list. */
 export interface Revocations {
   /**
-   * Synchronous, on every request. REVOKED when the file or the shared list has the `jti` or the
-   * hash (a known revocation wins over staleness). REVOCATION_UNAVAILABLE when the shared list has
-   * never synced, or has not synced for longer than `maxStaleSeconds`, and `failOpen` is off.
+   * Synchronous, on every request. REVOKED when the file or the shared list has the `jti` or one
+   * of the hashes (a known revocation wins over staleness): `tokenHash` is the token's identity
+   * (the SHA-256 of its canonical form), `altHash` the other ECDSA spelling's. REVOCATION_UNAVAILABLE
+   * when the shared list has never synced, or has not synced for longer than `maxStaleSeconds`,
+   * and `failOpen` is off.
    */
-  check(jti: string | undefined, tokenHash: string): RevocationVerdict
+  check(jti: string | undefined, tokenHash: string, altHash?: string): RevocationVerdict
   /**
    * While the shared list has not had its first snapshot: a promise that settles when it has, or
    * after {@link FIRST_SYNC_WAIT_MS} (then check() still answers UNAVAILABLE). Undefined otherwise.
@@ -329,11 +345,11 @@ class CombinedRevocations implements Revocations {
     this.now = deps.clock ?? Date.now
   }
 
-  check(jti: string | undefined, tokenHash: string): RevocationVerdict {
-    if (this.file?.isRevoked(jti, tokenHash)) return REVOKED
+  check(jti: string | undefined, tokenHash: string, altHash?: string): RevocationVerdict {
+    if (this.file?.isRevoked(jti, tokenHash, altHash)) return REVOKED
     const shared = this.shared
     if (shared === undefined) return NOT_REVOKED
-    if (shared.isRevoked(jti, tokenHash)) return REVOKED
+    if (shared.isRevoked(jti, tokenHash, altHash)) return REVOKED
     const last = shared.lastSyncAt
     if (last <= 0) return this.settings.failOpen ? NOT_REVOKED : REVOCATION_UNAVAILABLE
     if (this.now() - last > this.maxStaleMs) {
@@ -392,7 +408,7 @@ class CombinedRevocations implements Revocations {
  * @example
  * const rv = openRevocations({ shared: true, maxStaleSeconds: 300, failOpen: false },
  *   { store, logger, where: 'jwt-auth (route api)' })
- * if (rv?.check(jti, tokenHash(token)) === REVOKED) refuse()
+ * if (rv?.check(jti, ident.id, ident.alt) === REVOKED) refuse()
  */
 export function openRevocations(settings: RevocationSettings, deps: RevocationDeps): Revocations | undefined {
   const file = settings.file === undefined ? undefined : openFileRevocationList(settings.file, deps.logger)

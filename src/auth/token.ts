@@ -5,6 +5,7 @@
  */
 import { hash } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
+import type { RequestContext } from '../gateway/pipeline/context.js'
 
 /** No credentials of this kind in the request (RFC 6750: no error code in the challenge). */
 export const TOKEN_MISSING = 0
@@ -27,31 +28,6 @@ export interface TokenSourceOptions {
 
 export type TokenExtractor = (req: IncomingMessage) => string | TokenProblem
 
-/**
- * Characters of RFC 6750's b64token (token68): what a bearer token may consist of. Not part of
- * the extractor: a token found in a verified-token cache was checked when it was verified.
- */
-export function isToken68(s: string): boolean {
-  let i = 0
-  const n = s.length
-  for (; i < n; i++) {
-    const c = s.charCodeAt(i)
-    const ok =
-      (c >= 0x61 && c <= 0x7a) || // a-z
-      (c >= 0x41 && c <= 0x5a) || // A-Z
-      (c >= 0x30 && c <= 0x39) || // 0-9
-      c === 0x2d || // -
-      c === 0x2e || // .
-      c === 0x5f || // _
-      c === 0x7e || // ~
-      c === 0x2b || // +
-      c === 0x2f // /
-    if (!ok) break
-  }
-  while (i < n && s.charCodeAt(i) === 0x3d) i++ // trailing '='
-  return i === n && n > 0
-}
-
 /** How many times a header field appears in the raw head (Node keeps only the first one). */
 function countHeader(raw: readonly string[], lower: string): number {
   let n = 0
@@ -63,9 +39,10 @@ function countHeader(raw: readonly string[], lower: string): number {
 }
 
 /**
- * Compiles a token extractor. Returns the token, or why there is none. The length limit is
- * checked on the raw value before anything else looks at it; the token's syntax is not checked
- * here (see isToken68).
+ * Compiles a token extractor. Returns the token, or why there is none. With a scheme, the value
+ * is parsed as RFC 6750 §2.1 `Bearer 1*SP b64token` (scheme in any case, one or more spaces); the
+ * token's syntax is the caller's to check (jwt-auth: `jws-canonical.ts`; the opaque-token policies:
+ * visible ASCII).
  */
 export function compileTokenExtractor(o: TokenSourceOptions): TokenExtractor {
   const max = o.maxBytes
@@ -97,9 +74,9 @@ export function compileTokenExtractor(o: TokenSourceOptions): TokenExtractor {
     }
   }
   const name = o.header.toLowerCase()
-  const exact = o.scheme === '' ? '' : `${o.scheme} `
-  const prefix = exact.toLowerCase()
-  const plen = prefix.length
+  const exact = o.scheme
+  const scheme = o.scheme.toLowerCase()
+  const slen = scheme.length
   return (req) => {
     const v = req.headers[name]
     if (v === undefined) return TOKEN_MISSING
@@ -107,23 +84,65 @@ export function compileTokenExtractor(o: TokenSourceOptions): TokenExtractor {
     // Node keeps the first of repeated Authorization fields, but all of them are forwarded:
     // an upstream that reads another one must not see a token the gateway did not check.
     if (countHeader(req.rawHeaders, name) !== 1) return TOKEN_MALFORMED
-    if (v.length > max + plen + 2) return TOKEN_TOO_LARGE
-    let t: string
-    if (plen > 0) {
-      if (!v.startsWith(exact) && v.slice(0, plen).toLowerCase() !== prefix) {
-        // Another scheme (Basic, ...) or a bare scheme: RFC 6750 §3.1 treats an unsupported
-        // method as "no credentials"; a lone "Bearer" is a malformed attempt.
-        return v.trim().toLowerCase() === prefix.trim() ? TOKEN_MALFORMED : TOKEN_MISSING
-      }
-      t = v.slice(plen)
-    } else t = v
-    if (t.length > max) return TOKEN_TOO_LARGE
-    return t.length > 0 ? t : TOKEN_MALFORMED
+    let i = 0
+    if (slen > 0) {
+      // RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token, the scheme case-insensitive (RFC 9110
+      // §11.1). Another scheme (Basic, ...) is "no credentials" (RFC 6750 §3.1); a scheme that is
+      // ours but not followed by spaces and a token (a lone "Bearer", "Bearer\t…") is malformed.
+      if (v.length < slen) return TOKEN_MISSING
+      if (!v.startsWith(exact) && v.slice(0, slen).toLowerCase() !== scheme) return TOKEN_MISSING
+      if (v.length === slen) return TOKEN_MALFORMED
+      const c = v.charCodeAt(slen)
+      if (c !== 0x20) return isTchar(c) ? TOKEN_MISSING : TOKEN_MALFORMED // "Bearerx": another scheme
+      i = slen + 1
+      const n = v.length
+      while (i < n && v.charCodeAt(i) === 0x20) i++
+    }
+    const len = v.length - i
+    if (len > max) return TOKEN_TOO_LARGE
+    if (len === 0) return TOKEN_MALFORMED
+    return i === 0 ? v : v.slice(i)
   }
 }
 
+/** RFC 9110 tchar: a character that may continue an auth-scheme token. */
+function isTchar(c: number): boolean {
+  return (
+    (c >= 0x61 && c <= 0x7a) ||
+    (c >= 0x41 && c <= 0x5a) ||
+    (c >= 0x30 && c <= 0x39) ||
+    (c < 0x7f && c > 0x20 && "!#$%&'*+-.^_`|~".includes(String.fromCharCode(c)))
+  )
+}
+
 /**
- * SHA-256 of a token, hex: the cache key and the `sha256:` revocation entry format. `crypto.hash`
+ * The `ctx.state` key under which an authentication policy records the identity of the token it
+ * accepted from `header` (see {@link setVerifiedTokenId}).
+ */
+export function tokenStateKey(header: string): string {
+  return `auth.token:${header.toLowerCase()}`
+}
+
+/**
+ * Records, for the rest of the request, the identity of the token an authentication policy
+ * accepted from a header: the SHA-256 of its canonical form (`jws-canonical.ts`), the same for
+ * every spelling of the token (`Bearer` in any case, any number of spaces, either ECDSA
+ * signature). A rate-limit key on that header uses it instead of the raw header value, so that
+ * respelling a token does not buy another bucket. `key` is {@link tokenStateKey}(header).
+ */
+export function setVerifiedTokenId(ctx: RequestContext, key: string, id: string): void {
+  ctx.state[key] = id
+}
+
+/** The identity recorded by {@link setVerifiedTokenId} for `header`; undefined when none. */
+export function verifiedTokenId(ctx: RequestContext, header: string): string | undefined {
+  const v = ctx.state[tokenStateKey(header)]
+  return typeof v === 'string' ? v : undefined
+}
+
+/**
+ * SHA-256 of a token, hex: for a token in its canonical form, its identity (cache key, `sha256:`
+ * revocation entry; see `jws-canonical.ts` for the other spellings). `crypto.hash`
  * is the one-shot form of `createHash('sha256').update(t).digest('hex')` (same digest, no Hash
  * object): about half the cost on the cache-hit path (Node ≥ 20.12).
  */

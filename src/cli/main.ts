@@ -5,7 +5,16 @@
  * answer, 70 an unexpected error (a bug; never 1, so CI cannot read a crash as "findings").
  */
 import { type CliCommand, ConfigError, EXIT, lazyCommand, UsageError } from './command.js'
-import { AUDIT_USAGE, CONFIG_USAGE, KEYS_USAGE, SCAN_USAGE, SECRETS_USAGE, SERVE_USAGE } from './usage.js'
+import {
+  AUDIT_USAGE,
+  CONFIG_USAGE,
+  INVENTORY_USAGE,
+  KEYS_USAGE,
+  LINT_USAGE,
+  SCAN_USAGE,
+  SECRETS_USAGE,
+  SERVE_USAGE,
+} from './usage.js'
 
 export { ConfigError, UsageError }
 
@@ -36,6 +45,12 @@ export const COMMANDS: readonly CliCommand[] = [
     async () => (await import('./commands/audit/audit.js')).auditCommand,
   ),
   lazyCommand(
+    'inventory',
+    'the API inventory from live traffic: list, diff with a spec, export OpenAPI 3.1 (docs/inventory.md)',
+    INVENTORY_USAGE,
+    async () => (await import('./commands/inventory/inventory.js')).inventoryCommand,
+  ),
+  lazyCommand(
     'scan',
     'test a live API for the OWASP API Top 10 (docs/cli/scan.md)',
     SCAN_USAGE,
@@ -46,6 +61,12 @@ export const COMMANDS: readonly CliCommand[] = [
     'find leaked API keys and credentials in files, archives, git history or stdin (docs/secrets.md)',
     SECRETS_USAGE,
     async () => (await import('./commands/secrets/secrets.js')).secretsCommand,
+  ),
+  lazyCommand(
+    'lint',
+    'audit an OpenAPI/Swagger spec for security design flaws; --gateway checks a config against it (docs/cli/lint.md)',
+    LINT_USAGE,
+    async () => (await import('./commands/lint/lint.js')).lintCommand,
   ),
 ]
 

@@ -99,6 +99,7 @@ describe('loadConfigText: defaults and freezing', () => {
       allowSemicolonInPath: false,
       maxUrlLength: 8192,
       maxQueryParams: 1000,
+      maxUpstreamRequestsPerClient: 64,
     })
     assert.deepEqual(c.accessLog, { enabled: true, destination: 'stdout' })
     assert.equal(c.log.level, 'info')
@@ -832,4 +833,34 @@ routes:
     assert.equal(off.warnings.length, 0)
     assert.equal(loadConfigText(cfg('{ store: keys.json }'), 'c.yaml').warnings.length, 0)
   })
+})
+
+it('a route that an earlier one shadows is an error (it could never be reached)', () => {
+  const yaml = (routes: string) => `listeners: [ { name: public } ]
+upstreams: { api: { targets: [ { url: "http://127.0.0.1:3000" } ] } }
+routes:
+${routes}
+`
+  const r = loadConfigText(
+    yaml(`  - { name: a, upstream: api, match: { pathPrefix: /api } }
+  - { name: b, upstream: api, match: { pathPrefix: /api, methods: [GET] } }`),
+    'c.yaml',
+  )
+  assert.equal(r.config, undefined)
+  assert.match(
+    r.errors.map(formatProblem).join('\n'),
+    /c\.yaml:5:\d+ routes\[1\]\.match: never reached: routes\[0\] \("a"\)/,
+  )
+  // not shadowed: other methods, another prefix, other hosts, or the narrower route first
+  for (const routes of [
+    `  - { name: a, upstream: api, match: { pathPrefix: /api, methods: [POST] } }
+  - { name: b, upstream: api, match: { pathPrefix: /api, methods: [GET] } }`,
+    `  - { name: a, upstream: api, match: { pathPrefix: /api } }
+  - { name: b, upstream: api, match: { pathPrefix: /api/v2 } }`,
+    `  - { name: a, upstream: api, match: { pathPrefix: /api, hosts: [a.example] } }
+  - { name: b, upstream: api, match: { pathPrefix: /api } }`,
+    `  - { name: b, upstream: api, match: { pathPrefix: /api, methods: [GET] } }
+  - { name: a, upstream: api, match: { pathPrefix: /api } }`,
+  ])
+    assert.deepEqual(loadConfigText(yaml(routes), 'c.yaml').errors, [], routes)
 })

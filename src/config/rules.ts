@@ -182,6 +182,13 @@ export function rules(c: GatewayConfig, baseDir: string): { errors: Problem[]; w
     if (routeNames.has(r.name))
       errors.push({ segs: ['routes', i, 'name'], message: `duplicate route name "${r.name}"` })
     routeNames.add(r.name)
+    const shadow = c.routes.slice(0, i).findIndex((earlier) => shadows(earlier.match, r.match))
+    if (shadow !== -1) {
+      errors.push({
+        segs: ['routes', i, 'match'],
+        message: `never reached: routes[${shadow}] ("${(c.routes[shadow] as GatewayConfig['routes'][number]).name}") comes first and takes every request this route would (same hosts and pathPrefix, its methods include these); reorder or change the match`,
+      })
+    }
     if (!Object.hasOwn(c.upstreams, r.upstream)) {
       const known = Object.keys(c.upstreams)
       errors.push({
@@ -253,4 +260,20 @@ export function rules(c: GatewayConfig, baseDir: string): { errors: Problem[]; w
     }
   })
   return { errors, warnings }
+}
+
+type Match = GatewayConfig['routes'][number]['match']
+
+/**
+ * Whether a route matching `a`, listed before one matching `b`, takes every request `b` would: the
+ * same hosts (or both any host), the same path prefix, and `a`'s methods include `b`'s (a route
+ * driven by a spec, or without `methods`, takes every method).
+ */
+function shadows(a: Match, b: Match): boolean {
+  const hosts = (m: Match) => (m.hosts === undefined ? '*' : [...new Set(m.hosts)].sort().join(','))
+  if (hosts(a) !== hosts(b) || a.pathPrefix !== b.pathPrefix) return false
+  const methodsA = a.openapi !== undefined || a.methods === undefined ? undefined : new Set(a.methods)
+  if (methodsA === undefined) return true
+  const methodsB = b.openapi !== undefined ? undefined : b.methods
+  return methodsB?.every((m) => methodsA.has(m)) === true
 }

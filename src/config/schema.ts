@@ -8,6 +8,8 @@ import { BUILTIN_POLICIES } from '../policies/registry.js'
 import { StoresConfig } from '../stores/config.js'
 import { AuditConfig } from '../audit/config.js'
 import { DetectConfig } from '../detect/config.js'
+import { EgressConfig } from '../egress/config.js'
+import { InventoryConfig } from '../inventory/config.js'
 
 export const TlsConfig = Type.Object(
   {
@@ -18,8 +20,41 @@ export const TlsConfig = Type.Object(
       description: 'Lowest TLS version accepted.',
     }),
     ciphers: Type.Optional(
-      Type.String({ description: 'OpenSSL cipher list for TLSv1.2 (Node default when absent).' }),
+      Type.String({
+        description:
+          "OpenSSL cipher list for TLSv1.2. Default: Mozilla's intermediate profile (ECDHE/DHE with AES-GCM or ChaCha20-Poly1305: forward secrecy, no CBC). Setting it replaces that profile.",
+      }),
     ),
+    certificates: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            cert: Type.String({ minLength: 1, description: 'PEM certificate chain file path.' }),
+            key: Type.String({ minLength: 1, description: 'PEM private key file path.' }),
+            serverNames: Type.Optional(
+              Type.Array(Type.String({ minLength: 1, maxLength: 253 }), {
+                minItems: 1,
+                description:
+                  "SNI names this certificate serves (`api.example.com`, `*.example.com`); default: the certificate's DNS subjectAltNames (else its CN).",
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          maxItems: 1000,
+          description:
+            'More certificates, chosen by the client’s SNI name (exact, then a wildcard one level up); `cert`/`key` serve clients whose name matches none, or send none.',
+        },
+      ),
+    ),
+    reloadIntervalSec: Type.Integer({
+      minimum: 0,
+      maximum: 86_400,
+      default: 60,
+      description:
+        'How often the certificate and key files are checked for changes (content hash): a renewed certificate is served to new connections without a restart; a broken new pair is logged and the old one stays. 0: only on config reload.',
+    }),
     clientAuth: Type.Optional(
       Type.Object(
         {
@@ -289,6 +324,13 @@ export const RouteConfig = Type.Object(
     ),
     upstream: Type.String({ minLength: 1, description: 'Name of an upstream under `upstreams`.' }),
     stripPrefix: Type.Boolean({ default: false, description: 'Remove the matched prefix before proxying.' }),
+    methodOverride: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          'Honour method override requests (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`, a `_method` query parameter) on this route: a POST naming PUT, PATCH or DELETE is routed, validated, authorized and forwarded as that method, without the header or parameter. Off: such requests are refused (400 GW_ERR_METHOD_OVERRIDE), as on every route by default. See docs/security/method-override.md.',
+      }),
+    ),
     requestBuffering: Type.Object(
       {
         maxBytes: Type.Integer({
@@ -301,13 +343,14 @@ export const RouteConfig = Type.Object(
           minimum: 100,
           default: 10000,
           description:
-            'Longest pause between two parts of a request body being buffered (408 GW_ERR_REQUEST_TIMEOUT). The listener\'s requestTimeoutMs still bounds the whole request.',
+            "Longest pause between two parts of a request body being buffered (408 GW_ERR_REQUEST_TIMEOUT). The listener's requestTimeoutMs still bounds the whole request.",
         }),
       },
       {
         additionalProperties: false,
         default: {},
-        description: 'Request body buffering (the defense against slow uploads that would hold every upstream connection).',
+        description:
+          'Request body buffering (the defense against slow uploads that would hold every upstream connection).',
       },
     ),
     responseBodyLimit: Type.Integer({
@@ -412,11 +455,34 @@ export const GatewayConfig = Type.Object(
     ),
     audit: AuditConfig,
     detect: DetectConfig,
+    egress: EgressConfig,
+    inventory: InventoryConfig,
     log: Type.Object(
       {
         level: Type.Union(
           ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].map((l) => Type.Literal(l)),
           { default: 'info', description: 'Level of the gateway log (stderr).' },
+        ),
+        refusals: Type.Object(
+          {
+            perInterval: Type.Integer({
+              minimum: 0,
+              default: 20,
+              description:
+                'Lines written per kind of refusal (policy, code and route) per interval; the rest are counted and summed up in one line at the end of the interval. 0: only the summaries.',
+            }),
+            intervalMs: Type.Integer({
+              minimum: 1000,
+              default: 60000,
+              description: 'The interval of `perInterval`.',
+            }),
+          },
+          {
+            additionalProperties: false,
+            default: {},
+            description:
+              'Per-request refusal lines (a request that failed validation, an authorization denial) are sampled, so an attack does not flood the log: the signal stays (every kind, with counts), the volume does not. Metrics, the access log and the audit log still record every request.',
+          },
         ),
       },
       { additionalProperties: false, default: {}, description: 'The gateway log.' },
@@ -427,6 +493,12 @@ export const GatewayConfig = Type.Object(
           minimum: 0,
           default: 10000,
           description: 'How long in-flight requests may finish after SIGTERM/SIGINT.',
+        }),
+        idleGraceMs: Type.Integer({
+          minimum: 0,
+          default: 1000,
+          description:
+            'After SIGTERM/SIGINT, how long idle keep-alive connections stay open (within the drain deadline): a request a client sends on one is answered with `Connection: close` instead of meeting a reset connection.',
         }),
       },
       { additionalProperties: false, default: {}, description: 'Graceful shutdown.' },

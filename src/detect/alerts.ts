@@ -22,6 +22,8 @@ export interface Alert {
   /** ISO 8601, for actions `ban` and `step-up`: when the ban or the step-up demand ends. */
   banUntil?: string
   data: Record<string, number | string>
+  /** Set when someone acknowledged the alert (admin API / dashboard). */
+  acknowledged?: { by: string; at: string }
 }
 
 /** The newest `max` alerts, oldest first. */
@@ -41,6 +43,24 @@ export class AlertList {
   /** Newest first, at most `limit`. */
   recent(limit: number): Alert[] {
     return this.items.slice(-limit).reverse()
+  }
+
+  /**
+   * Marks an alert acknowledged (by whom, when). Returns the alert, or undefined when it is no
+   * longer in the list. Acknowledging twice keeps the first acknowledgement.
+   */
+  acknowledge(id: string, by: string, at: Date): Alert | undefined {
+    const a = this.items.find((x) => x.id === id)
+    if (a === undefined) return undefined
+    a.acknowledged ??= { by, at: at.toISOString() }
+    return a
+  }
+
+  /** Alerts in the list not acknowledged yet. */
+  get unacknowledged(): number {
+    let n = 0
+    for (const a of this.items) if (a.acknowledged === undefined) n++
+    return n
   }
 
   get size(): number {

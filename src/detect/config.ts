@@ -3,6 +3,32 @@
  */
 import { type Static, type TProperties, Type } from '@sinclair/typebox'
 
+/**
+ * How account names are normalized before they are counted (see identity.ts): used by
+ * brute-force-lockout (`credential.normalize`) and the detectors (`detect.identityNormalization`).
+ */
+export function IdentityNormalizationSchema(o: { description: string }) {
+  return Type.Object(
+    {
+      trim: Type.Boolean({
+        default: true,
+        description:
+          'Remove leading and trailing white space (spaces, tabs, line breaks, every Unicode space).',
+      }),
+      caseFold: Type.Boolean({
+        default: true,
+        description: '`Alice`, `ALICE` and `alice` are one account (full Unicode case folding).',
+      }),
+      unicode: Type.Union([Type.Literal('NFKC'), Type.Literal('none')], {
+        default: 'NFKC',
+        description:
+          '`NFKC`: Unicode compatibility normalization (fullwidth `ａｌｉｃｅ` is `alice`, `ﬁ` is `fi`), as Django and ASP.NET Identity do; `none`: compared as sent.',
+      }),
+    },
+    { additionalProperties: false, default: {}, description: o.description },
+  )
+}
+
 const action = Type.Union([Type.Literal('alert'), Type.Literal('ban'), Type.Literal('step-up')], {
   default: 'alert',
   description:
@@ -56,7 +82,11 @@ export const DetectConfig = Type.Object(
       default: [401],
       maxItems: 16,
       description:
-        "Response statuses that count as a failed authentication (the gateway's own 401s and the upstream's).",
+        "Response statuses that count as a failed authentication (the gateway's own 401s and the upstream's). On routes with brute-force-lockout, its `failureStatuses` count too, and so do requests it refused because their source is locked out (429 GW_ERR_LOCKED_OUT).",
+    }),
+    identityNormalization: IdentityNormalizationSchema({
+      description:
+        'How the user name of an `Authorization: Basic` header is normalized before the detectors count it (the account names brute-force-lockout reads are normalized by its own `credential.normalize`: keep the two alike). Default: trim, Unicode NFKC, case fold.',
     }),
     bruteForce: detector(
       {
@@ -69,7 +99,7 @@ export const DetectConfig = Type.Object(
           minimum: 1,
           maximum: 86_400,
           default: 60,
-          description: 'Counting window.',
+          description: 'Sliding counting window (see docs/detect.md#windows).',
         }),
       },
       'Brute force: failed authentications per client IP and per attempted identity (principal, account, credential hash) in a window.',
@@ -87,41 +117,58 @@ export const DetectConfig = Type.Object(
           minimum: 1,
           maximum: 86_400,
           default: 300,
-          description: 'Counting window.',
+          description: 'Sliding counting window (see docs/detect.md#windows).',
         }),
       },
       'Credential stuffing: many distinct identities failing authentication from one client IP.',
     ),
     enumeration: detector(
       {
-        objects: Type.Integer({
-          minimum: 2,
-          maximum: 10_000,
-          default: 50,
-          description:
-            'Distinct object ids touched by one subject that raise an alert (with the denied ratio).',
-        }),
-        deniedRatio: Type.Number({
-          minimum: 0,
-          maximum: 1,
-          default: 0.5,
-          description: 'Share of those requests answered 403 or 404 needed for an alert.',
-        }),
+        foreignObjects: Type.Optional(
+          Type.Integer({
+            minimum: 2,
+            maximum: 10_000,
+            description:
+              'Distinct objects one subject is refused (403/404) within the window that raise an alert, however many requests for its own objects come between them. Default 25 (or `objects` × `deniedRatio` when those older fields are given).',
+          }),
+        ),
+        objects: Type.Optional(
+          Type.Integer({
+            minimum: 2,
+            maximum: 10_000,
+            description:
+              "Older form of `foreignObjects`: the threshold is `objects` × `deniedRatio` distinct refused objects (a ratio of all requests could be diluted by requests for the caller's own objects). Ignored when `foreignObjects` is set.",
+          }),
+        ),
+        deniedRatio: Type.Optional(
+          Type.Number({
+            minimum: 0,
+            maximum: 1,
+            description: 'Older form of `foreignObjects`, with `objects` (default 0.5).',
+          }),
+        ),
         sequentialRun: Type.Integer({
           minimum: 0,
           maximum: 10_000,
           default: 20,
           description:
-            'Consecutive numeric ids on one collection path (each one more, or each one less, than the one before) by one subject that raise an alert whatever the denied ratio: a walk over sequential ids. 0: off.',
+            'Consecutive numeric ids of one collection path (each one more, or each one less, than the one before, each within `windowSec` of the one before) refused (403/404) to one subject that raise an alert: a walk over ids that are not its own. 0: off.',
+        }),
+        sequentialRunAllowed: Type.Integer({
+          minimum: 0,
+          maximum: 100_000,
+          default: 100,
+          description:
+            "Consecutive numeric ids not known to be the subject's own (refused, or let through on a route where the gateway does not check ownership) that raise an alert, as an alert only (never a ban or step-up: it may be a user reading her own objects in order). Requests the gateway knows are for the subject's own objects (object-ownership checked them, or the id is the principal's id) never count. 0: off.",
         }),
         windowSec: Type.Integer({
           minimum: 1,
           maximum: 86_400,
           default: 300,
-          description: 'Counting window.',
+          description: 'Sliding window of the distinct refused objects; the longest pause within a walk.',
         }),
       },
-      'BOLA enumeration: one principal (or, unauthenticated, one IP) touching many distinct object ids (the last numeric or UUID path segment) with a high 403/404 ratio, or walking sequential ids.',
+      "BOLA enumeration: one principal (or, unauthenticated, one IP) refused many distinct object ids (the last numeric or UUID path segment), or walking consecutive ids that are not its own. Requests for objects the gateway knows are the caller's never count.",
     ),
     flood: detector(
       {
@@ -130,7 +177,12 @@ export const DetectConfig = Type.Object(
           default: 1000,
           description: 'Requests from one client IP within the window that raise an alert.',
         }),
-        windowSec: Type.Integer({ minimum: 1, maximum: 3600, default: 10, description: 'Counting window.' }),
+        windowSec: Type.Integer({
+          minimum: 1,
+          maximum: 3600,
+          default: 10,
+          description: 'Sliding counting window (see docs/detect.md#windows).',
+        }),
         baselineFactor: Type.Number({
           minimum: 0,
           maximum: 1000,
@@ -167,7 +219,12 @@ export const DetectConfig = Type.Object(
           default: 2000,
           description: 'Fewest requests in a window for a spike alert.',
         }),
-        windowSec: Type.Integer({ minimum: 1, maximum: 3600, default: 10, description: 'Counting window.' }),
+        windowSec: Type.Integer({
+          minimum: 1,
+          maximum: 3600,
+          default: 10,
+          description: 'Sliding counting window (see docs/detect.md#windows).',
+        }),
         warmupWindows: Type.Integer({
           minimum: 1,
           maximum: 1000,
@@ -209,7 +266,7 @@ export const DetectConfig = Type.Object(
           minimum: 1,
           maximum: 86_400,
           default: 600,
-          description: 'Counting window.',
+          description: 'Sliding counting window (see docs/detect.md#windows).',
         }),
       },
       'Scraping: one principal (or, unauthenticated, one IP) walking many pages of one collection (distinct values of the paging query parameters on one path).',
@@ -227,7 +284,12 @@ export const DetectConfig = Type.Object(
           default: 0.2,
           description: "Share of the route's responses in the window that must be 5xx.",
         }),
-        windowSec: Type.Integer({ minimum: 1, maximum: 3600, default: 60, description: 'Counting window.' }),
+        windowSec: Type.Integer({
+          minimum: 1,
+          maximum: 3600,
+          default: 60,
+          description: 'Sliding counting window (see docs/detect.md#windows).',
+        }),
       },
       'Error spikes: 5xx responses per route in a window (alert only).',
     ),

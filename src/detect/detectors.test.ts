@@ -35,6 +35,7 @@ function obs(c: { t: number }, o: Partial<Observation> = {}): Observation {
     status: 200,
     route: 'api',
     objectId: undefined,
+    owned: false,
     path: '/api',
     page: undefined,
     ...o,
@@ -62,7 +63,7 @@ test('objectIdOf: last numeric or UUID segment, else undefined', () => {
   assert.equal(objectIdOf('/x/12a'), undefined)
 })
 
-test('brute force: fires at the threshold per IP, counts only failures, window restarts after expiry', () => {
+test('brute force: fires at the threshold per IP, counts only failures, forgets failures older than the window', () => {
   const c = clock()
   const d = bruteForce(cfg({ bruteForce: { failures: 5, windowSec: 60 } }), c.now)
   for (let i = 0; i < 4; i++) assert.deepEqual(feed(d, obs(c, { authFailed: true, status: 401 })), [])
@@ -74,9 +75,40 @@ test('brute force: fires at the threshold per IP, counts only failures, window r
   assert.equal(f[0]?.detector, 'brute-force')
   // another IP is counted apart
   assert.deepEqual(feed(d, obs(c, { ip: '10.0.0.2', authFailed: true })), [])
-  // after the window, counting starts over
-  c.t += 61_000
+  // a window (and at most a tenth of one) later, the old failures no longer count
+  c.t += 66_000
   for (let i = 0; i < 4; i++) assert.deepEqual(feed(d, obs(c, { authFailed: true })), [])
+})
+
+test('window edges hide no burst: 37 failed logins within 2 s across any boundary alert (issue 25, item 6)', () => {
+  // The evasion: one failure opens a subject's window, the burst is split around its end.
+  const c = clock()
+  const d = bruteForce(cfg({ bruteForce: { failures: 20, windowSec: 60 } }), c.now)
+  const fired: Finding[] = []
+  fired.push(...feed(d, obs(c, { authFailed: true, status: 401 })))
+  c.t += 59_000
+  for (let i = 0; i < 18; i++) {
+    c.t += 50
+    fired.push(...feed(d, obs(c, { authFailed: true, status: 401 })))
+  }
+  for (let i = 0; i < 18; i++) {
+    c.t += 50
+    fired.push(...feed(d, obs(c, { authFailed: true, status: 401 })))
+  }
+  assert.equal(fired.length, 1, 'one brute-force finding')
+  assert.equal(fired[0]?.data.failures, 20)
+  // The same burst at every alignment with the clock: 37 events within 2 s, starting anywhere in
+  // a window. Each reaches the threshold.
+  for (let offset = 0; offset < 60_000; offset += 997) {
+    const t = clock(1_700_000_000_000 + offset)
+    const b = bruteForce(cfg({ bruteForce: { failures: 20, windowSec: 60 } }), t.now)
+    let n = 0
+    for (let i = 0; i < 37; i++) {
+      t.t += 54
+      n += feed(b, obs(t, { authFailed: true })).length
+    }
+    assert.equal(n, 1, `offset ${offset}`)
+  }
 })
 
 test('brute force: per identity across IPs', () => {
@@ -105,41 +137,107 @@ test('credential stuffing: distinct identities per IP; repeats of one identity d
   for (let i = 0; i < 10; i++) assert.deepEqual(feed(d2, obs(c, { authFailed: true })), [])
 })
 
-test('enumeration: many distinct ids with a high denied ratio fires; a normal user does not', () => {
+test('credential stuffing and brute force each fire on their own signal (issue 25, item 7)', () => {
   const c = clock()
-  const d = enumeration(cfg({ enumeration: { objects: 10, deniedRatio: 0.5 } }), c.now)
+  const config = cfg({})
+  const run = (attempts: [string, number][]) => {
+    const ds = [bruteForce(config, c.now), credentialStuffing(config, c.now)]
+    const out: Finding[] = []
+    for (const [identity, times] of attempts)
+      for (let i = 0; i < times; i++) {
+        c.t += 100
+        for (const d of ds) out.push(...feed(d, obs(c, { identity, authFailed: true, status: 401 })))
+      }
+    return out.map((f) => `${f.detector} ${f.subject}`)
+  }
+  // Stuffing: 15 accounts once each. Below the brute-force threshold (20).
+  const stuffing = run(Array.from({ length: 15 }, (_, i) => [`account:u${i}`, 1] as [string, number]))
+  assert.deepEqual(stuffing, ['credential-stuffing ip:10.0.0.1'])
+  // Brute force: one account, 30 passwords. Not stuffing.
+  const brute = run([['account:alice', 30]])
+  assert.deepEqual(brute.sort(), ['brute-force account:alice', 'brute-force ip:10.0.0.1'])
+  // Both at once: 40 accounts. Both alerts, the stuffing one first.
+  const both = run(Array.from({ length: 40 }, (_, i) => [`account:v${i}`, 1] as [string, number]))
+  assert.deepEqual(both, ['credential-stuffing ip:10.0.0.1', 'brute-force ip:10.0.0.1'])
+})
+
+test('enumeration: distinct refused objects fire; a normal user, retries and own objects do not', () => {
+  const c = clock()
+  const d = enumeration(cfg({ enumeration: { foreignObjects: 10 } }), c.now)
   let fired: Finding[] = []
   for (let i = 1; i <= 10; i++) {
-    fired = feed(d, obs(c, { principal: 'mallory', objectId: `/items/${i}`, status: i <= 2 ? 200 : 404 }))
+    fired = feed(d, obs(c, { principal: 'mallory', objectId: `/items/${i * 3}`, status: 404 }))
     if (i < 10) assert.deepEqual(fired, [])
   }
   assert.equal(fired.length, 1)
   assert.equal(fired[0]?.subject, 'principal:mallory')
+  assert.equal(fired[0]?.data.foreignObjects, 10)
   // a user reading many of their own objects (all 200, ids not consecutive) does not fire
-  const n = enumeration(cfg({ enumeration: { objects: 10 } }), c.now)
+  const n = enumeration(cfg({ enumeration: { foreignObjects: 10 } }), c.now)
   for (let i = 1; i <= 100; i++)
     assert.deepEqual(feed(n, obs(c, { principal: 'alice', objectId: `/items/${i * 7}` })), [])
   // one object retried many times with 404 does not fire (not distinct)
   for (let i = 1; i <= 100; i++) {
     assert.deepEqual(feed(n, obs(c, { principal: 'bob', objectId: '/items/7', status: 404 })), [])
   }
+  // the older form: objects x deniedRatio distinct refused objects
+  const old = enumeration(cfg({ enumeration: { objects: 10, deniedRatio: 0.5 } }), c.now)
+  const hits = Array.from({ length: 5 }, (_, i) =>
+    feed(old, obs(c, { ip: '10.3.3.3', objectId: `/o/${i * 5}`, status: 403 })),
+  ).flat()
+  assert.equal(hits.length, 1, 'at 10 x 0.5 = 5')
+})
+
+test('enumeration: padding a probe with requests for own objects hides nothing (issue 25, item 4)', () => {
+  // 200 other users' ids, shuffled, each probe padded with two requests for the caller's own
+  // objects: a third of the requests refused, far below the old 0.5 ratio.
+  const ids = Array.from({ length: 200 }, (_, i) => 1000 + i * 13)
+  let seed = 7
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648
+    return seed / 2147483648
+  }
+  for (let i = ids.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1))
+    ;[ids[i], ids[j]] = [ids[j] as number, ids[i] as number]
+  }
+  for (const owned of [true, false]) {
+    const c = clock()
+    const d = enumeration(cfg({}), c.now)
+    const fired: Finding[] = []
+    for (const id of ids) {
+      c.t += 300
+      fired.push(...feed(d, obs(c, { principal: 'mallory', objectId: `/api/orders/${id}`, status: 404 })))
+      for (const own of [5, 6]) {
+        c.t += 300
+        fired.push(...feed(d, obs(c, { principal: 'mallory', objectId: `/api/orders/${own}`, owned })))
+      }
+    }
+    assert.equal(fired.length, 1, `owned ${owned}: ${JSON.stringify(fired)}`)
+    assert.equal(fired[0]?.data.foreignObjects, 25, 'at the default 25 distinct refused objects')
+    assert.equal(fired[0]?.alertOnly, undefined, 'a ban or step-up may follow')
+  }
 })
 
 test('enumeration: state per subject is bounded (maxSubjects) and expires', () => {
   const c = clock()
-  const d = enumeration(cfg({ maxSubjects: 3, enumeration: { objects: 3, deniedRatio: 0 } }), c.now)
-  feed(d, obs(c, { ip: 'a', objectId: '/x/1' }))
-  feed(d, obs(c, { ip: 'a', objectId: '/x/2' }))
+  const d = enumeration(cfg({ maxSubjects: 3, enumeration: { foreignObjects: 3 } }), c.now)
+  feed(d, obs(c, { ip: 'a', objectId: '/x/1', status: 404 }))
+  feed(d, obs(c, { ip: 'a', objectId: '/x/5', status: 404 }))
   // three other subjects push `a` out
-  for (const ip of ['b', 'c', 'd']) feed(d, obs(c, { ip, objectId: '/x/1' }))
-  assert.deepEqual(feed(d, obs(c, { ip: 'a', objectId: '/x/3' })), [], '`a` was evicted and starts over')
+  for (const ip of ['b', 'c', 'd']) feed(d, obs(c, { ip, objectId: '/x/1', status: 404 }))
+  assert.deepEqual(
+    feed(d, obs(c, { ip: 'a', objectId: '/x/9', status: 404 })),
+    [],
+    '`a` was evicted and starts over',
+  )
   c.t += 301_000
-  feed(d, obs(c, { ip: 'e', objectId: '/x/1' }))
-  feed(d, obs(c, { ip: 'e', objectId: '/x/2' }))
-  assert.equal(feed(d, obs(c, { ip: 'e', objectId: '/x/3' })).length, 1)
+  feed(d, obs(c, { ip: 'e', objectId: '/x/1', status: 404 }))
+  feed(d, obs(c, { ip: 'e', objectId: '/x/5', status: 404 }))
+  assert.equal(feed(d, obs(c, { ip: 'e', objectId: '/x/9', status: 404 })).length, 1)
 })
 
-test('flood: per-IP requests in the window against the threshold', () => {
+test('flood: per-IP requests in the sliding window against the threshold', () => {
   const c = clock()
   const d = flood(cfg({ flood: { requests: 100, windowSec: 10 } }), c.now)
   for (let i = 0; i < 99; i++) {
@@ -147,12 +245,21 @@ test('flood: per-IP requests in the window against the threshold', () => {
     assert.deepEqual(feed(d, obs(c)), [])
   }
   assert.equal(feed(d, obs(c)).length, 1)
-  // a slower client: 99 per 10 s window forever, never fires
+  // a slower client: under 100 per 11 s (the window and its tenth) forever, never fires
   const s = flood(cfg({ flood: { requests: 100, windowSec: 10 } }), c.now)
   for (let i = 0; i < 1000; i++) {
-    c.t += 102
+    c.t += 112
     assert.deepEqual(feed(s, obs(c, { ip: '10.9.9.9' })), [])
   }
+  // a burst of 100 split around any aligned boundary still fires
+  const e = flood(cfg({ flood: { requests: 100, windowSec: 10 } }), c.now)
+  c.t = Math.ceil(c.t / 10_000) * 10_000 - 500
+  let n = 0
+  for (let i = 0; i < 100; i++) {
+    c.t += 10
+    n += feed(e, obs(c, { ip: '10.9.9.7' })).length
+  }
+  assert.equal(n, 1)
 })
 
 test('error spike: 5xx per route with count and ratio thresholds', () => {
@@ -166,30 +273,72 @@ test('error spike: 5xx per route with count and ratio thresholds', () => {
   assert.equal(out[0]?.subject, 'route:api')
 })
 
-test('enumeration: a walk over sequential ids alerts at sequentialRun even when every request succeeds', () => {
+test('enumeration: a walk over refused sequential ids alerts at sequentialRun', () => {
   const c = clock()
-  const d = enumeration(cfg({ enumeration: { sequentialRun: 20, objects: 1000 } }), c.now)
+  const d = enumeration(cfg({ enumeration: { sequentialRun: 20, foreignObjects: 1000 } }), c.now)
   const fired: Finding[] = []
   for (let id = 100; id < 160; id++) {
     c.t += 100
-    fired.push(...feed(d, obs(c, { principal: 'mallory', objectId: `/api/orders/${id}`, status: 200 })))
+    fired.push(...feed(d, obs(c, { principal: 'mallory', objectId: `/api/orders/${id}`, status: 404 })))
   }
   assert.equal(fired.length, 1, 'one finding at the 20th consecutive id')
   assert.equal(fired[0]?.data.sequential, 20)
   assert.equal(fired[0]?.data.from, 100)
   assert.equal(fired[0]?.data.to, 119)
+  assert.equal(fired[0]?.data.answers, 'refused')
   assert.equal(fired[0]?.subject, 'principal:mallory')
   // Descending walks count too; a repeat of the same id does not break a walk.
-  const down = enumeration(cfg({ enumeration: { sequentialRun: 5, objects: 1000 } }), c.now)
+  const down = enumeration(cfg({ enumeration: { sequentialRun: 5, foreignObjects: 1000 } }), c.now)
   const seq = [50, 49, 49, 48, 47, 46]
-  const got = seq.flatMap((id) => feed(down, obs(c, { principal: 'p', objectId: `/api/orders/${id}` })))
+  const got = seq.flatMap((id) =>
+    feed(down, obs(c, { principal: 'p', objectId: `/api/orders/${id}`, status: 403 })),
+  )
   assert.equal(got.length, 1)
   assert.equal(got[0]?.data.to, 46)
+  // A pause of more than the window between two steps ends a walk.
+  const slow = enumeration(cfg({ enumeration: { sequentialRun: 5, foreignObjects: 1000 } }), c.now)
+  const none = [1, 2, 3, 4, 5].flatMap((id) => {
+    c.t += id === 4 ? 301_000 : 100
+    return feed(slow, obs(c, { principal: 'q', objectId: `/o/${id}`, status: 404 }))
+  })
+  assert.deepEqual(none, [])
 })
 
-test('enumeration: normal use (own ids, jumps, other collections) is no sequential walk', () => {
+test('enumeration: reading her own objects in id order is no walk (issue 25, item 5)', () => {
   const c = clock()
-  const d = enumeration(cfg({ enumeration: { sequentialRun: 5, objects: 1000 } }), c.now)
+  // The gateway knows they are hers (object-ownership checked them): never counted, however many.
+  const d = enumeration(cfg({}), c.now)
+  for (let id = 101; id <= 300; id++) {
+    c.t += 200
+    assert.deepEqual(feed(d, obs(c, { principal: 'alice', objectId: `/api/orders/${id}`, owned: true })), [])
+  }
+  // The id is her own principal id: hers too.
+  for (let i = 0; i < 50; i++)
+    assert.deepEqual(feed(d, obs(c, { principal: '42', objectId: '/api/users/42', owned: true })), [])
+  // No ownership check on the route (owner unknown): 30 in order is no alert either …
+  const u = enumeration(cfg({}), c.now)
+  for (let id = 101; id <= 130; id++) {
+    c.t += 200
+    assert.deepEqual(feed(u, obs(c, { principal: 'alice', objectId: `/api/docs/${id}` })), [])
+  }
+  // … a walk of sequentialRunAllowed (100) is, as an alert only: never a ban.
+  const fired: Finding[] = []
+  for (let id = 131; id <= 250; id++) {
+    c.t += 200
+    fired.push(...feed(u, obs(c, { principal: 'alice', objectId: `/api/docs/${id}` })))
+  }
+  assert.equal(fired.length, 1)
+  assert.equal(fired[0]?.data.sequential, 100)
+  assert.equal(fired[0]?.data.answers, 'open')
+  assert.equal(fired[0]?.alertOnly, true)
+})
+
+test('enumeration: normal use (jumps, other collections, other answers) is no walk', () => {
+  const c = clock()
+  const d = enumeration(
+    cfg({ enumeration: { sequentialRun: 5, sequentialRunAllowed: 5, foreignObjects: 1000 } }),
+    c.now,
+  )
   const ids = [
     '/o/1',
     '/o/2',
@@ -204,11 +353,23 @@ test('enumeration: normal use (own ids, jumps, other collections) is no sequenti
     '/o/14',
     '/o/15',
   ]
-  const fired = ids.flatMap((id) => feed(d, obs(c, { principal: 'p', objectId: id })))
+  const fired = ids.flatMap((id) => feed(d, obs(c, { principal: 'p', objectId: id, status: 404 })))
   assert.deepEqual(fired, [], 'runs broken by another collection or a jump')
+  // 401, 429 and 5xx answers are neither refused nor allowed objects: nothing counts.
+  const other = [401, 429, 500, 502, 400].flatMap((status) =>
+    Array.from({ length: 10 }, (_, i) =>
+      feed(d, obs(c, { principal: 'r', objectId: `/o/${i}`, status })),
+    ).flat(),
+  )
+  assert.deepEqual(other, [])
   // Off with 0.
-  const off = enumeration(cfg({ enumeration: { sequentialRun: 0, objects: 1000 } }), c.now)
-  const none = Array.from({ length: 50 }, (_, i) => feed(off, obs(c, { objectId: `/o/${i}` }))).flat()
+  const off = enumeration(
+    cfg({ enumeration: { sequentialRun: 0, sequentialRunAllowed: 0, foreignObjects: 1000 } }),
+    c.now,
+  )
+  const none = Array.from({ length: 50 }, (_, i) =>
+    feed(off, obs(c, { objectId: `/o/${i}`, status: 404 })),
+  ).flat()
   assert.deepEqual(none, [])
 })
 

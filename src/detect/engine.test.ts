@@ -11,6 +11,8 @@ import { createMemoryStore } from '../stores/memory/memory-store.js'
 import { BANS_MAP, decodeBan, localBans } from './bans.js'
 import { DetectConfig } from './config.js'
 import { DetectEngine } from './engine.js'
+import { LOGIN_STATE } from './identity.js'
+import { OWNERSHIP_CHECKED } from './signals.js'
 
 const cfg = (over: object = {}) => Value.Default(DetectConfig, over) as DetectConfig
 
@@ -132,7 +134,7 @@ test('engine: action step-up stores `step-up:<principal>` for banSec; the princi
     now: () => c.t,
   })
   for (let id = 1; id <= 12; id++) {
-    const en = entry(200, { path: `/api/orders/${id}` })
+    const en = entry(404, { path: `/api/orders/${id}` })
     en.ctx.principal = { id: 'mallory', type: 'user', scopes: [], roles: [], claims: {}, authMethod: 'jwt' }
     e.observe(en)
   }
@@ -171,10 +173,121 @@ test('engine: action step-up stores `step-up:<principal>` for banSec; the princi
     logger: pino({ level: 'silent' }),
     now: () => c.t,
   })
-  for (let id = 1; id <= 12; id++) e2.observe(entry(200, { ip: '192.0.2.9', path: `/api/orders/${id}` }))
+  for (let id = 1; id <= 12; id++) e2.observe(entry(404, { ip: '192.0.2.9', path: `/api/orders/${id}` }))
   assert.equal(e2.alerts.recent(1)[0]?.action, 'alert')
   p.close?.()
   e.close()
   e2.close()
   await store.close()
+})
+
+test('engine: requests refused because the source is locked out count as failed attempts (issue 25, item 1)', () => {
+  const e = new DetectEngine({
+    config: cfg({ bruteForce: { failures: 20, action: 'ban' }, credentialStuffing: { enabled: false } }),
+    store: createMemoryStore({}),
+    logger: pino({ level: 'silent' }),
+  })
+  const attempt = {
+    subjects: ['ip:10.0.0.1', 'acct:hash-of-alice'],
+    account: 'hash-of-alice',
+    failureStatuses: new Set([401]),
+  }
+  for (let i = 0; i < 30; i++) {
+    const en = entry(i < 10 ? 401 : 429, { ip: '10.0.0.1' })
+    en.ctx.state[LOGIN_STATE] = attempt
+    if (i >= 10) en.errorCode = 'GW_ERR_LOCKED_OUT'
+    e.observe(en)
+  }
+  const got = e.alerts
+    .recent(10)
+    .map((a) => `${a.detector} ${a.subject} ${a.action}`)
+    .sort()
+  assert.deepEqual(got, ['brute-force account:hash-of-alice alert', 'brute-force ip:10.0.0.1 ban'])
+  e.close()
+})
+
+test("engine: the route's own failure statuses (brute-force-lockout failureStatuses) count; Basic auth is one identity per user name", () => {
+  const e = new DetectEngine({
+    config: cfg({ bruteForce: { failures: 5 }, credentialStuffing: { identities: 3 } }),
+    store: createMemoryStore({}),
+    logger: pino({ level: 'silent' }),
+  })
+  // 403 answers a wrong password on this login route.
+  for (let i = 0; i < 5; i++) {
+    const en = entry(403, { ip: '10.0.0.7' })
+    en.ctx.state[LOGIN_STATE] = { subjects: [], account: undefined, failureStatuses: new Set([403]) }
+    e.observe(en)
+  }
+  assert.deepEqual(
+    e.alerts.recent(5).map((a) => a.subject),
+    ['ip:10.0.0.7'],
+  )
+  // One user, many passwords, over Basic: one identity (brute force), not stuffing.
+  const basic = (user: string, pw: string) => `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}`
+  for (let i = 0; i < 5; i++)
+    e.observe(
+      entry(401, { ip: '10.0.0.8', headers: { authorization: basic(i % 2 ? ' Bob' : 'bob', `pw${i}`) } }),
+    )
+  const bob = e.alerts
+    .recent(10)
+    .filter((a) => a.subject.startsWith('account:') || a.subject === 'ip:10.0.0.8')
+  assert.deepEqual(bob.map((a) => a.detector).sort(), ['brute-force', 'brute-force'])
+  // Three user names from one IP: stuffing.
+  for (const u of ['u1', 'u2', 'u3'])
+    e.observe(entry(401, { ip: '10.0.0.9', headers: { authorization: basic(u, 'x') } }))
+  assert.ok(
+    e.alerts.recent(20).some((a) => a.detector === 'credential-stuffing' && a.subject === 'ip:10.0.0.9'),
+  )
+  e.close()
+})
+
+test('engine: objects the gateway knows are the caller’s never count; a walk of unknown owner alerts but never bans', () => {
+  const c = { t: 1_700_000_000_000 }
+  const store = createMemoryStore({})
+  const e = new DetectEngine({
+    config: cfg({ enumeration: { sequentialRun: 5, sequentialRunAllowed: 8, action: 'ban' } }),
+    store,
+    logger: pino({ level: 'silent' }),
+    now: () => c.t,
+  })
+  const as = (principal: string, status: number, path: string, checked?: boolean) => {
+    const en = entry(status, { path })
+    en.ctx.principal = { id: principal, type: 'user', scopes: [], roles: [], claims: {}, authMethod: 'jwt' }
+    if (checked !== undefined) en.ctx.state[OWNERSHIP_CHECKED] = checked
+    c.t += 100
+    e.observe(en)
+  }
+  for (let id = 1; id <= 50; id++) as('alice', 200, `/api/orders/${id}`, true)
+  for (let i = 0; i < 50; i++) as('7', 200, '/api/users/7')
+  assert.equal(e.alerts.total, 0, 'own objects in order: nothing')
+  for (let id = 1; id <= 8; id++) as('bob', 200, `/api/docs/${id}`, false)
+  assert.deepEqual(
+    e.alerts.recent(5).map((a) => `${a.subject} ${a.action}`),
+    ['principal:bob alert'],
+    'unknown owner: an alert, no ban',
+  )
+  assert.equal(localBans(store).get('principal:bob'), undefined)
+  e.close()
+})
+
+test('engine: report() raises an outside finding as an alert (never a ban), deduplicated', () => {
+  const audit = memoryAudit()
+  const e = new DetectEngine({
+    config: cfg({}),
+    store: createMemoryStore({}),
+    logger: pino({ level: 'silent' }),
+    audit,
+  })
+  const f = {
+    detector: 'audit-truncation' as const,
+    subject: 'audit:gw-1',
+    summary: 'audit chain gw-1 truncated',
+    data: { missing: 5 },
+  }
+  e.report(f)
+  e.report(f)
+  assert.equal(e.alerts.total, 1)
+  assert.equal(e.alerts.recent(1)[0]?.action, 'alert')
+  assert.equal(audit.events.filter((x) => x.type === 'alert').length, 1)
+  e.close()
 })

@@ -24,7 +24,15 @@ import {
   objectIdOf,
   pageKeyOf,
 } from './detectors.js'
+import {
+  accountHash,
+  basicUser,
+  type IdentityNormalization,
+  loginAttemptOf,
+  normalizeIdentity,
+} from './identity.js'
 import { SharedCounts } from './shared.js'
+import { OWNERSHIP_CHECKED } from './signals.js'
 
 export interface DetectEngineOptions {
   config: DetectConfig
@@ -43,6 +51,15 @@ export interface DetectEngineOptions {
 
 const MAX_CREDENTIAL_CHARS = 8192
 
+/** The last segment of an object id is the principal's own id (`/users/42` for principal `42`). */
+function isOwnId(objectId: string, principal: string): boolean {
+  return (
+    objectId.length > principal.length &&
+    objectId.endsWith(principal) &&
+    objectId.charCodeAt(objectId.length - principal.length - 1) === 47
+  )
+}
+
 /** A short, non-reversible id of a credential: never the credential itself. */
 function credentialId(v: string): string {
   return createHash('sha256').update(v).digest('base64url').slice(0, 22)
@@ -54,6 +71,7 @@ export class DetectEngine {
   private readonly detectors: Detector[]
   private readonly suppressed: TtlLru<true>
   private readonly failure: Set<number>
+  private readonly normalization: IdentityNormalization
   private readonly logger: Logger
   private readonly audit: AuditEmitter
   private readonly now: () => number
@@ -73,6 +91,7 @@ export class DetectEngine {
     this.pageParams = c.scraping.enabled ? c.scraping.params : undefined
     this.suppressed = new TtlLru(c.maxSubjects * 2, this.now)
     this.failure = new Set(c.failureStatuses)
+    this.normalization = c.identityNormalization
     this.alerts = new AlertList(c.alerts.recent)
     const shared = o.shared ?? (c.shared === 'auto' && o.store.backend === 'redis')
     this.shared = shared
@@ -89,21 +108,35 @@ export class DetectEngine {
     this.webhook = w ? new Webhook({ ...w, logger: this.logger.child({ sink: 'webhook' }) }) : undefined
   }
 
-  /** The identity an authentication attempt was for; computed for failed attempts only. */
+  /**
+   * The identity an authentication attempt was for; computed for failed attempts only: the
+   * principal; the account brute-force-lockout read (normalized, hashed); the user name of an
+   * `Authorization: Basic` header (normalized, hashed: never the password, so that many passwords
+   * for one user are one identity); else a hash of the credential header (a token or API key).
+   */
   private identityOf(entry: LogEntry): string | undefined {
     const ctx = entry.ctx
     if (ctx.principal !== undefined) return `principal:${ctx.principal.id}`
-    const bfl = ctx.state['brute-force-lockout']
-    if (Array.isArray(bfl)) {
-      const acct = bfl.find((s): s is string => typeof s === 'string' && s.startsWith('acct:'))
-      if (acct !== undefined) return `account:${acct.slice(5)}`
-    }
+    const account = loginAttemptOf(ctx.state)?.account
+    if (account !== undefined) return `account:${account}`
     const h = ctx.req.headers
     const cred = h.authorization ?? h['x-api-key']
     if (typeof cred === 'string' && cred.length > 0 && cred.length <= MAX_CREDENTIAL_CHARS) {
+      const user = basicUser(cred)
+      if (user !== undefined) {
+        const name = normalizeIdentity(user, this.normalization)
+        return name === undefined ? undefined : `account:${accountHash(name)}`
+      }
       return `credential:${credentialId(cred)}`
     }
     return undefined
+  }
+
+  /** The request was a failed authentication attempt (see Observation.authFailed). */
+  private failed(entry: LogEntry): boolean {
+    if (this.failure.has(entry.status)) return true
+    if (entry.errorCode === 'GW_ERR_LOCKED_OUT') return true
+    return loginAttemptOf(entry.ctx.state)?.failureStatuses.has(entry.status) === true
   }
 
   /** Feeds one finished request to the detectors. Never throws. */
@@ -112,16 +145,22 @@ export class DetectEngine {
       // A banned source's refused requests are not evidence of anything new.
       if (entry.errorCode === 'GW_ERR_BANNED') return
       const ctx = entry.ctx
-      const authFailed = this.failure.has(entry.status)
+      const authFailed = this.failed(entry)
+      const objectId = ctx.path.length > 0 ? objectIdOf(ctx.path) : undefined
+      const principal = ctx.principal?.id
       const o: Observation = {
         now: this.now(),
         ip: ctx.clientIp,
-        principal: ctx.principal?.id,
+        principal,
         identity: authFailed ? this.identityOf(entry) : undefined,
         authFailed,
         status: entry.status,
         route: ctx.routeName,
-        objectId: ctx.path.length > 0 ? objectIdOf(ctx.path) : undefined,
+        objectId,
+        owned:
+          objectId !== undefined &&
+          principal !== undefined &&
+          (ctx.state[OWNERSHIP_CHECKED] === true || isOwnId(objectId, principal)),
         path: ctx.path,
         page:
           this.pageParams !== undefined && ctx.query.length > 0
@@ -139,6 +178,18 @@ export class DetectEngine {
     }
   }
 
+  /**
+   * Raises an alert found outside the detectors (the audit log's truncation check at start):
+   * deduplicated and delivered like any other (recent list, log, audit, webhook); never a ban.
+   */
+  report(f: Finding): void {
+    try {
+      this.raise({ ...f, alertOnly: true }, this.now())
+    } catch (err) {
+      this.logger.error({ err }, 'alert failed')
+    }
+  }
+
   private actionOf(f: Finding): { action: 'alert' | 'ban' | 'step-up'; banSec: number } {
     const c = this.o.config
     const d =
@@ -153,7 +204,7 @@ export class DetectEngine {
               : f.detector === 'scraping'
                 ? c.scraping
                 : undefined
-    if (d === undefined || d.action === 'alert') return { action: 'alert', banSec: 0 }
+    if (d === undefined || d.action === 'alert' || f.alertOnly === true) return { action: 'alert', banSec: 0 }
     // Only IPs and principals can be banned (not a hashed account name or a route); only a
     // principal can be asked to step up.
     if (d.action === 'ban' && (f.subject.startsWith('ip:') || f.subject.startsWith('principal:')))

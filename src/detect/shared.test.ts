@@ -67,7 +67,8 @@ test('shared brute-force: 25 failures on each of two engines, threshold 40 → e
   const alert = [...a.alerts.recent(5), ...b.alerts.recent(5)][0]
   assert.equal(alert?.detector, 'brute-force')
   assert.equal(alert?.subject, 'ip:192.0.2.1')
-  assert.equal(alert?.data.failures, 40)
+  // All adds of a batch can land before the first size is read: the count reported is at least 40.
+  assert.ok(Number(alert?.data.failures) >= 40, String(alert?.data.failures))
   // More failures within the suppression window raise nothing more, on either engine.
   for (let i = 0; i < 20; i++) a.observe(entry(401, { ip: '192.0.2.1' }))
   await a.idle()
@@ -91,7 +92,7 @@ test('shared brute-force: 25 failures on each of two engines, threshold 40 → e
 test('shared credential-stuffing, enumeration and scraping cross on the sum of both engines, once', async () => {
   const config = only({
     credentialStuffing: { identities: 10 },
-    enumeration: { objects: 50, sequentialRun: 0 },
+    enumeration: { foreignObjects: 25, sequentialRun: 0, sequentialRunAllowed: 0 },
     scraping: { pages: 100 },
   })
   const { c, store, a, b } = pair(config)
@@ -99,7 +100,7 @@ test('shared credential-stuffing, enumeration and scraping cross on the sum of b
     a.observe(entry(401, { ip: '192.0.2.2', headers: { authorization: `Bearer a-${i}` } }))
     b.observe(entry(401, { ip: '192.0.2.2', headers: { authorization: `Bearer b-${i}` } }))
   }
-  for (let i = 0; i < 30; i++) {
+  for (let i = 0; i < 15; i++) {
     c.t += 10
     a.observe(entry(404, { principal: 'mallory', path: `/api/orders/${i * 7}` }))
     b.observe(entry(403, { principal: 'mallory', path: `/api/orders/${1000 + i * 7}` }))
@@ -115,18 +116,18 @@ test('shared credential-stuffing, enumeration and scraping cross on the sum of b
     'enumeration principal:mallory',
     'scraping principal:scraper',
   ])
-  // Shared enumeration counts refused ids only: 50 objects × 0.5 denied ratio = 25 distinct refusals
-  // over both gateways (each saw 30 locally, below the local 50).
-  // (All 60 adds land before the first size is read here, so the count the alert reports is 60.)
+  // Shared enumeration counts refused ids only: 25 distinct refusals over both gateways (each saw
+  // 15 locally, below the local 25). (All 30 adds land before the first size is read here, so the
+  // count the alert reports can be 30.)
   const refusals = Number(all.find((x) => x.detector === 'enumeration')?.data.deniedObjects)
-  assert.ok(refusals >= 25 && refusals <= 60, `deniedObjects ${refusals}`)
+  assert.ok(refusals >= 25 && refusals <= 30, `deniedObjects ${refusals}`)
   a.close()
   b.close()
   await store.close()
 })
 
 test('shared enumeration: mostly allowed requests (low denied ratio) raise nothing', async () => {
-  const { c, store, a, b } = pair(only({ enumeration: { objects: 20, sequentialRun: 0 } }))
+  const { c, store, a, b } = pair(only({ enumeration: { foreignObjects: 10, sequentialRun: 0 } }))
   for (let i = 0; i < 30; i++) {
     c.t += 10
     a.observe(entry(200, { principal: 'alice', path: `/api/orders/${i * 3}` }))
@@ -146,6 +147,7 @@ function wrap(inner: Store, parts: Partial<Store>): Store {
     sets: inner.sets,
     gcra: inner.gcra,
     maps: inner.maps,
+    hashes: inner.hashes,
     ping: () => inner.ping(),
     close: () => inner.close(),
     ...parts,
@@ -194,10 +196,12 @@ test('bounded in flight: past maxInFlight observations are dropped and counted; 
   const pending: (() => void)[] = []
   const hang = <T>(v: T) => new Promise<T>((r) => pending.push(() => r(v)))
   const store = wrap(inner, {
-    counters: {
-      get: (k) => inner.counters.get(k),
-      reset: (k) => inner.counters.reset(k),
-      incr: () => hang({ value: 1, ttlMs: 1000 }),
+    sets: {
+      has: (k, m) => inner.sets.has(k, m),
+      remove: (k, m) => inner.sets.remove(k, m),
+      members: (k, l) => inner.sets.members(k, l),
+      size: (k) => inner.sets.size(k),
+      add: () => hang(true),
     },
   })
   const e = new DetectEngine({
@@ -244,13 +248,14 @@ test('shared keys: namespaced `detect:`, subjects hashed (a 10 kB principal make
   })
   const long = 'p'.repeat(10_000)
   const e = new DetectEngine({
-    config: only({ bruteForce: { failures: 1 }, enumeration: { objects: 2, sequentialRun: 0 } }),
+    config: only({ bruteForce: { failures: 1 }, enumeration: { foreignObjects: 2, sequentialRun: 0 } }),
     store,
     logger: pino({ level: 'silent' }),
     shared: true,
   })
   e.observe(entry(401, { principal: long, path: '/api/orders/1' }))
   e.observe(entry(404, { principal: long, path: '/api/orders/2' }))
+  e.observe(entry(404, { principal: long, path: '/api/orders/3' }))
   await e.idle()
   assert.ok(keys.length >= 6)
   for (const k of keys) {

@@ -10,17 +10,21 @@
  * at most `maxInFlight` chains at once (more are dropped and counted); store errors are logged at
  * most once per `logIntervalMs`, with the counts.
  *
- * Keys (the store hash-tags each key by itself): `detect:bf:<h>` (failures per subject),
+ * Every shared count is over a sliding window: a set whose members expire `windowSec` after they
+ * were added (failures are members too, each with a unique id), so no window boundary hides a
+ * burst (issue 25, item 6).
+ *
+ * Keys (the store hash-tags each key by itself): `detect:bf:<h>` (failures per subject, a set),
  * `detect:cs:<h>` (set of identities per IP), `detect:en:d:<h>` (object ids a subject was
  * refused, 403/404 only), `detect:sc:<h>` (pages
  * per subject and path), `detect:alert:<detector>:<h>` (cluster-wide alert dedup); `<h>` is the
  * SHA-256 (base64url, 22 characters) of the subject.
  */
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Store } from '../stores/types.js'
 import type { DetectConfig } from './config.js'
-import type { Finding, Observation } from './detectors.js'
+import { type Finding, foreignObjectsThreshold, type Observation } from './detectors.js'
 
 /** A short, fixed-length id of a subject, a member or a path (sha256, base64url, 22 characters). */
 export function sharedId(v: string): string {
@@ -58,6 +62,9 @@ export class SharedCounts {
   private loggedErrors = 0
   private loggedDropped = 0
   private idleWaiters: (() => void)[] = []
+  /** Unique failure members: a random prefix per process and a counter. */
+  private readonly eventPrefix = `${randomBytes(6).toString('base64url')}.`
+  private events = 0
 
   constructor(private readonly o: SharedCountsOptions) {
     this.maxInFlight = o.maxInFlight ?? 1000
@@ -162,8 +169,11 @@ export class SharedCounts {
 
   private async bruteForce(subject: string, now: number): Promise<void> {
     const d = this.o.config.bruteForce
-    const n = (await this.o.store.counters.incr(`detect:bf:${sharedId(subject)}`, 1, d.windowSec * 1000))
-      .value
+    const key = `detect:bf:${sharedId(subject)}`
+    const sets = this.o.store.sets
+    // One member per failure, expiring windowSec after it: the set's size is a sliding count.
+    await sets.add(key, `${this.eventPrefix}${(++this.events).toString(36)}`, d.windowSec * 1000)
+    const n = await sets.size(key)
     if (n >= d.failures) {
       this.o.raise(
         {
@@ -198,11 +208,9 @@ export class SharedCounts {
   }
 
   /**
-   * Shared enumeration counts only denied requests (403/404; requests answered 2xx never reach the
-   * store): the distinct object ids one subject was refused, over all gateways. It alerts when they
-   * reach `objects × deniedRatio` — the denied part of the local rule (`objects` distinct ids with
-   * at least `deniedRatio` of them denied), without the total, which would cost a store call per
-   * request. The local detector keeps the full rule and the sequential walks.
+   * Shared enumeration counts only refused requests (403/404; requests answered 2xx never reach
+   * the store): the distinct object ids one subject was refused, over all gateways, against the
+   * same `foreignObjects` threshold as the local rule. The sequential walks stay local.
    */
   private async enumeration(ob: Observation): Promise<void> {
     const d = this.o.config.enumeration
@@ -211,8 +219,7 @@ export class SharedCounts {
     const sets = this.o.store.sets
     if (!(await sets.add(key, member(ob.objectId as string), d.windowSec * 1000))) return
     const denied = await sets.size(key)
-    const threshold = Math.max(2, Math.ceil(d.objects * d.deniedRatio))
-    if (denied >= threshold) {
+    if (denied >= foreignObjectsThreshold(d)) {
       this.o.raise(
         {
           detector: 'enumeration',

@@ -41,6 +41,8 @@ export class GatewayContext implements RequestContext {
   bodyTooLarge = false
   /** A request body streamed from a partial buffer (chunked, larger than the route's buffer). */
   bodyStream: Readable | undefined = undefined
+  /** Set when the listener answered this request on the raw socket (a framing error mid-body). */
+  rawAnswer: { status: number; code: string } | undefined = undefined
   /** The request counts against its client's share of upstream requests (see Forwarder). */
   holdsUpstreamSlot = false
   /** Aborts the upstream exchange (set once undici starts it). */
@@ -79,6 +81,14 @@ export class GatewayContext implements RequestContext {
     this.startTime = performance.now()
     this.socket = req.socket
     this.bytesWrittenAtStart = req.socket.bytesWritten ?? 0
+  }
+
+  /** The listener answered on the raw socket with `err`: the log records that answer. */
+  answeredRaw(err: GatewayError): void {
+    this.rawAnswer = { status: err.status, code: err.code }
+    this.errorCode = err.code
+    this.decision = err.status >= 500 ? 'error' : 'denied'
+    this.abortUpstream?.(new Error('request framing error'))
   }
 
   queryParams(): Params {

@@ -16,6 +16,8 @@ export const ERROR_CATALOGUE = {
   GW_ERR_FORBIDDEN: { status: 403, title: 'Forbidden' },
   GW_ERR_INSUFFICIENT_SCOPE: { status: 403, title: 'Insufficient scope' },
   GW_ERR_BANNED: { status: 403, title: 'Access from this source is suspended' },
+  GW_ERR_IP_NOT_ALLOWED: { status: 403, title: 'Access from this address is not allowed' },
+  GW_ERR_CORS_ORIGIN: { status: 403, title: 'Origin not allowed' },
   GW_ERR_OBJECT_FORBIDDEN: { status: 403, title: 'Access to this object is forbidden' },
   GW_ERR_ROUTE_NOT_FOUND: { status: 404, title: 'No route matches this request' },
   GW_ERR_OBJECT_NOT_FOUND: { status: 404, title: 'Object not found' },
@@ -24,10 +26,12 @@ export const ERROR_CATALOGUE = {
   GW_ERR_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
   GW_ERR_URI_TOO_LONG: { status: 414, title: 'Request URI too long' },
   GW_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  GW_ERR_EXPECTATION_FAILED: { status: 417, title: 'Expectation not supported' },
   GW_ERR_VALIDATION: { status: 400, title: 'Request failed validation' },
   GW_ERR_PARAMETER_POLLUTION: { status: 400, title: 'Repeated request parameter' },
   GW_ERR_MALFORMED_BODY: { status: 400, title: 'Malformed request body' },
   GW_ERR_PROPERTY_NOT_ALLOWED: { status: 400, title: 'Request sets a property it may not set' },
+  GW_ERR_SSRF_BLOCKED: { status: 400, title: 'URL not allowed' },
   GW_ERR_ROUTE_NOT_IN_SPEC: { status: 404, title: 'Route not in the API specification' },
   GW_ERR_METHOD_NOT_IN_SPEC: { status: 405, title: 'Method not in the API specification' },
   GW_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request header fields too large' },
@@ -132,4 +136,30 @@ export function toProblem(
     }
   }
   return { problem, error }
+}
+
+/**
+ * A whole HTTP/1.1 problem response for a raw socket (a request Node's parser refused, an
+ * Upgrade or CONNECT the gateway does not take): the same problem document as `toProblem`, with
+ * the request id, and `Connection: close`.
+ */
+export function rawProblemResponse(err: GatewayError, requestId: string): string {
+  const { problem, error } = toProblem(err, requestId)
+  const body = JSON.stringify(problem)
+  const reason = REASONS[error.status] ?? 'Error'
+  let head = `HTTP/1.1 ${error.status} ${reason}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\nx-request-id: ${requestId}\r\n`
+  if (error.headers)
+    for (const [k, v] of Object.entries(error.headers)) head += `${k.toLowerCase()}: ${v}\r\n`
+  return `${head}connection: close\r\n\r\n${body}`
+}
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  413: 'Payload Too Large',
+  414: 'URI Too Long',
+  417: 'Expectation Failed',
+  431: 'Request Header Fields Too Large',
+  501: 'Not Implemented',
 }

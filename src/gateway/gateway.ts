@@ -16,7 +16,9 @@ import { admit, next } from './connection.js'
 import { GatewayContext, kCtx, type ResWithCtx } from './context.js'
 import { GatewayError } from './errors.js'
 import { canonicalizeTarget, checkFraming, parseHost } from './hygiene.js'
+import { routeWithOverride } from './method-override.js' // method-override:
 import { LogPhase, runRequestPhase } from './phases.js'
+import { preflightRoute } from './preflight.js' // cors:
 import { Responder } from './respond.js'
 import { type CompiledRoute, type GatewayDeps, Runtime } from './runtime.js'
 import { Forwarder } from './upstream/forward.js'
@@ -77,11 +79,13 @@ export class Gateway {
       draining,
     })
     this.forwarder = new Forwarder(this.responder, draining)
+    this.forwarder.inventory = deps.inventory // inventory:
     this.logPhase = new LogPhase({
       logger: deps.logger,
       accessLog: deps.accessLog,
       audit: deps.audit,
       detect: deps.detect,
+      inventory: deps.inventory, // inventory:
     })
     deps.metrics.inFlight = () => this.inFlight
     this.runtime = new Runtime(config, deps)
@@ -121,7 +125,15 @@ export class Gateway {
     if (admit(req, res, listener) === 'start') this.start(req, res, listener)
   }
 
-  private start(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo): void {
+  /**
+   * Answers a request with an error before any routing (Node events the gateway answers itself,
+   * e.g. an Expect it does not support), through the same answer and log path as any other.
+   */
+  refuse(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo, err: GatewayError): void {
+    this.fail(this.context(req, res, listener), err)
+  }
+
+  private context(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo): GatewayContext {
     const rt = this.runtime
     rt.inFlight++
     this.inFlight++
@@ -135,6 +147,11 @@ export class Gateway {
     ;(res as ResWithCtx)[kCtx] = ctx
     res.on('close', onResponseClose) // emitted once per response
     ;(res as GatewayRes)[kGateway] = this
+    return ctx
+  }
+
+  private start(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo): void {
+    const ctx = this.context(req, res, listener)
     try {
       checkFraming(req, listener.maxHeaderCount)
       this.route(ctx)
@@ -151,7 +168,12 @@ export class Gateway {
     ctx.path = t.path
     ctx.query = t.query
     ctx.host = parseHost(ctx.req.headers.host)
-    const m = ctx.runtime.router.match(ctx.host, ctx.path, ctx.method)
+    // method-override: an override (header, _method) is routed as that method where the route
+    // opts in, else refused (400); without one this is router.match(host, path, ctx.method).
+    let m = routeWithOverride(ctx, ctx.runtime.router)
+    // cors: a CORS preflight goes to the route of the method it asks for, when that route's cors
+    // policy answers it (see preflight.ts)
+    if (ctx.method === 'OPTIONS') m = preflightRoute(ctx.runtime.router, ctx.host, ctx.path, ctx.req, m)
     if (m === undefined) throw new GatewayError('GW_ERR_ROUTE_NOT_FOUND')
     if ('allow' in m) {
       throw new GatewayError('GW_ERR_METHOD_NOT_ALLOWED', { headers: { allow: m.allow.join(', ') } })
@@ -168,8 +190,8 @@ export class Gateway {
     this.inFlight--
     this.forwarder.release(ctx)
     ctx.logDurationMs = performance.now() - ctx.startTime
-    ctx.logAborted = aborted
-    ctx.logStatus = aborted && !res.headersSent ? 499 : res.statusCode
+    ctx.logStatus = ctx.rawAnswer?.status ?? (aborted && !res.headersSent ? 499 : res.statusCode)
+    ctx.logAborted = ctx.rawAnswer === undefined && aborted
     ctx.logBytesOut = (ctx.socket.bytesWritten ?? 0) - ctx.bytesWrittenAtStart
     this.logPhase.enqueue(ctx)
     const queued = next<ListenerInfo>(ctx.socket, res)

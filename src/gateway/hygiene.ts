@@ -212,6 +212,16 @@ export function parseHost(host: string | undefined): string {
   return (colon === -1 ? host : host.slice(0, colon)).toLowerCase()
 }
 
+/**
+ * Headers a request may carry once: policies decide on them (the body's media type, the
+ * credential, the session) and a second copy could be what the upstream reads instead (Node keeps
+ * the first Content-Type and Authorization, an upstream framework may keep the last; RFC 6265 §5.4:
+ * one Cookie header). A duplicate is refused (400 GW_ERR_BAD_HEADER). Other singletons Node keeps
+ * the first of (User-Agent, Referer, …) are reduced to that first one on the way upstream
+ * (upstream/headers.ts), so the upstream sees what the policies saw.
+ */
+const REFUSED_DUPLICATES = new Set(['cookie', 'content-type', 'authorization', 'proxy-authorization'])
+
 /** What `checkFraming` reads of a request (an IncomingMessage has it). */
 export interface FramingInput {
   method?: string | undefined
@@ -225,7 +235,8 @@ export interface FramingInput {
  * Framing checks that run before anything else reads the request (Node's strict parser has
  * already refused Content-Length with Transfer-Encoding, duplicate Content-Length, obs-fold and
  * bad chunk sizes): the header count (Node keeps only `maxHeaderCount + 1` headers, so what came
- * after is unknown), HTTP/1.x only, a single Host, Transfer-Encoding only `chunked` and never in
+ * after is unknown), HTTP/1.x only, a single Host, a single Cookie, Content-Type, Authorization and
+ * Proxy-Authorization, Transfer-Encoding only `chunked` and never in
  * HTTP/1.0, and no CONNECT or TRACE. Throws a GatewayError.
  */
 export function checkFraming(req: FramingInput, maxHeaderCount: number): void {
@@ -240,9 +251,19 @@ export function checkFraming(req: FramingInput, maxHeaderCount: number): void {
     throw new GatewayError('GW_ERR_BAD_REQUEST', { detail: 'only HTTP/1.x', closeConnection: true })
   }
   let hosts = 0
+  let seen: string[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i] as string
-    if (n.length === 4 && n.toLowerCase() === 'host') hosts++
+    const len = n.length
+    if (len === 4 && n.toLowerCase() === 'host') hosts++
+    else if (len === 6 || len === 12 || len === 13 || len === 19) {
+      const lower = n.toLowerCase()
+      if (!REFUSED_DUPLICATES.has(lower)) continue
+      if (seen?.includes(lower))
+        throw new GatewayError('GW_ERR_BAD_HEADER', { detail: `duplicate ${n}`, closeConnection: true })
+      seen ??= []
+      seen.push(lower)
+    }
   }
   if (hosts > 1)
     throw new GatewayError('GW_ERR_REQUEST_SMUGGLING', { detail: 'duplicate Host', closeConnection: true })

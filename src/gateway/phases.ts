@@ -5,6 +5,7 @@
  *   response phase ─ policies' onResponse, reverse order, on upstream and gateway-made heads alike
  *   log phase ────── metrics, access log, audit, detectors, onLog hooks: batched once per turn
  */
+import type { TrafficObserver } from '../inventory/observer.js'
 import type { Logger } from 'pino'
 import type { RequestAudit } from '../audit/request.js'
 import type { GatewayContext } from './context.js'
@@ -92,6 +93,8 @@ export interface LogPhaseDeps {
   accessLog: AccessLog | undefined
   audit: RequestAudit | undefined
   detect: { observe(entry: LogEntry): void } | undefined
+  /** inventory: the API inventory and the dashboard's telemetry. */
+  inventory?: TrafficObserver | undefined
 }
 
 /**
@@ -134,7 +137,7 @@ export class LogPhase {
   }
 
   private one(ctx: GatewayContext): void {
-    const { logger, accessLog, audit, detect } = this.deps
+    const { logger, accessLog, audit, detect, inventory } = this.deps
     const durationMs = ctx.logDurationMs
     const status = ctx.logStatus
     const decision = ctx.decision
@@ -165,9 +168,10 @@ export class LogPhase {
         logger.error({ err }, 'audit record failed')
       }
     }
-    if (detect !== undefined || (route && route.logHooks.length > 0)) {
+    if (detect !== undefined || inventory !== undefined || (route && route.logHooks.length > 0)) {
       const entry: LogEntry = { ctx, status, durationMs, decision, errorCode: ctx.errorCode }
       detect?.observe(entry) // never throws
+      inventory?.observe(entry) // inventory: never throws
       if (route)
         for (const hook of route.logHooks) {
           try {

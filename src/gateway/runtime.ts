@@ -3,6 +3,7 @@
  * instances and hooks, the router. It is immutable once built; a reload builds a new one and
  * swaps it in, and each request keeps the runtime it started with until its log phase has run.
  */
+import type { TrafficObserver } from '../inventory/observer.js'
 import type { Logger } from 'pino'
 import { noopAudit } from '../audit/event.js'
 import type { RequestAudit } from '../audit/request.js'
@@ -15,6 +16,7 @@ import type { AccessLog } from './logging.js'
 import type { GatewayMetrics, RouteMetrics } from './metrics.js'
 import { allOfHook, anyOfHook, type Authenticator } from './pipeline/authentication.js'
 import type { LogEntry, PolicyDefinition, PolicyInstance } from './pipeline/policy.js'
+import { RefusalLog } from './refusal-log.js'
 import { buildRouter, type RouteMatcher } from './router.js'
 import { buildSpecRoutes } from './spec-routes.js'
 import { Upstream } from './upstream/upstream.js'
@@ -34,6 +36,8 @@ export interface GatewayDeps {
   audit?: RequestAudit | undefined
   /** The attack detectors (src/detect), fed every finished request; undefined when off. */
   detect?: { observe(entry: LogEntry): void } | undefined
+  // inventory: the API inventory and the dashboard's live data (src/inventory/observer.ts)
+  inventory?: TrafficObserver | undefined
 }
 
 export type RequestHook = NonNullable<PolicyInstance['onRequest']>
@@ -121,6 +125,8 @@ export class Runtime {
   readonly hygiene: HygieneOptions
   readonly requestIdHeader: string
   readonly noRouteMetrics: RouteMetrics
+  /** Sampled per-request refusal lines of this runtime's policies (config.log.refusals). */
+  readonly refusals: RefusalLog
   inFlight = 0
   private retired = false
   private onDrained: (() => void) | undefined
@@ -128,6 +134,7 @@ export class Runtime {
   constructor(config: GatewayConfig, deps: GatewayDeps) {
     this.config = config
     const now = deps.now ?? Date.now
+    this.refusals = new RefusalLog(deps.logger, { ...config.log.refusals, now })
     this.upstreams = new Map()
     const built: PolicyInstance[] = []
     const specResolvers = new Map<CompiledRoute, (path: string, method: string) => CompiledRoute>()
@@ -146,6 +153,8 @@ export class Runtime {
         for (const t of up.targets) deps.metrics.targetUp.labels(name, t.origin).set(1)
       }
       this.routes = config.routes.map((rc) => {
+        const refusals = (key: string, obj: Record<string, unknown>, msg: string) =>
+          this.refusals.info(`${key}:${rc.name}`, obj, msg)
         const instances = enabledPolicies(config, rc).map((p) => {
           const inst = p.def.create(p.config as never, {
             logger: deps.logger.child({ policy: p.id }),
@@ -155,6 +164,7 @@ export class Runtime {
             baseDir: deps.baseDir,
             audit: deps.audit?.log ?? noopAudit,
             metrics: deps.metrics.registry,
+            refusals,
           })
           built.push(inst)
           return { id: p.id, priority: p.def.priority, inst }
@@ -242,6 +252,7 @@ export class Runtime {
   }
 
   private async closeAll(closeUpstream: (u: Upstream) => Promise<void>): Promise<void> {
+    this.refusals.flush()
     await Promise.all([
       ...[...this.upstreams.values()].map(closeUpstream),
       ...this.routes.flatMap((r) => r.policies.map(async (p) => p.close?.())),

@@ -18,11 +18,19 @@ import { registerAuditMetrics } from '../audit/metrics.js'
 import { openAuditLog } from '../audit/open.js'
 import { RequestAudit } from '../audit/request.js'
 import { DetectEngine } from '../detect/engine.js'
+import { type EgressProxy, startEgressProxy } from '../egress/proxy.js'
+import { noopAudit } from '../audit/event.js'
+import { Telemetry } from '../dashboard/telemetry.js'
+import { Inventory } from '../inventory/inventory.js'
+import { inventorySpecs, trafficObserver } from '../inventory/observer.js'
+import { SpecIndex } from '../inventory/spec-index.js'
 import { GatewayMetrics } from './metrics.js'
 import { type RunningListener, reloadTls, startAdmin, startListener } from './server.js'
 
 export interface RunningGateway {
   gateway: Gateway
+  /** The egress proxy (src/egress), when `egress.enabled`. */
+  egress: EgressProxy | undefined
   listeners: RunningListener[]
   admin: RunningListener | undefined
   logger: Logger
@@ -74,18 +82,24 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     ? destination(dest === 'stdout' || dest === 'stderr' ? dest : resolve(baseDir, dest))
     : undefined
   const accessLog = accessDest ? new AccessLog(accessDest, logger) : undefined
+  // audit: the store is made first: the audit log's anchors may live in it (audit.anchor.redis).
+  const store = createStore(config.stores, { logger })
   // One audit log per process, opened before anything serves and kept across reloads. A problem
   // with it (keyring, directory, a chain it cannot continue) keeps the gateway from starting.
   const audit = config.audit.enabled
-    ? await openAuditLog(config.audit, { baseDir, logger, env: opts.env })
+    ? await openAuditLog(config.audit, { baseDir, logger, env: opts.env, store }).catch(async (err) => {
+        await store.close().catch(() => undefined) // audit:
+        throw err
+      })
     : undefined
   if (audit) registerAuditMetrics(metrics.registry, audit)
   if (audit && config.audit.sink === 'stdout' && accessDest && config.accessLog.destination === 'stdout') {
     logger.warn('the audit log and the access log both write to stdout: their lines interleave')
   }
   audit?.emit({ type: 'gateway.start', data: { configSha256: hashFile(file), pid: process.pid } })
-  const requestAudit = audit ? new RequestAudit(audit, config.audit.events.authSuccess) : undefined
-  const store = createStore(config.stores, { logger })
+  const requestAudit = audit
+    ? new RequestAudit(audit, config.audit.events.authSuccess, config.audit.events.authFailureStatuses) // audit:
+    : undefined
   if (config.stores.backend === 'redis') {
     // Start even when Redis is down: each stateful policy applies its failOpen setting meanwhile.
     await store.ping().then(
@@ -101,10 +115,31 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   const detect = config.detect.enabled
     ? new DetectEngine({ config: config.detect, store, logger, audit: audit ?? undefined })
     : undefined
+  // audit: what the start found wrong with the chain against its anchor is an alert.
+  for (const p of audit?.startProblems ?? [])
+    detect?.report({ detector: 'audit-truncation', subject: `audit:${audit?.instance}`, ...p })
+  // inventory: one per process (bound at start, kept across reloads), and the dashboard's live data.
+  let inventory: Inventory | undefined
+  if (config.inventory.enabled) {
+    const spec = new SpecIndex(inventorySpecs(config, baseDir))
+    for (const p of spec.problems) logger.warn({ problem: p }, 'inventory: a spec could not be read')
+    inventory = new Inventory({ config: config.inventory, store, spec, logger })
+  }
+  const telemetry = config.admin.enabled && config.admin.token !== undefined ? new Telemetry() : undefined
   let gateway: Gateway
   try {
-    gateway = new Gateway(config, { logger, accessLog, metrics, baseDir, store, audit: requestAudit, detect })
+    gateway = new Gateway(config, {
+      logger,
+      accessLog,
+      metrics,
+      baseDir,
+      store,
+      audit: requestAudit,
+      detect,
+      inventory: trafficObserver(inventory, telemetry),
+    })
   } catch (err) {
+    await inventory?.close()
     detect?.close()
     await store.close()
     await closeQuietly(audit)
@@ -112,9 +147,14 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   }
   const listeners: RunningListener[] = []
   let admin: RunningListener | undefined
+  // egress: the forward proxy for the application's own outbound calls (docs/egress.md)
+  let egress: EgressProxy | undefined
   let ready = false
   let closing: Promise<void> | undefined
   try {
+    // egress:
+    if (config.egress.enabled)
+      egress = await startEgressProxy(config.egress, { logger, audit: audit ?? noopAudit, baseDir })
     for (const l of config.listeners) {
       const running = await startListener(l, gateway, { logger, metrics, baseDir })
       listeners.push(running)
@@ -127,6 +167,8 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
         store,
         alerts: detect?.alerts,
         audit,
+        inventory,
+        telemetry,
         effectiveConfig: () => effective,
         notReady: () =>
           !ready
@@ -141,8 +183,10 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()))
+    await egress?.close() // egress:
     await gateway.close(true)
     detect?.close()
+    await inventory?.close()
     await store.close().catch(() => undefined)
     await closeQuietly(audit)
     throw err
@@ -183,10 +227,16 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       JSON.stringify(next.config.accessLog) !== JSON.stringify(config.accessLog) ||
       JSON.stringify(next.config.stores) !== JSON.stringify(config.stores) ||
       JSON.stringify(next.config.audit) !== JSON.stringify(config.audit) ||
-      JSON.stringify(next.config.detect) !== JSON.stringify(config.detect)
+      JSON.stringify(next.config.detect) !== JSON.stringify(config.detect) ||
+      JSON.stringify(next.config.inventory) !== JSON.stringify(config.inventory) ||
+      // egress: the proxy's listener (enabled, host, port) is bound at start
+      JSON.stringify([next.config.egress.enabled, next.config.egress.host, next.config.egress.port]) !==
+        JSON.stringify([config.egress.enabled, config.egress.host, config.egress.port])
     if (closing) return false
     try {
+      const applyEgress = egress?.prepare(next.config.egress) // egress: destinations and limits apply at once
       gateway.reload(next.config)
+      applyEgress?.()
     } catch (err) {
       reloaded('rejected', 1)
       metrics.reloads.labels('rejected').inc()
@@ -205,7 +255,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     }
     if (listenersChanged) {
       logger.warn(
-        'listener, admin, access log, stores, audit or detect settings changed: they take effect on restart',
+        'listener, admin, access log, stores, audit, detect or inventory settings changed: they take effect on restart',
       )
     }
     for (const w of next.warnings) logger.warn({ config: formatProblem(w) }, 'config warning')
@@ -246,12 +296,17 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       clearTimeout(debounce)
       const deadline = config.shutdown.drainTimeoutMs
       logger.info({ inFlight: gateway.inFlight, deadlineMs: deadline }, 'shutting down')
-      const stopped = Promise.all(listeners.map((l) => l.close()))
+      // Stop accepting, but leave keep-alive connections open for idleGraceMs (within the drain
+      // deadline): a request sent on one gets an answer with Connection: close (draining), not a
+      // reset; then close what is still idle.
+      const stopped = Promise.all(listeners.map((l) => (l.stopAccepting ? l.stopAccepting() : l.close())))
+      const grace = Math.min(config.shutdown.idleGraceMs, deadline)
       const drained = new Promise<boolean>((r) => {
         const started = Date.now()
         const tick = () => {
-          if (gateway.inFlight === 0) return r(true)
-          if (Date.now() - started >= deadline) return r(false)
+          const elapsed = Date.now() - started
+          if (gateway.inFlight === 0 && elapsed >= grace) return r(true)
+          if (elapsed >= deadline) return r(gateway.inFlight === 0)
           setTimeout(tick, 25)
         }
         tick()
@@ -260,22 +315,25 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       if (!clean) {
         logger.warn({ inFlight: gateway.inFlight }, 'drain deadline passed; closing remaining connections')
         for (const l of listeners) l.server.closeAllConnections()
-      }
+      } else for (const l of listeners) l.server.closeIdleConnections()
       await Promise.race([stopped, new Promise((r) => setTimeout(r, 1000).unref())])
       await gateway.close(!clean)
+      await egress?.close() // egress:
       await admin?.close()
       await detect?.webhook?.flush(1000)
       detect?.close()
-      await store.close().catch(() => undefined)
+      await inventory?.close()
       accessLog?.flush()
+      // audit: closed before the store, which may hold its anchors (the final one is written at close).
       if (audit) {
         audit.emit({ type: 'gateway.stop', data: { clean } })
         await audit.close()
       }
+      await store.close().catch(() => undefined)
       logger.info('stopped')
     })()
     return closing
   }
 
-  return { gateway, listeners, admin, logger, audit, reload, close }
+  return { gateway, egress, listeners, admin, logger, audit, reload, close }
 }

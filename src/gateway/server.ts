@@ -2,25 +2,32 @@
  * Thin node:http / node:https adapters: listener options (limits, timeouts, TLS), the handling of
  * requests Node's parser refuses (smuggling shapes, oversized heads), and the admin listener.
  */
-import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
-import type { AddressInfo, Socket } from 'node:net'
-import { resolve } from 'node:path'
+import net, { type AddressInfo, type Socket } from 'node:net'
 import type { Logger } from 'pino'
 import type { AlertList } from '../detect/alerts.js'
 import { type AdminApiOptions, createAdminApi, isAdminApiPath } from '../admin/api.js'
+import { createDashboard, isDashboardPath } from '../dashboard/server.js'
 import type { AdminConfig, ListenerConfig } from '../config/schema.js'
 import type { Store } from '../stores/types.js'
 import type { Gateway } from './gateway.js'
-import { type ErrorCode, GatewayError, toProblem } from './errors.js'
+import { requestIdFor } from './client-ip.js'
+import { kCtx, type ResWithCtx } from './context.js'
+import { type ErrorCode, GatewayError, rawProblemResponse } from './errors.js'
 import type { GatewayMetrics } from './metrics.js'
+import { ListenerTls, listenerTls } from './tls.js'
 
 export interface RunningListener {
   name: string
   server: http.Server
   url: string
   close(): Promise<void>
+  /**
+   * Stops accepting connections and leaves open ones alone (graceful shutdown); resolves when the
+   * last one has closed. Absent on the admin listener.
+   */
+  stopAccepting?(): Promise<void>
 }
 
 /** What Node's parser error codes mean to a client. */
@@ -65,12 +72,12 @@ function onClientError(logger: Logger, metrics: GatewayMetrics) {
       socket.destroy()
       return
     }
-    const { problem, error } = toProblem(new GatewayError(code), undefined)
-    const body = JSON.stringify(problem)
-    const reason = http.STATUS_CODES[error.status] ?? 'Error'
-    socket.end(
-      `HTTP/1.1 ${error.status} ${reason}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\n${body}`,
-    )
+    // A request under way whose body broke the framing (a bad chunk mid-body): the client gets the
+    // problem, and the request's log entry says so (not 499 "aborted", "allowed").
+    const ctx = (inProgress as ResWithCtx | undefined)?.[kCtx]
+    const error = new GatewayError(code)
+    if (ctx !== undefined) ctx.answeredRaw(error)
+    socket.end(rawProblemResponse(error, ctx?.id ?? requestIdFor(undefined)))
     socket.destroySoon()
   }
 }
@@ -86,31 +93,22 @@ function listen(server: http.Server, host: string, port: number): Promise<Addres
   })
 }
 
+/**
+ * Stops accepting connections but, unlike http.Server#close (which also closes idle keep-alive
+ * connections, racing any request a client is sending on one), leaves open connections alone.
+ * Resolves when the last connection has closed.
+ */
+function stopAccepting(server: http.Server): Promise<void> {
+  return new Promise((r) => {
+    net.Server.prototype.close.call(server, () => r())
+  })
+}
+
 function closeServer(server: http.Server): Promise<void> {
   return new Promise((r) => {
     server.close(() => r())
     server.closeIdleConnections()
   })
-}
-
-function tlsOptions(l: ListenerConfig, baseDir: string): https.ServerOptions {
-  const tls = l.tls
-  if (!tls) return {}
-  return {
-    cert: readFileSync(resolve(baseDir, tls.cert)),
-    key: readFileSync(resolve(baseDir, tls.key)),
-    minVersion: tls.minVersion,
-    ...(tls.ciphers ? { ciphers: tls.ciphers } : {}),
-    ...(tls.clientAuth
-      ? {
-          ca: readFileSync(resolve(baseDir, tls.clientAuth.ca)),
-          requestCert: true,
-          // `optional`: verified against the CA but not enforced here; the mtls policy decides
-          // per route from socket.authorized.
-          rejectUnauthorized: tls.clientAuth.mode === 'required',
-        }
-      : {}),
-  }
 }
 
 /** Starts one client-facing listener that hands requests to the gateway. */
@@ -131,33 +129,46 @@ export async function startListener(
   }
   const info = { name: l.name, secure: l.tls !== undefined, maxHeaderCount: l.maxHeaderCount }
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => gateway.handle(req, res, info)
-  const server = l.tls
-    ? https.createServer({ ...opts, ...tlsOptions(l, deps.baseDir) }, handler)
+  // tls: the profile, SNI certificates and their reload from disk live in tls.ts
+  const tls = l.tls ? new ListenerTls(l.tls, deps.baseDir, deps.logger) : undefined
+  const server = tls
+    ? https.createServer({ ...opts, ...tls.serverOptions() }, handler)
     : http.createServer(opts, handler)
+  if (tls) listenerTls.set(server as https.Server, tls)
   // Count headers ourselves (Node silently drops those over maxHeadersCount): keep one more.
   server.maxHeadersCount = l.maxHeaderCount + 1
   server.on('clientError', onClientError(deps.logger, deps.metrics))
-  // No WebSocket / h2c upgrades and no CONNECT tunnels: close such sockets.
-  server.on('upgrade', (_req, socket: Socket) => {
-    socket.end('HTTP/1.1 501 Not Implemented\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
-  })
-  server.on('connect', (_req, socket: Socket) => {
-    socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
-  })
+  // No WebSocket / h2c upgrades and no CONNECT tunnels: answered from the catalogue, then closed.
+  const refuseRaw = (code: ErrorCode, detail: string) => (_req: http.IncomingMessage, socket: Socket) => {
+    deps.metrics.denials.labels(code).inc()
+    socket.end(rawProblemResponse(new GatewayError(code, { detail }), requestIdFor(undefined)))
+    socket.destroySoon()
+  }
+  server.on('upgrade', refuseRaw('GW_ERR_NOT_IMPLEMENTED', 'protocol upgrades are not proxied'))
+  server.on('connect', refuseRaw('GW_ERR_METHOD_NOT_ALLOWED', 'CONNECT is not proxied'))
+  // An Expect other than 100-continue: the gateway's own 417, through its pipeline (request id,
+  // access log, metrics), instead of Node's empty one.
+  server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) =>
+    gateway.refuse(req, res, info, new GatewayError('GW_ERR_EXPECTATION_FAILED', { closeConnection: true })),
+  )
   const addr = await listen(server, l.host, l.port)
+  tls?.watch(server as https.Server)
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
   return {
     name: l.name,
     server,
     url: `${l.tls ? 'https' : 'http'}://${host}:${addr.port}`,
-    close: () => closeServer(server),
+    close: () => {
+      tls?.close() // tls:
+      return closeServer(server)
+    },
+    stopAccepting: () => stopAccepting(server),
   }
 }
 
 /** Reloads a TLS listener's certificate without dropping connections. */
-export function reloadTls(listener: RunningListener, l: ListenerConfig, baseDir: string): void {
-  if (l.tls && listener.server instanceof https.Server)
-    listener.server.setSecureContext(tlsOptions(l, baseDir))
+export function reloadTls(listener: RunningListener, l: ListenerConfig, _baseDir: string): void {
+  if (l.tls && listener.server instanceof https.Server) listenerTls.get(listener.server)?.update(l.tls)
 }
 
 /**
@@ -177,6 +188,9 @@ export async function startAdmin(
     /** GET /v1/audit/status and GET /v1/config. */
     audit?: AdminApiOptions['audit']
     effectiveConfig?: AdminApiOptions['effectiveConfig']
+    /** inventory: GET /v1/inventory… and the dashboard's live data. */
+    inventory?: AdminApiOptions['inventory']
+    telemetry?: AdminApiOptions['telemetry']
   },
 ): Promise<RunningListener> {
   const api = createAdminApi({
@@ -186,10 +200,18 @@ export async function startAdmin(
     alerts: deps.alerts,
     audit: deps.audit,
     effectiveConfig: deps.effectiveConfig,
+    inventory: deps.inventory,
+    telemetry: deps.telemetry,
   })
+  // dashboard: the admin web page under /ui (session cookie; see src/dashboard/)
+  const dashboard =
+    api.enabled && cfg.token !== undefined
+      ? createDashboard({ api, token: cfg.token, logger: deps.logger, telemetry: deps.telemetry })
+      : undefined
   const server = http.createServer({ requestTimeout: 10000, headersTimeout: 5000 }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0] as string
     if (isAdminApiPath(path)) return api.handle(req, res)
+    if (dashboard !== undefined && isDashboardPath(path)) return dashboard.handle(req, res) // dashboard:
     const send = (status: number, body: string, type = 'application/json') => {
       res.writeHead(status, {
         'content-type': type,
@@ -241,6 +263,7 @@ export async function startAdmin(
     url,
     close: async () => {
       await closeServer(server)
+      dashboard?.close()
       api.close()
     },
   }

@@ -1,5 +1,6 @@
 /**
- * Loads an OpenAPI 3.0 or 3.1 document (YAML or JSON, `$ref`s across local files) into a model
+ * Loads an OpenAPI 3.0 or 3.1 document, or a Swagger 2.0 one (converted to 3.0 in memory, see
+ * swagger2.ts), (YAML or JSON, `$ref`s across local files) into a model
  * of its operations, shared by the gateway's validation, the scanner and the linter. Nothing is
  * compiled here: see schema.ts (SchemaCompiler) and matcher.ts (PathMatcher).
  *
@@ -92,7 +93,7 @@ export interface Operation {
 }
 
 export interface OpenApiSpec {
-  /** The `openapi` field. */
+  /** The `openapi` field (`3.0.3` for a converted Swagger 2.0 document: see `documents.convertedFrom`). */
   openapi: string
   version: '3.0' | '3.1'
   documents: SpecDocuments
@@ -145,7 +146,7 @@ class ModelBuilder {
       const found = typeof openapi === 'string' ? `"${short(openapi)}"` : typeof openapi
       const msg =
         root.swagger !== undefined
-          ? 'Swagger 2.0 is not supported: convert it to OpenAPI 3'
+          ? `expected "swagger": "2.0", "openapi": "3.0.x" or "3.1.x", found "swagger": ${JSON.stringify(root.swagger)?.slice(0, 40)}`
           : `expected "openapi": "3.0.x" or "3.1.x", found ${found}`
       throw new SpecError([{ file, pointer: '/openapi', message: msg }])
     }
@@ -166,6 +167,7 @@ class ModelBuilder {
       }
     }
     if (this.problems.length > 0) throw new SpecError(this.problems)
+    for (const w of this.docs.conversionWarnings) this.warnings.push(`Swagger 2.0 conversion: ${w}`)
     return { openapi, version, documents: this.docs, operations, warnings: this.warnings }
   }
 

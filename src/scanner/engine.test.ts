@@ -87,14 +87,18 @@ describe('scan engine', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
-  const makeRun = (opts: Partial<ConstructorParameters<typeof ScanRun>[4]> = {}, auth?: string) => {
+  const makeRun = (
+    opts: Partial<ConstructorParameters<typeof ScanRun>[4]> & { target?: string } = {},
+    auth?: string,
+  ) => {
     const dispatcher = new Agent()
+    const { target: t, ...rest } = opts
     const run = new ScanRun(
       loadOpenApi(specFile),
-      new URL(opts.target ?? target.url),
+      new URL(t ?? target.url),
       true,
       auth ? parseAuthConfig(auth) : undefined,
-      { spec: specFile, target: target.url, ...opts },
+      rest,
       dispatcher,
     )
     return { run, done: async () => Promise.all([run.close(), dispatcher.close()]) }
@@ -133,7 +137,7 @@ describe('scan engine', () => {
       const hang = await run.send(undefined, { method: 'GET', path: '/hang' })
       assert.equal(hang.status, 0)
       assert.match(hang.exchange.error ?? '', /timeout after 300 ms/)
-      assert.deepEqual(run.stats, { requests: 2, errors: 1 })
+      assert.deepEqual(run.stats, { requests: 2, errors: 1, retries: 0, blocked: 0 })
     } finally {
       await done()
     }
@@ -244,7 +248,7 @@ describe('scan engine', () => {
       ['boom', 'skip', 'found'],
     )
     assert.ok(!('run' in (report.checks[0] as object)))
-    assert.equal(report.stats.requests, 1)
+    assert.equal(report.stats.requests, 2) // the reachability probe, then the check's
     await assert.rejects(
       runScan({ spec: specFile, target: target.url, checks: ['nope'], allChecks: [boom] }),
       ScanSetupError,

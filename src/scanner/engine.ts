@@ -1,40 +1,28 @@
 /**
- * The scan engine: loads the spec, logs the identities in, seeds objects, runs the checks through
- * a rate-limited, origin-locked HTTP client (undici), cleans up what it created and returns a
- * ScanReport. Every recorded exchange is masked (see mask.ts).
+ * The scan engine: loads the spec, checks the target answers, logs the identities in, seeds
+ * objects, runs the checks through the ScanContext (context.ts: origin-locked, rate-limited,
+ * safe-mode guarded), cleans up what it created, and returns a ScanReport.
  *
- * Safety rules enforced here, whatever a check asks for:
- * - requests go only to the target's origin (a path that would leave it is refused);
- * - redirects are never followed;
- * - at most `rate` requests per second and `concurrency` at once;
- * - at most `maxBodyBytes` of each response body are read.
+ * No verdict without answers: a target that does not answer, or answers mostly with errors,
+ * gives a report with `unreachable` set and no finding (the CLI exits 3); a finding whose proof
+ * is a timeout or a connection error is dropped (except from checks whose proof is timing).
  */
-import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
-import { loadOpenApi, type OpenApiSpec } from '../openapi/index.js'
+import { loadOpenApi, type OpenApiSpec, type Operation } from '../openapi/index.js'
 import { ALL_CHECKS } from './checks/index.js'
-import { type Credentials, Identity, type LoginSender, type ParsedAuth } from './identities.js'
-import { Masker } from './mask.js'
+import { ScanRun } from './context.js'
+import { destructiveReason } from './safety.js'
+import { finalize, loadBaseline, operationPositions, restsOnNoAnswer } from './findings.js'
+import type { ParsedAuth } from './identities.js'
 import { cleanupObjects, seedObjects } from './seed.js'
-import {
-  type Check,
-  type CheckInfo,
-  type Exchange,
-  type Finding,
-  type IdentityInfo,
-  type ScanContext,
-  type ScanReport,
-  type ScanRequest,
-  type ScanResponse,
-  type SeededObject,
-  SkipCheck,
-} from './types.js'
+import { type Check, type CheckInfo, type Finding, type ScanReport, SkipCheck } from './types.js'
+
+export { ScanRun } from './context.js'
+export { userIdentities } from './roles.js'
 
 export interface ScanProgress {
   phase: 'login' | 'seed' | 'check' | 'cleanup' | 'done'
@@ -67,6 +55,20 @@ export interface ScanOptions {
   maxBodyBytes?: number
   /** Largest spec fetched from a URL (default 10 MiB). */
   maxSpecBytes?: number
+  /** Extra headers sent with every request (`-H 'Name: value'`); their values are masked. */
+  headers?: Record<string, string>
+  /**
+   * Operations to scan (default all) and to leave alone: operationIds, `METHOD /path` or
+   * `/path` (`*` matches anything). Excluded operations are never called, by any check.
+   */
+  include?: readonly string[]
+  exclude?: readonly string[]
+  /** Opt-in: a forged-token finding mints identities to reach higher roles' operations. */
+  chain?: boolean
+  /** Extra candidate JWT secrets (`--jwt-wordlist FILE`), tried before the built-in list. */
+  jwtWordlist?: readonly string[]
+  /** A baseline file (an earlier JSON or SARIF report): findings it has are marked `unchanged`. */
+  baseline?: string
   onProgress?: (p: ScanProgress) => void
   /** Receives `--verbose` lines (never secrets). */
   log?: (line: string) => void
@@ -79,8 +81,6 @@ export class ScanSetupError extends Error {
   override name = 'ConfigError'
 }
 
-const EXCERPT = 4096
-
 function version(): string {
   try {
     const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
@@ -92,42 +92,21 @@ function version(): string {
   }
 }
 
-/** Token bucket (one token per 1/rate s, no burst) plus a concurrency gate. */
-class Limiter {
-  private next = 0
-  private active = 0
-  private readonly waiting: (() => void)[] = []
-
-  constructor(
-    private readonly rate: number,
-    private readonly concurrency: number,
-  ) {}
-
-  async acquire(): Promise<void> {
-    if (this.active >= this.concurrency) await new Promise<void>((r) => this.waiting.push(r))
-    else this.active++
-    const now = Date.now()
-    const at = Math.max(now, this.next)
-    this.next = at + 1000 / this.rate
-    if (at > now) await new Promise((r) => setTimeout(r, at - now))
-  }
-
-  release(): void {
-    const w = this.waiting.shift()
-    if (w) w()
-    else this.active--
-  }
-}
-
 async function fetchSpec(url: URL, maxBytes: number, timeoutMs: number, dispatcher: Agent): Promise<string> {
-  const res = await request(url, {
-    method: 'GET',
-    headers: { accept: 'application/json, application/yaml, text/yaml, */*' },
-    dispatcher,
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-    signal: AbortSignal.timeout(timeoutMs),
-  })
+  let res: Awaited<ReturnType<typeof request>>
+  try {
+    res = await request(url, {
+      method: 'GET',
+      headers: { accept: 'application/json, application/yaml, text/yaml, */*' },
+      dispatcher,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+    })
+  } catch (err) {
+    const e = err as Error & { code?: string }
+    throw new TargetUnreachableError(`--spec ${url.href}: ${e.code ?? e.name}: ${e.message}`)
+  }
   if (res.statusCode !== 200) {
     await res.body.dump()
     throw new ScanSetupError(`--spec ${url.href}: answered ${res.statusCode}`)
@@ -145,7 +124,16 @@ async function fetchSpec(url: URL, maxBytes: number, timeoutMs: number, dispatch
   return Buffer.concat(chunks).toString('utf8')
 }
 
-async function loadSpec(spec: string, opts: ScanOptions, dispatcher: Agent): Promise<OpenApiSpec> {
+/** The spec could not be fetched because nothing answered: like a dead target, exit 3. */
+export class TargetUnreachableError extends Error {
+  override name = 'TargetUnreachableError'
+}
+
+async function loadSpec(
+  spec: string,
+  opts: ScanOptions,
+  dispatcher: Agent,
+): Promise<{ spec: OpenApiSpec; text?: string }> {
   if (/^https?:\/\//i.test(spec)) {
     let url: URL
     try {
@@ -163,278 +151,19 @@ async function loadSpec(spec: string, opts: ScanOptions, dispatcher: Agent): Pro
     try {
       const file = join(dir, 'openapi.yaml')
       await writeFile(file, text)
-      return loadOpenApi(file)
+      return { spec: loadOpenApi(file), text }
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
   }
-  return loadOpenApi(spec)
-}
-
-function flatHeaders(h: Record<string, string | string[] | undefined>): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(h)) {
-    if (v === undefined) continue
-    out[k.toLowerCase()] = Array.isArray(v) ? v.join(k.toLowerCase() === 'set-cookie' ? '\n' : ', ') : v
+  const loaded = loadOpenApi(spec)
+  let text: string | undefined
+  try {
+    text = readFileSync(loaded.documents.rootFile, 'utf8')
+  } catch {
+    text = undefined
   }
-  return out
-}
-
-interface CanaryHit {
-  id: string
-  hit: boolean
-  waiters: (() => void)[]
-}
-
-class Canary {
-  private server: Server | undefined
-  private base = ''
-  private readonly tokens = new Map<string, CanaryHit>()
-
-  async url(): Promise<{ url: string; wasHit(timeoutMs: number): Promise<boolean> }> {
-    if (!this.server) {
-      const server = createServer((req, res) => {
-        const m = /^\/c\/([a-f0-9]{32})/.exec(req.url ?? '')
-        const entry = m ? this.tokens.get(m[1] as string) : undefined
-        if (entry && !entry.hit) {
-          entry.hit = true
-          for (const w of entry.waiters.splice(0)) w()
-        }
-        res.writeHead(200, { 'content-type': 'text/plain' })
-        res.end('portcullis-canary')
-      })
-      server.maxConnections = 64
-      server.requestTimeout = 5000
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(0, '127.0.0.1', () => resolve())
-      })
-      this.server = server
-      this.base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-    }
-    if (this.tokens.size >= 10_000) throw new Error('too many canary URLs')
-    const id = randomBytes(16).toString('hex')
-    const entry: CanaryHit = { id, hit: false, waiters: [] }
-    this.tokens.set(id, entry)
-    return {
-      url: `${this.base}/c/${id}`,
-      wasHit: (timeoutMs: number) =>
-        entry.hit
-          ? Promise.resolve(true)
-          : new Promise<boolean>((resolve) => {
-              const t = setTimeout(() => resolve(entry.hit), timeoutMs)
-              entry.waiters.push(() => {
-                clearTimeout(t)
-                resolve(true)
-              })
-            }),
-    }
-  }
-
-  async close(): Promise<void> {
-    const s = this.server
-    if (!s) return
-    s.closeAllConnections()
-    await new Promise<void>((r) => s.close(() => r()))
-  }
-}
-
-/** The engine's ScanContext. Exported for tests and for seeding. */
-export class ScanRun implements ScanContext {
-  readonly operations
-  readonly identities: IdentityInfo[]
-  readonly objects: SeededObject[] = []
-  readonly masker = new Masker()
-  readonly ids = new Map<string, Identity>()
-  stats = { requests: 0, errors: 0 }
-  private readonly limiter: Limiter
-  private readonly canaryServer = new Canary()
-  private readonly timeoutMs: number
-  private readonly maxBodyBytes: number
-  private readonly basePath: string
-
-  constructor(
-    readonly spec: OpenApiSpec,
-    readonly target: URL,
-    readonly safe: boolean,
-    readonly auth: ParsedAuth | undefined,
-    private readonly opts: ScanOptions,
-    private readonly dispatcher: Agent,
-  ) {
-    this.operations = spec.operations
-    this.limiter = new Limiter(Math.max(0.1, opts.rate ?? 20), Math.max(1, Math.floor(opts.concurrency ?? 4)))
-    this.timeoutMs = opts.timeoutMs ?? 10_000
-    this.maxBodyBytes = opts.maxBodyBytes ?? 1024 * 1024
-    this.basePath = target.pathname.replace(/\/+$/, '')
-    for (const s of auth?.envSecrets ?? []) this.masker.addSecret(s)
-    for (const [name, cfg] of Object.entries(auth?.config.identities ?? {})) {
-      this.ids.set(name, new Identity(name, cfg, this.masker))
-    }
-    this.identities = [...this.ids.values()].map((i) => i.info)
-  }
-
-  debug(message: string): void {
-    this.opts.log?.(this.masker.text(message))
-  }
-
-  /** The identity's current credentials, logged in first (SCAN2's JWT and token-in-URL checks). */
-  async credentials(identity: string): Promise<Credentials | undefined> {
-    const id = this.ids.get(identity)
-    if (!id) return undefined
-    await id.ensure(this.loginSender)
-    return id.credentials()
-  }
-
-  readonly loginSender: LoginSender = async (req) => {
-    const r = await this.raw(
-      {
-        method: req.method,
-        path: req.path,
-        headers: req.headers,
-        ...(req.body !== undefined ? { body: req.body } : {}),
-      },
-      undefined,
-    )
-    if (r.status === 0) throw new Error(`login request failed: ${r.exchange.error ?? 'no answer'}`)
-    return { status: r.status, json: r.json, headers: r.headers }
-  }
-
-  async send(identity: string | undefined, req: ScanRequest): Promise<ScanResponse> {
-    const id = identity === undefined ? undefined : this.ids.get(identity)
-    if (identity !== undefined && !id) throw new Error(`unknown identity "${identity}"`)
-    const useAuth = id !== undefined && req.noAuth !== true
-    if (useAuth) await id.ensure(this.loginSender)
-    let res = await this.raw(req, useAuth ? id : undefined)
-    if (useAuth && id.shouldRefresh(res.status)) {
-      this.debug(`${identity}: ${res.status}, logging in again`)
-      await id.relogin(this.loginSender)
-      res = await this.raw(req, id)
-    }
-    return res
-  }
-
-  /** Builds the absolute URL of a target-relative path; refuses anything off the target's origin. */
-  url(path: string, query?: Record<string, string | string[]>): URL {
-    if (!path.startsWith('/') || path.startsWith('//'))
-      throw new Error(`scan path must start with one "/": ${path.slice(0, 100)}`)
-    const url = new URL(`${this.target.origin}${this.basePath}${path}`)
-    if (url.origin !== this.target.origin) throw new Error('refusing a request off the target origin')
-    for (const [k, v] of Object.entries(query ?? {})) {
-      for (const x of Array.isArray(v) ? v : [v]) url.searchParams.append(k, x)
-    }
-    return url
-  }
-
-  private async raw(req: ScanRequest, id: Identity | undefined): Promise<ScanResponse> {
-    const creds = id?.credentials()
-    const url = this.url(req.path, { ...(creds?.query ?? {}), ...(req.query ?? {}) })
-    const headers: Record<string, string> = {
-      'user-agent': 'portcullis-scan',
-      accept: 'application/json, */*;q=0.5',
-    }
-    for (const [k, v] of Object.entries(creds?.headers ?? {})) headers[k.toLowerCase()] = v
-    let body = req.body
-    if (req.json !== undefined) {
-      body = JSON.stringify(req.json)
-      headers['content-type'] = 'application/json'
-    }
-    for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v
-    const method = req.method.toUpperCase()
-    const exchange: Exchange = {
-      request: {
-        method,
-        url: url.href,
-        headers: { ...headers },
-        ...(body !== undefined ? { body: body.slice(0, EXCERPT) } : {}),
-      },
-    }
-    const timeout = req.timeoutMs ?? this.timeoutMs
-    await this.limiter.acquire()
-    this.stats.requests++
-    const started = performance.now()
-    try {
-      const res = await request(url, {
-        method: method as 'GET',
-        headers,
-        ...(body !== undefined ? { body } : {}),
-        dispatcher: this.dispatcher,
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-        signal: AbortSignal.timeout(timeout),
-      })
-      const chunks: Buffer[] = []
-      let size = 0
-      if (method !== 'HEAD') {
-        for await (const chunk of res.body) {
-          const c = chunk as Buffer
-          const room = this.maxBodyBytes - size
-          if (c.length >= room) {
-            chunks.push(c.subarray(0, room))
-            size += room
-            res.body.destroy()
-            break
-          }
-          chunks.push(c)
-          size += c.length
-        }
-      } else await res.body.dump()
-      const text = Buffer.concat(chunks).toString('utf8')
-      const durationMs = Math.round(performance.now() - started)
-      const rh = flatHeaders(res.headers as Record<string, string | string[] | undefined>)
-      let json: unknown
-      if (text !== '' && /json/i.test(rh['content-type'] ?? '')) {
-        try {
-          json = JSON.parse(text)
-        } catch {
-          json = undefined
-        }
-      }
-      exchange.response = { status: res.statusCode, headers: rh, body: text.slice(0, EXCERPT), durationMs }
-      return {
-        status: res.statusCode,
-        headers: rh,
-        text,
-        json,
-        durationMs,
-        exchange: this.masker.exchange(exchange),
-      }
-    } catch (err) {
-      this.stats.errors++
-      const e = err as Error & { code?: string }
-      exchange.error =
-        e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT'
-          ? `timeout after ${timeout} ms`
-          : `${e.code ?? e.name}: ${e.message}`
-      return {
-        status: 0,
-        headers: {},
-        text: '',
-        json: undefined,
-        durationMs: Math.round(performance.now() - started),
-        exchange: this.masker.exchange(exchange),
-      }
-    } finally {
-      this.limiter.release()
-    }
-  }
-
-  canary(): Promise<{ url: string; wasHit(timeoutMs: number): Promise<boolean> }> {
-    return this.canaryServer.url()
-  }
-
-  async close(): Promise<void> {
-    await this.canaryServer.close()
-  }
-
-  /** Names of identities with a role, in auth.yaml order. */
-  withRole(role: string): string[] {
-    return this.identities.filter((i) => i.roles.includes(role)).map((i) => i.name)
-  }
-}
-
-/** Ordinary users: not anonymous, not admin (in auth.yaml order). */
-export function userIdentities(ctx: ScanContext): IdentityInfo[] {
-  return ctx.identities.filter((i) => !i.anonymous && !i.roles.includes('admin'))
+  return { spec: loaded, ...(text !== undefined ? { text } : {}) }
 }
 
 export function selectChecks(all: readonly Check[], ids: readonly string[] | undefined): Check[] {
@@ -449,8 +178,76 @@ export function selectChecks(all: readonly Check[], ids: readonly string[] | und
   return ids.map((id) => known.get(id) as Check)
 }
 
+function globRe(glob: string): RegExp {
+  return new RegExp(
+    `^${glob
+      .split('*')
+      .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  )
+}
+
+/** Whether an operation matches an include/exclude pattern (operationId, `METHOD /path`, `/path`; `*` globs). */
+export function matchesOperation(op: Operation, pattern: string): boolean {
+  const p = pattern.trim()
+  const m = /^([A-Za-z*]+)\s+(\/.*)$/.exec(p)
+  if (m) {
+    const method = (m[1] as string).toUpperCase()
+    return (method === '*' || method === op.method) && globRe(m[2] as string).test(op.path)
+  }
+  if (p.startsWith('/')) return globRe(p).test(op.path)
+  return op.operationId !== undefined && globRe(p).test(op.operationId)
+}
+
+/** The operations left out by --include / --exclude. */
+export function excludedOperations(
+  ops: readonly Operation[],
+  include: readonly string[] | undefined,
+  exclude: readonly string[] | undefined,
+): Operation[] {
+  return ops.filter(
+    (op) =>
+      (include && include.length > 0 && !include.some((p) => matchesOperation(op, p))) ||
+      (exclude ?? []).some((p) => matchesOperation(op, p)),
+  )
+}
+
+/**
+ * What `--unsafe` may do: the lifted safe-mode limits, and (with a spec) the destructive-looking
+ * operations a scan may then call. Printed by the CLI before an unsafe scan.
+ */
+export function unsafeActions(spec?: OpenApiSpec): { text: string; operations: string[] } {
+  const operations = (spec?.operations ?? [])
+    .filter((op) => destructiveReason(op) !== undefined)
+    .map((op) => `${op.method} ${op.path}`)
+  const text = [
+    'portcullis scan --unsafe: on a test system only. Beyond what a safe scan does, it may:',
+    '  - read, rewrite and delete objects it did not create (BOLA writes and deletes on seeded ids),',
+    '  - call operations meant for admins with example bodies, deletes included (BFLA),',
+    '  - write privileged and read-only properties to existing objects, and register accounts it cannot remove,',
+    '  - send bursts to sensitive flows whose objects it cannot delete, and injection payloads and 100 KB',
+    '    strings in any POST body,',
+    '  - call operations whose names suggest destruction or a reset (delete, reset, drop, purge, redeem, …).',
+  ].join('\n')
+  return { text, operations }
+}
+
+/** The target-relative path of a spec URL on the target's own origin. */
+function specPathOn(spec: string, target: URL): { specPath?: string } {
+  if (!/^https?:\/\//i.test(spec)) return {}
+  try {
+    const u = new URL(spec)
+    if (u.origin !== target.origin) return {}
+    const base = target.pathname.replace(/\/+$/, '')
+    const p = base && u.pathname.startsWith(`${base}/`) ? u.pathname.slice(base.length) : u.pathname
+    return { specPath: p }
+  } catch {
+    return {}
+  }
+}
+
 function info(c: Check): CheckInfo {
-  const { run: _run, ...rest } = c
+  const { run: _run, last: _last, timingEvidence: _t, ...rest } = c
   return rest
 }
 
@@ -470,19 +267,60 @@ export async function runScan(opts: ScanOptions): Promise<ScanReport> {
   target.search = ''
   target.hash = ''
   const checks = selectChecks(opts.allChecks ?? ALL_CHECKS, opts.checks)
+  const baseline = opts.baseline ? loadBaseline(opts.baseline) : undefined
   const dispatcher = new Agent({ connections: Math.max(1, opts.concurrency ?? 4) + 2, pipelining: 1 })
   const progress = (p: Omit<ScanProgress, 'total' | 'requests'>, run?: ScanRun) =>
     opts.onProgress?.({ ...p, total: checks.length, requests: run?.stats.requests ?? 0 })
   let run: ScanRun | undefined
   try {
-    const spec = await loadSpec(opts.spec, opts, dispatcher)
-    run = new ScanRun(spec, target, opts.safe ?? true, opts.auth, opts, dispatcher)
+    let loaded: { spec: OpenApiSpec; text?: string }
+    try {
+      loaded = await loadSpec(opts.spec, opts, dispatcher)
+    } catch (err) {
+      if (err instanceof TargetUnreachableError) {
+        return emptyReport(opts, target, startedAt, t0, checks, err.message)
+      }
+      throw err
+    }
+    const spec = loaded.spec
+    const excluded = excludedOperations(spec.operations, opts.include, opts.exclude)
+    run = new ScanRun(
+      spec,
+      target,
+      opts.safe ?? true,
+      opts.auth,
+      {
+        ...(opts.rate !== undefined ? { rate: opts.rate } : {}),
+        ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+        ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+        ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}),
+        ...(opts.headers ? { headers: opts.headers } : {}),
+        ...(opts.log ? { log: opts.log } : {}),
+        excluded,
+        chain: opts.chain === true,
+        ...specPathOn(opts.spec, target),
+        ...(opts.jwtWordlist ? { jwtWordlist: opts.jwtWordlist } : {}),
+      },
+      dispatcher,
+    )
     const r = run
+    if (excluded.length > 0)
+      r.note(`excluded by --include/--exclude: ${excluded.map((o) => `${o.method} ${o.path}`).join(', ')}`)
+    // Does anything answer at the target? A transport error here ends the scan at once.
+    const pre = await r.send(undefined, { method: 'GET', path: '/', retry429: false })
+    if (pre.status === 0) {
+      r.dead = `the target does not answer (${pre.exchange.error ?? 'no answer'})`
+      return finish(r, opts, target, startedAt, t0, checks, [], [], baseline, loaded.text)
+    }
     progress({ phase: 'login', done: 0 }, r)
     for (const id of r.ids.values()) {
       try {
         await id.ensure(r.loginSender)
       } catch (err) {
+        if (r.dead || /login request failed/.test((err as Error).message)) {
+          r.dead ??= `the target does not answer the login of "${id.name}" (${(err as Error).message})`
+          return finish(r, opts, target, startedAt, t0, checks, [], [], baseline, loaded.text)
+        }
         throw new ScanSetupError((err as Error).message)
       }
     }
@@ -492,12 +330,25 @@ export async function runScan(opts: ScanOptions): Promise<ScanReport> {
     r.debug(`seeded ${seeded.length} object(s): ${seeded.map((o) => `${o.owner}:${o.path}`).join(', ')}`)
     const findings: Finding[] = []
     const skipped: { checkId: string; reason: string }[] = []
+    const keep = (check: Check, found: Finding[]) => {
+      for (const f of found) {
+        if (!check.timingEvidence && restsOnNoAnswer(f)) {
+          r.debug(`${check.id}: dropped a finding whose proof has no answer: ${f.title}`)
+          continue
+        }
+        findings.push(f)
+      }
+    }
     let done = 0
     for (const check of checks) {
+      if (r.dead) {
+        skipped.push({ checkId: check.id, reason: r.masker.text(r.dead) })
+        continue
+      }
       progress({ phase: 'check', check: check.id, done }, r)
       try {
         const found = await check.run(r)
-        findings.push(...found)
+        keep(check, found)
         r.debug(`${check.id}: ${found.length} finding(s)`)
       } catch (err) {
         const reason = err instanceof SkipCheck ? err.message : `error: ${(err as Error).message}`
@@ -507,25 +358,108 @@ export async function runScan(opts: ScanOptions): Promise<ScanReport> {
       done++
     }
     progress({ phase: 'cleanup', done }, r)
-    await cleanupObjects(r)
-    progress({ phase: 'done', done }, r)
-    const finishedAt = new Date()
-    return {
-      tool: { name: 'portcullis', version: version() },
-      target: target.href.replace(/\/$/, ''),
-      spec: /^https?:/i.test(opts.spec) ? r.masker.url(opts.spec) : opts.spec,
-      startedAt: startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      durationMs: Math.round(performance.now() - t0),
-      safe: r.safe,
-      identities: r.identities.map((i) => i.name),
-      checks: checks.map(info),
-      findings,
-      skipped,
-      stats: { ...r.stats },
+    if (!r.dead) {
+      await cleanupObjects(r)
+      await r.deleteThrowaways()
     }
+    // Probes that may lock the scanner's own client out come last, after the cleanup.
+    for (const check of checks) {
+      if (!check.last || r.dead || skipped.some((s) => s.checkId === check.id)) continue
+      try {
+        keep(check, await check.last(r))
+      } catch (err) {
+        if (!(err instanceof SkipCheck)) r.note(`${check.id}: ${(err as Error).message}`)
+      }
+    }
+    if (!r.dead) await r.deleteThrowaways()
+    progress({ phase: 'done', done }, r)
+    return finish(r, opts, target, startedAt, t0, checks, findings, skipped, baseline, loaded.text)
   } finally {
     await run?.close()
     await dispatcher.close()
+  }
+}
+
+function finish(
+  r: ScanRun,
+  opts: ScanOptions,
+  target: URL,
+  startedAt: Date,
+  t0: number,
+  checks: readonly Check[],
+  found: Finding[],
+  skipped: { checkId: string; reason: string }[],
+  baseline: Set<string> | undefined,
+  specText: string | undefined,
+): ScanReport {
+  // No verdict without answers: dead, or most answers were transport or gateway errors.
+  if (!r.dead && r.counted >= 10 && r.bad / r.counted > 0.5)
+    r.dead = `the target answered mostly with errors (${r.bad} of ${r.counted} requests: no answer or 502-504)`
+  let findings = r.dead ? [] : finalize(found)
+  if (r.dead) r.note(`no verdict: ${r.dead}`)
+  if (specText !== undefined && findings.length > 0) {
+    const where = operationPositions(specText)
+    findings = findings.map((f) => {
+      const pos = f.operation
+        ? where.get(`${f.operation.method.toUpperCase()} ${f.operation.path}`)
+        : undefined
+      return pos && f.operation
+        ? { ...f, operation: { ...f.operation, line: pos.line, column: pos.column } }
+        : f
+    })
+  }
+  let baselineInfo: ScanReport['baseline']
+  if (baseline && opts.baseline) {
+    findings = findings.map((f) => ({
+      ...f,
+      baselineState: baseline.has(f.fingerprint as string) ? ('unchanged' as const) : ('new' as const),
+    }))
+    const unchanged = findings.filter((f) => f.baselineState === 'unchanged').length
+    baselineInfo = { file: opts.baseline, unchanged, new: findings.length - unchanged }
+  }
+  const finishedAt = new Date()
+  return {
+    tool: { name: 'portcullis', version: version() },
+    target: target.href.replace(/\/$/, ''),
+    spec: /^https?:/i.test(opts.spec) ? r.masker.url(opts.spec) : opts.spec,
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationMs: Math.round(performance.now() - t0),
+    safe: r.safe,
+    identities: r.identities.filter((i) => !i.throwaway).map((i) => i.name),
+    checks: checks.map(info),
+    findings,
+    skipped,
+    stats: { ...r.stats },
+    ...(r.dead ? { unreachable: r.masker.text(r.dead) } : {}),
+    notes: [...r.notes],
+    blocked: [...r.blocked].map(([operation, reason]) => ({ operation, reason })),
+    ...(baselineInfo ? { baseline: baselineInfo } : {}),
+  }
+}
+
+function emptyReport(
+  opts: ScanOptions,
+  target: URL,
+  startedAt: Date,
+  t0: number,
+  checks: readonly Check[],
+  why: string,
+): ScanReport {
+  return {
+    tool: { name: 'portcullis', version: version() },
+    target: target.href.replace(/\/$/, ''),
+    spec: opts.spec,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    durationMs: Math.round(performance.now() - t0),
+    safe: opts.safe ?? true,
+    identities: Object.keys(opts.auth?.config.identities ?? {}),
+    checks: checks.map(info),
+    findings: [],
+    skipped: [],
+    stats: { requests: 1, errors: 1 },
+    unreachable: why,
+    notes: [`no verdict: ${why}`],
   }
 }

@@ -18,7 +18,16 @@
  *   guest: { anonymous: true }
  * seed:
  *   create: true                   # create objects through the spec's POST operations (default)
- *   ids: { alice: { accounts: [1] } }
+ *   ids: { alice: { accounts: [1] } }   # by type, operationId, path or "METHOD /path"
+ * flows:                           # request sequences replayed for API6 (business flows)
+ *   checkout:
+ *     identity: alice
+ *     repeat: 8
+ *     steps:
+ *       - { method: POST, path: /cart/items, json: { sku: A, qty: 1 } }
+ *       - { method: POST, path: /checkout, capture: { orderId: /order/id } }
+ *     cleanup:
+ *       - { method: DELETE, path: "/orders/{{orderId}}" }
  * ```
  *
  * Parsed with `yaml`, validated with TypeBox + ajv; every problem is reported at once, naming the
@@ -30,7 +39,8 @@ import { Ajv, type ErrorObject } from 'ajv'
 import { LineCounter, parseDocument } from 'yaml'
 import type { Masker } from './mask.js'
 import { pointerGet } from './schema-tools.js'
-import type { IdentityInfo } from './types.js'
+import { rankOf } from './roles.js'
+import type { DeclaredFlow, IdentityInfo } from './types.js'
 
 const HeaderName = Type.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", maxLength: 128 })
 
@@ -84,9 +94,35 @@ export const IdentityConfig = Type.Object(
   { additionalProperties: false },
 )
 
+const FlowStepConfig = Type.Object(
+  {
+    method: Type.String({ pattern: '^[A-Za-z]{1,16}$', description: 'HTTP method' }),
+    path: Type.String({ pattern: '^/', maxLength: 2048, description: 'Path, {{name}} for a captured value' }),
+    json: Type.Optional(Type.Unknown()),
+    form: Type.Optional(Type.Record(Type.String(), Type.String())),
+    headers: Type.Optional(Type.Record(HeaderName, Type.String())),
+    expect: Type.Optional(Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { maxItems: 20 })),
+    capture: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }), Type.String({ pattern: '^(/.*)?$' })),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+export const FlowConfig = Type.Object(
+  {
+    identity: Type.String({ minLength: 1 }),
+    repeat: Type.Optional(Type.Integer({ minimum: 2, maximum: 50 })),
+    steps: Type.Array(FlowStepConfig, { minItems: 1, maxItems: 20 }),
+    cleanup: Type.Optional(Type.Array(FlowStepConfig, { maxItems: 20 })),
+  },
+  { additionalProperties: false },
+)
+
 export const AuthConfigSchema = Type.Object(
   {
     identities: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), IdentityConfig),
+    flows: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), FlowConfig)),
     seed: Type.Optional(
       Type.Object(
         {
@@ -197,6 +233,17 @@ export interface ParsedAuth {
   envSecrets: string[]
 }
 
+/** The flows of an auth.yaml, with defaults applied. */
+export function declaredFlows(auth: ParsedAuth | undefined): DeclaredFlow[] {
+  return Object.entries(auth?.config.flows ?? {}).map(([name, f]) => ({
+    name,
+    identity: f.identity,
+    repeat: f.repeat ?? 8,
+    steps: f.steps.map((s) => ({ ...s, method: s.method.toUpperCase() })),
+    cleanup: (f.cleanup ?? []).map((s) => ({ ...s, method: s.method.toUpperCase() })),
+  }))
+}
+
 /** Parses and validates auth.yaml text; throws AuthConfigError listing every problem. */
 export function parseAuthConfig(
   text: string,
@@ -261,6 +308,12 @@ export function parseAuthConfig(
   for (const owner of Object.keys(config.seed?.ids ?? {})) {
     if (!names.includes(owner)) problems.push(`seed.ids.${owner}: no identity named "${owner}"`)
   }
+  for (const [name, flow] of Object.entries(config.flows ?? {})) {
+    if (!names.includes(flow.identity))
+      problems.push(`flows.${name}.identity: no identity named "${flow.identity}"`)
+    if (config.identities[flow.identity]?.anonymous === true && flow.steps.length === 0)
+      problems.push(`flows.${name}: no steps`)
+  }
   if (problems.length > 0) throw new AuthConfigError(file, problems)
   return { config, envSecrets }
 }
@@ -287,6 +340,8 @@ const SECRET_KEY = /pass|secret|token|key|pin|otp|credential/i
 export interface Credentials {
   headers: Record<string, string>
   query: Record<string, string>
+  /** The header that carries the credential itself (not the identity's extra headers), if any. */
+  credentialHeader?: string
 }
 
 /** The raw sender the identity uses for its login (no credentials, not rate-limit exempt). */
@@ -310,12 +365,17 @@ export class Identity {
     readonly config: IdentityConfigT,
     private readonly masker: Masker,
     private readonly now: () => number = Date.now,
+    extra: { throwaway?: boolean } = {},
   ) {
+    const roles = config.roles ?? (config.anonymous ? ['anonymous'] : ['user'])
     this.info = {
       name,
-      roles: config.roles ?? (config.anonymous ? ['anonymous'] : ['user']),
+      roles,
       anonymous: config.anonymous === true,
+      rank: rankOf(roles, config.anonymous === true),
+      ...(extra.throwaway ? { throwaway: true } : {}),
     }
+    for (const v of Object.values(config.headers ?? {})) masker.addSecret(v)
     this.refreshOn = new Set(config.login?.refreshOnStatus ?? [401])
     for (const [k, v] of Object.entries(config.headers ?? {})) this.creds.headers[k.toLowerCase()] = v
     if (config.bearer) {
@@ -349,10 +409,23 @@ export class Identity {
     return this.config.login !== undefined
   }
 
-  /** Whether a response status should trigger a new login (and one retry). */
+  /**
+   * Whether a response status should trigger a new login (and one retry). Not while an earlier
+   * re-login did not help (the retry got the same status): for a minute the status is taken as
+   * the answer to the request, not to the credentials, so odd probes cannot cause a login storm.
+   */
   shouldRefresh(status: number): boolean {
-    return this.hasLogin && this.refreshOn.has(status)
+    return this.hasLogin && this.refreshOn.has(status) && this.now() >= this.suppressUntil
   }
+
+  /** Records that a re-login did not change the answer (see shouldRefresh). */
+  reloginDidNotHelp(): void {
+    this.suppressUntil = this.now() + 60_000
+  }
+
+  private suppressUntil = 0
+  /** Logins done (the first one included). */
+  logins = 0
 
   /** Logs in when there is a login and it has not happened or is about to expire. */
   async ensure(send: LoginSender): Promise<void> {
@@ -394,13 +467,21 @@ export class Identity {
     if (res.status < 200 || res.status > 299) {
       throw new IdentityError(`identity "${this.name}": login answered ${res.status}`)
     }
-    const token = pointerGet(res.json, login.tokenPointer)
+    this.adopt(res.json)
+  }
+
+  /** Takes the credentials from a login answer (the scanner's own first login of a throwaway account). */
+  adopt(json: unknown): void {
+    const login = this.config.login
+    if (!login) return
+    const token = pointerGet(json, login.tokenPointer)
     if (typeof token !== 'string' || token === '') {
       throw new IdentityError(
         `identity "${this.name}": no token at ${login.tokenPointer || '(root)'} in the login answer`,
       )
     }
     this.masker.addSecret(token)
+    this.logins++
     const [kind, n] = (login.as ?? 'bearer').split(' ') as [string, string | undefined]
     for (const [k, v] of Object.entries(this.config.headers ?? {})) this.creds.headers[k.toLowerCase()] = v
     if (kind === 'bearer') this.creds.headers.authorization = `Bearer ${token}`
@@ -410,17 +491,36 @@ export class Identity {
     this.loggedIn = true
     this.expiresAt = undefined
     if (login.expiresInPointer !== undefined) {
-      const exp = Number(pointerGet(res.json, login.expiresInPointer))
+      const exp = Number(pointerGet(json, login.expiresInPointer))
       if (Number.isFinite(exp) && exp > 0) this.expiresAt = this.now() + exp * 1000
     }
-    this.loginAnswer = res.json
+    this.loginAnswer = json
   }
 
   /** The JSON answer of the last login (it often holds the user's id). */
   loginAnswer: unknown
 
   credentials(): Credentials {
-    return { headers: { ...this.creds.headers }, query: { ...this.creds.query } }
+    const c = this.config
+    const as = c.login?.as ?? 'bearer'
+    const header = c.bearer
+      ? 'authorization'
+      : c.apiKey?.header
+        ? c.apiKey.header.toLowerCase()
+        : c.login
+          ? as === 'bearer'
+            ? 'authorization'
+            : as.startsWith('header ')
+              ? as.slice(7).toLowerCase()
+              : as.startsWith('cookie ')
+                ? 'cookie'
+                : undefined
+          : undefined
+    return {
+      headers: { ...this.creds.headers },
+      query: { ...this.creds.query },
+      ...(header && this.creds.headers[header] !== undefined ? { credentialHeader: header } : {}),
+    }
   }
 }
 

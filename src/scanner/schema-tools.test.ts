@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { loadOpenApi, type OpenApiSpec } from '../openapi/index.js'
 import { findExposures } from './checks/excessive-data-exposure.js'
-import { findResources, idOf, isAdminOperation, listItems } from './resources.js'
+import { fillFrom, findResources, idOf, isAdminOperation, listItems, typeOf, unwrap } from './resources.js'
 import {
   declaredProperties,
   generateValue,
@@ -164,8 +164,12 @@ describe('schema tools and resources', () => {
 
   it('finds collections with their item path, the …/me profile, admin-looking operations', () => {
     const rs = findResources(spec.operations)
-    assert.equal(rs.length, 1, 'nested /teams/{teamId}/members/{memberId} is not a top-level collection')
-    const r = rs[0]
+    const r = rs.find((x) => x.type === 'nodes')
+    // Nested collections are resources too, their parents included (for filling {teamId}).
+    const members = rs.find((x) => x.type === 'members')
+    assert.equal(members?.collectionPath, '/api/teams/{teamId}/members')
+    assert.equal(members?.itemParam, 'memberId')
+    assert.ok(rs.some((x) => x.itemPath === '/api/teams/{teamId}'))
     assert.equal(r?.type, 'nodes')
     assert.equal(r?.itemParam, 'nodeId')
     assert.equal(r?.me?.path, '/api/nodes/me')
@@ -181,7 +185,40 @@ describe('schema tools and resources', () => {
     assert.equal(idOf({ id: Number.NaN }, 'x'), undefined)
     assert.equal(idOf([1], 'x'), undefined)
     assert.deepEqual(listItems({ items: [1] }), [1])
-    assert.equal(listItems({ nope: [1] }), undefined)
+    assert.deepEqual(listItems({ orders: [1] }, 'orders'), [1])
+    assert.equal(listItems({ nope: [1], total: 1 }), undefined)
+    // An object holding a list is an object, not a list.
+    assert.equal(listItems({ id: 3, items: [{ sku: 'a' }] }), undefined)
+    assert.equal(idOf({ order: { number: 'ORD-1', items: [] } }, 'orders', 'orderNo'), 'ORD-1')
+    assert.equal(idOf({ username: 'alice', email: 'a@x' }, 'users', 'username'), 'alice')
+    assert.equal(idOf({ data: { book_id: 4 } }, 'books', 'book_id'), '4')
+    assert.deepEqual(unwrap({ data: { id: 1 }, meta: { n: 1 } }), { id: 1 })
+    assert.deepEqual(unwrap({ profile: { id: 'u-1' } }), { id: 'u-1' })
+    assert.deepEqual(unwrap({ session: { t: 1 }, user: { id: 2 } }), { session: { t: 1 }, user: { id: 2 } })
+    assert.equal(typeOf('/books/v1'), 'books')
+    assert.equal(typeOf('/v2/users'), 'users')
+    assert.equal(typeOf('/api/v2/users/{userId}/addresses'), 'addresses')
+    assert.equal(
+      createdId('books', undefined, 'http://h/books/v1/17', {
+        itemPath: '/books/v1/{book_id}',
+        itemParam: 'book_id',
+      }),
+      '17',
+    )
+    assert.deepEqual(
+      fillFrom('/v2/users/{userId}/addresses', [
+        {
+          type: 'users',
+          id: 'u-1',
+          owner: 'a',
+          path: '/v2/users/u-1',
+          createdByScanner: false,
+          template: '/v2/users/{id}',
+          params: { id: 'u-1' },
+        },
+      ]),
+      { userId: 'u-1' },
+    )
     assert.equal(createdId('orders', {}, '/api/orders/42?x=1'), '42')
     assert.equal(createdId('orders', { id: 5 }, '/api/orders/42'), '5')
     assert.equal(pointerGet({ a: [{ 'b/c': 1 }] }, '/a/0/b~1c'), 1)

@@ -99,6 +99,29 @@ export function requestBody(spec: OpenApiSpec, op: Operation): BodyShape | undef
   }
 }
 
+const FORM = /^application\/x-www-form-urlencoded$|^multipart\/form-data$/
+
+/**
+ * The request body of an operation, JSON or form-encoded (`encoding`), whichever the spec offers
+ * (JSON first): for operations such as logins that real APIs often take as forms.
+ */
+export function requestBodyAny(
+  spec: OpenApiSpec,
+  op: Operation,
+): (BodyShape & { encoding: 'json' | 'form' }) | undefined {
+  const json = requestBody(spec, op)
+  if (json) return { ...json, encoding: 'json' }
+  const m = op.requestBody?.content.find((x) => FORM.test(x.type))
+  if (!m || m.type.startsWith('multipart/')) return undefined
+  const schema = resolveSchema(spec, m.schema, m.schemaLocation)
+  return {
+    schema: isObject(schema) ? schema : undefined,
+    example: mediaExample(spec, m),
+    contentType: m.type,
+    encoding: 'form',
+  }
+}
+
 /** The JSON response schema for a status (exact, then `2XX`, then `default`). */
 export function responseSchema(spec: OpenApiSpec, op: Operation, status: number): Schema | undefined {
   const s = String(status)

@@ -94,13 +94,23 @@ export interface Finding {
   title: string
   severity: Severity
   owasp: OwaspCategory
-  /** The operation concerned, when there is one. */
-  operation?: { method: string; path: string; operationId?: string }
+  /**
+   * The operation concerned, when there is one. `line`/`column`: where the operation is written
+   * in the spec's root file (1-based), when the engine could tell.
+   */
+  operation?: { method: string; path: string; operationId?: string; line?: number; column?: number }
   /** The identity whose request showed the flaw (auth.yaml name), if any. */
   identity?: string
   /** One or two sentences: what was found, in plain words. */
   summary: string
   evidence: Evidence[]
+  /**
+   * Stable across scans of the same target (check, operation template, identity, title with ids
+   * taken out): set by the engine. Baselines and SARIF `partialFingerprints` use it.
+   */
+  fingerprint?: string
+  /** With a baseline: `unchanged` when the baseline has the same fingerprint, else `new`. */
+  baselineState?: 'new' | 'unchanged'
 }
 
 /** An identity from auth.yaml, resolved (credentials ready to send). */
@@ -109,6 +119,13 @@ export interface IdentityInfo {
   /** Roles declared in auth.yaml (`user`, `admin`, `anonymous`, …). */
   roles: readonly string[]
   anonymous: boolean
+  /**
+   * Privilege rank: 0 anonymous, 1 an ordinary user, 2 a privileged role (admin, support, staff,
+   * manager, moderator, …, see roles.ts). Checks that act as "a user" start with the lowest.
+   */
+  rank: number
+  /** True for an account the scanner registered itself (deleted at the end when it can be). */
+  throwaway?: boolean
 }
 
 /** A request a check wants to send. `path` is relative to the target's base URL. */
@@ -120,9 +137,28 @@ export interface ScanRequest {
   /** JSON-serialisable body (sent as application/json) or a raw string (give content-type). */
   json?: unknown
   body?: string
+  /** An application/x-www-form-urlencoded body. */
+  form?: Record<string, string>
   /** Send without the identity's credentials even when an identity is given. */
   noAuth?: boolean
   timeoutMs?: number
+  /**
+   * A 429 (or 503 with Retry-After) is waited out and the request sent again, up to 3 times
+   * (default). Bursts that look for a limit set `false`: their 429 is the answer.
+   */
+  retry429?: boolean
+  /**
+   * A 401 may trigger a new login of the identity (default true; at most once per identity per
+   * 30 s). Probes whose odd input may itself cause a 401 set `false`: they never cost a login.
+   */
+  relogin?: boolean
+  /** A slow answer or a timeout is expected (timing probes): not counted towards "unreachable". */
+  expectSlow?: boolean
+  /**
+   * Lets a user-declared request through the safe-mode guard (flows from auth.yaml): the user
+   * asked for it. Checks never set it for requests of their own making.
+   */
+  declared?: boolean
 }
 
 export interface ScanResponse {
@@ -135,6 +171,10 @@ export interface ScanResponse {
   durationMs: number
   /** The masked exchange, ready to put in evidence. */
   exchange: Exchange
+  /** Set when the engine did not send the request (safe mode, an excluded operation, a dead target). */
+  blocked?: string
+  /** How often a 429 was waited out before this answer. */
+  retries?: number
 }
 
 /** An object the scanner knows: created by an identity during seeding, or given in config. */
@@ -154,6 +194,53 @@ export interface SeededObject {
   profile?: boolean
   /** The path the owner reads it by when that differs from `path` (e.g. `/api/v2/users/me`). */
   selfPath?: string
+  /** The item path template (`/v2/users/{userId}/addresses/{addressId}`), when known. */
+  template?: string
+  /** Values of the template's parameters for this object (`{userId: 'u-1', addressId: 'a-9'}`). */
+  params?: Record<string, string>
+}
+
+/** A request sequence declared in auth.yaml (`flows:`), replayed by the business-flow check. */
+export interface DeclaredFlow {
+  name: string
+  identity: string
+  /** Replays (default 8). */
+  repeat: number
+  steps: FlowStep[]
+  /** Run after each replay, whatever happened (steps naming a value that was not captured are skipped). */
+  cleanup: FlowStep[]
+}
+
+export interface FlowStep {
+  method: string
+  path: string
+  json?: unknown
+  form?: Record<string, string>
+  headers?: Record<string, string>
+  /** Status codes that count as success (default: any 2xx). */
+  expect?: number[]
+  /** Values to take from the JSON answer for later steps (`{{name}}`): name → JSON pointer. */
+  capture?: Record<string, string>
+}
+
+/** A login operation: how an identity (or a throwaway account) logs in. */
+export interface LoginInfo {
+  method: string
+  path: string
+  /** How the body is sent. */
+  encoding: 'json' | 'form'
+  userField: string
+  passwordField: string
+  /** Other fields of the body (grant_type, client_id, …). */
+  base: Record<string, string | number | boolean>
+  /** Where the answer holds the token (JSON pointer), when known. */
+  tokenPointer?: string
+  /** A user name the spec or auth.yaml gives, if any. */
+  exampleUser?: string
+  /** The user names auth.yaml's identities log in with (existing accounts). */
+  knownUsers?: string[]
+  /** Where it was learned from. */
+  source: 'auth.yaml' | 'security-scheme' | 'spec'
 }
 
 /** What a check gets to work with. Implemented by the engine. */
@@ -182,11 +269,67 @@ export interface ScanContext {
    */
   credentials?(
     identity: string,
-  ): Promise<{ headers: Record<string, string>; query: Record<string, string> } | undefined>
+  ): Promise<
+    { headers: Record<string, string>; query: Record<string, string>; credentialHeader?: string } | undefined
+  >
+  /**
+   * Opt-in behaviours the user turned on (`--chain`), and where the target serves the spec when
+   * it was given as a URL on the target's origin (not an undocumented endpoint, then).
+   */
+  options?: { chain: boolean; specPath?: string; jwtWordlist?: readonly string[]; timeoutMs?: number }
+  /** The login operations the scan knows (auth.yaml's first, then the spec's security schemes, then heuristics). */
+  logins?: readonly LoginInfo[]
+  /** Flows declared in auth.yaml. */
+  flows?: readonly DeclaredFlow[]
+  /** Answers seen so far by the engine (bounded), for checks that look at every answer. */
+  observed?(): readonly ObservedAnswer[]
+  /**
+   * Registers an account of the scanner's own through the spec's sign-up operation (extra body
+   * fields allowed), logs it in, and returns its identity name. In safe mode only when the API
+   * has a way for the account to delete itself, which the engine calls at the end.
+   */
+  throwaway?(opts?: { extra?: Record<string, unknown> }): Promise<ThrowawayAccount | undefined>
+  /**
+   * Adds an identity whose credentials the scanner forged (chaining, opt-in): it sends the given
+   * headers instead of logging in. Returns its name.
+   */
+  forgeIdentity?(base: string, label: string, headers: Record<string, string>): string
+  /** A line for the report's notes (why seeding found nothing for a resource, what was not sent). */
+  note?(message: string): void
+  /** Waits until the target answers a cheap request again (after a hang), bounded. */
+  waitForTarget?(maxMs: number): Promise<boolean>
+}
+
+/** A throwaway account the scanner registered. */
+export interface ThrowawayAccount {
+  identity: string
+  username: string
+  /** The sign-up exchange and the first login's. */
+  exchanges: Exchange[]
+  /** The sign-up operation used. */
+  operation: { method: string; path: string; operationId?: string }
+}
+
+/** One answer the engine saw: enough for header checks over every answer. */
+export interface ObservedAnswer {
+  method: string
+  /** The spec operation it matched (template), if any. */
+  operation?: string
+  status: number
+  headers: Record<string, string>
+  authenticated: boolean
+  exchange: Exchange
 }
 
 export interface Check extends CheckInfo {
   run(ctx: ScanContext): Promise<Finding[]>
+  /**
+   * Runs after the scanner cleaned up what it created, as the very last step: for probes that may
+   * lock the scanner's own client out (a login burst).
+   */
+  last?(ctx: ScanContext): Promise<Finding[]>
+  /** Its findings may rest on a timeout (a request the target could not answer in time). */
+  timingEvidence?: boolean
 }
 
 export interface ScanReport {
@@ -203,7 +346,18 @@ export interface ScanReport {
   findings: Finding[]
   /** Checks that could not run and why (e.g. no second identity, no object to swap). */
   skipped: { checkId: string; reason: string }[]
-  stats: { requests: number; errors: number }
+  stats: { requests: number; errors: number; retries?: number; blocked?: number }
+  /**
+   * Set when the target did not answer, or answered mostly with errors: the scan has no verdict
+   * and `findings` is empty (the CLI exits 3).
+   */
+  unreachable?: string
+  /** What the scanner could not do and why (seeding, safe mode, exclusions), one line each. */
+  notes?: string[]
+  /** Destructive-looking operations safe mode calls only on objects the scanner created (and refusals). */
+  blocked?: { operation: string; reason: string }[]
+  /** With `--baseline`: its file and how many findings it already had. */
+  baseline?: { file: string; unchanged: number; new: number }
 }
 
 /**

@@ -23,6 +23,8 @@ export interface ContractStoreOptions {
   keyPrefix: string
   /** The set bound the store must apply. */
   maxSetMembers: number
+  /** The bound of one hash's fields the store must apply. */
+  maxHashFields: number
   /** The bound of one replicated map the store must apply. */
   maxMapEntries: number
   /** Changes a replicated map's feed must keep (at least: Redis trims approximately). */
@@ -147,6 +149,8 @@ export const HOSTILE_MAP_VALUES: readonly string[] = [
 ]
 
 const SET_BOUND = 20
+/** maxHashFields of the contract's stores. */
+const HASH_BOUND = 30
 /** maxMapEntries of the contract's stores. */
 const MAP_BOUND = 60
 /** mapLogLength of the contract's stores. */
@@ -179,6 +183,7 @@ export function storeContract(name: string, makeStore: MakeStore, options: Contr
     return makeStore({
       keyPrefix: prefix ?? `t${run}-${seq}:`,
       maxSetMembers: SET_BOUND,
+      maxHashFields: HASH_BOUND,
       maxMapEntries: MAP_BOUND,
       mapLogLength: MAP_LOG,
     })
@@ -541,6 +546,114 @@ export function storeContract(name: string, makeStore: MakeStore, options: Contr
             Array.from({ length: 50 }, (_, i) => i),
           )
           for (const r of results) if (!r.allowed) assert.ok(r.retryAfterMs > 0)
+        }))
+    })
+
+    describe('hashes', () => {
+      test('incr adds, max raises, min lowers; getAll and delete', () =>
+        withStore(async ({ store }) => {
+          const h = store.hashes
+          assert.deepEqual(await h.getAll('op'), {})
+          assert.equal(
+            await h.update('op', { incr: { n: 2, s2: 1 }, max: { last: 100 }, min: { first: 100 } }),
+            0,
+          )
+          await h.update('op', { incr: { n: 3, s4: 1 }, max: { last: 50 }, min: { first: 50 } })
+          await h.update('op', { incr: { n: -1 }, max: { last: 700 }, min: { first: 90 } })
+          assert.deepEqual(await h.getAll('op'), { n: 4, s2: 1, s4: 1, last: 700, first: 50 })
+          // One field in several parts of one update: incr, then max, then min.
+          await h.update('x', { incr: { f: 5 }, max: { f: 9 }, min: { f: 7 } })
+          assert.deepEqual(await h.getAll('x'), { f: 7 })
+          const big = Number.MAX_SAFE_INTEGER - 1
+          await h.update('x', { max: { big }, min: { neg: -big } })
+          assert.deepEqual(await h.getAll('x'), { f: 7, big, neg: -big })
+          assert.equal(await h.delete('op'), true)
+          assert.equal(await h.delete('op'), false)
+          assert.deepEqual(await h.getAll('op'), {})
+          await assert.rejects(h.update('x', { incr: { f: 1.5 } }), RangeError)
+          await assert.rejects(h.update('x', { max: { f: Number.NaN } }), RangeError)
+          await assert.rejects(h.update('x', { incr: { ['k'.repeat(1025)]: 1 } }), RangeError)
+          await assert.rejects(h.update('x', { incr: { f: 1 } }, -5), RangeError)
+        }))
+
+      test('a TTL expires the whole hash; each update with a TTL renews it', () =>
+        withStore(async (s) => {
+          const h = s.store.hashes
+          await h.update('t', { incr: { a: 1 } }, W)
+          await h.update('keep', { incr: { a: 1 } })
+          assert.deepEqual(await h.getAll('t'), { a: 1 })
+          await s.advance(W + slack(s))
+          assert.deepEqual(await h.getAll('t'), {})
+          assert.deepEqual(await h.getAll('keep'), { a: 1 })
+          await h.update('t', { incr: { a: 1 } }, W * 50)
+          assert.deepEqual(await h.getAll('t'), { a: 1 }, 'a new hash after expiry starts from 0')
+        }))
+
+      test(`a hash holds at most maxHashFields (${HASH_BOUND}); existing fields still update`, () =>
+        withStore(async ({ store }) => {
+          const h = store.hashes
+          const first: Record<string, number> = {}
+          for (let i = 0; i < HASH_BOUND - 2; i++) first[`f${i}`] = 1
+          assert.equal(await h.update('full', { incr: first }), 0)
+          const more: Record<string, number> = { f0: 1 }
+          for (let i = 0; i < 5; i++) more[`g${i}`] = 1
+          assert.equal(await h.update('full', { incr: more }), 3, 'two new fields fit, three are dropped')
+          const all = await h.getAll('full')
+          assert.equal(Object.keys(all).length, HASH_BOUND)
+          assert.equal(all.f0, 2)
+          assert.equal(await h.update('full', { max: { f1: 9, zz: 1 } }), 1)
+          assert.equal((await h.getAll('full')).f1, 9)
+        }))
+
+      test('50 concurrent updates merge exactly', () =>
+        withStore(async ({ store }) => {
+          const h = store.hashes
+          await Promise.all(
+            Array.from({ length: 50 }, (_, i) =>
+              h.update('c', { incr: { n: 1, [`k${i % 5}`]: 2 }, max: { hi: i }, min: { lo: 100 + i } }),
+            ),
+          )
+          assert.deepEqual(await h.getAll('c'), {
+            n: 50,
+            k0: 20,
+            k1: 20,
+            k2: 20,
+            k3: 20,
+            k4: 20,
+            hi: 49,
+            lo: 100,
+          })
+        }))
+
+      test('hostile field names round-trip exactly; hashes are their own key space', () =>
+        withStore(async ({ store }) => {
+          const h = store.hashes
+          const fields = [...HOSTILE_MAP_KEYS, '__proto__', 'constructor', 'toString'].slice(0, HASH_BOUND)
+          const incr: Record<string, number> = {}
+          fields.forEach((f, i) => {
+            Object.defineProperty(incr, f, { value: i + 1, enumerable: true })
+          })
+          await h.update('hostile', { incr })
+          const back = await h.getAll('hostile')
+          assert.equal(Object.getPrototypeOf(back), Object.prototype)
+          assert.deepEqual(Object.keys(back).sort(), [...fields].sort())
+          fields.forEach((f, i) => {
+            assert.equal(
+              Object.getOwnPropertyDescriptor(back, f)?.value,
+              i + 1,
+              JSON.stringify(f.slice(0, 20)),
+            )
+          })
+          for (const key of HOSTILE_KEYS.slice(0, 12)) {
+            await h.update(key, { incr: { n: 1 } })
+            assert.deepEqual(await h.getAll(key), { n: 1 })
+          }
+          await store.counters.incr('space', 1, 60_000)
+          await store.kv.set('space', 'v')
+          assert.deepEqual(await h.getAll('space'), {})
+          await h.update('space', { incr: { n: 1 } })
+          assert.equal(await store.kv.get('space'), 'v')
+          assert.equal((await store.counters.get('space')).value, 1)
         }))
     })
 
@@ -919,6 +1032,9 @@ export function storeContract(name: string, makeStore: MakeStore, options: Contr
         ['maps.delete', () => store.maps.delete('m', 'k')],
         ['maps.snapshot', () => store.maps.snapshot('m')],
         ['maps.changes', () => store.maps.changes('m', '', 10)],
+        ['hashes.update', () => store.hashes.update('h', { incr: { a: 1 } })],
+        ['hashes.getAll', () => store.hashes.getAll('h')],
+        ['hashes.delete', () => store.hashes.delete('h')],
       ]
       for (const [label, op] of ops) {
         await assert.rejects(

@@ -133,3 +133,53 @@ export function unescapeText(text: string): string {
     hex === '25' ? '%' : String.fromCharCode(Number.parseInt(hex, 16)),
   )
 }
+
+/** Longest hash field name, in UTF-8 bytes. */
+export const MAX_HASH_FIELD_BYTES = 1024
+
+/** A hash field name: any string of at most {@link MAX_HASH_FIELD_BYTES} UTF-8 bytes. */
+export function checkHashField(field: string): string {
+  if (typeof field !== 'string') throw new TypeError('hash field must be a string')
+  if (field.length > MAX_HASH_FIELD_BYTES || Buffer.byteLength(field, 'utf8') > MAX_HASH_FIELD_BYTES) {
+    throw new RangeError(`hash field must be at most ${MAX_HASH_FIELD_BYTES} bytes (UTF-8)`)
+  }
+  return field
+}
+
+/** A hash value: a safe integer. */
+export function checkHashValue(value: number): number {
+  if (!Number.isSafeInteger(value))
+    throw new RangeError(`hash value must be a safe integer, got ${String(value)}`)
+  return value
+}
+
+/**
+ * The operations of a hash update as `[op, field, value]` triples in application order (incr,
+ * then max, then min); op is `i`, `x` or `n`. Validates every field and value.
+ */
+export function hashOps(update: {
+  incr?: Readonly<Record<string, number>>
+  max?: Readonly<Record<string, number>>
+  min?: Readonly<Record<string, number>>
+}): ['i' | 'x' | 'n', string, number][] {
+  if (update === null || typeof update !== 'object') throw new TypeError('hash update must be an object')
+  const out: ['i' | 'x' | 'n', string, number][] = []
+  const parts: ['i' | 'x' | 'n', Readonly<Record<string, number>> | undefined][] = [
+    ['i', update.incr],
+    ['x', update.max],
+    ['n', update.min],
+  ]
+  for (const [op, rec] of parts) {
+    if (rec === undefined) continue
+    for (const [f, v] of Object.entries(rec)) out.push([op, checkHashField(f), checkHashValue(v)])
+  }
+  return out
+}
+
+/**
+ * Sets `out[field] = value` as an own, enumerable property even for names such as `__proto__`
+ * (a plain assignment would change the object's prototype instead).
+ */
+export function putField(out: Record<string, number>, field: string, value: number): void {
+  Object.defineProperty(out, field, { value, enumerable: true, writable: true, configurable: true })
+}

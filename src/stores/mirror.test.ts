@@ -84,6 +84,7 @@ function counted(store: Store) {
     sets: store.sets,
     gcra: store.gcra,
     maps,
+    hashes: store.hashes,
     ping: () => store.ping(),
     close: () => store.close(),
   }

@@ -144,6 +144,39 @@ export interface GcraStore {
   gcraSync?(key: string, params: GcraParams): GcraResult
 }
 
+/**
+ * One atomic update of a numeric hash (see {@link HashStore.update}). Every value is a safe
+ * integer. A field named in several parts of one update gets them in the order incr, max, min.
+ */
+export interface HashUpdate {
+  /** Adds to each field (a missing field counts as 0). */
+  incr?: Readonly<Record<string, number>>
+  /** Raises each field to at least the value (a missing field takes it). */
+  max?: Readonly<Record<string, number>>
+  /** Lowers each field to at most the value (a missing field takes it). */
+  min?: Readonly<Record<string, number>>
+}
+
+/**
+ * Numeric hashes that several writers merge into: per-operation aggregates of the API inventory
+ * (counts add up, first-seen times take the minimum, last-seen times and sketch registers the
+ * maximum), written as deltas by every gateway. A hash is bounded (the store's `maxHashFields`):
+ * an update that would add fields to a full hash drops those fields (and says how many); fields it
+ * already has are always updated. Field names are any string of at most 1 KiB of UTF-8.
+ */
+export interface HashStore {
+  /**
+   * Applies `update` atomically (concurrent updates from any gateway are exact). `ttlMs`: the whole
+   * hash expires that long after this update (each update with a TTL renews it; none: the TTL is
+   * left as it is). Resolves the number of new fields dropped because the hash was full.
+   */
+  update(key: string, update: HashUpdate, ttlMs?: number): Promise<number>
+  /** Every field and its value; `{}` when the hash is absent or expired. */
+  getAll(key: string): Promise<Record<string, number>>
+  /** Deletes the hash; `true` when it existed. */
+  delete(key: string): Promise<boolean>
+}
+
 /** One change in a replicated map's feed: the new value, or `undefined` when the key was deleted. */
 export interface MapChange {
   key: string
@@ -210,6 +243,7 @@ export interface Store {
   readonly sets: SetStore
   readonly gcra: GcraStore
   readonly maps: MapStore
+  readonly hashes: HashStore
   /** Resolves when the backend answers; rejects with a {@link StoreError} when it does not in time. */
   ping(): Promise<void>
   /**

@@ -33,6 +33,19 @@ export interface PolicyDeps {
    * that do not need it.
    */
   metrics?: Registry
+  /**
+   * Writes a per-request refusal line (info), sampled per `key` (e.g. `authorize:GW_ERR_FORBIDDEN`;
+   * the route is added) so an attack cannot flood the log: see src/gateway/refusal-log.ts. Absent
+   * in unit tests: use `logRefusal(deps)`.
+   */
+  refusals?: (key: string, obj: Record<string, unknown>, msg: string) => void
+}
+
+/** The sampled refusal logger of a policy's deps, or its plain logger where there is none (unit tests). */
+export function logRefusal(
+  deps: PolicyDeps,
+): (key: string, obj: Record<string, unknown>, msg: string) => void {
+  return deps.refusals ?? ((_key, obj, msg) => deps.logger.info(obj, msg))
 }
 
 /** What a policy's `prepare` gets. */
@@ -121,6 +134,11 @@ export interface PolicyInstance {
   stripRequestHeaders?: readonly string[]
   /** Query parameters (by decoded name) removed before the request goes upstream, on every request of the route. */
   stripQueryParams?: readonly string[]
+  /**
+   * cors: this policy answers CORS preflights itself (a request hook throws a PolicyAnswer), so a
+   * preflight is routed to its route by Access-Control-Request-Method (see gateway/preflight.ts).
+   */
+  answersPreflight?: boolean
   /** Release timers, connections. */
   close?(): void | Promise<void>
 }

@@ -10,13 +10,15 @@
  * (a route with `onResponseBody` hooks): the body is read up to `responseBodyLimit`, passed
  * through the hooks, then sent.
  */
+import type { TrafficObserver } from '../../inventory/observer.js'
 import { Transform, type TransformCallback } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { type GatewayContext, kCtx, type ResWithCtx } from '../context.js'
+import type { GatewayContext } from '../context.js'
 import { GatewayError } from '../errors.js'
 import type { ResponseHead } from '../pipeline/context.js'
 import { withoutParams } from '../query.js'
 import { upstreamHeaders, withoutHopByHop } from './headers.js'
+import { Exchange } from './exchange.js'
 import { bufferBody, shouldBuffer } from './request-body.js'
 import type { Responder } from '../respond.js'
 import type { CompiledRoute } from '../runtime.js'
@@ -28,6 +30,8 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 export class Forwarder {
   private readonly responder: Responder
   private readonly draining: () => boolean
+  /** inventory: bounded copies of sampled response bodies (src/inventory/observer.ts). */
+  inventory: TrafficObserver | undefined = undefined
 
   constructor(responder: Responder, draining: () => boolean) {
     this.responder = responder
@@ -167,6 +171,7 @@ export class Forwarder {
       // is still encoded keeps its Content-Encoding (dropping it would hand the client gzip bytes
       // as if they were the plain body).
       for (const hook of route.bodyHooks) body = await hook(ctx, head, body)
+      this.inventory?.responseTee(ctx, head.status, head.headers)?.push(body) // inventory:
       if (head.headers['content-length'] !== undefined || data.statusCode !== 204) {
         head.headers['content-length'] = body.length
       }
@@ -247,109 +252,6 @@ export class Forwarder {
           : 'GW_ERR_UPSTREAM_UNAVAILABLE'
     fail(new GatewayError(gwCode, { cause: err }))
   }
-}
-
-/** The undici dispatch handler of one streaming attempt: the upstream response goes straight into `res`. */
-class Exchange implements Dispatcher.DispatchHandler {
-  private readonly ctx: GatewayContext
-  private readonly fwd: Forwarder
-  private readonly canRetry: boolean
-  private controller: Dispatcher.DispatchController | undefined = undefined
-  /** Declared response body length while nothing is written; -1 unknown/streaming, -2 ended. */
-  private wholeBodyBytes = -1
-
-  constructor(ctx: GatewayContext, fwd: Forwarder, canRetry: boolean) {
-    this.ctx = ctx
-    this.fwd = fwd
-    this.canRetry = canRetry
-  }
-
-  abort(reason: Error): void {
-    this.controller?.abort(reason)
-  }
-
-  resume(): void {
-    this.controller?.resume()
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller
-    if (this.ctx.res.destroyed) {
-      controller.abort(new Error('client closed the connection'))
-      return
-    }
-    this.ctx.exchange = this
-    this.ctx.abortUpstream = abortExchange
-  }
-
-  onResponseStart(
-    controller: Dispatcher.DispatchController,
-    status: number,
-    headers: Record<string, string | string[]>,
-  ): void {
-    if (status < 200) return // 1xx informational: not forwarded
-    const ctx = this.ctx
-    const res = ctx.res
-    if (status === 502 || status === 503 || status === 504) {
-      ctx.route?.upstream.reportFailure(ctx.target as UpstreamTarget, `status ${status}`)
-    }
-    let head: ResponseHead
-    try {
-      head = this.fwd.head(ctx, status, headers)
-    } catch (err) {
-      controller.abort(err as Error)
-      return
-    }
-    const cl = head.headers['content-length']
-    this.wholeBodyBytes = typeof cl === 'string' ? Number(cl) : typeof cl === 'number' ? cl : -1
-    const hold = this.fwd.audit?.beforeResponse(ctx, head.status)
-    if (hold !== undefined) {
-      // fsync: always — the head waits for its audit record to be on disk; the upstream is paused
-      // (no body arrives) meanwhile.
-      controller.pause()
-      hold.then(() => {
-        if (!res.headersSent && !res.destroyed)
-          res.writeHead(head.status, head.headers as Record<string, string>)
-        controller.resume()
-      })
-      return
-    }
-    res.writeHead(head.status, head.headers as Record<string, string>)
-  }
-
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    const res = this.ctx.res
-    if (chunk.length === this.wholeBodyBytes) {
-      // The whole declared body in one chunk (the common small JSON answer): end with it, so the
-      // head and body leave in one write and the end needs no second pass.
-      this.wholeBodyBytes = -2
-      res.end(chunk)
-      return
-    }
-    this.wholeBodyBytes = -1
-    if (!res.write(chunk)) {
-      controller.pause()
-      res.once('drain', resumeExchange)
-    }
-  }
-
-  onResponseEnd(): void {
-    if (this.wholeBodyBytes !== -2) this.ctx.res.end()
-    this.ctx.route?.upstream.reportSuccess(this.ctx.target as UpstreamTarget)
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    this.ctx.abortUpstream = undefined
-    this.fwd.failed(this.ctx, err, this.canRetry)
-  }
-}
-
-function abortExchange(this: GatewayContext, reason: Error): void {
-  this.exchange?.abort(reason)
-}
-
-function resumeExchange(this: ResWithCtx): void {
-  this[kCtx]?.exchange?.resume()
 }
 
 /** Counts a streamed (chunked) request body and fails it the moment it passes the limit. */

@@ -22,6 +22,30 @@ const HOP_BY_HOP = new Set([
   'expect',
   'http2-settings',
 ])
+/**
+ * Headers Node keeps only the first of in `req.headers` (what policies read): later copies are not
+ * forwarded, so the upstream sees the value the policies saw. (Cookie, Content-Type and
+ * Authorization duplicates never get here: hygiene refuses them.)
+ */
+const FIRST_ONLY = new Set([
+  'age',
+  'authorization',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+])
+
 const FORWARDING = new Set([
   'x-forwarded-for',
   'x-forwarded-proto',
@@ -50,6 +74,7 @@ export function upstreamHeaders(ctx: GatewayContext, target: UpstreamTarget): st
   const edits = ctx.upstreamHeaderEdits
   const strip = ctx.route?.stripHeaders
   const ridHeader = ctx.runtime.requestIdHeader
+  let firstSeen: Set<string> | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
     const lower = name.toLowerCase()
@@ -60,6 +85,11 @@ export function upstreamHeaders(ctx: GatewayContext, target: UpstreamTarget): st
     if (listed?.has(lower)) continue
     if (edits?.has(lower)) continue
     if (strip?.has(lower)) continue
+    if (FIRST_ONLY.has(lower)) {
+      if (firstSeen?.has(lower)) continue
+      firstSeen ??= new Set()
+      firstSeen.add(lower)
+    }
     out.push(name, raw[i + 1] as string)
   }
   const remote = normalizeIp(req.socket.remoteAddress)

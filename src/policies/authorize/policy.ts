@@ -3,8 +3,14 @@ import { isAbsolute, resolve, dirname } from 'node:path'
 import type { Static } from '@sinclair/typebox'
 import { compileClaimPath, stringList } from '../../auth/principal.js'
 import { GatewayError } from '../../gateway/errors.js'
+import { overriddenFrom } from '../../gateway/method-override.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
-import { definePolicy, type PolicyInstance, PolicyConfigError } from '../../gateway/pipeline/policy.js'
+import {
+  definePolicy,
+  type PolicyInstance,
+  PolicyConfigError,
+  logRefusal,
+} from '../../gateway/pipeline/policy.js'
 import { formatProblem, loadOpenApi, type Operation, PathMatcher, SpecError } from '../../openapi/index.js'
 import { compileLinear } from '../../util/linear-regex.js'
 import { type AuthorizeCondition, AuthorizeConfig, type AuthorizeRule } from './schema.js'
@@ -200,9 +206,10 @@ export const authorize = definePolicy({
       }
     }
 
-    const logger = deps.logger
+    const refusal = logRefusal(deps)
     function denied(ctx: RequestContext, op: Operation | undefined, check: string, reason: string): void {
-      logger.info(
+      refusal(
+        `authorize:${check}`,
         { requestId: ctx.id, route: ctx.routeName, operationId: op?.id, method: ctx.method, check, reason },
         'authorize: request denied',
       )
@@ -217,7 +224,9 @@ export const authorize = definePolicy({
       stripRequestHeaders: METHOD_OVERRIDE_HEADERS,
       stripQueryParams: [METHOD_OVERRIDE_QUERY],
       onRequest(ctx) {
-        if (methodOverride === 'reject') {
+        // An override the gateway applied (the route opted in) made ctx.method the real method,
+        // which is what is authorized below; the headers are not forwarded.
+        if (methodOverride === 'reject' && overriddenFrom(ctx) === undefined) {
           const h = ctx.req.headers
           for (const name of METHOD_OVERRIDE_HEADERS) {
             if (h[name] !== undefined)

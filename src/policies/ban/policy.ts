@@ -1,5 +1,5 @@
 import { requestFields } from '../../audit/event.js'
-import { BANS_MAP, localBans } from '../../detect/bans.js'
+import { BANS_MAP, CidrBans, localBans } from '../../detect/bans.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyDeps, type PolicyInstance } from '../../gateway/pipeline/policy.js'
@@ -21,8 +21,11 @@ function hasMfa(claims: Readonly<Record<string, unknown>>): boolean {
  * already seen, and refusing every request while the store is down would be an outage.
  */
 function banCheck(kind: 'ip' | 'principal', { store, logger, now, audit }: PolicyDeps): PolicyInstance {
-  const mirror = acquireMapMirror(store, BANS_MAP, { logger })
   const local = localBans(store)
+  let cidr: CidrBans | undefined
+  const mirror = acquireMapMirror(store, BANS_MAP, { logger, onChange: () => cidr?.invalidate() })
+  // Network bans (`cidr:<network>/<bits>`): one BlockList check per request while there are any.
+  if (kind === 'ip') cidr = new CidrBans(() => mirror.entries(), local, now)
   const deny = (ctx: RequestContext, key: string): never => {
     audit.emit({
       type: 'ban.hit',
@@ -64,6 +67,7 @@ function banCheck(kind: 'ip' | 'principal', { store, logger, now, audit }: Polic
       if (kind === 'ip') {
         const key = `ip:${ctx.clientIp}`
         if (banned(key)) deny(ctx, key)
+        if (cidr?.matches(ctx.clientIp)) deny(ctx, `cidr:${ctx.clientIp}`)
         return
       }
       const p = ctx.principal
@@ -80,7 +84,7 @@ function banCheck(kind: 'ip' | 'principal', { store, logger, now, audit }: Polic
 }
 
 /**
- * IP bans (issue 7): a client IP in the ban list is refused with 403 GW_ERR_BANNED before any other
+ * IP bans (issue 7): a client IP in the ban list (or in a banned network, `cidr:` entries) is refused with 403 GW_ERR_BANNED before any other
  * policy runs (only overload shedding comes first). On by default: it costs a Map lookup.
  */
 export const ban = definePolicy({

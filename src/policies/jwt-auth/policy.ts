@@ -9,15 +9,22 @@ import {
   jwtVerify,
 } from 'jose'
 import type { Logger } from 'pino'
+import {
+  canonicalJwsSegments,
+  type JwsSegments,
+  jwsIdentity,
+  type TokenIdentity,
+} from '../../auth/jws-canonical.js'
 import { compilePrincipalBuilder } from '../../auth/principal.js'
 import { openRevocations, REVOCATION_UNAVAILABLE, REVOKED, type Revocations } from '../../auth/revocation.js'
 import {
   compileTokenExtractor,
-  isToken68,
+  setVerifiedTokenId,
   TOKEN_MALFORMED,
   TOKEN_MISSING,
   type TokenExtractor,
   tokenHash,
+  tokenStateKey,
 } from '../../auth/token.js'
 import { type AuditEmitter, noopAudit, requestFields } from '../../audit/event.js'
 import { TtlLru } from '../../util/ttl-lru.js'
@@ -40,6 +47,10 @@ interface CachedToken {
   jti: string | undefined
   /** The key that verified the token: a hit needs it in the current key set. */
   key: KeyRecord
+  /** The token's identity: the cache key, and the hashes revocation entries are looked up by. */
+  ident: TokenIdentity
+  /** When the entry ends (ms): an alias for the other ECDSA spelling ends with it. */
+  expiresAt: number
 }
 
 /** No key fits the token's header: an invalid token, never a reason to fetch keys again. */
@@ -69,8 +80,9 @@ export class JwtAuth implements PolicyInstance {
   /** The revocation file and the shared list (undefined when neither is configured). */
   private readonly revocations: Revocations | undefined
   /**
-   * Verified tokens by SHA-256 (the cache holds no token), each until min(exp, maxTtl); only
-   * successes are cached, so a cache can never turn a valid token invalid.
+   * Verified tokens by identity (the SHA-256 of the canonical form; the cache holds no token),
+   * each until min(exp, maxTtl); only successes are cached, so a cache can never turn a valid
+   * token invalid. Every accepted spelling of a token finds the same entry.
    */
   private readonly cache: TtlLru<CachedToken> | undefined
   private readonly maxTtlMs: number
@@ -82,6 +94,8 @@ export class JwtAuth implements PolicyInstance {
   /** The challenge for a missing token (used by a route's `authentication: anyOf`). */
   readonly challenge: string
   readonly stripRequestHeaders: readonly string[] | undefined
+  /** Where the accepted token's identity is recorded for rate-limit keys (header tokens only). */
+  private readonly tokenKey: string | undefined
   private readonly challenges: {
     missing: Record<string, string>
     invalid: Record<string, string>
@@ -140,6 +154,7 @@ export class JwtAuth implements PolicyInstance {
       config.token.forward || config.token.cookie !== undefined
         ? undefined
         : [config.token.header.toLowerCase()]
+    this.tokenKey = config.token.cookie === undefined ? tokenStateKey(config.token.header) : undefined
     this.challenges = {
       missing: h(realm),
       invalid: h(`${realm}, error="invalid_token"`),
@@ -209,29 +224,57 @@ export class JwtAuth implements PolicyInstance {
         token === TOKEN_MALFORMED ? this.challenges.malformed : this.challenges.invalid,
       )
     }
-    const hash = tokenHash(token)
+    const raw = tokenHash(token)
     const cache = this.cache
-    if (cache !== undefined) {
-      const hit = cache.get(hash)
-      if (hit !== undefined) {
-        const keys = this.source.current()
-        if (keys?.records.has(hit.key)) {
-          const verdict = this.revocations?.check(hit.jti, hash)
-          if (verdict === REVOKED) {
-            cache.delete(hash)
-            throw this.refuse(ctx, 'GW_ERR_AUTH_INVALID', 'revoked', this.challenges.invalid)
-          }
-          if (verdict === REVOCATION_UNAVAILABLE) throw this.revocationUnavailable(ctx)
-          this.stats.cacheHits++
-          return hit.principal
-        }
-        // The key that verified it is gone (rotated out) or the keys are stale: verify again.
-        cache.delete(hash)
+    // The cache is keyed by identity; a token in its canonical spelling (nearly every request) has
+    // its raw hash as identity and hits at once. The other ECDSA spelling, once seen, has an alias
+    // entry under its raw hash (the same entry object). Only a first sight pays for the canonical
+    // form; entries exist only for verified tokens, so a raw hit is a spelling already accepted.
+    let hit = cache?.get(raw)
+    let seg: JwsSegments | undefined
+    let ident: TokenIdentity | undefined
+    if (hit === undefined) {
+      seg = canonicalJwsSegments(token)
+      if (seg === undefined) {
+        throw this.refuse(
+          ctx,
+          'GW_ERR_AUTH_INVALID',
+          'malformed token (not canonical JWS)',
+          this.challenges.invalid,
+        )
+      }
+      ident = jwsIdentity(token, seg, raw)
+      if (cache !== undefined && ident.id !== raw) {
+        hit = cache.get(ident.id)
+        if (hit !== undefined) cache.set(raw, hit, hit.expiresAt)
       }
     }
+    if (hit !== undefined) {
+      const c = cache as TtlLru<CachedToken>
+      const keys = this.source.current()
+      if (keys?.records.has(hit.key)) {
+        const verdict = this.revocations?.check(hit.jti, hit.ident.id, hit.ident.alt)
+        if (verdict === REVOKED) {
+          c.delete(hit.ident.id)
+          c.delete(raw)
+          throw this.refuse(ctx, 'GW_ERR_AUTH_INVALID', 'revoked', this.challenges.invalid)
+        }
+        if (verdict === REVOCATION_UNAVAILABLE) throw this.revocationUnavailable(ctx)
+        this.stats.cacheHits++
+        if (this.tokenKey !== undefined) setVerifiedTokenId(ctx, this.tokenKey, hit.ident.id)
+        return hit.principal
+      }
+      // The key that verified it is gone (rotated out) or the keys are stale: verify again.
+      c.delete(hit.ident.id)
+      c.delete(raw)
+      ident = hit.ident
+      seg ??= canonicalJwsSegments(token) // a hit: the token is canonical
+    }
+    const segments = seg as JwsSegments
+    const id = ident as TokenIdentity
     const rv = this.revocations
     if (rv !== undefined) {
-      const verdict = rv.check(undefined, hash)
+      const verdict = rv.check(undefined, id.id, id.alt)
       if (verdict === REVOKED) {
         throw this.refuse(ctx, 'GW_ERR_AUTH_INVALID', 'revoked (token hash)', this.challenges.invalid)
       }
@@ -240,16 +283,16 @@ export class JwtAuth implements PolicyInstance {
         const wait = rv.whenReady()
         if (wait === undefined) throw this.revocationUnavailable(ctx)
         return wait.then(() => {
-          const again = rv.check(undefined, hash)
+          const again = rv.check(undefined, id.id, id.alt)
           if (again === REVOKED) {
             throw this.refuse(ctx, 'GW_ERR_AUTH_INVALID', 'revoked (token hash)', this.challenges.invalid)
           }
           if (again === REVOCATION_UNAVAILABLE) throw this.revocationUnavailable(ctx)
-          return this.verify(ctx, token, hash)
+          return this.verify(ctx, token, segments, id, raw)
         })
       }
     }
-    return this.verify(ctx, token, hash)
+    return this.verify(ctx, token, segments, id, raw)
   }
 
   /** 503: the shared revocation list cannot be trusted now (not synced yet, or stale). */
@@ -262,9 +305,13 @@ export class JwtAuth implements PolicyInstance {
     )
   }
 
-  private async verify(ctx: RequestContext, token: string, hash: string): Promise<Principal> {
-    if (!isToken68(token))
-      throw this.refuse(ctx, 'GW_ERR_AUTH_INVALID', 'malformed token', this.challenges.invalid)
+  private async verify(
+    ctx: RequestContext,
+    token: string,
+    seg: JwsSegments,
+    ident: TokenIdentity,
+    raw: string,
+  ): Promise<Principal> {
     const now = this.now()
     const options: JWTVerifyOptions = { ...this.verifyOptions, currentDate: new Date(now) }
     let used: KeyRecord | undefined
@@ -319,6 +366,11 @@ export class JwtAuth implements PolicyInstance {
       payload = recovered
     }
     const key = used as KeyRecord
+    // RFC 8017 I2OSP: an RSA signature is exactly as long as the modulus. The verifier refuses
+    // other lengths too; checked here so that the canonical form does not depend on it.
+    if (key.sigChars !== undefined && token.length - seg.dot2 - 1 !== key.sigChars) {
+      throw this.refuse(ctx, 'GW_ERR_AUTH_INVALID', 'RSA signature length', this.challenges.invalid)
+    }
     this.logger.debug(
       { requestId: ctx.id, route: this.routeName, kid: key.kid, alg: key.alg },
       'jwt verified',
@@ -341,8 +393,14 @@ export class JwtAuth implements PolicyInstance {
         )
       }
     }
-    const jti = typeof payload.jti === 'string' ? payload.jti : undefined
-    const verdict = this.revocations?.check(jti, hash)
+    // RFC 7519 §4.1.7: jti is a string. Revocation by jti compares strings: a token with another
+    // kind of jti could never be found in the list, so it is refused wherever revocation applies.
+    const rawJti = payload.jti
+    if (rawJti !== undefined && typeof rawJti !== 'string' && this.revocations !== undefined) {
+      throw this.refuse(ctx, 'GW_ERR_AUTH_INVALID', 'jti is not a string', this.challenges.invalid)
+    }
+    const jti = typeof rawJti === 'string' ? rawJti : undefined
+    const verdict = this.revocations?.check(jti, ident.id, ident.alt)
     if (verdict === REVOKED) {
       throw this.refuse(ctx, 'GW_ERR_AUTH_INVALID', 'revoked (jti)', this.challenges.invalid)
     }
@@ -360,7 +418,12 @@ export class JwtAuth implements PolicyInstance {
     const principal = this.buildPrincipal(payload)
     if (principal === undefined)
       throw this.refuse(ctx, 'GW_ERR_AUTH_INVALID', 'no principal id', this.challenges.invalid)
-    this.cache?.set(hash, { principal, jti, key }, Math.min(exp * 1000, now + this.maxTtlMs))
+    const expiresAt = Math.min(exp * 1000, now + this.maxTtlMs)
+    const entry: CachedToken = { principal, jti, key, ident, expiresAt }
+    this.cache?.set(ident.id, entry, expiresAt)
+    // Sent in the other ECDSA spelling: an alias under its raw hash, so that it hits at once too.
+    if (raw !== ident.id) this.cache?.set(raw, entry, expiresAt)
+    if (this.tokenKey !== undefined) setVerifiedTokenId(ctx, this.tokenKey, ident.id)
     return principal
   }
 

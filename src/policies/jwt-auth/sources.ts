@@ -20,6 +20,7 @@ import {
   pemToJwk,
   prepareJwk,
   prepareJwks,
+  refusedKeyLogger,
 } from './keys.js'
 import type { JwsAlgorithm, JwtAuthConfig } from './schema.js'
 
@@ -115,6 +116,7 @@ class FileSource implements SourceImpl {
   private set: KeySet | undefined
   private loading: Promise<KeySet>
   private readonly watch: { close(): void }
+  private readonly logRefused: ReturnType<typeof refusedKeyLogger>
   readonly fetches = 0
 
   constructor(
@@ -122,6 +124,7 @@ class FileSource implements SourceImpl {
     private readonly allowed: ReadonlySet<JwsAlgorithm>,
     private readonly logger: Logger,
   ) {
+    this.logRefused = refusedKeyLogger(logger, { file: path })
     const content = readFileSync(path)
     const keys = this.parse(content)
     this.loading = this.install(keys)
@@ -161,9 +164,8 @@ class FileSource implements SourceImpl {
     } catch {
       throw new KeyError('not JSON')
     }
-    const { keys, skipped } = prepareJwks(doc, this.allowed, { allowSecrets: true })
-    if (skipped.length > 0)
-      this.logger.warn({ file: this.path, skipped }, 'jwt-auth: JWKS file: keys skipped')
+    const { keys, refused } = prepareJwks(doc, this.allowed, { allowSecrets: true })
+    this.logRefused(refused)
     if (keys.length === 0) throw new KeyError('no usable key for the configured algorithms')
     return keys
   }
@@ -214,6 +216,8 @@ class RemoteSource implements SourceImpl {
   private failState: 'ok' | 'stale' | 'unavailable' = 'ok'
   private lastWarnAt = Number.NEGATIVE_INFINITY
   private readonly agent: Agent
+  private logRefused: ReturnType<typeof refusedKeyLogger> | undefined
+  private logRefusedUrl = ''
   fetches = 0
 
   constructor(
@@ -307,8 +311,13 @@ class RemoteSource implements SourceImpl {
     const r = await fetchJson(jwksUrl, o)
     const h = hashContent(r.body)
     if (h !== this.bodyHash || this.set === undefined) {
-      const { keys, skipped } = prepareJwks(r.json, this.allowed, { allowSecrets: false })
-      if (skipped.length > 0) this.logger.warn({ url: jwksUrl.href, skipped }, 'jwt-auth: JWKS keys skipped')
+      const { keys, refused } = prepareJwks(r.json, this.allowed, { allowSecrets: false })
+      // Each refused key once per JWKS URL (discovery may move it).
+      if (this.logRefused === undefined || this.logRefusedUrl !== jwksUrl.href) {
+        this.logRefused = refusedKeyLogger(this.logger, { url: jwksUrl.href })
+        this.logRefusedUrl = jwksUrl.href
+      }
+      this.logRefused(refused)
       if (keys.length === 0) throw new KeyError('JWKS has no usable key for the configured algorithms')
       const set = await importKeySet(keys, this.set)
       this.set = set

@@ -2,7 +2,7 @@ import type { TLSSocket } from 'node:tls'
 import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
-import { definePolicy } from '../../gateway/pipeline/policy.js'
+import { definePolicy, logRefusal } from '../../gateway/pipeline/policy.js'
 import { MtlsConfig } from './schema.js'
 
 const kPeer = Symbol('portcullis.mtls.peer')
@@ -30,7 +30,9 @@ export const mtls = definePolicy({
   description:
     'Requires a client certificate verified by the listener (mutual TLS) and makes it the principal (subject CN or a SAN).',
   schema: MtlsConfig,
-  create(config, { logger, audit }) {
+  create(config, deps) {
+    const { audit } = deps
+    const refusal = logRefusal(deps)
     const allowed = config.allowedPrincipals.length > 0 ? new Set(config.allowedPrincipals) : undefined
     const from = config.principalFrom
     const forward = config.forwardHeader
@@ -38,7 +40,11 @@ export const mtls = definePolicy({
       const cert = socket.getPeerCertificate(false)
       if (!cert || Object.keys(cert).length === 0) return 'absent'
       if (!socket.authorized) {
-        logger.info({ reason: String(socket.authorizationError) }, 'client certificate not verified')
+        refusal(
+          'mtls:unverified',
+          { reason: String(socket.authorizationError) },
+          'client certificate not verified',
+        )
         return 'unverified'
       }
       const cn = cert.subject?.CN

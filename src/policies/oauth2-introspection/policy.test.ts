@@ -8,8 +8,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { Value } from '@sinclair/typebox/value'
+import { generateKeyPair, SignJWT } from 'jose'
 import pino from 'pino'
 import { closedPort } from '../../../test/helpers/upstream.js'
+import { otherS, padded, standardAlphabet, unusedBitsSet } from '../../../test/helpers/jws-spellings.js'
 import {
   type IntrospectionServer,
   startIntrospectionServer,
@@ -448,8 +450,9 @@ describe('cache', () => {
   })
 
   test('single flight shares a failure too, and the next request tries again', async () => {
-    const p = build({ timeoutMs: 100 })
-    const t = activeToken({}, { delayMs: 300 })
+    // A timeout long enough for all 20 requests to join the flight on a loaded machine.
+    const p = build({ timeoutMs: 1000 })
+    const t = activeToken({}, { delayMs: 3000 })
     const errs = await Promise.all(Array.from({ length: 20 }, () => run(p, bearer(t))))
     assert.ok(errs.every((e) => e?.code === 'GW_ERR_AUTH_UNAVAILABLE'))
     assert.equal(idp.calls.filter((c) => c.token === t).length, 1)
@@ -578,5 +581,65 @@ describe('revocations', () => {
     assert.equal(err?.status, 503)
     assert.equal(idp.callsFor(t), 0, 'refused before the introspection call')
     assert.equal(await run(mk({ failOpen: true }), bearer(t)), undefined)
+  })
+})
+
+describe('one token, one spelling (JWT access tokens through introspection)', () => {
+  /** A JWS-shaped token (ES256, signed by a throwaway key): the endpoint knows it by this spelling. */
+  async function jwsToken(): Promise<string> {
+    const { privateKey } = await generateKeyPair('ES256')
+    for (;;) {
+      const t = await new SignJWT({ sub: 'jws-user', n: Math.random() })
+        .setProtectedHeader({ alg: 'ES256' })
+        .sign(privateKey)
+      if (standardAlphabet(t) !== undefined) return t
+    }
+  }
+
+  test('RFC 6750: one or more spaces after a case-insensitive Bearer; a tab is malformed', async () => {
+    const p = build({})
+    const t = activeToken()
+    for (const v of [`Bearer  ${t}`, `bearer ${t}`, `BEARER   ${t}`]) {
+      assert.equal(await run(p, testContext({ headers: { authorization: v } })), undefined, v.slice(0, 9))
+    }
+    const tab = await run(p, testContext({ headers: { authorization: `Bearer\t${t}` } }))
+    assert.equal(tab?.code, 'GW_ERR_AUTH_INVALID')
+  })
+
+  test('a JWS-shaped token in a non-canonical spelling is refused before any call; its ECDSA twin is the same token', async () => {
+    const p = build({})
+    const t = await jwsToken()
+    idp.setToken(t, { sub: 'jws-user', scope: 'read', exp: NOW_S + 3600 })
+    for (const s of [padded(t), unusedBitsSet(t), standardAlphabet(t)]) {
+      assert.ok(s !== undefined && s !== t)
+      idp.setToken(s, { sub: 'jws-user', scope: 'read', exp: NOW_S + 3600 })
+      assert.equal((await run(p, bearer(s)))?.code, 'GW_ERR_AUTH_INVALID')
+      assert.equal(idp.callsFor(s), 0)
+    }
+    assert.equal(await run(p, bearer(t)), undefined)
+    const twin = otherS(t)
+    assert.equal(await run(p, bearer(twin)), undefined, 'a cache hit: the same token')
+    assert.equal(idp.callsFor(twin), 0)
+  })
+
+  test('revoked by the hash of the token as issued: refused in every spelling; a numeric jti is refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pc-intro-canon-'))
+    try {
+      const t = await jwsToken()
+      idp.setToken(t, { sub: 'jws-user', scope: 'read', exp: NOW_S + 3600 })
+      const file = join(dir, 'revoked.txt')
+      writeFileSync(file, `sha256:${tokenHash(t)}\n`)
+      const p = build({ revocation: { file, shared: false } })
+      for (const s of [t, otherS(t), padded(t) as string, unusedBitsSet(t) as string]) {
+        idp.setToken(s, { sub: 'jws-user', scope: 'read', exp: NOW_S + 3600 })
+        assert.equal((await run(p, bearer(s)))?.code, 'GW_ERR_AUTH_INVALID')
+      }
+      const numeric = activeToken({ jti: 42 })
+      assert.equal((await run(p, bearer(numeric)))?.code, 'GW_ERR_AUTH_INVALID')
+      const stringJti = activeToken({ jti: 'fine' })
+      assert.equal(await run(p, bearer(stringJti)), undefined)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -8,10 +8,11 @@ import {
   type Revocations,
 } from '../../auth/revocation.js'
 import { parseEndpoint } from '../../auth/endpoint.js'
-import { tokenHash } from '../../auth/token.js'
-import { requestFields } from '../../audit/event.js'
+import { NOT_CANONICAL, type TokenIdentity, tokenIdentity } from '../../auth/jws-canonical.js'
+import { setVerifiedTokenId, tokenHash, tokenStateKey } from '../../auth/token.js'
 import { acquireAuthInstance, type BuiltAuth, type SharedAuthInstances } from '../../auth/shared-instance.js'
-import { throttledWarning, VerdictCache } from '../../auth/verdict-cache.js'
+import { VerdictCache } from '../../auth/verdict-cache.js'
+import { bearerFront } from '../../auth/bearer-front.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyDeps } from '../../gateway/pipeline/policy.js'
@@ -26,15 +27,14 @@ interface ActiveEntry {
   scopes: ReadonlySet<string>
   /** The response's `jti` member, for the revocation lists. */
   jti: string | undefined
+  /** The token's identity (the cache key) and its other ECDSA spelling's hash, for revocation. */
+  ident?: TokenIdentity
 }
 
 type Outcome = { active: true; entry: ActiveEntry; expiresAt: number } | { active: false; reason: string }
 
-/** At most one warning per this interval about failing introspection calls (the rest are counted). */
-const WARN_EVERY_MS = 5000
 /** Response members never copied into the principal's claims (not RFC 7662 members; defence in depth). */
 const NOT_CLAIMS = new Set(['token', 'access_token', 'refresh_token', 'id_token', 'client_secret'])
-const VISIBLE_ASCII = /^[\x21-\x7e]+$/
 
 function deepFreeze<T>(v: T): T {
   if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
@@ -60,16 +60,14 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
     throw new Error(`${where}: \`clientSecret\` is required`)
   }
   const header = config.tokenHeader.toLowerCase()
-  const bearer = header === 'authorization'
-  const maxTokenBytes = config.maxTokenBytes
+  const tokenKey = tokenStateKey(header)
+  const _maxTokenBytes = config.maxTokenBytes
   const required = config.requiredScopes
   const audience = config.audience.length > 0 ? new Set(config.audience) : undefined
   const issuer = config.issuer
   const maxTtlMs = config.cache.maxTtlSec * 1000
   const negativeTtlMs = config.cache.negativeTtlSec * 1000
   const realm = `realm="${config.realm}"`
-  const challengeMissing = `Bearer ${realm}`
-  const challengeInvalid = `Bearer ${realm}, error="invalid_token"`
   const challengeScope = `Bearer ${realm}, error="insufficient_scope", scope="${required.join(' ')}"`
 
   /** The revocation file and the shared list; opened last (below), once nothing else can throw. */
@@ -91,73 +89,17 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
     negativeTtlMs,
     now,
   })
-  const warn = throttledWarning(
+  const front = bearerFront({
+    method: 'oauth2-introspection',
+    header,
+    maxTokenBytes: config.maxTokenBytes,
+    realm: config.realm,
+    audit,
     logger,
     now,
-    WARN_EVERY_MS,
-    'token introspection failed; requests are refused (503) until it works',
-  )
-  const warnFailure = (reason: string, ctx: RequestContext) =>
-    warn({ reason, requestId: ctx.id, route: ctx.routeName })
-
-  const missing = () =>
-    new GatewayError('GW_ERR_AUTH_MISSING', {
-      detail: 'a bearer token is required',
-      headers: { 'www-authenticate': challengeMissing },
-    })
-  const invalid = (detail = 'the access token is not valid') =>
-    new GatewayError('GW_ERR_AUTH_INVALID', { detail, headers: { 'www-authenticate': challengeInvalid } })
-  /** The audit record of a presented token that was refused (never the token; the reason only). */
-  const refused = (ctx: RequestContext, reason: string, code = 'GW_ERR_AUTH_INVALID') =>
-    audit.emit({
-      type: 'auth.failure',
-      ...requestFields(ctx),
-      decision: code === 'GW_ERR_AUTH_UNAVAILABLE' ? 'error' : 'deny',
-      code,
-      reason,
-      data: { method: 'oauth2-introspection' },
-    })
-
-  /**
-   * The token from the request; undefined when the request carries none (no header, or another
-   * Authorization scheme); a 401 for a malformed one. The size is checked before anything else.
-   */
-  const extract = (ctx: RequestContext): string | undefined => {
-    const raw = ctx.req.headers[header]
-    if (raw === undefined) return undefined
-    if (typeof raw !== 'string') {
-      refused(ctx, 'malformed')
-      throw invalid()
-    }
-    // Node keeps one Authorization header and drops the rest: two of them are ambiguous.
-    const rh = ctx.req.rawHeaders
-    let seen = 0
-    for (let i = 0; i < rh.length; i += 2) {
-      const n = rh[i] as string
-      if (n.length === header.length && n.toLowerCase() === header) seen++
-    }
-    if (seen > 1) {
-      refused(ctx, 'several token headers')
-      throw invalid()
-    }
-    let token = raw
-    if (bearer) {
-      // Only the first 7 characters are looked at before the size check.
-      if (raw.length < 6 || raw.slice(0, 6).toLowerCase() !== 'bearer') return undefined // another scheme
-      if (raw.length > 6 && raw[6] !== ' ') return undefined // e.g. "Bearerx"
-      token = raw.slice(7)
-    }
-    if (token.length > maxTokenBytes) {
-      refused(ctx, 'token too large')
-      throw invalid(`the access token is longer than ${maxTokenBytes} bytes`)
-    }
-    token = token.trimStart() // "Bearer" 1*SP token
-    if (token.length === 0 || !VISIBLE_ASCII.test(token)) {
-      refused(ctx, 'malformed')
-      throw invalid()
-    }
-    return token
-  }
+    outageMessage: 'token introspection failed; requests are refused (503) until it works',
+  })
+  const { extract, missing, invalid, refused } = front
 
   /** Turns an endpoint answer into an outcome; malformed members throw IntrospectionFailure. */
   const evaluate = (r: IntrospectionResponse): Outcome => {
@@ -204,6 +146,11 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
       authMethod: 'oauth2-introspection',
     })
     const cap = t + maxTtlMs
+    // RFC 7662 §2.2 / RFC 7519: jti is a string. Revocation by jti compares strings: a token with
+    // another kind of jti could never be found in the list, so it is refused where revocation applies.
+    if (r.jti !== undefined && typeof r.jti !== 'string' && revocations !== undefined) {
+      return { active: false, reason: 'jti is not a string' }
+    }
     const jti = typeof r.jti === 'string' ? r.jti : undefined
     return {
       active: true,
@@ -212,17 +159,19 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
     }
   }
 
-  /** One call to the endpoint for `key`; the result is cached before anyone sees it. */
-  const introspect = async (key: string, token: string, ctx: RequestContext): Promise<Outcome> => {
+  /** One call to the endpoint for the token; the result is cached (by identity) before anyone sees it. */
+  const introspect = async (ident: TokenIdentity, token: string, ctx: RequestContext): Promise<Outcome> => {
+    const key = ident.id
     let outcome: Outcome
     try {
       outcome = evaluate(await client.introspect(token))
     } catch (err) {
       const reason = err instanceof IntrospectionFailure ? err.message : 'unexpected error'
-      warnFailure(reason, ctx)
+      front.outage(reason, ctx)
       throw err instanceof IntrospectionFailure ? err : new IntrospectionFailure(reason)
     }
     if (outcome.active) {
+      outcome.entry.ident = ident
       cache.accept(key, outcome.entry, outcome.expiresAt)
     } else {
       cache.refuse(key)
@@ -237,8 +186,8 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
       headers: { 'retry-after': '5' },
     })
   /** Throws for a revoked token (401) or an unusable shared list (503). */
-  const checkRevoked = (ctx: RequestContext, jti: string | undefined, hash: string): void => {
-    const verdict = revocations?.check(jti, hash)
+  const checkRevoked = (ctx: RequestContext, jti: string | undefined, ident: TokenIdentity): void => {
+    const verdict = revocations?.check(jti, ident.id, ident.alt)
     if (verdict === REVOKED) {
       logger.info({ requestId: ctx.id, route: ctx.routeName }, 'oauth2-introspection: revoked token refused')
       refused(ctx, 'revoked')
@@ -261,8 +210,12 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
     return entry.principal
   }
 
-  const resolveAsync = async (ctx: RequestContext, key: string, token: string): Promise<Principal> => {
-    const flight = cache.once(key, () => introspect(key, token, ctx))
+  const resolveAsync = async (
+    ctx: RequestContext,
+    ident: TokenIdentity,
+    token: string,
+  ): Promise<Principal> => {
+    const flight = cache.once(ident.id, () => introspect(ident, token, ctx))
     let outcome: Outcome
     try {
       outcome = await flight
@@ -281,7 +234,8 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
       refused(ctx, outcome.reason)
       throw invalid()
     }
-    checkRevoked(ctx, outcome.entry.jti, key)
+    checkRevoked(ctx, outcome.entry.jti, ident)
+    setVerifiedTokenId(ctx, tokenKey, ident.id)
     return admit(ctx, outcome.entry)
   }
 
@@ -293,11 +247,27 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
   const authenticate = (ctx: RequestContext): Principal | undefined | Promise<Principal> => {
     const token = extract(ctx)
     if (token === undefined) return undefined
-    // SHA-256 (hex) of the token: the cache key and the `sha256:` revocation entry.
-    const key = tokenHash(token)
-    const hit = cache.get(key)
+    // The cache is keyed by the token's identity (the SHA-256 of its canonical form, also the
+    // `sha256:` revocation entry). A canonical spelling hits by its raw hash at once; only other
+    // spellings pay for the canonical form, and a JWS-shaped token in a non-canonical base64url
+    // spelling is refused before any call.
+    const raw = tokenHash(token)
+    let hit = cache.get(raw)
+    let ident: TokenIdentity
+    if (hit !== undefined) ident = hit.ident ?? { id: raw, alt: undefined }
+    else {
+      const found = tokenIdentity(token, raw)
+      if (found === NOT_CANONICAL) {
+        refused(ctx, 'non-canonical token encoding')
+        throw invalid()
+      }
+      ident = found
+      if (ident.id !== raw) hit = cache.get(ident.id)
+    }
+    const key = ident.id
     if (hit !== undefined) {
-      checkRevoked(ctx, hit.jti, key)
+      checkRevoked(ctx, hit.jti, ident)
+      setVerifiedTokenId(ctx, tokenKey, key)
       return admit(ctx, hit)
     }
     if (cache.isRefused(key)) {
@@ -305,18 +275,18 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
       throw invalid()
     }
     if (revocations !== undefined) {
-      const verdict = revocations.check(undefined, key)
+      const verdict = revocations.check(undefined, key, ident.alt)
       // Before the shared list's first snapshot: wait for it (bounded), then decide.
       const wait = verdict === REVOCATION_UNAVAILABLE ? revocations.whenReady() : undefined
       if (wait !== undefined) {
         return wait.then(() => {
-          checkRevoked(ctx, undefined, key)
-          return resolveAsync(ctx, key, token)
+          checkRevoked(ctx, undefined, ident)
+          return resolveAsync(ctx, ident, token)
         })
       }
-      if (verdict !== NOT_REVOKED) checkRevoked(ctx, undefined, key) // throws
+      if (verdict !== NOT_REVOKED) checkRevoked(ctx, undefined, ident) // throws
     }
-    return resolveAsync(ctx, key, token)
+    return resolveAsync(ctx, ident, token)
   }
 
   try {
@@ -334,7 +304,7 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
 
   return {
     authenticate,
-    challenge: challengeMissing,
+    challenge: front.challenge,
     stripRequestHeaders: config.forwardToken ? undefined : [header],
     onRequest(ctx: RequestContext) {
       const r = authenticate(ctx)

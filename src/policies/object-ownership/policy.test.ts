@@ -508,7 +508,7 @@ describe('object-ownership: lookup', () => {
         lookup: {
           url: `${base}/owners/{type}/{id}`,
           owner: '/userId',
-          timeoutMs: 300,
+          timeoutMs: 2000, // generous: a loaded machine answers a local lookup slowly; the "slow" mode never answers
           maxResponseBytes: 1024,
           ...lookup,
         },

@@ -5,9 +5,15 @@ import { requestFields } from '../../audit/event.js'
 import { compileClaimPath, stringList } from '../../auth/principal.js'
 import { type ErrorCode, GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext, ResponseHead } from '../../gateway/pipeline/context.js'
-import { definePolicy, type PolicyInstance, PolicyConfigError } from '../../gateway/pipeline/policy.js'
+import {
+  definePolicy,
+  type PolicyInstance,
+  PolicyConfigError,
+  logRefusal,
+} from '../../gateway/pipeline/policy.js'
 import { formatProblem, loadOpenApi, type Operation, PathMatcher, SpecError } from '../../openapi/index.js'
 import { JsonGuardError, parseJsonGuarded } from '../../openapi/json-guard.js'
+import { OWNERSHIP_CHECKED } from '../../detect/signals.js'
 import { isStoreError } from '../../stores/types.js'
 import { compileLinear, type LinearRegExp } from '../../util/linear-regex.js'
 import { LookupError, OwnershipLookup } from './lookup.js'
@@ -148,6 +154,7 @@ export const objectOwnership = definePolicy({
   create(config, deps) {
     const problems: string[] = []
     const { store, logger, audit } = deps
+    const refusal = logRefusal(deps)
     const ttlMs = config.ttlSec * 1000
     const denyCode: ErrorCode =
       config.denyStatus === 404 ? 'GW_ERR_OBJECT_NOT_FOUND' : 'GW_ERR_OBJECT_FORBIDDEN'
@@ -321,7 +328,8 @@ export const objectOwnership = definePolicy({
 
     function deny(ctx: RequestContext, type: string, id: string, reason: string): never {
       const object = `${type}:${logId(id)}`
-      logger.info(
+      refusal(
+        'object-ownership:deny',
         {
           requestId: ctx.id,
           route: ctx.routeName,
@@ -347,6 +355,7 @@ export const objectOwnership = definePolicy({
     function storeFailed(ctx: RequestContext, err: unknown, what: string): void {
       if (!isStoreError(err)) throw err
       if (config.failOpen) {
+        ctx.state[OWNERSHIP_CHECKED] = false // detect: let through unchecked
         logger.warn(
           { requestId: ctx.id, route: ctx.routeName, err: (err as Error).message },
           `object-ownership: ${what} skipped: state store unavailable (failOpen)`,
@@ -404,6 +413,7 @@ export const objectOwnership = definePolicy({
         return
       }
       if (o.unknown === 'deny') deny(ctx, o.type, id, 'owner unknown')
+      ctx.state[OWNERSHIP_CHECKED] = false // detect: let through, owner unknown
       audit.emit({
         ...requestFields(ctx),
         type: 'ownership.unknown',
@@ -506,6 +516,8 @@ export const objectOwnership = definePolicy({
         for (const id of ids) work.push([e.object, id])
       }
       if (work.length === 0) return undefined
+      // detect: every id below is checked; a path that lets one through unchecked says false.
+      if (ctx.state[OWNERSHIP_CHECKED] === undefined) ctx.state[OWNERSHIP_CHECKED] = true
       if (work.length === 1) {
         const [o, id] = work[0] as [ObjectType, string]
         return checkId(ctx, p, o, id)
@@ -637,7 +649,8 @@ export const objectOwnership = definePolicy({
       if (e.action === 'block') {
         deny(ctx, o.type, ids[foreign[0] as number] ?? '?', `list holds ${foreign.length} objects of others`)
       }
-      logger.info(
+      refusal(
+        'object-ownership:filter',
         { requestId: ctx.id, route: ctx.routeName, type: o.type, removed: foreign.length },
         'object-ownership: list items of others removed',
       )

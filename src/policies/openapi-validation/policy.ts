@@ -4,7 +4,13 @@ import { Counter, type Registry } from 'prom-client'
 import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
-import { definePolicy, type PolicyInstance, PolicyConfigError } from '../../gateway/pipeline/policy.js'
+import {
+  definePolicy,
+  type PolicyInstance,
+  PolicyConfigError,
+  logRefusal,
+} from '../../gateway/pipeline/policy.js'
+import { checkBodyFields, checkFormBody, checkJsonBody } from '../../gateway/method-override.js'
 import { formatProblem, SpecError } from '../../openapi/errors.js'
 import { fetchRemoteRefs } from '../../openapi/remote.js'
 import { DEFAULT_JSON_LIMITS, type JsonLimits } from '../../openapi/json-guard.js'
@@ -27,7 +33,7 @@ import {
   type MultipartLimits,
   MultipartParser,
 } from './multipart.js'
-import { validateResponse } from './response.js'
+import { responseVerdict, validateResponse } from './response.js'
 import { OpenApiValidationConfig } from './schema.js'
 
 type Undeclared = 'block' | 'monitor' | 'strip'
@@ -149,6 +155,7 @@ export const openApiValidation = definePolicy({
     }
     const base = config.basePath
     const logger = deps.logger
+    const refusal = logRefusal(deps)
 
     const modes = new Map<CompiledOperation, Modes>()
     for (const [id, op] of api.byId) {
@@ -222,7 +229,8 @@ export const openApiValidation = definePolicy({
             ? 'GW_ERR_MALFORMED_BODY'
             : 'GW_ERR_VALIDATION'
       const list = render(violations)
-      logger.info(
+      refusal(
+        `openapi-validation:${code}`,
         { requestId: ctx.id, route: ctx.routeName, operationId: op?.op.id, mode: 'block', violations: list },
         'openapi-validation: request refused',
       )
@@ -256,7 +264,8 @@ export const openApiValidation = definePolicy({
     function multipartRefusal(ctx: RequestContext, op: CompiledOperation, err: unknown): unknown {
       if (!(err instanceof MultipartError)) return err
       const mode = (modes.get(op) as Modes).mode
-      logger.info(
+      refusal(
+        'openapi-validation:multipart',
         { requestId: ctx.id, route: ctx.routeName, operationId: op.op.id, mode, reason: err.message },
         'openapi-validation: multipart body refused',
       )
@@ -436,16 +445,23 @@ export const openApiValidation = definePolicy({
               violations.push({ kind: 'malformed', in: 'body', pointer: '', expected: malformed.message })
               return finish(ctx, op, monitoring, violations, repairs)
             }
+            // method-override: a `_method` form field must name the method validated here.
+            checkBodyFields(
+              ctx,
+              parts.map((p) => [p.name, p.file ? undefined : p.text?.toString('utf8')] as const),
+            )
             const m = validateMultipartBody(bytes, parts, boundary, media, limits, stripProps)
             if (m.body) replace(m.body)
             r = m
           } else if (media.kind === 'text') r = { violations: validateTextBody(bytes, media, limits) }
           else if (media.kind === 'form') {
+            checkFormBody(ctx, bytes.toString('latin1')) // method-override: as for multipart
             const f = validateFormBody(bytes, media, limits, stripProps)
             if (f.body) replace(f.body)
             r = f
           } else {
             const j = validateJsonBody(bytes, media.validate, limits, stripProps)
+            checkJsonBody(ctx, j.value) // method-override: a top-level `_method` (Laravel reads it)
             if (j.stripped) replace(Buffer.from(JSON.stringify(j.value)))
             r = j
           }
@@ -470,7 +486,9 @@ export const openApiValidation = definePolicy({
         const mode = (modes.get(op) as Modes).responses
         if (mode === 'off') return body
         const r = validateResponse(op, head, body, mode === 'strip', config.maxResponseItems)
-        if (r.violations.length > 0) {
+        const verdict = responseVerdict(mode, head.status, r)
+        if (verdict !== 'pass') {
+          const violations = r.violations.length > 0 ? r.violations : [undescribedBody(head.status)]
           logger.warn(
             {
               requestId: ctx.id,
@@ -478,25 +496,36 @@ export const openApiValidation = definePolicy({
               operationId: op.op.id,
               mode,
               status: head.status,
-              violations: render(r.violations),
+              violations: render(violations),
             },
-            `openapi-validation: response violates the spec (${mode})`,
+            verdict === 'refuse'
+              ? `openapi-validation: response violates the spec (${mode}): replaced by a 502`
+              : `openapi-validation: response violates the spec (${mode}): passed`,
           )
           record(
             ctx,
             op.op.id,
             'response',
-            mode,
-            r.violations.map((v) => ({ in: 'body', kind: v.kind })),
-            mode === 'block' ? 'GW_ERR_UPSTREAM_RESPONSE_INVALID' : undefined,
+            verdict === 'refuse' ? 'block' : mode,
+            violations.map((v) => ({ in: 'body', kind: v.kind })),
+            verdict === 'refuse' ? 'GW_ERR_UPSTREAM_RESPONSE_INVALID' : undefined,
           )
-          if (mode === 'block') throw new GatewayError('GW_ERR_UPSTREAM_RESPONSE_INVALID')
+          if (verdict === 'refuse') throw new GatewayError('GW_ERR_UPSTREAM_RESPONSE_INVALID')
         } else if (r.body)
           record(ctx, op.op.id, 'response', 'strip', [{ in: 'body', kind: 'undeclared-property' }])
         return r.body ?? body
       }
     }
     return instance
+
+    function undescribedBody(status: number): Violation {
+      return {
+        kind: 'schema',
+        in: 'body',
+        pointer: '',
+        expected: `a body the spec describes (status ${status})`,
+      }
+    }
 
     function finish(
       ctx: RequestContext,

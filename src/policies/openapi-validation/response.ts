@@ -14,6 +14,13 @@ export interface ResponseResult {
   body: Buffer | undefined
   /** Items left unvalidated by sampling. */
   skipped: number
+  /**
+   * The body was not checked against a schema: its status is not declared, or the spec gives the
+   * response no `content` (a response described without content is "not described", not "must be
+   * empty": specs leave it out). What the policy does with such a body depends on the mode and
+   * the status class (see `responseVerdict`).
+   */
+  undescribed?: boolean
 }
 
 function declared(op: CompiledOperation, status: number): CompiledResponse | undefined {
@@ -37,10 +44,13 @@ export function validateResponse(
   const none: ResponseResult = { violations: [], body: undefined, skipped: 0 }
   if (op.responses.length === 0) return none
   const resp = declared(op, head.status)
-  if (!resp) return { ...none, violations: [v(`a declared status (not ${head.status})`)] }
-  if (resp.media.length === 0) {
-    return body.length === 0 ? none : { ...none, violations: [v('no response body')] }
-  }
+  if (!resp)
+    return {
+      ...none,
+      violations: [v(`a declared status (not ${head.status})`)],
+      undescribed: body.length > 0,
+    }
+  if (resp.media.length === 0) return body.length === 0 ? none : { ...none, undescribed: true }
   if (body.length === 0)
     return head.status === 204 || head.status === 304 ? none : { ...none, violations: [v('a response body')] }
   const ct = head.headers['content-type']
@@ -154,4 +164,31 @@ function at(value: unknown, pointer: string): unknown {
     cur = (cur as Record<string, unknown>)[k]
   }
   return cur
+}
+
+/**
+ * What a response validation result means for the client, by mode and status class
+ * (docs/policies/openapi-validation.md has the table):
+ * - `pass`: sent (with undeclared properties removed in strip mode);
+ * - `log`: sent, the violations logged and recorded;
+ * - `refuse`: replaced by 502 GW_ERR_UPSTREAM_RESPONSE_INVALID (the upstream's body never leaves).
+ *
+ * A 5xx body reaches the client only when the spec describes it and it matches (in block and strip
+ * modes): an upstream's stack trace is exactly what a 5xx body the spec does not describe holds.
+ * Strip repairs undeclared properties; what it cannot repair is refused for 2xx and 5xx, and
+ * logged for 4xx (frameworks' own 401/404/429 bodies are often missing from specs). Block refuses
+ * every violation, and an undescribed 5xx body.
+ */
+export function responseVerdict(
+  mode: 'monitor' | 'block' | 'strip',
+  status: number,
+  r: ResponseResult,
+): 'pass' | 'log' | 'refuse' {
+  const unrepaired = r.violations.filter((x) => mode !== 'strip' || x.kind !== 'undeclared-property')
+  const server = status >= 500
+  if (mode === 'monitor') return unrepaired.length > 0 ? 'log' : 'pass'
+  if (server && (unrepaired.length > 0 || r.undescribed)) return 'refuse'
+  if (unrepaired.length === 0) return 'pass'
+  if (mode === 'block') return 'refuse'
+  return status >= 400 ? 'log' : 'refuse'
 }

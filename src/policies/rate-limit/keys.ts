@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import { compileClaimPath } from '../../auth/principal.js'
+import { tokenStateKey } from '../../auth/token.js'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
 import type { KeyPart } from './schema.js'
 
@@ -67,7 +68,13 @@ export function compilePart(part: KeyPart): PartGetter {
   if (part === 'route') return (ctx) => ctx.routeName
   if ('header' in part) {
     const name = part.header.toLowerCase()
+    const tokenKey = tokenStateKey(name)
     return (ctx) => {
+      // A header that carried a token an authentication policy accepted (Authorization): the
+      // token's identity, the same for every spelling of it (scheme case, spaces, either ECDSA
+      // signature), so that respelling a token does not buy another bucket.
+      const id = ctx.state[tokenKey]
+      if (typeof id === 'string') return id
       const v = ctx.req.headers[name]
       return scalar(Array.isArray(v) ? v[0] : v)
     }

@@ -414,3 +414,16 @@ describe('cache and single flight', () => {
     assert.equal(callsOf(t), 1)
   })
 })
+
+describe('RFC 6750 bearer syntax', () => {
+  test('one or more spaces after a case-insensitive Bearer; the endpoint gets the bare token', async () => {
+    const p = build({ idPointer: '/id' })
+    const t = token(alice())
+    for (const v of [`Bearer  ${t}`, `bearer ${t}`, `BEARER    ${t}`]) {
+      assert.equal(await run(p, testContext({ headers: { authorization: v } })), undefined, v.slice(0, 9))
+    }
+    assert.equal(callsOf(t), 1, 'every spelling of the header is the same cached token')
+    const tab = await run(p, testContext({ headers: { authorization: `Bearer\t${t}` } }))
+    assert.equal(tab?.code, 'GW_ERR_AUTH_INVALID')
+  })
+})

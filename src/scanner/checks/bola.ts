@@ -1,36 +1,88 @@
 /**
- * API1 BOLA: a second user reads, updates and deletes the first user's objects by swapping ids
- * in the path, in an id query parameter and in a body. A finding needs proof: the answer shows
- * the owner's object (same id and an owner-specific field), or, for a delete, the owner can no
- * longer read it. In safe mode only objects the scanner created are written or deleted.
+ * API1 BOLA: a second user reaches the first user's objects by swapping ids in the path (every
+ * GET whose path parameters the owner's objects fill: items, nested lists, `/users/{self}`), in
+ * id query parameters, and in body members (top level or nested), and writes and deletes them by
+ * path. A finding needs proof: the attacker gets what the owner gets for the same request and
+ * not what the attacker gets for their own (sameAsOwner), or, for a delete, the owner can no
+ * longer read the object. In safe mode only objects the scanner created are written or deleted.
  */
 import type { Operation } from '../../openapi/index.js'
-import { userIdentities } from '../engine.js'
-import { findResources, idKeys, type Resource } from '../resources.js'
-import { isObject, requestBody } from '../schema-tools.js'
+import { userIdentities } from '../roles.js'
+import {
+  fillFrom,
+  fillPath,
+  findResources,
+  idKeys,
+  type Resource,
+  templateParams,
+  typeOf,
+  unwrap,
+} from '../resources.js'
+import { flatten, isObject, requestBody } from '../schema-tools.js'
 import { createObject } from '../seed.js'
-import type { Check, Finding, ScanContext, SeededObject } from '../types.js'
+import type { Check, Finding, ScanContext, ScanResponse, SeededObject } from '../types.js'
 import { SkipCheck } from '../types.js'
-import { baseFinding, noOpWriteBody, ok, proveOwnerObject } from './common.js'
+import { baseFinding, noOpWriteBody, ok, proveOwnerObject, sameAsOwner } from './common.js'
+import { exampleOf, ownedObjects, typeOfIdParam } from './targets.js'
 
-const OBJECTS_PER_OWNER = 2
-
-async function ownerView(ctx: ScanContext, r: Resource, o: SeededObject): Promise<unknown> {
-  if (r.get) {
-    const res = await ctx.send(o.owner, { method: 'GET', path: o.path })
-    if (ok(res) && isObject(res.json)) return res.json
-  }
-  if (o.selfPath) {
-    const res = await ctx.send(o.owner, { method: 'GET', path: o.selfPath })
-    if (ok(res) && isObject(res.json)) return res.json
-  }
-  return o.body
-}
+const FILLS_PER_OPERATION = 2
+const READ_LIKE = /(lookup|search|get|read|find|query|fetch|view|export|download|show|detail|list)/i
 
 function idParamNames(type: string): RegExp {
   const keys = idKeys(type).map((k) => k.toLowerCase())
   const plural = keys.map((k) => `${k}s`)
   return new RegExp(`^(${[...keys, ...plural].map((k) => k.replace(/[^a-z0-9_]/g, '')).join('|')})$`, 'i')
+}
+
+/** Id-like members of a JSON body schema, top level or one object deep: `["noteId"]`, `["order", "id"]`. */
+function idMembers(schema: unknown, type: string): string[][] {
+  if (!isObject(schema)) return []
+  const pattern = idParamNames(type)
+  const out: string[][] = []
+  const props = flatten(schema).properties
+  if (!isObject(props)) return out
+  for (const [k, v] of Object.entries(props)) {
+    if (k !== 'id' && pattern.test(k)) out.push([k])
+    if (!isObject(v)) continue
+    const inner = flatten(v).properties
+    if (!isObject(inner)) continue
+    const nestedType = typeOf(`/${k}`)
+    for (const ik of Object.keys(inner)) {
+      if (pattern.test(ik) || (ik === 'id' && nestedType !== undefined && pattern.test(`${nestedType}Id`)))
+        out.push([k, ik])
+    }
+  }
+  return out
+}
+
+function setMember(body: Record<string, unknown>, member: string[], value: unknown): Record<string, unknown> {
+  const out = { ...body }
+  if (member.length === 1) out[member[0] as string] = value
+  else {
+    const [outer, inner] = member as [string, string]
+    out[outer] = { ...(isObject(out[outer]) ? out[outer] : {}), [inner]: value }
+  }
+  return out
+}
+
+/** Which of an owner's objects fill a GET's path (created ones first), at most a few distinct fills. */
+function ownerFills(op: Operation, objects: readonly SeededObject[]): Record<string, string>[] {
+  const out: Record<string, string>[] = []
+  const seen = new Set<string>()
+  const ordered = [
+    ...objects.filter((o) => o.createdByScanner),
+    ...objects.filter((o) => !o.createdByScanner),
+  ]
+  for (const first of ordered) {
+    const v = fillFrom(op.path, [first, ...ordered])
+    if (!v) continue
+    const key = JSON.stringify(v)
+    if (seen.has(key)) continue
+    seen.add(key)
+    out.push(v)
+    if (out.length >= FILLS_PER_OPERATION) break
+  }
+  return out
 }
 
 export const bola: Check = {
@@ -40,7 +92,7 @@ export const bola: Check = {
   severity: 'high',
   destructive: true,
   description:
-    'Seeds objects as each user, then has a second user request them by id: in the path (GET, PUT, PATCH, DELETE), in an id query parameter (`?id=`, `?ids=`) and in a request body. A finding is reported only with proof: the answer carries the owner’s object (same id and a field only the owner’s object has), or after a DELETE the owner can no longer read it. In safe mode only objects the scanner created are written or deleted.',
+    'Seeds objects as each user, then has a second user send the first user’s requests: every GET whose path the owner’s objects fill (items, nested lists such as `/users/{id}/addresses`, `/users/{username}`), id query parameters (`?accountId=`, `?ids=`), id members of read-like request bodies (nested ones too), and PUT, PATCH and DELETE by path. A finding needs proof: the second user gets what the owner gets for the same request and not what they get for their own objects, or after a DELETE the owner can no longer read the object. In safe mode only objects the scanner created are written or deleted.',
   why: 'Object ids are easy to guess or enumerate (sequential numbers, ids in URLs and logs). When the API only checks that the caller is logged in, and not that the object belongs to them, any user reads, changes or deletes every other user’s data: the most common and most damaging API flaw (OWASP API1).',
   fix: 'Check ownership (or an explicit sharing rule) on every access to an object, in the data layer query itself, for every verb and for ids from the path, the query and the body alike. Answer 404 for objects the caller may not see, so ids cannot be probed.',
   fixExample: `// Look the object up WITH the owner in the query, never by id alone
@@ -49,7 +101,7 @@ if (!order) return res.status(404).json({ title: 'Not Found' })`,
   async run(ctx) {
     const users = userIdentities(ctx)
     if (users.length < 2)
-      throw new SkipCheck('needs two user identities (not admin, not anonymous) in auth.yaml')
+      throw new SkipCheck('needs two ordinary user identities (not privileged, not anonymous) in auth.yaml')
     const resources = findResources(ctx.operations)
     const findings: Finding[] = []
     const reported = new Set<string>()
@@ -68,42 +120,71 @@ if (!order) return res.status(404).json({ title: 'Not Found' })`,
         severity: f.severity ?? bola.severity,
       })
     }
+    const typeOfOp = (op: Operation) => typeOf(op.path.replace(/\/\{[^}]+\}$/, '')) ?? 'item'
 
     for (let i = 0; i < users.length; i++) {
       const owner = (users[i] as { name: string }).name
       const attacker = (users[(i + 1) % users.length] as { name: string }).name
-      for (const r of resources) {
-        const mine = ctx.objects.filter((o) => o.owner === owner && o.type === r.type)
-        const objs = [
-          ...mine.filter((o) => o.createdByScanner),
-          ...mine.filter((o) => !o.createdByScanner),
-        ].slice(0, OBJECTS_PER_OWNER)
-        if (objs.length === 0) continue
-        const contrast = ctx.objects.find((o) => o.owner === attacker && o.type === r.type)?.body
-        for (const o of objs) {
-          const ref = await ownerView(ctx, r, o)
-          if (!isObject(ref)) continue
-          const mayWrite = o.createdByScanner || !ctx.safe
+      const ownerObjs = ownedObjects(ctx, owner)
+      const attackerObjs = ownedObjects(ctx, attacker)
+      if (ownerObjs.length === 0) continue
 
-          // Path: GET
-          if (r.get) {
-            const res = await ctx.send(attacker, { method: 'GET', path: o.path })
-            const proof = ok(res) ? proveOwnerObject(res.json, o.id, r.type, ref, contrast) : undefined
-            if (proof) {
-              report(r.get, attacker, {
-                summary: `${attacker} read ${owner}'s ${r.type} object ${o.id} by putting its id in the path: the answer is ${owner}'s object (same id, same ${proof.join(', ')}).`,
-                evidence: [
-                  {
-                    note: `${attacker}'s token, ${owner}'s ${r.type} id ${o.id}: ${res.status} with ${owner}'s data`,
-                    exchanges: [res.exchange],
-                  },
-                ],
-              })
-            }
+      // 1. Reads by path: every GET whose parameters the owner's objects fill.
+      for (const op of ctx.operations) {
+        if (op.method !== 'GET' || templateParams(op.path).length === 0) continue
+        if (op.parameters.some((p) => p.in === 'query' && p.required)) continue
+        const type = typeOfOp(op)
+        const mineFill = fillFrom(op.path, attackerObjs)
+        const minePath = mineFill ? fillPath(op.path, mineFill) : undefined
+        let contrast: ScanResponse | undefined
+        for (const fill of ownerFills(op, ownerObjs)) {
+          const path = fillPath(op.path, fill)
+          if (!path || path === minePath) continue
+          const asOwner = await ctx.send(owner, { method: 'GET', path })
+          if (!ok(asOwner) || asOwner.json === undefined) continue
+          const res = await ctx.send(attacker, { method: 'GET', path })
+          if (!ok(res)) continue
+          if (minePath && !contrast) contrast = await ctx.send(attacker, { method: 'GET', path: minePath })
+          const param = /\{([^}]+)\}$/.exec(op.path)?.[1]
+          const proof = sameAsOwner(
+            res.json,
+            asOwner.json,
+            contrast && ok(contrast) ? contrast.json : undefined,
+            type,
+            owner,
+            param,
+          )
+          if (!proof) {
+            ctx.debug(`bola: ${attacker} on ${owner}'s ${path}: ${res.status}, not ${owner}'s data`)
+            continue
           }
-          // Path: PUT / PATCH with the owner's current values (a write that changes nothing).
+          report(op, attacker, {
+            summary: `${attacker} read ${owner}'s data at ${path}: the answer is ${proof.replace("the owner's", `${owner}'s`).replace("the caller's", `${attacker}'s`)}.`,
+            evidence: [
+              { note: `${owner} reads ${path} (reference)`, exchanges: [asOwner.exchange] },
+              {
+                note: `${attacker}'s credentials on ${owner}'s ${path}: ${res.status} with ${owner}'s data`,
+                exchanges: [res.exchange],
+              },
+              ...(contrast
+                ? [{ note: `${attacker}'s own ${minePath}: different data`, exchanges: [contrast.exchange] }]
+                : []),
+            ],
+          })
+          break
+        }
+      }
+
+      for (const r of resources) {
+        const mine = ownerObjs.filter((o) => o.template === r.itemPath)
+        const contrastObj = attackerObjs.find((o) => o.template === r.itemPath)?.body
+        // 2. Writes by path (PUT/PATCH) with the object's own values (a write that changes nothing).
+        for (const o of mine.filter((x) => x.createdByScanner || !ctx.safe).slice(0, 1)) {
+          const ref =
+            o.body ??
+            (r.get ? unwrap((await ctx.send(owner, { method: 'GET', path: o.path })).json) : undefined)
           for (const op of [r.put, r.patch]) {
-            if (!op || !mayWrite) continue
+            if (!op || !isObject(ref)) continue
             const body = noOpWriteBody(ctx, op, ref, op.method === 'PATCH')
             if (body === undefined && op.requestBody?.required) continue
             const res = await ctx.send(attacker, {
@@ -112,12 +193,12 @@ if (!order) return res.status(404).json({ title: 'Not Found' })`,
               ...(body !== undefined ? { json: body } : {}),
             })
             if (!ok(res)) continue
-            let proof = proveOwnerObject(res.json, o.id, r.type, ref, contrast)
+            let proof = proveOwnerObject(res.json, o.id, r.type, ref, contrastObj, r.itemParam)
             const exchanges = [res.exchange]
             if (!proof && (res.json === undefined || res.text === '')) {
               // No body: the 2xx alone is the write; show the owner's object is still theirs.
               const after = await ctx.send(owner, { method: 'GET', path: o.path })
-              if (ok(after) && proveOwnerObject(after.json, o.id, r.type, ref, contrast)) {
+              if (ok(after) && proveOwnerObject(after.json, o.id, r.type, ref, contrastObj, r.itemParam)) {
                 proof = ['(write accepted)']
                 exchanges.push(after.exchange)
               }
@@ -125,80 +206,24 @@ if (!order) return res.status(404).json({ title: 'Not Found' })`,
             if (proof) {
               report(op, attacker, {
                 severity: 'critical',
-                summary: `${attacker} wrote to ${owner}'s ${r.type} object ${o.id} with ${op.method} (the scanner sent the object's own values, so nothing changed); the API accepted it and answered with ${owner}'s object.`,
+                summary: `${attacker} wrote to ${owner}'s ${r.type} object ${o.id} with ${op.method} (the scanner sent the object's own values, so nothing changed); the API accepted it (${res.status}).`,
                 evidence: [
                   {
-                    note: `${attacker}'s token, ${op.method} on ${owner}'s ${r.type} ${o.id}: ${res.status}`,
+                    note: `${attacker}'s credentials, ${op.method} on ${owner}'s ${r.type} ${o.id}: ${res.status}`,
                     exchanges,
                   },
                 ],
               })
             }
           }
-          // Query: ?id= / ?ids= / ?orderId= on GET operations without path parameters.
-          const pattern = idParamNames(r.type)
-          for (const op of ctx.operations) {
-            if (op.method !== 'GET' || op.path.includes('{')) continue
-            const param = op.parameters.find((p) => p.in === 'query' && pattern.test(p.name))
-            if (!param) continue
-            const res = await ctx.send(attacker, {
-              method: 'GET',
-              path: op.path,
-              query: { [param.name]: o.id },
-            })
-            const proof = ok(res) ? proveOwnerObject(res.json, o.id, r.type, ref, contrast) : undefined
-            if (proof) {
-              report(op, attacker, {
-                summary: `${attacker} read ${owner}'s ${r.type} object ${o.id} by passing its id in the query parameter "${param.name}" (same id, same ${proof.join(', ')}).`,
-                evidence: [
-                  {
-                    note: `${attacker}'s token, ?${param.name}=${o.id}: ${owner}'s object in the answer`,
-                    exchanges: [res.exchange],
-                  },
-                ],
-              })
-            }
-          }
-          // Body: operations that take the id in a JSON body field (read-like POSTs only in safe mode).
-          for (const op of ctx.operations) {
-            if (op.method !== 'POST' || op.path.includes('{') || op === r.create) continue
-            const shape = requestBody(ctx.spec, op)
-            const props =
-              shape?.schema && isObject(shape.schema.properties) ? Object.keys(shape.schema.properties) : []
-            const field = props.find((p) => p !== 'id' && pattern.test(p))
-            if (!field) continue
-            if (
-              ctx.safe &&
-              !/(lookup|search|get|read|find|query|fetch|view|export|download)/i.test(
-                `${op.path} ${op.operationId ?? ''}`,
-              )
-            )
-              continue
-            const res = await ctx.send(attacker, {
-              method: 'POST',
-              path: op.path,
-              json: { [field]: /^\d+$/.test(o.id) ? Number(o.id) : o.id },
-            })
-            const proof = ok(res) ? proveOwnerObject(res.json, o.id, r.type, ref, contrast) : undefined
-            if (proof) {
-              report(op, attacker, {
-                summary: `${attacker} read ${owner}'s ${r.type} object ${o.id} by putting its id in the body field "${field}" (same id, same ${proof.join(', ')}).`,
-                evidence: [
-                  {
-                    note: `${attacker}'s token, {"${field}": ${o.id}}: ${owner}'s object in the answer`,
-                    exchanges: [res.exchange],
-                  },
-                ],
-              })
-            }
-          }
         }
-        // Path: DELETE on a fresh object the scanner creates for it (any object when --unsafe);
+        // 3. DELETE on a fresh object the scanner creates for it (any object when --unsafe);
         // proof: the owner can no longer read it.
         if (r.delete && r.get) {
           const victim =
-            (r.create ? await createObject(ctx, r, owner) : undefined) ?? (ctx.safe ? undefined : objs[0])
+            (r.create ? await createObject(ctx, r, owner) : undefined) ?? (ctx.safe ? undefined : mine[0])
           if (victim) {
+            if (victim.createdByScanner) (ctx.objects as SeededObject[]).push(victim)
             const res = await ctx.send(attacker, { method: 'DELETE', path: victim.path })
             const after = await ctx.send(owner, { method: 'GET', path: victim.path })
             if (ok(res) && (after.status === 404 || after.status === 410)) {
@@ -218,7 +243,111 @@ if (!order) return res.status(404).json({ title: 'Not Found' })`,
           }
         }
       }
+
+      // 4. Query parameters naming an object (`?accountId=`, `?ids=`) on GETs without path parameters.
+      for (const op of ctx.operations) {
+        if (op.method !== 'GET' || op.path.includes('{')) continue
+        for (const param of op.parameters.filter((p) => p.in === 'query')) {
+          // A generic `?id=`/`?ids=` names the collection's own type.
+          const type = /^(ids?|uuids?|_id)$/i.test(param.name)
+            ? resources.find((r) => r.collectionPath === op.path)?.type
+            : (typeOfIdParam(ctx, param.name.replace(/s$/, '')) ?? typeOfIdParam(ctx, param.name))
+          if (!type) continue
+          const own =
+            attackerObjs.find((o) => o.type === type && !o.createdByScanner) ??
+            attackerObjs.find((o) => o.type === type)
+          const others: Record<string, string> = {}
+          for (const p of op.parameters)
+            if (p.in === 'query' && p.required && p !== param)
+              others[p.name] = String(exampleOf(ctx, p) ?? '1')
+          const q = (id: string) => ({ ...others, [param.name]: id })
+          let contrast: ScanResponse | undefined
+          // Objects that existed before the scan first: they are the ones with data attached.
+          const victims = [
+            ...ownerObjs.filter((o) => o.type === type && !o.createdByScanner),
+            ...ownerObjs.filter((o) => o.type === type && o.createdByScanner),
+          ].slice(0, 3)
+          for (const victim of victims) {
+            const asOwner = await ctx.send(owner, { method: 'GET', path: op.path, query: q(victim.id) })
+            if (!ok(asOwner)) continue
+            const res = await ctx.send(attacker, { method: 'GET', path: op.path, query: q(victim.id) })
+            if (!ok(res)) continue
+            if (own && !contrast)
+              contrast = await ctx.send(attacker, { method: 'GET', path: op.path, query: q(own.id) })
+            const proof =
+              sameAsOwner(
+                res.json,
+                asOwner.json,
+                contrast && ok(contrast) ? contrast.json : undefined,
+                type,
+                owner,
+              ) ??
+              (proveOwnerObject(res.json, victim.id, type, victim.body, own?.body)
+                ? `${owner}'s ${type} object ${victim.id}`
+                : undefined)
+            if (!proof) continue
+            report(op, attacker, {
+              summary: `${attacker} read ${owner}'s data by passing ${owner}'s ${type} id in the query parameter "${param.name}": the answer is ${proof.replace("the owner's", `${owner}'s`).replace("the caller's", `${attacker}'s`)}.`,
+              evidence: [
+                {
+                  note: `${owner} with ?${param.name}=${victim.id} (reference)`,
+                  exchanges: [asOwner.exchange],
+                },
+                {
+                  note: `${attacker}'s credentials, ?${param.name}=${victim.id}: ${owner}'s data`,
+                  exchanges: [res.exchange],
+                },
+                ...(contrast
+                  ? [{ note: `${attacker} with their own ${type} id`, exchanges: [contrast.exchange] }]
+                  : []),
+              ],
+            })
+            break
+          }
+        }
+      }
+
+      // 5. Body members naming an object (read-like POSTs only in safe mode), top level or nested.
+      for (const op of ctx.operations) {
+        if (op.method !== 'POST' || op.path.includes('{')) continue
+        if (resources.some((r) => r.create === op)) continue
+        if (ctx.safe && !READ_LIKE.test(`${op.path} ${op.operationId ?? ''}`)) continue
+        const schema = requestBody(ctx.spec, op)?.schema
+        for (const r of resources) {
+          const victim = ownerObjs.find((o) => o.template === r.itemPath && o.type === r.type)
+          if (!victim) continue
+          const member = idMembers(schema, r.type)[0]
+          if (!member) continue
+          const value = /^\d+$/.test(victim.id) ? Number(victim.id) : victim.id
+          const body = setMember({}, member, value)
+          const asOwner = await ctx.send(owner, { method: 'POST', path: op.path, json: body })
+          const res = await ctx.send(attacker, { method: 'POST', path: op.path, json: body })
+          if (!ok(res)) continue
+          const own = attackerObjs.find((o) => o.template === r.itemPath)
+          const proofFields = proveOwnerObject(
+            res.json,
+            victim.id,
+            r.type,
+            ok(asOwner) ? asOwner.json : victim.body,
+            own?.body,
+            r.itemParam,
+          )
+          if (!proofFields) continue
+          report(op, attacker, {
+            summary: `${attacker} read ${owner}'s ${r.type} object ${victim.id} by putting its id in the body member "${member.join('.')}" (same id, same ${proofFields.join(', ')}).`,
+            evidence: [
+              {
+                note: `${attacker}'s credentials, {"${member.join('.')}": ${victim.id}}: ${owner}'s object in the answer`,
+                exchanges: [res.exchange],
+              },
+            ],
+          })
+          break
+        }
+      }
     }
     return findings
   },
 }
+
+export type { Resource, ScanContext }

@@ -8,7 +8,7 @@ import { declaredProperties, isObject, responseSchema, type Schema, schemaType }
 import type { Check, Finding, ScanResponse } from '../types.js'
 import { SkipCheck } from '../types.js'
 import { baseFinding, ok } from './common.js'
-import { firstUser, requestFor } from './targets.js'
+import { fillOperation, sendAsReachable } from './targets.js'
 
 const SENSITIVE =
   /pass(word|wd|phrase)?$|^pass|password|pwd|secret|token|ssn|social_?security|api_?key|private_?key|hash|salt|credit_?card|card_?number|cvv|pin_?code|otp/i
@@ -72,26 +72,36 @@ export const excessiveDataExposure: Check = {
 const toPublicUser = (u) => ({ id: u.id, username: u.username, displayName: u.displayName })
 res.json(toPublicUser(user))`,
   async run(ctx) {
-    const who = firstUser(ctx)
-    const admin = ctx.identities.find((i) => i.roles.includes('admin'))?.name
     const findings: Finding[] = []
     let tried = 0
     for (const op of ctx.operations) {
       if (op.method !== 'GET' || tried >= MAX_OPS) continue
       const anonymous = Array.isArray(op.security) && op.security.length === 0
-      const roles = op.raw['x-portcullis-roles']
-      const caller = Array.isArray(roles) && roles.includes('admin') && admin ? admin : who
-      const req = requestFor(ctx, op, caller)
-      if (!req) {
+      let got: { who: string | undefined; res: ScanResponse; path: string } | undefined
+      if (anonymous) {
+        const req = fillOperation(ctx, op, undefined)
+        if (req)
+          got = {
+            who: undefined,
+            path: req.path,
+            res: await ctx.send(undefined, { method: 'GET', path: req.path, query: req.query }),
+          }
+      } else {
+        let path = ''
+        const r = await sendAsReachable(ctx, op, (who) => {
+          const req = fillOperation(ctx, op, who, { strict: true }) ?? fillOperation(ctx, op, who)
+          if (!req) return undefined
+          path = req.path
+          return { method: 'GET', path: req.path, query: req.query }
+        })
+        if (r) got = { who: r.who, res: r.res, path }
+      }
+      if (!got) {
         ctx.debug(`excessive-data-exposure: cannot fill ${op.method} ${op.path}`)
         continue
       }
       tried++
-      const res: ScanResponse = await ctx.send(anonymous ? undefined : caller, {
-        method: 'GET',
-        path: req.path,
-        query: req.query,
-      })
+      const { res, who: caller } = got
       if (!ok(res) || res.json === undefined) continue
       const schema = responseSchema(ctx.spec, op, res.status)
       let exposures = findExposures(res.json, schema)
@@ -118,7 +128,7 @@ res.json(toPublicUser(user))`,
         summary: `${op.method} ${op.path} answers with ${parts.join('; ')}.`,
         evidence: [
           {
-            note: `${res.status} answer to ${req.path}${schema ? '' : ' (no response schema: names only)'}`,
+            note: `${res.status} answer to ${got.path}${schema ? '' : ' (no response schema: names only)'}`,
             exchanges: [res.exchange],
           },
         ],

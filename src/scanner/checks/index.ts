@@ -11,6 +11,7 @@ import { httpMethods } from './http-methods.js'
 import { injectionSignatures } from './injection-signatures.js'
 import { jwtWeaknesses } from './jwt-weaknesses.js'
 import { plainHttp } from './plain-http.js'
+import { redos } from './redos.js'
 import { resourceLimits } from './resource-limits.js'
 import { securityHeaders } from './security-headers.js'
 import { shadowEndpoints } from './shadow-endpoints.js'
@@ -44,5 +45,7 @@ export const ALL_CHECKS: readonly Check[] = [
   shadowEndpoints,
   deprecatedOperations,
   injectionSignatures,
+  // A pathological input may hang the target: after the other checks, and it backs off.
+  redos,
   resourceLimits,
 ]

@@ -71,7 +71,7 @@ function targets(ctx: ScanContext, user: string | undefined): Target[] {
             where: 'query',
             name: p.name,
             benign,
-            build: (v) => ({ method: 'GET', path, query: { ...query, [p.name]: v } }),
+            build: (v) => ({ method: 'GET', path, query: { ...query, [p.name]: v }, relogin: false }),
           })
         }
         if (p.in === 'path') {
@@ -89,18 +89,32 @@ function targets(ctx: ScanContext, user: string | undefined): Target[] {
                 encodeURIComponent(n === p.name ? v : (others[n] ?? '1')),
               ),
               query,
+              relogin: false,
             }),
           })
         }
       }
     }
     // Body fields: the login (changes nothing) always; other POSTs only outside safe mode.
-    const isLogin = login?.op === op
-    if (op.method === 'POST' && (isLogin || !ctx.safe)) {
-      const base =
-        isLogin && login
-          ? { ...login.base, [login.userField]: 'pcl-user', [login.passwordField]: 'pcl-pass' }
-          : exampleBody(ctx, op)
+    const isLogin = login !== undefined && login.op === op
+    if (isLogin && login) {
+      for (const name of [login.userField, login.passwordField]) {
+        out.push({
+          op,
+          where: 'body',
+          name,
+          benign: name === login.userField ? 'pcl-user' : 'pcl-pass',
+          build: (v) =>
+            login.attempt(
+              name === login.userField ? v : 'pcl-user',
+              name === login.passwordField ? v : 'pcl-pass',
+            ),
+        })
+      }
+      continue
+    }
+    if (op.method === 'POST' && !ctx.safe) {
+      const base = exampleBody(ctx, op)
       const path = concretePath(ctx, op, user)
       if (!base || !path) continue
       for (const f of stringProperties(requestBody(ctx.spec, op)?.schema)) {
@@ -110,7 +124,7 @@ function targets(ctx: ScanContext, user: string | undefined): Target[] {
           where: 'body',
           name: f.name,
           benign,
-          build: (v) => ({ method: 'POST', path, json: { ...base, [f.name]: v } }),
+          build: (v) => ({ method: 'POST', path, json: { ...base, [f.name]: v }, relogin: false }),
         })
       }
     }
@@ -171,10 +185,10 @@ export const injectionSignatures: Check = {
       timingParams++
       for (const p of TIMING_PAYLOADS) {
         const timeoutMs = (SLEEP_S + 6) * 1000
-        const first = await ctx.send(user, { ...t.build(p.value), timeoutMs })
+        const first = await ctx.send(user, { ...t.build(p.value), timeoutMs, expectSlow: true })
         if (first.durationMs - base.durationMs < TIMING_MARGIN_MS) continue
         // Confirm: fast again with the benign value, slow again with the payload.
-        const again = await ctx.send(user, { ...t.build(p.value), timeoutMs })
+        const again = await ctx.send(user, { ...t.build(p.value), timeoutMs, expectSlow: true })
         const control = await send(t.benign)
         if (again.durationMs - control.durationMs < TIMING_MARGIN_MS) continue
         findings.push(

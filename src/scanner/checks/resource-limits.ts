@@ -6,6 +6,8 @@ import type { Operation } from '../../openapi/index.js'
 import { findResources } from '../resources.js'
 import { isObject, requestBody, resolveSchema } from '../schema-tools.js'
 import type { Check, Finding, ScanContext, ScanResponse } from '../types.js'
+import { findSignup } from '../logins.js'
+import { fillOperation, sendAsReachable } from './targets.js'
 import {
   concretePath,
   deleteCreated,
@@ -16,7 +18,6 @@ import {
   is2xx,
   opOf,
   randomName,
-  requiredQuery,
   stringProperties,
   templateRegex,
 } from './probe.js'
@@ -52,25 +53,31 @@ export const resourceLimits: Check = {
     const findings: Finding[] = []
     findings.push(...(await pageSizes(this, ctx)))
     findings.push(...(await longStrings(this, ctx)))
-    findings.push(...(await loginBurst(this, ctx)))
     return findings
+  },
+  // The login burst runs last, after the cleanup: a limiter it trips must not lock the scan out.
+  async last(ctx) {
+    return loginBurst(this, ctx)
   },
 }
 
 async function pageSizes(check: Check, ctx: ScanContext): Promise<Finding[]> {
-  const user = firstUser(ctx)
   const out: Finding[] = []
   for (const op of ctx.operations) {
     if (op.method !== 'GET') continue
     const param = op.parameters.find((p) => p.in === 'query' && PAGE_PARAMS.test(p.name))
     if (!param) continue
-    const path = concretePath(ctx, op, user)
-    if (!path) continue
     const schema = resolveSchema(ctx.spec, param.schema, param.schemaLocation)
     const max = isObject(schema) && typeof schema.maximum === 'number' ? schema.maximum : undefined
-    const query = requiredQuery(ctx, op)
-    const res = await ctx.send(user, { method: 'GET', path, query: { ...query, [param.name]: String(HUGE) } })
-    if (!is2xx(res.status)) continue
+    const reached = await sendAsReachable(ctx, op, (who) => {
+      const f = fillOperation(ctx, op, who)
+      return f
+        ? { method: 'GET', path: f.path, query: { ...f.query, [param.name]: String(HUGE) } }
+        : undefined
+    })
+    if (!reached || !is2xx(reached.res.status)) continue
+    const res = reached.res
+    const user = reached.who
     const echoed = echoes(res.json, param.name, HUGE)
     const items = countItems(res.json)
     const bound = Math.max(100, max ?? 0)
@@ -125,9 +132,12 @@ function writeTargets(
 ): { op: Operation; path: string; cleanup?: Operation }[] {
   const out: { op: Operation; path: string; cleanup?: Operation }[] = []
   const login = findLogin(ctx)?.op
+  const signup = findSignup(ctx.spec, ctx.logins ?? [])?.op
   const resources = findResources(ctx.operations)
   for (const op of ctx.operations) {
     if (op === login || !op.requestBody) continue
+    // Safe mode: no account is registered with a 100 KB value (it could not be removed).
+    if (ctx.safe && op === signup) continue
     if (op.method === 'POST') {
       const r = resources.find((x) => x.create === op)
       const path = concretePath(ctx, op, user)
@@ -169,6 +179,7 @@ async function longStrings(check: Check, ctx: ScanContext): Promise<Finding[]> {
         method: op.method,
         path,
         json: { ...body, [field.name]: 'A'.repeat(LONG) },
+        relogin: false,
       })
       await deleteCreated(ctx, user, res, cleanup)
       if (!is2xx(res.status)) continue
@@ -204,26 +215,28 @@ async function longStrings(check: Check, ctx: ScanContext): Promise<Finding[]> {
 async function loginBurst(check: Check, ctx: ScanContext): Promise<Finding[]> {
   const login = findLogin(ctx)
   if (!login) return []
-  const user = /mail/i.test(login.userField) ? `${randomName()}@example.invalid` : randomName()
-  let last: ScanResponse | undefined
-  let first: ScanResponse | undefined
+  // A throwaway account of the scanner's own when the API lets it register one (a lockout then
+  // hits nobody real), else a user name no account has.
+  const account = ctx.throwaway ? await ctx.throwaway() : undefined
+  const user =
+    account?.username ?? (/mail/i.test(login.userField) ? `${randomName()}@example.invalid` : randomName())
+  const who = account ? `the scanner's throwaway account "${user}"` : `the unknown user "${user}"`
+  const results: ScanResponse[] = []
   for (let i = 0; i < LOGIN_BURST; i++) {
-    const res = await ctx.send(undefined, {
-      method: 'POST',
-      path: login.op.path,
-      json: { ...login.base, [login.userField]: user, [login.passwordField]: `wrong-${i}` },
-    })
-    first ??= res
-    last = res
+    const res = await ctx.send(undefined, login.attempt(user, `wrong-${i}-${randomName()}`))
+    results.push(res)
     if (res.status === 429 || res.status === 503 || res.headers['retry-after'] !== undefined) return []
-    if (res.status >= 500 || res.status === 404 || res.status === 405) return []
+    // No answer, or no such login: no verdict.
+    if (res.status === 0 || res.status >= 500 || res.status === 404 || res.status === 405) return []
   }
+  const first = results[0]
+  const last = results[results.length - 1]
   if (!first || !last) return []
   return [
     finding(check, {
       title: 'No rate limit on login',
-      operation: opOf(login.op),
-      summary: `${LOGIN_BURST} failed logins in a row for one user name were all answered (last: ${last.status}) without a 429 or Retry-After: passwords can be guessed at full speed.`,
+      operation: login.ref,
+      summary: `${LOGIN_BURST} failed logins in a row for ${who} at ${login.login.method} ${login.login.path} were all answered (last: ${last.status}) without a 429 or Retry-After: passwords can be guessed at full speed.`,
       evidence: [
         { note: 'first failed login', exchanges: [first.exchange] },
         { note: `failed login ${LOGIN_BURST}: still no 429`, exchanges: [last.exchange] },

@@ -1,5 +1,5 @@
 /** API8: security headers an API should send (nosniff, framing, HSTS on https, no-store on authenticated answers). */
-import type { Check } from '../types.js'
+import type { Check, Exchange } from '../types.js'
 import { SkipCheck } from '../types.js'
 import { finding, is2xx, opOf, sampleResponse } from './probe.js'
 
@@ -22,27 +22,65 @@ export const securityHeaders: Check = {
     '# Portcullis (config top level, every route): policies: { security-headers: {} }',
   async run(ctx) {
     const sample = await sampleResponse(ctx)
-    if (!sample) throw new SkipCheck('no GET operation answered')
-    const h = sample.res.headers
-    const missing: string[] = []
-    if (h['x-content-type-options']?.trim().toLowerCase() !== 'nosniff')
-      missing.push('X-Content-Type-Options: nosniff')
-    const csp = h['content-security-policy'] ?? ''
-    if (h['x-frame-options'] === undefined && !/frame-ancestors/i.test(csp))
-      missing.push("X-Frame-Options (or CSP frame-ancestors 'none')")
-    if (ctx.target.protocol === 'https:' && h['strict-transport-security'] === undefined)
-      missing.push('Strict-Transport-Security')
-    const authenticated = sample.identity !== undefined && is2xx(sample.res.status)
-    const cc = (h['cache-control'] ?? '').toLowerCase()
-    if (authenticated && !/no-store|private/.test(cc))
-      missing.push('Cache-Control: no-store (authenticated data)')
-    if (missing.length === 0) return []
+    // Every authenticated 2xx answer of a documented operation the scan saw, the sample included.
+    const seen = (ctx.observed?.() ?? []).filter((a) => a.authenticated && is2xx(a.status) && a.operation)
+    const answers =
+      seen.length > 0
+        ? seen
+        : sample
+          ? [
+              {
+                headers: sample.res.headers,
+                exchange: sample.res.exchange,
+                operation: `${sample.op.method} ${sample.op.path}`,
+                authenticated: sample.identity !== undefined,
+                status: sample.res.status,
+              },
+            ]
+          : []
+    if (answers.length === 0) throw new SkipCheck('no GET operation answered')
+    const missingAt = new Map<string, { op: string; exchange: Exchange }>()
+    let affected = 0
+    for (const a of answers) {
+      const missing = missingHeaders(
+        a.headers,
+        ctx.target.protocol === 'https:',
+        a.authenticated && is2xx(a.status),
+      )
+      if (missing.length > 0) affected++
+      for (const m of missing)
+        if (!missingAt.has(m)) missingAt.set(m, { op: a.operation ?? '', exchange: a.exchange })
+    }
+    if (missingAt.size === 0) return []
+    const first = [...missingAt.values()][0] as { op: string; exchange: Exchange }
+    const op =
+      sample && `${sample.op.method} ${sample.op.path}` === first.op
+        ? sample.op
+        : ctx.operations.find((o) => `${o.method} ${o.path}` === first.op)
+    const missing = [...missingAt.keys()]
     return [
       finding(this, {
-        operation: opOf(sample.op),
-        summary: `${sample.op.method} ${sample.op.path} answered without ${missing.join(', ')}.`,
-        evidence: [{ note: `headers missing: ${missing.join(', ')}`, exchanges: [sample.res.exchange] }],
+        ...(op ? { operation: opOf(op) } : {}),
+        summary: `${affected} of ${answers.length} authenticated answers lacked security headers: ${missing.join(', ')} (first seen on ${first.op}).`,
+        evidence: [...missingAt]
+          .slice(0, 3)
+          .map(([m, x]) => ({ note: `${x.op}: no ${m}`, exchanges: [x.exchange] })),
       }),
     ]
   },
+}
+
+/** The security headers an answer lacks. */
+export function missingHeaders(h: Record<string, string>, https: boolean, authenticated: boolean): string[] {
+  const missing: string[] = []
+  if (h['x-content-type-options']?.trim().toLowerCase() !== 'nosniff')
+    missing.push('X-Content-Type-Options: nosniff')
+  const csp = h['content-security-policy'] ?? ''
+  if (h['x-frame-options'] === undefined && !/frame-ancestors/i.test(csp))
+    missing.push("X-Frame-Options (or CSP frame-ancestors 'none')")
+  if (https && h['strict-transport-security'] === undefined) missing.push('Strict-Transport-Security')
+  const cc = (h['cache-control'] ?? '').toLowerCase()
+  if (authenticated && !/no-store|private/.test(cc))
+    missing.push('Cache-Control: no-store (authenticated data)')
+  return missing
 }

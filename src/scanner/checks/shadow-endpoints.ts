@@ -18,11 +18,17 @@ import {
 const COMMON: readonly { path: string; severity: Severity }[] = [
   { path: '/debug', severity: 'medium' },
   { path: '/debug/vars', severity: 'medium' },
+  { path: '/debug/config', severity: 'medium' },
   { path: '/admin', severity: 'medium' },
   { path: '/internal', severity: 'medium' },
+  { path: '/internal/debug', severity: 'medium' },
+  { path: '/internal/config', severity: 'medium' },
   { path: '/swagger.json', severity: 'low' },
   { path: '/swagger', severity: 'low' },
   { path: '/openapi.json', severity: 'low' },
+  { path: '/openapi.yaml', severity: 'low' },
+  { path: '/swagger.yaml', severity: 'low' },
+  { path: '/v3/api-docs', severity: 'low' },
   { path: '/api-docs', severity: 'low' },
   { path: '/actuator', severity: 'medium' },
   { path: '/actuator/env', severity: 'high' },
@@ -36,6 +42,10 @@ const UNDER_PREFIX: readonly { path: string; severity: Severity }[] = [
   { path: '/debug/config', severity: 'medium' },
   { path: '/config', severity: 'medium' },
   { path: '/internal', severity: 'medium' },
+  { path: '/internal/debug', severity: 'medium' },
+  { path: '/internal/config', severity: 'medium' },
+  { path: '/admin/debug', severity: 'medium' },
+  { path: '/.env', severity: 'high' },
   { path: '/admin', severity: 'medium' },
   { path: '/swagger.json', severity: 'low' },
   { path: '/openapi.json', severity: 'low' },
@@ -81,8 +91,9 @@ export const shadowEndpoints: Check = {
     const baseline = await ctx.send(user, { method: 'GET', path: `/${randomName('pcl-nothing-')}` })
     const catchAll = is2xx(baseline.status) ? normalise(baseline.text) : undefined
     const findings: Finding[] = []
+    const specPath = ctx.options?.specPath
     const probe = async (path: string, severity: Severity, why: string) => {
-      if (isDocumented(path)) return
+      if (isDocumented(path) || path === specPath) return
       const res = await ctx.send(user, { method: 'GET', path })
       if (!is2xx(res.status)) return
       if (catchAll !== undefined && normalise(res.text) === catchAll) return

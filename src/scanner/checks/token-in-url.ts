@@ -29,14 +29,24 @@ export const tokenInUrl: Check = {
     const creds = await ctx.credentials(probe.identity)
     const auth = creds?.headers.authorization
     let value: string | undefined
+    const names = [...QUERY_NAMES]
     if (auth && /^bearer\s+/i.test(auth)) value = auth.replace(/^bearer\s+/i, '')
     else {
-      // An API key in a header of its own.
-      const entry = Object.entries(creds?.headers ?? {}).find(([k]) => /api[-_]?key|token/i.test(k))
-      value = entry?.[1]
+      // An API key or session token in a header of its own (X-Api-Key, X-Session, …).
+      const header =
+        creds?.credentialHeader &&
+        creds.credentialHeader !== 'cookie' &&
+        creds.credentialHeader !== 'authorization'
+          ? creds.credentialHeader
+          : Object.keys(creds?.headers ?? {}).find((k) => /api[-_]?key|token|session/i.test(k))
+      if (header) {
+        value = creds?.headers[header]
+        // Its own name too (`?x-session=`, `?session=`).
+        for (const n of [header, header.replace(/^x-/, '')]) if (!names.includes(n)) names.push(n)
+      }
     }
-    if (!value) throw new SkipCheck('the identity has no bearer token or API key header')
-    for (const name of QUERY_NAMES) {
+    if (!value) throw new SkipCheck('the identity has no bearer token or credential header')
+    for (const name of names) {
       const res = await ctx.send(probe.identity, {
         method: 'GET',
         path: probe.path,

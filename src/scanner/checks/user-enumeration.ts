@@ -5,7 +5,7 @@
  */
 import type { Check, ScanResponse } from '../types.js'
 import { SkipCheck } from '../types.js'
-import { finding, findLogin, opOf, randomName } from './probe.js'
+import { finding, findLogin, randomName } from './probe.js'
 
 const WRONG_PASSWORD = 'Pcl-wrong-password-1!'
 
@@ -29,44 +29,48 @@ export const userEnumeration: Check = {
     "if (!user || !ok) return res.status(401).json({ title: 'Invalid credentials' })",
   async run(ctx) {
     const login = findLogin(ctx)
-    if (!login) throw new SkipCheck('no login operation (POST …/login with a user and a password field)')
-    const send = (user: string) =>
-      ctx.send(undefined, {
-        method: 'POST',
-        path: login.op.path,
-        json: { ...login.base, [login.userField]: user, [login.passwordField]: WRONG_PASSWORD },
-      })
-    const emailish = /mail/i.test(login.userField) || login.exampleUser?.includes('@')
-    const unknownName = () => (emailish ? `${randomName()}@example.invalid` : randomName())
+    if (!login)
+      throw new SkipCheck(
+        'no login operation (auth.yaml login, OAuth2 token URL, or a POST …/login with a user and a password field)',
+      )
+    const send = (user: string) => ctx.send(undefined, login.attempt(user, WRONG_PASSWORD))
+    const known = login.login.knownUsers ?? []
+    const emailish = /mail/i.test(login.userField) || (login.exampleUser ?? known[0])?.includes('@') === true
+    const domain = (known.find((u) => u.includes('@')) ?? '').split('@')[1] ?? 'example.invalid'
+    const unknownName = () => (emailish ? `${randomName()}@${domain}` : randomName())
     const u1 = unknownName()
     const u2 = unknownName()
     const unknown1 = await send(u1)
     const unknown2 = await send(u2)
+    if (unknown1.status === 0 || unknown2.status === 0 || unknown1.status === 429) return []
     // When two unknown users already get different answers, only status and message fields count.
     const stable = signature(unknown1, u1, true) === signature(unknown2, u2, true)
     const candidates = new Set<string>()
+    for (const u of known) candidates.add(u)
     if (login.exampleUser) candidates.add(login.exampleUser)
     for (const i of ctx.identities)
-      if (!i.anonymous) candidates.add(emailish && !i.name.includes('@') ? `${i.name}@example.com` : i.name)
-    candidates.add(emailish ? 'admin@example.com' : 'admin')
-    for (const user of [...candidates].slice(0, 6)) {
-      const known = await send(user)
-      if (known.status === 429) break
-      const differs = signature(known, user, stable) !== signature(unknown1, u1, stable)
+      if (!i.anonymous && !i.throwaway)
+        candidates.add(emailish && !i.name.includes('@') ? `${i.name}@${domain}` : i.name)
+    candidates.add(emailish ? `admin@${domain}` : 'admin')
+    // One wrong password per existing account at most: no lockout risk.
+    for (const user of [...candidates].slice(0, 5)) {
+      const answer = await send(user)
+      if (answer.status === 429 || answer.status === 0) break
+      const differs = signature(answer, user, stable) !== signature(unknown1, u1, stable)
       if (!differs) continue
       // Confirm: the unknown answer is what any unknown user gets (not noise).
       const unknown3 = await send(unknownName())
       if (unknown3.status !== unknown1.status) continue
       const how =
-        known.status !== unknown1.status
-          ? `status ${known.status} vs ${unknown1.status}`
-          : `same status ${known.status}, different body`
+        answer.status !== unknown1.status
+          ? `status ${answer.status} vs ${unknown1.status}`
+          : `same status ${answer.status}, different body`
       return [
         finding(this, {
-          operation: opOf(login.op),
-          summary: `A wrong password for the existing user "${user}" and a login as an unknown user get different answers (${how}), so anyone can test which accounts exist.`,
+          operation: login.ref,
+          summary: `A wrong password for the existing user "${user}" and a login as an unknown user get different answers (${how}) from ${login.login.method} ${login.login.path}${login.login.source === 'security-scheme' ? ' (the OAuth2 token URL of the spec)' : ''}, so anyone can test which accounts exist.`,
           evidence: [
-            { note: `existing user "${user}", wrong password`, exchanges: [known.exchange] },
+            { note: `existing user "${user}", wrong password`, exchanges: [answer.exchange] },
             { note: 'unknown user, wrong password', exchanges: [unknown1.exchange] },
           ],
         }),

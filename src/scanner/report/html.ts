@@ -81,6 +81,7 @@ export function renderHtml(report: ScanReport): string {
     ),
     '</div>',
   )
+  if (report.unreachable) parts.push(`<p><strong>No verdict:</strong> ${e(report.unreachable)}</p>`)
   if (sorted.length === 0) parts.push('<p>No findings.</p>')
   for (const sev of SEVERITIES) {
     const group = sorted.filter((f) => f.severity === sev)
@@ -92,6 +93,16 @@ export function renderHtml(report: ScanReport): string {
     parts.push('<h2>Skipped checks</h2>', '<table>')
     for (const s of report.skipped) parts.push(`<tr><th>${e(s.checkId)}</th><td>${e(s.reason)}</td></tr>`)
     parts.push('</table>')
+  }
+  if (report.blocked && report.blocked.length > 0) {
+    parts.push('<h2>Not called in safe mode</h2>', '<table>')
+    for (const b of report.blocked) parts.push(`<tr><th>${e(b.operation)}</th><td>${e(b.reason)}</td></tr>`)
+    parts.push('</table>')
+  }
+  if (report.notes && report.notes.length > 0) {
+    parts.push('<h2>Notes</h2>', '<ul>')
+    for (const n of report.notes) parts.push(`<li>${e(n)}</li>`)
+    parts.push('</ul>')
   }
   parts.push('<h2>Checks run</h2>', '<table>')
   for (const c of report.checks)

@@ -1,6 +1,7 @@
 /**
- * The JUnit XML report: one <testsuite> per OWASP category, one <testcase> per check that ran
- * (or was skipped), one <failure> per finding. CI systems show failures per check.
+ * The JUnit XML report: one <testsuite> per OWASP category; one <testcase> per finding (with its
+ * <failure>), and one per check that found nothing (passing, or <skipped> with the reason). CI
+ * systems then list every finding as a failed test of its own.
  */
 import type { Finding, OwaspCategory, ScanReport } from '../types.js'
 import { OWASP_TITLES } from '../types.js'
@@ -33,7 +34,8 @@ export function renderJunit(report: ScanReport): string {
     (a, b) => Number(a.slice(3, a.indexOf(':'))) - Number(b.slice(3, b.indexOf(':'))),
   )
   const out: string[] = ['<?xml version="1.0" encoding="UTF-8"?>']
-  const totalTests = [...suites.values()].reduce((n, l) => n + l.length, 0)
+  const casesOf = (id: string) => Math.max(1, byCheck.get(id)?.length ?? 0)
+  const totalTests = [...suites.values()].flat().reduce((n, c) => n + casesOf(c.id), 0)
   const totalFailures = report.findings.length
   const totalSkipped = [...suites.values()]
     .flat()
@@ -47,26 +49,32 @@ export function renderJunit(report: ScanReport): string {
     const failures = checks.reduce((n, c) => n + (byCheck.get(c.id)?.length ?? 0), 0)
     const skippedHere = checks.filter((c) => skipped.has(c.id) && !byCheck.has(c.id)).length
     out.push(
-      `  <testsuite name="${xmlAttr(`${owasp} ${OWASP_TITLES[owasp] ?? ''}`)}" tests="${checks.length}" ` +
+      `  <testsuite name="${xmlAttr(`${owasp} ${OWASP_TITLES[owasp] ?? ''}`)}" tests="${checks.reduce((n, c) => n + casesOf(c.id), 0)}" ` +
         `failures="${failures}" errors="0" skipped="${skippedHere}" time="0" timestamp="${xmlAttr(report.startedAt)}">`,
     )
     for (const c of checks) {
       const findings = byCheck.get(c.id) ?? []
-      const head = `    <testcase classname="${xmlAttr(owasp)}" name="${xmlAttr(`${c.id}: ${c.title}`)}" time="0"`
-      if (findings.length === 0 && !skipped.has(c.id)) {
-        out.push(`${head}/>`)
+      const head = (name: string) =>
+        `    <testcase classname="${xmlAttr(`${owasp}.${c.id}`)}" name="${xmlAttr(name)}" time="0"`
+      if (findings.length === 0) {
+        if (!skipped.has(c.id)) out.push(`${head(`${c.id}: ${c.title}`)}/>`)
+        else {
+          out.push(`${head(`${c.id}: ${c.title}`)}>`)
+          out.push(`      <skipped message="${xmlAttr(skipped.get(c.id) ?? '')}"/>`)
+          out.push('    </testcase>')
+        }
         continue
       }
-      out.push(`${head}>`)
-      if (findings.length === 0) out.push(`      <skipped message="${xmlAttr(skipped.get(c.id) ?? '')}"/>`)
       for (const f of findings) {
         const op = opLabel(f)
+        const name = `${c.id}: ${f.title}${op ? ` (${op})` : ''}${f.identity ? ` as ${f.identity}` : ''}`
         const message = `[${f.severity}] ${op ? `${op}: ` : ''}${f.summary}`
+        out.push(`${head(name)}>`)
         out.push(
           `      <failure message="${xmlAttr(message)}" type="${xmlAttr(f.severity)}">${xmlEscape(failureText(f))}</failure>`,
         )
+        out.push('    </testcase>')
       }
-      out.push('    </testcase>')
     }
     out.push('  </testsuite>')
   }

@@ -140,7 +140,18 @@ function result(f: Finding, ruleIndex: number, specUri: string, report: ScanRepo
     message: { text: message },
     locations: [
       {
-        physicalLocation: { artifactLocation: { uri: specUri } },
+        physicalLocation: {
+          artifactLocation: { uri: specUri },
+          // Where the operation is written in the spec, when the engine could tell.
+          ...(f.operation?.line !== undefined
+            ? {
+                region: {
+                  startLine: f.operation.line,
+                  ...(f.operation.column ? { startColumn: f.operation.column } : {}),
+                },
+              }
+            : {}),
+        },
         logicalLocations: [logical],
       },
     ],
@@ -148,7 +159,9 @@ function result(f: Finding, ruleIndex: number, specUri: string, report: ScanRepo
       'portcullisFinding/v1': createHash('sha256')
         .update(`${f.checkId}\n${op}\n${f.identity ?? ''}\n${f.title}`)
         .digest('hex'),
+      ...(f.fingerprint ? { 'portcullisFinding/v2': f.fingerprint } : {}),
     },
+    ...(f.baselineState ? { baselineState: f.baselineState } : {}),
     properties: {
       owasp: f.owasp,
       severity: f.severity,

@@ -39,6 +39,14 @@ export function renderText(report: ScanReport, opts: { color: boolean }): string
       `${report.identities.map(safe).join(', ') || '(none)'} · ${report.startedAt} → ${report.finishedAt}`,
   )
   out.push('')
+  if (report.unreachable) {
+    out.push(paint('high', `NO VERDICT: ${safe(report.unreachable)}`), '')
+  }
+  if (report.baseline)
+    out.push(
+      `baseline ${safe(report.baseline.file)}: ${report.baseline.new} new, ${report.baseline.unchanged} unchanged`,
+      '',
+    )
   const counts = countBySeverity(report.findings)
   const sorted = sortFindings(report.findings)
   for (const sev of SEVERITIES) {
@@ -53,6 +61,16 @@ export function renderText(report: ScanReport, opts: { color: boolean }): string
     for (const s of report.skipped) out.push(`  ${safe(s.checkId)}: ${safe(s.reason)}`)
     out.push('')
   }
+  if (report.blocked && report.blocked.length > 0) {
+    out.push(paint('bold', 'Not called in safe mode'))
+    for (const b of report.blocked) out.push(`  ${safe(b.operation)}: ${safe(b.reason)}`)
+    out.push('')
+  }
+  if (report.notes && report.notes.length > 0) {
+    out.push(paint('bold', 'Notes'))
+    for (const n of report.notes) out.push(`  ${safe(n)}`)
+    out.push('')
+  }
   out.push(paint('bold', summaryLine(report)))
   return `${out.join('\n')}\n`
 
@@ -60,7 +78,7 @@ export function renderText(report: ScanReport, opts: { color: boolean }): string
     const lines: string[] = []
     const check = checks.get(f.checkId)
     lines.push(
-      `${paint(f.severity, `[${f.severity.toUpperCase()}]`)} ${paint('bold', safe(f.title))}  ` +
+      `${paint(f.severity, `[${f.severity.toUpperCase()}]`)}${f.baselineState === 'unchanged' ? ' (in the baseline)' : ''} ${paint('bold', safe(f.title))}  ` +
         paint('dim', `${f.owasp} ${OWASP_TITLES[f.owasp] ?? ''} · ${safe(f.checkId)}`),
     )
     const op = opLabel(f)

@@ -3,10 +3,20 @@
  * kv or gcra key is one entry, a set counts one per member), least recently used evicted first;
  * TTLs are honoured when an entry is read and by one periodic, unref'd sweep (no timer per key).
  * Replicated maps (`maps`, see memory-maps.ts) are outside that LRU: each map is bounded by
- * `maxMapEntries` and refuses new keys when full instead of forgetting old ones.
+ * `maxMapEntries` and refuses new keys when full instead of forgetting old ones. A hash counts one
+ * per field.
  */
 import { checkGcraParams, gcraStep } from '../gcra.js'
-import { checkIncrement, checkLimit, checkOptionalTtl, checkString, checkTtl, encodeKey } from '../keys.js'
+import {
+  checkIncrement,
+  checkLimit,
+  checkOptionalTtl,
+  checkString,
+  checkTtl,
+  encodeKey,
+  hashOps,
+  putField,
+} from '../keys.js'
 import { MemoryMaps } from './memory-maps.js'
 import {
   type CounterStore,
@@ -14,6 +24,7 @@ import {
   type GcraParams,
   type GcraResult,
   type GcraStore,
+  type HashStore,
   type KvStore,
   type MapStore,
   type SetStore,
@@ -26,6 +37,8 @@ export interface MemoryStoreOptions {
   maxKeys?: number
   /** Most members of one set; adding a new one to a full set drops the oldest. Default 10,000. */
   maxSetMembers?: number
+  /** Most fields of one hash; an update's new fields beyond it are dropped. Default 10,000. */
+  maxHashFields?: number
   /**
    * Most entries of one replicated map (`maps`); a set of a new key into a full map rejects with a
    * RangeError. Maps are not part of `maxKeys`. Default 100,000.
@@ -42,6 +55,7 @@ export interface MemoryStoreOptions {
 export const MEMORY_DEFAULTS = {
   maxKeys: 100_000,
   maxSetMembers: 10_000,
+  maxHashFields: 10_000,
   maxMapEntries: 100_000,
   mapLogLength: 10_000,
   sweepIntervalMs: 10_000,
@@ -70,7 +84,12 @@ interface SetEntry {
   /** member → expiry in ms (Infinity for none); insertion order = oldest first. */
   members: Map<string, number>
 }
-type Entry = CounterEntry | KvEntry | GcraEntry | SetEntry
+interface HashEntry {
+  t: 'h'
+  exp: number
+  fields: Map<string, number>
+}
+type Entry = CounterEntry | KvEntry | GcraEntry | SetEntry | HashEntry
 type Kind = Entry['t']
 
 function positiveInt(value: number | undefined, fallback: number, what: string): number {
@@ -87,8 +106,10 @@ export class MemoryStore implements Store {
   readonly sets: SetStore
   readonly gcra: GcraStore
   readonly maps: MapStore & MemoryMaps
+  readonly hashes: HashStore
 
   readonly maxKeys: number
+  readonly maxHashFields: number
   readonly maxMapEntries: number
   readonly maxSetMembers: number
   private readonly now: () => number
@@ -109,6 +130,10 @@ export class MemoryStore implements Store {
       options.sweepIntervalMs,
       MEMORY_DEFAULTS.sweepIntervalMs,
       'sweepIntervalMs',
+    )
+    this.maxHashFields = Math.min(
+      this.maxKeys,
+      positiveInt(options.maxHashFields, MEMORY_DEFAULTS.maxHashFields, 'maxHashFields'),
     )
     this.now = options.now ?? Date.now
     this.maxMapEntries = positiveInt(options.maxMapEntries, MEMORY_DEFAULTS.maxMapEntries, 'maxMapEntries')
@@ -249,6 +274,50 @@ export class MemoryStore implements Store {
       },
     }
 
+    this.hashes = {
+      update: async (key, update, ttlMs) => {
+        const id = this.id('h', key)
+        const ops = hashOps(update)
+        const ttl = checkOptionalTtl(ttlMs)
+        const now = this.now()
+        let e = this.lookup(id, now)
+        if (e?.t !== 'h') {
+          e = { t: 'h', exp: Number.POSITIVE_INFINITY, fields: new Map() }
+          this.entries.set(id, e)
+        }
+        const fields = e.fields
+        let dropped = 0
+        for (const [op, f, v] of ops) {
+          const cur = fields.get(f)
+          if (cur === undefined) {
+            if (fields.size >= this.maxHashFields) {
+              dropped++
+              continue
+            }
+            fields.set(f, v)
+            this.weight++
+          } else if (op === 'i') fields.set(f, cur + v)
+          else if (op === 'x' ? v > cur : v < cur) fields.set(f, v)
+        }
+        if (ttl !== undefined) e.exp = now + ttl
+        if (fields.size === 0) this.drop(id)
+        else this.evict(id)
+        return dropped
+      },
+      getAll: async (key) => {
+        const e = this.lookup(this.id('h', key), this.now())
+        const out: Record<string, number> = {}
+        if (e?.t === 'h') for (const [f, v] of e.fields) putField(out, f, v)
+        return out
+      },
+      delete: async (key) => {
+        const id = this.id('h', key)
+        const existed = this.lookup(id, this.now()) !== undefined
+        this.drop(id)
+        return existed
+      },
+    }
+
     const gcraSync = (key: string, params: GcraParams): GcraResult => {
       const id = this.id('g', key)
       const args = checkGcraParams(params)
@@ -297,7 +366,7 @@ export class MemoryStore implements Store {
     let removed = this.maps.sweep()
     for (const [id, e] of this.entries) {
       if (e.exp <= now) {
-        removed += e.t === 's' ? e.members.size : 1
+        removed += weightOf(e)
         this.drop(id)
       } else if (e.t === 's') {
         removed += this.pruneSet(id, e, now)
@@ -331,7 +400,7 @@ export class MemoryStore implements Store {
 
   private insert(id: string, e: Entry): void {
     this.entries.set(id, e)
-    this.weight += e.t === 's' ? e.members.size : 1
+    this.weight += weightOf(e)
     this.evict(id)
   }
 
@@ -339,7 +408,7 @@ export class MemoryStore implements Store {
     const e = this.entries.get(id)
     if (e === undefined) return
     this.entries.delete(id)
-    this.weight -= e.t === 's' ? e.members.size : 1
+    this.weight -= weightOf(e)
   }
 
   /** Evicts least recently used entries (never `keep`) until the weight fits. */
@@ -366,6 +435,11 @@ export class MemoryStore implements Store {
     if (e.members.size === 0) this.drop(id)
     return removed
   }
+}
+
+/** An entry's share of `maxKeys`: one per set member and per hash field, else one. */
+function weightOf(e: Entry): number {
+  return e.t === 's' ? e.members.size : e.t === 'h' ? e.fields.size : 1
 }
 
 function ttlLeft(exp: number, now: number): number {

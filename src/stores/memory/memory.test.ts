@@ -18,10 +18,10 @@ function fakeClock(start = 1_700_000_000_000) {
   }
 }
 
-storeContract('memory', ({ maxSetMembers, maxMapEntries, mapLogLength }) => {
+storeContract('memory', ({ maxSetMembers, maxHashFields, maxMapEntries, mapLogLength }) => {
   const clock = fakeClock()
   return {
-    store: createMemoryStore({ now: clock.now, maxSetMembers, maxMapEntries, mapLogLength }),
+    store: createMemoryStore({ now: clock.now, maxSetMembers, maxHashFields, maxMapEntries, mapLogLength }),
     advance: clock.advance,
     exactClock: true,
   }

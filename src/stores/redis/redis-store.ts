@@ -25,13 +25,16 @@ import {
   checkTtl,
   encodeKey,
   escapeText,
+  hashOps,
   hasLoneSurrogate,
+  putField,
   unescapeText,
 } from '../keys.js'
 import {
   type CounterStore,
   type GcraResult,
   type GcraStore,
+  type HashStore,
   type KvStore,
   type MapChange,
   type MapEntry,
@@ -79,6 +82,8 @@ export interface RedisStoreOptions {
   reconnectMaxDelayMs?: number
   /** Most members of one set; adding to a full set drops the soonest-expiring one. Default 10,000. */
   maxSetMembers?: number
+  /** Most fields of one hash; an update's new fields past it are dropped. Default 10,000. */
+  maxHashFields?: number
   /** Most entries of one replicated map; a set of a new key into a full one rejects. Default 100,000. */
   maxMapEntries?: number
   /** Changes kept per replicated map (its stream, trimmed with `MAXLEN ~`). Default 10,000. */
@@ -104,6 +109,7 @@ export const REDIS_DEFAULTS = {
   connectTimeoutMs: 1000,
   reconnectMaxDelayMs: 1000,
   maxSetMembers: 10_000,
+  maxHashFields: 10_000,
   maxMapEntries: 100_000,
   mapLogLength: 10_000,
 } as const
@@ -114,8 +120,8 @@ export const MAX_CHANGES_PER_CALL = 5000
 /** HSCAN batch of a map snapshot. */
 const SNAPSHOT_SCAN_COUNT = 1000
 
-/** The four key spaces: counters, kv, sets, gcra. */
-export type KeyKind = 'c' | 'k' | 's' | 'g'
+/** The key spaces: counters, kv, sets, gcra, hashes. */
+export type KeyKind = 'c' | 'k' | 's' | 'g' | 'h'
 
 /**
  * The Redis key of `key` in one key space: `pc:<keyPrefix><kind>:{<encoded key>}`. The encoded
@@ -252,6 +258,7 @@ export class RedisStore implements Store {
   readonly sets: SetStore
   readonly gcra: GcraStore
   readonly maps: MapStore
+  readonly hashes: HashStore
   /** The ioredis client (standalone/Sentinel `Redis`, or `Cluster`). */
   readonly client: Redis | Cluster
 
@@ -259,6 +266,7 @@ export class RedisStore implements Store {
   private readonly prefix: string
   private readonly timeoutMs: number
   private readonly maxSetMembers: string
+  private readonly maxHashFields: string
   private readonly maxMapEntries: string
   private readonly mapLogLength: string
   private readonly logger: Logger
@@ -289,6 +297,9 @@ export class RedisStore implements Store {
     )
     this.maxSetMembers = String(
       positive(options.maxSetMembers, REDIS_DEFAULTS.maxSetMembers, 'maxSetMembers'),
+    )
+    this.maxHashFields = String(
+      positive(options.maxHashFields, REDIS_DEFAULTS.maxHashFields, 'maxHashFields'),
     )
     this.maxMapEntries = String(
       positive(options.maxMapEntries, REDIS_DEFAULTS.maxMapEntries, 'maxMapEntries'),
@@ -447,6 +458,29 @@ export class RedisStore implements Store {
       delete: async (key) => {
         const k = this.key('k', key)
         return (await this.run('kv.delete', () => this.c.del(k))) > 0
+      },
+    }
+
+    this.hashes = {
+      update: async (key, update, ttlMs) => {
+        const k = this.key('h', key)
+        const ops = hashOps(update)
+        const ttl = String(checkOptionalTtl(ttlMs) ?? 0)
+        const args: string[] = [ttl, this.maxHashFields]
+        for (const [op, f, v] of ops) args.push(op, escapeText(f), String(v))
+        if (ops.length === 0 && ttl === '0') return 0
+        return Number(await this.run('hashes.update', () => this.c.pcHashUpdate(k, ...args)))
+      },
+      getAll: async (key) => {
+        const k = this.key('h', key)
+        const raw = await this.run('hashes.getAll', () => this.c.hgetall(k))
+        const out: Record<string, number> = {}
+        for (const [f, v] of Object.entries(raw)) putField(out, unescapeText(f), Number(v))
+        return out
+      },
+      delete: async (key) => {
+        const k = this.key('h', key)
+        return (await this.run('hashes.delete', () => this.c.del(k))) > 0
       },
     }
 

@@ -317,6 +317,39 @@ end
 return n
 `
 
+/**
+ * Numeric hash update. ARGV: ttlMs (0 = leave the TTL), maxFields, then triples of op (`i` add,
+ * `x` raise to, `n` lower to), field, integer value. A new field past maxFields is dropped.
+ * Returns the number of fields dropped.
+ */
+export const HASH_UPDATE = `
+local key = KEYS[1]
+local ttl = tonumber(ARGV[1])
+local max = tonumber(ARGV[2])
+local n = redis.call('HLEN', key)
+local dropped = 0
+for i = 3, #ARGV, 3 do
+  local op = ARGV[i]
+  local f = ARGV[i + 1]
+  local v = ARGV[i + 2]
+  local cur = redis.call('HGET', key, f)
+  if not cur and n >= max then
+    dropped = dropped + 1
+  else
+    if not cur then n = n + 1 end
+    if op == 'i' then
+      redis.call('HINCRBY', key, f, v)
+    elseif op == 'x' then
+      if not cur or tonumber(cur) < tonumber(v) then redis.call('HSET', key, f, v) end
+    else
+      if not cur or tonumber(cur) > tonumber(v) then redis.call('HSET', key, f, v) end
+    end
+  end
+end
+if ttl > 0 and n > 0 then redis.call('PEXPIRE', key, ttl) end
+return dropped
+`
+
 /** name → script, for `defineCommand` (one key each). */
 export const SCRIPTS = {
   pcIncr: INCR,
@@ -326,6 +359,7 @@ export const SCRIPTS = {
   pcSetRemove: SET_REMOVE,
   pcSetMembers: SET_MEMBERS,
   pcSetSize: SET_SIZE,
+  pcHashUpdate: HASH_UPDATE,
 } as const
 
 /** name → script of the replicated maps: the map's keys come first (data, log; set: also meta). */
@@ -347,6 +381,8 @@ export interface ScriptCommands {
   pcSetRemove(key: string, member: string): Promise<number>
   pcSetMembers(key: string, limit: string): Promise<string[]>
   pcSetSize(key: string): Promise<number>
+  /** ttlMs, maxFields, then op, field, value triples (see HASH_UPDATE). */
+  pcHashUpdate(key: string, ...args: string[]): Promise<number>
   /** numKeys, then the keys, then four arguments per key (see GCRA). */
   pcGcra(numKeys: number, ...keysThenArgs: string[]): Promise<number[]>
   pcMapSet(

@@ -1,7 +1,9 @@
 /**
  * `portcullis audit verify|report|decrypt|keygen`. Exit codes: verify — 0 intact chain, 1 a
- * missing, altered, reordered, truncated or foreign record, 2 usage or keyring error (including a
- * record signed, or a file encrypted, with a key id the keyring does not have); report — as
+ * missing, altered, reordered, truncated (also: ending before its anchor) or foreign record, or
+ * one signed with a key id the keyring does not have; 2 usage or keyring error (including a file
+ * encrypted with a key id the encryption keyring does not have, and anchors that cannot be
+ * read); report — as
  * verify (1: the chain is broken, reported with what was read before the break); decrypt — 0
  * done, 1 a frame that does not decrypt, 2 usage error; keygen — 0 done, 2 usage error.
  */
@@ -12,7 +14,7 @@ import { formatKeyring, KID_PATTERN, newKey, parseKeyring, writeKeyringFile } fr
 import { type VerifyReport, VerifyUsageError, verifyChain } from '../../../audit/verify.js'
 import { UsageError } from '../../command.js'
 import { AUDIT_USAGE } from '../../usage.js'
-import { chainFiles, chainSource, SOURCE_OPTIONS } from './source.js'
+import { chainFiles, chainSource, instanceOf, loadAnchor, SOURCE_OPTIONS } from './source.js'
 
 export async function auditCommand(argv: string[]): Promise<number> {
   const [sub, ...args] = argv
@@ -47,6 +49,11 @@ export function printText(r: VerifyReport): void {
       `OK: ${r.records} records (${r.checkpoints} checkpoints) in ${r.files} file${r.files === 1 ? '' : 's'}, instance ${r.instance}${span}, last at ${r.lastTime}, ${r.closed ? 'closed' : 'open'}\n`,
     )
   }
+  if (r.anchor !== undefined) {
+    process.stdout.write(
+      `anchor: seq ${r.anchor.seq} (${r.anchor.source}, ${r.anchor.time})${r.problem ? '' : ': the chain reaches it'}\n`,
+    )
+  }
   for (const n of r.notes) process.stdout.write(`note: ${n}\n`)
 }
 
@@ -57,6 +64,7 @@ async function verify(args: string[]): Promise<number> {
       ...SOURCE_OPTIONS,
       partial: { type: 'boolean', default: false },
       'require-closed': { type: 'boolean', default: false },
+      'require-anchor': { type: 'boolean', default: false },
       format: { type: 'string', default: 'text' },
     },
     allowPositionals: true,
@@ -66,14 +74,25 @@ async function verify(args: string[]): Promise<number> {
   const src = await chainSource(values)
   const paths = positionals.length > 0 ? positionals : src.dir !== undefined ? [src.dir] : []
   if (paths.length === 0) throw new UsageError(`no files given\n${AUDIT_USAGE}`)
-  const files = chainFiles(paths, src.instance, positionals.length > 0 ? undefined : src.prefix)
+  let files: string[]
+  try {
+    files = chainFiles(paths, src.instance, positionals.length > 0 ? undefined : src.prefix)
+  } catch (err) {
+    await src.anchors.close()
+    throw err
+  }
+  const anchors = await loadAnchor(src.anchors, instanceOf(files, src.instance), src.keyring)
   let report: VerifyReport
   try {
     report = verifyChain(files, src.keyring, {
       partial: values.partial,
       requireClosed: values['require-closed'],
       encryption: src.encryption,
+      anchor: anchors.anchor,
+      anchorsChecked: anchors.checked,
+      requireAnchor: values['require-anchor'],
     })
+    for (const n of anchors.notes) report.notes.push(`anchor: ${n}`)
   } catch (err) {
     if (err instanceof VerifyUsageError) throw new UsageError(err.message)
     throw err

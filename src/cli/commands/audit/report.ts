@@ -9,7 +9,7 @@ import { type AccessEntry, type AccessQuery, accessReport } from '../../../audit
 import { type VerifyReport, VerifyUsageError } from '../../../audit/verify.js'
 import { parseDuration } from '../../../keys/duration.js'
 import { UsageError } from '../../command.js'
-import { chainFiles, chainSource, SOURCE_OPTIONS } from './source.js'
+import { chainFiles, chainSource, instanceOf, loadAnchor, SOURCE_OPTIONS } from './source.js'
 
 /** An ISO 8601 date or date-time, or a duration back from `now` (`24h`, `30d`). */
 export function parseTime(flag: string, v: string, now: number): number {
@@ -84,8 +84,15 @@ export async function report(args: string[]): Promise<number> {
   const src = await chainSource(values)
   const paths = [...positionals, ...(values.dir !== undefined ? [values.dir] : [])]
   if (paths.length === 0 && src.dir !== undefined) paths.push(src.dir)
-  if (paths.length === 0) throw new UsageError('give the chain with --config FILE or --dir DIR')
-  const files = chainFiles(paths, src.instance, paths[0] === src.dir ? src.prefix : undefined)
+  let files: string[]
+  try {
+    if (paths.length === 0) throw new UsageError('give the chain with --config FILE or --dir DIR')
+    files = chainFiles(paths, src.instance, paths[0] === src.dir ? src.prefix : undefined)
+  } catch (err) {
+    await src.anchors.close()
+    throw err
+  }
+  const anchors = await loadAnchor(src.anchors, instanceOf(files, src.instance), src.keyring)
 
   const json = values.format === 'json'
   let n = 0
@@ -107,7 +114,12 @@ export async function report(args: string[]): Promise<number> {
         n++
         if (out.length >= 256) flush()
       },
-      { encryption: src.encryption, partial: values.partial },
+      {
+        encryption: src.encryption,
+        partial: values.partial,
+        anchor: anchors.anchor,
+        anchorsChecked: anchors.checked,
+      },
     )
   } catch (err) {
     flush()
@@ -124,6 +136,8 @@ export async function report(args: string[]): Promise<number> {
     lastSeq: r.lastSeq,
     closed: r.closed,
     dropped: r.dropped,
+    truncated: r.truncated,
+    ...(r.anchor ? { anchor: r.anchor } : {}),
     ...(r.problem ? { problem: r.problem } : {}),
   }
   if (json) {
@@ -132,13 +146,17 @@ export async function report(args: string[]): Promise<number> {
     process.stdout.write(`${n} entr${n === 1 ? 'y' : 'ies'}\n`)
     if (r.problem) {
       const p = r.problem
+      const where = `${p.file}${p.line > 0 ? ` line ${p.line}` : ''}${p.seq !== undefined ? ` (seq ${p.seq})` : ''}`
       process.stdout.write(
-        `CHAIN BROKEN: ${p.kind}: ${p.file}${p.line > 0 ? ` line ${p.line}` : ''}${p.seq !== undefined ? ` (seq ${p.seq})` : ''}: ${p.message}\n` +
-          `only the ${r.records} records before it were read; records after it cannot be vouched for and are not listed\n`,
+        p.kind === 'truncated'
+          ? `CHAIN TRUNCATED: ${where}: ${p.message}\n` +
+              `this report is incomplete: records were removed from the log, and the accesses they recorded are not listed\n`
+          : `CHAIN BROKEN: ${p.kind}: ${where}: ${p.message}\n` +
+              `only the ${r.records} records before it were read; records after it cannot be vouched for and are not listed\n`,
       )
     } else {
       process.stdout.write(
-        `chain verified: ${r.records} records, instance ${r.instance}, seq ${r.firstSeq}..${r.lastSeq}${r.dropped > 0 ? `, ${r.dropped} events dropped (audit.gap)` : ''}\n`,
+        `chain verified: ${r.records} records, instance ${r.instance}, seq ${r.firstSeq}..${r.lastSeq}${r.dropped > 0 ? `, ${r.dropped} events dropped (audit.gap)` : ''}${r.anchor ? `, reaching its anchor (seq ${r.anchor.seq}, ${r.anchor.source})` : r.closed ? '' : ', open (no anchor: a cut at its end cannot be told)'}\n`,
       )
     }
   }

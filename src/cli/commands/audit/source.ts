@@ -6,11 +6,21 @@
  * --encryption-keyring-env NAME`, files and directories).
  */
 import { statSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+import { basename, dirname, resolve } from 'node:path'
+import pino from 'pino'
+import {
+  type Anchor,
+  type AnchorTarget,
+  readAnchorsWithin,
+  StoreAnchors,
+  WitnessDir,
+} from '../../../audit/anchor.js'
 import type { AuditConfig } from '../../../audit/config.js'
 import { loadEncryptionKeyring } from '../../../audit/encryption.js'
-import { listChainFiles } from '../../../audit/files.js'
+import { FILE_RE, listChainFiles } from '../../../audit/files.js'
 import { type Keyring, KeyringError, type KeyringSource, loadKeyring } from '../../../audit/keyring.js'
+import type { StoresConfig } from '../../../stores/config.js'
+import type { Store } from '../../../stores/types.js'
 import { UsageError } from '../../command.js'
 
 /** The options every audit command that reads a chain takes. */
@@ -21,6 +31,9 @@ export const SOURCE_OPTIONS = {
   'encryption-keyring': { type: 'string' },
   'encryption-keyring-env': { type: 'string' },
   instance: { type: 'string' },
+  'anchor-dir': { type: 'string' },
+  'anchor-redis': { type: 'string' },
+  'no-anchors': { type: 'boolean', default: false },
 } as const
 
 export interface SourceFlags {
@@ -30,17 +43,22 @@ export interface SourceFlags {
   'encryption-keyring'?: string | undefined
   'encryption-keyring-env'?: string | undefined
   instance?: string | undefined
+  'anchor-dir'?: string | undefined
+  'anchor-redis'?: string | undefined
+  'no-anchors'?: boolean | undefined
 }
 
 /** The audit section of a gateway config and its directory; config problems are a usage error. */
-export async function auditConfigOf(configFile: string): Promise<{ audit: AuditConfig; baseDir: string }> {
+export async function auditConfigOf(
+  configFile: string,
+): Promise<{ audit: AuditConfig; stores: StoresConfig; baseDir: string }> {
   // Loaded only when needed: the config loader compiles the whole schema (seconds on a busy machine).
   const { formatProblem, loadConfigFile } = await import('../../../config/load.js')
   const loaded = loadConfigFile(configFile)
   if (loaded.config === undefined) {
     throw new UsageError(`${configFile}: invalid config:\n${loaded.errors.map(formatProblem).join('\n')}`)
   }
-  return { audit: loaded.config.audit, baseDir: dirname(resolve(configFile)) }
+  return { audit: loaded.config.audit, stores: loaded.config.stores, baseDir: dirname(resolve(configFile)) }
 }
 
 function warn(ws: string[]): void {
@@ -70,6 +88,82 @@ export interface ChainSource {
   dir: string | undefined
   prefix: string | undefined
   instance: string | undefined
+  /** Where the chain's anchors are (from the flags or the config); empty: none given. */
+  anchors: AnchorSource
+}
+
+/** The anchor targets named by the flags or the config, and how to let go of them. */
+export interface AnchorSource {
+  targets: AnchorTarget[]
+  close(): Promise<void>
+}
+
+const NO_ANCHORS: AnchorSource = { targets: [], close: async () => undefined }
+
+async function redisTarget(make: () => Promise<Store>): Promise<AnchorSource> {
+  const store = await make()
+  return { targets: [new StoreAnchors(store)], close: () => store.close() }
+}
+
+/** Anchors from --anchor-dir / --anchor-redis (they win), else from the config's audit.anchor. */
+async function anchorSource(
+  v: SourceFlags,
+  cfg: { audit: AuditConfig; stores: StoresConfig; baseDir: string } | undefined,
+): Promise<AnchorSource> {
+  if (v['no-anchors']) return NO_ANCHORS
+  const silent = pino({ level: 'silent' })
+  if (v['anchor-dir'] !== undefined || v['anchor-redis'] !== undefined) {
+    const targets: AnchorTarget[] = []
+    if (v['anchor-dir'] !== undefined) targets.push(new WitnessDir(resolve(v['anchor-dir'])))
+    if (v['anchor-redis'] === undefined) return { targets, close: async () => undefined }
+    const url = v['anchor-redis']
+    if (!/^rediss?:\/\//.test(url))
+      throw new UsageError('--anchor-redis: expected redis://host:port or rediss://…')
+    const { createRedisStore } = await import('../../../stores/redis/redis-store.js')
+    const r = await redisTarget(async () => createRedisStore({ url, logger: silent }))
+    return { targets: [...targets, ...r.targets], close: r.close }
+  }
+  const a = cfg?.audit.anchor
+  if (cfg === undefined || a === undefined) return NO_ANCHORS
+  const targets: AnchorTarget[] = []
+  if (a.witness !== undefined) targets.push(new WitnessDir(resolve(cfg.baseDir, a.witness.dir)))
+  if (!a.redis) return { targets, close: async () => undefined }
+  if (cfg.stores.backend !== 'redis') throw new UsageError('audit.anchor.redis needs stores.backend: redis')
+  const { createStore } = await import('../../../stores/config.js')
+  const r = await redisTarget(async () => createStore(cfg.stores, { logger: silent }))
+  return { targets: [...targets, ...r.targets], close: r.close }
+}
+
+/** The instance of a chain's files: `--instance`, else from the first file's name. */
+export function instanceOf(files: readonly string[], given: string | undefined): string | undefined {
+  if (given !== undefined) return given
+  const m = files.length > 0 ? FILE_RE.exec(basename(files[0] as string)) : null
+  if (!m) return undefined
+  const chain = m[1] as string
+  const dash = chain.indexOf('-')
+  return dash === -1 ? undefined : chain.slice(dash + 1)
+}
+
+/**
+ * The newest verified anchor of `instance` from `src` (undefined: none given, or none there).
+ * A target that cannot be read is a usage error (exit 2): the check asked for cannot be made.
+ * Anchors that do not verify are returned as notes.
+ */
+export async function loadAnchor(
+  src: AnchorSource,
+  instance: string | undefined,
+  keyring: Keyring,
+): Promise<{ anchor: Anchor | undefined; checked: boolean; notes: string[] }> {
+  if (src.targets.length === 0 || instance === undefined)
+    return { anchor: undefined, checked: false, notes: [] }
+  try {
+    const r = await readAnchorsWithin(src.targets, instance, keyring, 3000)
+    if (r.unreadable.length > 0)
+      throw new UsageError(`anchors: ${r.problems.filter((p) => p.includes('cannot be read')).join('; ')}`)
+    return { anchor: r.newest, checked: true, notes: r.problems }
+  } finally {
+    await src.close().catch(() => undefined)
+  }
 }
 
 /** The keyrings (and, with --config, the chain's directory) named by the flags. */
@@ -77,7 +171,8 @@ export async function chainSource(v: SourceFlags): Promise<ChainSource> {
   const flagKeys = v.keyring !== undefined || v['keyring-env'] !== undefined
   if (v.config !== undefined) {
     if (flagKeys) throw new UsageError('give the keyring with --config or with --keyring, not both')
-    const { audit, baseDir } = await auditConfigOf(v.config)
+    const cfg = await auditConfigOf(v.config)
+    const { audit, baseDir } = cfg
     if (audit.keyring === undefined) throw new UsageError(`${v.config}: audit.keyring is not set`)
     const enc = audit.encryption?.keyring
     const encFlag = v['encryption-keyring'] ?? v['encryption-keyring-env']
@@ -97,6 +192,7 @@ export async function chainSource(v: SourceFlags): Promise<ChainSource> {
       dir: resolve(baseDir, audit.file.dir),
       prefix: audit.file.prefix,
       instance: v.instance ?? audit.instanceId,
+      anchors: await anchorSource(v, cfg),
     }
   }
   if (!flagKeys || (v.keyring !== undefined && v['keyring-env'] !== undefined)) {
@@ -121,6 +217,7 @@ export async function chainSource(v: SourceFlags): Promise<ChainSource> {
     dir: undefined,
     prefix: undefined,
     instance: v.instance,
+    anchors: await anchorSource(v, undefined),
   }
 }
 
