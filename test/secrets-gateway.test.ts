@@ -147,7 +147,7 @@ routes:
     upstream: main
 detect:
   enabled: true
-  enumeration: { sequentialRun: 5 }
+  enumeration: { sequentialRun: 5, sequentialRunAllowed: 5 }
 accessLog: { destination: stdout }
 reload: { watch: false }
 audit:
