@@ -1,9 +1,11 @@
 /**
- * The secret scanning engine: keyword pass → anchored patterns → validators → entropy → allowlist,
- * then nested decoding (base64, percent, JSON escapes; two levels). Patterns run on RE2 (re2js):
- * linear in the text they see, and they only see a bounded window at each keyword occurrence, so
- * the work of a scan is bounded by (keyword hits × window) and capped by a budget proportional to
- * the input (`ScanStats.truncated` says when it ran out).
+ * The secret scanning engine: keyword pass → gates → anchored patterns → validators → entropy →
+ * allowlist, then nested decoding (base64, percent, JSON escapes; two levels). Gates are cheap
+ * checks at a keyword (see `Detector.gate`) that throw out most occurrences before any pattern
+ * runs; each character is looked at once per detector. Patterns run on RE2 (re2js): linear in the
+ * text they see, and they only see a bounded window at each keyword occurrence, so the work of a
+ * scan is bounded by (keyword hits × window) and capped by a budget proportional to the input
+ * (`ScanStats.truncated` says when it ran out).
  */
 import { MatcherInput, type MatcherInputBase, RE2JS } from 're2js'
 import { allowedValue, EXAMPLE_KEY_HASHES } from './allowlist.js'
@@ -70,7 +72,7 @@ export class DetectorError extends Error {
 
 const MAX_DEPTH = 2
 /** Pattern runs of a detector before its runs start with a yes/no run on RE2's DFA. */
-const DFA_AFTER = Number(process.env.PCL_DFA_AFTER ?? 16)
+const DFA_AFTER = 16
 const EMPTY: Int32Array = new Int32Array(0)
 const WORD = (() => {
   const t = new Uint8Array(256)
