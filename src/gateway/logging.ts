@@ -1,5 +1,5 @@
 import pino, { type DestinationStream, type Logger } from 'pino'
-import { maskSecrets } from '../secrets/mask.js'
+import { maskSecrets, warmMaskSecrets } from '../secrets/mask.js'
 
 /** Header names whose values never reach a log. */
 export const REDACTED_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']
@@ -33,6 +33,7 @@ export function createLogger(
   level: string,
   dest: DestinationStream = pino.destination({ dest: 2, sync: true }),
 ): Logger {
+  warmMaskSecrets() // secrets: the masking scanner is built here, at startup, not on the first line
   return pino(
     {
       level,
