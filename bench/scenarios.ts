@@ -303,10 +303,17 @@ export const SCENARIOS: readonly Scenario[] = [
     portcullisConfig: withAuthorizeOwnership,
   },
   {
+    // The baseline for leak-guard: the same ~20 KB JSON answer through the plain route (streamed).
+    name: 'plain-big',
+    proxies: ['portcullis'],
+    request: { method: 'GET', path: '/api/orders?big', headers: { accept: 'application/json' } },
+  },
+  {
     // leak-guard (block mode) scanning a ~20 KB JSON response; its reference is the same request on
     // the plain route (the response then streams, with leak-guard it is buffered and scanned).
     name: 'leak-guard',
     maxRatio: 1.3,
+    reference: 'plain-big',
     proxies: ['portcullis'],
     request: { method: 'GET', path: '/api/orders?big', headers: { accept: 'application/json' } },
     portcullisConfig: (base) => {
