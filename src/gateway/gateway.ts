@@ -16,6 +16,7 @@ import { admit, next } from './connection.js'
 import { GatewayContext, kCtx, type ResWithCtx } from './context.js'
 import { GatewayError } from './errors.js'
 import { canonicalizeTarget, checkFraming, parseHost } from './hygiene.js'
+import { type H2Response, kHttp2, type MaybeH2 } from './http2/messages.js'
 import { routeWithOverride } from './method-override.js' // method-override:
 import { LogPhase, runRequestPhase } from './phases.js'
 import { preflightRoute } from './preflight.js' // cors:
@@ -31,6 +32,8 @@ export interface ListenerInfo {
   name: string
   secure: boolean
   maxHeaderCount: number
+  /** http2: the listener's HTTP/2 header list limit (hygiene enforces it on HTTP/2 requests). */
+  maxHeaderListSize?: number
 }
 
 /** A request for `Gateway.inject`. */
@@ -122,7 +125,9 @@ export class Gateway {
 
   /** Handles one request from a listener. Never throws. */
   handle(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo): void {
-    if (admit(req, res, listener) === 'start') this.start(req, res, listener)
+    // http2: streams are independent; the pipelining queue is HTTP/1's.
+    if ((req as MaybeH2)[kHttp2] !== undefined) this.start(req, res, listener)
+    else if (admit(req, res, listener) === 'start') this.start(req, res, listener)
   }
 
   /**
@@ -153,7 +158,7 @@ export class Gateway {
   private start(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo): void {
     const ctx = this.context(req, res, listener)
     try {
-      checkFraming(req, listener.maxHeaderCount)
+      checkFraming(req, listener.maxHeaderCount, listener.maxHeaderListSize)
       this.route(ctx)
     } catch (err) {
       this.fail(ctx, err)
@@ -192,8 +197,11 @@ export class Gateway {
     ctx.logDurationMs = performance.now() - ctx.startTime
     ctx.logStatus = ctx.rawAnswer?.status ?? (aborted && !res.headersSent ? 499 : res.statusCode)
     ctx.logAborted = ctx.rawAnswer === undefined && aborted
-    ctx.logBytesOut = (ctx.socket.bytesWritten ?? 0) - ctx.bytesWrittenAtStart
+    ctx.logBytesOut = ctx.h2
+      ? (res as unknown as H2Response).bodyBytes // http2: the stream's DATA bytes
+      : (ctx.socket.bytesWritten ?? 0) - ctx.bytesWrittenAtStart
     this.logPhase.enqueue(ctx)
+    if (ctx.h2) return
     const queued = next<ListenerInfo>(ctx.socket, res)
     if (queued !== undefined) this.handle(queued.req, queued.res, queued.listener)
   }
