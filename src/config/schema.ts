@@ -87,7 +87,7 @@ export const Http2Config = Type.Object(
       maximum: 1000,
       default: 100,
       description:
-        'SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may have open at once on one connection; more are refused (REFUSED_STREAM).',
+        'SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may have open at once on one connection. A client that opens more after acknowledging the setting loses the connection (GOAWAY); before, the extra stream is refused (REFUSED_STREAM).',
     }),
     maxHeaderListSize: Type.Integer({
       minimum: 1024,
