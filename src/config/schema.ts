@@ -400,6 +400,34 @@ export const RouteConfig = Type.Object(
           'Request body buffering (the defense against slow uploads that would hold every upstream connection).',
       },
     ),
+    websocket: Type.Optional(
+      Type.Object(
+        {
+          idleTimeoutMs: Type.Integer({
+            minimum: 1000,
+            default: 60000,
+            description:
+              'A WebSocket connection with no byte in either direction for this long is closed (ping/pong frames count as traffic).',
+          }),
+          maxConnections: Type.Integer({
+            minimum: 1,
+            default: 1000,
+            description: 'WebSocket connections open at once on this route; more get 503 GW_ERR_OVERLOADED.',
+          }),
+          maxConnectionsPerClient: Type.Integer({
+            minimum: 1,
+            default: 20,
+            description:
+              'WebSocket connections open at once on this route from one client address (after `trustedProxies`); more get 429 GW_ERR_CONCURRENCY_LIMITED.',
+          }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "WebSocket pass-through on this route (see docs/websocket.md): a GET with `Upgrade: websocket` goes through the route's request phase (authentication, ip-filter, rate limits, authorize…) like any request; if it passes, the upstream's 101 and then the connection's bytes are relayed both ways. `{}` turns it on with the defaults. Without it, upgrades get 501.",
+        },
+      ),
+    ),
     responseBodyLimit: Type.Integer({
       minimum: 0,
       default: 10485760,

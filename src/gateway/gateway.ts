@@ -9,6 +9,7 @@
  * Runtime and swaps it in; each request keeps the runtime it started with until its log phase ran.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { RequestAudit } from '../audit/request.js'
 import type { GatewayConfig } from '../config/schema.js'
 import { clientAddress, requestIdFor } from './client-ip.js'
@@ -23,6 +24,7 @@ import { preflightRoute } from './preflight.js' // cors:
 import { Responder } from './respond.js'
 import { type CompiledRoute, type GatewayDeps, Runtime } from './runtime.js'
 import { Forwarder } from './upstream/forward.js'
+import { handshakeResponse, Tunnels } from './websocket/tunnel.js' // websocket:
 
 export type { GatewayDeps } from './runtime.js'
 export { preparePolicies } from './runtime.js'
@@ -62,6 +64,8 @@ export class Gateway {
   private readonly responder: Responder
   private readonly forwarder: Forwarder
   private readonly logPhase: LogPhase
+  /** websocket: the open WebSocket tunnels (websocket/tunnel.ts). */
+  readonly tunnels: Tunnels
   /** Per-request audit records (undefined when the audit log is off). */
   readonly audit: RequestAudit | undefined
   /** Set when shutdown starts: answers close their connections, no retries. */
@@ -82,6 +86,7 @@ export class Gateway {
       draining,
     })
     this.forwarder = new Forwarder(this.responder, draining)
+    this.tunnels = new Tunnels(deps.logger)
     this.forwarder.inventory = deps.inventory // inventory:
     this.logPhase = new LogPhase({
       logger: deps.logger,
@@ -108,12 +113,14 @@ export class Gateway {
     const prev = this.runtime
     next.start()
     this.runtime = next
+    this.tunnels.retain(next) // websocket: close the tunnels of routes the reload removed
     void prev.retire()
   }
 
   /** Closes upstream pools and policies; waits for in-flight requests up to the caller's deadline. */
   async close(force: boolean): Promise<void> {
     this.logPhase.flush()
+    this.tunnels.closeAll() // websocket:
     if (force) await this.runtime.destroy()
     else await this.runtime.retire()
   }
@@ -128,6 +135,32 @@ export class Gateway {
     // http2: streams are independent; the pipelining queue is HTTP/1's.
     if ((req as MaybeH2)[kHttp2] !== undefined) this.start(req, res, listener)
     else if (admit(req, res, listener) === 'start') this.start(req, res, listener)
+  }
+
+  /**
+   * websocket: a WebSocket handshake (Node's 'upgrade' event). It goes through hygiene, routing and
+   * the route's request phase as any request, answered on a response written to its socket when
+   * refused; when it passes, the route's `websocket` settings decide and the tunnel is opened
+   * (websocket/tunnel.ts). Never throws.
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerInfo): void {
+    const ctx = this.context(req, handshakeResponse(req, socket), listener)
+    try {
+      checkFraming(req, listener.maxHeaderCount, listener.maxHeaderListSize)
+      this.route(ctx)
+      if ((ctx.route as CompiledRoute).config.websocket === undefined) {
+        throw new GatewayError('GW_ERR_NOT_IMPLEMENTED', { detail: 'WebSocket is not enabled on this route' })
+      }
+    } catch (err) {
+      this.fail(ctx, err)
+      return
+    }
+    runRequestPhase(
+      ctx,
+      (ctx.route as CompiledRoute).requestHooks,
+      (c) => this.tunnels.connect(c, head, this.fail),
+      this.fail,
+    )
   }
 
   /**

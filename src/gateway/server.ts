@@ -17,6 +17,7 @@ import { kCtx, type ResWithCtx } from './context.js'
 import { type ErrorCode, GatewayError, rawProblemResponse } from './errors.js'
 import { gatewayH2Handlers, H2Front } from './http2/listener.js'
 import type { GatewayMetrics } from './metrics.js'
+import { isWebSocketUpgrade } from './websocket/tunnel.js'
 import { ListenerTls, listenerTls } from './tls.js'
 
 export interface RunningListener {
@@ -155,13 +156,19 @@ export async function startListener(
   // Count headers ourselves (Node silently drops those over maxHeadersCount): keep one more.
   server.maxHeadersCount = l.maxHeaderCount + 1
   server.on('clientError', onClientError(deps.logger, deps.metrics))
-  // No WebSocket / h2c upgrades and no CONNECT tunnels: answered from the catalogue, then closed.
+  // No h2c (or other non-WebSocket) upgrades and no CONNECT tunnels: answered from the catalogue, then closed.
   const refuseRaw = (code: ErrorCode, detail: string) => (_req: http.IncomingMessage, socket: Socket) => {
     deps.metrics.denials.labels(code).inc()
     socket.end(rawProblemResponse(new GatewayError(code, { detail }), requestIdFor(undefined)))
     socket.destroySoon()
   }
-  server.on('upgrade', refuseRaw('GW_ERR_NOT_IMPLEMENTED', 'protocol upgrades are not proxied'))
+  // websocket: WebSocket handshakes go through the core (routes with `websocket:` relay them);
+  // other upgrades (h2c, anything else) are refused.
+  const refuseUpgrade = refuseRaw('GW_ERR_NOT_IMPLEMENTED', 'protocol upgrades are not proxied')
+  server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+    if (isWebSocketUpgrade(req)) gateway.upgrade(req, socket, head, info)
+    else refuseUpgrade(req, socket)
+  })
   server.on('connect', refuseRaw('GW_ERR_METHOD_NOT_ALLOWED', 'CONNECT is not proxied'))
   // An Expect other than 100-continue: the gateway's own 417, through its pipeline (request id,
   // access log, metrics), instead of Node's empty one.
