@@ -6,6 +6,8 @@
  *   binary message); a missing or invalid token gets 401 before any upgrade (the upstream never
  *   sees the handshake);
  * - a route without `websocket:` answers 501 to a handshake, and forwards nothing;
+ * - ip-filter (403) and rate-limit (429) apply to the handshake; an upstream that answers 200
+ *   instead of 101 opens no tunnel (502);
  * - caps: `maxConnectionsPerClient` (429) and `maxConnections` (503); a slot is free again once
  *   its connection closed;
  * - the idle timeout closes a silent connection;
@@ -18,10 +20,13 @@ import { after, before, describe, it } from 'node:test'
 import { SignJWT } from 'jose'
 import WebSocket, { WebSocketServer } from 'ws'
 import { startTestGateway, type TestGateway } from './helpers/servers.js'
+import { startUpstream, type TestUpstream } from './helpers/upstream.js'
 
 const SECRET = 'websocket-test-secret-0123456789abcdefgh'
 
 let upstream: WebSocketServer
+/** An HTTP server that answers every request (upgrades included) with 200: it never upgrades. */
+let plain: TestUpstream
 /** Handshakes the upstream accepted: their request path. */
 const handshakes: string[] = []
 let gw: TestGateway
@@ -33,7 +38,9 @@ function config(upPort: number, withGone: boolean): string {
   - { name: public, host: 127.0.0.1, port: 0 }
   - { name: short, host: 127.0.0.1, port: 0, headersTimeoutMs: 300, requestTimeoutMs: 300, keepAliveTimeoutMs: 200 }
 admin: { enabled: false }
-upstreams: { up: { targets: [ { url: "http://127.0.0.1:${upPort}" } ] } }
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:${upPort}" } ] }
+  plainhttp: { targets: [ { url: "${plain.url}" } ] }
 routes:
   - name: chat
     match: { pathPrefix: /chat }
@@ -46,6 +53,17 @@ routes:
         audience: api
         keys:
           - jwk: '{"kty":"oct","k":"${Buffer.from(SECRET).toString('base64url')}"}'
+  - name: denied
+    match: { pathPrefix: /denied }
+    upstream: up
+    websocket: {}
+    policies: { ip-filter: { deny: [127.0.0.0/8] } }
+  - name: limited
+    match: { pathPrefix: /limited }
+    upstream: up
+    websocket: {}
+    policies: { rate-limit: { limits: [ { rate: 2, per: minute } ] } }
+  - { name: refuses, match: { pathPrefix: /refuses }, upstream: plainhttp, websocket: {} }
   - { name: quiet, match: { pathPrefix: /quiet }, upstream: up, websocket: { idleTimeoutMs: 1000 } }
 ${withGone ? '  - { name: gone, match: { pathPrefix: /gone }, upstream: up, websocket: { maxConnections: 2 } }\n' : ''}  - { name: plain, match: { pathPrefix: / }, upstream: up }
 accessLog: { enabled: false }
@@ -55,6 +73,7 @@ log: { level: silent }
 }
 
 before(async () => {
+  plain = await startUpstream()
   upstream = new WebSocketServer({ host: '127.0.0.1', port: 0 })
   await new Promise<void>((r) => upstream.once('listening', r))
   upstream.on('connection', (ws, req) => {
@@ -74,6 +93,7 @@ after(async () => {
   await gw?.close()
   for (const c of upstream?.clients ?? []) c.terminate()
   await new Promise<void>((r) => (upstream ? upstream.close(() => r()) : r()))
+  await plain?.close()
 })
 
 const wsUrl = (path: string) => `ws://127.0.0.1:${gw.port}${path}`
@@ -163,6 +183,38 @@ describe('a WebSocket route with JWT auth', () => {
     assert.equal(r.status, 501)
     assert.equal(JSON.parse(r.body).code, 'GW_ERR_NOT_IMPLEMENTED')
     assert.equal(handshakes.length, before)
+  })
+})
+
+describe('other request-phase policies on the handshake', () => {
+  it('ip-filter: a denied address gets 403, nothing upgraded', async () => {
+    const before = handshakes.length
+    const r = await connect('/denied/x')
+    assert.ok('status' in r)
+    assert.equal(r.status, 403)
+    assert.equal(JSON.parse(r.body).code, 'GW_ERR_IP_NOT_ALLOWED')
+    assert.equal(handshakes.length, before)
+  })
+
+  it('rate-limit: handshakes count as requests (2 per minute: the third gets 429)', async () => {
+    const a = await open('/limited/1')
+    const b = await open('/limited/2')
+    const c = await connect('/limited/3')
+    assert.ok('status' in c)
+    assert.equal(c.status, 429)
+    assert.equal(JSON.parse(c.body).code, 'GW_ERR_RATE_LIMITED')
+    await closeAll(a, b)
+  })
+
+  it('an upstream that answers 200 instead of 101 gets no tunnel: 502, connection closed', async () => {
+    // The "WebSocket smuggling" shape: a proxy that keeps the connection open as a tunnel after a
+    // failed upgrade lets the client talk to the upstream unchecked. Only a 101 opens a tunnel.
+    const r = await connect('/refuses/x')
+    assert.ok('status' in r)
+    assert.equal(r.status, 502)
+    assert.equal(JSON.parse(r.body).code, 'GW_ERR_UPSTREAM_UNAVAILABLE')
+    assert.ok(plain.received.includes('/refuses/x'), 'the upstream saw the handshake')
+    assert.equal(gw.running.gateway.tunnels.size, 0)
   })
 })
 
