@@ -218,6 +218,31 @@ describe('other request-phase policies on the handshake', () => {
   })
 })
 
+describe('hostile handshakes', () => {
+  it('a handshake pipelined behind a request in progress closes the connection; the gateway serves on', async () => {
+    // Node hands the upgrade over while the first response is still being written on the socket:
+    // answering it there would throw (ERR_HTTP_SOCKET_ASSIGNED) and, uncaught, stop the process.
+    const { connect: tcp } = await import('node:net')
+    const s = tcp(gw.port, '127.0.0.1')
+    const gone = new Promise<void>((r) => s.on('close', () => r()))
+    s.on('error', () => undefined)
+    s.write(
+      'GET /plain-slow HTTP/1.1\r\nHost: x\r\n\r\n' +
+        'GET /quiet/p HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    )
+    const timedOut = await Promise.race([
+      gone.then(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), 10_000).unref()),
+    ])
+    s.destroy()
+    assert.equal(timedOut, false, 'the gateway closed the connection')
+    const ws = await open('/quiet/after')
+    assert.equal((await echo(ws, 'alive')).toString(), 'alive')
+    await closeAll(ws)
+  })
+})
+
 describe('caps and timeouts', () => {
   it('maxConnectionsPerClient: the third connection from one client gets 429; a slot frees on close', async () => {
     const auth = { authorization: `Bearer ${token}` }

@@ -144,7 +144,9 @@ export class Gateway {
    * (websocket/tunnel.ts). Never throws.
    */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerInfo): void {
-    const ctx = this.context(req, handshakeResponse(req, socket), listener)
+    const res = handshakeResponse(req, socket)
+    if (res === undefined) return // pipelined behind a response in progress: closed
+    const ctx = this.context(req, res, listener)
     try {
       checkFraming(req, listener.maxHeaderCount, listener.maxHeaderListSize)
       this.route(ctx)

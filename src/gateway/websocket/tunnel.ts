@@ -36,12 +36,20 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
 /**
  * A ServerResponse written to an upgrade request's raw socket, so that the core answers a refused
  * handshake as it answers any request (status, problem body, request id, log). The connection
- * closes after such an answer.
+ * closes after such an answer. Undefined (and the connection closed) when the handshake was
+ * pipelined behind a response still in progress.
  */
-export function handshakeResponse(req: IncomingMessage, socket: Duplex): ServerResponse {
+export function handshakeResponse(req: IncomingMessage, socket: Duplex): ServerResponse | undefined {
   const res = new http.ServerResponse(req)
   res.shouldKeepAlive = false
-  res.assignSocket(socket as Socket)
+  try {
+    res.assignSocket(socket as Socket)
+  } catch {
+    // ERR_HTTP_SOCKET_ASSIGNED: the handshake was pipelined behind a request whose response is
+    // still being written on this socket. Nothing can be answered in order: the connection is closed.
+    socket.destroy()
+    return undefined
+  }
   res.once('finish', () => (socket as Socket).destroySoon())
   return res
 }
