@@ -243,6 +243,40 @@ describe('hostile handshakes', () => {
   })
 })
 
+/** A raw handshake on a new connection; the status line the gateway answered, or '' when it closed without one. */
+async function rawHandshake(lines: string[]): Promise<string> {
+  const { connect: tcp } = await import('node:net')
+  const s = tcp(gw.port, '127.0.0.1')
+  s.on('error', () => undefined)
+  let got = ''
+  s.on('data', (d: Buffer) => {
+    got += d.toString('latin1')
+  })
+  const gone = new Promise<void>((r) => s.on('close', () => r()))
+  s.write(`${lines.join('\r\n')}\r\n\r\n`)
+  await Promise.race([gone, new Promise((r) => setTimeout(r, 10_000).unref())])
+  s.destroy()
+  return got.split('\r\n')[0] ?? ''
+}
+
+describe('malformed handshakes', () => {
+  const base = ['GET /quiet/m HTTP/1.1', 'Host: x', 'Upgrade: websocket', 'Connection: Upgrade']
+  const key = ['Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13']
+  it('a handshake with a body (Content-Length or Transfer-Encoding) gets 400, nothing upgraded', async () => {
+    const before = handshakes.length
+    assert.match(await rawHandshake([...base, ...key, 'Content-Length: 5']), /^HTTP\/1\.1 400 /)
+    assert.match(await rawHandshake([...base, ...key, 'Transfer-Encoding: chunked']), /^HTTP\/1\.1 400 /)
+    assert.equal(handshakes.length, before)
+  })
+  it('a handshake without Sec-WebSocket-Key or -Version gets 400', async () => {
+    assert.match(await rawHandshake([...base, 'Sec-WebSocket-Version: 13']), /^HTTP\/1\.1 400 /)
+    assert.match(
+      await rawHandshake([...base, 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']),
+      /^HTTP\/1\.1 400 /,
+    )
+  })
+})
+
 describe('caps and timeouts', () => {
   it('maxConnectionsPerClient: the third connection from one client gets 429; a slot frees on close', async () => {
     const auth = { authorization: `Bearer ${token}` }

@@ -24,7 +24,7 @@ import { preflightRoute } from './preflight.js' // cors:
 import { Responder } from './respond.js'
 import { type CompiledRoute, type GatewayDeps, Runtime } from './runtime.js'
 import { Forwarder } from './upstream/forward.js'
-import { handshakeResponse, Tunnels } from './websocket/tunnel.js' // websocket:
+import { checkHandshake, handshakeResponse, Tunnels } from './websocket/tunnel.js' // websocket:
 
 export type { GatewayDeps } from './runtime.js'
 export { preparePolicies } from './runtime.js'
@@ -149,6 +149,7 @@ export class Gateway {
     const ctx = this.context(req, res, listener)
     try {
       checkFraming(req, listener.maxHeaderCount, listener.maxHeaderListSize)
+      checkHandshake(req)
       this.route(ctx)
       if ((ctx.route as CompiledRoute).config.websocket === undefined) {
         throw new GatewayError('GW_ERR_NOT_IMPLEMENTED', { detail: 'WebSocket is not enabled on this route' })

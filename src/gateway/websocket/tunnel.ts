@@ -54,6 +54,26 @@ export function handshakeResponse(req: IncomingMessage, socket: Duplex): ServerR
   return res
 }
 
+/**
+ * What a handshake must look like before it is routed (RFC 6455 §4.1): no body (bytes after the
+ * head are WebSocket frames, and a body there would be relayed as such), a `Sec-WebSocket-Key` and
+ * a `Sec-WebSocket-Version`. Throws a GatewayError (400).
+ */
+export function checkHandshake(req: IncomingMessage): void {
+  const h = req.headers
+  if (
+    h['transfer-encoding'] !== undefined ||
+    (h['content-length'] !== undefined && h['content-length'] !== '0')
+  ) {
+    throw new GatewayError('GW_ERR_BAD_REQUEST', { detail: 'a WebSocket handshake has no body' })
+  }
+  if (typeof h['sec-websocket-key'] !== 'string' || typeof h['sec-websocket-version'] !== 'string') {
+    throw new GatewayError('GW_ERR_BAD_REQUEST', {
+      detail: 'a WebSocket handshake needs Sec-WebSocket-Key and Sec-WebSocket-Version',
+    })
+  }
+}
+
 /** Response fields that are not the upstream's to pass on (the 101's own are written here). */
 const HOP_BY_HOP_101 = new Set([
   'connection',
