@@ -14,11 +14,14 @@
  * - a reload that removes a route closes its connections, and leaves the other routes' open.
  */
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { SignJWT } from 'jose'
 import WebSocket, { WebSocketServer } from 'ws'
+import { tempDir } from './helpers/process.js'
 import { startTestGateway, type TestGateway } from './helpers/servers.js'
 import { startUpstream, type TestUpstream } from './helpers/upstream.js'
 
@@ -27,6 +30,8 @@ const SECRET = 'websocket-test-secret-0123456789abcdefgh'
 let upstream: WebSocketServer
 /** An HTTP server that answers every request (upgrades included) with 200: it never upgrades. */
 let plain: TestUpstream
+/** The TLS listener's throw-away certificate. */
+let certDir = ''
 /** Handshakes the upstream accepted: their request path. */
 const handshakes: string[] = []
 let gw: TestGateway
@@ -37,6 +42,7 @@ function config(upPort: number, withGone: boolean): string {
   return `listeners:
   - { name: public, host: 127.0.0.1, port: 0 }
   - { name: short, host: 127.0.0.1, port: 0, headersTimeoutMs: 300, requestTimeoutMs: 300, keepAliveTimeoutMs: 200 }
+  - { name: tlsh2, host: 127.0.0.1, port: 0, tls: { cert: "${join(certDir, 'c.pem')}", key: "${join(certDir, 'k.key')}" }, http2: {} }
 admin: { enabled: false }
 upstreams:
   up: { targets: [ { url: "http://127.0.0.1:${upPort}" } ] }
@@ -73,6 +79,17 @@ log: { level: silent }
 }
 
 before(async () => {
+  certDir = tempDir('pc-ws-')
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost'].concat([
+      '-keyout',
+      join(certDir, 'k.key'),
+      '-out',
+      join(certDir, 'c.pem'),
+    ]),
+    { stdio: 'ignore' },
+  )
   plain = await startUpstream()
   upstream = new WebSocketServer({ host: '127.0.0.1', port: 0 })
   await new Promise<void>((r) => upstream.once('listening', r))
@@ -174,6 +191,28 @@ describe('a WebSocket route with JWT auth', () => {
     assert.equal(bad.status, 401)
     assert.equal(JSON.parse(bad.body).code, 'GW_ERR_AUTH_INVALID')
     assert.equal(handshakes.length, before, 'no handshake reached the upstream')
+  })
+
+  it('wss on a TLS listener that also serves HTTP/2 (a WebSocket client speaks HTTP/1.1 there)', async () => {
+    const l = gw.running.listeners.find((x) => x.name === 'tlsh2')
+    assert.ok(l)
+    const ws = new WebSocket(`${l.url.replace('https', 'wss')}/chat/tls`, {
+      headers: { authorization: `Bearer ${token}` },
+      rejectUnauthorized: false,
+    })
+    await new Promise((r, j) => {
+      ws.once('open', r)
+      ws.once('error', j)
+    })
+    assert.equal((await echo(ws, 'over tls')).toString(), 'over tls')
+    await closeAll(ws)
+    const refused = new WebSocket(`${l.url.replace('https', 'wss')}/chat/tls`, { rejectUnauthorized: false })
+    const status = await new Promise<number>((r, j) => {
+      refused.once('unexpected-response', (_q, res) => r(res.statusCode ?? 0))
+      refused.once('open', () => j(new Error('opened without a token')))
+      refused.once('error', j)
+    })
+    assert.equal(status, 401)
   })
 
   it('a route without `websocket:` answers 501 and forwards nothing', async () => {
