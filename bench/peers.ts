@@ -1,6 +1,6 @@
 // The proxies under test ("peers"): how each is started (pinned to the proxy CPU), where it listens, and
 // which process tree its CPU time is read from.
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
 import { type Child, findExecutable, freePort, spawnChild, waitForHttp } from './children.js'
@@ -33,6 +33,11 @@ export interface RunningPeer {
   /** utime+stime (clock ticks) of the process(es) whose CPU is attributed to this peer */
   cpuTicks: () => number
   stop: () => Promise<void>
+  /**
+   * What the proxy refused so far, from its access log (`status code × count`), to say what a
+   * run's non-2xx were; only where the bench can read the proxy's log (Portcullis)
+   */
+  refusals?: () => string
 }
 
 export type StartResult = { ok: true; peer: RunningPeer } | { ok: false; why: string; permanent: boolean }
@@ -216,7 +221,35 @@ async function startPortcullis(ctx: PeerContext): Promise<StartResult> {
   // the access log of a run is not needed afterwards; dropping it keeps the temp dir small
   const r = await ready('portcullis', child, listenerPort, () => rmSync(accessLogPath, { force: true }))
   // a gateway that does not come up is not retried in later rounds
-  return r.ok ? r : { ...r, why: `did not come up: ${r.why}`, permanent: true }
+  if (!r.ok) return { ...r, why: `did not come up: ${r.why}`, permanent: true }
+  return { ok: true, peer: { ...r.peer, refusals: () => accessLogRefusals(accessLogPath) } }
+}
+
+/**
+ * The non-2xx answers in a Portcullis access log (one JSON line per request, buffered: the last
+ * lines may not be written yet), as `status code × count`, most frequent first.
+ */
+export function accessLogRefusals(path: string): string {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch {
+    return 'no access log'
+  }
+  const counts = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    const m = /"status":(\d{3})[,}]/.exec(line)
+    if (!m || m[1]?.startsWith('2')) continue
+    const code = /"code":"([A-Z_]+)"/.exec(line)?.[1] ?? ''
+    const key = `${m[1]} ${code}`.trim()
+    counts.set(key, (counts.get(key) ?? 0) + 1)
+  }
+  return (
+    [...counts]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => `${k} x ${n}`)
+      .join(', ') || 'none logged yet'
+  )
 }
 
 /** Starts one proxy; `direct` starts nothing and points at the upstream (whose CPU is then reported). */

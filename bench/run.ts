@@ -291,7 +291,8 @@ async function benchPeer(
   )
   const warm = await runLoad(b, peer.origin, scenario, b.opts.warmupS)
   if (warm.non2xx > 0 || warm.socketErrors > 0) {
-    log(`${label} warm-up: ${warm.non2xx} non-2xx, ${warm.socketErrors} socket errors`)
+    const what = warm.non2xx > 0 && peer.refusals ? ` (access log: ${peer.refusals()})` : ''
+    log(`${label} warm-up: ${warm.non2xx} non-2xx${what}, ${warm.socketErrors} socket errors`)
   }
   for (let attempt = 1; ; attempt++) {
     const r = await measuredRun(b, scenario, peer, round, attempt, referenceFor)
@@ -308,7 +309,8 @@ async function benchPeer(
     if (r.non2xx > 0 || r.socket_errors > 0) {
       loud(
         `WARNING: ${peer.kind} (${scenario.name}, round ${round}): ${r.non2xx} non-2xx responses and ` +
-          `${r.socket_errors} socket errors out of ${r.requests} requests; both must be 0`,
+          `${r.socket_errors} socket errors out of ${r.requests} requests; both must be 0` +
+          (r.non2xx > 0 && peer.refusals ? ` (access log since the start: ${peer.refusals()})` : ''),
       )
     }
     return
@@ -657,7 +659,7 @@ async function latencyPhase(
     }
   }
   log(
-    `\nlatency phase: ${b.opts.latencyRounds} rounds at ${rate} requests/s (half the plain route's capacity), ` +
+    `\nlatency phase: ${b.opts.latencyRounds} rounds at ${rate} requests/s (${b.opts.latencyRate === undefined ? "half the plain route's capacity" : '--latency-rate'}), ` +
       `${b.opts.warmupS} s warm-up + ${b.opts.latencyDurationS} s each, ${LATENCY_CONNECTIONS} connections`,
   )
   const random = prng(b.opts.seed + 1)
@@ -778,7 +780,8 @@ async function latencyRuns(
     if (rec.non2xx > 0 || rec.errors > 0) {
       loud(
         `WARNING: ${peer.kind} (${scenario.name}, latency round ${round}): ${rec.non2xx} non-2xx responses and ` +
-          `${rec.errors} errors out of ${rec.scheduled} requests; both must be 0`,
+          `${rec.errors} errors out of ${rec.scheduled} requests; both must be 0` +
+          (rec.non2xx > 0 && peer.refusals ? ` (access log since the start: ${peer.refusals()})` : ''),
       )
     }
     return
