@@ -322,6 +322,7 @@ async function main(): Promise<number> {
   if (!opts) return 0
   if (!existsSync('/proc/self/stat')) throw new Error('the bench needs Linux /proc')
 
+  proxiesNode = nodeVersion(opts.nodeBin)
   log(`portcullis bench: ${machineLine()}`)
   if (!findExecutable('taskset')) {
     log('taskset not found (apt-get install util-linux): running unpinned, figures are less reliable')
@@ -366,7 +367,6 @@ async function main(): Promise<number> {
   const loadgen: LoadGenerator = wrk(wrkBin as string, tmpDir)
   log(`load generator: ${loadgen.describe(opts.connections)}`)
   if (usesNginx) log(`nginx: ${nginxBinary()}`)
-  proxiesNode = nodeVersion(opts.nodeBin)
   log(`proxies' Node.js: ${proxiesNode} (${opts.nodeBin})`)
 
   const skipped = new Map<ProxyKind, string>()
