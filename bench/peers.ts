@@ -24,6 +24,8 @@ export interface PeerContext {
    * measured runs' limit)
    */
   rateLimitPerMinute?: number
+  /** Node.js arguments before the gateway's script (`--profile`: --cpu-prof) */
+  portcullisNodeArgs?: string[]
 }
 
 export interface RunningPeer {
@@ -214,7 +216,8 @@ async function startPortcullis(ctx: PeerContext): Promise<StartResult> {
   }
   const configPath = join(ctx.tmpDir, 'portcullis.yaml')
   writeFileSync(configPath, stringify(config))
-  const child = spawnChild('portcullis', ctx.nodeBin, [bin, 'serve', '--config', configPath], {
+  const args = [...(ctx.portcullisNodeArgs ?? []), bin, 'serve', '--config', configPath]
+  const child = spawnChild('portcullis', ctx.nodeBin, args, {
     cpu: ctx.proxyCpu,
     cwd: ctx.repoRoot,
   })

@@ -3,11 +3,11 @@
 //
 // Options: --rounds N (5)  --duration S (10)  --warmup S (3)  --connections N (50)  --seed N
 //          --proxies a,b,...  --scenarios a,b,...  --node PATH|20|24  --latency-rounds N (3)
-//          --latency-duration S (10)  --latency-rate RPS  --keep-tmp  --help
+//          --latency-duration S (10)  --latency-rate RPS  --profile DIR  --keep-tmp  --help
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, release, tmpdir } from 'node:os'
-import { basename, dirname, join } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import {
@@ -70,6 +70,8 @@ interface Options {
   proxies: ProxyKind[]
   scenarios: Scenario[]
   keepTmp: boolean
+  /** `--profile DIR`: the gateway runs with --cpu-prof, its profiles in DIR/<scenario>/ */
+  profileDir: string | undefined
   /** the Node.js binary the gateway and the Node peers run on */
   nodeBin: string
   latencyRounds: number
@@ -81,10 +83,12 @@ interface Options {
 const USAGE = `usage: npm run bench -- [--rounds N] [--duration S] [--warmup S] [--connections N] [--seed N]
                        [--proxies ${PROXY_KINDS.join(',')}] [--scenarios ${SCENARIOS.map((s) => s.name).join(',')}]
                        [--node PATH|20|24] [--latency-rounds N] [--latency-duration S] [--latency-rate RPS]
-                       [--keep-tmp]
+                       [--profile DIR] [--keep-tmp]
   --node: the Node.js the gateway and the Node peers run on (default: $NODE_BIN, else this node);
           24 is the one \`npm run bench:deps\` installs in .bench/node24
-  --latency-rounds 0: no latency phase`
+  --latency-rounds 0: no latency phase
+  --profile DIR: the gateway runs with node --cpu-prof (profiles in DIR/<scenario>/; summarise one with
+          node dist/bench/profile-summary.js FILE); its CPU figures then include the profiler's cost`
 
 function positiveInt(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt
@@ -105,6 +109,7 @@ function parseOptions(argv: string[]): Options | undefined {
       proxies: { type: 'string' },
       scenarios: { type: 'string' },
       'keep-tmp': { type: 'boolean' },
+      profile: { type: 'string' },
       node: { type: 'string' },
       'latency-rounds': { type: 'string' },
       'latency-duration': { type: 'string' },
@@ -137,6 +142,7 @@ function parseOptions(argv: string[]): Options | undefined {
     proxies: proxies as ProxyKind[],
     scenarios,
     keepTmp: values['keep-tmp'] ?? false,
+    profileDir: values.profile === undefined ? undefined : resolve(values.profile),
     nodeBin: resolveNode(values.node ?? process.env.NODE_BIN),
     latencyRounds:
       values['latency-rounds'] === '0' ? 0 : positiveInt('latency-rounds', values['latency-rounds'], 3),
@@ -367,6 +373,11 @@ async function main(): Promise<number> {
   const loadgen: LoadGenerator = wrk(wrkBin as string, tmpDir)
   log(`load generator: ${loadgen.describe(opts.connections)}`)
   if (usesNginx) log(`nginx: ${nginxBinary()}`)
+  if (opts.profileDir !== undefined) {
+    loud(
+      `--profile: the gateway runs under the CPU profiler (profiles in ${opts.profileDir}); its CPU figures are not comparable`,
+    )
+  }
   log(`proxies' Node.js: ${proxiesNode} (${opts.nodeBin})`)
 
   const skipped = new Map<ProxyKind, string>()
@@ -433,6 +444,7 @@ async function main(): Promise<number> {
           proxyCpu: PROXY_CPU,
           scenario: job.scenario,
           nodeBin: opts.nodeBin,
+          ...profileArgs(opts, job.scenario),
         }
         const started = await startPeer(kind, ctx)
         if (!started.ok) {
@@ -618,7 +630,14 @@ function peerContext(b: Bench, scenario: Scenario): PeerContext {
     proxyCpu: PROXY_CPU,
     scenario,
     nodeBin: b.opts.nodeBin,
+    ...profileArgs(b.opts, scenario),
   }
+}
+
+/** The gateway's extra Node.js arguments under `--profile`. */
+function profileArgs(opts: Options, scenario: Scenario): Pick<PeerContext, 'portcullisNodeArgs'> {
+  if (opts.profileDir === undefined) return {}
+  return { portcullisNodeArgs: ['--cpu-prof', '--cpu-prof-dir', join(opts.profileDir, scenario.name)] }
 }
 
 /**
