@@ -39,9 +39,22 @@ function withBody(r: BenchRequest, body: string): BenchRequest {
   return { ...r, body }
 }
 
+/**
+ * Headers a security-headers layer adds to a proxied answer (Portcullis's security-headers and
+ * @fastify/helmet both do by default; values may differ: DENY / SAMEORIGIN). Checked on the 200,
+ * not on refusals: the gateway's own error answers carry `nosniff` with or without the policy.
+ */
+const SECURITY_HEADERS = [
+  'x-content-type-options',
+  'x-frame-options',
+  'referrer-policy',
+  'content-security-policy',
+]
+
 /** The legitimate answer: the order, without the support-only property, with the security headers. */
 function inspectGood(headers: Headers, body: string): string | undefined {
-  if (headers.get('x-content-type-options') !== 'nosniff') return 'no x-content-type-options: nosniff'
+  const missing = SECURITY_HEADERS.filter((h) => !headers.get(h))
+  if (missing.length > 0) return `no ${missing.join(', ')} (security headers)`
   let order: { customer?: Record<string, unknown> }
   try {
     order = JSON.parse(body) as typeof order
