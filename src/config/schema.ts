@@ -390,7 +390,7 @@ export const RouteConfig = Type.Object(
           minimum: 100,
           default: 10000,
           description:
-            "Longest pause between two parts of a request body being buffered (408 GW_ERR_REQUEST_TIMEOUT). The listener's requestTimeoutMs still bounds the whole request.",
+            "Longest pause between two parts of a request body while the gateway reads it, to buffer it before forwarding or for a policy that reads it (408 GW_ERR_REQUEST_TIMEOUT). The listener's requestTimeoutMs still bounds the whole request.",
         }),
       },
       {
