@@ -593,7 +593,11 @@ async function h2Exchange(
   )
   let outcome: H2Outcome
   if (res.status === undefined) {
-    assert.ok(res.rstCode !== undefined && res.rstCode !== 0, 'no answer: the stream was reset with an error')
+    // nghttp2 refuses the stream (RST_STREAM with an error) or, for some shapes in newer versions
+    // (Node 24), the whole connection (GOAWAY with an error): either way, no answer.
+    const streamReset = res.rstCode !== undefined && res.rstCode !== 0
+    const connReset = res.goaway !== undefined && res.goaway.code !== 0
+    assert.ok(streamReset || connReset, 'no answer: the stream or the connection was reset with an error')
     outcome = 'reset'
   } else if (res.status >= 400) {
     assert.ok(res.code?.startsWith('GW_ERR_'), `a refusal is the gateway's problem document (${res.status})`)
@@ -650,8 +654,11 @@ interface H2Shape {
   name: string
   headers: [string, string][]
   body?: string
-  /** reset: nghttp2 refuses the stream; refused: the gateway's problem (with this code); forwarded */
-  expect: 'reset' | { code: string } | 'forwarded'
+  /**
+   * reset: nghttp2 refuses the stream; refused: the gateway's problem (with this code); forwarded.
+   * `orReset`: newer nghttp2 versions (Node 24) refuse the shape themselves before the gateway sees it.
+   */
+  expect: 'reset' | { code: string; orReset?: true } | 'forwarded'
   /** For a forwarded shape: what the upstream must (not) see. */
   check?: (r: (typeof up.requests)[number]) => void
 }
@@ -734,7 +741,8 @@ const H2_SHAPES: H2Shape[] = [
       [':authority', 'user:pw@localhost'],
       [':path', '/public/a'],
     ],
-    expect: { code: 'GW_ERR_BAD_HEADER' },
+    // nghttp2 1.70 (Node 24) resets a :authority with userinfo itself; 1.61 (Node 20) passes it on.
+    expect: { code: 'GW_ERR_BAD_HEADER', orReset: true },
   },
   {
     name: 'unknown :scheme',
@@ -835,7 +843,9 @@ describe('HTTP/2-only shapes (a downgrade to HTTP/1.1)', () => {
     test(`${shape.name} → ${want}`, async () => {
       const r = await h2Exchange(shape.headers, shape.body ?? '')
       if (typeof shape.expect === 'string') assert.equal(r.outcome, shape.expect)
-      else {
+      else if (shape.expect.orReset && r.outcome === 'reset') {
+        // refused by nghttp2 before the gateway: nothing reached the upstream (h2Exchange checked)
+      } else {
         assert.equal(r.outcome, 'refused')
         assert.equal(r.code, shape.expect.code)
       }
