@@ -6,7 +6,7 @@
  *   binary message); a missing or invalid token gets 401 before any upgrade (the upstream never
  *   sees the handshake);
  * - a route without `websocket:` answers 501 to a handshake, and forwards nothing;
- * - ip-filter (403) and rate-limit (429) apply to the handshake; an upstream that answers 200
+ * - authorize (403 without the role), ip-filter (403) and rate-limit (429) apply to the handshake; an upstream that answers 200
  *   instead of 101 opens no tunnel (502);
  * - caps: `maxConnectionsPerClient` (429) and `maxConnections` (503); a slot is free again once
  *   its connection closed;
@@ -59,6 +59,18 @@ routes:
         audience: api
         keys:
           - jwk: '{"kty":"oct","k":"${Buffer.from(SECRET).toString('base64url')}"}'
+  - name: admin
+    match: { pathPrefix: /admin-ws }
+    upstream: up
+    websocket: {}
+    policies:
+      jwt-auth:
+        algorithms: [HS256]
+        issuer: https://issuer.example
+        audience: api
+        keys:
+          - jwk: '{"kty":"oct","k":"${Buffer.from(SECRET).toString('base64url')}"}'
+      authorize: { rules: [ { match: { pathPrefix: /admin-ws }, roles: [admin] } ] }
   - name: denied
     match: { pathPrefix: /denied }
     upstream: up
@@ -226,6 +238,27 @@ describe('a WebSocket route with JWT auth', () => {
 })
 
 describe('other request-phase policies on the handshake', () => {
+  it('authorize: a valid token without the role gets 403; one with it connects', async () => {
+    const before = handshakes.length
+    const r = await connect('/admin-ws/x', { authorization: `Bearer ${token}` })
+    assert.ok('status' in r)
+    assert.equal(r.status, 403)
+    assert.equal(handshakes.length, before)
+    const admin = await new SignJWT({
+      sub: 'root',
+      iss: 'https://issuer.example',
+      aud: 'api',
+      roles: ['admin'],
+    })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(SECRET))
+    const ws = await open('/admin-ws/x', { authorization: `Bearer ${admin}` })
+    assert.equal((await echo(ws, 'admin')).toString(), 'admin')
+    await closeAll(ws)
+  })
+
   it('ip-filter: a denied address gets 403, nothing upgraded', async () => {
     const before = handshakes.length
     const r = await connect('/denied/x')
