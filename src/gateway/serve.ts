@@ -1,6 +1,7 @@
 /**
  * Runs a gateway from a config file: listeners, admin, hot reload (SIGHUP and file change) and
- * graceful shutdown. The CLI's `serve` command is a thin wrapper; tests use this in-process.
+ * graceful shutdown. The CLI's `serve` command is a thin wrapper; tests use this in-process, and
+ * the package's programmatic entry (src/index.ts, `createGateway`) is built on `openGateway`.
  */
 import { createHash } from 'node:crypto'
 import { readFileSync, watch, type FSWatcher } from 'node:fs'
@@ -27,24 +28,35 @@ import { type RunningListener, reloadTls, startAdmin, startListener } from './se
 
 export interface RunningGateway {
   gateway: Gateway
+  /** The client-facing listeners (empty until `listen`). */
   listeners: RunningListener[]
+  /** The admin listener (undefined until `listen`, or when admin is off). */
   admin: RunningListener | undefined
   logger: Logger
+  metrics: GatewayMetrics
   /** The audit log (one per process, kept across reloads); undefined when off. */
   audit: AuditLog | undefined
   /**
    * Reloads the config file; resolves true when the new config is serving. `trigger` (signal,
-   * watch, …) goes into the reload's audit record.
+   * watch, …) goes into the reload's audit record. `text`: a new document for a gateway opened
+   * from text (`StartOptions.configText`); it replaces the old one once applied.
    */
-  reload(trigger?: string): Promise<boolean>
+  reload(trigger?: string, text?: string): Promise<boolean>
+  /** Starts the configured listeners and the admin listener (startGateway has done it already). */
+  listen(): Promise<void>
   /** Graceful shutdown: stop accepting, drain until the deadline, close. */
   close(): Promise<void>
 }
 
 export interface StartOptions {
-  /** Logger override (tests). */
+  /** Logger override (tests, embedding). */
   logger?: Logger
   env?: NodeJS.ProcessEnv
+  /**
+   * The config document itself (YAML or JSON). The config file is then neither read nor watched:
+   * its path only names the document in messages and anchors relative paths in it.
+   */
+  configText?: string
 }
 
 /** Closes the audit log, if any, when startGateway fails after opening it. */
@@ -62,9 +74,24 @@ function hashFile(file: string): string {
 
 /** Loads, validates and starts a gateway. Throws ConfigError with every problem when invalid. */
 export async function startGateway(configFile: string, opts: StartOptions = {}): Promise<RunningGateway> {
+  const running = await openGateway(configFile, opts)
+  await running.listen()
+  return running
+}
+
+/**
+ * Loads and validates a config and builds everything a gateway needs (store, audit log,
+ * detectors, inventory, the core) without listening: `inject` works at once, `listen()` starts
+ * the listeners. Throws ConfigError with every problem when invalid.
+ */
+export async function openGateway(configFile: string, opts: StartOptions = {}): Promise<RunningGateway> {
   const file = resolve(configFile)
+  let text = opts.configText
+  const fromText = text !== undefined
+  const hashSource = (): string =>
+    text !== undefined ? createHash('sha256').update(text).digest('hex') : hashFile(file)
   // The same loader as `config check` and reload: schema, rules, then every policy's checks.
-  const loaded = await loadGatewayConfig(file, { env: opts.env, logger: opts.logger })
+  const loaded = await loadGatewayConfig(file, { env: opts.env, logger: opts.logger, text })
   if (!loaded.config) throw new ConfigError(loaded.errors.map(formatProblem))
   let config: GatewayConfig = loaded.config
   // The config serving now, for the admin API's GET /v1/config (secrets redacted there).
@@ -92,7 +119,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   if (audit && config.audit.sink === 'stdout' && accessDest && config.accessLog.destination === 'stdout') {
     logger.warn('the audit log and the access log both write to stdout: their lines interleave')
   }
-  audit?.emit({ type: 'gateway.start', data: { configSha256: hashFile(file), pid: process.pid } })
+  audit?.emit({ type: 'gateway.start', data: { configSha256: hashSource(), pid: process.pid } })
   const requestAudit = audit
     ? new RequestAudit(audit, config.audit.events.authSuccess, config.audit.events.authFailureStatuses) // audit:
     : undefined
@@ -145,61 +172,73 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   let admin: RunningListener | undefined
   let ready = false
   let closing: Promise<void> | undefined
-  try {
-    for (const l of config.listeners) {
-      const running = await startListener(l, gateway, { logger, metrics, baseDir })
-      listeners.push(running)
-      logger.info({ listener: l.name, url: running.url }, 'listening')
-    }
-    if (config.admin.enabled) {
-      admin = await startAdmin(config.admin, {
-        metrics,
-        logger,
-        store,
-        alerts: detect?.alerts,
-        audit,
-        inventory,
-        telemetry,
-        effectiveConfig: () => effective,
-        notReady: () =>
-          !ready
-            ? 'starting'
-            : gateway.draining
-              ? 'draining'
-              : store.hasConnected?.() === false
-                ? 'the redis store has not connected yet'
-                : undefined,
-      })
-      logger.info({ url: admin.url }, 'admin listening')
-    }
-  } catch (err) {
-    await Promise.all(listeners.map((l) => l.close()))
-    await gateway.close(true)
-    detect?.close()
-    await inventory?.close()
-    await store.close().catch(() => undefined)
-    await closeQuietly(audit)
-    throw err
+  let listening: Promise<void> | undefined
+  const listen = (): Promise<void> => {
+    listening ??= startListening()
+    return listening
   }
-  ready = true
-  let lastHash = hashFile(file)
+  const startListening = async (): Promise<void> => {
+    if (closing) throw new Error('the gateway is closed')
+    try {
+      for (const l of config.listeners) {
+        const running = await startListener(l, gateway, { logger, metrics, baseDir })
+        listeners.push(running)
+        logger.info({ listener: l.name, url: running.url }, 'listening')
+      }
+      if (config.admin.enabled) {
+        admin = await startAdmin(config.admin, {
+          metrics,
+          logger,
+          store,
+          alerts: detect?.alerts,
+          audit,
+          inventory,
+          telemetry,
+          effectiveConfig: () => effective,
+          notReady: () =>
+            !ready
+              ? 'starting'
+              : gateway.draining
+                ? 'draining'
+                : store.hasConnected?.() === false
+                  ? 'the redis store has not connected yet'
+                  : undefined,
+        })
+        logger.info({ url: admin.url }, 'admin listening')
+      }
+    } catch (err) {
+      await Promise.all(listeners.map((l) => l.close()))
+      listeners.length = 0
+      await admin?.close()
+      admin = undefined
+      await close()
+      throw err
+    }
+    ready = true
+  }
+  let lastHash = hashSource()
 
   // Reloads run one at a time: preparing one may wait (remote documents), and a slow older one
   // must not be applied after a newer one.
   let reloading: Promise<unknown> = Promise.resolve()
-  const reload = (trigger = 'call'): Promise<boolean> => {
-    const run = reloading.then(() => reloadOnce(trigger))
+  const reload = (trigger = 'call', newText?: string): Promise<boolean> => {
+    if (newText !== undefined && !fromText)
+      return Promise.reject(new Error('this gateway reads its config file: reload() takes no document'))
+    const run = reloading.then(() => reloadOnce(trigger, newText))
     reloading = run.catch(() => undefined)
     return run
   }
-  const reloadOnce = async (trigger: string): Promise<boolean> => {
+  const reloadOnce = async (trigger: string, newText: string | undefined): Promise<boolean> => {
     if (closing) return false
-    const next = await loadGatewayConfig(file, { env: opts.env, logger })
+    const candidate = newText ?? text
+    const next = await loadGatewayConfig(file, { env: opts.env, logger, text: candidate })
+    const candidateHash =
+      candidate !== undefined ? createHash('sha256').update(candidate).digest('hex') : hashFile(file)
     const reloaded = (outcome: 'applied' | 'rejected', errors: number) =>
       audit?.emit({
         type: 'config.reload',
         decision: outcome === 'applied' ? 'allow' : 'deny',
-        data: { outcome, trigger, configSha256: hashFile(file), errors },
+        data: { outcome, trigger, configSha256: candidateHash, errors },
       })
     if (!next.config) {
       reloaded('rejected', next.errors.length)
@@ -246,7 +285,8 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     for (const w of next.warnings) logger.warn({ config: formatProblem(w) }, 'config warning')
     config = next.config
     effective = { config, secretPaths: next.secretPaths, loadedAt: Date.now() }
-    lastHash = hashFile(file)
+    text = candidate
+    lastHash = candidateHash
     metrics.reloads.labels('applied').inc()
     reloaded('applied', 0)
     logger.info('config reloaded')
@@ -256,7 +296,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   // Watch the directory, not the file: editors and config tools replace files by rename.
   let watcher: FSWatcher | undefined
   let debounce: NodeJS.Timeout | undefined
-  if (config.reload.watch) {
+  if (config.reload.watch && !fromText) {
     try {
       watcher = watch(dirname(file), { persistent: false }, (_event, name) => {
         if (name !== null && name !== basename(file)) return
@@ -319,5 +359,17 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     return closing
   }
 
-  return { gateway, listeners, admin, logger, audit, reload, close }
+  return {
+    gateway,
+    listeners,
+    get admin() {
+      return admin
+    },
+    logger,
+    metrics,
+    audit,
+    reload,
+    listen,
+    close,
+  }
 }
