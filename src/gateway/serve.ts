@@ -299,7 +299,9 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
   if (config.reload.watch && !fromText) {
     try {
       watcher = watch(dirname(file), { persistent: false }, (_event, name) => {
-        if (name !== null && name !== basename(file)) return
+        // A Kubernetes ConfigMap volume swaps its `..data` symlink, not the file (the content hash
+        // below tells whether this file changed).
+        if (name !== null && name !== basename(file) && name !== '..data') return
         clearTimeout(debounce)
         debounce = setTimeout(() => {
           const h = hashFile(file)
