@@ -143,7 +143,15 @@ export class LogPhase {
     const decision = ctx.decision
     const route = ctx.route
     try {
-      ;(route ? route.metrics : ctx.runtime.noRouteMetrics).observe(status, decision, durationMs / 1000)
+      const bytesIn = ctx.bytesIn()
+      ;(route ? route.metrics : ctx.runtime.noRouteMetrics).observe(
+        status,
+        decision,
+        durationMs / 1000,
+        bytesIn,
+        ctx.logBytesOut,
+        ctx.upstreamMs,
+      )
       accessLog?.write({
         requestId: ctx.id,
         method: ctx.method,

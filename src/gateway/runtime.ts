@@ -188,7 +188,7 @@ export class Runtime {
             policies.flatMap((p) => p.stripRequestHeaders ?? []).map((h) => h.toLowerCase()),
           ),
           stripQuery: nameSet(policies.flatMap((p) => p.stripQueryParams ?? [])),
-          metrics: deps.metrics.forRoute(rc.name),
+          metrics: deps.metrics.forRoute(rc.name, rc.upstream),
         }
       })
       // Routes driven by an OpenAPI spec: one route per operation, sharing the route's policies.
@@ -198,7 +198,7 @@ export class Runtime {
         const spec = buildSpecRoutes<CompiledRoute>(
           r.config,
           { baseDir: deps.baseDir, logger: deps.logger, taken },
-          (name) => ({ ...r, name, metrics: deps.metrics.forRoute(name) }),
+          (name) => ({ ...r, name, metrics: deps.metrics.forRoute(name, r.config.upstream) }),
           (first) => ({ ...r, requestHooks: [first, ...r.requestHooks] }),
         )
         specResolvers.set(r, spec.resolve)

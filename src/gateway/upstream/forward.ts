@@ -11,14 +11,13 @@
  * through the hooks, then sent.
  */
 import type { BodyTee, TrafficObserver } from '../../inventory/observer.js'
-import { Transform, type TransformCallback } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { type GatewayContext, kCtx, type ResWithCtx } from '../context.js'
 import { GatewayError } from '../errors.js'
 import type { ResponseHead } from '../pipeline/context.js'
 import { withoutParams } from '../query.js'
 import { upstreamHeaders, withoutHopByHop } from './headers.js'
-import { bufferBody, shouldBuffer } from './request-body.js'
+import { BodyLimiter, bufferBody, shouldBuffer } from './request-body.js'
 import type { Responder } from '../respond.js'
 import type { CompiledRoute } from '../runtime.js'
 import type { UpstreamTarget } from './upstream.js'
@@ -103,6 +102,7 @@ export class Forwarder {
     }
     const headers = upstreamHeaders(ctx, target)
     const method = ctx.method as Dispatcher.HttpMethod
+    ctx.upstreamStart = performance.now()
     const canRetry = body === null
     if (route.bodyHooks.length > 0) {
       const abort = new AbortController()
@@ -150,6 +150,7 @@ export class Forwarder {
   private async respondBuffered(ctx: GatewayContext, data: Dispatcher.ResponseData<unknown>): Promise<void> {
     const route = ctx.route as CompiledRoute
     const res = ctx.res
+    ctx.upstreamMs = performance.now() - ctx.upstreamStart
     try {
       const limit = route.config.responseBodyLimit
       const chunks: Buffer[] = []
@@ -296,6 +297,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (status < 200) return // 1xx informational: not forwarded
     const ctx = this.ctx
     const res = ctx.res
+    ctx.upstreamMs = performance.now() - ctx.upstreamStart
     if (status === 502 || status === 503 || status === 504) {
       ctx.route?.upstream.reportFailure(ctx.target as UpstreamTarget, `status ${status}`)
     }
@@ -358,32 +360,6 @@ function abortExchange(this: GatewayContext, reason: Error): void {
 
 function resumeExchange(this: ResWithCtx): void {
   this[kCtx]?.exchange?.resume()
-}
-
-/** Counts a streamed (chunked) request body and fails it the moment it passes the limit. */
-class BodyLimiter extends Transform {
-  private seen = 0
-  private readonly limit: number
-  private readonly ctx: GatewayContext
-  constructor(limit: number, ctx: GatewayContext) {
-    super()
-    this.limit = limit
-    this.ctx = ctx
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.seen += chunk.length
-    if (this.seen > this.limit) {
-      this.ctx.bodyTooLarge = true
-      cb(
-        new GatewayError('GW_ERR_BODY_TOO_LARGE', {
-          detail: `limit is ${this.limit} bytes`,
-          closeConnection: true,
-        }),
-      )
-      return
-    }
-    cb(null, chunk)
-  }
 }
 
 function errorKind(code: string): string {
