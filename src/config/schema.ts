@@ -9,6 +9,7 @@ import { StoresConfig } from '../stores/config.js'
 import { AuditConfig } from '../audit/config.js'
 import { DetectConfig } from '../detect/config.js'
 import { InventoryConfig } from '../inventory/config.js'
+import { ACCESS_LOG_FIELDS } from '../gateway/access-log-fields.js'
 
 export const TlsConfig = Type.Object(
   {
@@ -415,6 +416,12 @@ export const GatewayConfig = Type.Object(
         destination: Type.String({
           default: 'stdout',
           description: '`stdout`, `stderr`, or a file path (appended).',
+        }),
+        fields: Type.Array(Type.Union(ACCESS_LOG_FIELDS.map((f) => Type.Literal(f))), {
+          uniqueItems: true,
+          default: [...ACCESS_LOG_FIELDS],
+          description:
+            "The fields of each line besides `level`, `time` (epoch milliseconds) and `msg` (pino's line format), in this order: `timestamp` (ISO 8601, UTC), `requestId`, `traceId` (W3C, of the gateway's span or of the traceparent the client sent), `method`, `host`, `path` (canonical, without the query), `route`, `status`, `durationMs`, `upstream` (the target's origin), `upstreamMs` (to the upstream's response head), `bytesIn`, `bytesOut`, `decision`, `code`, `principal` (the authenticated id), `clientIp`, `userAgent`, `aborted`. Host, path, principal and user agent are passed through the secret masks; no other header, no query and no body is ever written.",
         }),
       },
       { additionalProperties: false, default: {}, description: 'The access log (pino JSON lines).' },

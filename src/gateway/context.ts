@@ -64,6 +64,8 @@ export class GatewayContext implements RequestContext {
   upstreamMs = -1
   /** Bytes of a streamed request body counted on its way to the upstream. */
   streamedBodyBytes = 0
+  /** The W3C trace id of this request's span, when tracing is on (otel.ts). */
+  traceId: string | undefined = undefined
   private params: Params | undefined = undefined
   private paramsOf = ''
 

@@ -152,20 +152,29 @@ export class LogPhase {
         ctx.logBytesOut,
         ctx.upstreamMs,
       )
-      accessLog?.write({
-        requestId: ctx.id,
-        method: ctx.method,
-        path: ctx.path !== '' ? ctx.path : rawPathForLog(ctx.req.url),
-        route: ctx.routeName,
-        status,
-        durationMs: Math.round(durationMs * 1000) / 1000,
-        bytesOut: ctx.logBytesOut,
-        upstream: ctx.target?.origin,
-        decision,
-        code: ctx.errorCode,
-        clientIp: ctx.clientIp,
-        aborted: ctx.logAborted,
-      })
+      if (accessLog !== undefined) {
+        const h = ctx.req.headers
+        accessLog.write({
+          requestId: ctx.id,
+          method: ctx.method,
+          path: ctx.path !== '' ? ctx.path : rawPathForLog(ctx.req.url),
+          route: ctx.routeName,
+          status,
+          durationMs: Math.round(durationMs * 1000) / 1000,
+          bytesOut: ctx.logBytesOut,
+          upstream: ctx.target?.origin,
+          decision,
+          code: ctx.errorCode,
+          clientIp: ctx.clientIp,
+          aborted: ctx.logAborted,
+          bytesIn,
+          upstreamMs: ctx.upstreamMs,
+          host: ctx.host !== '' ? ctx.host : h.host,
+          userAgent: h['user-agent'],
+          principal: ctx.principal?.id,
+          traceId: accessLog.wants('traceId') ? traceIdOf(ctx) : undefined,
+        })
+      }
     } catch (err) {
       logger.error({ err }, 'access log failed')
     }
@@ -191,6 +200,21 @@ export class LogPhase {
     }
   }
 }
+
+/**
+ * The request's W3C trace id: the gateway's own span's when tracing is on, else the one of a
+ * well-formed `traceparent` the client sent (version 00: `00-<32 hex>-<16 hex>-<2 hex>`, ids not
+ * all zeros), else none.
+ */
+function traceIdOf(ctx: GatewayContext): string | undefined {
+  if (ctx.traceId !== undefined) return ctx.traceId
+  const tp = ctx.req.headers.traceparent
+  if (typeof tp !== 'string' || tp.length < 55) return undefined
+  const m = TRACEPARENT.exec(tp)
+  return m !== null && m[1] !== ZERO_TRACE ? m[1] : undefined
+}
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}(?:-|$)/
+const ZERO_TRACE = '0'.repeat(32)
 
 /**
  * For a request refused before its target was canonicalized: the raw path, without the query

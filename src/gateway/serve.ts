@@ -104,7 +104,7 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
   const accessDest = config.accessLog.enabled
     ? destination(dest === 'stdout' || dest === 'stderr' ? dest : resolve(baseDir, dest))
     : undefined
-  const accessLog = accessDest ? new AccessLog(accessDest, logger) : undefined
+  const accessLog = accessDest ? new AccessLog(accessDest, logger, config.accessLog.fields) : undefined
   // audit: the store is made first: the audit log's anchors may live in it (audit.anchor.redis).
   const store = createStore(config.stores, { logger })
   // One audit log per process, opened before anything serves and kept across reloads. A problem

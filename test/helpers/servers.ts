@@ -110,12 +110,12 @@ log: { level: silent }
  */
 export async function startTestGateway(
   upstreamUrl: string,
-  opts: { configYaml?: string; logger?: Logger; beforeStart?: (dir: string) => void } = {},
+  opts: { configYaml?: string; logger?: Logger; beforeStart?: (dir: string) => void | Promise<void> } = {},
 ): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-test-'))
   const configFile = join(dir, 'gateway.yaml')
   writeFileSync(configFile, opts.configYaml ?? defaultConfig(upstreamUrl))
-  opts.beforeStart?.(dir)
+  await opts.beforeStart?.(dir)
   let running: RunningGateway
   try {
     running = await startGateway(configFile, opts.logger ? { logger: opts.logger } : {})
