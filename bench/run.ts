@@ -214,7 +214,7 @@ interface Job {
 }
 
 function describeJob(j: Job): string {
-  return j.referenceFor ? `${j.kind} (plain, reference)` : j.kind
+  return j.referenceFor ? `${j.kind} (${j.scenario.name}, reference)` : j.kind
 }
 
 /** Warm-up, then the measured run, repeated while the noise guard rejects it. */
@@ -340,7 +340,8 @@ async function main(): Promise<number> {
     // minutes earlier carried the machine's drift (20% over a full bench on the VM this runs on).
     const paired = scenario.maxRatio !== undefined && kinds.includes('portcullis')
     const jobs: Job[] = kinds.map((kind) => ({ kind, scenario }))
-    if (paired) jobs.push({ kind: 'portcullis', scenario: plainScenario, referenceFor: scenario.name })
+    const reference = SCENARIOS.find((sc) => sc.name === scenario.reference) ?? plainScenario
+    if (paired) jobs.push({ kind: 'portcullis', scenario: reference, referenceFor: scenario.name })
     for (let round = 1; round <= opts.rounds; round++) {
       const order = shuffle(jobs, random)
       log(`\n[${scenario.name}] round ${round}/${opts.rounds}: ${order.map(describeJob).join(', ')}`)

@@ -1,243 +1,254 @@
 /**
- * npm run bench:secrets — builds a synthetic tree (source, JSON, logs, minified JS, lockfiles;
- * ≥ 100 MB by default) with keys of 25 providers planted at known files and lines, then scans it
- * with Portcullis (--jobs 1 and --jobs 2) and with secretlint (its recommended preset) in the same
- * run, and prints throughput (MB/s) and which planted keys each found.
+ * npm run bench:secrets — builds a synthetic tree shaped like real repositories (source, JSON
+ * fixtures, logs, minified JS, lockfiles; ≥ 100 MB by default; see secrets-tree.ts) with keys of
+ * 35 providers planted at known files and lines, then scans it with Portcullis (--jobs 1 and
+ * --jobs 2) and with secretlint (its recommended preset) in the same run, and prints wall-clock
+ * and CPU throughput and which planted keys each found. Then streams one large file (1 GiB by
+ * default) through `portcullis secrets` and reports its peak RSS, read from /proc/PID/status.
  *
- * Options: --mb N (size of the tree, default 110)  --keep (keep the tree)  --skip-secretlint
+ * On a shared machine the absolute MB/s depend on the load (printed); the ratio to secretlint,
+ * measured in the same run, and the CPU-time throughput are the steadier figures.
+ *
+ * Options: --mb N (tree size, default 110)  --rounds N (alternate the tools N times, default 1;
+ * medians printed)  --big-mb N (the single large file, default 1024; 0 skips it)  --keep (keep
+ * the tree)  --skip-secretlint  --seed N
  */
-import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { Fakes } from '../src/secrets/testing/fakes.js'
+import { buildTree, type Plant, writeBigFile } from './secrets-tree.js'
 
 const { values } = parseArgs({
   options: {
     mb: { type: 'string', default: '110' },
+    rounds: { type: 'string', default: '1' },
+    'big-mb': { type: 'string', default: '1024' },
     keep: { type: 'boolean', default: false },
     'skip-secretlint': { type: 'boolean', default: false },
+    seed: { type: 'string', default: '2026' },
   },
 })
-const targetBytes = Number(values.mb) * 1e6
 const root = new URL('../..', import.meta.url).pathname
-const f = new Fakes(2026)
+const cli = join(root, 'bin/portcullis.js')
 const dir = mkdtempSync(join(tmpdir(), 'pcl-bench-secrets-'))
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')
 
-/** Planted keys: provider, the line written, and the detector Portcullis should report. */
-const plants: { provider: string; line: () => string }[] = [
-  { provider: 'github', line: () => `const token = "${f.crcToken('ghp_')}"` },
-  { provider: 'npm', line: () => `//registry.npmjs.org/:_authToken=${f.crcToken('npm_')}` },
-  {
-    provider: 'slack-token',
-    line: () => `SLACK_TOKEN=xoxb-${f.chars('d', 12)}-${f.chars('d', 13)}-${f.chars('a', 24)}`,
-  },
-  {
-    provider: 'slack-webhook',
-    line: () =>
-      `hook: https://hooks.slack.com/services/T${f.chars('u', 9)}/B${f.chars('u', 9)}/${f.chars('a', 24)}`,
-  },
-  { provider: 'sendgrid', line: () => `SENDGRID_API_KEY=SG.${f.chars('w', 22)}.${f.chars('w', 43)}` },
-  { provider: 'stripe', line: () => `stripe_key = "sk_live_${f.chars('a', 24)}"` },
-  {
-    provider: 'aws',
-    line: () => `aws_access_key_id = AKIA${f.chars('B32', 16)}\naws_secret_access_key = ${f.chars('b', 40)}`,
-  },
-  { provider: 'gcp', line: () => `apiKey: "AIza${f.chars('w', 35)}"` },
-  { provider: 'openai', line: () => `OPENAI_API_KEY=sk-proj-${f.chars('w', 74)}T3BlbkFJ${f.chars('w', 74)}` },
-  { provider: 'anthropic', line: () => `ANTHROPIC_API_KEY=sk-ant-api03-${f.chars('w', 93)}AA` },
-  { provider: 'shopify', line: () => `token: shpat_${f.chars('h', 32)}` },
-  { provider: 'gitlab', line: () => `GITLAB_TOKEN=glpat-${f.chars('w', 20)}` },
-  { provider: 'digitalocean', line: () => `do_token = "dop_v1_${f.chars('h', 64)}"` },
-  { provider: 'mailchimp', line: () => `MAILCHIMP_KEY=${f.chars('h', 32)}-us${f.chars('d', 1)}` },
-  { provider: 'twilio', line: () => `TWILIO_API_KEY=SK${f.chars('h', 32)}` },
-  {
-    provider: 'discord',
-    line: () => `url = "https://discord.com/api/webhooks/${f.chars('d', 18)}/${f.chars('w', 68)}"`,
-  },
-  { provider: 'telegram', line: () => `bot_token: ${f.chars('d', 10)}:AA${f.chars('w', 33)}` },
-  { provider: 'huggingface', line: () => `HF_TOKEN=hf_${f.chars('A', 34)}` },
-  { provider: 'pypi', line: () => `password = pypi-AgEIcHlwaS5vcmc${f.chars('w', 70)}` },
-  { provider: 'dockerhub', line: () => `DOCKER_PAT=dckr_pat_${f.chars('w', 27)}` },
-  { provider: 'vault', line: () => `VAULT_TOKEN=hvs.${f.chars('w', 90)}` },
-  { provider: 'linear', line: () => `LINEAR_KEY=lin_api_${f.chars('a', 40)}` },
-  { provider: 'sentry', line: () => `SENTRY_AUTH_TOKEN=sntryu_${f.chars('h', 64)}` },
-  { provider: 'private-key', line: () => f.pem('rsa').trimEnd() },
-  {
-    provider: 'postgres',
-    line: () => `DATABASE_URL=postgres://app:${f.chars('a', 16)}@db.internal:5432/app`,
-  },
-]
-
-// ---- the tree --------------------------------------------------------------------------------
-const words =
-  'order customer invoice payment shipment account session request response handler service client server config value result error status item list map key index count total user token secret password cache queue'.split(
-    ' ',
-  )
-const w = () => words[Math.floor(Math.random() * words.length)] as string
-function sourceFile(lines: number): string {
-  const out: string[] = []
-  for (let i = 0; i < lines; i++)
-    out.push(
-      `  const ${w()}${i} = await ${w()}.${w()}(${w()}, { ${w()}: ${i}, ${w()}: '${w()}-${w()}' }) // ${w()} ${w()}`,
-    )
-  return `export async function ${w()}() {\n${out.join('\n')}\n}\n`
-}
-function jsonFile(n: number): string {
-  return JSON.stringify(
-    Array.from({ length: n }, (_, i) => ({
-      id: i,
-      [w()]: w(),
-      email: `u${i}@example.com`,
-      amount: i * 3,
-      tags: [w(), w()],
-      uuid: f.uuid(),
-    })),
-    null,
-    2,
-  )
-}
-function logFile(lines: number): string {
-  const out: string[] = []
-  for (let i = 0; i < lines; i++)
-    out.push(
-      `2026-01-0${(i % 9) + 1}T10:${String(i % 60).padStart(2, '0')}:00Z INFO ${w()} ${w()} request_id=${f.chars('h', 16)} path=/api/${w()}/${i} status=200 ms=${i % 97}`,
-    )
-  return out.join('\n')
-}
-function minified(bytes: number): string {
-  let s = ''
-  while (s.length < bytes)
-    s += `function ${w()}${s.length}(a,b){return a.${w()}(b)||${w()}[a]}var ${w()}=${s.length % 1000};`
-  return s
-}
-function lockfile(n: number): string {
-  const packages: Record<string, unknown> = {}
-  for (let i = 0; i < n; i++)
-    packages[`node_modules/${w()}-${i}`] = {
-      version: `1.${i % 50}.0`,
-      resolved: `https://registry.npmjs.org/${w()}-${i}/-/${w()}-${i}-1.0.0.tgz`,
-      integrity: `sha512-${f.chars('b', 86)}==`,
-    }
-  return JSON.stringify({ name: 'app', lockfileVersion: 3, packages }, null, 2)
+/** CPU time (s) of this process's waited-for children: cutime + cstime of /proc/self/stat. */
+function childCpu(): number {
+  const text = readFileSync('/proc/self/stat', 'utf8')
+  const rest = text
+    .slice(text.lastIndexOf(')') + 2)
+    .trim()
+    .split(/\s+/)
+  // Fields 16 and 17 (cutime, cstime) are rest[13] and rest[14]; clock ticks of 1/100 s.
+  return (Number(rest[13]) + Number(rest[14])) / 100
 }
 
-let bytes = 0
-let files = 0
-const planted: { provider: string; file: string; line: number }[] = []
-let plantIdx = 0
-while (bytes < targetBytes) {
-  const sub = join(dir, `pkg${Math.floor(files / 100)}`)
-  if (files % 100 === 0) mkdirSync(sub, { recursive: true })
-  const kind = files % 5
-  const [name, body] =
-    kind === 0
-      ? [`m${files}.ts`, sourceFile(400)]
-      : kind === 1
-        ? [`d${files}.json`, jsonFile(300)]
-        : kind === 2
-          ? [`a${files}.log`, logFile(800)]
-          : kind === 3
-            ? [`b${files}.min.js`, minified(120_000)]
-            : [`package-lock${files}.json`, lockfile(250)]
-  let text = body
-  if (files % 7 === 3 && kind !== 3 && kind !== 4) {
-    const p = plants[plantIdx++ % plants.length] as (typeof plants)[number]
-    const lines = text.split('\n')
-    const at = Math.floor(lines.length / 2)
-    lines.splice(at, 0, p.line())
-    text = lines.join('\n')
-    planted.push({ provider: p.provider, file: `pkg${Math.floor(files / 100)}/${name}`, line: at + 1 })
-  }
-  writeFileSync(join(sub, name), text)
-  bytes += Buffer.byteLength(text)
-  files++
-}
+// ---- the tree ------------------------------------------------------------------------------
+let t0 = performance.now()
+const tree = buildTree(dir, Number(values.mb) * 1e6, Number(values.seed))
+const mb = tree.bytes / 1e6
+const plants = tree.plants
 console.log(
-  `tree: ${files} files, ${(bytes / 1e6).toFixed(1)} MB, ${planted.length} planted keys of ${new Set(planted.map((p) => p.provider)).size} providers (${dir})`,
+  `tree: ${tree.files} files, ${mb.toFixed(1)} MB (${Object.entries(tree.kinds)
+    .map(([k, n]) => `${k} ${(n / 1e6).toFixed(1)}`)
+    .join(
+      ', ',
+    )} MB), ${plants.length} planted keys of ${new Set(plants.map((p) => p.provider)).size} providers; built in ${((performance.now() - t0) / 1000).toFixed(1)} s (${dir})`,
 )
 
-// ---- Portcullis --------------------------------------------------------------------------------
 interface Run {
   tool: string
   seconds: number
-  hits: Set<string>
+  cpu: number
+  /** CPU seconds of the process's busiest threads, largest first (from /proc/PID/task). */
+  threads: number[]
+  hits: { file: string; line: number; detector: string }[]
 }
-function portcullis(jobs: number): Run {
-  const out = join(dir, '..', `pcl-out-${jobs}.json`)
+
+/**
+ * Runs a command, polling /proc/PID/task/TID/stat every 50 ms for each thread's CPU time (the last
+ * reading before the exit), and the process's total CPU from this process's children time.
+ */
+async function measure(
+  args: string[],
+  cwd: string,
+): Promise<{ seconds: number; cpu: number; threads: number[]; stdout: string; code: number | null }> {
+  const c0 = childCpu()
   const t = performance.now()
-  const r = spawnSync(
-    process.execPath,
-    [
-      join(root, 'bin/portcullis.js'),
-      'secrets',
-      '.',
-      '--format',
-      'json',
-      '--output',
-      out,
-      '--jobs',
-      String(jobs),
-    ],
-    { cwd: dir, encoding: 'utf8' },
-  )
-  const seconds = (performance.now() - t) / 1000
-  if (r.status !== 1 && r.status !== 0) throw new Error(`portcullis failed: ${r.status} ${r.stderr}`)
-  const found = JSON.parse(readFileSync(out, 'utf8')) as { findings: { file: string; line: number }[] }
-  rmSync(out)
+  const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] })
+  let stdout = ''
+  child.stdout.setEncoding('utf8')
+  child.stdout.on('data', (d: string) => {
+    stdout += d
+  })
+  const perThread = new Map<string, number>()
+  const poll = () => {
+    try {
+      for (const tid of readdirSync(`/proc/${child.pid}/task`)) {
+        const text = readFileSync(`/proc/${child.pid}/task/${tid}/stat`, 'utf8')
+        const f = text.slice(text.lastIndexOf(')') + 2).split(' ')
+        perThread.set(tid, (Number(f[11]) + Number(f[12])) / 100)
+      }
+    } catch {
+      // exited
+    }
+  }
+  const timer = setInterval(poll, 50)
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  clearInterval(timer)
   return {
-    tool: `portcullis --jobs ${jobs}`,
-    seconds,
-    hits: new Set(found.findings.map((x) => `${x.file}:${x.line}`)),
+    seconds: (performance.now() - t) / 1000,
+    cpu: childCpu() - c0,
+    threads: [...perThread.values()].sort((a, b) => b - a).slice(0, 3),
+    stdout,
+    code,
   }
 }
-function secretlint(): Run {
+
+async function portcullis(jobs: number): Promise<Run> {
+  const out = join(dir, '..', `${dir.split('/').pop()}-out-${jobs}.json`)
+  const r = await measure(
+    [cli, 'secrets', '.', '--format', 'json', '--output', out, '--jobs', String(jobs)],
+    dir,
+  )
+  if (r.code !== 1 && r.code !== 0) throw new Error(`portcullis failed: exit ${r.code}`)
+  const found = JSON.parse(readFileSync(out, 'utf8')) as {
+    findings: { file: string; line: number; detector: string }[]
+  }
+  rmSync(out)
+  return { tool: `portcullis --jobs ${jobs}`, ...r, hits: found.findings }
+}
+
+async function secretlint(): Promise<Run> {
   writeFileSync(
     join(dir, '.secretlintrc.json'),
     JSON.stringify({ rules: [{ id: '@secretlint/secretlint-rule-preset-recommend' }] }),
   )
-  const t = performance.now()
-  const r = spawnSync(
-    process.execPath,
+  const r = await measure(
     [join(root, 'node_modules/secretlint/bin/secretlint.js'), '**/*', '--format', 'json', '--maskSecrets'],
-    { cwd: dir, encoding: 'utf8', maxBuffer: 1 << 28 },
+    dir,
   )
-  const seconds = (performance.now() - t) / 1000
-  let results: { filePath: string; messages: { loc: { start: { line: number } } }[] }[] = []
+  let results: { filePath: string; messages: { ruleId: string; loc: { start: { line: number } } }[] }[]
   try {
     results = JSON.parse(r.stdout)
   } catch {
-    throw new Error(`secretlint output not JSON (exit ${r.status}): ${r.stderr.slice(0, 500)}`)
+    throw new Error(`secretlint output not JSON (exit ${r.code})`)
   }
-  const hits = new Set<string>()
+  const hits: Run['hits'] = []
   for (const res of results)
-    for (const m of res.messages) hits.add(`${res.filePath.slice(dir.length + 1)}:${m.loc.start.line}`)
-  return { tool: 'secretlint (recommended preset)', seconds, hits }
+    for (const m of res.messages)
+      hits.push({ file: res.filePath.slice(dir.length + 1), line: m.loc.start.line, detector: m.ruleId })
+  return { tool: 'secretlint (recommended preset)', ...r, hits }
 }
 
-const runs = [portcullis(1), portcullis(2)]
-if (!values['skip-secretlint']) runs.push(secretlint())
-const plantedFound = (r: Run) =>
-  planted.filter((p) => [0, 1, -1].some((d) => r.hits.has(`${p.file}:${p.line + d}`)))
-for (const r of runs) {
-  const found = plantedFound(r)
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
+const rounds = Math.max(1, Number(values.rounds))
+const byTool = new Map<string, Run[]>()
+for (let i = 0; i < rounds; i++) {
+  const order: (() => Promise<Run>)[] = [() => portcullis(1), () => portcullis(2)]
+  if (!values['skip-secretlint']) order.push(secretlint)
+  // Alternate the order between rounds so a load spike does not always hit the same tool.
+  if (i % 2 === 1) order.reverse()
+  for (const run of order) {
+    const r = await run()
+    byTool.set(r.tool, [...(byTool.get(r.tool) ?? []), r])
+    console.log(`  round ${i + 1}: ${r.tool} ${r.seconds.toFixed(2)} s (load ${load()})`)
+  }
+}
+
+/** A plant is found when a hit names its file on a line of its range (±1). */
+const foundBy = (r: Run, p: Plant) =>
+  r.hits.some((h) => h.file === p.file && h.line >= p.line - 1 && h.line <= p.endLine + 1)
+const summary = [...byTool.entries()].map(([tool, rs]) => ({
+  tool,
+  seconds: median(rs.map((r) => r.seconds)),
+  cpu: median(rs.map((r) => r.cpu)),
+  busiest: median(rs.map((r) => r.threads[0] ?? 0)),
+  threads: [0, 1, 2].map((k) => median(rs.map((r) => r.threads[k] ?? 0))),
+  run: rs[0] as Run,
+}))
+console.log(`\nload average now: ${load()} (2 cores)`)
+for (const s of summary) {
+  const found = plants.filter((p) => foundBy(s.run, p))
+  const extra = s.run.hits.filter(
+    (h) => !plants.some((p) => h.file === p.file && h.line >= p.line - 1 && h.line <= p.endLine + 1),
+  )
+  const extraBy = new Map<string, number>()
+  for (const h of extra) extraBy.set(h.detector, (extraBy.get(h.detector) ?? 0) + 1)
   console.log(
-    `${r.tool.padEnd(34)} ${r.seconds.toFixed(2).padStart(7)} s  ${(bytes / 1e6 / r.seconds).toFixed(1).padStart(7)} MB/s  planted keys found ${found.length}/${planted.length} (${new Set(found.map((p) => p.provider)).size} providers)  findings ${r.hits.size}`,
+    `${s.tool.padEnd(32)} ${s.seconds.toFixed(2).padStart(7)} s ${(mb / s.seconds).toFixed(1).padStart(6)} MB/s wall  ${s.cpu.toFixed(2).padStart(7)} s CPU ${(mb / s.cpu).toFixed(1).padStart(6)} MB/CPU-s  busiest threads ${s.threads.map((x) => x.toFixed(2)).join(' / ')} s  planted found ${found.length}/${plants.length} (${new Set(found.map((p) => p.provider)).size} providers)  findings ${s.run.hits.length}, not planted ${extra.length}${extra.length ? ` (${[...extraBy].map(([d, n]) => `${d} ${n}`).join(', ')})` : ''}`,
   )
 }
-const sl = runs.find((r) => r.tool.startsWith('secretlint'))
-const p1 = runs[0] as Run
-if (sl) {
-  const slFound = new Set(plantedFound(sl).map((p) => `${p.file}:${p.line}`))
-  const p1Found = new Set(plantedFound(p1).map((p) => `${p.file}:${p.line}`))
-  const missed = [...slFound].filter((k) => !p1Found.has(k))
+const p1 = summary.find((s) => s.tool === 'portcullis --jobs 1')
+const p2 = summary.find((s) => s.tool === 'portcullis --jobs 2')
+const sl = summary.find((s) => s.tool.startsWith('secretlint'))
+if (p1 && p2)
   console.log(
-    `speed-up over secretlint (one job): ${(sl.seconds / p1.seconds).toFixed(1)}x; planted keys secretlint found that Portcullis missed: ${missed.length}`,
+    `--jobs 2 vs --jobs 1: ${(p1.seconds / p2.seconds).toFixed(2)}x wall (${p1.seconds / p2.seconds >= 1.05 ? 'faster' : 'NOT faster'}); busiest thread ${p2.busiest.toFixed(2)} s CPU vs ${p1.busiest.toFixed(2)} s (${(p1.busiest / p2.busiest).toFixed(2)}x: the wall-time gain on two otherwise idle cores)`,
   )
-  const notFound = planted.filter((p) => !slFound.has(`${p.file}:${p.line}`)).map((p) => p.provider)
-  console.log(`providers secretlint missed: ${[...new Set(notFound)].join(', ') || 'none'}`)
+if (p1 && sl) {
+  const slFound = plants.filter((p) => foundBy(sl.run, p))
+  const missed = slFound.filter((p) => !foundBy(p1.run, p))
+  console.log(
+    `speed-up over secretlint: ${(sl.seconds / p1.seconds).toFixed(1)}x wall, ${(sl.cpu / p1.cpu).toFixed(1)}x CPU (one job); planted keys secretlint found that Portcullis missed: ${missed.length}${missed.length ? ` (${missed.map((p) => `${p.provider} ${p.file}:${p.line}`).join(', ')})` : ''}`,
+  )
+  const slMissed = plants.filter((p) => !foundBy(sl.run, p))
+  console.log(
+    `planted keys secretlint missed: ${slMissed.length} (${[...new Set(slMissed.map((p) => p.provider))].join(', ') || 'none'})`,
+  )
 }
-const missedByUs = planted.filter((p) => !plantedFound(p1).includes(p)).map((p) => p.provider)
-console.log(`providers Portcullis missed: ${[...new Set(missedByUs)].join(', ') || 'none'}`)
+if (p1) {
+  const missed = plants.filter((p) => !foundBy(p1.run, p))
+  console.log(
+    `planted keys Portcullis missed: ${missed.length}${missed.length ? ` (${missed.map((p) => `${p.provider} ${p.file}:${p.line}`).join(', ')})` : ''}`,
+  )
+}
 if (!values.keep) rmSync(dir, { recursive: true, force: true })
+
+// ---- one large file, streamed ------------------------------------------------------------------
+const bigMb = Number(values['big-mb'])
+if (bigMb > 0) {
+  const bigDir = mkdtempSync(join(tmpdir(), 'pcl-bench-big-'))
+  const file = join(bigDir, 'big.log')
+  t0 = performance.now()
+  const { bytes, plantLine } = writeBigFile(file, bigMb * 1024 * 1024)
+  console.log(
+    `\nlarge file: ${(bytes / 2 ** 20).toFixed(0)} MiB written in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  )
+  const out = join(bigDir, 'out.json')
+  const c0 = childCpu()
+  t0 = performance.now()
+  const child = spawn(
+    process.execPath,
+    [cli, 'secrets', file, '--format', 'json', '--output', out, '--max-file-size', '0'],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  )
+  let hwm = 0
+  let rss = 0
+  const poll = () => {
+    try {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8')
+      hwm = Math.max(hwm, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0))
+      rss = Math.max(rss, Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0))
+    } catch {
+      // gone
+    }
+  }
+  const timer = setInterval(poll, 50)
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  clearInterval(timer)
+  const seconds = (performance.now() - t0) / 1000
+  const cpu = childCpu() - c0
+  const result = JSON.parse(readFileSync(out, 'utf8')) as { findings: { line: number; detector: string }[] }
+  const found = result.findings.some((x) => x.line === plantLine && x.detector === 'github-pat')
+  console.log(
+    `large file: exit ${code}, ${seconds.toFixed(1)} s (${(bytes / 1e6 / seconds).toFixed(1)} MB/s wall, ${(bytes / 1e6 / cpu).toFixed(1)} MB/CPU-s), peak RSS ${(hwm / 1024).toFixed(0)} MiB (VmHWM; largest VmRSS sampled ${(rss / 1024).toFixed(0)} MiB), planted token at line ${plantLine} ${found ? 'found' : 'NOT found'}; load ${load()}`,
+  )
+  rmSync(bigDir, { recursive: true, force: true })
+}

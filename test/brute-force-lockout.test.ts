@@ -123,7 +123,8 @@ describe('brute-force lockout shared through Redis', () => {
   test('failures counted by one gateway lock the source out on another', async () => {
     const redis = await RedisServer.start()
     const api = await startDemoApi()
-    const stores = `stores: { backend: redis, redis: { url: "redis://127.0.0.1:${redis.port}" } }`
+    // A generous command deadline: this test is not about timeouts, and a loaded machine is slow.
+    const stores = `stores: { backend: redis, redis: { url: "redis://127.0.0.1:${redis.port}", commandTimeoutMs: 2000 } }`
     const a = await spawnGateway(config(api.url, stores))
     const b = await spawnGateway(config(api.url, stores))
     try {

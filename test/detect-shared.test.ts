@@ -64,7 +64,8 @@ describe('detector counts shared through Redis (two gateways)', () => {
       admin: { enabled: true, host: '127.0.0.1', port: 0, token: ADMIN_TOKEN },
       stores: {
         backend: 'redis',
-        redis: { url: `redis://127.0.0.1:${redis.port}`, commandTimeoutMs: 500, connectTimeoutMs: 500 },
+        // generous deadlines: this test is not about timeouts, and a loaded machine is slow
+        redis: { url: `redis://127.0.0.1:${redis.port}`, commandTimeoutMs: 2000, connectTimeoutMs: 2000 },
       },
       upstreams: { api: { targets: [{ url: up.url }] } },
       routes: [{ name: 'api', match: { pathPrefix: '/' }, upstream: 'api' }],

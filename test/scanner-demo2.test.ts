@@ -26,7 +26,7 @@ const FLAWS: { id: string; match: (f: Finding) => boolean; closedByGateway: bool
   {
     id: 'API7 avatar SSRF',
     match: (f) => f.checkId === 'ssrf' && f.operation?.path === '/api/v2/users/me/avatar',
-    closedByGateway: false,
+    closedByGateway: true,
   },
   {
     id: 'API8 Server / X-Powered-By',

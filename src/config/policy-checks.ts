@@ -6,6 +6,7 @@
  */
 import { dirname, isAbsolute, resolve } from 'node:path'
 import pino, { type Logger } from 'pino'
+import { egressConfigProblems } from '../egress/destinations.js' // egress:
 import { checkByBuilding } from '../gateway/pipeline/check.js'
 import type { PolicyProblem } from '../gateway/pipeline/policy.js'
 import { enabledPolicies, preparePolicies } from '../gateway/runtime.js'
@@ -57,6 +58,9 @@ export async function loadGatewayConfig(file: string, opts: GatewayLoadOptions =
     }
   }
   const errors = checkPolicies(r.config, baseDir, logger).map((p) => at(p.segs, p.message))
+  // egress: the egress proxy's destinations (CA files, OpenAPI documents, ranges)
+  for (const p of egressConfigProblems(r.config.egress, baseDir))
+    errors.push(at(['egress', ...p.segs], p.message))
   if (errors.length === 0) return r
   return { ...r, config: undefined, errors: errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)) }
 }

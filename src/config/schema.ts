@@ -8,6 +8,7 @@ import { BUILTIN_POLICIES } from '../policies/registry.js'
 import { StoresConfig } from '../stores/config.js'
 import { AuditConfig } from '../audit/config.js'
 import { DetectConfig } from '../detect/config.js'
+import { EgressConfig } from '../egress/config.js'
 import { InventoryConfig } from '../inventory/config.js'
 import { ACCESS_LOG_FIELDS } from '../gateway/access-log-fields.js'
 
@@ -20,8 +21,41 @@ export const TlsConfig = Type.Object(
       description: 'Lowest TLS version accepted.',
     }),
     ciphers: Type.Optional(
-      Type.String({ description: 'OpenSSL cipher list for TLSv1.2 (Node default when absent).' }),
+      Type.String({
+        description:
+          "OpenSSL cipher list for TLSv1.2. Default: Mozilla's intermediate profile (ECDHE/DHE with AES-GCM or ChaCha20-Poly1305: forward secrecy, no CBC). Setting it replaces that profile.",
+      }),
     ),
+    certificates: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            cert: Type.String({ minLength: 1, description: 'PEM certificate chain file path.' }),
+            key: Type.String({ minLength: 1, description: 'PEM private key file path.' }),
+            serverNames: Type.Optional(
+              Type.Array(Type.String({ minLength: 1, maxLength: 253 }), {
+                minItems: 1,
+                description:
+                  "SNI names this certificate serves (`api.example.com`, `*.example.com`); default: the certificate's DNS subjectAltNames (else its CN).",
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          maxItems: 1000,
+          description:
+            'More certificates, chosen by the client’s SNI name (exact, then a wildcard one level up); `cert`/`key` serve clients whose name matches none, or send none.',
+        },
+      ),
+    ),
+    reloadIntervalSec: Type.Integer({
+      minimum: 0,
+      maximum: 86_400,
+      default: 60,
+      description:
+        'How often the certificate and key files are checked for changes (content hash): a renewed certificate is served to new connections without a restart; a broken new pair is logged and the old one stays. 0: only on config reload.',
+    }),
     clientAuth: Type.Optional(
       Type.Object(
         {
@@ -428,6 +462,7 @@ export const GatewayConfig = Type.Object(
     ),
     audit: AuditConfig,
     detect: DetectConfig,
+    egress: EgressConfig,
     inventory: InventoryConfig,
     log: Type.Object(
       {

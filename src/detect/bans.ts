@@ -10,6 +10,7 @@
  */
 import { BlockList, isIP } from 'node:net'
 import type { Store } from '../stores/types.js'
+import { formatCidr, parseCidr } from '../util/cidr.js'
 
 export const BANS_MAP = 'bans'
 
@@ -128,88 +129,16 @@ export async function writeBan(store: Store, key: string, record: BanRecord, now
 /** Shortest prefix a CIDR ban may have: a broader one would refuse most of the Internet. */
 export const MIN_CIDR_BITS = { ipv4: 8, ipv6: 16 } as const
 
-function ipv6Groups(addr: string): number[] | undefined {
-  let a = addr.toLowerCase()
-  let tail: number[] = []
-  const lastColon = a.lastIndexOf(':')
-  if (a.includes('.', lastColon)) {
-    const v4 = a.slice(lastColon + 1)
-    if (isIP(v4) !== 4) return undefined
-    const p = v4.split('.').map(Number) as [number, number, number, number]
-    tail = [(p[0] << 8) | p[1], (p[2] << 8) | p[3]]
-    a = `${a.slice(0, lastColon + 1)}0:0`
-    tail.length = 2
-  }
-  const halves = a.split('::')
-  if (halves.length > 2) return undefined
-  const parse = (h: string) => (h === '' ? [] : h.split(':').map((g) => Number.parseInt(g, 16)))
-  const head = parse(halves[0] as string)
-  const rest = halves.length === 2 ? parse(halves[1] as string) : []
-  const fill = 8 - head.length - rest.length
-  if (fill < 0 || (halves.length === 1 && fill !== 0)) return undefined
-  const groups = [...head, ...Array<number>(fill).fill(0), ...rest]
-  if (groups.length !== 8 || groups.some((g) => !Number.isInteger(g) || g < 0 || g > 0xffff)) return undefined
-  if (tail.length === 2) {
-    groups[6] = tail[0] as number
-    groups[7] = tail[1] as number
-  }
-  return groups
-}
-
-function formatIpv6(groups: number[]): string {
-  // RFC 5952: the longest run of two or more zero groups becomes '::'.
-  let bestStart = -1
-  let bestLen = 0
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++
-      continue
-    }
-    let j = i
-    while (j < 8 && groups[j] === 0) j++
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i
-      bestLen = j - i
-    }
-    i = j
-  }
-  const hex = groups.map((g) => g.toString(16))
-  if (bestStart === -1) return hex.join(':')
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`
-}
-
 /**
  * A CIDR (`10.1.2.3/8`, `2001:db8::1/32`) in canonical form — the network address with the host
  * bits cleared (`10.0.0.0/8`, `2001:db8::/32`) — or undefined when it is not a CIDR, or its prefix
- * is shorter than {@link MIN_CIDR_BITS}.
+ * is shorter than {@link MIN_CIDR_BITS}. Parsed by the shared CIDR module (src/util/cidr.ts).
  */
 export function normalizeCidr(text: string): string | undefined {
-  if (typeof text !== 'string' || text.length > 64) return undefined
-  const slash = text.indexOf('/')
-  if (slash === -1) return undefined
-  const addr = text.slice(0, slash)
-  const bitsText = text.slice(slash + 1)
-  if (!/^\d{1,3}$/.test(bitsText)) return undefined
-  const bits = Number(bitsText)
-  const fam = isIP(addr)
-  if (fam === 4) {
-    if (bits < MIN_CIDR_BITS.ipv4 || bits > 32) return undefined
-    const p = addr.split('.').map(Number) as [number, number, number, number]
-    let n = ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0
-    n = bits === 0 ? 0 : (n & ((0xffffffff << (32 - bits)) >>> 0)) >>> 0
-    return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}/${bits}`
-  }
-  if (fam === 6) {
-    if (bits < MIN_CIDR_BITS.ipv6 || bits > 128) return undefined
-    const g = ipv6Groups(addr)
-    if (g === undefined) return undefined
-    for (let i = 0; i < 8; i++) {
-      const keep = Math.max(0, Math.min(16, bits - i * 16))
-      g[i] = keep === 0 ? 0 : (g[i] as number) & ((0xffff << (16 - keep)) & 0xffff)
-    }
-    return `${formatIpv6(g)}/${bits}`
-  }
-  return undefined
+  if (typeof text !== 'string' || text.length > 64 || !text.includes('/')) return undefined
+  const c = parseCidr(text)
+  if (c === undefined || c.prefix < MIN_CIDR_BITS[c.family]) return undefined
+  return formatCidr(c)
 }
 
 /**

@@ -18,6 +18,7 @@ import { GatewayError } from './errors.js'
 import { canonicalizeTarget, checkFraming, parseHost } from './hygiene.js'
 import { routeWithOverride } from './method-override.js' // method-override:
 import { LogPhase, runRequestPhase } from './phases.js'
+import { preflightRoute } from './preflight.js' // cors:
 import { Responder } from './respond.js'
 import { type CompiledRoute, type GatewayDeps, Runtime } from './runtime.js'
 import { Forwarder } from './upstream/forward.js'
@@ -169,7 +170,10 @@ export class Gateway {
     ctx.host = parseHost(ctx.req.headers.host)
     // method-override: an override (header, _method) is routed as that method where the route
     // opts in, else refused (400); without one this is router.match(host, path, ctx.method).
-    const m = routeWithOverride(ctx, ctx.runtime.router)
+    let m = routeWithOverride(ctx, ctx.runtime.router)
+    // cors: a CORS preflight goes to the route of the method it asks for, when that route's cors
+    // policy answers it (see preflight.ts)
+    if (ctx.method === 'OPTIONS') m = preflightRoute(ctx.runtime.router, ctx.host, ctx.path, ctx.req, m)
     if (m === undefined) throw new GatewayError('GW_ERR_ROUTE_NOT_FOUND')
     if ('allow' in m) {
       throw new GatewayError('GW_ERR_METHOD_NOT_ALLOWED', { headers: { allow: m.allow.join(', ') } })

@@ -1,5 +1,5 @@
 import pino, { type DestinationStream, type Logger } from 'pino'
-import { maskSecrets } from '../secrets/mask.js'
+import { maskSecrets, warmMaskSecrets } from '../secrets/mask.js'
 import { ACCESS_LOG_FIELDS, type AccessLogField } from './access-log-fields.js'
 
 export { ACCESS_LOG_FIELDS, type AccessLogField }
@@ -36,6 +36,7 @@ export function createLogger(
   level: string,
   dest: DestinationStream = pino.destination({ dest: 2, sync: true }),
 ): Logger {
+  warmMaskSecrets() // secrets: the masking scanner is built here, at startup, not on the first line
   return pino(
     {
       level,

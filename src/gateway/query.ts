@@ -14,7 +14,8 @@
  * - A name a policy reads must be unambiguous. `single(name)` and `values(name)` refuse the request
  *   (400 GW_ERR_PARAMETER_POLLUTION) when another spelling of the name is present that some server
  *   would read as the same parameter: a letter-case variant (`ID`: ASP.NET matches names without
- *   case), a bracket form (`id[]`, `id[0]`, `id[a]`: PHP, Rails and Express' qs read these as `id`),
+ *   case), a bracket form (`id[]`, `id[0]`, `id[a]`, `id[]x`: PHP, Rails and Express' qs read these
+ *   as `id`), a PHP-mangled form (`i.d` and `i d` for `i_d`),
  *   or a `;`-separated form hidden inside another parameter (`x=1;id=2`: servers that still split
  *   on `;`). `single` also refuses a repeated name: frameworks disagree on first or last wins.
  */
@@ -46,10 +47,14 @@ export function decodeFormComponent(s: string): string | undefined {
   }
 }
 
-/** The key under which spellings of a name collide: lower case, without a bracket suffix. */
+/**
+ * The key under which spellings of a name collide: lower case, cut at the first `[` (PHP reads
+ * `id[]x` as `id`, ignoring what follows the brackets), with `.` and space as `_` (PHP's name
+ * mangling turns `i.d` and `i d` into `i_d`).
+ */
 function baseName(name: string): string {
   const b = name.indexOf('[')
-  return (b > 0 && name.endsWith(']') ? name.slice(0, b) : name).toLowerCase()
+  return (b > 0 ? name.slice(0, b) : name).toLowerCase().replace(/[. ]/g, '_')
 }
 
 /** Parsed parameters, in order. Built by `parseParams`; immutable. */

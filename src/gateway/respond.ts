@@ -9,6 +9,7 @@ import { markClosing } from './connection.js'
 import type { GatewayContext } from './context.js'
 import { toProblem } from './errors.js'
 import type { GatewayMetrics } from './metrics.js'
+import { PolicyAnswer } from './pipeline/answer.js' // cors:
 import type { ResponseHead } from './pipeline/context.js'
 import { runResponsePhase } from './phases.js'
 
@@ -42,6 +43,14 @@ export class Responder {
   fail(ctx: GatewayContext, err: unknown): void {
     const res = ctx.res
     if (ctx.rawAnswer !== undefined) return // the listener answered already (server.ts)
+    // cors: a request hook answered the request itself (a CORS preflight): not an error, no upstream
+    if (err instanceof PolicyAnswer) {
+      const head = this.head(ctx, err.status, { ...err.headers, 'content-length': 0 }, true)
+      if (!res.headersSent && !res.destroyed)
+        res.writeHead(head.status, head.headers as Record<string, string>)
+      res.end()
+      return
+    }
     const { problem, error } = toProblem(err, ctx.id)
     ctx.errorCode = error.code
     ctx.decision = error.status >= 500 ? 'error' : 'denied'

@@ -19,6 +19,8 @@ import { registerAuditMetrics } from '../audit/metrics.js'
 import { openAuditLog } from '../audit/open.js'
 import { RequestAudit } from '../audit/request.js'
 import { DetectEngine } from '../detect/engine.js'
+import { type EgressProxy, startEgressProxy } from '../egress/proxy.js'
+import { noopAudit } from '../audit/event.js'
 import { Telemetry } from '../dashboard/telemetry.js'
 import { Inventory } from '../inventory/inventory.js'
 import { inventorySpecs, trafficObserver } from '../inventory/observer.js'
@@ -28,6 +30,8 @@ import { type RunningListener, reloadTls, startAdmin, startListener } from './se
 
 export interface RunningGateway {
   gateway: Gateway
+  /** The egress proxy (src/egress), when `egress.enabled` (undefined until `listen`). */
+  egress: EgressProxy | undefined
   /** The client-facing listeners (empty until `listen`). */
   listeners: RunningListener[]
   /** The admin listener (undefined until `listen`, or when admin is off). */
@@ -170,6 +174,8 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
   }
   const listeners: RunningListener[] = []
   let admin: RunningListener | undefined
+  // egress: the forward proxy for the application's own outbound calls (docs/egress.md)
+  let egress: EgressProxy | undefined
   let ready = false
   let closing: Promise<void> | undefined
   let listening: Promise<void> | undefined
@@ -180,6 +186,9 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
   const startListening = async (): Promise<void> => {
     if (closing) throw new Error('the gateway is closed')
     try {
+      // egress: the forward proxy for the application's own outbound calls (docs/egress.md)
+      if (config.egress.enabled)
+        egress = await startEgressProxy(config.egress, { logger, audit: audit ?? noopAudit, baseDir })
       for (const l of config.listeners) {
         const running = await startListener(l, gateway, { logger, metrics, baseDir })
         listeners.push(running)
@@ -257,10 +266,15 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
       JSON.stringify(next.config.stores) !== JSON.stringify(config.stores) ||
       JSON.stringify(next.config.audit) !== JSON.stringify(config.audit) ||
       JSON.stringify(next.config.detect) !== JSON.stringify(config.detect) ||
-      JSON.stringify(next.config.inventory) !== JSON.stringify(config.inventory)
+      JSON.stringify(next.config.inventory) !== JSON.stringify(config.inventory) ||
+      // egress: the proxy's listener (enabled, host, port) is bound at start
+      JSON.stringify([next.config.egress.enabled, next.config.egress.host, next.config.egress.port]) !==
+        JSON.stringify([config.egress.enabled, config.egress.host, config.egress.port])
     if (closing) return false
     try {
+      const applyEgress = egress?.prepare(next.config.egress) // egress: destinations and limits apply at once
       gateway.reload(next.config)
+      applyEgress?.()
     } catch (err) {
       reloaded('rejected', 1)
       metrics.reloads.labels('rejected').inc()
@@ -345,6 +359,7 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
       } else for (const l of listeners) l.server.closeIdleConnections()
       await Promise.race([stopped, new Promise((r) => setTimeout(r, 1000).unref())])
       await gateway.close(!clean)
+      await egress?.close() // egress:
       await admin?.close()
       await detect?.webhook?.flush(1000)
       detect?.close()
@@ -363,6 +378,9 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
 
   return {
     gateway,
+    get egress() {
+      return egress
+    },
     listeners,
     get admin() {
       return admin

@@ -2,11 +2,9 @@
  * Thin node:http / node:https adapters: listener options (limits, timeouts, TLS), the handling of
  * requests Node's parser refuses (smuggling shapes, oversized heads), and the admin listener.
  */
-import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import net, { type AddressInfo, type Socket } from 'node:net'
-import { resolve } from 'node:path'
 import type { Logger } from 'pino'
 import type { AlertList } from '../detect/alerts.js'
 import { type AdminApiOptions, createAdminApi, isAdminApiPath } from '../admin/api.js'
@@ -18,6 +16,7 @@ import { requestIdFor } from './client-ip.js'
 import { kCtx, type ResWithCtx } from './context.js'
 import { type ErrorCode, GatewayError, rawProblemResponse } from './errors.js'
 import type { GatewayMetrics } from './metrics.js'
+import { ListenerTls, listenerTls } from './tls.js'
 
 export interface RunningListener {
   name: string
@@ -112,26 +111,6 @@ function closeServer(server: http.Server): Promise<void> {
   })
 }
 
-function tlsOptions(l: ListenerConfig, baseDir: string): https.ServerOptions {
-  const tls = l.tls
-  if (!tls) return {}
-  return {
-    cert: readFileSync(resolve(baseDir, tls.cert)),
-    key: readFileSync(resolve(baseDir, tls.key)),
-    minVersion: tls.minVersion,
-    ...(tls.ciphers ? { ciphers: tls.ciphers } : {}),
-    ...(tls.clientAuth
-      ? {
-          ca: readFileSync(resolve(baseDir, tls.clientAuth.ca)),
-          requestCert: true,
-          // `optional`: verified against the CA but not enforced here; the mtls policy decides
-          // per route from socket.authorized.
-          rejectUnauthorized: tls.clientAuth.mode === 'required',
-        }
-      : {}),
-  }
-}
-
 /** Starts one client-facing listener that hands requests to the gateway. */
 export async function startListener(
   l: ListenerConfig,
@@ -150,9 +129,12 @@ export async function startListener(
   }
   const info = { name: l.name, secure: l.tls !== undefined, maxHeaderCount: l.maxHeaderCount }
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => gateway.handle(req, res, info)
-  const server = l.tls
-    ? https.createServer({ ...opts, ...tlsOptions(l, deps.baseDir) }, handler)
+  // tls: the profile, SNI certificates and their reload from disk live in tls.ts
+  const tls = l.tls ? new ListenerTls(l.tls, deps.baseDir, deps.logger) : undefined
+  const server = tls
+    ? https.createServer({ ...opts, ...tls.serverOptions() }, handler)
     : http.createServer(opts, handler)
+  if (tls) listenerTls.set(server as https.Server, tls)
   // Count headers ourselves (Node silently drops those over maxHeadersCount): keep one more.
   server.maxHeadersCount = l.maxHeaderCount + 1
   server.on('clientError', onClientError(deps.logger, deps.metrics))
@@ -170,20 +152,23 @@ export async function startListener(
     gateway.refuse(req, res, info, new GatewayError('GW_ERR_EXPECTATION_FAILED', { closeConnection: true })),
   )
   const addr = await listen(server, l.host, l.port)
+  tls?.watch(server as https.Server)
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
   return {
     name: l.name,
     server,
     url: `${l.tls ? 'https' : 'http'}://${host}:${addr.port}`,
-    close: () => closeServer(server),
+    close: () => {
+      tls?.close() // tls:
+      return closeServer(server)
+    },
     stopAccepting: () => stopAccepting(server),
   }
 }
 
 /** Reloads a TLS listener's certificate without dropping connections. */
-export function reloadTls(listener: RunningListener, l: ListenerConfig, baseDir: string): void {
-  if (l.tls && listener.server instanceof https.Server)
-    listener.server.setSecureContext(tlsOptions(l, baseDir))
+export function reloadTls(listener: RunningListener, l: ListenerConfig, _baseDir: string): void {
+  if (l.tls && listener.server instanceof https.Server) listenerTls.get(listener.server)?.update(l.tls)
 }
 
 /**

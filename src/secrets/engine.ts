@@ -1,9 +1,11 @@
 /**
- * The secret scanning engine: keyword pass → anchored patterns → validators → entropy → allowlist,
- * then nested decoding (base64, percent, JSON escapes; two levels). Patterns run on RE2 (re2js):
- * linear in the text they see, and they only see a bounded window at each keyword occurrence, so
- * the work of a scan is bounded by (keyword hits × window) and capped by a budget proportional to
- * the input (`ScanStats.truncated` says when it ran out).
+ * The secret scanning engine: keyword pass → gates → anchored patterns → validators → entropy →
+ * allowlist, then nested decoding (base64, percent, JSON escapes; two levels). Gates are cheap
+ * checks at a keyword (see `Detector.gate`) that throw out most occurrences before any pattern
+ * runs; each character is looked at once per detector. Patterns run on RE2 (re2js): linear in the
+ * text they see, and they only see a bounded window at each keyword occurrence, so the work of a
+ * scan is bounded by (keyword hits × window) and capped by a budget proportional to the input
+ * (`ScanStats.truncated` says when it ran out).
  */
 import { MatcherInput, type MatcherInputBase, RE2JS } from 're2js'
 import { allowedValue, EXAMPLE_KEY_HASHES } from './allowlist.js'
@@ -12,7 +14,7 @@ import { KeywordAutomaton } from './prefilter.js'
 import { emptyStats, type Detector, type Match, type ScanStats } from './types.js'
 import { hasLetterAndDigit, runValidator, shannonEntropy } from './validators.js'
 
-/** RE2's matcher entry point that takes a start and an end (no copy of the window). */
+/** RE2's matcher entry point that takes a start and an end. */
 interface RE2Core {
   matchWithGroup(
     input: MatcherInputBase,
@@ -27,15 +29,25 @@ const ANCHOR_START = 1
 
 interface Compiled {
   d: Detector
-  re: RE2JS
-  core: RE2Core
-  ngroup: number
+  /** The pattern, compiled on first use (most detectors never see their keyword in a scan). */
+  core: RE2Core | undefined
   exclude: RE2JS | undefined
+  ngroup: number
   group: number
   before: number
   after: number
   boundary: boolean
   specificity: number
+  gateSkip: Uint8Array | undefined
+  gateFind: Uint8Array | undefined
+  /** Pattern runs so far (see DFA_AFTER). */
+  runs: number
+  gateFromLast: boolean
+  /** The gate's second stage (`Detector.gate.next`). */
+  thenSkip: Uint8Array | undefined
+  thenFind: Uint8Array | undefined
+  /** The keywords in their exact case, when a hit must have it (`Detector.exactKeyword`). */
+  exact: Buffer[] | undefined
 }
 
 export interface ScanOptions {
@@ -59,14 +71,42 @@ export class DetectorError extends Error {
 }
 
 const MAX_DEPTH = 2
+/** Pattern runs of a detector before its runs start with a yes/no run on RE2's DFA. */
+const DFA_AFTER = 16
+const EMPTY: Int32Array = new Int32Array(0)
 const WORD = (() => {
   const t = new Uint8Array(256)
   for (let c = 0; c < 256; c++) if (/[A-Za-z0-9]/.test(String.fromCharCode(c))) t[c] = 1
   return t
 })()
 
+const NONE = new Uint8Array(256)
+const classTables = new Map<string, Uint8Array>()
+/** A bracket expression (`[=:,]`) as a table of the 256 byte values it accepts. */
+function classTable(cls: string, id: string): Uint8Array {
+  let t = classTables.get(cls)
+  if (t !== undefined) return t
+  if (!/^\[\^?(?:[^\]\\]|\\.)+\]$/.test(cls))
+    throw new DetectorError(`detector ${id}: gate class ${cls} is not one bracket expression`)
+  const re = new RegExp(`^${cls}$`)
+  t = new Uint8Array(256)
+  for (let c = 0; c < 256; c++) if (re.test(String.fromCharCode(c))) t[c] = 1
+  classTables.set(cls, t)
+  return t
+}
+
+/** The bytes of a string input: Latin-1 (one byte per UTF-16 unit, so offsets carry over). */
+function bytesOf(input: Uint8Array | string): Buffer {
+  if (typeof input !== 'string') return Buffer.from(input.buffer, input.byteOffset, input.length)
+  // Units above 0xFF would wrap to their low byte: they become NUL (keywords and secrets are ASCII).
+  return Buffer.from(/[^\x00-\xff]/.test(input) ? input.replace(/[^\x00-\xff]/g, '\x00') : input, 'latin1')
+}
+
 /**
- * Compiles detectors once; `scan` and `mask` are then safe to call on any input.
+ * Compiles detectors once; `scan` and `mask` are then safe to call on any input. Construction
+ * builds the keyword automaton only: a detector's pattern is compiled the first time one of its
+ * keywords passes the cheap checks (user detectors are compiled at once, so that a bad pattern is
+ * a construction error; `compileAll` does it for every detector).
  *
  * @example
  * const scanner = new SecretScanner(BUILTIN_DETECTORS)
@@ -79,11 +119,13 @@ export class SecretScanner {
   private readonly automaton: KeywordAutomaton
   /** For each keyword: the detectors (indexes into `compiled`) that use it. */
   private readonly byKeyword: number[][]
+  private readonly keywordLength: Int32Array
   private readonly exampleHashes: ReadonlySet<string>
 
   constructor(detectors: readonly Detector[], opts: { exampleHashes?: ReadonlySet<string> } = {}) {
     this.detectors = detectors
     this.exampleHashes = opts.exampleHashes ?? EXAMPLE_KEY_HASHES
+    if (detectors.length > 0xffff) throw new DetectorError('at most 65535 detectors')
     const ids = new Set<string>()
     const keywordIndex = new Map<string, number>()
     this.byKeyword = []
@@ -91,16 +133,6 @@ export class SecretScanner {
       if (ids.has(d.id)) throw new DetectorError(`detector ${d.id}: duplicate id`)
       ids.add(d.id)
       if (d.keywords.length === 0) throw new DetectorError(`detector ${d.id}: at least one keyword`)
-      let re: RE2JS
-      let exclude: RE2JS | undefined
-      try {
-        re = RE2JS.compile(RE2JS.translateRegExp(d.pattern))
-        if (d.exclude !== undefined) exclude = RE2JS.compile(RE2JS.translateRegExp(d.exclude))
-      } catch (err) {
-        throw new DetectorError(
-          `detector ${d.id}: pattern not supported by the linear-time engine: ${(err as Error).message}`,
-        )
-      }
       for (const k of d.keywords) {
         const lk = k.toLowerCase()
         if (!/^[\x20-\x7e]+$/.test(lk))
@@ -114,34 +146,83 @@ export class SecretScanner {
         const list = this.byKeyword[ki] as number[]
         if (!list.includes(di)) list.push(di)
       }
-      const groups = re.groupCount()
-      const group = d.secretGroup ?? (groups > 0 ? 1 : 0)
-      if (group > groups)
-        throw new DetectorError(`detector ${d.id}: secretGroup ${group} but ${groups} groups`)
-      return {
+      const c: Compiled = {
         d,
-        re,
-        core: re.re2() as unknown as RE2Core,
-        ngroup: groups + 1,
-        exclude,
-        group,
+        core: undefined,
+        exclude: undefined,
+        ngroup: 0,
+        group: 0,
         before: d.before ?? 0,
         after: d.after ?? 256,
         boundary: d.boundary ?? true,
         specificity: d.specificity ?? 2,
+        gateSkip: d.gate ? (d.gate.skip === undefined ? NONE : classTable(d.gate.skip, d.id)) : undefined,
+        gateFind: d.gate ? classTable(d.gate.find, d.id) : undefined,
+        exact: d.exactKeyword ? d.keywords.map((k) => Buffer.from(k, 'latin1')) : undefined,
+        gateFromLast: d.gate?.fromLast === true,
+        thenSkip: d.gate?.next
+          ? d.gate.next.skip === undefined
+            ? NONE
+            : classTable(d.gate.next.skip, d.id)
+          : undefined,
+        thenFind: d.gate?.next ? classTable(d.gate.next.find, d.id) : undefined,
+        runs: 0,
       }
+      if (d.custom) this.compile(c)
+      return c
     })
-    this.automaton = new KeywordAutomaton([...keywordIndex.keys()])
+    const keywords = [...keywordIndex.keys()]
+    this.automaton = new KeywordAutomaton(keywords)
+    this.keywordLength = Int32Array.from(keywords, (k) => k.length)
+  }
+
+  /** Scratch arrays (one per detector) for `scanLevel`, six per depth: reset to -1, reused. */
+  private readonly scratchArrays: Int32Array[] = []
+  private scratch(i: number): Int32Array {
+    let a = this.scratchArrays[i]
+    if (a === undefined) {
+      a = new Int32Array(this.compiled.length)
+      this.scratchArrays[i] = a
+    }
+    return a.fill(-1)
+  }
+
+  /** Compiles every detector's pattern now; throws `DetectorError` naming the first that fails. */
+  compileAll(): this {
+    for (const c of this.compiled) this.compile(c)
+    return this
+  }
+
+  private compile(c: Compiled): RE2Core {
+    if (c.core !== undefined) return c.core
+    const d = c.d
+    let re: RE2JS
+    try {
+      re = RE2JS.compile(RE2JS.translateRegExp(d.pattern))
+      if (d.exclude !== undefined) c.exclude = RE2JS.compile(RE2JS.translateRegExp(d.exclude))
+    } catch (err) {
+      throw new DetectorError(
+        `detector ${d.id}: pattern not supported by the linear-time engine: ${(err as Error).message}`,
+      )
+    }
+    const groups = re.groupCount()
+    const group = d.secretGroup ?? (groups > 0 ? 1 : 0)
+    if (group > groups) throw new DetectorError(`detector ${d.id}: secretGroup ${group} but ${groups} groups`)
+    c.ngroup = groups + 1
+    c.group = group
+    c.core = re.re2() as unknown as RE2Core
+    return c.core
   }
 
   /**
-   * Finds the secrets in `input` (a Buffer is read as Latin-1: offsets are byte offsets; secrets
-   * are ASCII). Matches are sorted by offset; overlapping ones keep the most specific detector.
+   * Finds the secrets in `input` (a Buffer is read as Latin-1: offsets are byte offsets; a string
+   * is read one byte per UTF-16 unit, so offsets are its indexes; secrets are ASCII). Matches are
+   * sorted by offset; overlapping ones keep the most specific detector.
    */
   scan(input: Uint8Array | string, opts: ScanOptions = {}): ScanResult {
     const stats = emptyStats()
     const budget = (opts.budgetFactor ?? 64) * input.length + (1 << 20)
-    const matches = this.scanLevel(input, 0, opts.decode ?? true, stats, budget)
+    const matches = this.scanLevel(bytesOf(input), 0, opts.decode ?? true, stats, budget)
     return { matches, stats }
   }
 
@@ -157,76 +238,121 @@ export class SecretScanner {
   }
 
   /** True when any detector keyword occurs in `text` (one pass; stops at the first). */
-  hasKeyword(text: string): boolean {
+  hasKeyword(text: string | Uint8Array): boolean {
     return this.automaton.any(text)
   }
 
-  private scanLevel(
-    input: Uint8Array | string,
-    depth: number,
-    decode: boolean,
-    stats: ScanStats,
-    budget: number,
-  ): Match[] {
-    const len = input.length
+  private scanLevel(buf: Buffer, depth: number, decode: boolean, stats: ScanStats, budget: number): Match[] {
+    const len = buf.length
     stats.bytesScanned += len
     const compiled = this.compiled
     const byKeyword = this.byKeyword
-    const lastStart = new Int32Array(compiled.length).fill(-1)
-    const coveredTo = new Int32Array(compiled.length).fill(-1)
+    const keywordLength = this.keywordLength
+    // Per detector: the last keyword start tried, the end of its last match. Scratch arrays of
+    // this depth, reset on the first keyword hit (most decoded spans have none).
+    let lastStart: Int32Array = EMPTY
+    let coveredTo: Int32Array = EMPTY
+    // Per detector, the last stretch its gate scanned: [gateFrom, gateStop) are all `skip`
+    // characters and gateStop is where the scan stopped. A later keyword ending inside it has
+    // the same answer, so each character is looked at once per detector.
+    let gateFrom: Int32Array = EMPTY
+    let gateStop: Int32Array = EMPTY
+    // And of the second stage: the first stage's stop it was run from, and its answer (1 or 0).
+    let thenAt: Int32Array = EMPTY
+    let thenOk: Int32Array = EMPTY
     const found: Match[] = []
-    const str = typeof input === 'string'
-    const buf = str ? undefined : Buffer.from(input.buffer, input.byteOffset, input.length)
-    const slice = (a: number, b: number): string =>
-      buf === undefined ? (input as string).slice(a, b) : buf.toString('latin1', a, b)
-    const charAt = (i: number): number => {
-      const c = str ? (input as string).charCodeAt(i) : (input[i] as number)
-      return c < 256 ? c : 0
-    }
+    const seen = new Set<number>()
 
-    // One matcher input for the whole text for the unanchored runs (patterns whose match may
-    // start before the keyword): each is given a window [ws, we) of it, with no copy.
-    const mi = str ? MatcherInput.utf16(input as string) : MatcherInput.utf8(input as Uint8Array)
-    this.automaton.scan(input, 0, len, (k, start) => {
+    this.automaton.scan(buf, 0, len, (k, start) => {
+      if (lastStart === EMPTY) {
+        lastStart = this.scratch(6 * depth)
+        coveredTo = this.scratch(6 * depth + 1)
+        gateFrom = this.scratch(6 * depth + 2)
+        gateStop = this.scratch(6 * depth + 3)
+        thenAt = this.scratch(6 * depth + 4)
+        thenOk = this.scratch(6 * depth + 5)
+      }
       stats.keywordHits++
       const list = byKeyword[k] as number[]
       for (let j = 0; j < list.length; j++) {
         const di = list[j] as number
         if (start === lastStart[di] || start < (coveredTo[di] as number)) continue
-        lastStart[di] = start
         const c = compiled[di] as Compiled
         // A token must not continue a word (`xghp_…`): checked before any pattern runs.
-        if (c.before === 0 && c.boundary && start > 0 && WORD[charAt(start - 1)] === 1) continue
-        const ws = Math.max(0, start - c.before)
+        if (c.before === 0 && c.boundary && start > 0 && WORD[buf[start - 1] as number] === 1) continue
+        // The cheap checks depend on which keyword this is: a longer one ending later at the same
+        // start is still tried when they fail (so `lastStart` is set only past them).
+        const kl = keywordLength[k] as number
+        if (c.exact !== undefined && !exactAt(buf, start, kl, c.exact)) continue
         const we = Math.min(len, start + c.after)
+        if (c.gateSkip !== undefined) {
+          const from = c.gateFromLast ? start + kl - 1 : start + kl
+          let stop = gateStop[di] as number
+          if (!(from >= (gateFrom[di] as number) && from <= stop)) {
+            const skip = c.gateSkip
+            const find = c.gateFind as Uint8Array
+            stop = from
+            while (stop < len) {
+              const b = buf[stop] as number
+              if (find[b] === 1 || skip[b] === 0) break
+              stop++
+            }
+            stats.gateUnits += stop - from + 1
+            gateFrom[di] = from
+            gateStop[di] = stop
+          }
+          if (stop >= we || (c.gateFind as Uint8Array)[buf[stop] as number] !== 1) continue
+          if (c.thenFind !== undefined) {
+            if (thenAt[di] !== stop) {
+              const skip = c.thenSkip as Uint8Array
+              const find = c.thenFind
+              let p = stop + 1
+              while (p < len) {
+                const b = buf[p] as number
+                if (find[b] === 1 || skip[b] === 0) break
+                p++
+              }
+              stats.gateUnits += p - stop
+              thenAt[di] = stop
+              thenOk[di] = p < len && find[buf[p] as number] === 1 ? 1 : 0
+            }
+            if (thenOk[di] !== 1) continue
+          }
+        }
+        lastStart[di] = start
+        const ws = Math.max(0, start - c.before)
         if (stats.regexUnits + (we - ws) > budget) {
           stats.truncated = true
           return false
         }
         stats.regexRuns++
         stats.regexUnits += we - ws
-        if (c.before === 0) {
-          // RE2 anchors only at the start of its input: the window is cut out (a short copy). A
-          // yes/no run first (RE2's cached DFA), the capture groups only for a match.
-          const win = MatcherInput.utf16(slice(ws, we))
-          if (!c.core.matchWithGroup(win, 0, we - ws, ANCHOR_START, 0)[0]) continue
-          const r = c.core.matchWithGroup(win, 0, we - ws, ANCHOR_START, c.ngroup)
-          if (r[0]) {
-            const g = r[1] as number[]
-            for (let i = 0; i < g.length; i++) if ((g[i] as number) >= 0) g[i] = (g[i] as number) + ws
-            this.accept(c, g, slice, charAt, found, coveredTo, di)
-          }
+        const core = c.core ?? this.compile(c)
+        // The pattern sees the window only (a view, no copy): its work and any literal search
+        // it does are bounded by the window. A yes/no run first (RE2's DFA, no captures), the
+        // capture groups only for a match.
+        const mi = MatcherInput.utf8(buf.subarray(ws, we))
+        const n = we - ws
+        const anchor = c.before === 0 ? ANCHOR_START : UNANCHORED
+        // The yes/no run pays off once a detector runs often (RE2's DFA builds its states as it
+        // meets them); the first runs of a detector go straight to the capture run.
+        if (++c.runs > DFA_AFTER && !core.matchWithGroup(mi, 0, n, anchor, 0)[0]) continue
+        if (anchor === ANCHOR_START) {
+          const r = core.matchWithGroup(mi, 0, n, ANCHOR_START, c.ngroup)
+          if (r[0]) this.accept(c, shift(r[1] as number[], ws), buf, found, coveredTo, di, seen)
           continue
         }
-        let pos = ws
-        while (pos < we) {
-          const r = c.core.matchWithGroup(mi, pos, we, UNANCHORED, c.ngroup)
+        const rel = start - ws
+        let pos = 0
+        while (pos < n) {
+          const r = core.matchWithGroup(mi, pos, n, UNANCHORED, c.ngroup)
           if (!r[0]) break
           const g = r[1] as number[]
           const s0 = g[0] as number
-          if (s0 > start) break // a match after this keyword is found from its own keyword
-          this.accept(c, g, slice, charAt, found, coveredTo, di)
-          pos = (g[1] as number) > s0 ? (g[1] as number) : s0 + 1
+          const e0 = g[1] as number
+          if (s0 > rel) break // a match after this keyword is found from its own keyword
+          this.accept(c, shift(g, ws), buf, found, coveredTo, di, seen)
+          pos = e0 > s0 ? e0 : s0 + 1
         }
       }
       return true
@@ -235,18 +361,24 @@ export class SecretScanner {
     let matches = resolveOverlaps(found)
     if (decode && depth < MAX_DEPTH && !stats.truncated) {
       const spans: EncodedSpan[] = []
-      base64Spans(input, spans)
-      percentSpans(input, spans)
-      jsonEscapeSpans(input, spans)
+      base64Spans(buf, spans)
+      percentSpans(buf, spans)
+      jsonEscapeSpans(buf, spans)
       if (spans.length > 0) {
+        spans.sort((a, b) => a.start - b.start)
         const extra: Match[] = []
+        let mi = 0
         for (const sp of spans) {
           if (stats.regexUnits > budget) {
             stats.truncated = true
             break
           }
-          if (matches.some((m) => m.start <= sp.start && m.end >= sp.end)) continue
-          const decoded = decodeSpan(sp.encoding, slice(sp.start, sp.end))
+          // Already found in clear: the match that could contain the span is the last one
+          // starting at or before it (matches are sorted and disjoint).
+          while (mi + 1 < matches.length && (matches[mi + 1] as Match).start <= sp.start) mi++
+          const m = matches[mi]
+          if (m !== undefined && m.start <= sp.start && m.end >= sp.end) continue
+          const decoded = decodeSpan(sp.encoding, buf, sp.start, sp.end)
           if (decoded === undefined) continue
           stats.decodes++
           for (const inner of this.scanLevel(decoded, depth + 1, true, stats, budget)) {
@@ -268,28 +400,44 @@ export class SecretScanner {
   private accept(
     c: Compiled,
     g: number[],
-    slice: (a: number, b: number) => string,
-    charAt: (i: number) => number,
+    buf: Buffer,
     found: Match[],
     coveredTo: Int32Array,
     di: number,
+    seen: Set<number>,
   ): void {
     const ms = g[0] as number
-    if (c.boundary && ms > 0 && WORD[charAt(ms - 1)] === 1) return
+    if (c.boundary && ms > 0 && WORD[buf[ms - 1] as number] === 1) return
     const start = g[2 * c.group] as number
     const end = g[2 * c.group + 1] as number
     if (start < 0 || end <= start) return
-    const secret = slice(start, end)
+    const secret = buf.toString('latin1', start, end)
     const d = c.d
+    if (d.maxLength !== undefined && secret.length > d.maxLength) return
     if (d.validator !== undefined && !runValidator(d.validator, secret)) return
     if (d.minEntropy !== undefined && shannonEntropy(secret) < d.minEntropy) return
     if (d.mixed && !hasLetterAndDigit(secret)) return
-    if (c.exclude?.matcher(slice(ms, g[1] as number)).find()) return
+    if (c.exclude?.matcher(buf.toString('latin1', ms, g[1] as number)).find()) return
     if (allowedValue(secret, this.exampleHashes) !== undefined) return
-    if (found.some((f) => f.detector === d && f.start === start)) return
+    const key = start * 0x10000 + di
+    if (seen.has(key)) return
+    seen.add(key)
     coveredTo[di] = Math.max(coveredTo[di] as number, end)
     found.push({ detector: d, start, end, secret, encodings: [] })
   }
+}
+
+/** Adds `by` to every set offset of a capture array (in place). */
+function shift(g: number[], by: number): number[] {
+  if (by !== 0) for (let i = 0; i < g.length; i++) if ((g[i] as number) >= 0) g[i] = (g[i] as number) + by
+  return g
+}
+
+/** True when one of `keywords` (exact case) of length `len` is at `buf[start]`. */
+function exactAt(buf: Buffer, start: number, len: number, keywords: readonly Buffer[]): boolean {
+  for (const k of keywords)
+    if (k.length === len && buf.compare(k, 0, len, start, start + len) === 0) return true
+  return false
 }
 
 /** Sorts matches by offset; of two that overlap, keeps the more specific (then the longer). */

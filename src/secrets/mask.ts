@@ -4,14 +4,39 @@
  * nearly every line — costs one pass of the keyword automaton and is returned as is; otherwise
  * each secret is replaced by its mask (`ghp_***`, `***`). Nested decoding is off here: the
  * gateway's own lines are plain text and this runs on the hot path.
+ *
+ * The scanner is built when the gateway's logger is created (`warmMaskSecrets`): that builds the
+ * keyword automaton only (milliseconds); a detector's pattern is compiled the first time one of
+ * its keywords passes its cheap checks in a line, once per process.
  */
 import { BUILTIN_DETECTORS } from './detectors/index.js'
 import { applyMasks, SecretScanner } from './engine.js'
+import type { Detector } from './types.js'
+
+/** Scanners by detector set (ids in order), shared by the callers that use the same set. */
+const shared = new Map<string, SecretScanner>()
+const MAX_SHARED = 16
+
+/**
+ * The scanner of a set of built-in detectors, built once and shared (the masking of log lines
+ * and leak-guard on every route and after every reload use the same few sets). At most 16 sets
+ * are kept; the oldest is dropped past that.
+ */
+export function scannerFor(detectors: readonly Detector[]): SecretScanner {
+  const key = detectors.map((d) => d.id).join(',')
+  let s = shared.get(key)
+  if (s === undefined) {
+    s = new SecretScanner(detectors)
+    if (shared.size >= MAX_SHARED) shared.delete(shared.keys().next().value as string)
+    shared.set(key, s)
+  }
+  return s
+}
 
 let scanner: SecretScanner | undefined
 
 function get(): SecretScanner {
-  scanner ??= new SecretScanner(BUILTIN_DETECTORS)
+  scanner ??= scannerFor(BUILTIN_DETECTORS)
   return scanner
 }
 
@@ -28,7 +53,7 @@ export function maskSecrets(text: string): string {
   return applyMasks(text, matches)
 }
 
-/** Builds the scanner now (at startup) rather than on the first line written. */
+/** Builds the scanner now (the gateway does it when it creates its logger) rather than on the first line. */
 export function warmMaskSecrets(): void {
   get()
 }

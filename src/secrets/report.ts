@@ -1,3 +1,4 @@
+import { SARIF_LEVEL } from '../util/sarif.js'
 /** Renders findings: text for people, JSON, and SARIF 2.1.0 for code scanning. No secret in clear. */
 import type { Finding } from './findings.js'
 import type { Detector, Severity } from './types.js'
@@ -38,13 +39,6 @@ export function renderJson(findings: readonly Finding[], s: Summary): string {
   return `${JSON.stringify({ findings, summary: s }, null, 2)}\n`
 }
 
-const LEVEL: Record<Severity, 'error' | 'warning' | 'note'> = {
-  critical: 'error',
-  high: 'error',
-  medium: 'warning',
-  low: 'note',
-}
-
 /** SARIF 2.1.0: one rule per detector that fired, results with regions and fingerprints. */
 export function renderSarif(
   findings: readonly Finding[],
@@ -61,14 +55,14 @@ export function renderSarif(
       shortDescription: { text: d?.name ?? id },
       fullDescription: { text: d?.description ?? `${d?.name ?? id} (${d?.provider ?? ''})` },
       ...(d?.docs?.startsWith('http') ? { helpUri: d.docs } : {}),
-      defaultConfiguration: { level: LEVEL[d?.severity ?? 'high'] },
+      defaultConfiguration: { level: SARIF_LEVEL[d?.severity ?? 'high'] },
       properties: { tags: ['security', 'secret'], provider: d?.provider },
     }
   })
   const results = findings.map((f) => ({
     ruleId: f.detector,
     ruleIndex: used.indexOf(f.detector),
-    level: LEVEL[f.severity],
+    level: SARIF_LEVEL[f.severity],
     message: { text: `${f.name}: ${f.preview}${f.commit ? ` (commit ${f.commit.sha.slice(0, 12)})` : ''}` },
     locations: [
       {

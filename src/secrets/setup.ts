@@ -1,7 +1,7 @@
 /** Builds the scanner a run uses: built-in detectors plus a user file's, minus the ones turned off. */
 import ignore, { type Ignore } from 'ignore'
 import { EXAMPLE_KEY_HASHES, sha256Hex } from './allowlist.js'
-import { loadSecretsConfig, type SecretsConfigT, toDetector } from './custom.js'
+import type { SecretsConfigT } from './custom.js'
 import { BUILTIN_DETECTORS } from './detectors/index.js'
 import { SecretScanner } from './engine.js'
 
@@ -11,12 +11,18 @@ export interface ScanSetup {
   config: SecretsConfigT | undefined
 }
 
-export function buildSetup(configFile: string | undefined): ScanSetup {
-  const config = configFile === undefined ? undefined : loadSecretsConfig(configFile)
+/**
+ * The scanner and allow rules of a run. The user file's loader (YAML, schema validation) is
+ * imported only when there is a file: a plain run does not pay for it.
+ */
+export async function buildSetup(configFile: string | undefined): Promise<ScanSetup> {
+  const custom = configFile === undefined ? undefined : await import('./custom.js')
+  const config = custom === undefined ? undefined : custom.loadSecretsConfig(configFile as string)
   const off = new Set(config?.allow.detectors ?? [])
-  const detectors = [...BUILTIN_DETECTORS, ...(config?.detectors ?? []).map(toDetector)].filter(
-    (d) => !off.has(d.id),
-  )
+  const detectors = [
+    ...BUILTIN_DETECTORS,
+    ...(config?.detectors ?? []).map((d) => (custom as typeof import('./custom.js')).toDetector(d)),
+  ].filter((d) => !off.has(d.id))
   const hashes = new Set(EXAMPLE_KEY_HASHES)
   for (const v of config?.allow.values ?? []) hashes.add(sha256Hex(v))
   return {

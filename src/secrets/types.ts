@@ -46,6 +46,24 @@ export interface Detector {
   before?: number
   /** Longest match, counted from the keyword's start (default 256). Bounds the work per keyword hit. */
   after?: number
+  /**
+   * A cheap necessary condition tested at a keyword occurrence before the pattern runs: from the
+   * keyword's end, characters of the class `skip` (default none) may follow, and a character of
+   * the class `find` must come before any other character and within the window (`after`). Each class is a
+   * bracket expression (`[=:,]`); it must follow from the pattern (the corpus test checks recall).
+   * With `fromLast` the scan starts at the keyword's last character instead, for keywords that
+   * may end with the `find` character themselves (`pan=`). `next` is a second stage from the
+   * character after the one found: `skip` characters, then one of `find` (the first character of
+   * the value after `=`). Classes are written without `\s` (RE2's `\s` is `[\t\n\f\r ]`, the
+   * table is built by JavaScript's RegExp, whose `\s` is wider).
+   * `name = value` detectors set it (`[=:,]` after the name), URL credentials too (`@` before `/`).
+   */
+  gate?: { skip?: string; find: string; fromLast?: boolean; next?: { skip?: string; find: string } }
+  /**
+   * The pattern's literal prefix is case-sensitive: a keyword occurrence counts only when it has
+   * one of the keywords' exact case (`API-` runs the pattern, `api-` does not). Default false.
+   */
+  exactKeyword?: boolean
   /** Require no letter or digit right before the match (a token boundary). Default true. */
   boundary?: boolean
   /** A confirmation step on the secret (checksums, structure). */
@@ -55,6 +73,12 @@ export interface Detector {
    * dropped (`access_key_id = …` is an identifier, not a secret).
    */
   exclude?: string
+  /**
+   * Longest secret, checked after the match: lets a pattern say `{16,}` where it means
+   * `{16,256}` (the window bounds the match anyway), which keeps its program small enough for
+   * RE2's bit-state matcher instead of its NFA.
+   */
+  maxLength?: number
   /** Minimum Shannon entropy of the secret, in bits per character (generic rules). */
   minEntropy?: number
   /** Require both a letter and a digit in the secret (generic rules). */
@@ -98,6 +122,8 @@ export interface ScanStats {
   regexRuns: number
   /** Units handed to the pattern engine, summed over executions (an upper bound of its work). */
   regexUnits: number
+  /** Characters the gates looked at (see `Detector.gate`); each is looked at once per detector. */
+  gateUnits: number
   /** Decoded spans rescanned. */
   decodes: number
   /** True when the work budget ran out before the input was fully examined. */
@@ -105,5 +131,13 @@ export interface ScanStats {
 }
 
 export function emptyStats(): ScanStats {
-  return { bytesScanned: 0, keywordHits: 0, regexRuns: 0, regexUnits: 0, decodes: 0, truncated: false }
+  return {
+    bytesScanned: 0,
+    keywordHits: 0,
+    regexRuns: 0,
+    regexUnits: 0,
+    gateUnits: 0,
+    decodes: 0,
+    truncated: false,
+  }
 }

@@ -11,7 +11,7 @@ interface Job {
 }
 
 const { configFile, redact } = workerData as { configFile: string | undefined; redact: boolean }
-const { scanner } = buildSetup(configFile)
+const { scanner } = await buildSetup(configFile)
 parentPort?.on('message', (job: Job) => {
   const skipped: Skipped[] = []
   try {

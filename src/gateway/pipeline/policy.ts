@@ -134,6 +134,11 @@ export interface PolicyInstance {
   stripRequestHeaders?: readonly string[]
   /** Query parameters (by decoded name) removed before the request goes upstream, on every request of the route. */
   stripQueryParams?: readonly string[]
+  /**
+   * cors: this policy answers CORS preflights itself (a request hook throws a PolicyAnswer), so a
+   * preflight is routed to its route by Access-Control-Request-Method (see gateway/preflight.ts).
+   */
+  answersPreflight?: boolean
   /** Release timers, connections. */
   close?(): void | Promise<void>
 }

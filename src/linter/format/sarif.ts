@@ -4,28 +4,10 @@
  * `region`: startLine, startColumn) and whose other locations are `relatedLocations`.
  */
 import { createHash } from 'node:crypto'
-import { toUriReference } from '../../scanner/report/sarif.js'
-import type { LintReport, RuleMeta, Severity, SpecLocation } from '../types.js'
+import { SARIF_LEVEL, SARIF_SCHEMA_URI, SECURITY_SEVERITY, toUriReference } from '../../util/sarif.js'
+import type { LintReport, RuleMeta, SpecLocation } from '../types.js'
 import { CATEGORY_TITLES } from '../types.js'
 import { displayFile, summary } from './shared.js'
-
-export const SARIF_SCHEMA_URI =
-  'https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json'
-
-const LEVEL: Record<Severity, 'error' | 'warning' | 'note'> = {
-  critical: 'error',
-  high: 'error',
-  medium: 'warning',
-  low: 'note',
-  info: 'note',
-}
-const SECURITY_SEVERITY: Record<Severity, string> = {
-  critical: '9.5',
-  high: '8.0',
-  medium: '5.5',
-  low: '3.0',
-  info: '0.0',
-}
 
 export function renderSarif(report: LintReport): string {
   const index = new Map(report.rules.map((r, i) => [r.id, i]))
@@ -51,7 +33,7 @@ export function renderSarif(report: LintReport): string {
           return {
             ruleId: f.rule,
             ruleIndex: index.get(f.rule) ?? 0,
-            level: LEVEL[f.severity],
+            level: SARIF_LEVEL[f.severity],
             message: { text: f.message },
             locations: first ? [location(first)] : [],
             ...(rest.length > 0
@@ -110,7 +92,7 @@ function rule(r: RuleMeta) {
     fullDescription: { text: r.why },
     help: { text: `${r.why}\n\nFix (after):\n${r.after}`, markdown },
     helpUri: `https://github.com/portcullis-security/portcullis/blob/main/docs/lint/rules/${r.id}.md`,
-    defaultConfiguration: { level: LEVEL[r.severity] },
+    defaultConfiguration: { level: SARIF_LEVEL[r.severity] },
     properties: {
       category: r.category,
       severity: r.severity,
@@ -119,3 +101,5 @@ function rule(r: RuleMeta) {
     },
   }
 }
+
+export { SARIF_SCHEMA_URI } from '../../util/sarif.js'

@@ -8,14 +8,32 @@ import {
   MAX_ACCOUNT_CHARS,
   normalizeIdentity,
 } from '../../detect/identity.js'
-import { GatewayError } from '../../gateway/errors.js'
-import type { RequestContext } from '../../gateway/pipeline/context.js'
+import { GatewayError, toProblem } from '../../gateway/errors.js'
+import type { RequestContext, ResponseHead } from '../../gateway/pipeline/context.js'
 import { definePolicy } from '../../gateway/pipeline/policy.js'
 import { isStoreError } from '../../stores/types.js'
 import { BruteForceLockoutConfig } from './schema.js'
 
 /** Largest login body read for the account name (a login form or JSON is a few hundred bytes). */
 const MAX_LOGIN_BODY = 64 * 1024
+
+/**
+ * Headers a uniform failure keeps: those gateway policies set (security headers, CORS, rate-limit
+ * headers) and the framing the gateway sets itself. Everything else the upstream sent (an ETag of
+ * its body, a cookie, an `x-user-found`, its own challenge) could tell the failures apart.
+ */
+const UNIFORM_KEEP = new Set([
+  'x-content-type-options',
+  'x-frame-options',
+  'content-security-policy',
+  'referrer-policy',
+  'strict-transport-security',
+  'permissions-policy',
+  'cache-control',
+  'vary',
+  'ratelimit',
+  'ratelimit-policy',
+])
 
 /** Reads the account name from a JSON body field; undefined when absent or not JSON. */
 function fromJson(body: Buffer, field: string): string | undefined {
@@ -190,7 +208,43 @@ export const bruteForceLockout = definePolicy({
       await delay(subject, n)
     }
 
+    // uniformFailures: every failed login answered alike (user enumeration, OWASP API2).
+    const uniform = config.uniformFailures
+    const uniformStatuses = new Set(uniform?.statuses ?? [])
+    let slowWarned = 0
+
     return {
+      ...(uniform
+        ? {
+            async onResponseBody(ctx: RequestContext, head: ResponseHead, body: Buffer): Promise<Buffer> {
+              if (head.local || !uniformStatuses.has(head.status)) return body
+              const h = head.headers
+              // Kept: the gateway's own headers, and the request id (the header whose value is ctx.id).
+              const keep = (k: string) =>
+                UNIFORM_KEEP.has(k) ||
+                k.startsWith('access-control-') ||
+                k.startsWith('cross-origin-') ||
+                h[k] === ctx.id
+              for (const k of Object.keys(h)) if (!keep(k)) delete h[k]
+              head.status = uniform.status
+              h['content-type'] = 'application/problem+json'
+              h['cache-control'] = 'no-store'
+              const out = Buffer.from(
+                JSON.stringify(toProblem(new GatewayError('GW_ERR_AUTH_INVALID'), undefined).problem),
+              )
+              const wait = uniform.minDurationMs - (performance.now() - ctx.startTime)
+              if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+              else if (uniform.minDurationMs > 0 && now() - slowWarned > 60_000) {
+                slowWarned = now()
+                logger.warn(
+                  { route: ctx.routeName, overMs: Math.round(-wait), minDurationMs: uniform.minDurationMs },
+                  'uniform failure over minDurationMs: raise it above the slowest failed login',
+                )
+              }
+              return out
+            },
+          }
+        : {}),
       stripRequestHeaders: [config.stepUpHeader],
       async onRequest(ctx) {
         try {

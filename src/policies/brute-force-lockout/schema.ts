@@ -111,6 +111,36 @@ export const BruteForceLockoutConfig = Type.Object(
         },
       ),
     ),
+    uniformFailures: Type.Optional(
+      Type.Object(
+        {
+          statuses: Type.Array(Type.Integer({ minimum: 400, maximum: 599 }), {
+            default: [401, 403, 404],
+            minItems: 1,
+            description:
+              "Upstream answers that are failed logins: each is replaced by the same answer, whatever the upstream said (a 404 'no such user' and a 401 'wrong password' become indistinguishable).",
+          }),
+          status: Type.Integer({
+            minimum: 400,
+            maximum: 499,
+            default: 401,
+            description: 'The status every failed login gets.',
+          }),
+          minDurationMs: Type.Integer({
+            minimum: 0,
+            maximum: 10_000,
+            default: 500,
+            description:
+              'No failed login is answered sooner than this after the request arrived. Set it above the slowest failure (a password hash check under load): a failure slower than it shows through (logged as `uniform failure over minDurationMs`).',
+          }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "Makes failed logins indistinguishable (user enumeration, OWASP API2): the upstream's failure answers on the route get the same status, the same body (a GW_ERR_AUTH_INVALID problem document), the same headers (only the gateway's own: security, CORS, rate-limit headers, request id) and a minimum duration. The route's responses are buffered.",
+        },
+      ),
+    ),
     failOpen: Type.Boolean({
       default: true,
       description:

@@ -3,7 +3,8 @@ import { requestFields } from '../../audit/event.js'
 import { GatewayError } from '../../gateway/errors.js'
 import { definePolicy, type PolicyInstance } from '../../gateway/pipeline/policy.js'
 import { BUILTIN_DETECTORS } from '../../secrets/detectors/index.js'
-import { maskValue as maskOf, SecretScanner } from '../../secrets/engine.js'
+import { maskValue as maskOf } from '../../secrets/engine.js'
+import { scannerFor } from '../../secrets/mask.js'
 import { mediaTypeOf } from '../openapi-validation/request.js'
 import { pointersAt } from './json-pointer.js'
 import { LeakGuardConfig } from './schema.js'
@@ -54,7 +55,8 @@ export const leakGuard = definePolicy({
     const detectors = BUILTIN_DETECTORS.filter(
       (d) => !excluded.has(d.id) && (config.generic || (d.specificity ?? 2) > 0),
     )
-    const scanner = new SecretScanner(detectors)
+    // One scanner per detector set, shared across routes and reloads (see secrets/mask.ts).
+    const scanner = scannerFor(detectors)
     const counter = deps.metrics ? leaksCounter(deps.metrics) : undefined
     const { logger, audit } = deps
     const types = config.contentTypes.map((t) => t.toLowerCase())

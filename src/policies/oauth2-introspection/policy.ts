@@ -9,17 +9,10 @@ import {
 } from '../../auth/revocation.js'
 import { parseEndpoint } from '../../auth/endpoint.js'
 import { NOT_CANONICAL, type TokenIdentity, tokenIdentity } from '../../auth/jws-canonical.js'
-import {
-  compileTokenExtractor,
-  setVerifiedTokenId,
-  TOKEN_MISSING,
-  TOKEN_TOO_LARGE,
-  tokenHash,
-  tokenStateKey,
-} from '../../auth/token.js'
-import { requestFields } from '../../audit/event.js'
+import { setVerifiedTokenId, tokenHash, tokenStateKey } from '../../auth/token.js'
 import { acquireAuthInstance, type BuiltAuth, type SharedAuthInstances } from '../../auth/shared-instance.js'
-import { throttledWarning, VerdictCache } from '../../auth/verdict-cache.js'
+import { VerdictCache } from '../../auth/verdict-cache.js'
+import { bearerFront } from '../../auth/bearer-front.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyDeps } from '../../gateway/pipeline/policy.js'
@@ -40,11 +33,8 @@ interface ActiveEntry {
 
 type Outcome = { active: true; entry: ActiveEntry; expiresAt: number } | { active: false; reason: string }
 
-/** At most one warning per this interval about failing introspection calls (the rest are counted). */
-const WARN_EVERY_MS = 5000
 /** Response members never copied into the principal's claims (not RFC 7662 members; defence in depth). */
 const NOT_CLAIMS = new Set(['token', 'access_token', 'refresh_token', 'id_token', 'client_secret'])
-const VISIBLE_ASCII = /^[\x21-\x7e]+$/
 
 function deepFreeze<T>(v: T): T {
   if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
@@ -70,21 +60,14 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
     throw new Error(`${where}: \`clientSecret\` is required`)
   }
   const header = config.tokenHeader.toLowerCase()
-  const extractor = compileTokenExtractor({
-    header,
-    scheme: header === 'authorization' ? 'Bearer' : '',
-    maxBytes: config.maxTokenBytes,
-  })
   const tokenKey = tokenStateKey(header)
-  const maxTokenBytes = config.maxTokenBytes
+  const _maxTokenBytes = config.maxTokenBytes
   const required = config.requiredScopes
   const audience = config.audience.length > 0 ? new Set(config.audience) : undefined
   const issuer = config.issuer
   const maxTtlMs = config.cache.maxTtlSec * 1000
   const negativeTtlMs = config.cache.negativeTtlSec * 1000
   const realm = `realm="${config.realm}"`
-  const challengeMissing = `Bearer ${realm}`
-  const challengeInvalid = `Bearer ${realm}, error="invalid_token"`
   const challengeScope = `Bearer ${realm}, error="insufficient_scope", scope="${required.join(' ')}"`
 
   /** The revocation file and the shared list; opened last (below), once nothing else can throw. */
@@ -106,51 +89,17 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
     negativeTtlMs,
     now,
   })
-  const warn = throttledWarning(
+  const front = bearerFront({
+    method: 'oauth2-introspection',
+    header,
+    maxTokenBytes: config.maxTokenBytes,
+    realm: config.realm,
+    audit,
     logger,
     now,
-    WARN_EVERY_MS,
-    'token introspection failed; requests are refused (503) until it works',
-  )
-  const warnFailure = (reason: string, ctx: RequestContext) =>
-    warn({ reason, requestId: ctx.id, route: ctx.routeName })
-
-  const missing = () =>
-    new GatewayError('GW_ERR_AUTH_MISSING', {
-      detail: 'a bearer token is required',
-      headers: { 'www-authenticate': challengeMissing },
-    })
-  const invalid = (detail = 'the access token is not valid') =>
-    new GatewayError('GW_ERR_AUTH_INVALID', { detail, headers: { 'www-authenticate': challengeInvalid } })
-  /** The audit record of a presented token that was refused (never the token; the reason only). */
-  const refused = (ctx: RequestContext, reason: string, code = 'GW_ERR_AUTH_INVALID') =>
-    audit.emit({
-      type: 'auth.failure',
-      ...requestFields(ctx),
-      decision: code === 'GW_ERR_AUTH_UNAVAILABLE' ? 'error' : 'deny',
-      code,
-      reason,
-      data: { method: 'oauth2-introspection' },
-    })
-
-  /**
-   * The token from the request (RFC 6750 `Bearer 1*SP token`, the shared parser); undefined when
-   * the request carries none (no header, or another Authorization scheme); a 401 for a malformed
-   * one. The size is checked before anything else.
-   */
-  const extract = (ctx: RequestContext): string | undefined => {
-    const r = extractor(ctx.req)
-    if (r === TOKEN_MISSING) return undefined
-    if (r === TOKEN_TOO_LARGE) {
-      refused(ctx, 'token too large')
-      throw invalid(`the access token is longer than ${maxTokenBytes} bytes`)
-    }
-    if (typeof r !== 'string' || !VISIBLE_ASCII.test(r)) {
-      refused(ctx, 'malformed')
-      throw invalid()
-    }
-    return r
-  }
+    outageMessage: 'token introspection failed; requests are refused (503) until it works',
+  })
+  const { extract, missing, invalid, refused } = front
 
   /** Turns an endpoint answer into an outcome; malformed members throw IntrospectionFailure. */
   const evaluate = (r: IntrospectionResponse): Outcome => {
@@ -218,7 +167,7 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
       outcome = evaluate(await client.introspect(token))
     } catch (err) {
       const reason = err instanceof IntrospectionFailure ? err.message : 'unexpected error'
-      warnFailure(reason, ctx)
+      front.outage(reason, ctx)
       throw err instanceof IntrospectionFailure ? err : new IntrospectionFailure(reason)
     }
     if (outcome.active) {
@@ -355,7 +304,7 @@ function build(config: Config, { logger, now, routeName, store, baseDir, audit }
 
   return {
     authenticate,
-    challenge: challengeMissing,
+    challenge: front.challenge,
     stripRequestHeaders: config.forwardToken ? undefined : [header],
     onRequest(ctx: RequestContext) {
       const r = authenticate(ctx)

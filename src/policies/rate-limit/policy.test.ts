@@ -337,10 +337,14 @@ describe('rate-limit: keys', () => {
 
 describe('rate-limit: throttle queues', () => {
   test('releases in order at the reserved times, one timer per key', async () => {
-    const q = new ThrottleQueues(100)
+    // The three waits are reserved at one instant (a stall between the calls on a loaded machine
+    // would otherwise move their release times), then time runs.
+    let frozen: number | undefined = performance.now()
+    const q = new ThrottleQueues(100, () => frozen ?? performance.now())
     const order: number[] = []
     const start = performance.now()
     const waits = [30, 10, 20].map((d, i) => q.wait('k', d).promise.then(() => order.push(i)))
+    frozen = undefined
     assert.equal(q.size, 3)
     assert.equal(q.keys, 1)
     await Promise.all(waits)

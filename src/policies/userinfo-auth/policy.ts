@@ -1,19 +1,12 @@
 import type { Static } from '@sinclair/typebox'
-import { requestFields } from '../../audit/event.js'
 import { parseEndpoint } from '../../auth/endpoint.js'
 import { compilePointer, pointerTokens } from '../../auth/json-pointer.js'
 import { stringList } from '../../auth/principal.js'
 import { NOT_CANONICAL, tokenIdentity } from '../../auth/jws-canonical.js'
-import {
-  compileTokenExtractor,
-  setVerifiedTokenId,
-  TOKEN_MISSING,
-  TOKEN_TOO_LARGE,
-  tokenHash,
-  tokenStateKey,
-} from '../../auth/token.js'
+import { setVerifiedTokenId, tokenHash, tokenStateKey } from '../../auth/token.js'
 import { acquireAuthInstance, type BuiltAuth, type SharedAuthInstances } from '../../auth/shared-instance.js'
-import { throttledWarning, VerdictCache } from '../../auth/verdict-cache.js'
+import { VerdictCache } from '../../auth/verdict-cache.js'
+import { bearerFront } from '../../auth/bearer-front.js'
 import { GatewayError } from '../../gateway/errors.js'
 import type { Principal, RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyDeps } from '../../gateway/pipeline/policy.js'
@@ -25,8 +18,6 @@ type Config = Static<typeof UserinfoAuthConfig>
 type Outcome = { valid: true; principal: Principal } | { valid: false; reason: string }
 
 /** At most one warning per this interval about failing endpoint calls (the rest are counted). */
-const WARN_EVERY_MS = 5000
-const VISIBLE_ASCII = /^[\x21-\x7e]+$/
 /** Member names never kept in the principal's claims (a user record may carry its password hash). */
 export const SECRET_NAME = /password|secret|token|hash/i
 
@@ -92,11 +83,6 @@ function build(config: Config, { logger, now, routeName, audit }: PolicyDeps): B
   const where = `userinfo-auth (route ${routeName})`
   const endpoint = parseEndpoint(config.endpoint, where)
   const header = config.tokenHeader.toLowerCase()
-  const extractor = compileTokenExtractor({
-    header,
-    scheme: header === 'authorization' ? 'Bearer' : '',
-    maxBytes: config.maxTokenBytes,
-  })
   const tokenKey = tokenStateKey(header)
   const getId = compilePointer(config.idPointer)
   const rolesPointers =
@@ -106,10 +92,6 @@ function build(config: Config, { logger, now, routeName, audit }: PolicyDeps): B
   const buildClaims = compileClaims(config.claims, where)
   const maxTtlMs = config.cache.maxTtlSec * 1000
   const negativeTtlMs = config.cache.negativeTtlSec * 1000
-  const realm = `realm="${config.realm}"`
-  const challengeMissing = `Bearer ${realm}`
-  const challengeInvalid = `Bearer ${realm}, error="invalid_token"`
-
   const client = new UserinfoClient({
     endpoint,
     method: config.method,
@@ -124,47 +106,17 @@ function build(config: Config, { logger, now, routeName, audit }: PolicyDeps): B
     negativeTtlMs,
     now,
   })
-  const warn = throttledWarning(
+  const front = bearerFront({
+    method: 'userinfo-auth',
+    header,
+    maxTokenBytes: config.maxTokenBytes,
+    realm: config.realm,
+    audit,
     logger,
     now,
-    WARN_EVERY_MS,
-    'userinfo call failed; requests are refused (503) until it works',
-  )
-  const warnFailure = (reason: string, ctx: RequestContext) =>
-    warn({ reason, requestId: ctx.id, route: ctx.routeName })
-
-  const missing = () =>
-    new GatewayError('GW_ERR_AUTH_MISSING', {
-      detail: 'a bearer token is required',
-      headers: { 'www-authenticate': challengeMissing },
-    })
-  const invalid = (detail = 'the access token is not valid') =>
-    new GatewayError('GW_ERR_AUTH_INVALID', { detail, headers: { 'www-authenticate': challengeInvalid } })
-  /** The audit record of a presented token that was refused (never the token; the reason only). */
-  const refused = (ctx: RequestContext, reason: string, code = 'GW_ERR_AUTH_INVALID') =>
-    audit.emit({
-      type: 'auth.failure',
-      ...requestFields(ctx),
-      decision: code === 'GW_ERR_AUTH_UNAVAILABLE' ? 'error' : 'deny',
-      code,
-      reason,
-      data: { method: 'userinfo-auth' },
-    })
-
-  /** The token, undefined when the request carries none, a 401 for a malformed or oversized one. */
-  const extract = (ctx: RequestContext): string | undefined => {
-    const r = extractor(ctx.req)
-    if (r === TOKEN_MISSING) return undefined
-    if (r === TOKEN_TOO_LARGE) {
-      refused(ctx, 'token too large')
-      throw invalid(`the access token is longer than ${config.maxTokenBytes} bytes`)
-    }
-    if (typeof r !== 'string' || !VISIBLE_ASCII.test(r)) {
-      refused(ctx, 'malformed')
-      throw invalid()
-    }
-    return r
-  }
+    outageMessage: 'userinfo call failed; requests are refused (503) until it works',
+  })
+  const { extract, missing, invalid, refused } = front
 
   /** Turns a 200 answer into a principal; an answer without an id is the endpoint's fault (503). */
   const toPrincipal = (record: Record<string, unknown>): Principal => {
@@ -195,7 +147,7 @@ function build(config: Config, { logger, now, routeName, audit }: PolicyDeps): B
         : { valid: false, reason: `the endpoint refused the token (${answer.status})` }
     } catch (err) {
       const reason = err instanceof UserinfoFailure ? err.message : 'unexpected error'
-      warnFailure(reason, ctx)
+      front.outage(reason, ctx)
       throw err instanceof UserinfoFailure ? err : new UserinfoFailure(reason)
     }
     if (outcome.valid) cache.accept(key, outcome.principal, now() + maxTtlMs)
@@ -265,7 +217,7 @@ function build(config: Config, { logger, now, routeName, audit }: PolicyDeps): B
 
   return {
     authenticate,
-    challenge: challengeMissing,
+    challenge: front.challenge,
     stripRequestHeaders: config.forwardToken ? undefined : [header],
     onRequest(ctx: RequestContext) {
       const r = authenticate(ctx)

@@ -4,30 +4,10 @@
  * (logical, `GET /orders/{id}`); findings about the whole target point at the target URL.
  */
 import { createHash } from 'node:crypto'
-import { isAbsolute } from 'node:path'
-import { pathToFileURL } from 'node:url'
-import type { CheckInfo, Finding, ScanReport, Severity } from '../types.js'
+import { SARIF_LEVEL, SARIF_SCHEMA_URI, SECURITY_SEVERITY, toUriReference } from '../../util/sarif.js'
+import type { CheckInfo, Finding, ScanReport } from '../types.js'
 import { OWASP_TITLES } from '../types.js'
 import { opLabel, requestLine, responseLine, sortFindings, summaryLine } from './shared.js'
-
-export const SARIF_SCHEMA_URI =
-  'https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json'
-
-const LEVEL: Record<Severity, 'error' | 'warning' | 'note'> = {
-  critical: 'error',
-  high: 'error',
-  medium: 'warning',
-  low: 'note',
-  info: 'note',
-}
-/** GitHub code scanning reads `security-severity` (0–10) to rank security results. */
-const SECURITY_SEVERITY: Record<Severity, string> = {
-  critical: '9.5',
-  high: '8.0',
-  medium: '5.5',
-  low: '3.0',
-  info: '0.0',
-}
 
 export function renderSarif(report: ScanReport): string {
   const rules: CheckInfo[] = [...report.checks]
@@ -111,7 +91,7 @@ function rule(c: CheckInfo) {
     shortDescription: { text: c.title },
     fullDescription: { text: c.description || c.title },
     help: { text, markdown },
-    defaultConfiguration: { level: LEVEL[c.severity] },
+    defaultConfiguration: { level: SARIF_LEVEL[c.severity] },
     properties: {
       owasp: c.owasp,
       severity: c.severity,
@@ -136,7 +116,7 @@ function result(f: Finding, ruleIndex: number, specUri: string, report: ScanRepo
   return {
     ruleId: f.checkId,
     ruleIndex,
-    level: LEVEL[f.severity],
+    level: SARIF_LEVEL[f.severity],
     message: { text: message },
     locations: [
       {
@@ -173,23 +153,6 @@ function result(f: Finding, ruleIndex: number, specUri: string, report: ScanRepo
   }
 }
 
-/** A spec given as a URL stays as it is; a file path becomes a relative reference or a file: URL. */
-export function toUriReference(spec: string): string {
-  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(spec)) {
-    try {
-      return new URL(spec).href
-    } catch {
-      return encodeURI(spec)
-    }
-  }
-  if (isAbsolute(spec)) return pathToFileURL(spec).href
-  return spec
-    .replaceAll('\\', '/')
-    .split('/')
-    .map((seg) => encodeURIComponent(seg))
-    .join('/')
-}
-
 function pascal(id: string): string {
   return id
     .split(/[^A-Za-z0-9]+/)
@@ -197,3 +160,5 @@ function pascal(id: string): string {
     .map((w) => w[0]?.toUpperCase() + w.slice(1))
     .join('')
 }
+
+export { SARIF_SCHEMA_URI, toUriReference } from '../../util/sarif.js'

@@ -246,6 +246,21 @@ export const CLOUD: Detector[] = [
     { severity: 'critical', mixed: true },
   ),
   prefixed(
+    'cloudflare-scannable-token',
+    'Cloudflare API token or key (scannable format)',
+    'Cloudflare',
+    ['cfut_', 'cfat_', 'cfk_'],
+    '[A-Za-z0-9]{40}[0-9a-f]{8}',
+    48,
+    'https://developers.cloudflare.com/fundamentals/api/get-started/token-formats/',
+    {
+      severity: 'critical',
+      mixed: true,
+      description:
+        'A user token (`cfut_`), account token (`cfat_`) or global API key (`cfk_`): 40 characters and a checksum.',
+    },
+  ),
+  prefixed(
     'cloudflare-origin-ca-key',
     'Cloudflare Origin CA key',
     'Cloudflare',

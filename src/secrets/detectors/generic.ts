@@ -4,7 +4,10 @@
  * forms. These have the lowest specificity: a provider detector matching the same span wins.
  */
 import type { Detector } from '../types.js'
-import { ASSIGN } from './helpers.js'
+import { ASSIGN, ASSIGN_GATE, assignGate } from './helpers.js'
+
+/** URL credentials: `@` comes after the scheme before any `/`, blank, quote or angle bracket. */
+const USERINFO_GATE = { skip: `[^\\t\\n\\f\\r @/'"<>]`, find: '[@]' }
 
 const URL_DOCS = 'https://owasp.org/Top10/A07_2021-Identification_and_Authentication_Failures/'
 
@@ -33,6 +36,7 @@ export const GENERIC: Detector[] = [
     ],
     pattern: '([a-z0-9+]{3,16})://[^\\s:@/\'"<>]{1,128}:([^\\s@/\'"<>]{3,128})@[A-Za-z0-9_.-]+',
     secretGroup: 2,
+    gate: USERINFO_GATE,
     after: 400,
     severity: 'critical',
     specificity: 1,
@@ -58,6 +62,7 @@ export const GENERIC: Detector[] = [
     ],
     pattern: '(?:[a-z+]{3,10})://[^\\s:@/\'"<>]{1,128}:([^\\s@/\'"<>]{3,128})@[A-Za-z0-9_.-]+',
     before: 4,
+    gate: USERINFO_GATE,
     after: 400,
     severity: 'high',
     specificity: 1,
@@ -83,6 +88,7 @@ export const GENERIC: Detector[] = [
     keywords: ['server=', 'data source=', 'host='],
     pattern:
       '(?i:server|data source|host)=[^;\'"\\n]{1,200};[^\'"\\n]{0,300}?(?i:password|pwd)=([^;\'"\\s<>]{3,128})(?:;|\'|"|\\s|$)',
+    gate: { find: `[^;'"\\n]` },
     after: 640,
     boundary: false,
     severity: 'high',
@@ -126,6 +132,7 @@ export const GENERIC: Detector[] = [
     provider: 'Generic',
     keywords: ['bearer '],
     pattern: '(?i:bearer) ([A-Za-z0-9._~+/-]{20,}=*)(?:[^A-Za-z0-9._~+/=-]|$)',
+    gate: { find: '[A-Za-z0-9._~+/-]' },
     after: 2070,
     minEntropy: 3.5,
     mixed: true,
@@ -142,6 +149,8 @@ export const GENERIC: Detector[] = [
     keywords: ['password', 'passwd', 'pwd', 'passphrase'],
     pattern: `(?i:password|passwd|pwd|passphrase)[A-Za-z0-9_.-]{0,24}["']?[ \\t]*(?:=|:|:=|=>|,|==)[ \\t]*["'\`]([^"'\`\\s]{8,128})["'\`]`,
     boundary: false,
+    // After the assignment, a quote (the value is a quoted literal).
+    gate: { ...ASSIGN_GATE, next: { skip: '[=> \\t]', find: `["'\`]` } },
     after: 200,
     minEntropy: 2.8,
     severity: 'high',
@@ -156,6 +165,7 @@ export const GENERIC: Detector[] = [
     provider: 'Generic',
     keywords: ['password=', 'passwd=', 'password:', '_pwd='],
     pattern: '(?i:password|passwd|pwd)[ \\t]*[=:][ \\t]*([^\\s"\'`;,)(\\[\\]{}<>]{8,128})(?:[\\s;,]|$)',
+    gate: { skip: '[ \\t]', find: `[^\\t\\n\\f\\r "'\`;,)(\\[\\]{}<>]` },
     before: 0,
     boundary: false,
     after: 150,
@@ -184,8 +194,10 @@ export const GENERIC: Detector[] = [
       'private_key',
       'credential',
     ],
-    pattern: `(?i:secret|token|api_key|apikey|api-key|access_key|accesskey|auth_key|private_key|credential)[A-Za-z0-9_.-]{0,24}${ASSIGN}([A-Za-z0-9_./+=~-]{16,256})(?:[^A-Za-z0-9_./+=~-]|$)`,
+    pattern: `(?i:secret|token|api_key|apikey|api-key|access_key|accesskey|auth_key|private_key|credential)[A-Za-z0-9_.-]{0,24}${ASSIGN}([A-Za-z0-9_./+=~-]{16,})(?:[^A-Za-z0-9_./+=~-]|$)`,
+    maxLength: 256,
     boundary: false,
+    gate: assignGate('[A-Za-z0-9_./+=~-]{16,}'),
     after: 320,
     minEntropy: 3.5,
     mixed: true,

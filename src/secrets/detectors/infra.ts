@@ -476,6 +476,21 @@ export const INFRA: Detector[] = [
       minEntropy: 3.8,
     },
   ),
+  prefixed(
+    'vercel-prefixed-token',
+    'Vercel token or API key (prefixed format)',
+    'Vercel',
+    ['vcp_', 'vci_', 'vca_', 'vcr_', 'vck_'],
+    '[A-Za-z0-9]{20,60}',
+    60,
+    'https://vercel.com/changelog/new-token-formats-and-secret-scanning',
+    {
+      mixed: true,
+      minEntropy: 3.5,
+      description:
+        'A personal (`vcp_`), integration (`vci_`), app access (`vca_`) or refresh (`vcr_`) token, or an API key (`vck_`).',
+    },
+  ),
   keyed(
     'vercel-token',
     'Vercel access token',

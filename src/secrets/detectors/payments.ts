@@ -1,6 +1,6 @@
 /** Payments: Stripe, Square, Braintree / PayPal, Razorpay, Flutterwave, Plaid, Shopify, Adyen. */
 import type { Detector } from '../types.js'
-import { END, keyed, prefixed } from './helpers.js'
+import { ASSIGN_GATE, END, keyed, prefixed } from './helpers.js'
 
 const STRIPE_DOCS = 'https://docs.stripe.com/keys'
 
@@ -220,6 +220,7 @@ export const PAYMENTS: Detector[] = [
     pattern:
       '(?i:card|pan|ccnum|cc_number|credit)[A-Za-z0-9_.-]{0,24}["\']?[ \\t]*(?:=|:|=>)[ \\t]*["\']?((?:4[0-9]{3}|5[1-5][0-9]{2}|2[2-7][0-9]{2}|3[47][0-9]{2}|6011)(?:[ -]?[0-9]{4}){2}[ -]?[0-9]{3,4})(?:[^0-9]|$)',
     boundary: false,
+    gate: { ...ASSIGN_GATE, next: { skip: `[=> \\t"']`, find: '[0-9]' } },
     after: 80,
     validator: 'luhn',
     severity: 'high',

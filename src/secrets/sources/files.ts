@@ -4,8 +4,17 @@
  * a file is read whole when small and streamed in chunks with an overlap window when large, so a
  * 1 GB file costs one chunk of memory.
  */
-import { closeSync, openSync, readSync } from 'node:fs'
-import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises'
+import {
+  closeSync,
+  type Dirent,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  statSync,
+} from 'node:fs'
 import { join, relative, resolve, sep } from 'node:path'
 import ignore, { type Ignore } from 'ignore'
 import type { SecretScanner } from '../engine.js'
@@ -36,16 +45,16 @@ export interface Skipped {
   reason: 'size' | 'binary' | 'symlink-outside-root' | 'unreadable' | 'archive-limit'
 }
 
-/** Walks the roots (files or directories), yielding regular files to scan. */
-export async function* walk(
-  roots: readonly string[],
-  o: WalkOptions,
-  skipped: Skipped[],
-): AsyncGenerator<WalkEntry> {
+/**
+ * Walks the roots (files or directories), yielding regular files to scan. Synchronous file system
+ * calls: a walk is a long series of small metadata calls, and on a busy machine each trip through
+ * the thread pool would cost more than the call.
+ */
+export function* walk(roots: readonly string[], o: WalkOptions, skipped: Skipped[]): Generator<WalkEntry> {
   for (const r of roots) {
     const root = resolve(r)
-    const st = await stat(root)
-    const rootReal = await realpath(root)
+    const st = statSync(root)
+    const rootReal = realpathSync(root)
     if (!st.isDirectory()) {
       if (o.maxFileSize > 0 && st.size > o.maxFileSize) skipped.push({ path: display(root), reason: 'size' })
       else yield { abs: root, display: display(root), rel: root.split(sep).pop() as string, size: st.size }
@@ -53,7 +62,8 @@ export async function* walk(
     }
     const base = ignore()
     if (o.exclude) base.add([...o.exclude])
-    yield* walkDir(root, root, rootReal, [{ dir: root, ig: base }], o, skipped)
+    // The root's entry only when there are patterns to apply (it is asked about every file).
+    yield* walkDir(root, root, rootReal, o.exclude?.length ? [{ dir: root, ig: base }] : [], o, skipped)
   }
 }
 
@@ -62,29 +72,28 @@ function display(abs: string): string {
   return (rel === '' || rel.startsWith('..') ? abs : rel).split(sep).join('/')
 }
 
-async function* walkDir(
+function* walkDir(
   dir: string,
   root: string,
   rootReal: string,
   ignores: { dir: string; ig: Ignore }[],
   o: WalkOptions,
   skipped: Skipped[],
-): AsyncGenerator<WalkEntry> {
+): Generator<WalkEntry> {
   let stack = ignores
-  if (o.gitignore !== false) {
-    try {
-      const text = await readFile(join(dir, '.gitignore'), 'utf8')
-      stack = [...ignores, { dir, ig: ignore().add(text) }]
-    } catch {
-      // no .gitignore here
-    }
-  }
-  let entries: import('node:fs').Dirent[]
+  let entries: Dirent[]
   try {
-    entries = await readdir(dir, { withFileTypes: true })
+    entries = readdirSync(dir, { withFileTypes: true })
   } catch {
     skipped.push({ path: display(dir), reason: 'unreadable' })
     return
+  }
+  if (o.gitignore !== false && entries.some((e) => e.name === '.gitignore')) {
+    try {
+      stack = [...ignores, { dir, ig: ignore().add(readFileSync(join(dir, '.gitignore'), 'utf8')) }]
+    } catch {
+      // unreadable: as if absent
+    }
   }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   for (const e of entries) {
@@ -101,7 +110,7 @@ async function* walkDir(
       // Followed only to a regular file inside the root; never to a directory (no loops).
       let real: string
       try {
-        real = await realpath(abs)
+        real = realpathSync(abs)
       } catch {
         continue
       }
@@ -109,11 +118,11 @@ async function* walkDir(
         skipped.push({ path: display(abs), reason: 'symlink-outside-root' })
         continue
       }
-      const st = await stat(real)
+      const st = statSync(real)
       if (!st.isFile()) continue
       size = st.size
     } else if (e.isFile()) {
-      size = (await lstat(abs)).size
+      size = lstatSync(abs).size
     } else continue
     if (o.maxFileSize > 0 && size > o.maxFileSize) {
       skipped.push({ path: display(abs), reason: 'size' })
@@ -135,9 +144,7 @@ function isIgnored(stack: { dir: string; ig: Ignore }[], abs: string, isDir: boo
 
 /** True when the first 8000 bytes contain a NUL (git's test for binary content). */
 export function looksBinary(buf: Uint8Array): boolean {
-  const n = Math.min(buf.length, 8000)
-  for (let i = 0; i < n; i++) if (buf[i] === 0) return true
-  return false
+  return Buffer.from(buf.buffer, buf.byteOffset, Math.min(buf.length, 8000)).indexOf(0) !== -1
 }
 
 /** Files at most this large are read whole. */
@@ -145,6 +152,16 @@ export const WHOLE_FILE_BYTES = 16 * 1024 * 1024
 const CHUNK = 8 * 1024 * 1024
 /** Longest match that may straddle two chunks (a PEM block, a service account file). */
 const OVERLAP = 64 * 1024
+
+/**
+ * The buffer small files are read into, reused from one file to the next (a scan keeps no view of
+ * its input: findings hold copies), so reading a tree does not allocate a buffer per file.
+ */
+let reusable = Buffer.allocUnsafe(0)
+function readBuffer(size: number): Buffer {
+  if (reusable.length < size) reusable = Buffer.allocUnsafe(Math.max(size, 1 << 20))
+  return reusable
+}
 
 /**
  * Scans one file: read whole when small, else streamed in 8 MiB chunks overlapping by 64 KiB
@@ -160,7 +177,7 @@ export function scanFile(
   const fd = openSync(abs, 'r')
   try {
     if (size <= WHOLE_FILE_BYTES) {
-      const buf = Buffer.allocUnsafe(size)
+      const buf = readBuffer(size)
       let got = 0
       while (got < size) {
         const n = readSync(fd, buf, got, size - got, got)
@@ -229,6 +246,7 @@ export function addStats(into: ScanStats, s: ScanStats): void {
   into.keywordHits += s.keywordHits
   into.regexRuns += s.regexRuns
   into.regexUnits += s.regexUnits
+  into.gateUnits += s.gateUnits
   into.decodes += s.decodes
   into.truncated ||= s.truncated
 }

@@ -113,6 +113,18 @@ export const CORPUS: Record<string, CorpusEntry> = {
     p: ['CLOUDFLARE_API_KEY={h:37}', 'cf_api_key: "{h:37}"', 'cloudflare.key = {h:37}'],
     n: ['CLOUDFLARE_API_KEY={h:12}', 'cloudflare_email: "ops@corp.test"'],
   },
+  'cloudflare-scannable-token': {
+    p: [
+      'const ref = "cfut_{a:40}{h:8}";',
+      'CF_ACCOUNT_TOKEN=cfat_{a:40}{h:8}',
+      'global_key: cfk_{a:40}{h:8}',
+    ],
+    n: [
+      'ref = "cfut_{a:40}"',
+      'ref = "cfat_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"',
+      'x = "cfut_{a:40}{h:8}z"',
+    ],
+  },
   'cloudflare-origin-ca-key': pre('v1.0-', '{h:24}-{h:146}', '{h:24}-{h:100}'),
   'heroku-api-key': {
     p: ['HEROKU_API_KEY={uuid}', 'heroku_token: "{uuid}"', '{"herokuKey": "{uuid}"}'],
@@ -414,6 +426,14 @@ export const CORPUS: Record<string, CorpusEntry> = {
   'netlify-token': {
     p: ['NETLIFY_AUTH_TOKEN={w:43}', 'netlify_token: "nfp_{a:36}"', '{"netlifyToken": "{w:40}"}'],
     n: ['NETLIFY_AUTH_TOKEN={w:10}', 'NETLIFY_SITE_ID={uuid}'],
+  },
+  'vercel-prefixed-token': {
+    p: ['const ref = "vcp_{a:56}";', 'VERCEL_TOKEN=vci_{a:24}', 'apiKey: "vck_{a:40}"'],
+    n: [
+      'ref = "vcp_{a:12}"',
+      'ref = "vca_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"',
+      'id = "vcp_abcdefghijklmnopqrstuvwxyz"',
+    ],
   },
   'vercel-token': {
     p: ['VERCEL_TOKEN={a:24}', 'vercel_token: "{a:24}"', '{"vercelToken": "{a:24}"}'],

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { Fakes } from '../../../secrets/testing/fakes.js'
 import { EXIT, UsageError } from '../../command.js'
-import { secretsCommand } from './secrets.js'
+import { secretsCommand, setWorkerMinBytes } from './secrets.js'
 
 const fakes = new Fakes(41)
 const dir = mkdtempSync(join(tmpdir(), 'pcl-secrets-'))
@@ -90,14 +90,18 @@ test('baseline: --update-baseline records, then only new findings fail', async (
   rmSync(join(dir, 'src', 'new.ts'))
 })
 
-test('--jobs 2 finds the same as one job', async () => {
+test('--jobs 2 finds the same as one job (a worker and this thread)', async () => {
   for (let i = 0; i < 6; i++)
     writeFileSync(join(dir, 'src', `m${i}.ts`), `const k${i} = "${fakes.crcToken('npm_')}"\n`)
   const one = await run([dir])
+  setWorkerMinBytes(1) // a worker even for this small tree
   const two = await run([dir, '--jobs', '2'])
+  const three = await run([dir, '--jobs', '3'])
+  setWorkerMinBytes(16 * 1024 * 1024)
   const key = (o: Out) => o.findings.map((f) => f.fingerprint).sort()
   assert.equal(one.out.findings.length, 7)
   assert.deepEqual(key(two.out), key(one.out))
+  assert.deepEqual(key(three.out), key(one.out))
 })
 
 test('custom detectors from a YAML file; a bad file is a config error naming the path', async () => {

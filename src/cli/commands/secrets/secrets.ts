@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads'
 import { newFindings, readBaseline, writeBaseline } from '../../../secrets/baseline.js'
 import { type Finding, scanBuffer } from '../../../secrets/findings.js'
 import { renderJson, renderSarif, renderText, type Summary } from '../../../secrets/report.js'
+import type { SecretScanner } from '../../../secrets/engine.js'
 import { buildSetup } from '../../../secrets/setup.js'
 import {
   archiveKind,
@@ -85,8 +86,9 @@ export async function secretsCommand(args: string[]): Promise<number> {
     throw new UsageError('--since and --branch go with --git')
   const maxFileSize = parseSize(v['max-file-size'] as string)
   const redact = v.redact === true
-  const setup = buildSetup(v.config)
+  const setup = await buildSetup(v.config)
   const { scanner, allowPaths } = setup
+  const allowAny = (setup.config?.allow.paths.length ?? 0) > 0
   const started = performance.now()
   const progress = new Progress()
   let findings: Finding[] = []
@@ -100,7 +102,7 @@ export async function secretsCommand(args: string[]): Promise<number> {
       addStats(stats, s)
       if (s.truncated) incomplete++
     }
-    for (const f of fs) if (!v.git || !allowPaths.ignores(f.file)) findings.push(f)
+    for (const f of fs) if (!v.git || !allowAny || !allowPaths.ignores(f.file)) findings.push(f)
   }
 
   if (v.stdin) {
@@ -127,24 +129,33 @@ export async function secretsCommand(args: string[]): Promise<number> {
     }
   } else {
     const roots = positionals.length ? positionals : ['.']
+    // Workers start now, loading their modules while this thread walks the tree.
+    let pool = jobs > 1 ? startWorkers(jobs - 1, v.config, redact) : []
     const entries: WalkEntry[] = []
     const archives: WalkEntry[] = []
     try {
-      for await (const e of walk(roots, { maxFileSize, gitignore: !v['no-gitignore'] }, skipped)) {
-        if (allowPaths.ignores(e.rel)) continue
+      for (const e of walk(roots, { maxFileSize, gitignore: !v['no-gitignore'] }, skipped)) {
+        if (allowAny && allowPaths.ignores(e.rel)) continue
         if (!v['no-archives'] && archiveKind(e.display) !== undefined) archives.push(e)
         else entries.push(e)
       }
     } catch (err) {
+      pool = stopWorkers(pool, 0)
       const e = err as NodeJS.ErrnoException
       if (e.code === 'ENOENT' || e.code === 'EACCES')
         throw new UsageError(
           `${e.path ?? ''}: ${e.code === 'ENOENT' ? 'no such file or directory' : 'permission denied'}`,
         )
       throw err
+    } finally {
+      if (entries.length < 2) pool = stopWorkers(pool, 0)
     }
-    let bytes = 0
-    if (jobs === 1 || entries.length < 2) {
+    // A worker costs about as much as scanning 16 MiB (its own start, its own compiled patterns):
+    // fewer of them for a smaller tree, none under 16 MiB.
+    let bytes = entries.reduce((n, e) => n + e.size, 0)
+    pool = stopWorkers(pool, Math.floor(bytes / WORKER_MIN_BYTES))
+    if (pool.length === 0) {
+      bytes = 0
       for (const e of entries) {
         const r = scanFile(scanner, e.abs, e.size, { file: e.display, redact }, skipped)
         take(r.findings, r.stats)
@@ -152,8 +163,7 @@ export async function secretsCommand(args: string[]): Promise<number> {
         progress.tick(++files, bytes)
       }
     } else {
-      bytes = entries.reduce((n, e) => n + e.size, 0)
-      await scanWithWorkers(entries, jobs, v.config, redact, (fs, s, sk) => {
+      await scanWithWorkers(entries, pool, scanner, redact, (fs, s, sk) => {
         take(fs, s)
         skipped.push(...sk)
         progress.tick(++files, bytes)
@@ -213,33 +223,58 @@ export async function secretsCommand(args: string[]): Promise<number> {
   return findings.length > 0 ? EXIT.FINDINGS : incomplete > 0 ? EXIT.USAGE : EXIT.OK
 }
 
-/** Spreads files over `jobs` worker threads, largest first; resolves when all are scanned. */
+/** Bytes of files that make one more worker thread worth its start. */
+let WORKER_MIN_BYTES = 16 * 1024 * 1024
+
+/** For tests: a lower threshold, so that a small tree still runs on workers. @internal */
+export function setWorkerMinBytes(n: number): void {
+  WORKER_MIN_BYTES = n
+}
+
+/** Starts `n` scanning workers (each builds its own scanner). */
+function startWorkers(n: number, configFile: string | undefined, redact: boolean): Worker[] {
+  const url = new URL('../../../secrets/worker.js', import.meta.url)
+  return Array.from({ length: n }, () => new Worker(url, { workerData: { configFile, redact } }))
+}
+
+/** Keeps the first `keep` workers, terminates the others. */
+function stopWorkers(pool: Worker[], keep: number): Worker[] {
+  for (const w of pool.slice(keep)) void w.terminate()
+  return pool.slice(0, keep)
+}
+
+/**
+ * Spreads files over the workers and this thread: the workers take the largest files first, and
+ * this thread, which has its scanner built, takes the smallest, yielding every few milliseconds to
+ * hand the workers their next file. Resolves when all are scanned; terminates the workers.
+ */
 function scanWithWorkers(
   entries: readonly WalkEntry[],
-  jobs: number,
-  configFile: string | undefined,
+  workers: readonly Worker[],
+  scanner: SecretScanner,
   redact: boolean,
   onResult: (findings: Finding[], stats: ScanStats | undefined, skipped: Skipped[]) => void,
 ): Promise<void> {
   const queue = [...entries].sort((a, b) => b.size - a.size)
-  const url = new URL('../../../secrets/worker.js', import.meta.url)
   return new Promise((resolve, reject) => {
-    let next = 0
+    let next = 0 // the workers' end of the queue
+    let last = queue.length - 1 // this thread's end
     let done = 0
-    const workers: Worker[] = []
+    let failed = false
     const finish = (err?: unknown) => {
+      if (failed) return
       for (const w of workers) void w.terminate()
-      if (err) reject(err)
-      else resolve()
+      if (err) {
+        failed = true
+        reject(err)
+      } else if (done === queue.length) resolve()
     }
     const feed = (w: Worker) => {
-      const e = queue[next]
-      if (e === undefined) return
+      if (next > last) return
+      const e = queue[next] as WalkEntry
       w.postMessage({ id: next++, abs: e.abs, display: e.display, size: e.size })
     }
-    for (let i = 0; i < Math.min(jobs, queue.length); i++) {
-      const w = new Worker(url, { workerData: { configFile, redact } })
-      workers.push(w)
+    for (const w of workers) {
       w.on('message', (m: { findings: Finding[]; stats: ScanStats | undefined; skipped: Skipped[] }) => {
         onResult(m.findings, m.stats, m.skipped)
         if (++done === queue.length) finish()
@@ -250,5 +285,21 @@ function scanWithWorkers(
       feed(w)
       feed(w)
     }
+    const own = async () => {
+      let since = performance.now()
+      while (!failed && next <= last) {
+        const e = queue[last--] as WalkEntry
+        const skipped: Skipped[] = []
+        const r = scanFile(scanner, e.abs, e.size, { file: e.display, redact }, skipped)
+        onResult(r.findings, r.stats, skipped)
+        done++
+        if (performance.now() - since > 5) {
+          await new Promise((r) => setImmediate(r))
+          since = performance.now()
+        }
+      }
+      if (done === queue.length) finish()
+    }
+    own().catch(finish)
   })
 }

@@ -1,0 +1,2 @@
+export { cors } from './policy.js'
+export { CorsConfig } from './schema.js'

@@ -1,0 +1,2 @@
+export { ipFilter } from './policy.js'
+export { IpFilterConfig } from './schema.js'

@@ -1,0 +1,2 @@
+export { ssrfGuard } from './policy.js'
+export { SsrfGuardConfig } from './schema.js'
