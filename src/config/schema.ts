@@ -11,6 +11,7 @@ import { DetectConfig } from '../detect/config.js'
 import { EgressConfig } from '../egress/config.js'
 import { InventoryConfig } from '../inventory/config.js'
 import { ACCESS_LOG_FIELDS } from '../gateway/access-log-fields.js'
+import { TracingConfig } from '../tracing/config.js'
 
 export const TlsConfig = Type.Object(
   {
@@ -461,6 +462,7 @@ export const GatewayConfig = Type.Object(
       { additionalProperties: false, default: {}, description: 'The access log (pino JSON lines).' },
     ),
     audit: AuditConfig,
+    tracing: TracingConfig,
     detect: DetectConfig,
     egress: EgressConfig,
     inventory: InventoryConfig,

@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream'
 import { GatewayError } from './errors.js'
 import type { Decision, Principal, RequestContext } from './pipeline/context.js'
 import { type Params, parseParams } from './query.js'
+import type { RequestTrace } from '../tracing/tracing.js'
 import type { CompiledRoute, Runtime } from './runtime.js'
 import type { UpstreamTarget } from './upstream/upstream.js'
 
@@ -64,8 +65,10 @@ export class GatewayContext implements RequestContext {
   upstreamMs = -1
   /** Bytes of a streamed request body counted on its way to the upstream. */
   streamedBodyBytes = 0
-  /** The W3C trace id of this request's span, when tracing is on (otel.ts). */
+  /** The W3C trace id of this request's span, when it is traced (src/tracing). */
   traceId: string | undefined = undefined
+  /** The request's trace, when tracing is on and this request is sampled. */
+  trace: RequestTrace | undefined = undefined
   private params: Params | undefined = undefined
   private paramsOf = ''
 

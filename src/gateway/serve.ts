@@ -25,6 +25,7 @@ import { Telemetry } from '../dashboard/telemetry.js'
 import { Inventory } from '../inventory/inventory.js'
 import { inventorySpecs, trafficObserver } from '../inventory/observer.js'
 import { SpecIndex } from '../inventory/spec-index.js'
+import { Tracing } from '../tracing/tracing.js'
 import { GatewayMetrics } from './metrics.js'
 import { type RunningListener, reloadTls, startAdmin, startListener } from './server.js'
 
@@ -38,6 +39,8 @@ export interface RunningGateway {
   admin: RunningListener | undefined
   logger: Logger
   metrics: GatewayMetrics
+  /** OpenTelemetry tracing, when on (tests flush it). */
+  tracing: Tracing | undefined
   /** The audit log (one per process, kept across reloads); undefined when off. */
   audit: AuditLog | undefined
   /**
@@ -153,6 +156,8 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
     inventory = new Inventory({ config: config.inventory, store, spec, logger })
   }
   const telemetry = config.admin.enabled && config.admin.token !== undefined ? new Telemetry() : undefined
+  // tracing: the OpenTelemetry SDK is loaded only when tracing is on (bound at start).
+  const tracing = config.tracing.enabled ? await Tracing.start(config.tracing, logger) : undefined
   let gateway: Gateway
   try {
     gateway = new Gateway(config, {
@@ -164,8 +169,10 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
       audit: requestAudit,
       detect,
       inventory: trafficObserver(inventory, telemetry),
+      tracing,
     })
   } catch (err) {
+    await tracing?.close()
     await inventory?.close()
     detect?.close()
     await store.close()
@@ -269,7 +276,8 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
       JSON.stringify(next.config.inventory) !== JSON.stringify(config.inventory) ||
       // egress: the proxy's listener (enabled, host, port) is bound at start
       JSON.stringify([next.config.egress.enabled, next.config.egress.host, next.config.egress.port]) !==
-        JSON.stringify([config.egress.enabled, config.egress.host, config.egress.port])
+        JSON.stringify([config.egress.enabled, config.egress.host, config.egress.port]) ||
+      JSON.stringify(next.config.tracing) !== JSON.stringify(config.tracing)
     if (closing) return false
     try {
       const applyEgress = egress?.prepare(next.config.egress) // egress: destinations and limits apply at once
@@ -293,7 +301,7 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
     }
     if (listenersChanged) {
       logger.warn(
-        'listener, admin, access log, stores, audit, detect or inventory settings changed: they take effect on restart',
+        'listener, admin, access log, stores, audit, tracing, detect or inventory settings changed: they take effect on restart',
       )
     }
     for (const w of next.warnings) logger.warn({ config: formatProblem(w) }, 'config warning')
@@ -360,6 +368,7 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
       await Promise.race([stopped, new Promise((r) => setTimeout(r, 1000).unref())])
       await gateway.close(!clean)
       await egress?.close() // egress:
+      await tracing?.close()
       await admin?.close()
       await detect?.webhook?.flush(1000)
       detect?.close()
@@ -387,6 +396,7 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
     },
     logger,
     metrics,
+    tracing,
     audit,
     reload,
     listen,

@@ -101,7 +101,8 @@ export class Forwarder {
         body = Number.isFinite(ctx.bodyLimit) ? stream.pipe(new BodyLimiter(ctx.bodyLimit, ctx)) : stream
       }
     }
-    const headers = upstreamHeaders(ctx, target)
+    const traceparent = ctx.trace?.startUpstream(ctx.method, target.origin, path, ctx.attempts)
+    const headers = upstreamHeaders(ctx, target, traceparent)
     const method = ctx.method as Dispatcher.HttpMethod
     ctx.upstreamStart = performance.now()
     const canRetry = body === null
