@@ -27,6 +27,7 @@ import { inventorySpecs, trafficObserver } from '../inventory/observer.js'
 import { SpecIndex } from '../inventory/spec-index.js'
 import { Tracing } from '../tracing/tracing.js'
 import { GatewayMetrics } from './metrics.js'
+import { restartOnlyChanged } from './restart-only.js'
 import { type RunningListener, reloadTls, startAdmin, startListener } from './server.js'
 
 export interface RunningGateway {
@@ -265,19 +266,7 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
       )
       return false
     }
-    const listenersChanged =
-      JSON.stringify(next.config.listeners.map((l) => ({ ...l, tls: undefined }))) !==
-        JSON.stringify(config.listeners.map((l) => ({ ...l, tls: undefined }))) ||
-      JSON.stringify(next.config.admin) !== JSON.stringify(config.admin) ||
-      JSON.stringify(next.config.accessLog) !== JSON.stringify(config.accessLog) ||
-      JSON.stringify(next.config.stores) !== JSON.stringify(config.stores) ||
-      JSON.stringify(next.config.audit) !== JSON.stringify(config.audit) ||
-      JSON.stringify(next.config.detect) !== JSON.stringify(config.detect) ||
-      JSON.stringify(next.config.inventory) !== JSON.stringify(config.inventory) ||
-      // egress: the proxy's listener (enabled, host, port) is bound at start
-      JSON.stringify([next.config.egress.enabled, next.config.egress.host, next.config.egress.port]) !==
-        JSON.stringify([config.egress.enabled, config.egress.host, config.egress.port]) ||
-      JSON.stringify(next.config.tracing) !== JSON.stringify(config.tracing)
+    const listenersChanged = restartOnlyChanged(config, next.config)
     if (closing) return false
     try {
       const applyEgress = egress?.prepare(next.config.egress) // egress: destinations and limits apply at once
