@@ -32,7 +32,7 @@ export const SCAN_USAGE = `usage: portcullis scan --spec FILE|URL --target URL [
          [--fail-on critical|high|medium|low|info] [--format text|json|sarif|junit|html[,…]]
          [--output FILE | --output-dir DIR] [--baseline FILE] [-H 'Name: value']…
          [--include OPS] [--exclude OPS] [--jwt-wordlist FILE] [--chain] [--unsafe]
-         [--rate N] [--concurrency N] [--timeout MS] [--verbose]
+         [--rate N] [--concurrency N] [--timeout DURATION] [--verbose]
 OPS: operationIds, 'METHOD /path' or '/path' (* matches anything), comma-separated or repeated.
 exit: 0 nothing new at or above --fail-on, 1 findings, 2 usage/config error, 3 target unreachable.`
 
@@ -40,7 +40,8 @@ export const SERVE_USAGE = `usage: portcullis serve [--config FILE]
   runs the gateway until SIGTERM or SIGINT; SIGHUP (or a change of the file) reloads the config.
   --config FILE  the gateway config (default: $PORTCULLIS_CONFIG, else ./portcullis.yaml)`
 
-export const CONFIG_USAGE = `usage: portcullis config check FILE [--format text|json]
+export const CONFIG_USAGE = `usage: portcullis config check [FILE] [--format text|json]
+  FILE: default $PORTCULLIS_CONFIG, else ./portcullis.yaml (as serve)
   validates a gateway config exactly as serve and reload do (schema, then every policy's rules);
   prints every problem with file:line:col; exit 0 valid, 2 invalid.`
 
