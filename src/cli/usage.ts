@@ -36,9 +36,11 @@ export const SCAN_USAGE = `usage: portcullis scan --spec FILE|URL --target URL [
 OPS: operationIds, 'METHOD /path' or '/path' (* matches anything), comma-separated or repeated.
 exit: 0 nothing new at or above --fail-on, 1 findings, 2 usage/config error, 3 target unreachable.`
 
-export const SERVE_USAGE = `usage: portcullis serve [--config FILE]
+export const SERVE_USAGE = `usage: portcullis serve [--config FILE] [--workers N|auto]
   runs the gateway until SIGTERM or SIGINT; SIGHUP (or a change of the file) reloads the config.
-  --config FILE  the gateway config (default: $PORTCULLIS_CONFIG, else ./portcullis.yaml)`
+  --config FILE      the gateway config (default: $PORTCULLIS_CONFIG, else ./portcullis.yaml)
+  --workers N|auto   N worker processes (auto: one per core) sharing the listeners; signals to
+                     the primary reach every worker (docs/deployment.md#workers)`
 
 export const CONFIG_USAGE = `usage: portcullis config check [FILE] [--format text|json]
   FILE: default $PORTCULLIS_CONFIG, else ./portcullis.yaml (as serve)

@@ -2,7 +2,18 @@
  * Settings bound at start (sockets, stores, sinks, exporters): a reload that changes one of them
  * applies the rest and logs that these take effect on restart (serve.ts).
  */
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import type { GatewayConfig } from '../config/schema.js'
+
+/** The config file's content hash ('' when unreadable): a reload with the same bytes is skipped. */
+export function hashFile(file: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('hex')
+  } catch {
+    return ''
+  }
+}
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
 

@@ -4,7 +4,7 @@
  * the package's programmatic entry (src/index.ts, `createGateway`) is built on `openGateway`.
  */
 import { createHash } from 'node:crypto'
-import { readFileSync, watch, type FSWatcher } from 'node:fs'
+import { type FSWatcher, watch } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { ConfigError } from '../cli/command.js'
@@ -27,7 +27,8 @@ import { inventorySpecs, trafficObserver } from '../inventory/observer.js'
 import { SpecIndex } from '../inventory/spec-index.js'
 import { Tracing } from '../tracing/tracing.js'
 import { GatewayMetrics } from './metrics.js'
-import { restartOnlyChanged } from './restart-only.js'
+import { hashFile, restartOnlyChanged } from './restart-only.js'
+import { adminForWorker, auditForWorker, withWorker } from './worker-config.js'
 import { type RunningListener, reloadTls, startAdmin, startListener } from './server.js'
 
 export interface RunningGateway {
@@ -65,19 +66,13 @@ export interface StartOptions {
    * its path only names the document in messages and anchors relative paths in it.
    */
   configText?: string
+  /** `serve --workers`: this process is worker n (1-based): its own audit chain and admin port. */
+  worker?: number
 }
 
 /** Closes the audit log, if any, when startGateway fails after opening it. */
 async function closeQuietly(audit: AuditLog | undefined): Promise<void> {
   await audit?.close().catch(() => undefined)
-}
-
-function hashFile(file: string): string {
-  try {
-    return createHash('sha256').update(readFileSync(file)).digest('hex')
-  } catch {
-    return ''
-  }
 }
 
 /** Loads, validates and starts a gateway. Throws ConfigError with every problem when invalid. */
@@ -104,7 +99,7 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
   let config: GatewayConfig = loaded.config
   // The config serving now, for the admin API's GET /v1/config (secrets redacted there).
   let effective = { config, secretPaths: loaded.secretPaths, loadedAt: Date.now() }
-  const logger = opts.logger ?? createLogger(config.log.level)
+  const logger = opts.logger ?? withWorker(createLogger(config.log.level), opts.worker)
   for (const w of loaded.warnings) logger.warn({ config: formatProblem(w) }, 'config warning')
   const baseDir = dirname(file)
   const metrics = new GatewayMetrics()
@@ -118,7 +113,12 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
   // One audit log per process, opened before anything serves and kept across reloads. A problem
   // with it (keyring, directory, a chain it cannot continue) keeps the gateway from starting.
   const audit = config.audit.enabled
-    ? await openAuditLog(config.audit, { baseDir, logger, env: opts.env, store }).catch(async (err) => {
+    ? await openAuditLog(auditForWorker(config.audit, opts.worker), {
+        baseDir,
+        logger,
+        env: opts.env,
+        store,
+      }).catch(async (err) => {
         await store.close().catch(() => undefined) // audit:
         throw err
       })
@@ -203,7 +203,7 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
         logger.info({ listener: l.name, url: running.url }, 'listening')
       }
       if (config.admin.enabled) {
-        admin = await startAdmin(config.admin, {
+        admin = await startAdmin(adminForWorker(config.admin, opts.worker), {
           metrics,
           logger,
           store,

@@ -1,23 +1,46 @@
 import { parseArgs } from 'node:util'
 import { type RunningGateway, startGateway } from '../../../gateway/serve.js'
-import { UsageError } from '../../command.js'
+import { ConfigError, UsageError } from '../../command.js'
 import { SERVE_USAGE } from '../../usage.js'
 
 export interface ServeOptions {
   config: string
+  /** `--workers`: this process is worker n (1-based). */
+  worker?: number
 }
 
 /** `portcullis serve [--config FILE]`; the file defaults to $PORTCULLIS_CONFIG, then ./portcullis.yaml. */
 export async function serveCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { config: { type: 'string', short: 'c' } },
+    options: { config: { type: 'string', short: 'c' }, workers: { type: 'string' } },
     allowPositionals: true,
     strict: true,
   })
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\n${SERVE_USAGE}`)
   const env = process.env.PORTCULLIS_CONFIG
-  return serve({ config: values.config ?? (env !== undefined && env !== '' ? env : 'portcullis.yaml') })
+  const config = values.config ?? (env !== undefined && env !== '' ? env : 'portcullis.yaml')
+  if (values.workers !== undefined) {
+    const { parseWorkers, runPrimary, workerNumber } = await import('./workers.js')
+    const count = parseWorkers(values.workers)
+    const n = workerNumber()
+    if (n !== undefined) {
+      const code = await serve({ config, worker: n })
+      // the IPC channel to the primary keeps a worker alive: close it once the gateway has stopped
+      const cluster = (await import('node:cluster')).default
+      cluster.worker?.disconnect()
+      return code
+    }
+    // The primary checks the config once, so that a bad one is one error, not N crashing workers.
+    const { loadGatewayConfig } = await import('../../../config/policy-checks.js')
+    const checked = await loadGatewayConfig(config)
+    if (checked.config === undefined) {
+      const { formatProblem } = await import('../../../config/load.js')
+      throw new ConfigError(checked.errors.map(formatProblem))
+    }
+    return runPrimary(count)
+  }
+  return serve({ config })
 }
 
 /**
@@ -50,7 +73,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     process.off('SIGHUP', onHup)
   }
   try {
-    running = await startGateway(opts.config)
+    running = await startGateway(opts.config, opts.worker !== undefined ? { worker: opts.worker } : {})
   } catch (err) {
     unhook()
     throw err
