@@ -2,6 +2,8 @@
 // changes the base Portcullis config (e.g. adding a policy to the route). Add new scenarios to SCENARIOS.
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose'
 import { startDnsServer } from '../test/helpers/dns-server.js'
@@ -356,6 +358,19 @@ function withFullStack(redis: boolean): (base: PortcullisBenchConfig) => Portcul
   }
 }
 
+/**
+ * The tracing scenario's OTLP/HTTP sink, in the bench process on 127.0.0.1: it reads each export
+ * and answers 200 (what a collector does before its own work), so the gateway's cost is the SDK's
+ * spans, their JSON encoding and the export requests.
+ */
+const otlpSink = createServer((req, res) => {
+  req.resume()
+  req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'))
+})
+await new Promise<void>((resolve) => otlpSink.listen(0, '127.0.0.1', resolve))
+otlpSink.unref()
+const otlpSinkUrl = `http://127.0.0.1:${(otlpSink.address() as AddressInfo).port}/v1/traces`
+
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'plain',
@@ -482,6 +497,18 @@ export const SCENARIOS: readonly Scenario[] = [
         'openapi-validation': { spec: new URL('../../examples/demo/openapi.yaml', import.meta.url).pathname },
       }
       base.inventory = { enabled: true, sampleRate: 1 }
+      return base
+    },
+  },
+  {
+    // OpenTelemetry on, 10% of requests traced (a request span, its phases, the upstream call),
+    // exported over OTLP/HTTP to a local sink; the other 90% pay the sampling decision.
+    name: 'tracing',
+    maxRatio: 1.2,
+    proxies: ['portcullis'],
+    request: { method: 'GET', path: '/api/orders/42', headers: { accept: 'application/json' } },
+    portcullisConfig: (base) => {
+      base.tracing = { enabled: true, endpoint: otlpSinkUrl, sampleRatio: 0.1 }
       return base
     },
   },

@@ -11,7 +11,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { formatProblem, loadConfigText, MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH } from '../src/config/load.js'
+import { durationStem, durationUnitOf } from '../src/config/durations.js'
 import { GatewayConfig } from '../src/config/schema.js'
+import { formatDuration } from '../src/util/duration.js'
 import { ERROR_CATALOGUE } from '../src/gateway/errors.js'
 
 /** A JSON Schema node, as TypeBox emits it (after a JSON round trip). */
@@ -99,7 +101,12 @@ function normalize(node: unknown): unknown {
     const v = src[k]
     if (k === 'properties' || k === 'patternProperties') {
       const props: Record<string, unknown> = {}
-      for (const [name, s] of Object.entries(v as Record<string, Schema>)) props[name] = normalize(s)
+      for (const [name, s] of Object.entries(v as Record<string, Schema>)) {
+        const unit = k === 'properties' ? durationUnitOf(name, s as never) : undefined
+        // A duration field: its duration spelling first (`timeout: 5s`), then the unit-named number.
+        if (unit !== undefined) props[durationStem(name)] = durationSchema(name, s, unit)
+        props[name] = normalize(s)
+      }
       out[k] = props
     } else if (k === 'required' && Array.isArray(v)) {
       const req = (v as string[]).filter((name) => src.properties?.[name]?.default === undefined)
@@ -110,6 +117,25 @@ function normalize(node: unknown): unknown {
       out[k] = normalize(v)
     }
   }
+  return out
+}
+
+/** The duration grammar (src/util/duration.ts) as a JSON Schema pattern. */
+const DURATION_PATTERN = '^(0|[0-9]{1,12}(ms|s|m|h|d|w))$'
+
+function unitWord(unit: number): string {
+  return unit === 1 ? 'milliseconds' : unit === 1000 ? 'seconds' : 'days'
+}
+
+/** The schema of a duration field's duration spelling (`timeout` for `timeoutMs`). */
+function durationSchema(name: string, s: Schema, unit: number): Schema {
+  const out: Schema = {
+    description:
+      `${s.description ?? ''} A duration (500ms, 30s, 5m, 1h, 7d); or \`${name}\`: a number of ${unitWord(unit)}.`.trim(),
+    type: 'string',
+  }
+  if (s.default !== undefined) out.default = formatDuration((s.default as number) * unit)
+  out.pattern = DURATION_PATTERN
   return out
 }
 
@@ -198,6 +224,19 @@ function constraints(s: Schema): string[] {
   return out
 }
 
+/** A duration field's bounds, as durations. */
+function durationRange(s: Schema, unit: number): string | undefined {
+  const bound = (b: Schema): [number | undefined, number | undefined] => [b.minimum, b.maximum]
+  const [min, max] = s.anyOf
+    ? (s.anyOf.map(bound).find((x) => x[0] !== undefined || x[1] !== undefined) ?? [])
+    : bound(s)
+  const f = (n: number) => formatDuration(n * unit)
+  if (min !== undefined && max !== undefined) return `${f(min)} to ${f(max)}`
+  if (min !== undefined) return `≥ ${f(min)}`
+  if (max !== undefined) return `≤ ${f(max)}`
+  return undefined
+}
+
 interface Table {
   path: string
   description: string | undefined
@@ -217,6 +256,19 @@ function tables(s: Schema, path: string, out: Table[], description = s.descripti
   const required = new Set(s.required ?? [])
   const nested: [Schema, string][] = []
   for (const [key, child] of Object.entries(s.properties ?? {})) {
+    const unit = durationUnitOf(key, child as never)
+    if (unit !== undefined) {
+      // A duration field: documented under its duration spelling (config/durations.ts).
+      const cons = durationRange(child, unit)
+      const typeCell = code('duration') + (cons ? `<br>${cons}` : '')
+      const def = child.default !== undefined ? code(formatDuration((child.default as number) * unit)) : '—'
+      const req = required.has(key) && child.default === undefined
+      const desc = `${child.description ?? ''} Or \`${key}\`: a number of ${unitWord(unit)}.`.trim()
+      table.rows.push(
+        `| ${code(`${path}.${durationStem(key)}`)} | ${cell(typeCell)} | ${cell(def)} | ${req ? '**yes**' : 'no'} | ${cell(desc)} |`,
+      )
+      continue
+    }
     const childPath = `${path}.${key}`
     let desc = child.description ?? ''
     let type = typeOf(child)
@@ -354,11 +406,12 @@ schema (or the script) and run \`${REGENERATE}\`. \`npm run docs:check\` fails w
 
 # Configuration reference
 
-Portcullis reads one configuration file: \`portcullis serve --config FILE\` (default
-\`./portcullis.yaml\`). This page lists every field, its type, default and meaning. It is generated
+Portcullis reads one configuration file: \`portcullis serve --config FILE\` (else the
+\`PORTCULLIS_CONFIG\` environment variable, else \`./portcullis.yaml\`). This page lists every field, its type, default and meaning. It is generated
 from the schema that the gateway validates against, so it is always complete.
 
 - [File format](#file-format)
+- [Durations](#durations)
 - [Secrets](#secrets)
 - [Checking a config](#checking-a-config)
 - [Hot reload](#hot-reload)
@@ -387,6 +440,26 @@ The smallest useful config (\`examples/config/minimal.yaml\`):
 \`\`\`yaml
 ${minimal.trimEnd()}
 \`\`\`
+
+## Durations
+
+Every duration is written in one grammar, the same in the config, the CLI flags and the admin API:
+a whole number and its unit, \`500ms\`, \`30s\`, \`5m\`, \`1h\`, \`7d\` (also \`2w\`), or \`0\`. No
+fractions, no spaces, no compound forms (\`1h30m\`: write \`90m\`), no bare numbers.
+
+A duration field is written without a unit in its name (\`timeout: 5s\`, \`window: 1m\`,
+\`retention: 30d\`); the tables below list it so, with its bounds and default as durations. The
+schema also names each one with its unit (\`timeoutMs\`, \`windowSec\`, \`retentionDays\`), which takes
+a plain number in that unit: configs written that way keep loading (the name says the unit). Refused,
+with the duration form in the message:
+
+| Written | Message |
+| --- | --- |
+| \`timeout: 5000\` | a duration needs its unit: write \`timeout: 5000ms\` |
+| \`timeoutMs: 5s\` | \`timeoutMs\` takes a number of milliseconds; a duration is written without the unit in the name: \`timeout: 5s\` |
+| \`timeout: 5s\` and \`timeoutMs: 5000\` | the same setting: keep \`timeout\` |
+| \`window: 1500ms\` (a field counted in seconds) | counted in whole seconds: 1500ms is not one |
+| \`timeout: 1.5s\`, \`timeout: 1h30m\` | expected a duration (500ms, 30s, 5m, 1h, 7d) |
 
 ## Secrets
 

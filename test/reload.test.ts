@@ -2,9 +2,13 @@
  * Hot reload under bounded load, refused bad configs, and graceful shutdown, on the real process.
  */
 import assert from 'node:assert/strict'
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, test } from 'node:test'
+import pino from 'pino'
+import { startGateway } from '../src/gateway/serve.js'
 import { spawnGateway } from './helpers/process.js'
 import { startUpstream } from './helpers/upstream.js'
 
@@ -104,6 +108,43 @@ describe('hot reload', () => {
     assert.ok(total > 100, `load actually ran (${total} requests)`)
     const metrics = gw.stderr()
     assert.match(metrics, /config reloaded/)
+  })
+})
+
+describe('reload from a Kubernetes ConfigMap volume', () => {
+  test('the ..data symlink swap is seen as a change of the file', async () => {
+    // The layout the kubelet makes: portcullis.yaml -> ..data/portcullis.yaml, ..data -> ..<ts>/;
+    // an update writes a new ..<ts>/ and renames a new symlink over ..data.
+    const a = await startUpstream('a')
+    const b = await startUpstream('b')
+    const dir = mkdtempSync(join(tmpdir(), 'pc-configmap-'))
+    const version = (name: string, upstreamUrl: string) => {
+      mkdirSync(join(dir, name))
+      writeFileSync(join(dir, name, 'portcullis.yaml'), config(upstreamUrl, 'log: { level: silent }'))
+      symlinkSync(name, join(dir, '..data_tmp'))
+      renameSync(join(dir, '..data_tmp'), join(dir, '..data'))
+    }
+    version('..2026_01_01_00_00_00.1', a.url)
+    symlinkSync('..data/portcullis.yaml', join(dir, 'portcullis.yaml'))
+    const gw = await startGateway(join(dir, 'portcullis.yaml'), { logger: pino({ level: 'silent' }) })
+    try {
+      const marker = async () =>
+        ((await (await fetch(`${gw.listeners[0]?.url}/x`)).json()) as { marker: string }).marker
+      assert.equal(await marker(), 'a')
+      version('..2026_01_01_00_01_00.2', b.url)
+      let now = 'a'
+      const end = Date.now() + 10000
+      while (now !== 'b' && Date.now() < end) {
+        await sleep(50)
+        now = await marker()
+      }
+      assert.equal(now, 'b', 'the new ConfigMap version serves')
+    } finally {
+      await gw.close()
+      await a.close()
+      await b.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 

@@ -54,3 +54,21 @@ test('parseBanCreate: hostile bodies are 400 GW_ERR_VALIDATION', () => {
       JSON.stringify(b),
     )
 })
+
+test('parseBanCreate: duration in the one grammar, seconds as a number, the ambiguous forms refused', () => {
+  assert.equal(parseBanCreate({ ip: '192.0.2.1', duration: '10m' }, 'x', 0).record.until, 600_000)
+  assert.equal(parseBanCreate({ ip: '192.0.2.1', duration: '1h' }, 'x', 0).record.until, 3_600_000)
+  const refused: [Record<string, unknown>, RegExp][] = [
+    [{ ip: '192.0.2.1', duration: 600 }, /a duration needs its unit, e\.g\. "10m"/],
+    [{ ip: '192.0.2.1', seconds: '10m' }, /for a duration write "duration", e\.g\. "duration": "10m"/],
+    [{ ip: '192.0.2.1', duration: '10m', seconds: 600 }, /give one of duration/],
+    [{ ip: '192.0.2.1', duration: '1500ms' }, /whole seconds/],
+    [{ ip: '192.0.2.1', duration: '1.5h' }, /500ms, 30s, 5m, 1h, 7d/],
+  ]
+  for (const [body, message] of refused)
+    assert.throws(
+      () => parseBanCreate(body, 'x', 0),
+      (e: { detail?: string }) => message.test(e.detail ?? ''),
+      JSON.stringify(body),
+    )
+})

@@ -4,9 +4,10 @@
  * mirror poll (250 ms).
  *
  *   GET    /v1/bans?limit=&cursor=          list (ordered by id, paginated)
- *   POST   /v1/bans                          { ip | cidr | principal, seconds, reason? } → 201
+ *   POST   /v1/bans                          { ip | cidr | principal, duration | seconds, reason? } → 201
  *   DELETE /v1/bans/{id}                     → 204, or 404 when there is no such ban
  */
+import { DURATION_FORMS, formatDuration, parseDuration } from '../util/duration.js'
 import { isIP } from 'node:net'
 import {
   BANS_MAP,
@@ -59,6 +60,37 @@ function toItem(id: string, e: MapEntry): BanItem | undefined {
   }
 }
 
+/**
+ * The ban's length: `duration` in the one duration grammar (`10m`, `1h`, `7d`; src/util/duration.ts),
+ * or `seconds`, a number (the unit in its name). One of them; a string under `seconds` or a bare
+ * number under `duration` is refused with the duration form.
+ */
+function banSeconds(o: Record<string, unknown>): number {
+  if (o.duration !== undefined && o.seconds !== undefined)
+    throw invalid('duration', 'give one of duration (e.g. "10m") and seconds')
+  if (o.duration !== undefined) {
+    const d = o.duration
+    if (typeof d === 'number')
+      throw invalid('duration', `a duration needs its unit, e.g. "10m" (${DURATION_FORMS})`)
+    const ms = typeof d === 'string' ? parseDuration(d) : undefined
+    if (ms === undefined || ms % 1000 !== 0 || ms < 1000 || ms / 1000 > MAX_BAN_SECONDS)
+      throw invalid(
+        'duration',
+        `expected whole seconds from 1s to ${formatDuration(MAX_BAN_SECONDS * 1000)} (${DURATION_FORMS})`,
+      )
+    return ms / 1000
+  }
+  const s = o.seconds
+  if (typeof s === 'string')
+    throw invalid(
+      'seconds',
+      'takes a number of seconds; for a duration write "duration", e.g. "duration": "10m"',
+    )
+  if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 1 || s > MAX_BAN_SECONDS)
+    throw invalid('seconds', `expected an integer from 1 to ${MAX_BAN_SECONDS} (or "duration": "10m")`)
+  return s
+}
+
 /** Validates a POST body; returns the key and the record. */
 export function parseBanCreate(
   body: unknown,
@@ -69,7 +101,14 @@ export function parseBanCreate(
     throw invalid('body', 'expected an object')
   const o = body as Record<string, unknown>
   for (const k of Object.keys(o)) {
-    if (k !== 'ip' && k !== 'cidr' && k !== 'principal' && k !== 'seconds' && k !== 'reason')
+    if (
+      k !== 'ip' &&
+      k !== 'cidr' &&
+      k !== 'principal' &&
+      k !== 'duration' &&
+      k !== 'seconds' &&
+      k !== 'reason'
+    )
       throw invalid(k, 'unknown field')
   }
   const given = [o.ip, o.cidr, o.principal].filter((x) => x !== undefined).length
@@ -93,10 +132,7 @@ export function parseBanCreate(
     if (key === undefined) throw invalid('principal', 'expected 1 to 512 characters, no control characters')
   }
   if (key === undefined) throw invalid('ip', 'not a valid address')
-  const s = o.seconds
-  if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 1 || s > MAX_BAN_SECONDS) {
-    throw invalid('seconds', `expected an integer from 1 to ${MAX_BAN_SECONDS}`)
-  }
+  const s = banSeconds(o)
   let reason = ''
   if (o.reason !== undefined) {
     const r = o.reason

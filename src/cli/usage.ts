@@ -32,15 +32,18 @@ export const SCAN_USAGE = `usage: portcullis scan --spec FILE|URL --target URL [
          [--fail-on critical|high|medium|low|info] [--format text|json|sarif|junit|html[,…]]
          [--output FILE | --output-dir DIR] [--baseline FILE] [-H 'Name: value']…
          [--include OPS] [--exclude OPS] [--jwt-wordlist FILE] [--chain] [--unsafe]
-         [--rate N] [--concurrency N] [--timeout MS] [--verbose]
+         [--rate N] [--concurrency N] [--timeout DURATION] [--verbose]
 OPS: operationIds, 'METHOD /path' or '/path' (* matches anything), comma-separated or repeated.
 exit: 0 nothing new at or above --fail-on, 1 findings, 2 usage/config error, 3 target unreachable.`
 
-export const SERVE_USAGE = `usage: portcullis serve [--config FILE]
+export const SERVE_USAGE = `usage: portcullis serve [--config FILE] [--workers N|auto]
   runs the gateway until SIGTERM or SIGINT; SIGHUP (or a change of the file) reloads the config.
-  --config FILE  the gateway config (default: $PORTCULLIS_CONFIG, else ./portcullis.yaml)`
+  --config FILE      the gateway config (default: $PORTCULLIS_CONFIG, else ./portcullis.yaml)
+  --workers N|auto   N worker processes (auto: one per core) sharing the listeners; signals to
+                     the primary reach every worker (docs/deployment.md#workers)`
 
-export const CONFIG_USAGE = `usage: portcullis config check FILE [--format text|json]
+export const CONFIG_USAGE = `usage: portcullis config check [FILE] [--format text|json]
+  FILE: default $PORTCULLIS_CONFIG, else ./portcullis.yaml (as serve)
   validates a gateway config exactly as serve and reload do (schema, then every policy's rules);
   prints every problem with file:line:col; exit 0 valid, 2 invalid.`
 

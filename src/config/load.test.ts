@@ -1,4 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${env:} and ${file:} are config syntax here
+import { ACCESS_LOG_FIELDS } from '../gateway/access-log-fields.js'
 import assert from 'node:assert/strict'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -101,7 +102,7 @@ describe('loadConfigText: defaults and freezing', () => {
       maxQueryParams: 1000,
       maxUpstreamRequestsPerClient: 64,
     })
-    assert.deepEqual(c.accessLog, { enabled: true, destination: 'stdout' })
+    assert.deepEqual(c.accessLog, { enabled: true, destination: 'stdout', fields: [...ACCESS_LOG_FIELDS] })
     assert.equal(c.log.level, 'info')
     assert.equal(c.shutdown.drainTimeoutMs, 10000)
     assert.equal(c.reload.watch, true)

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { Ajv } from 'ajv'
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml'
+import { type DurationRewrite, normalizeDurations } from './durations.js'
 import { linePosAt, MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, tooDeepAt } from './bounds.js'
 import { ajvProblems, describe, formatPath, type Problem, type Seg } from './messages.js'
 import { secretLikeName } from './redact.js'
@@ -224,12 +225,17 @@ function load(text: string, file: string, opts: LoadOptions): LoadResult {
   // redaction rule, config/redact.ts) are secrets too: never in a message, even when invalid.
   const sensitive = new Set(secretPaths)
   inlineSecrets(data, [], sensitive, secretValues)
-  const errors: ConfigProblem[] = substProblems.map(toProblem)
+  // Durations written `timeout: 5s` become the schema's `timeoutMs: 5000` (config/durations.ts).
+  const durationProblems: Problem[] = []
+  const rewrites = normalizeDurations(data, GatewayConfig, durationProblems)
+  const asWritten = (p: Problem): Problem => writtenAs(p, rewrites)
+  const errors: ConfigProblem[] = [...substProblems, ...durationProblems].map(toProblem)
   // A value whose substitution failed is reported once, not again for being empty.
-  const unreported = (p: Problem) => !substProblems.some((s) => isUnder(p.segs, s.segs))
+  const unreported = (p: Problem) =>
+    ![...substProblems, ...durationProblems].some((s) => isUnder(p.segs, s.segs))
   if (!validate(data)) {
     const schemaProblems = ajvProblems(validate.errors ?? [], data, sensitive)
-    for (const p of schemaProblems.filter(unreported)) errors.push(toProblem(p))
+    for (const p of schemaProblems.filter(unreported)) errors.push(toProblem(asWritten(p)))
     // The cross-field rules too, so that every problem shows at once. They assume a valid
     // shape: best effort, and nothing about a value the schema already rejected.
     let ruleErrors: Problem[] = []
@@ -240,13 +246,14 @@ function load(text: string, file: string, opts: LoadOptions): LoadResult {
     }
     for (const p of ruleErrors) {
       if (unreported(p) && !schemaProblems.some((s) => isUnder(p.segs, s.covers ?? s.segs)))
-        errors.push(toProblem(p))
+        errors.push(toProblem(asWritten(p)))
     }
     return { config: undefined, errors: inDocumentOrder(errors), warnings: [], secretPaths }
   }
   const r = rules(data, baseDir)
-  errors.push(...r.errors.filter(unreported).map(toProblem))
-  const warnings = [...r.warnings, ...plainSecrets(data, secretPaths)].map(toProblem)
+  errors.push(...r.errors.filter(unreported).map(asWritten).map(toProblem))
+  if (durationProblems.length > 0 && errors.length === 0) errors.push(...durationProblems.map(toProblem))
+  const warnings = [...r.warnings, ...plainSecrets(data, secretPaths)].map(asWritten).map(toProblem)
   if (errors.length > 0)
     return {
       config: undefined,
@@ -262,6 +269,18 @@ function load(text: string, file: string, opts: LoadOptions): LoadResult {
     locate: (segs) => locate(segs as Seg[]),
     scrub,
   }
+}
+
+/**
+ * A problem about a field the config wrote as a duration (`timeout: 10ms`, stored as `timeoutMs`):
+ * located and named as written, the value quoted.
+ */
+function writtenAs(p: Problem, rewrites: readonly DurationRewrite[]): Problem {
+  const r = rewrites.find((w) => isUnder(p.segs, w.segs))
+  if (r === undefined) return p
+  const segs = [...p.segs]
+  segs[r.segs.length - 1] = r.written
+  return { ...p, segs, message: `${p.message} (${r.written}: ${r.value})` }
 }
 
 /** Loads a config file. Never throws for bad content; an unreadable file is one error. */

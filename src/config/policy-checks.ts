@@ -11,7 +11,14 @@ import { checkByBuilding } from '../gateway/pipeline/check.js'
 import type { PolicyProblem } from '../gateway/pipeline/policy.js'
 import { enabledPolicies, preparePolicies } from '../gateway/runtime.js'
 import { formatProblem as formatSpecProblem, loadOpenApi, SpecError } from '../openapi/index.js'
-import { type ConfigProblem, formatPath, type LoadOptions, type LoadResult, loadConfigFile } from './load.js'
+import {
+  type ConfigProblem,
+  formatPath,
+  type LoadOptions,
+  type LoadResult,
+  loadConfigFile,
+  loadConfigText,
+} from './load.js'
 import type { GatewayConfig } from './schema.js'
 
 type Seg = string | number
@@ -19,6 +26,8 @@ type Seg = string | number
 export interface GatewayLoadOptions extends LoadOptions {
   /** Where policies' `prepare` and checks log (silent by default). */
   logger?: Logger
+  /** The document itself; `file` then only names it (messages, relative paths) and is not read. */
+  text?: string | undefined
 }
 
 /**
@@ -27,7 +36,7 @@ export interface GatewayLoadOptions extends LoadOptions {
  * content; `config` is undefined when there is any error.
  */
 export async function loadGatewayConfig(file: string, opts: GatewayLoadOptions = {}): Promise<LoadResult> {
-  const r = loadConfigFile(file, opts)
+  const r = opts.text !== undefined ? loadConfigText(opts.text, file, opts) : loadConfigFile(file, opts)
   if (!r.config) return r
   const logger = opts.logger ?? pino({ level: 'silent' })
   const baseDir = dirname(resolve(file))

@@ -10,6 +10,8 @@ import { AuditConfig } from '../audit/config.js'
 import { DetectConfig } from '../detect/config.js'
 import { EgressConfig } from '../egress/config.js'
 import { InventoryConfig } from '../inventory/config.js'
+import { ACCESS_LOG_FIELDS } from '../gateway/access-log-fields.js'
+import { TracingConfig } from '../tracing/config.js'
 
 export const TlsConfig = Type.Object(
   {
@@ -525,10 +527,17 @@ export const GatewayConfig = Type.Object(
           default: 'stdout',
           description: '`stdout`, `stderr`, or a file path (appended).',
         }),
+        fields: Type.Array(Type.Union(ACCESS_LOG_FIELDS.map((f) => Type.Literal(f))), {
+          uniqueItems: true,
+          default: [...ACCESS_LOG_FIELDS],
+          description:
+            "The fields of each line besides `level`, `time` (epoch milliseconds) and `msg` (pino's line format), in this order: `timestamp` (ISO 8601, UTC), `requestId`, `traceId` (W3C, of the gateway's span or of the traceparent the client sent), `method`, `host`, `path` (canonical, without the query), `route`, `status`, `durationMs`, `upstream` (the target's origin), `upstreamMs` (to the upstream's response head), `bytesIn`, `bytesOut`, `decision`, `code`, `principal` (the authenticated id), `clientIp`, `userAgent`, `aborted`. Host, path, principal and user agent are passed through the secret masks; no other header, no query and no body is ever written.",
+        }),
       },
       { additionalProperties: false, default: {}, description: 'The access log (pino JSON lines).' },
     ),
     audit: AuditConfig,
+    tracing: TracingConfig,
     detect: DetectConfig,
     egress: EgressConfig,
     inventory: InventoryConfig,

@@ -8,6 +8,7 @@ import type { GatewayError } from './errors.js'
 import { kHttp2, type MaybeH2 } from './http2/messages.js'
 import type { Decision, Principal, RequestContext } from './pipeline/context.js'
 import { type Params, parseParams } from './query.js'
+import type { RequestTrace } from '../tracing/tracing.js'
 import type { CompiledRoute, Runtime } from './runtime.js'
 import { readRequestBody } from './upstream/request-body.js'
 import type { UpstreamTarget } from './upstream/upstream.js'
@@ -62,6 +63,16 @@ export class GatewayContext implements RequestContext {
   logDurationMs = 0
   logAborted = false
   logBytesOut = 0
+  /** performance.now() when the request was dispatched to the upstream (the last attempt). */
+  upstreamStart = 0
+  /** Milliseconds from dispatch to the upstream's response head; -1 when none came. */
+  upstreamMs = -1
+  /** Bytes of a streamed request body counted on its way to the upstream. */
+  streamedBodyBytes = 0
+  /** The W3C trace id of this request's span, when it is traced (src/tracing). */
+  traceId: string | undefined = undefined
+  /** The request's trace, when tracing is on and this request is sampled. */
+  trace: RequestTrace | undefined = undefined
   private params: Params | undefined = undefined
   private paramsOf = ''
 
@@ -94,6 +105,24 @@ export class GatewayContext implements RequestContext {
     this.errorCode = err.code
     this.decision = err.status >= 500 ? 'error' : 'denied'
     this.abortUpstream?.(new Error('request framing error'))
+  }
+
+  /**
+   * Bytes received from the client for this request: the request line and headers as sent
+   * (Node's parser does not keep the raw head; this is its exact length for HTTP/1.1 framing),
+   * plus the body as read (a buffered body, a streamed one as counted, or a declared
+   * Content-Length the parser read to its end). Chunked framing is not counted.
+   */
+  bytesIn(): number {
+    const req = this.req
+    const raw = req.rawHeaders
+    // METHOD SP target SP HTTP/x.y CRLF, each header "name: value" CRLF, then CRLF.
+    let n = (req.method?.length ?? 0) + (req.url?.length ?? 0) + 14
+    for (let i = 0; i < raw.length; i += 2) n += (raw[i] as string).length + (raw[i + 1] as string).length + 4
+    if (this.body !== undefined) return n + this.body.length
+    if (this.streamedBodyBytes > 0) return n + this.streamedBodyBytes
+    const cl = req.headers['content-length']
+    return cl !== undefined && req.complete ? n + Number(cl) : n
   }
 
   queryParams(): Params {

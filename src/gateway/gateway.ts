@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { RequestAudit } from '../audit/request.js'
 import type { GatewayConfig } from '../config/schema.js'
+import type { Tracing } from '../tracing/tracing.js'
 import { clientAddress, requestIdFor } from './client-ip.js'
 import { admit, next } from './connection.js'
 import { GatewayContext, kCtx, type ResWithCtx } from './context.js'
@@ -19,7 +20,7 @@ import { GatewayError } from './errors.js'
 import { canonicalizeTarget, checkFraming, parseHost } from './hygiene.js'
 import { type H2Response, kHttp2, type MaybeH2 } from './http2/messages.js'
 import { routeWithOverride } from './method-override.js' // method-override:
-import { LogPhase, runRequestPhase } from './phases.js'
+import { LogPhase, runRequestPhase, runRequestPhaseTraced } from './phases.js'
 import { preflightRoute } from './preflight.js' // cors:
 import { Responder } from './respond.js'
 import { type CompiledRoute, type GatewayDeps, Runtime } from './runtime.js'
@@ -66,6 +67,7 @@ export class Gateway {
   private readonly logPhase: LogPhase
   /** websocket: the open WebSocket tunnels (websocket/tunnel.ts). */
   readonly tunnels: Tunnels
+  private readonly tracing: Tracing | undefined
   /** Per-request audit records (undefined when the audit log is off). */
   readonly audit: RequestAudit | undefined
   /** Set when shutdown starts: answers close their connections, no retries. */
@@ -78,6 +80,7 @@ export class Gateway {
   constructor(config: GatewayConfig, deps: GatewayDeps) {
     this.deps = deps
     this.audit = deps.audit
+    this.tracing = deps.tracing
     const draining = () => this.draining
     this.responder = new Responder({
       logger: deps.logger,
@@ -185,6 +188,7 @@ export class Gateway {
     )
     const id = requestIdFor(req.headers[rt.requestIdHeader])
     const ctx = new GatewayContext(req, res, rt, listener.secure, id, clientIp, trusted)
+    if (this.tracing !== undefined) this.tracing.begin(ctx)
     ;(res as ResWithCtx)[kCtx] = ctx
     res.on('close', onResponseClose) // emitted once per response
     ;(res as GatewayRes)[kGateway] = this
@@ -200,7 +204,9 @@ export class Gateway {
       this.fail(ctx, err)
       return
     }
-    runRequestPhase(ctx, (ctx.route as CompiledRoute).requestHooks, this.forward, this.fail)
+    const route = ctx.route as CompiledRoute
+    if (ctx.trace === undefined) runRequestPhase(ctx, route.requestHooks, this.forward, this.fail)
+    else runRequestPhaseTraced(ctx, route.requestHooks, route.requestHookNames, this.forward, this.fail)
   }
 
   /** Canonical target, host, then the route (404 / 405 with Allow when nothing matches). */

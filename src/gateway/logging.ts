@@ -1,5 +1,8 @@
 import pino, { type DestinationStream, type Logger } from 'pino'
 import { maskSecrets, warmMaskSecrets } from '../secrets/mask.js'
+import { ACCESS_LOG_FIELDS, type AccessLogField } from './access-log-fields.js'
+
+export { ACCESS_LOG_FIELDS, type AccessLogField }
 
 /** Header names whose values never reach a log. */
 export const REDACTED_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']
@@ -56,7 +59,11 @@ export function createLogger(
   )
 }
 
-/** One access log record. Fixed fields only: no headers, no query, no bodies. */
+/**
+ * One access log record. Fixed fields only: no query, no body, no header but Host and User-Agent
+ * (client-controlled: escaped, cut to 256 characters and passed through the secret masks, as the
+ * path is).
+ */
 export interface AccessRecord {
   requestId: string
   method: string
@@ -70,6 +77,15 @@ export interface AccessRecord {
   code: string | undefined
   clientIp: string
   aborted: boolean
+  bytesIn?: number
+  /** Milliseconds to the upstream's response head; < 0 (left out) when none came. */
+  upstreamMs?: number
+  host?: string | undefined
+  userAgent?: string | undefined
+  /** The authenticated principal's id (a user, service, key owner, certificate subject). */
+  principal?: string | undefined
+  /** The W3C trace id (32 hex digits) of the request's trace. */
+  traceId?: string | undefined
 }
 
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/
@@ -100,8 +116,17 @@ export class AccessLog {
   private lineAscii = true
   /** Lines the destination dropped because it was full. */
   dropped = 0
-  constructor(dest: Destination, logger?: Logger) {
+  /** One flag per optional field (ACCESS_LOG_FIELDS order): a bit test per field per line. */
+  private readonly on: Record<AccessLogField, boolean>
+  /** The ISO time of the last line's millisecond (lines within one millisecond share it). */
+  private isoMs = -1
+  private iso = ''
+
+  constructor(dest: Destination, logger?: Logger, fields: readonly AccessLogField[] = ACCESS_LOG_FIELDS) {
     this.dest = dest
+    const on = {} as Record<AccessLogField, boolean>
+    for (const f of ACCESS_LOG_FIELDS) on[f] = fields.includes(f)
+    this.on = on
     let reported = 0
     dest.on?.('drop', (data: Buffer) => {
       let n = 0
@@ -138,17 +163,53 @@ export class AccessLog {
     return j
   }
 
+  /** Whether the line has `field` (callers skip computing what is not written). */
+  wants(field: AccessLogField): boolean {
+    return this.on[field]
+  }
+
+  /** A client-controlled header value: cut to 256 characters, masked. */
+  private clientText(s: string): string {
+    return this.q(maskSecrets(s.length > 256 ? `${s.slice(0, 256)}…` : s))
+  }
+
   /**
-   * Appends one line. `requestId` (a token of [A-Za-z0-9._:-], see create-gateway.ts), `method`
-   * (an HTTP token, checked by the parser), `decision` and `code` (ours) need no escaping.
+   * Appends one line. `requestId` (a token of [A-Za-z0-9._:-], see client-ip.ts), `method` (an
+   * HTTP token, checked by the parser), `traceId` (hex), `decision` and `code` (ours) need no
+   * escaping.
    */
   write(r: AccessRecord): void {
     this.lineAscii = true
-    // secrets: the path is the one client-controlled field; a key in it is masked.
-    let line = `{"level":30,"time":${Date.now()},"msg":"request","requestId":"${r.requestId}","method":"${r.method}","path":${this.q(maskSecrets(r.path))},"route":${this.q(r.route)},"status":${r.status},"durationMs":${r.durationMs},"bytesOut":${r.bytesOut},"decision":"${r.decision}","clientIp":${this.q(r.clientIp)}`
-    if (r.upstream !== undefined) line += `,"upstream":${this.q(r.upstream)}`
-    if (r.code !== undefined) line += `,"code":"${r.code}"`
-    line += r.aborted ? ',"aborted":true}\n' : '}\n'
+    const on = this.on
+    const now = Date.now()
+    let line = `{"level":30,"time":${now},"msg":"request"`
+    if (on.timestamp) {
+      if (now !== this.isoMs) {
+        this.isoMs = now
+        this.iso = new Date(now).toISOString()
+      }
+      line += `,"timestamp":"${this.iso}"`
+    }
+    if (on.requestId) line += `,"requestId":"${r.requestId}"`
+    if (on.traceId && r.traceId !== undefined) line += `,"traceId":"${r.traceId}"`
+    if (on.method) line += `,"method":"${r.method}"`
+    if (on.host && r.host) line += `,"host":${this.clientText(r.host)}`
+    // secrets: the path is client-controlled; a key in it is masked.
+    if (on.path) line += `,"path":${this.q(maskSecrets(r.path))}`
+    if (on.route) line += `,"route":${this.q(r.route)}`
+    if (on.status) line += `,"status":${r.status}`
+    if (on.durationMs) line += `,"durationMs":${r.durationMs}`
+    if (on.upstream && r.upstream !== undefined) line += `,"upstream":${this.q(r.upstream)}`
+    if (on.upstreamMs && r.upstreamMs !== undefined && r.upstreamMs >= 0)
+      line += `,"upstreamMs":${Math.round(r.upstreamMs * 1000) / 1000}`
+    if (on.bytesIn && r.bytesIn !== undefined) line += `,"bytesIn":${r.bytesIn}`
+    if (on.bytesOut) line += `,"bytesOut":${r.bytesOut}`
+    if (on.decision) line += `,"decision":"${r.decision}"`
+    if (on.code && r.code !== undefined) line += `,"code":"${r.code}"`
+    if (on.principal && r.principal !== undefined) line += `,"principal":${this.clientText(r.principal)}`
+    if (on.clientIp) line += `,"clientIp":${this.q(r.clientIp)}`
+    if (on.userAgent && r.userAgent) line += `,"userAgent":${this.clientText(r.userAgent)}`
+    line += on.aborted && r.aborted ? ',"aborted":true}\n' : '}\n'
     this.pending += line
     if (this.lineAscii) this.pendingBytes += line.length
     else {

@@ -12,6 +12,7 @@ import type { GatewayContext } from './context.js'
 import type { AccessLog } from './logging.js'
 import type { ResponseHead } from './pipeline/context.js'
 import type { LogEntry } from './pipeline/policy.js'
+import type { RequestTrace } from '../tracing/tracing.js'
 import type { RequestHook } from './runtime.js'
 
 /**
@@ -44,6 +45,56 @@ export function runRequestPhase(
   done(ctx)
 }
 
+/**
+ * runRequestPhase for a traced request (tracing on and this request sampled): the same steps,
+ * each hook's time and outcome recorded for its span (src/tracing/tracing.ts).
+ */
+export function runRequestPhaseTraced(
+  ctx: GatewayContext,
+  hooks: readonly RequestHook[],
+  names: readonly string[],
+  done: (ctx: GatewayContext) => void,
+  fail: (ctx: GatewayContext, err: unknown) => void,
+): void {
+  const t = ctx.trace as RequestTrace
+  t.requestStart = performance.now()
+  let i = 0
+  const step = (): void => {
+    for (; i < hooks.length; i++) {
+      const name = names[i] ?? '?'
+      const start = performance.now()
+      let r: void | Promise<void>
+      try {
+        r = (hooks[i] as RequestHook)(ctx)
+      } catch (err) {
+        t.requestEnd = performance.now()
+        t.hook(name, start, t.requestEnd, err)
+        fail(ctx, err)
+        return
+      }
+      if (r !== undefined) {
+        i++
+        r.then(
+          () => {
+            t.hook(name, start, performance.now())
+            step()
+          },
+          (err: unknown) => {
+            t.requestEnd = performance.now()
+            t.hook(name, start, t.requestEnd, err)
+            fail(ctx, err)
+          },
+        )
+        return
+      }
+      t.hook(name, start, performance.now())
+    }
+    t.requestEnd = performance.now()
+    done(ctx)
+  }
+  step()
+}
+
 async function continueAsync(
   ctx: GatewayContext,
   hooks: readonly RequestHook[],
@@ -69,6 +120,8 @@ export function runResponsePhase(
   logger: Logger,
   draining: boolean,
 ): ResponseHead {
+  const trace = ctx.trace
+  if (trace !== undefined) trace.responseStart = performance.now()
   const headers = head.headers
   headers[ctx.runtime.requestIdHeader] = ctx.id
   const route = ctx.route
@@ -85,6 +138,7 @@ export function runResponsePhase(
   }
   if (ctx.responseHeaderAdds) for (const [k, v] of ctx.responseHeaderAdds) headers[k] = v
   if (draining) headers.connection = 'close'
+  if (trace !== undefined) trace.responseEnd = performance.now()
   return head
 }
 
@@ -137,27 +191,58 @@ export class LogPhase {
   }
 
   private one(ctx: GatewayContext): void {
+    const logStart = ctx.trace !== undefined ? performance.now() : 0
+    this.record(ctx)
+    const trace = ctx.trace
+    if (trace !== undefined) {
+      try {
+        const bytes = { in: ctx.bytesIn(), out: ctx.logBytesOut }
+        trace.finish(ctx, ctx.logStatus, ctx.decision, ctx.logDurationMs, logStart, bytes)
+      } catch (err) {
+        this.deps.logger.error({ err }, 'tracing: the request trace could not be completed')
+      }
+    }
+  }
+
+  private record(ctx: GatewayContext): void {
     const { logger, accessLog, audit, detect, inventory } = this.deps
     const durationMs = ctx.logDurationMs
     const status = ctx.logStatus
     const decision = ctx.decision
     const route = ctx.route
     try {
-      ;(route ? route.metrics : ctx.runtime.noRouteMetrics).observe(status, decision, durationMs / 1000)
-      accessLog?.write({
-        requestId: ctx.id,
-        method: ctx.method,
-        path: ctx.path !== '' ? ctx.path : rawPathForLog(ctx.req.url),
-        route: ctx.routeName,
+      const bytesIn = ctx.bytesIn()
+      ;(route ? route.metrics : ctx.runtime.noRouteMetrics).observe(
         status,
-        durationMs: Math.round(durationMs * 1000) / 1000,
-        bytesOut: ctx.logBytesOut,
-        upstream: ctx.target?.origin,
         decision,
-        code: ctx.errorCode,
-        clientIp: ctx.clientIp,
-        aborted: ctx.logAborted,
-      })
+        durationMs / 1000,
+        bytesIn,
+        ctx.logBytesOut,
+        ctx.upstreamMs,
+      )
+      if (accessLog !== undefined) {
+        const h = ctx.req.headers
+        accessLog.write({
+          requestId: ctx.id,
+          method: ctx.method,
+          path: ctx.path !== '' ? ctx.path : rawPathForLog(ctx.req.url),
+          route: ctx.routeName,
+          status,
+          durationMs: Math.round(durationMs * 1000) / 1000,
+          bytesOut: ctx.logBytesOut,
+          upstream: ctx.target?.origin,
+          decision,
+          code: ctx.errorCode,
+          clientIp: ctx.clientIp,
+          aborted: ctx.logAborted,
+          bytesIn,
+          upstreamMs: ctx.upstreamMs,
+          host: ctx.host !== '' ? ctx.host : h.host,
+          userAgent: h['user-agent'],
+          principal: ctx.principal?.id,
+          traceId: accessLog.wants('traceId') ? traceIdOf(ctx) : undefined,
+        })
+      }
     } catch (err) {
       logger.error({ err }, 'access log failed')
     }
@@ -183,6 +268,21 @@ export class LogPhase {
     }
   }
 }
+
+/**
+ * The request's W3C trace id: the gateway's own span's when tracing is on, else the one of a
+ * well-formed `traceparent` the client sent (version 00: `00-<32 hex>-<16 hex>-<2 hex>`, ids not
+ * all zeros), else none.
+ */
+function traceIdOf(ctx: GatewayContext): string | undefined {
+  if (ctx.traceId !== undefined) return ctx.traceId
+  const tp = ctx.req.headers.traceparent
+  if (typeof tp !== 'string' || tp.length < 55) return undefined
+  const m = TRACEPARENT.exec(tp)
+  return m !== null && m[1] !== ZERO_TRACE ? m[1] : undefined
+}
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}(?:-|$)/
+const ZERO_TRACE = '0'.repeat(32)
 
 /**
  * For a request refused before its target was canonicalized: the raw path, without the query

@@ -10,6 +10,7 @@ import type { RequestAudit } from '../audit/request.js'
 import type { GatewayConfig, RouteConfig } from '../config/schema.js'
 import { policyById } from '../policies/registry.js'
 import type { Store } from '../stores/types.js'
+import type { Tracing } from '../tracing/tracing.js'
 import { buildTrustedProxies } from './client-ip.js'
 import type { HygieneOptions } from './hygiene.js'
 import type { AccessLog } from './logging.js'
@@ -38,6 +39,8 @@ export interface GatewayDeps {
   detect?: { observe(entry: LogEntry): void } | undefined
   // inventory: the API inventory and the dashboard's live data (src/inventory/observer.ts)
   inventory?: TrafficObserver | undefined
+  /** OpenTelemetry tracing (src/tracing); undefined when off. */
+  tracing?: Tracing | undefined
 }
 
 export type RequestHook = NonNullable<PolicyInstance['onRequest']>
@@ -52,6 +55,8 @@ export interface CompiledRoute {
   stripPrefix: number
   policies: PolicyInstance[]
   requestHooks: RequestHook[]
+  /** The policy (or `authentication`) each request hook belongs to, for traces. */
+  requestHookNames: string[]
   /** In reverse priority order (as Envoy's encoder chain). */
   responseHooks: ResponseHook[]
   bodyHooks: BodyHook[]
@@ -180,7 +185,7 @@ export class Runtime {
           stripPrefix:
             rc.stripPrefix && rc.match.pathPrefix !== '/' ? rc.match.pathPrefix.replace(/\/$/, '').length : 0,
           policies,
-          requestHooks: compileRequestHooks(rc, instances),
+          ...compileRequestHooks(rc, instances),
           responseHooks: policies.flatMap((p) => (p.onResponse ? [p.onResponse.bind(p)] : [])).reverse(),
           bodyHooks: policies.flatMap((p) => (p.onResponseBody ? [p.onResponseBody.bind(p)] : [])).reverse(),
           logHooks: policies.flatMap((p) => (p.onLog ? [p.onLog.bind(p)] : [])),
@@ -188,7 +193,7 @@ export class Runtime {
             policies.flatMap((p) => p.stripRequestHeaders ?? []).map((h) => h.toLowerCase()),
           ),
           stripQuery: nameSet(policies.flatMap((p) => p.stripQueryParams ?? [])),
-          metrics: deps.metrics.forRoute(rc.name),
+          metrics: deps.metrics.forRoute(rc.name, rc.upstream),
         }
       })
       // Routes driven by an OpenAPI spec: one route per operation, sharing the route's policies.
@@ -198,8 +203,12 @@ export class Runtime {
         const spec = buildSpecRoutes<CompiledRoute>(
           r.config,
           { baseDir: deps.baseDir, logger: deps.logger, taken },
-          (name) => ({ ...r, name, metrics: deps.metrics.forRoute(name) }),
-          (first) => ({ ...r, requestHooks: [first, ...r.requestHooks] }),
+          (name) => ({ ...r, name, metrics: deps.metrics.forRoute(name, r.config.upstream) }),
+          (first) => ({
+            ...r,
+            requestHooks: [first, ...r.requestHooks],
+            requestHookNames: ['openapi-route', ...r.requestHookNames],
+          }),
         )
         specResolvers.set(r, spec.resolve)
       }
@@ -267,11 +276,16 @@ export class Runtime {
 function compileRequestHooks(
   rc: RouteConfig,
   instances: readonly { id: string; priority: number; inst: PolicyInstance }[],
-): RequestHook[] {
+): { requestHooks: RequestHook[]; requestHookNames: string[] } {
   const auth = rc.authentication
   const ids = auth?.anyOf ?? auth?.allOf
-  if (!auth || !ids)
-    return instances.flatMap((x) => (x.inst.onRequest ? [x.inst.onRequest.bind(x.inst)] : []))
+  if (!auth || !ids) {
+    const withHook = instances.filter((x) => x.inst.onRequest)
+    return {
+      requestHooks: withHook.map((x) => (x.inst.onRequest as RequestHook).bind(x.inst)),
+      requestHookNames: withHook.map((x) => x.id),
+    }
+  }
   const listed: Authenticator[] = ids.map((id) => {
     const x = instances.find((i) => i.id === id)
     if (!x)
@@ -282,17 +296,24 @@ function compileRequestHooks(
   const combined = auth.anyOf ? anyOfHook(listed) : allOfHook(listed)
   const top = Math.max(...instances.filter((i) => ids.includes(i.id)).map((i) => i.priority))
   const out: RequestHook[] = []
+  const names: string[] = []
+  const authName = `authentication (${auth.anyOf ? 'anyOf' : 'allOf'}: ${ids.join(', ')})`
   let placed = false
   for (const x of instances) {
     if (!placed && x.priority <= top) {
       out.push(combined)
+      names.push(authName)
       placed = true
     }
     if (ids.includes(x.id) || !x.inst.onRequest) continue
     out.push(x.inst.onRequest.bind(x.inst))
+    names.push(x.id)
   }
-  if (!placed) out.push(combined)
-  return out
+  if (!placed) {
+    out.push(combined)
+    names.push(authName)
+  }
+  return { requestHooks: out, requestHookNames: names }
 }
 
 function nameSet(names: readonly string[]): Set<string> | undefined {

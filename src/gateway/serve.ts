@@ -1,9 +1,10 @@
 /**
  * Runs a gateway from a config file: listeners, admin, hot reload (SIGHUP and file change) and
- * graceful shutdown. The CLI's `serve` command is a thin wrapper; tests use this in-process.
+ * graceful shutdown. The CLI's `serve` command is a thin wrapper; tests use this in-process, and
+ * the package's programmatic entry (src/index.ts, `createGateway`) is built on `openGateway`.
  */
 import { createHash } from 'node:crypto'
-import { readFileSync, watch, type FSWatcher } from 'node:fs'
+import { type FSWatcher, watch } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { ConfigError } from '../cli/command.js'
@@ -24,31 +25,49 @@ import { Telemetry } from '../dashboard/telemetry.js'
 import { Inventory } from '../inventory/inventory.js'
 import { inventorySpecs, trafficObserver } from '../inventory/observer.js'
 import { SpecIndex } from '../inventory/spec-index.js'
+import { Tracing } from '../tracing/tracing.js'
 import { GatewayMetrics } from './metrics.js'
+import { hashFile, restartOnlyChanged } from './restart-only.js'
+import { adminForWorker, auditForWorker, withWorker } from './worker-config.js'
 import { type RunningListener, reloadTls, startAdmin, startListener } from './server.js'
 
 export interface RunningGateway {
   gateway: Gateway
-  /** The egress proxy (src/egress), when `egress.enabled`. */
+  /** The egress proxy (src/egress), when `egress.enabled` (undefined until `listen`). */
   egress: EgressProxy | undefined
+  /** The client-facing listeners (empty until `listen`). */
   listeners: RunningListener[]
+  /** The admin listener (undefined until `listen`, or when admin is off). */
   admin: RunningListener | undefined
   logger: Logger
+  metrics: GatewayMetrics
+  /** OpenTelemetry tracing, when on (tests flush it). */
+  tracing: Tracing | undefined
   /** The audit log (one per process, kept across reloads); undefined when off. */
   audit: AuditLog | undefined
   /**
    * Reloads the config file; resolves true when the new config is serving. `trigger` (signal,
-   * watch, …) goes into the reload's audit record.
+   * watch, …) goes into the reload's audit record. `text`: a new document for a gateway opened
+   * from text (`StartOptions.configText`); it replaces the old one once applied.
    */
-  reload(trigger?: string): Promise<boolean>
+  reload(trigger?: string, text?: string): Promise<boolean>
+  /** Starts the configured listeners and the admin listener (startGateway has done it already). */
+  listen(): Promise<void>
   /** Graceful shutdown: stop accepting, drain until the deadline, close. */
   close(): Promise<void>
 }
 
 export interface StartOptions {
-  /** Logger override (tests). */
+  /** Logger override (tests, embedding). */
   logger?: Logger
   env?: NodeJS.ProcessEnv
+  /**
+   * The config document itself (YAML or JSON). The config file is then neither read nor watched:
+   * its path only names the document in messages and anchors relative paths in it.
+   */
+  configText?: string
+  /** `serve --workers`: this process is worker n (1-based): its own audit chain and admin port. */
+  worker?: number
 }
 
 /** Closes the audit log, if any, when startGateway fails after opening it. */
@@ -56,24 +75,31 @@ async function closeQuietly(audit: AuditLog | undefined): Promise<void> {
   await audit?.close().catch(() => undefined)
 }
 
-function hashFile(file: string): string {
-  try {
-    return createHash('sha256').update(readFileSync(file)).digest('hex')
-  } catch {
-    return ''
-  }
-}
-
 /** Loads, validates and starts a gateway. Throws ConfigError with every problem when invalid. */
 export async function startGateway(configFile: string, opts: StartOptions = {}): Promise<RunningGateway> {
+  const running = await openGateway(configFile, opts)
+  await running.listen()
+  return running
+}
+
+/**
+ * Loads and validates a config and builds everything a gateway needs (store, audit log,
+ * detectors, inventory, the core) without listening: `inject` works at once, `listen()` starts
+ * the listeners. Throws ConfigError with every problem when invalid.
+ */
+export async function openGateway(configFile: string, opts: StartOptions = {}): Promise<RunningGateway> {
   const file = resolve(configFile)
+  let text = opts.configText
+  const fromText = text !== undefined
+  const hashSource = (): string =>
+    text !== undefined ? createHash('sha256').update(text).digest('hex') : hashFile(file)
   // The same loader as `config check` and reload: schema, rules, then every policy's checks.
-  const loaded = await loadGatewayConfig(file, { env: opts.env, logger: opts.logger })
+  const loaded = await loadGatewayConfig(file, { env: opts.env, logger: opts.logger, text })
   if (!loaded.config) throw new ConfigError(loaded.errors.map(formatProblem))
   let config: GatewayConfig = loaded.config
   // The config serving now, for the admin API's GET /v1/config (secrets redacted there).
   let effective = { config, secretPaths: loaded.secretPaths, loadedAt: Date.now() }
-  const logger = opts.logger ?? createLogger(config.log.level)
+  const logger = opts.logger ?? withWorker(createLogger(config.log.level), opts.worker)
   for (const w of loaded.warnings) logger.warn({ config: formatProblem(w) }, 'config warning')
   const baseDir = dirname(file)
   const metrics = new GatewayMetrics()
@@ -81,13 +107,18 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   const accessDest = config.accessLog.enabled
     ? destination(dest === 'stdout' || dest === 'stderr' ? dest : resolve(baseDir, dest))
     : undefined
-  const accessLog = accessDest ? new AccessLog(accessDest, logger) : undefined
+  const accessLog = accessDest ? new AccessLog(accessDest, logger, config.accessLog.fields) : undefined
   // audit: the store is made first: the audit log's anchors may live in it (audit.anchor.redis).
   const store = createStore(config.stores, { logger })
   // One audit log per process, opened before anything serves and kept across reloads. A problem
   // with it (keyring, directory, a chain it cannot continue) keeps the gateway from starting.
   const audit = config.audit.enabled
-    ? await openAuditLog(config.audit, { baseDir, logger, env: opts.env, store }).catch(async (err) => {
+    ? await openAuditLog(auditForWorker(config.audit, opts.worker), {
+        baseDir,
+        logger,
+        env: opts.env,
+        store,
+      }).catch(async (err) => {
         await store.close().catch(() => undefined) // audit:
         throw err
       })
@@ -96,7 +127,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   if (audit && config.audit.sink === 'stdout' && accessDest && config.accessLog.destination === 'stdout') {
     logger.warn('the audit log and the access log both write to stdout: their lines interleave')
   }
-  audit?.emit({ type: 'gateway.start', data: { configSha256: hashFile(file), pid: process.pid } })
+  audit?.emit({ type: 'gateway.start', data: { configSha256: hashSource(), pid: process.pid } })
   const requestAudit = audit
     ? new RequestAudit(audit, config.audit.events.authSuccess, config.audit.events.authFailureStatuses) // audit:
     : undefined
@@ -126,6 +157,8 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     inventory = new Inventory({ config: config.inventory, store, spec, logger })
   }
   const telemetry = config.admin.enabled && config.admin.token !== undefined ? new Telemetry() : undefined
+  // tracing: the OpenTelemetry SDK is loaded only when tracing is on (bound at start).
+  const tracing = config.tracing.enabled ? await Tracing.start(config.tracing, logger) : undefined
   let gateway: Gateway
   try {
     gateway = new Gateway(config, {
@@ -137,8 +170,10 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       audit: requestAudit,
       detect,
       inventory: trafficObserver(inventory, telemetry),
+      tracing,
     })
   } catch (err) {
+    await tracing?.close()
     await inventory?.close()
     detect?.close()
     await store.close()
@@ -151,65 +186,76 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   let egress: EgressProxy | undefined
   let ready = false
   let closing: Promise<void> | undefined
-  try {
-    // egress:
-    if (config.egress.enabled)
-      egress = await startEgressProxy(config.egress, { logger, audit: audit ?? noopAudit, baseDir })
-    for (const l of config.listeners) {
-      const running = await startListener(l, gateway, { logger, metrics, baseDir })
-      listeners.push(running)
-      logger.info({ listener: l.name, url: running.url }, 'listening')
-    }
-    if (config.admin.enabled) {
-      admin = await startAdmin(config.admin, {
-        metrics,
-        logger,
-        store,
-        alerts: detect?.alerts,
-        audit,
-        inventory,
-        telemetry,
-        effectiveConfig: () => effective,
-        notReady: () =>
-          !ready
-            ? 'starting'
-            : gateway.draining
-              ? 'draining'
-              : store.hasConnected?.() === false
-                ? 'the redis store has not connected yet'
-                : undefined,
-      })
-      logger.info({ url: admin.url }, 'admin listening')
-    }
-  } catch (err) {
-    await Promise.all(listeners.map((l) => l.close()))
-    await egress?.close() // egress:
-    await gateway.close(true)
-    detect?.close()
-    await inventory?.close()
-    await store.close().catch(() => undefined)
-    await closeQuietly(audit)
-    throw err
+  let listening: Promise<void> | undefined
+  const listen = (): Promise<void> => {
+    listening ??= startListening()
+    return listening
   }
-  ready = true
-  let lastHash = hashFile(file)
+  const startListening = async (): Promise<void> => {
+    if (closing) throw new Error('the gateway is closed')
+    try {
+      // egress: the forward proxy for the application's own outbound calls (docs/egress.md)
+      if (config.egress.enabled)
+        egress = await startEgressProxy(config.egress, { logger, audit: audit ?? noopAudit, baseDir })
+      for (const l of config.listeners) {
+        const running = await startListener(l, gateway, { logger, metrics, baseDir })
+        listeners.push(running)
+        logger.info({ listener: l.name, url: running.url }, 'listening')
+      }
+      if (config.admin.enabled) {
+        admin = await startAdmin(adminForWorker(config.admin, opts.worker), {
+          metrics,
+          logger,
+          store,
+          alerts: detect?.alerts,
+          audit,
+          inventory,
+          telemetry,
+          effectiveConfig: () => effective,
+          notReady: () =>
+            !ready
+              ? 'starting'
+              : gateway.draining
+                ? 'draining'
+                : store.hasConnected?.() === false
+                  ? 'the redis store has not connected yet'
+                  : undefined,
+        })
+        logger.info({ url: admin.url }, 'admin listening')
+      }
+    } catch (err) {
+      await Promise.all(listeners.map((l) => l.close()))
+      listeners.length = 0
+      await admin?.close()
+      admin = undefined
+      await close()
+      throw err
+    }
+    ready = true
+  }
+  let lastHash = hashSource()
 
   // Reloads run one at a time: preparing one may wait (remote documents), and a slow older one
   // must not be applied after a newer one.
   let reloading: Promise<unknown> = Promise.resolve()
-  const reload = (trigger = 'call'): Promise<boolean> => {
-    const run = reloading.then(() => reloadOnce(trigger))
+  const reload = (trigger = 'call', newText?: string): Promise<boolean> => {
+    if (newText !== undefined && !fromText)
+      return Promise.reject(new Error('this gateway reads its config file: reload() takes no document'))
+    const run = reloading.then(() => reloadOnce(trigger, newText))
     reloading = run.catch(() => undefined)
     return run
   }
-  const reloadOnce = async (trigger: string): Promise<boolean> => {
+  const reloadOnce = async (trigger: string, newText: string | undefined): Promise<boolean> => {
     if (closing) return false
-    const next = await loadGatewayConfig(file, { env: opts.env, logger })
+    const candidate = newText ?? text
+    const next = await loadGatewayConfig(file, { env: opts.env, logger, text: candidate })
+    const candidateHash =
+      candidate !== undefined ? createHash('sha256').update(candidate).digest('hex') : hashFile(file)
     const reloaded = (outcome: 'applied' | 'rejected', errors: number) =>
       audit?.emit({
         type: 'config.reload',
         decision: outcome === 'applied' ? 'allow' : 'deny',
-        data: { outcome, trigger, configSha256: hashFile(file), errors },
+        data: { outcome, trigger, configSha256: candidateHash, errors },
       })
     if (!next.config) {
       reloaded('rejected', next.errors.length)
@@ -220,18 +266,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       )
       return false
     }
-    const listenersChanged =
-      JSON.stringify(next.config.listeners.map((l) => ({ ...l, tls: undefined }))) !==
-        JSON.stringify(config.listeners.map((l) => ({ ...l, tls: undefined }))) ||
-      JSON.stringify(next.config.admin) !== JSON.stringify(config.admin) ||
-      JSON.stringify(next.config.accessLog) !== JSON.stringify(config.accessLog) ||
-      JSON.stringify(next.config.stores) !== JSON.stringify(config.stores) ||
-      JSON.stringify(next.config.audit) !== JSON.stringify(config.audit) ||
-      JSON.stringify(next.config.detect) !== JSON.stringify(config.detect) ||
-      JSON.stringify(next.config.inventory) !== JSON.stringify(config.inventory) ||
-      // egress: the proxy's listener (enabled, host, port) is bound at start
-      JSON.stringify([next.config.egress.enabled, next.config.egress.host, next.config.egress.port]) !==
-        JSON.stringify([config.egress.enabled, config.egress.host, config.egress.port])
+    const listenersChanged = restartOnlyChanged(config, next.config)
     if (closing) return false
     try {
       const applyEgress = egress?.prepare(next.config.egress) // egress: destinations and limits apply at once
@@ -255,13 +290,14 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     }
     if (listenersChanged) {
       logger.warn(
-        'listener, admin, access log, stores, audit, detect or inventory settings changed: they take effect on restart',
+        'listener, admin, access log, stores, audit, tracing, detect or inventory settings changed: they take effect on restart',
       )
     }
     for (const w of next.warnings) logger.warn({ config: formatProblem(w) }, 'config warning')
     config = next.config
     effective = { config, secretPaths: next.secretPaths, loadedAt: Date.now() }
-    lastHash = hashFile(file)
+    text = candidate
+    lastHash = candidateHash
     metrics.reloads.labels('applied').inc()
     reloaded('applied', 0)
     logger.info('config reloaded')
@@ -271,10 +307,12 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
   // Watch the directory, not the file: editors and config tools replace files by rename.
   let watcher: FSWatcher | undefined
   let debounce: NodeJS.Timeout | undefined
-  if (config.reload.watch) {
+  if (config.reload.watch && !fromText) {
     try {
       watcher = watch(dirname(file), { persistent: false }, (_event, name) => {
-        if (name !== null && name !== basename(file)) return
+        // A Kubernetes ConfigMap volume swaps its `..data` symlink, not the file (the content hash
+        // below tells whether this file changed).
+        if (name !== null && name !== basename(file) && name !== '..data') return
         clearTimeout(debounce)
         debounce = setTimeout(() => {
           const h = hashFile(file)
@@ -326,6 +364,7 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       await Promise.race([stopped, new Promise((r) => setTimeout(r, 1000).unref())])
       await gateway.close(!clean)
       await egress?.close() // egress:
+      await tracing?.close()
       await admin?.close()
       await detect?.webhook?.flush(1000)
       detect?.close()
@@ -342,5 +381,21 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
     return closing
   }
 
-  return { gateway, egress, listeners, admin, logger, audit, reload, close }
+  return {
+    gateway,
+    get egress() {
+      return egress
+    },
+    listeners,
+    get admin() {
+      return admin
+    },
+    logger,
+    metrics,
+    tracing,
+    audit,
+    reload,
+    listen,
+    close,
+  }
 }

@@ -39,13 +39,17 @@ export function tempDir(prefix = 'pc-test-'): string {
 export async function spawnGateway(
   yaml: string,
   dir = tempDir(),
-  opts: { captureStdout?: boolean } = {},
+  opts: { captureStdout?: boolean; args?: readonly string[] } = {},
 ): Promise<GatewayProcess> {
   const configFile = join(dir, 'portcullis.yaml')
   writeFileSync(configFile, yaml)
-  const child = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'serve', '--config', configFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'bin/portcullis.js'), 'serve', '--config', configFile, ...(opts.args ?? [])],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let err = ''
   child.stderr?.setEncoding('utf8')
   child.stderr?.on('data', (d: string) => {

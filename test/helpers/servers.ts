@@ -115,11 +115,12 @@ log: { level: silent }
  */
 export async function startTestGateway(
   upstreamUrl: string,
-  opts: { configYaml?: string; logger?: Logger } = {},
+  opts: { configYaml?: string; logger?: Logger; beforeStart?: (dir: string) => void | Promise<void> } = {},
 ): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-test-'))
   const configFile = join(dir, 'gateway.yaml')
   writeFileSync(configFile, opts.configYaml ?? defaultConfig(upstreamUrl))
+  await opts.beforeStart?.(dir)
   let running: RunningGateway
   try {
     running = await startGateway(configFile, opts.logger ? { logger: opts.logger } : {})

@@ -3,6 +3,7 @@
  * Exit codes: 0 no (new) finding at or above --fail-on, 1 at least one, 2 usage or config error,
  * 3 the target did not answer (or answered mostly with errors): no verdict, no finding.
  */
+import { DURATION_FORMS, formatDuration, parseDuration } from '../../util/duration.js'
 import { readFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -31,6 +32,19 @@ function positiveNumber(name: string, v: string | undefined, dflt: number, max: 
   if (!Number.isFinite(n) || n <= 0 || n > max)
     throw new UsageError(`--${name} must be a number in (0, ${max}]`)
   return n
+}
+
+/** `--timeout 10s`: the duration grammar (src/util/duration.ts); a bare number is refused. */
+function durationFlag(name: string, v: string | undefined, dflt: number, max: number): number {
+  if (v === undefined) return dflt
+  if (/^\d+(\.\d+)?$/.test(v))
+    throw new UsageError(`--${name} needs a unit: write --${name} ${v}ms (durations: ${DURATION_FORMS})`)
+  const ms = parseDuration(v)
+  if (ms === undefined || ms <= 0 || ms > max)
+    throw new UsageError(
+      `--${name} must be a duration from 1ms to ${formatDuration(max)} (${DURATION_FORMS})`,
+    )
+  return ms
 }
 
 function list(values: string[] | undefined): string[] {
@@ -121,7 +135,7 @@ export async function scanCommand(args: string[]): Promise<number> {
     throw new UsageError('several formats need --output-dir DIR (one file per format)')
   const rate = positiveNumber('rate', values.rate, 20, 1000)
   const concurrency = Math.floor(positiveNumber('concurrency', values.concurrency, 4, 64))
-  const timeoutMs = positiveNumber('timeout', values.timeout, 10_000, 600_000)
+  const timeoutMs = durationFlag('timeout', values.timeout, 10_000, 600_000)
   const checks = values.checks ? list([values.checks]) : undefined
   const extraHeaders = headers(values.header)
   const include = list(values.include)

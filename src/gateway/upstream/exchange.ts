@@ -62,6 +62,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (status < 200) return // 1xx informational: not forwarded
     const ctx = this.ctx
     const res = ctx.res
+    ctx.upstreamMs = performance.now() - ctx.upstreamStart // metrics/access log: time to the head
     if (status === 502 || status === 503 || status === 504) {
       ctx.route?.upstream.reportFailure(ctx.target as UpstreamTarget, `status ${status}`)
     }

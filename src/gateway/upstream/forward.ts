@@ -11,14 +11,13 @@
  * through the hooks, then sent.
  */
 import type { TrafficObserver } from '../../inventory/observer.js'
-import { Transform, type TransformCallback } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { GatewayContext } from '../context.js'
 import { GatewayError } from '../errors.js'
 import type { ResponseHead } from '../pipeline/context.js'
 import { upstreamHeaders, withoutHopByHop } from './headers.js'
 import { Exchange } from './exchange.js'
-import { bufferBody, shouldBuffer } from './request-body.js'
+import { BodyLimiter, bufferBody, shouldBuffer } from './request-body.js'
 import { upstreamPath } from './target-path.js'
 import type { Responder } from '../respond.js'
 import type { CompiledRoute } from '../runtime.js'
@@ -97,8 +96,10 @@ export class Forwarder {
         body = Number.isFinite(ctx.bodyLimit) ? stream.pipe(new BodyLimiter(ctx.bodyLimit, ctx)) : stream
       }
     }
-    const headers = upstreamHeaders(ctx, target)
+    const traceparent = ctx.trace?.startUpstream(ctx.method, target.origin, path, ctx.attempts)
+    const headers = upstreamHeaders(ctx, target, traceparent)
     const method = ctx.method as Dispatcher.HttpMethod
+    ctx.upstreamStart = performance.now()
     const canRetry = body === null
     if (route.bodyHooks.length > 0) {
       const abort = new AbortController()
@@ -146,6 +147,7 @@ export class Forwarder {
   private async respondBuffered(ctx: GatewayContext, data: Dispatcher.ResponseData<unknown>): Promise<void> {
     const route = ctx.route as CompiledRoute
     const res = ctx.res
+    ctx.upstreamMs = performance.now() - ctx.upstreamStart
     try {
       const limit = route.config.responseBodyLimit
       const chunks: Buffer[] = []
@@ -246,32 +248,6 @@ export class Forwarder {
           ? 'GW_ERR_UPSTREAM_BAD_RESPONSE'
           : 'GW_ERR_UPSTREAM_UNAVAILABLE'
     fail(new GatewayError(gwCode, { cause: err }))
-  }
-}
-
-/** Counts a streamed (chunked) request body and fails it the moment it passes the limit. */
-class BodyLimiter extends Transform {
-  private seen = 0
-  private readonly limit: number
-  private readonly ctx: GatewayContext
-  constructor(limit: number, ctx: GatewayContext) {
-    super()
-    this.limit = limit
-    this.ctx = ctx
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.seen += chunk.length
-    if (this.seen > this.limit) {
-      this.ctx.bodyTooLarge = true
-      cb(
-        new GatewayError('GW_ERR_BODY_TOO_LARGE', {
-          detail: `limit is ${this.limit} bytes`,
-          closeConnection: true,
-        }),
-      )
-      return
-    }
-    cb(null, chunk)
   }
 }
 

@@ -41,8 +41,12 @@ const FORWARDING = new Set([
   'forwarded',
   'x-real-ip',
 ])
-/** The headers the upstream receives: the client's, minus hop-by-hop and stripped ones, plus X-Forwarded-*. */
-export function upstreamHeaders(ctx: GatewayContext, target: UpstreamTarget): string[] {
+/**
+ * The headers the upstream receives: the client's, minus hop-by-hop and stripped ones, plus
+ * X-Forwarded-*. `traceparent`: the gateway's own (a traced request), in place of the client's;
+ * otherwise the client's, if any, passes unchanged (as does `tracestate`).
+ */
+export function upstreamHeaders(ctx: GatewayContext, target: UpstreamTarget, traceparent?: string): string[] {
   const req = ctx.req
   const raw = req.rawHeaders
   const out: string[] = []
@@ -59,6 +63,7 @@ export function upstreamHeaders(ctx: GatewayContext, target: UpstreamTarget): st
       if (!ctx.fromTrustedProxy || (lower !== 'forwarded' && lower !== 'x-real-ip')) continue
     }
     if (listed?.has(lower)) continue
+    if (traceparent !== undefined && lower === 'traceparent') continue
     if (edits?.has(lower)) continue
     if (strip?.has(lower)) continue
     if (FIRST_ONLY.has(lower)) {
@@ -82,6 +87,7 @@ export function upstreamHeaders(ctx: GatewayContext, target: UpstreamTarget): st
     ctx.fromTrustedProxy && typeof xfh === 'string' ? xfh : (req.headers.host ?? ''),
   )
   out.push(ridHeader, ctx.id)
+  if (traceparent !== undefined) out.push('traceparent', traceparent)
   out.push(
     'host',
     ctx.route?.upstream.config.preserveHost ? (req.headers.host ?? target.hostHeader) : target.hostHeader,

@@ -6,7 +6,7 @@
  * A pause longer than `idleTimeoutMs` between two parts of the body is a 408. A chunked body that
  * turns out larger than the buffer streams on: what was read first, then the rest.
  */
-import { Readable } from 'node:stream'
+import { Readable, Transform, type TransformCallback } from 'node:stream'
 import type { GatewayContext } from '../context.js'
 import { GatewayError } from '../errors.js'
 
@@ -133,4 +133,31 @@ export function bufferBody(ctx: GatewayContext, maxBytes: number, idleMs: number
 async function* prefixed(head: Buffer[], rest: Readable): AsyncGenerator<Buffer> {
   for (const c of head) yield c
   for await (const c of rest) yield c as Buffer
+}
+
+/** Counts a streamed (chunked) request body and fails it the moment it passes the limit. */
+export class BodyLimiter extends Transform {
+  private seen = 0
+  private readonly limit: number
+  private readonly ctx: GatewayContext
+  constructor(limit: number, ctx: GatewayContext) {
+    super()
+    this.limit = limit
+    this.ctx = ctx
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length
+    this.ctx.streamedBodyBytes = this.seen
+    if (this.seen > this.limit) {
+      this.ctx.bodyTooLarge = true
+      cb(
+        new GatewayError('GW_ERR_BODY_TOO_LARGE', {
+          detail: `limit is ${this.limit} bytes`,
+          closeConnection: true,
+        }),
+      )
+      return
+    }
+    cb(null, chunk)
+  }
 }

@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util'
 import { type AccessEntry, type AccessQuery, accessReport } from '../../../audit/report.js'
 import { type VerifyReport, VerifyUsageError } from '../../../audit/verify.js'
-import { parseDuration } from '../../../keys/duration.js'
+import { parseDuration } from '../../../util/duration.js'
 import { UsageError } from '../../command.js'
 import { chainFiles, chainSource, instanceOf, loadAnchor, SOURCE_OPTIONS } from './source.js'
 

@@ -167,16 +167,46 @@ describe('portcullis config check', () => {
     assert.match(r.stdout, new RegExp(`^error: ${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `, 'm'))
   })
 
-  it('exits 2 with the usage when the file is missing from the command line', () => {
-    for (const args of [
-      ['config', 'check'],
-      ['config', 'check', 'a.yaml', 'b.yaml'],
-    ]) {
-      const r = cli(args)
-      assert.equal(r.code, 2, args.join(' '))
-      assert.equal(r.stdout, '')
-      assert.match(r.stderr, /^portcullis: usage: portcullis config check FILE/)
-    }
+  it('without FILE: $PORTCULLIS_CONFIG, else ./portcullis.yaml; two files are a usage error', () => {
+    const two = cli(['config', 'check', 'a.yaml', 'b.yaml'])
+    assert.equal(two.code, 2)
+    assert.equal(two.stdout, '')
+    assert.match(two.stderr, /^portcullis: usage: portcullis config check \[FILE\]/)
+    const fromEnv = cli(['config', 'check'], { PORTCULLIS_CONFIG: good })
+    assert.equal(fromEnv.code, 0, fromEnv.stdout + fromEnv.stderr)
+    assert.equal(fromEnv.stdout, `${ADMIN_NOTE}${good}: valid\n`)
+    const fallback = cli(['config', 'check']) // the repository root has no portcullis.yaml
+    assert.equal(fallback.code, 2)
+    assert.match(fallback.stdout + fallback.stderr, /portcullis\.yaml/)
+  })
+
+  it('durations: a bare number or a duration under the unit-named field is refused, naming the duration form', () => {
+    const file = join(dir, 'durations.yaml')
+    writeFileSync(
+      file,
+      GOOD.replace(
+        '      - url: http://127.0.0.1:3000',
+        '      - url: http://127.0.0.1:3000\n    connectTimeout: 2000\n    headersTimeoutMs: 30s',
+      ),
+    )
+    const r = cli(['config', 'check', file])
+    assert.equal(r.code, 2, r.stdout + r.stderr)
+    assert.match(
+      r.stdout,
+      /:7:21 upstreams\.api\.connectTimeout: a duration needs its unit: write `connectTimeout: 2000ms`/,
+    )
+    assert.match(
+      r.stdout,
+      /:8:23 upstreams\.api\.headersTimeoutMs: `headersTimeoutMs` takes a number of milliseconds; .*`headersTimeout: 30s`/,
+    )
+    writeFileSync(
+      file,
+      GOOD.replace(
+        '      - url: http://127.0.0.1:3000',
+        '      - url: http://127.0.0.1:3000\n    connectTimeout: 2s',
+      ),
+    )
+    assert.equal(cli(['config', 'check', file]).code, 0)
   })
 
   it('exits 2 on a bad option or subcommand', () => {
@@ -188,7 +218,7 @@ describe('portcullis config check', () => {
     assert.match(r.stderr, /^portcullis: .*--strict/)
     r = cli(['config', 'lint', good])
     assert.equal(r.code, 2)
-    assert.match(r.stderr, /unknown config subcommand "lint"\nusage: portcullis config check FILE/)
+    assert.match(r.stderr, /unknown config subcommand "lint"\nusage: portcullis config check \[FILE\]/)
   })
 
   for (const name of ['minimal.yaml', 'full.yaml']) {

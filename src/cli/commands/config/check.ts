@@ -44,7 +44,10 @@ export async function configCommand(argv: string[]): Promise<number> {
     allowPositionals: true,
     strict: true,
   })
-  if (positionals.length !== 1) throw new UsageError(CONFIG_USAGE)
+  if (positionals.length > 1) throw new UsageError(CONFIG_USAGE)
+  // as serve: the file named, else $PORTCULLIS_CONFIG, else ./portcullis.yaml
+  const env = process.env.PORTCULLIS_CONFIG
+  const file = positionals[0] ?? (env !== undefined && env !== '' ? env : 'portcullis.yaml')
   if (values.format !== 'text' && values.format !== 'json') throw new UsageError('--format is text or json')
-  return configCheck({ file: positionals[0] as string, format: values.format })
+  return configCheck({ file, format: values.format })
 }

@@ -14,7 +14,7 @@ import {
   type NewKey,
   UnknownKeyError,
 } from '../../../keys/admin.js'
-import { parseDuration } from '../../../keys/duration.js'
+import { parseDuration } from '../../../util/duration.js'
 import { isKeyId } from '../../../keys/format.js'
 import {
   type KeyRecord,
