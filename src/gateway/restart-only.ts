@@ -7,6 +7,11 @@ import { readFileSync } from 'node:fs'
 import type { GatewayConfig } from '../config/schema.js'
 
 /** The config file's content hash ('' when unreadable): a reload with the same bytes is skipped. */
+/** The config's fingerprint: of `text` when the document was given, else of the file (empty when unreadable). */
+export function configHash(file: string, text: string | undefined): string {
+  return text !== undefined ? createHash('sha256').update(text).digest('hex') : hashFile(file)
+}
+
 export function hashFile(file: string): string {
   try {
     return createHash('sha256').update(readFileSync(file)).digest('hex')

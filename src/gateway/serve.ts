@@ -3,7 +3,6 @@
  * graceful shutdown. The CLI's `serve` command is a thin wrapper; tests use this in-process, and
  * the package's programmatic entry (src/index.ts, `createGateway`) is built on `openGateway`.
  */
-import { createHash } from 'node:crypto'
 import { type FSWatcher, watch } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
 import type { Logger } from 'pino'
@@ -27,7 +26,7 @@ import { inventorySpecs, trafficObserver } from '../inventory/observer.js'
 import { SpecIndex } from '../inventory/spec-index.js'
 import { Tracing } from '../tracing/tracing.js'
 import { GatewayMetrics } from './metrics.js'
-import { hashFile, restartOnlyChanged } from './restart-only.js'
+import { configHash, hashFile, restartOnlyChanged } from './restart-only.js'
 import { adminForWorker, auditForWorker, withWorker } from './worker-config.js'
 import { type RunningListener, reloadTls, startAdmin, startListener } from './server.js'
 
@@ -91,8 +90,7 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
   const file = resolve(configFile)
   let text = opts.configText
   const fromText = text !== undefined
-  const hashSource = (): string =>
-    text !== undefined ? createHash('sha256').update(text).digest('hex') : hashFile(file)
+  const hashSource = (): string => configHash(file, text)
   // The same loader as `config check` and reload: schema, rules, then every policy's checks.
   const loaded = await loadGatewayConfig(file, { env: opts.env, logger: opts.logger, text })
   if (!loaded.config) throw new ConfigError(loaded.errors.map(formatProblem))
@@ -249,8 +247,7 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
     if (closing) return false
     const candidate = newText ?? text
     const next = await loadGatewayConfig(file, { env: opts.env, logger, text: candidate })
-    const candidateHash =
-      candidate !== undefined ? createHash('sha256').update(candidate).digest('hex') : hashFile(file)
+    const candidateHash = configHash(file, candidate)
     const reloaded = (outcome: 'applied' | 'rejected', errors: number) =>
       audit?.emit({
         type: 'config.reload',
