@@ -55,11 +55,17 @@ async function finish(child: Child, parse: (out: string) => LoadResult): Promise
   return parse(child.stdout())
 }
 
-/** A Lua string literal for any text: printable ASCII as is, everything else as decimal byte escapes. */
+/**
+ * A Lua string literal for any text: printable ASCII as is, everything else as decimal byte
+ * escapes of three digits (Lua reads up to three: `\\34` before `1200` would read as `\\341`).
+ */
 export function luaString(s: string): string {
   let out = '"'
   for (const b of Buffer.from(s, 'utf8')) {
-    out += b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c ? String.fromCharCode(b) : `\\${b}`
+    out +=
+      b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c
+        ? String.fromCharCode(b)
+        : `\\${String(b).padStart(3, '0')}`
   }
   return `${out}"`
 }

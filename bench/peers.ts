@@ -1,11 +1,11 @@
 // The proxies under test ("peers"): how each is started (pinned to the proxy CPU), where it listens, and
 // which process tree its CPU time is read from.
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
 import { type Child, findExecutable, freePort, spawnChild, waitForHttp } from './children.js'
 import { treeCpuTicks } from './proc.js'
-import { basePortcullisConfig, type ProxyKind, type Scenario } from './scenarios.js'
+import { basePortcullisConfig, benchJwt, benchRedis, type ProxyKind, type Scenario } from './scenarios.js'
 
 export interface PeerContext {
   repoRoot: string
@@ -16,6 +16,16 @@ export interface PeerContext {
   upstreamOrigin: string
   proxyCpu: number
   scenario: Scenario
+  /** the Node.js binary the gateway and the Node peers run on (`--node`, NODE_BIN) */
+  nodeBin: string
+  /**
+   * The enforcement check (bench/enforcement.ts): the scenario's rate limit lowered to this many
+   * requests a minute per client IP, under a limit name of its own (no state shared with the
+   * measured runs' limit)
+   */
+  rateLimitPerMinute?: number
+  /** Node.js arguments before the gateway's script (`--profile`: --cpu-prof) */
+  portcullisNodeArgs?: string[]
 }
 
 export interface RunningPeer {
@@ -25,12 +35,17 @@ export interface RunningPeer {
   /** utime+stime (clock ticks) of the process(es) whose CPU is attributed to this peer */
   cpuTicks: () => number
   stop: () => Promise<void>
+  /**
+   * What the proxy refused so far, from its access log (`status code × count`), to say what a
+   * run's non-2xx were; only where the bench can read the proxy's log (Portcullis)
+   */
+  refusals?: () => string
 }
 
 export type StartResult = { ok: true; peer: RunningPeer } | { ok: false; why: string; permanent: boolean }
 
-/** Time a proxy gets to answer its first HTTP request. */
-export const READY_TIMEOUT_MS = 10_000
+/** Time a proxy gets to answer its first HTTP request (30 s: under load a gateway took over 10 s). */
+export const READY_TIMEOUT_MS = 30_000
 
 async function ready(
   kind: ProxyKind,
@@ -127,17 +142,54 @@ async function startNginx(ctx: PeerContext): Promise<StartResult> {
   return ready('nginx', child, port)
 }
 
-async function startNode(kind: ProxyKind, script: string, ctx: PeerContext): Promise<StartResult> {
+async function startNode(
+  kind: ProxyKind,
+  script: string,
+  ctx: PeerContext,
+  extraArgs: string[] = [],
+): Promise<StartResult> {
   const port = await freePort()
   const child = spawnChild(
     kind,
-    process.execPath,
-    [join(ctx.benchDist, script), String(port), ctx.upstreamOrigin],
+    ctx.nodeBin,
+    [join(ctx.benchDist, script), String(port), ctx.upstreamOrigin, ...extraArgs],
     {
       cpu: ctx.proxyCpu,
     },
   )
-  return ready(kind, child, port)
+  const r = await ready(kind, child, port)
+  // a peer that does not come up fails the bench: its ratio would be missing
+  return r.ok ? r : { ...r, why: `did not come up: ${r.why}`, permanent: true }
+}
+
+/** The peer stack (bench/fastify-stack.ts): its config file, then the process. */
+async function startFastifyStack(ctx: PeerContext): Promise<StartResult> {
+  const accessLog = join(ctx.tmpDir, 'fastify-stack-access.log')
+  const configFile = join(ctx.tmpDir, 'fastify-stack.json')
+  if (ctx.scenario.peerRedis && benchRedis.port === undefined) {
+    return { ok: false, why: 'the bench redis-server is not running', permanent: true }
+  }
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      ...benchJwt,
+      accessLog,
+      ...(ctx.scenario.peerRedis ? { redisPort: benchRedis.port } : {}),
+      ...(ctx.rateLimitPerMinute !== undefined
+        ? {
+            rateLimit: { max: ctx.rateLimitPerMinute, timeWindowMs: 60_000, namespace: 'enforcement-check-' },
+          }
+        : {}),
+    }),
+  )
+  const r = await startNode('fastify-stack', 'fastify-stack.js', ctx, [configFile])
+  if (!r.ok) return r
+  const stop = r.peer.stop
+  const stopAndClean = async () => {
+    await stop()
+    rmSync(accessLog, { force: true })
+  }
+  return { ok: true, peer: { ...r.peer, stop: stopAndClean } }
 }
 
 async function startPortcullis(ctx: PeerContext): Promise<StartResult> {
@@ -156,16 +208,51 @@ async function startPortcullis(ctx: PeerContext): Promise<StartResult> {
     accessLogPath,
   })
   const config = ctx.scenario.portcullisConfig ? ctx.scenario.portcullisConfig(base) : base
+  if (ctx.rateLimitPerMinute !== undefined) {
+    const policies = config.policies as Record<string, { limits?: unknown }> | undefined
+    const rl = policies?.['rate-limit']
+    if (!rl) return { ok: false, why: 'the enforcement check needs a rate-limit policy', permanent: true }
+    rl.limits = [{ name: 'enforcement-check', rate: ctx.rateLimitPerMinute, per: 'minute', key: ['ip'] }]
+  }
   const configPath = join(ctx.tmpDir, 'portcullis.yaml')
   writeFileSync(configPath, stringify(config))
-  const child = spawnChild('portcullis', process.execPath, [bin, 'serve', '--config', configPath], {
+  const args = [...(ctx.portcullisNodeArgs ?? []), bin, 'serve', '--config', configPath]
+  const child = spawnChild('portcullis', ctx.nodeBin, args, {
     cpu: ctx.proxyCpu,
     cwd: ctx.repoRoot,
   })
   // the access log of a run is not needed afterwards; dropping it keeps the temp dir small
   const r = await ready('portcullis', child, listenerPort, () => rmSync(accessLogPath, { force: true }))
   // a gateway that does not come up is not retried in later rounds
-  return r.ok ? r : { ...r, why: `did not come up: ${r.why}`, permanent: true }
+  if (!r.ok) return { ...r, why: `did not come up: ${r.why}`, permanent: true }
+  return { ok: true, peer: { ...r.peer, refusals: () => accessLogRefusals(accessLogPath) } }
+}
+
+/**
+ * The non-2xx answers in a Portcullis access log (one JSON line per request, buffered: the last
+ * lines may not be written yet), as `status code × count`, most frequent first.
+ */
+export function accessLogRefusals(path: string): string {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch {
+    return 'no access log'
+  }
+  const counts = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    const m = /"status":(\d{3})[,}]/.exec(line)
+    if (!m || m[1]?.startsWith('2')) continue
+    const code = /"code":"([A-Z_]+)"/.exec(line)?.[1] ?? ''
+    const key = `${m[1]} ${code}`.trim()
+    counts.set(key, (counts.get(key) ?? 0) + 1)
+  }
+  return (
+    [...counts]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => `${k} x ${n}`)
+      .join(', ') || 'none logged yet'
+  )
 }
 
 /** Starts one proxy; `direct` starts nothing and points at the upstream (whose CPU is then reported). */
@@ -185,6 +272,8 @@ export async function startPeer(kind: ProxyKind, ctx: PeerContext): Promise<Star
       return startNode(kind, 'bare-proxy.js', ctx)
     case 'fastify':
       return startNode(kind, 'fastify-proxy.js', ctx)
+    case 'fastify-stack':
+      return startFastifyStack(ctx)
     case 'nginx':
       return startNginx(ctx)
     case 'portcullis':

@@ -7,8 +7,10 @@ import { exportSPKI, generateKeyPair, SignJWT } from 'jose'
 import { startDnsServer } from '../test/helpers/dns-server.js'
 import type { BenchRequest } from './loadgen.js'
 
-export const PROXY_KINDS = ['direct', 'bare-node', 'fastify', 'nginx', 'portcullis'] as const
+export const PROXY_KINDS = ['direct', 'bare-node', 'fastify', 'nginx', 'portcullis', 'fastify-stack'] as const
 export type ProxyKind = (typeof PROXY_KINDS)[number]
+/** The proxies of the plain route (the peer stack runs only where its checks are asked for). */
+const PLAIN_PROXIES: readonly ProxyKind[] = ['direct', 'bare-node', 'fastify', 'nginx', 'portcullis']
 
 /** The subset of the Portcullis config the bench writes; scenarios may add any further keys. */
 export interface PortcullisBenchConfig {
@@ -35,6 +37,21 @@ export interface Scenario {
    * compared with the same POST through the plain route (`post-json`)
    */
   reference?: string
+  /**
+   * Targets against peers doing the same work in the same scenario: Portcullis's CPU per request
+   * divided by the peer's, in each round (both run in it, shuffled), median at or below the
+   * target (plain: fastify and the bare proxy; full-stack: the peer stack).
+   */
+  peerTargets?: Partial<Record<ProxyKind, number>>
+  /** The peer stack keeps its rate-limit counters on the bench's Redis (else in memory). */
+  peerRedis?: boolean
+  /** Also driven at a constant rate in the latency phase (added latency over `direct`). */
+  latency?: readonly ProxyKind[]
+  /**
+   * Every proxy of the scenario must pass the enforcement check (bench/enforcement.ts) before
+   * anything is measured, or the run fails: the same refusals of bad tokens, bodies and traffic.
+   */
+  enforce?: boolean
 }
 
 /** The bench's redis-server, set by run.ts before a scenario with `needsRedis` starts Portcullis. */
@@ -90,8 +107,48 @@ const jwtFixture = await (async () => {
     .setExpirationTime(now + 7 * 24 * 3600)
     .setJti('bench-orders-token')
     .sign(privateKey)
-  return { token, ordersToken, spki: await exportSPKI(publicKey) }
+  // The full-stack scenarios' token: a customer who may amend order 42.
+  const fullStackToken = await new SignJWT({
+    sub: 'bench-user',
+    scope: 'orders:read orders:write',
+    roles: ['customer'],
+    orders: ['42'],
+  })
+    .setProtectedHeader({ alg: 'RS256', kid: 'bench', typ: 'at+jwt' })
+    .setIssuer(JWT_ISSUER)
+    .setAudience(JWT_AUDIENCE)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 7 * 24 * 3600)
+    .setJti('bench-full-stack-token')
+    .sign(privateKey)
+  return { token, ordersToken, fullStackToken, privateKey, spki: await exportSPKI(publicKey) }
 })()
+
+/**
+ * A token for the enforcement check (bench/enforcement.ts): the full-stack token's claims with
+ * `claims` over them, signed with the bench's key, or with a key of its own (`foreignKey`: a token
+ * no stack may accept).
+ */
+export async function signBenchToken(claims: Record<string, unknown>, foreignKey = false): Promise<string> {
+  const key = foreignKey ? (await generateKeyPair('RS256')).privateKey : jwtFixture.privateKey
+  const now = Math.floor(Date.now() / 1000)
+  return new SignJWT({
+    sub: 'bench-user',
+    scope: 'orders:read orders:write',
+    roles: ['customer'],
+    orders: ['42'],
+    ...claims,
+  })
+    .setProtectedHeader({ alg: 'RS256', kid: 'bench', typ: 'at+jwt' })
+    .setIssuer(JWT_ISSUER)
+    .setAudience(JWT_AUDIENCE)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 3600)
+    .sign(key)
+}
+
+/** What the peer stack needs to verify the bench's tokens. */
+export const benchJwt = { issuer: JWT_ISSUER, audience: JWT_AUDIENCE, publicKeyPem: jwtFixture.spki }
 
 function withJwtAuth(cache: boolean): (base: PortcullisBenchConfig) => PortcullisBenchConfig {
   return (base) => {
@@ -228,10 +285,83 @@ function withSsrfGuard(base: PortcullisBenchConfig): PortcullisBenchConfig {
   return base
 }
 
+/** The full-stack scenarios' contract (request and response schemas), shared with the peer stack. */
+export const FULL_STACK_SPEC = new URL('../../bench/full-stack.openapi.yaml', import.meta.url).pathname
+
+/**
+ * The full-stack request: a ~1 KB JSON amendment of order 42, which the token is bound to
+ * (legitimate traffic: every check passes, the answer is a 200).
+ */
+const FULL_STACK_BODY = JSON.stringify({
+  items: [1, 2, 3, 4, 5].map((i) => ({
+    sku: `SKU-${1040 + i}`,
+    qty: i,
+    title: `Stainless steel water bottle, 750 ml, colour ${i}`,
+    giftWrap: i % 2 === 0,
+  })),
+  shippingAddress: {
+    name: 'Jane Doe',
+    street: '1200 Harbour View Road, Building C, Floor 4',
+    city: 'Rotterdam',
+    postalCode: '3011 AB',
+    country: 'NL',
+    phone: '+31 10 555 0199',
+  },
+  note: `Please deliver between 9:00 and 17:00 on weekdays; leave the parcel with the concierge at the front desk if nobody answers. ${'Handle with care. '.repeat(12)}`,
+})
+const fullStackRequest: BenchRequest = {
+  method: 'POST',
+  path: '/api/orders/42/amend',
+  headers: {
+    'content-type': 'application/json',
+    accept: 'application/json',
+    authorization: `Bearer ${jwtFixture.fullStackToken}`,
+  },
+  body: FULL_STACK_BODY,
+}
+
+/**
+ * Every protection of the demo at once (issue 22), on the one route: jwt-auth (RS256, verified-token
+ * cache), authorize (default deny, the operation's scope), object-ownership (the order id bound to
+ * the token's `orders` claim), openapi-validation of the request (path parameter, the 1 KB JSON
+ * body) and of the response (block), property-filter (the role-restricted response property
+ * removed, the role-reserved request property refused), rate-limit (per client IP, never reached,
+ * RateLimit headers on) on Redis or in memory, security-headers, the audit log with every detector,
+ * and the access log (on in every scenario).
+ */
+function withFullStack(redis: boolean): (base: PortcullisBenchConfig) => PortcullisBenchConfig {
+  return (base) => {
+    withAuditAndDetectors(base)
+    withRateLimit(redis)(base)
+    const policies = withJwtAuth(true)(base).policies as Record<string, unknown>
+    policies['rate-limit'] = {
+      limits: [{ name: 'per-ip', rate: 1_000_000_000, per: 'second', key: ['ip'] }],
+    }
+    policies.authorize = {
+      rules: [{ match: { methods: ['POST'], path: '/api/orders/{id}/amend' }, scopes: ['orders:write'] }],
+    }
+    policies['object-ownership'] = {
+      objects: [
+        {
+          type: 'order',
+          binding: { in: 'claims.orders' },
+          access: [{ match: { methods: ['POST'], path: '/api/orders/{id}/amend' }, ids: ['path.id'] }],
+        },
+      ],
+    }
+    policies['openapi-validation'] = { spec: FULL_STACK_SPEC, responses: 'block' }
+    policies['property-filter'] = { spec: FULL_STACK_SPEC }
+    policies['security-headers'] = {}
+    return base
+  }
+}
+
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'plain',
-    proxies: PROXY_KINDS,
+    proxies: PLAIN_PROXIES,
+    peerTargets: { fastify: 0.75, 'bare-node': 1.1 },
+    latency: ['direct', 'nginx', 'portcullis'],
     request: { method: 'GET', path: '/api/orders/42', headers: { accept: 'application/json' } },
   },
   {
@@ -362,5 +492,28 @@ export const SCENARIOS: readonly Scenario[] = [
     request: { method: 'GET', path: '/api/orders/42', headers: { accept: 'application/json' } },
     portcullisConfig: withRateLimit(true),
     needsRedis: true,
+  },
+  {
+    // Every protection at once, rate limits on Redis; the peer stack does the same checks.
+    name: 'full-stack',
+    maxRatio: 2.0,
+    peerTargets: { 'fastify-stack': 0.6 },
+    peerRedis: true,
+    proxies: ['portcullis', 'fastify-stack'],
+    request: fullStackRequest,
+    portcullisConfig: withFullStack(true),
+    needsRedis: true,
+    latency: ['direct', 'portcullis', 'fastify-stack'],
+    enforce: true,
+  },
+  {
+    // The same with the memory store (Portcullis) and the in-memory rate limiter (the peer).
+    name: 'full-stack-memory',
+    maxRatio: 2.0,
+    peerTargets: { 'fastify-stack': 0.6 },
+    proxies: ['portcullis', 'fastify-stack'],
+    request: fullStackRequest,
+    portcullisConfig: withFullStack(false),
+    enforce: true,
   },
 ]

@@ -155,3 +155,109 @@ export function formatTable(scenario: string, rows: SummaryRow[], runs: RunRecor
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)))
   return [pad(head, widths), ...body.map((b) => pad(b, widths))].join('\n')
 }
+
+/** Portcullis's CPU per request divided by a peer's doing the same work, round by round. */
+export interface PeerRatio {
+  scenario: string
+  peer: ProxyKind
+  rounds: number[]
+  median: number
+  peer_cpu_us_per_req: number
+}
+
+/**
+ * The ratio of Portcullis's run of `scenario` to `peer`'s run of the same scenario in the same
+ * round (both in the round's shuffled order), one per round with both kept; undefined when none.
+ */
+export function pairedPeerRatio(runs: RunRecord[], scenario: string, peer: ProxyKind): PeerRatio | undefined {
+  const kept = runs.filter((r) => !r.discarded && r.scenario === scenario && r.reference_for === undefined)
+  const rounds: number[] = []
+  const peers: number[] = []
+  for (const run of kept) {
+    if (run.proxy !== 'portcullis') continue
+    const p = kept.find((r) => r.proxy === peer && r.round === run.round)
+    if (!p || !(p.cpu_us_per_req > 0)) continue
+    rounds.push(run.cpu_us_per_req / p.cpu_us_per_req)
+    peers.push(p.cpu_us_per_req)
+  }
+  if (rounds.length === 0) return undefined
+  return {
+    scenario,
+    peer,
+    rounds: rounds.map((r) => round(r, 3)),
+    median: round(median(rounds), 3),
+    peer_cpu_us_per_req: round(median(peers), 2),
+  }
+}
+
+/** One constant-rate run of the latency phase (bench/open-loop.ts). */
+export interface LatencyRecord {
+  scenario: string
+  proxy: ProxyKind
+  round: number
+  attempt: number
+  rate: number
+  scheduled: number
+  completed: number
+  non2xx: number
+  errors: number
+  p50_ms: number
+  p90_ms: number
+  p99_ms: number
+  p999_ms: number
+  max_ms: number
+  send_lag_p99_ms: number
+  other_core_pct: number
+  steal_pct: number
+  noisy: boolean
+  discarded: boolean
+  noise_reason?: string
+}
+
+export interface AddedLatency {
+  scenario: string
+  proxy: ProxyKind
+  /** medians over the rounds of the proxy's percentile minus `direct`'s in the same round, ms */
+  p50_ms: number
+  p99_ms: number
+  p999_ms: number
+  /** the proxy's own medians, ms */
+  abs_p50_ms: number
+  abs_p99_ms: number
+  abs_p999_ms: number
+  rounds: number
+}
+
+/** Added latency over `direct` per scenario and proxy, paired round by round. */
+export function addedLatency(records: LatencyRecord[]): AddedLatency[] {
+  const kept = records.filter((r) => !r.discarded)
+  const out: AddedLatency[] = []
+  const keys = [...new Set(kept.map((r) => `${r.scenario}\u0000${r.proxy}`))]
+  for (const key of keys) {
+    const [scenario, proxy] = key.split('\u0000') as [string, ProxyKind]
+    if (proxy === 'direct') continue
+    const mine = kept.filter((r) => r.scenario === scenario && r.proxy === proxy)
+    const d50: number[] = []
+    const d99: number[] = []
+    const d999: number[] = []
+    for (const r of mine) {
+      const d = kept.find((x) => x.scenario === scenario && x.proxy === 'direct' && x.round === r.round)
+      if (!d) continue
+      d50.push(r.p50_ms - d.p50_ms)
+      d99.push(r.p99_ms - d.p99_ms)
+      d999.push(r.p999_ms - d.p999_ms)
+    }
+    out.push({
+      scenario,
+      proxy,
+      p50_ms: round(median(d50), 3),
+      p99_ms: round(median(d99), 3),
+      p999_ms: round(median(d999), 3),
+      abs_p50_ms: round(median(mine.map((r) => r.p50_ms)), 3),
+      abs_p99_ms: round(median(mine.map((r) => r.p99_ms)), 3),
+      abs_p999_ms: round(median(mine.map((r) => r.p999_ms)), 3),
+      rounds: d99.length,
+    })
+  }
+  return out
+}

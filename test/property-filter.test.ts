@@ -181,6 +181,17 @@ describe('property-filter through the gateway, in front of the demo API', () => 
     const log = await gw.waitForLog(/properties removed from the response/)
     assert.match(log, /"removed":\[[^\]]*"passwordHash"/)
     assert.doesNotMatch(log, /scrypt\$/)
+    // At most one line a minute per route and operation, though the tests above filtered several
+    // responses of the same operations (GET /api/v2/users/3 and /me as alice and as admin).
+    const lines = log
+      .split('\n')
+      .filter((l) => l.includes('properties removed from the response'))
+      .map((l) => JSON.parse(l) as { route: string; operationId?: string })
+    const per = new Map<string, number>()
+    for (const l of lines)
+      per.set(`${l.route} ${l.operationId}`, (per.get(`${l.route} ${l.operationId}`) ?? 0) + 1)
+    assert.ok(per.size >= 1)
+    for (const [op, n] of per) assert.equal(n, 1, op)
   })
 })
 

@@ -181,9 +181,12 @@ describe('rate limits on one Redis shared by 3 gateways', () => {
         assert.ok(admitted <= 40, `never more than the limit: ${admitted}`)
         assert.ok(admitted + unknown >= 40, `every slot used or lost to a timeout: ${admitted} + ${unknown}`)
         if (unknown === 0) assert.equal(admitted, 40)
+        // Requests go round-robin to the three gateways; admissions by two or more show the count is
+        // shared (each alone would admit 40). A gateway stalled by a busy machine may come late to
+        // every slot, so all three are not required.
         assert.ok(
-          perGateway.every((c) => (c[0] as number) > 0),
-          'every gateway admitted some: the load was spread',
+          perGateway.filter((c) => (c[0] as number) > 0).length >= 2,
+          'at least two gateways admitted some: the limit was shared',
         )
       }
     }

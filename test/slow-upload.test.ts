@@ -145,4 +145,42 @@ accessLog: { enabled: false }
       await g.stop()
     }
   })
+
+  test('a policy reading the body is bound by the same idle timeout: 408, the upstream never called', async () => {
+    const g = await spawnGateway(`
+listeners: [ { name: public, host: 127.0.0.1, port: 0 } ]
+admin: { enabled: false }
+upstreams: { up: { targets: [ { url: "${up.url}" } ] } }
+routes:
+  - name: hooks
+    match: { pathPrefix: /hooks }
+    upstream: up
+    requestBuffering: { maxBytes: 0, idleTimeoutMs: 300 }
+    policies: { ssrf-guard: { fields: { names: [callback] } } }
+accessLog: { enabled: false }
+`)
+    try {
+      const before = up.received.length
+      const u = new URL(g.url)
+      const answer = await new Promise<string>((resolve) => {
+        let data = ''
+        const s = net.connect(Number(u.port), u.hostname, () =>
+          s.write(
+            'POST /hooks HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"callback":',
+          ),
+        )
+        s.on('data', (d) => {
+          data += d
+        })
+        s.on('close', () => resolve(data))
+        s.on('error', () => resolve(data))
+        setTimeout(() => s.destroy(), 15_000).unref()
+      })
+      assert.match(answer, /^HTTP\/1\.1 408 /)
+      assert.match(answer, /GW_ERR_REQUEST_TIMEOUT/)
+      assert.equal(up.received.length, before)
+    } finally {
+      await g.stop()
+    }
+  })
 })

@@ -91,3 +91,33 @@ routes:
   assert.equal((odd.config as { verifier: { e: string } }).verifier.e, 'AQAB')
   assert.equal((odd.config as { signingKey: { e: string } }).signingKey.e, REDACTED)
 })
+
+test('members that hold no secret despite their names stay visible; the same names elsewhere still fail closed', () => {
+  const r = redactConfig(
+    {
+      detect: { credentialStuffing: { action: 'alert', threshold: 20 } },
+      jwt: { jwksUrl: 'https://idp.example.test/.well-known/jwks.json', tokenHeader: 'authorization' },
+      limits: [{ name: 'per-user', key: ['ip', 'principal'], onMissingKey: 'deny' }],
+      withCreds: { jwksUrl: 'https://u:pw-9876543@idp.example.test/jwks' },
+      odd: { credentialStuff: 'cs-abcdefg', key: 'k-abcdefgh' },
+    },
+    new Set(),
+  )
+  const c = r.config as {
+    detect: { credentialStuffing: { action: string } }
+    jwt: { jwksUrl: string; tokenHeader: string }
+    limits: { key: string[]; onMissingKey: string }[]
+    withCreds: { jwksUrl: string }
+    odd: { credentialStuff: string; key: string }
+  }
+  assert.equal(c.detect.credentialStuffing.action, 'alert')
+  assert.equal(c.jwt.jwksUrl, 'https://idp.example.test/.well-known/jwks.json')
+  assert.equal(c.jwt.tokenHeader, 'authorization')
+  assert.deepEqual(c.limits[0]?.key, ['ip', 'principal'])
+  assert.equal(c.limits[0]?.onMissingKey, 'deny')
+  // URL credentials are stripped wherever they are (rule 4).
+  assert.ok(!JSON.stringify(c.withCreds).includes('pw-9876543'))
+  // An unknown member with a secret word, and a `key` that is a string, are still redacted.
+  assert.equal(c.odd.credentialStuff, REDACTED)
+  assert.equal(c.odd.key, REDACTED)
+})

@@ -7,7 +7,8 @@
  *    token, secret, password, passphrase, credential, cookie, authorization, bearer, hmac, jwk,
  *    private…, api-key, or a name ending in `key`/`keys` (`webhookKey`, `keys`) — compared without
  *    case, `-`, `_` and `.` — and everything nested under such a member. Unknown fields of later
- *    policies are covered by the same names. (Policy ids, the members of a `policies` map, are
+ *    policies are covered by the same names; a few schema members that hold no secret despite their
+ *    names (`credentialStuffing`, `jwksUrl`, `tokenHeader`, a rate limit's `key` list…) are not. (Policy ids, the members of a `policies` map, are
  *    not judged by name: `api-key-auth` is a policy.)
  * 3. The private members of anything shaped like a JWK (an object with `kty`): `d`, `p`, `q`,
  *    `dp`, `dq`, `qi`, `k`, `oth`.
@@ -37,6 +38,31 @@ const SECRET_WORDS = [
   'signature',
   'salt',
 ]
+
+/**
+ * Members of the config schema whose names contain a secret word but that hold none (a detector's
+ * settings, a URL or file of public keys, a header name, a limit); their values stay visible. Rule 4
+ * still strips URL credentials inside them.
+ */
+const NOT_SECRET_MEMBERS = new Set([
+  'credentialStuffing',
+  'jwksUrl',
+  'jwksFile',
+  'tokenTypeHint',
+  'tokenHeader',
+  'forwardToken',
+  'maxTokenBytes',
+  'maxKeys',
+  'onMissingKey',
+])
+
+/** Whether member `name` holding `value` is judged a secret by its name (rule 2). */
+function secretMember(name: string, value: unknown): boolean {
+  if (NOT_SECRET_MEMBERS.has(name)) return false
+  // rate-limit's `key` is the list of request parts a limit counts per (`[ip, principal]`).
+  if (name === 'key' && Array.isArray(value)) return false
+  return secretLikeName(name)
+}
 
 const JWK_PRIVATE = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'])
 
@@ -94,7 +120,7 @@ export function redactConfig(
     for (const [k, x] of Object.entries(o)) {
       Object.defineProperty(out, k, {
         // A policy id (`api-key-auth`) names a policy, not a secret: its members are judged by their own names.
-        value: walk(x, [...segs, k], secretKey || (last !== 'policies' && secretLikeName(k)), jwk),
+        value: walk(x, [...segs, k], secretKey || (last !== 'policies' && secretMember(k, x)), jwk),
         enumerable: true,
         writable: true,
         configurable: true,

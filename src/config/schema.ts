@@ -75,6 +75,47 @@ export const TlsConfig = Type.Object(
   { additionalProperties: false, description: 'Serve HTTPS with this certificate.' },
 )
 
+export const Http2Config = Type.Object(
+  {
+    enabled: Type.Boolean({
+      default: true,
+      description:
+        'Serve HTTP/2 on this listener: with `tls`, offered through ALPN (`h2`, then `http/1.1`); without, as h2c with prior knowledge (a connection that opens with the HTTP/2 preface; HTTP/1.1 stays available on the same port). No `Upgrade: h2c`.',
+    }),
+    maxConcurrentStreams: Type.Integer({
+      minimum: 1,
+      maximum: 1000,
+      default: 100,
+      description:
+        'SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may have open at once on one connection. A client that opens more after acknowledging the setting loses the connection (GOAWAY); before, the extra stream is refused (REFUSED_STREAM).',
+    }),
+    maxHeaderListSize: Type.Integer({
+      minimum: 1024,
+      maximum: 65536,
+      default: 16384,
+      description:
+        'SETTINGS_MAX_HEADER_LIST_SIZE: largest request header list (RFC 9113 §6.5.2: name + value + 32 bytes per field, pseudo-headers included); larger gets 431, as `maxHeaderBytes` over HTTP/1.1.',
+    }),
+    rapidReset: Type.Object(
+      {
+        maxResets: Type.Integer({
+          minimum: 1,
+          default: 100,
+          description: 'Streams a client may cancel (RST_STREAM before the response finished) per interval.',
+        }),
+        intervalMs: Type.Integer({ minimum: 100, default: 10000, description: 'The interval, in ms.' }),
+      },
+      {
+        additionalProperties: false,
+        default: {},
+        description:
+          'Rapid reset guard (CVE-2023-44487): a connection that cancels more streams than this is closed with GOAWAY(ENHANCE_YOUR_CALM).',
+      },
+    ),
+  },
+  { additionalProperties: false, description: 'HTTP/2 on this listener (see docs/http2.md).' },
+)
+
 export const ListenerConfig = Type.Object(
   {
     name: Type.String({
@@ -112,7 +153,13 @@ export const ListenerConfig = Type.Object(
       default: 60000,
       description: 'Time a client has to send the whole request, body included (0 = none).',
     }),
-    keepAliveTimeoutMs: Type.Integer({ minimum: 0, default: 5000, description: 'Idle keep-alive time.' }),
+    keepAliveTimeoutMs: Type.Integer({
+      minimum: 0,
+      default: 5000,
+      description:
+        'Idle keep-alive time: an HTTP/1.1 connection between requests, an HTTP/2 connection with no open stream (then GOAWAY). 0 = none.',
+    }),
+    http2: Type.Optional(Http2Config),
   },
   { additionalProperties: false },
 )
@@ -343,7 +390,7 @@ export const RouteConfig = Type.Object(
           minimum: 100,
           default: 10000,
           description:
-            "Longest pause between two parts of a request body being buffered (408 GW_ERR_REQUEST_TIMEOUT). The listener's requestTimeoutMs still bounds the whole request.",
+            "Longest pause between two parts of a request body while the gateway reads it, to buffer it before forwarding or for a policy that reads it (408 GW_ERR_REQUEST_TIMEOUT). The listener's requestTimeoutMs still bounds the whole request.",
         }),
       },
       {
@@ -352,6 +399,34 @@ export const RouteConfig = Type.Object(
         description:
           'Request body buffering (the defense against slow uploads that would hold every upstream connection).',
       },
+    ),
+    websocket: Type.Optional(
+      Type.Object(
+        {
+          idleTimeoutMs: Type.Integer({
+            minimum: 1000,
+            default: 60000,
+            description:
+              'A WebSocket connection with no byte in either direction for this long is closed (ping/pong frames count as traffic).',
+          }),
+          maxConnections: Type.Integer({
+            minimum: 1,
+            default: 1000,
+            description: 'WebSocket connections open at once on this route; more get 503 GW_ERR_OVERLOADED.',
+          }),
+          maxConnectionsPerClient: Type.Integer({
+            minimum: 1,
+            default: 20,
+            description:
+              'WebSocket connections open at once on this route from one client address (after `trustedProxies`); more get 429 GW_ERR_CONCURRENCY_LIMITED.',
+          }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "WebSocket pass-through on this route (see docs/websocket.md): a GET with `Upgrade: websocket` goes through the route's request phase (authentication, ip-filter, rate limits, authorize…) like any request; if it passes, the upstream's 101 and then the connection's bytes are relayed both ways. `{}` turns it on with the defaults. Without it, upgrades get 501.",
+        },
+      ),
     ),
     responseBodyLimit: Type.Integer({
       minimum: 0,

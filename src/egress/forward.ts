@@ -13,6 +13,7 @@ import { GatewayError, toProblem } from '../gateway/errors.js'
 import type { ResponseHead } from '../gateway/pipeline/context.js'
 import type { CompiledApi } from '../policies/openapi-validation/compiled.js'
 import { validateResponse } from '../policies/openapi-validation/response.js'
+import { REQUEST_HOP_BY_HOP, withoutHopByHop } from '../util/hop-by-hop.js'
 import type { EgressDestination } from './config.js'
 import { answer, type CallRecord } from './record.js'
 import { checkedAddress, EgressRefusal, normalizeHost, type Rules, unmapped } from './rules.js'
@@ -24,34 +25,6 @@ export interface EgressEnv {
   record(e: CallRecord): void
   logger: Logger
   audit: AuditEmitter
-}
-
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-])
-
-function forwardHeaders(h: http.IncomingHttpHeaders): Record<string, string | string[]> {
-  const listed = new Set(
-    String(h.connection ?? '')
-      .split(',')
-      .map((s) => s.trim().toLowerCase())
-      .filter(Boolean),
-  )
-  const out: Record<string, string | string[]> = {}
-  for (const [k, v] of Object.entries(h)) {
-    if (v === undefined || HOP_BY_HOP.has(k) || listed.has(k)) continue
-    out[k] = v
-  }
-  return out
 }
 
 /** Handles one plain HTTP request to the proxy. */
@@ -147,7 +120,7 @@ export function handleRequest(env: EgressEnv, req: http.IncomingMessage, res: ht
   )
 
   function forward(addr: string): void {
-    const headers = forwardHeaders(req.headers)
+    const headers = withoutHopByHop(req.headers, REQUEST_HOP_BY_HOP)
     headers.host = url.host
     const opts: https.RequestOptions = {
       host: addr,
@@ -222,7 +195,7 @@ export function handleRequest(env: EgressEnv, req: http.IncomingMessage, res: ht
     up.on('response', (ures: http.IncomingMessage) => {
       clearTimers()
       const status = ures.statusCode ?? 502
-      const head: ResponseHead = { status, headers: forwardHeaders(ures.headers), local: false }
+      const head: ResponseHead = { status, headers: withoutHopByHop(ures.headers), local: false }
       if (d.api !== undefined && d.cfg.openapi !== undefined) {
         validated(ures, head, d.api, d.cfg.openapi)
         return

@@ -4,10 +4,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
-import { GatewayError } from './errors.js'
+import type { GatewayError } from './errors.js'
+import { kHttp2, type MaybeH2 } from './http2/messages.js'
 import type { Decision, Principal, RequestContext } from './pipeline/context.js'
 import { type Params, parseParams } from './query.js'
 import type { CompiledRoute, Runtime } from './runtime.js'
+import { readRequestBody } from './upstream/request-body.js'
 import type { UpstreamTarget } from './upstream/upstream.js'
 
 /** The context of a response, set on it by the gateway (so Node's events reach it without closures). */
@@ -52,6 +54,8 @@ export class GatewayContext implements RequestContext {
   attempts = 0
   readonly bytesWrittenAtStart: number
   readonly socket: IncomingMessage['socket']
+  /** http2: the request came over HTTP/2 (its socket is the session's, shared by its streams). */
+  readonly h2: boolean
   // What the log phase needs of the response, taken when it finished (the log phase itself runs
   // a little later, batched; see LogPhase).
   logStatus = 0
@@ -80,7 +84,8 @@ export class GatewayContext implements RequestContext {
     this.fromTrustedProxy = trusted
     this.startTime = performance.now()
     this.socket = req.socket
-    this.bytesWrittenAtStart = req.socket.bytesWritten ?? 0
+    this.h2 = (req as MaybeH2)[kHttp2] !== undefined
+    this.bytesWrittenAtStart = this.h2 ? 0 : (req.socket.bytesWritten ?? 0)
   }
 
   /** The listener answered on the raw socket with `err`: the log records that answer. */
@@ -118,56 +123,11 @@ export class GatewayContext implements RequestContext {
       }
       return Promise.resolve(this.body)
     }
-    const limit = this.bodyLimit
-    const req = this.req
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = []
-      let size = 0
-      const onData = (c: Buffer) => {
-        size += c.length
-        if (size > limit) {
-          cleanup()
-          this.bodyTooLarge = true
-          reject(
-            new GatewayError('GW_ERR_BODY_TOO_LARGE', {
-              detail: `limit is ${limit} bytes`,
-              closeConnection: true,
-            }),
-          )
-          return
-        }
-        if (onChunk) {
-          try {
-            onChunk(c)
-          } catch (err) {
-            cleanup()
-            reject(err)
-            return
-          }
-        }
-        chunks.push(c)
-      }
-      const onEnd = () => {
-        cleanup()
-        this.body = Buffer.concat(chunks, size)
-        resolve(this.body)
-      }
-      const onError = (err: Error) => {
-        cleanup()
-        reject(new GatewayError('GW_ERR_BAD_REQUEST', { cause: err, closeConnection: true }))
-      }
-      const onAborted = () => onError(new Error('client aborted'))
-      const cleanup = () => {
-        req.off('data', onData)
-        req.off('end', onEnd)
-        req.off('error', onError)
-        req.off('aborted', onAborted)
-      }
-      req.on('data', onData)
-      req.on('end', onEnd)
-      req.on('error', onError)
-      req.on('aborted', onAborted)
-    })
+    // The route's idle timeout bounds a policy's read as it bounds buffering before forwarding.
+    const idleMs = this.route?.config.requestBuffering.idleTimeoutMs
+    return readRequestBody(this, { limit: this.bodyLimit, idleMs, onChunk }).then((r) =>
+      'whole' in r ? r.whole : Promise.reject(new Error('unreachable: no spill without spillAt')),
+    )
   }
 
   setUpstreamHeader(name: string, value: string | undefined): void {

@@ -9,6 +9,7 @@
  * Runtime and swaps it in; each request keeps the runtime it started with until its log phase ran.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { RequestAudit } from '../audit/request.js'
 import type { GatewayConfig } from '../config/schema.js'
 import { clientAddress, requestIdFor } from './client-ip.js'
@@ -16,12 +17,14 @@ import { admit, next } from './connection.js'
 import { GatewayContext, kCtx, type ResWithCtx } from './context.js'
 import { GatewayError } from './errors.js'
 import { canonicalizeTarget, checkFraming, parseHost } from './hygiene.js'
+import { type H2Response, kHttp2, type MaybeH2 } from './http2/messages.js'
 import { routeWithOverride } from './method-override.js' // method-override:
 import { LogPhase, runRequestPhase } from './phases.js'
 import { preflightRoute } from './preflight.js' // cors:
 import { Responder } from './respond.js'
 import { type CompiledRoute, type GatewayDeps, Runtime } from './runtime.js'
 import { Forwarder } from './upstream/forward.js'
+import { checkHandshake, handshakeResponse, Tunnels } from './websocket/tunnel.js' // websocket:
 
 export type { GatewayDeps } from './runtime.js'
 export { preparePolicies } from './runtime.js'
@@ -31,6 +34,8 @@ export interface ListenerInfo {
   name: string
   secure: boolean
   maxHeaderCount: number
+  /** http2: the listener's HTTP/2 header list limit (hygiene enforces it on HTTP/2 requests). */
+  maxHeaderListSize?: number
 }
 
 /** A request for `Gateway.inject`. */
@@ -59,6 +64,8 @@ export class Gateway {
   private readonly responder: Responder
   private readonly forwarder: Forwarder
   private readonly logPhase: LogPhase
+  /** websocket: the open WebSocket tunnels (websocket/tunnel.ts). */
+  readonly tunnels: Tunnels
   /** Per-request audit records (undefined when the audit log is off). */
   readonly audit: RequestAudit | undefined
   /** Set when shutdown starts: answers close their connections, no retries. */
@@ -79,6 +86,7 @@ export class Gateway {
       draining,
     })
     this.forwarder = new Forwarder(this.responder, draining)
+    this.tunnels = new Tunnels(deps.logger)
     this.forwarder.inventory = deps.inventory // inventory:
     this.logPhase = new LogPhase({
       logger: deps.logger,
@@ -105,12 +113,14 @@ export class Gateway {
     const prev = this.runtime
     next.start()
     this.runtime = next
+    this.tunnels.retain(next) // websocket: close the tunnels of routes the reload removed
     void prev.retire()
   }
 
   /** Closes upstream pools and policies; waits for in-flight requests up to the caller's deadline. */
   async close(force: boolean): Promise<void> {
     this.logPhase.flush()
+    this.tunnels.closeAll() // websocket:
     if (force) await this.runtime.destroy()
     else await this.runtime.retire()
   }
@@ -122,7 +132,38 @@ export class Gateway {
 
   /** Handles one request from a listener. Never throws. */
   handle(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo): void {
-    if (admit(req, res, listener) === 'start') this.start(req, res, listener)
+    // http2: streams are independent; the pipelining queue is HTTP/1's.
+    if ((req as MaybeH2)[kHttp2] !== undefined) this.start(req, res, listener)
+    else if (admit(req, res, listener) === 'start') this.start(req, res, listener)
+  }
+
+  /**
+   * websocket: a WebSocket handshake (Node's 'upgrade' event). It goes through hygiene, routing and
+   * the route's request phase as any request, answered on a response written to its socket when
+   * refused; when it passes, the route's `websocket` settings decide and the tunnel is opened
+   * (websocket/tunnel.ts). Never throws.
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerInfo): void {
+    const res = handshakeResponse(req, socket)
+    if (res === undefined) return // pipelined behind a response in progress: closed
+    const ctx = this.context(req, res, listener)
+    try {
+      checkFraming(req, listener.maxHeaderCount, listener.maxHeaderListSize)
+      checkHandshake(req)
+      this.route(ctx)
+      if ((ctx.route as CompiledRoute).config.websocket === undefined) {
+        throw new GatewayError('GW_ERR_NOT_IMPLEMENTED', { detail: 'WebSocket is not enabled on this route' })
+      }
+    } catch (err) {
+      this.fail(ctx, err)
+      return
+    }
+    runRequestPhase(
+      ctx,
+      (ctx.route as CompiledRoute).requestHooks,
+      (c) => this.tunnels.connect(c, head, this.fail),
+      this.fail,
+    )
   }
 
   /**
@@ -153,7 +194,7 @@ export class Gateway {
   private start(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo): void {
     const ctx = this.context(req, res, listener)
     try {
-      checkFraming(req, listener.maxHeaderCount)
+      checkFraming(req, listener.maxHeaderCount, listener.maxHeaderListSize)
       this.route(ctx)
     } catch (err) {
       this.fail(ctx, err)
@@ -192,8 +233,11 @@ export class Gateway {
     ctx.logDurationMs = performance.now() - ctx.startTime
     ctx.logStatus = ctx.rawAnswer?.status ?? (aborted && !res.headersSent ? 499 : res.statusCode)
     ctx.logAborted = ctx.rawAnswer === undefined && aborted
-    ctx.logBytesOut = (ctx.socket.bytesWritten ?? 0) - ctx.bytesWrittenAtStart
+    ctx.logBytesOut = ctx.h2
+      ? (res as unknown as H2Response).bodyBytes // http2: the stream's DATA bytes
+      : (ctx.socket.bytesWritten ?? 0) - ctx.bytesWrittenAtStart
     this.logPhase.enqueue(ctx)
+    if (ctx.h2) return
     const queued = next<ListenerInfo>(ctx.socket, res)
     if (queued !== undefined) this.handle(queued.req, queued.res, queued.listener)
   }

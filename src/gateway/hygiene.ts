@@ -19,6 +19,7 @@
  */
 import { isUtf8 } from 'node:buffer'
 import { GatewayError } from './errors.js'
+import { type H2Facts, kHttp2, type MaybeH2 } from './http2/messages.js'
 
 export interface HygieneOptions {
   /** Accept `;` in path segments (matrix parameters). Default false. */
@@ -222,8 +223,8 @@ export function parseHost(host: string | undefined): string {
  */
 const REFUSED_DUPLICATES = new Set(['cookie', 'content-type', 'authorization', 'proxy-authorization'])
 
-/** What `checkFraming` reads of a request (an IncomingMessage has it). */
-export interface FramingInput {
+/** What `checkFraming` reads of a request (an IncomingMessage has it; an H2Request too). */
+export interface FramingInput extends MaybeH2 {
   method?: string | undefined
   httpVersionMajor: number
   httpVersionMinor: number
@@ -239,7 +240,7 @@ export interface FramingInput {
  * Proxy-Authorization, Transfer-Encoding only `chunked` and never in
  * HTTP/1.0, and no CONNECT or TRACE. Throws a GatewayError.
  */
-export function checkFraming(req: FramingInput, maxHeaderCount: number): void {
+export function checkFraming(req: FramingInput, maxHeaderCount: number, maxHeaderListSize = 0): void {
   const raw = req.rawHeaders
   if (raw.length / 2 > maxHeaderCount) {
     throw new GatewayError('GW_ERR_HEADERS_TOO_LARGE', {
@@ -247,7 +248,10 @@ export function checkFraming(req: FramingInput, maxHeaderCount: number): void {
       closeConnection: true,
     })
   }
-  if (req.httpVersionMajor !== 1) {
+  const h2 = req[kHttp2]
+  if (h2 !== undefined) {
+    checkH2(h2, maxHeaderListSize)
+  } else if (req.httpVersionMajor !== 1) {
     throw new GatewayError('GW_ERR_BAD_REQUEST', { detail: 'only HTTP/1.x', closeConnection: true })
   }
   let hosts = 0
@@ -267,7 +271,7 @@ export function checkFraming(req: FramingInput, maxHeaderCount: number): void {
   }
   if (hosts > 1)
     throw new GatewayError('GW_ERR_REQUEST_SMUGGLING', { detail: 'duplicate Host', closeConnection: true })
-  const te = req.headers['transfer-encoding']
+  const te = h2 === undefined ? req.headers['transfer-encoding'] : undefined // http2: see checkH2
   if (te !== undefined && req.httpVersionMinor === 0) {
     // RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing.
     throw new GatewayError('GW_ERR_REQUEST_SMUGGLING', {
@@ -284,4 +288,22 @@ export function checkFraming(req: FramingInput, maxHeaderCount: number): void {
   if (req.method === 'CONNECT' || req.method === 'TRACE') {
     throw new GatewayError('GW_ERR_METHOD_NOT_ALLOWED', { detail: `${req.method} is not proxied` })
   }
+}
+
+/**
+ * HTTP/2's own framing rules (the facts were gathered when the request object was built, see
+ * http2/messages.ts): the header list size (node:http2 advertises the limit but does not enforce
+ * it), connection-specific fields and `te` other than `trailers` (nghttp2 resets such streams
+ * first; checked again here whatever the library does), a Host that differs from `:authority`,
+ * an unknown method or `:scheme`. Cookie crumbs were joined into one field (RFC 9113 §8.2.3), so
+ * the duplicate checks that follow see what HTTP/1.1 would carry. Nothing here closes the
+ * connection: in HTTP/2 a malformed request spoils only its own stream.
+ */
+function checkH2(h2: H2Facts, maxHeaderListSize: number): void {
+  if (maxHeaderListSize > 0 && h2.listSize > maxHeaderListSize) {
+    throw new GatewayError('GW_ERR_HEADERS_TOO_LARGE', {
+      detail: `limit is ${maxHeaderListSize} bytes of header list`,
+    })
+  }
+  if (h2.problem !== undefined) throw new GatewayError(h2.problem.code, { detail: h2.problem.detail })
 }

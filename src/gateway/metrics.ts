@@ -47,6 +47,12 @@ export class GatewayMetrics {
     labelNames: ['upstream', 'target'] as const,
     registers: [this.registry],
   })
+  readonly http2SessionsClosed = new Counter({
+    name: 'portcullis_http2_sessions_closed_total',
+    help: 'HTTP/2 connections the gateway closed to protect itself, by reason (rapid_reset).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  })
   readonly reloads = new Counter({
     name: 'portcullis_config_reloads_total',
     help: 'Config reloads by result.',

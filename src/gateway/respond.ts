@@ -93,7 +93,8 @@ function sendProblem(ctx: GatewayContext, head: ResponseHead, body: string, clos
   if (res.headersSent || res.destroyed) return
   res.writeHead(head.status, head.headers as Record<string, string>)
   res.end(ctx.method === 'HEAD' ? undefined : body)
-  if (close) {
+  // http2: a stream, not the connection, ends with the answer (an unread body: RST_STREAM(NO_ERROR), see H2Response).
+  if (close && !ctx.h2) {
     markClosing(ctx.socket)
     res.once('finish', () => ctx.socket.destroySoon())
   }

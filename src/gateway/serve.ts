@@ -314,8 +314,15 @@ export async function startGateway(configFile: string, opts: StartOptions = {}):
       const clean = await drained
       if (!clean) {
         logger.warn({ inFlight: gateway.inFlight }, 'drain deadline passed; closing remaining connections')
-        for (const l of listeners) l.server.closeAllConnections()
-      } else for (const l of listeners) l.server.closeIdleConnections()
+        for (const l of listeners) {
+          l.server.closeAllConnections()
+          l.h2?.destroyAll() // http2:
+        }
+      } else
+        for (const l of listeners) {
+          l.server.closeIdleConnections()
+          l.h2?.closeIdle() // http2:
+        }
       await Promise.race([stopped, new Promise((r) => setTimeout(r, 1000).unref())])
       await gateway.close(!clean)
       await egress?.close() // egress:

@@ -15,12 +15,16 @@ import type { Gateway } from './gateway.js'
 import { requestIdFor } from './client-ip.js'
 import { kCtx, type ResWithCtx } from './context.js'
 import { type ErrorCode, GatewayError, rawProblemResponse } from './errors.js'
+import { gatewayH2Handlers, H2Front } from './http2/listener.js'
 import type { GatewayMetrics } from './metrics.js'
+import { isWebSocketUpgrade } from './websocket/tunnel.js'
 import { ListenerTls, listenerTls } from './tls.js'
 
 export interface RunningListener {
   name: string
   server: http.Server
+  /** http2: the listener's HTTP/2 sessions (when `http2` is on). */
+  h2?: H2Front
   url: string
   close(): Promise<void>
   /**
@@ -127,24 +131,44 @@ export async function startListener(
     insecureHTTPParser: false,
     connectionsCheckingInterval: 1000,
   }
-  const info = { name: l.name, secure: l.tls !== undefined, maxHeaderCount: l.maxHeaderCount }
+  const info = {
+    name: l.name,
+    secure: l.tls !== undefined,
+    maxHeaderCount: l.maxHeaderCount,
+    maxHeaderListSize: l.http2?.maxHeaderListSize, // http2:
+  }
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => gateway.handle(req, res, info)
   // tls: the profile, SNI certificates and their reload from disk live in tls.ts
   const tls = l.tls ? new ListenerTls(l.tls, deps.baseDir, deps.logger) : undefined
+  // http2: HTTP/2 connections are handed to an HTTP/2 server (ALPN h2 on TLS, the preface on plain).
+  const h2 = l.http2?.enabled
+    ? new H2Front(l, gatewayH2Handlers(gateway, info, deps.metrics), deps.logger)
+    : undefined
+  const alpn = h2 ? { ALPNProtocols: ['h2', 'http/1.1'] } : {}
   const server = tls
-    ? https.createServer({ ...opts, ...tls.serverOptions() }, handler)
+    ? https.createServer({ ...opts, ...tls.serverOptions(), ...alpn }, handler)
     : http.createServer(opts, handler)
   if (tls) listenerTls.set(server as https.Server, tls)
+  if (h2) {
+    if (server instanceof https.Server) h2.dispatchAlpn(server)
+    else h2.sniffPreface(server)
+  }
   // Count headers ourselves (Node silently drops those over maxHeadersCount): keep one more.
   server.maxHeadersCount = l.maxHeaderCount + 1
   server.on('clientError', onClientError(deps.logger, deps.metrics))
-  // No WebSocket / h2c upgrades and no CONNECT tunnels: answered from the catalogue, then closed.
+  // No h2c (or other non-WebSocket) upgrades and no CONNECT tunnels: answered from the catalogue, then closed.
   const refuseRaw = (code: ErrorCode, detail: string) => (_req: http.IncomingMessage, socket: Socket) => {
     deps.metrics.denials.labels(code).inc()
     socket.end(rawProblemResponse(new GatewayError(code, { detail }), requestIdFor(undefined)))
     socket.destroySoon()
   }
-  server.on('upgrade', refuseRaw('GW_ERR_NOT_IMPLEMENTED', 'protocol upgrades are not proxied'))
+  // websocket: WebSocket handshakes go through the core (routes with `websocket:` relay them);
+  // other upgrades (h2c, anything else) are refused.
+  const refuseUpgrade = refuseRaw('GW_ERR_NOT_IMPLEMENTED', 'protocol upgrades are not proxied')
+  server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+    if (isWebSocketUpgrade(req)) gateway.upgrade(req, socket, head, info)
+    else refuseUpgrade(req, socket)
+  })
   server.on('connect', refuseRaw('GW_ERR_METHOD_NOT_ALLOWED', 'CONNECT is not proxied'))
   // An Expect other than 100-continue: the gateway's own 417, through its pipeline (request id,
   // access log, metrics), instead of Node's empty one.
@@ -158,11 +182,16 @@ export async function startListener(
     name: l.name,
     server,
     url: `${l.tls ? 'https' : 'http'}://${host}:${addr.port}`,
+    ...(h2 ? { h2 } : {}),
     close: () => {
       tls?.close() // tls:
+      h2?.destroyAll() // http2:
       return closeServer(server)
     },
-    stopAccepting: () => stopAccepting(server),
+    stopAccepting: () => {
+      h2?.goAway() // http2: GOAWAY; streams under way finish
+      return stopAccepting(server)
+    },
   }
 }
 

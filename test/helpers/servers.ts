@@ -82,6 +82,8 @@ export interface TestGateway {
   url: string
   host: string
   port: number
+  /** Ports of every listener, in config order. */
+  ports: number[]
   /** The config file written for this gateway. */
   configFile: string
   close(): Promise<void>
@@ -91,8 +93,11 @@ export interface TestGateway {
  * The config used when none is given: one listener, routes /public and /api to `upstreamUrl`,
  * admin, access log and file watching off, logging silent.
  */
-export function defaultConfig(upstreamUrl: string): string {
-  return `listeners: [ { name: public, host: 127.0.0.1, port: 0 } ]
+export function defaultConfig(upstreamUrl: string, opts: { http2Listener?: boolean } = {}): string {
+  // A second listener with HTTP/2 (h2c prior knowledge) on the same routes, for suites that run
+  // over both protocols.
+  const h2 = opts.http2Listener ? ', { name: h2, host: 127.0.0.1, port: 0, http2: {} }' : ''
+  return `listeners: [ { name: public, host: 127.0.0.1, port: 0 }${h2} ]
 admin: { enabled: false }
 upstreams: { up: { targets: [ { url: "${upstreamUrl}" } ] } }
 routes:
@@ -130,6 +135,7 @@ export async function startTestGateway(
     url: first.url,
     host: u.hostname,
     port: Number(u.port),
+    ports: running.listeners.map((l) => Number(new URL(l.url).port)),
     configFile,
     close: async () => {
       try {

@@ -11,6 +11,7 @@ import type { EncryptionKeys } from '../encryption.js'
 import { FileEncryptor } from '../encryption.js'
 import { chainFileName } from '../files.js'
 import type { Keyring } from '../keyring.js'
+import { withRetry, writeAll } from './retry.js'
 import type { AuditSink, SinkErrorHandler } from './types.js'
 
 export interface FileSinkOptions {
@@ -30,9 +31,6 @@ export interface FileSinkOptions {
   /** Encrypt each file (see encryption.ts); a new key in the keyring starts a new file. */
   encryption?: EncryptionKeys | undefined
 }
-
-const RETRY_MIN_MS = 50
-const RETRY_MAX_MS = 5000
 
 async function syncDir(dir: string): Promise<void> {
   let h: FileHandle | undefined
@@ -141,36 +139,30 @@ export class FileSink implements AuditSink {
     await this.syncNow(true)
     await this.handle.close().catch((err: NodeJS.ErrnoException) => this.o.onError(err, 'close'))
     this.fileNumber++
-    for (let delay = RETRY_MIN_MS; ; delay = Math.min(RETRY_MAX_MS, delay * 2)) {
-      try {
-        await this.openFile()
-        return this.currentFile
-      } catch (err) {
-        this.o.onError(err as NodeJS.ErrnoException, 'open')
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') this.fileNumber++
+    await withRetry(
+      () => this.openFile(),
+      (err) => {
+        this.o.onError(err, 'open')
+        if (err.code === 'EEXIST') this.fileNumber++
         if (this.closed) throw err
-        await new Promise((r) => setTimeout(r, delay))
-      }
-    }
+        return true
+      },
+    )
+    return this.currentFile
   }
 
   async write(plain: Buffer): Promise<void> {
     const data = this.encryptor ? this.encryptor.encryptBatch(plain) : plain
-    let off = 0
-    let delay = RETRY_MIN_MS
-    while (off < data.length) {
-      try {
-        const { bytesWritten } = await this.handle.write(data, off, data.length - off, null)
-        off += bytesWritten
-        this.bytes += bytesWritten
-        delay = RETRY_MIN_MS
-      } catch (err) {
-        this.o.onError(err as NodeJS.ErrnoException, 'write')
-        if (this.closed) return
-        await new Promise((r) => setTimeout(r, delay))
-        delay = Math.min(RETRY_MAX_MS, delay * 2)
-      }
-    }
+    const written = await writeAll(
+      this.handle,
+      data,
+      (err) => this.o.onError(err, 'write'),
+      () => this.closed,
+      (n) => {
+        this.bytes += n
+      },
+    )
+    if (!written) return
     this.dirty = true
     this.hasRecords = true
     if (this.o.fsync === 'always') await this.syncNow(true)
@@ -182,19 +174,15 @@ export class FileSink implements AuditSink {
     if (!this.dirty) return
     this.dirty = false
     const run = async () => {
-      for (let delay = RETRY_MIN_MS; ; delay = Math.min(RETRY_MAX_MS, delay * 2)) {
-        try {
-          await this.handle.datasync()
-          return
-        } catch (err) {
-          this.o.onError(err as NodeJS.ErrnoException, 'fsync')
-          if (!retry || this.closed) {
-            this.dirty = true
-            return
-          }
-          await new Promise((r) => setTimeout(r, delay))
-        }
-      }
+      await withRetry(
+        () => this.handle.datasync(),
+        (err) => {
+          this.o.onError(err, 'fsync')
+          if (retry && !this.closed) return true
+          this.dirty = true
+          return false
+        },
+      )
     }
     this.syncing = run()
     try {

@@ -24,6 +24,7 @@ import { constants } from 'node:fs'
 import { type FileHandle, mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { chainFileName, listChainFiles } from '../files.js'
+import { withRetry, writeAll } from './retry.js'
 import type { SinkErrorHandler } from './types.js'
 
 export interface SpoolOptions {
@@ -67,9 +68,6 @@ interface Segment {
   /** Bytes written (the segment being written). */
   size: number
 }
-
-const RETRY_MIN_MS = 50
-const RETRY_MAX_MS = 5000
 
 export class SpoolFullError extends Error {
   code = 'ESPOOLFULL'
@@ -240,21 +238,16 @@ export class Spool {
     }
     if (this.closed) return
     if (this.current.size >= this.segmentBytes) await this.roll()
-    let off = 0
-    let delay = RETRY_MIN_MS
-    while (off < data.length) {
-      try {
-        const { bytesWritten } = await this.writer.write(data, off, data.length - off, null)
-        off += bytesWritten
-        this.current.size += bytesWritten
-        delay = RETRY_MIN_MS
-      } catch (err) {
-        this.o.onError(err as NodeJS.ErrnoException, 'spool write')
-        if (this.closed) return
-        await new Promise((r) => setTimeout(r, delay))
-        delay = Math.min(RETRY_MAX_MS, delay * 2)
-      }
-    }
+    const written = await writeAll(
+      this.writer,
+      data,
+      (err) => this.o.onError(err, 'spool write'),
+      () => this.closed,
+      (n) => {
+        this.current.size += n
+      },
+    )
+    if (!written) return
     this.pendingBytes += data.length
     this.dirty = true
     if (this.o.fsync === 'always') await this.syncNow(true)
@@ -264,19 +257,17 @@ export class Spool {
   private async roll(): Promise<void> {
     await this.syncNow(true)
     await this.writer.close().catch((err: NodeJS.ErrnoException) => this.o.onError(err, 'spool close'))
-    for (let delay = RETRY_MIN_MS; ; delay = Math.min(RETRY_MAX_MS, delay * 2)) {
-      try {
-        await this.openSegment(this.current.n + 1)
-        return
-      } catch (err) {
-        this.o.onError(err as NodeJS.ErrnoException, 'spool open')
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+    await withRetry(
+      () => this.openSegment(this.current.n + 1),
+      (err) => {
+        this.o.onError(err, 'spool open')
+        if (err.code === 'EEXIST') {
           // Not ours (it would have been listed at open): skip its number.
           this.segments.push({ n: this.current.n + 1, path: '', readable: 0, size: 0 })
         }
-        await new Promise((r) => setTimeout(r, delay))
-      }
-    }
+        return true
+      },
+    )
   }
 
   /** fdatasync when there is something unsynced; then what was written becomes readable. */
@@ -287,21 +278,18 @@ export class Spool {
     const seg = this.current
     const size = seg.size
     const run = async () => {
-      for (let delay = RETRY_MIN_MS; ; delay = Math.min(RETRY_MAX_MS, delay * 2)) {
-        try {
-          await this.writer.datasync()
-          seg.readable = size
-          this.wake()
-          return
-        } catch (err) {
-          this.o.onError(err as NodeJS.ErrnoException, 'spool fsync')
-          if (!retry || this.closed) {
-            this.dirty = true
-            return
-          }
-          await new Promise((r) => setTimeout(r, delay))
-        }
-      }
+      const synced = await withRetry(
+        () => this.writer.datasync(),
+        (err) => {
+          this.o.onError(err, 'spool fsync')
+          if (retry && !this.closed) return true
+          this.dirty = true
+          return false
+        },
+      )
+      if (!synced) return
+      seg.readable = size
+      this.wake()
     }
     this.syncing = run()
     try {

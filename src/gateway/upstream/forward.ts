@@ -17,11 +17,11 @@ import type { Dispatcher } from 'undici'
 import type { GatewayContext } from '../context.js'
 import { GatewayError } from '../errors.js'
 import type { ResponseHead } from '../pipeline/context.js'
-import { withoutParams } from '../query.js'
 import { upstreamHeaders, withoutHopByHop } from './headers.js'
 import { BufferedExchange } from './buffered-exchange.js'
 import { Exchange } from './exchange.js'
 import { bufferBody, shouldBuffer } from './request-body.js'
+import { upstreamPath } from './target-path.js'
 import type { Responder } from '../respond.js'
 import type { CompiledRoute } from '../runtime.js'
 import type { UpstreamTarget } from './upstream.js'
@@ -87,12 +87,7 @@ export class Forwarder {
     const target = route.upstream.pick(ctx.target)
     ctx.target = target
     ctx.attempts++
-    let path = route.stripPrefix > 0 ? ctx.path.slice(route.stripPrefix) : ctx.path
-    if (path === '' || path.charCodeAt(0) !== 0x2f) path = `/${path}`
-    if (target.basePath) path = target.basePath + path
-    const query =
-      route.stripQuery && ctx.query !== '' ? withoutParams(ctx.query, route.stripQuery) : ctx.query
-    if (query !== '') path = `${path}?${query}`
+    const path = upstreamPath(ctx, route, target)
     let body: Dispatcher.DispatchOptions['body'] = null
     if (ctx.body !== undefined) body = ctx.body
     else {

@@ -5,23 +5,11 @@
  */
 import { normalizeIp } from '../client-ip.js'
 import type { GatewayContext } from '../context.js'
-import type { ResponseHead } from '../pipeline/context.js'
 import type { UpstreamTarget } from './upstream.js'
+import { connectionTokens, REQUEST_HOP_BY_HOP } from '../../util/hop-by-hop.js'
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-  'expect',
-  'http2-settings',
-])
+export { withoutHopByHop } from '../../util/hop-by-hop.js'
+
 /**
  * Headers Node keeps only the first of in `req.headers` (what policies read): later copies are not
  * forwarded, so the upstream sees the value the policies saw. (Cookie, Content-Type and
@@ -53,24 +41,12 @@ const FORWARDING = new Set([
   'forwarded',
   'x-real-ip',
 ])
-const RESPONSE_HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'transfer-encoding',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'upgrade',
-  'proxy-authenticate',
-])
 /** The headers the upstream receives: the client's, minus hop-by-hop and stripped ones, plus X-Forwarded-*. */
 export function upstreamHeaders(ctx: GatewayContext, target: UpstreamTarget): string[] {
   const req = ctx.req
   const raw = req.rawHeaders
   const out: string[] = []
-  const conn = req.headers.connection
-  const listed =
-    conn !== undefined && conn !== 'keep-alive' && conn !== 'close' ? connectionTokens(conn) : undefined
+  const listed = connectionTokens(req.headers.connection)
   const edits = ctx.upstreamHeaderEdits
   const strip = ctx.route?.stripHeaders
   const ridHeader = ctx.runtime.requestIdHeader
@@ -78,7 +54,7 @@ export function upstreamHeaders(ctx: GatewayContext, target: UpstreamTarget): st
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
     const lower = name.toLowerCase()
-    if (HOP_BY_HOP.has(lower) || lower === ridHeader) continue
+    if (REQUEST_HOP_BY_HOP.has(lower) || lower === ridHeader) continue
     if (FORWARDING.has(lower)) {
       if (!ctx.fromTrustedProxy || (lower !== 'forwarded' && lower !== 'x-real-ip')) continue
     }
@@ -112,30 +88,4 @@ export function upstreamHeaders(ctx: GatewayContext, target: UpstreamTarget): st
   )
   if (edits) for (const [k, v] of edits) if (v !== undefined) out.push(k, v)
   return out
-}
-
-/**
- * A copy of an upstream's response headers without hop-by-hop ones (and those its Connection
- * header names). Copying rather than deleting keeps the object in V8's fast mode for the hooks
- * and writeHead.
- */
-export function withoutHopByHop(headers: ResponseHead['headers']): ResponseHead['headers'] {
-  const conn = headers.connection
-  const named =
-    typeof conn === 'string' && conn !== 'keep-alive' && conn !== 'close' ? connectionTokens(conn) : undefined
-  const out: ResponseHead['headers'] = {}
-  for (const k in headers) {
-    if (RESPONSE_HOP_BY_HOP.has(k) || named?.has(k)) continue
-    out[k] = headers[k]
-  }
-  return out
-}
-
-function connectionTokens(v: string): Set<string> {
-  const s = new Set<string>()
-  for (const t of v.split(',')) {
-    const x = t.trim().toLowerCase()
-    if (x) s.add(x)
-  }
-  return s
 }

@@ -24,33 +24,48 @@ export function shouldBuffer(ctx: GatewayContext, maxBytes: number): boolean {
   return h['transfer-encoding'] !== undefined && !ctx.req.complete
 }
 
+/** How {@link readRequestBody} reads. */
+export interface ReadOptions {
+  /** Past this many bytes in all the request is refused (413; `ctx.bodyLimit`). */
+  limit: number
+  /** A pause longer than this between two parts of the body is a 408 (undefined: no idle timer). */
+  idleMs?: number
+  /** Past this many bytes, stop buffering and resolve a stream of what was read and the rest. */
+  spillAt?: number
+  /** Called with each part as it arrives; a throw rejects the read with that error. */
+  onChunk?: (chunk: Buffer) => void
+}
+
 /**
- * Reads the body up to `maxBytes` (and never past `ctx.bodyLimit`). Resolves the whole body, or,
- * for a chunked body larger than `maxBytes`, a stream of the part read and the rest. Rejects with
- * 408 after `idleMs` without data, 413 past the body limit, 400 when the client aborts.
+ * The one reader of a request body from the socket (policies' `ctx.readBody` and the buffering
+ * before forwarding). Resolves the whole body (also kept as `ctx.body`), or, past `spillAt`, a
+ * stream of the part read and the rest. Rejects with 413 past `limit` (closing the connection),
+ * 408 after `idleMs` without data, 400 when the client aborts or the stream fails.
  */
-export function bufferBody(ctx: GatewayContext, maxBytes: number, idleMs: number): Promise<Buffered> {
+export function readRequestBody(ctx: GatewayContext, opts: ReadOptions): Promise<Buffered> {
   const req = ctx.req
-  const limit = ctx.bodyLimit
+  const { limit, idleMs, spillAt, onChunk } = opts
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
     let timer: NodeJS.Timeout | undefined
-    const arm = () => {
-      clearTimeout(timer)
-      timer = setTimeout(() => {
-        cleanup()
-        reject(
-          new GatewayError('GW_ERR_REQUEST_TIMEOUT', {
-            detail: `no request body data for ${idleMs} ms`,
-            closeConnection: true,
-          }),
-        )
-      }, idleMs)
-    }
+    const arm =
+      idleMs === undefined
+        ? () => undefined
+        : () => {
+            clearTimeout(timer)
+            timer = setTimeout(() => {
+              cleanup()
+              reject(
+                new GatewayError('GW_ERR_REQUEST_TIMEOUT', {
+                  detail: `no request body data for ${idleMs} ms`,
+                  closeConnection: true,
+                }),
+              )
+            }, idleMs)
+          }
     const onData = (c: Buffer) => {
       size += c.length
-      chunks.push(c)
       if (size > limit) {
         cleanup()
         ctx.bodyTooLarge = true
@@ -62,12 +77,21 @@ export function bufferBody(ctx: GatewayContext, maxBytes: number, idleMs: number
         )
         return
       }
-      if (size > maxBytes) {
+      if (onChunk !== undefined) {
+        try {
+          onChunk(c)
+        } catch (err) {
+          cleanup()
+          reject(err)
+          return
+        }
+      }
+      chunks.push(c)
+      if (spillAt !== undefined && size > spillAt) {
         // Larger than the buffer (chunked): stream what was read, then the rest as it comes.
         cleanup()
         req.pause()
-        const head = chunks.splice(0)
-        resolve({ stream: Readable.from(prefixed(head, req)) })
+        resolve({ stream: Readable.from(prefixed(chunks.splice(0), req)) })
         return
       }
       arm()
@@ -96,6 +120,14 @@ export function bufferBody(ctx: GatewayContext, maxBytes: number, idleMs: number
     req.on('aborted', onAborted)
     arm()
   })
+}
+
+/**
+ * Reads the body up to `maxBytes` (and never past `ctx.bodyLimit`) before forwarding. Resolves the
+ * whole body, or, for a chunked body larger than `maxBytes`, a stream of the part read and the rest.
+ */
+export function bufferBody(ctx: GatewayContext, maxBytes: number, idleMs: number): Promise<Buffered> {
+  return readRequestBody(ctx, { limit: ctx.bodyLimit, idleMs, spillAt: maxBytes })
 }
 
 async function* prefixed(head: Buffer[], rest: Readable): AsyncGenerator<Buffer> {

@@ -10,7 +10,8 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { formatKeyring, KID_PATTERN, newKey, parseKeyring, writeKeyringFile } from '../../../audit/keyring.js'
+import { parseKeyring } from '../../../audit/keyring.js'
+import { addActiveKey } from '../keyring-file.js'
 import { type VerifyReport, VerifyUsageError, verifyChain } from '../../../audit/verify.js'
 import { UsageError } from '../../command.js'
 import { AUDIT_USAGE } from '../../usage.js'
@@ -127,21 +128,7 @@ async function keygen(args: string[]): Promise<number> {
     }
     for (const [kid, key] of ring.keys) keys.set(kid, key.toString('base64'))
   }
-  let kid = values.kid
-  if (kid !== undefined) {
-    if (!new RegExp(KID_PATTERN).test(kid)) throw new UsageError(`--kid must match ${KID_PATTERN}`)
-    if (keys.has(kid)) throw new UsageError(`key id "${kid}" is already in ${file}`)
-  } else {
-    let n = keys.size + 1
-    while (keys.has(`k${n}`)) n++
-    kid = `k${n}`
-  }
-  keys.set(kid, newKey())
-  try {
-    writeKeyringFile(file, formatKeyring(kid, keys))
-  } catch (err) {
-    throw new UsageError(`${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-  }
+  const kid = addActiveKey(file, keys, values.kid, 'k')
   process.stderr.write(
     `${keys.size === 1 ? 'created' : 'updated'} ${file}: new active key "${kid}"${keys.size > 1 ? ` (${keys.size - 1} older kept for verifying old records)` : ''}\n`,
   )

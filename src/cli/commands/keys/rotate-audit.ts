@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { parseEncryptionKeyring } from '../../../audit/encryption.js'
-import { formatKeyring, KID_PATTERN, newKey, writeKeyringFile } from '../../../audit/keyring.js'
+import { addActiveKey } from '../keyring-file.js'
 import { UsageError } from '../../command.js'
 import { auditConfigOf } from '../audit/source.js'
 
@@ -50,21 +50,7 @@ export async function rotateAudit(args: string[]): Promise<number> {
       throw new UsageError((err as Error).message)
     }
   }
-  let kid = values.kid
-  if (kid !== undefined) {
-    if (!new RegExp(KID_PATTERN).test(kid)) throw new UsageError(`--kid must match ${KID_PATTERN}`)
-    if (keys.has(kid)) throw new UsageError(`key id "${kid}" is already in ${file}`)
-  } else {
-    let n = keys.size + 1
-    while (keys.has(`e${n}`)) n++
-    kid = `e${n}`
-  }
-  keys.set(kid, newKey())
-  try {
-    writeKeyringFile(file, formatKeyring(kid, keys))
-  } catch (err) {
-    throw new UsageError(`${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-  }
+  const kid = addActiveKey(file, keys, values.kid, 'e')
   process.stderr.write(
     `${keys.size === 1 ? 'created' : 'updated'} ${file}: new active encryption key "${kid}"${keys.size > 1 ? ` (${keys.size - 1} older kept for reading old files)` : ''}; a running gateway starts a new file with it within a second\n`,
   )
