@@ -7,8 +7,15 @@
 //
 // Prints CPU microseconds per body (process.cpuUsage: user + system) for each stage, the median
 // of R rounds of N bodies each, and the scan's work counters (keyword hits, pattern runs, decodes).
+// Then the cost of receiving the body whole from an upstream (the bench upstream, a child
+// process: its CPU is not counted), 20 requests in flight, with the two undici APIs the buffered
+// path has used: `request()` + `for await` + `Buffer.concat` (before) and a dispatch handler that
+// collects the chunks (`BufferedExchange`, now).
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import pino from 'pino'
+import { type Dispatcher, Pool } from 'undici'
 import { Registry } from 'prom-client'
 import { stringify } from 'yaml'
 import { loadConfigText } from '../src/config/load.js'
@@ -21,6 +28,7 @@ import { base64Spans, type EncodedSpan, jsonEscapeSpans, percentSpans } from '..
 import { scannerFor } from '../src/secrets/mask.js'
 import { pointersAt } from '../src/policies/leak-guard/json-pointer.js'
 import { BIG_BODY } from './bodies.js'
+import { freePort, waitForHttp } from './children.js'
 import { basePortcullisConfig, SCENARIOS } from './scenarios.js'
 
 const { values } = parseArgs({
@@ -138,6 +146,82 @@ for (const [name, f] of stages) {
   results.push({ stage: name, usPerBody: median(rounds), rounds })
 }
 const { stats, matches } = scanner.scan(BIG_BODY)
+
+// Receiving the body whole from a real upstream, both ways.
+const port = await freePort()
+const upstream = spawn(
+  process.execPath,
+  [fileURLToPath(new URL('./upstream.js', import.meta.url)), String(port)],
+  {
+    stdio: 'ignore',
+  },
+)
+const origin = `http://127.0.0.1:${port}`
+const exchange: { stage: string; usPerBody: number; rounds: number[] }[] = []
+try {
+  await waitForHttp(`${origin}/`, 10_000)
+  const pool = new Pool(origin, { connections: 20 })
+  const req = { path: '/api/orders?big', method: 'GET' as const, headers: { accept: 'application/json' } }
+  const viaRequest = async (): Promise<number> => {
+    const abort = new AbortController()
+    const data = await pool.request({ ...req, signal: abort.signal })
+    const chunks: Buffer[] = []
+    let size = 0
+    for await (const c of data.body) {
+      size += (c as Buffer).length
+      chunks.push(c as Buffer)
+    }
+    return Buffer.concat(chunks, size).length
+  }
+  const viaDispatch = (): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const chunks: Buffer[] = []
+      let size = 0
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart() {},
+        onResponseData(_c, chunk) {
+          size += chunk.length
+          chunks.push(chunk)
+        },
+        onResponseEnd() {
+          resolve((chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)).length)
+        },
+        onResponseError(_c, err) {
+          reject(err)
+        },
+      }
+      pool.dispatch(req, handler)
+    })
+  const load = async (f: () => Promise<number>, n: number): Promise<number> => {
+    const t0 = cpuMicros()
+    let started = 0
+    await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        while (started < n) {
+          started++
+          sink += await f()
+        }
+      }),
+    )
+    return (cpuMicros() - t0) / n
+  }
+  const ways: [string, () => Promise<number>][] = [
+    ['upstream body, undici request() + for await + concat (before)', viaRequest],
+    ['upstream body, dispatch handler collecting chunks (now)', viaDispatch],
+  ]
+  for (const [, f] of ways) await load(f, Math.min(N, 1000))
+  const rounds: number[][] = ways.map(() => [])
+  for (let r = 0; r < R; r++)
+    for (let w = 0; w < ways.length; w++)
+      rounds[w]?.push(await load((ways[w] as [string, () => Promise<number>])[1], N))
+  ways.forEach(([stage], w) =>
+    exchange.push({ stage, usPerBody: median(rounds[w] ?? []), rounds: rounds[w] ?? [] }),
+  )
+  await pool.close()
+} finally {
+  upstream.kill()
+}
+results.push(...exchange)
 
 if (values.json) {
   console.log(JSON.stringify({ bytes: BIG_BODY.length, iterations: N, rounds: R, results, stats }))
