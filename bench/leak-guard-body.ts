@@ -214,9 +214,10 @@ try {
   for (let r = 0; r < R; r++)
     for (let w = 0; w < ways.length; w++)
       rounds[w]?.push(await load((ways[w] as [string, () => Promise<number>])[1], N))
-  ways.forEach(([stage], w) =>
-    exchange.push({ stage, usPerBody: median(rounds[w] ?? []), rounds: rounds[w] ?? [] }),
-  )
+  for (let w = 0; w < ways.length; w++) {
+    const r = rounds[w] ?? []
+    exchange.push({ stage: (ways[w] as [string, unknown])[0], usPerBody: median(r), rounds: r })
+  }
   await pool.close()
 } finally {
   upstream.kill()
