@@ -7,8 +7,9 @@
  * Two paths. Streaming (no body policy on the route): an `Exchange` is the undici dispatch
  * handler; the head goes through the response phase and `writeHead`, body chunks go straight to
  * the client with back-pressure (`controller.pause()` until `drain`); no stream wrappers. Buffered
- * (a route with `onResponseBody` hooks): the body is read up to `responseBodyLimit`, passed
- * through the hooks, then sent.
+ * (a route with `onResponseBody` hooks): a `BufferedExchange` (that path's dispatch handler)
+ * collects the body up to `responseBodyLimit`; `respondBody` passes it through the hooks and
+ * sends it.
  */
 import type { TrafficObserver } from '../../inventory/observer.js'
 import type { Dispatcher } from 'undici'
@@ -16,6 +17,7 @@ import type { GatewayContext } from '../context.js'
 import { GatewayError } from '../errors.js'
 import type { ResponseHead } from '../pipeline/context.js'
 import { upstreamHeaders, withoutHopByHop } from './headers.js'
+import { BufferedExchange } from './buffered-exchange.js'
 import { Exchange } from './exchange.js'
 import { BodyLimiter, bufferBody, shouldBuffer } from './request-body.js'
 import { upstreamPath } from './target-path.js'
@@ -102,12 +104,9 @@ export class Forwarder {
     ctx.upstreamStart = performance.now()
     const canRetry = body === null
     if (route.bodyHooks.length > 0) {
-      const abort = new AbortController()
-      ctx.abortUpstream = (reason) => abort.abort(reason)
-      target.pool.request({ path, method, headers, body, signal: abort.signal }).then(
-        (data) => this.respondBuffered(ctx, data),
-        (err: unknown) => this.failed(ctx, err, canRetry),
-      )
+      // Buffered: the body is collected by a dispatch handler, then `respondBody`.
+      const limit = route.config.responseBodyLimit
+      target.pool.dispatch({ path, method, headers, body }, new BufferedExchange(ctx, this, canRetry, limit))
       return
     }
     target.pool.dispatch({ path, method, headers, body }, new Exchange(ctx, this, canRetry))
@@ -144,32 +143,25 @@ export class Forwarder {
     return this.responder.head(ctx, status, withoutHopByHop(headers), false)
   }
 
-  private async respondBuffered(ctx: GatewayContext, data: Dispatcher.ResponseData<unknown>): Promise<void> {
+  /** The whole upstream body arrived (buffered path): the response phase, the body hooks, then send. */
+  async respondBody(
+    ctx: GatewayContext,
+    status: number,
+    headers: ResponseHead['headers'],
+    upstreamBody: Buffer,
+  ): Promise<void> {
     const route = ctx.route as CompiledRoute
     const res = ctx.res
     ctx.upstreamMs = performance.now() - ctx.upstreamStart
     try {
-      const limit = route.config.responseBodyLimit
-      const chunks: Buffer[] = []
-      let size = 0
-      for await (const c of data.body) {
-        size += (c as Buffer).length
-        if (size > limit) {
-          data.body.destroy()
-          throw new GatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE', {
-            detail: 'response body over the inspection limit',
-          })
-        }
-        chunks.push(c as Buffer)
-      }
-      let body: Buffer = Buffer.concat(chunks, size)
-      const head = this.head(ctx, data.statusCode, data.headers as ResponseHead['headers'])
+      let body = upstreamBody
+      const head = this.head(ctx, status, headers)
       // Body hooks never decode: one that rewrites a body refuses an encoded one, so a body that
       // is still encoded keeps its Content-Encoding (dropping it would hand the client gzip bytes
       // as if they were the plain body).
       for (const hook of route.bodyHooks) body = await hook(ctx, head, body)
       this.inventory?.responseTee(ctx, head.status, head.headers)?.push(body) // inventory:
-      if (head.headers['content-length'] !== undefined || data.statusCode !== 204) {
+      if (head.headers['content-length'] !== undefined || status !== 204) {
         head.headers['content-length'] = body.length
       }
       route.upstream.reportSuccess(ctx.target as UpstreamTarget)
@@ -181,6 +173,11 @@ export class Forwarder {
     } catch (err) {
       this.responder.fail(ctx, err)
     }
+  }
+
+  /** The upstream failed, or its body passed the inspection limit, while the body was read (buffered path). */
+  bodyFailed(ctx: GatewayContext, err: unknown): void {
+    this.responder.fail(ctx, err)
   }
 
   /**

@@ -6,7 +6,10 @@ import { Registry } from 'prom-client'
 import { memoryAudit } from '../../audit/event.js'
 import type { GatewayError } from '../../gateway/errors.js'
 import type { ResponseHead } from '../../gateway/pipeline/context.js'
+import { BUILTIN_DETECTORS } from '../../secrets/detectors/index.js'
+import { scannerFor } from '../../secrets/mask.js'
 import { Fakes } from '../../secrets/testing/fakes.js'
+import type { Detector, ScanStats } from '../../secrets/types.js'
 import { testContext, testDeps } from '../testing/context.js'
 import { pointersAt } from './json-pointer.js'
 import { leakGuard } from './policy.js'
@@ -136,4 +139,78 @@ test('JSON pointers of offsets', () => {
     ),
     ['/a', '/a/b~0c~1d/1', '/a/b~0c~1d/2/k', '/n'].map((p, i) => (i === 0 ? undefined : p)),
   )
+})
+
+/** Every occurrence (case-insensitive, overlaps included) of the detectors' keywords in `text`. */
+function keywordOccurrences(text: string, detectors: readonly Detector[]): number {
+  const lower = text.toLowerCase()
+  let n = 0
+  for (const k of new Set(detectors.flatMap((d) => d.keywords.map((x) => x.toLowerCase()))))
+    for (let i = lower.indexOf(k); i !== -1; i = lower.indexOf(k, i + 1)) n++
+  return n
+}
+
+/** Runs the policy on `body` and returns the work of its scan (the shared scanner, observed). */
+async function scanWork(body: string, ct = 'application/json'): Promise<ScanStats> {
+  const detectors = BUILTIN_DETECTORS.filter((d) => (d.specificity ?? 2) > 0) // the default set
+  const scanner = scannerFor(detectors)
+  const real = scanner.scan
+  let seen: ScanStats | undefined
+  scanner.scan = (input, opts) => {
+    const r = real.call(scanner, input, opts)
+    seen = r.stats
+    return r
+  }
+  try {
+    const { run } = setup({})
+    const r = await run(body, ct)
+    assert.equal(r.out, body)
+  } finally {
+    scanner.scan = real
+  }
+  assert.ok(seen !== undefined, 'the policy scanned with the shared scanner of its detector set')
+  return seen
+}
+
+test('work: a clean 20 KB JSON body costs one pass of the keyword automaton, no detector runs', async () => {
+  const body = JSON.stringify({
+    orders: Array.from({ length: 80 }, (_, i) => ({
+      id: `b3c1f0e2-6a4d-4c1e-9a57-${String(i).padStart(12, '0')}`,
+      status: i % 3 === 0 ? 'shipped' : 'pending',
+      amount: { value: 4299 + i, currency: 'EUR' },
+      customer: { id: `cus_${i}Q2xY9kL`, email: `user${i}@example.com`, note: 'leave at the door' },
+      items: [{ sku: `SKU-${1000 + i}`, qty: 2, title: 'Stainless steel water bottle, 750 ml' }],
+      createdAt: '2024-05-01T12:34:56Z',
+    })),
+  })
+  assert.ok(body.length > 20_000)
+  // Ground truth, without the engine: no keyword of any detector occurs in it.
+  const detectors = BUILTIN_DETECTORS.filter((d) => (d.specificity ?? 2) > 0)
+  assert.equal(keywordOccurrences(body, detectors), 0)
+  const w = await scanWork(body)
+  assert.equal(w.bytesScanned, body.length, 'each byte examined once by the keyword pass, nothing rescanned')
+  assert.equal(w.keywordHits, 0)
+  assert.equal(w.gateUnits, 0)
+  assert.equal(w.regexRuns, 0, 'no detector pattern runs')
+  assert.equal(w.decodes, 0)
+})
+
+test('work: keyword occurrences without a secret run at most one bounded pattern each', async () => {
+  // A text body with URLs, hosts and basic-auth words, none a credential.
+  const lines = Array.from(
+    { length: 120 },
+    (_, i) =>
+      `${i} GET https://shop.example.com/orders/${i} host=api.example.com basic plan, credit note ${i}`,
+  )
+  const body = lines.join('\n')
+  const detectors = BUILTIN_DETECTORS.filter((d) => (d.specificity ?? 2) > 0)
+  const hits = keywordOccurrences(body, detectors)
+  assert.ok(hits >= 4 * 120, `keywords occur (${hits})`)
+  const w = await scanWork(body, 'text/plain')
+  assert.equal(w.keywordHits, hits, 'every occurrence reported once')
+  const runsPerHit = Math.max(...detectors.map((d) => d.keywords.length)) // a keyword is shared by few detectors
+  assert.ok(w.regexRuns <= hits * runsPerHit, `${w.regexRuns} pattern runs for ${hits} hits`)
+  const window = Math.max(...detectors.map((d) => (d.before ?? 0) + (d.after ?? 256)))
+  assert.ok(w.regexUnits <= w.regexRuns * window, 'each run sees its bounded window only')
+  assert.equal(w.bytesScanned, body.length, 'nothing decoded and rescanned')
 })

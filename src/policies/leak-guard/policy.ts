@@ -60,12 +60,24 @@ export const leakGuard = definePolicy({
     const counter = deps.metrics ? leaksCounter(deps.metrics) : undefined
     const { logger, audit } = deps
     const types = config.contentTypes.map((t) => t.toLowerCase())
-    const scanned = (ct: string | undefined): boolean => {
-      if (ct === undefined) return true
+    const matchesType = (ct: string): boolean => {
       const t = mediaTypeOf(ct)?.type ?? ''
       return types.some((p) =>
         p.startsWith('+') ? t.endsWith(p) : p.endsWith('/') ? t.startsWith(p) : t === p,
       )
+    }
+    // The answers for the Content-Type values seen (an API sends a handful): no header parsing per
+    // response. Bounded: past 64 values it is emptied and filled again.
+    const typeAnswers = new Map<string, boolean>()
+    const scanned = (ct: string | undefined): boolean => {
+      if (ct === undefined) return true
+      let yes = typeAnswers.get(ct)
+      if (yes === undefined) {
+        yes = matchesType(ct)
+        if (typeAnswers.size >= 64) typeAnswers.clear()
+        typeAnswers.set(ct, yes)
+      }
+      return yes
     }
 
     const instance: PolicyInstance = {
