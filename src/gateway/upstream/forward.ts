@@ -177,7 +177,9 @@ export class Forwarder {
 
   /** The upstream failed, or its body passed the inspection limit, while the body was read (buffered path). */
   bodyFailed(ctx: GatewayContext, err: unknown): void {
-    this.responder.fail(ctx, err)
+    // Nothing was sent yet: the same answers as a failure before the head (502/504, counted and
+    // logged as an upstream failure), never a retry (the upstream has begun to answer).
+    this.failed(ctx, err, false)
   }
 
   /**
