@@ -14,12 +14,19 @@ import type { Dispatcher } from 'undici'
 import type { GatewayContext } from '../context.js'
 import { GatewayError } from '../errors.js'
 import type { ResponseHead } from '../pipeline/context.js'
+import { headArrived } from './exchange.js'
 
 /** What a buffered exchange needs of the Forwarder that started it. */
 export interface BufferedOwner {
   failed(ctx: GatewayContext, err: unknown, canRetry: boolean): void
   /** The whole body arrived: response phase, body hooks, send. */
-  respondBody(ctx: GatewayContext, status: number, headers: ResponseHead['headers'], body: Buffer): void
+  respondBody(
+    ctx: GatewayContext,
+    status: number,
+    headers: ResponseHead['headers'],
+    body: Buffer,
+    healthy: boolean,
+  ): void
   /** The upstream failed (or the body passed the limit) after its head. */
   bodyFailed(ctx: GatewayContext, err: unknown): void
 }
@@ -35,6 +42,8 @@ export class BufferedExchange implements Dispatcher.DispatchHandler {
   private headers: ResponseHead['headers'] | undefined = undefined
   private readonly chunks: Buffer[] = []
   private size = 0
+  /** The answer was not a 502/503/504 (passive health). */
+  private healthy = true
   /** The outcome was handed to the owner (later events of this attempt are ignored). */
   private settled = false
 
@@ -69,6 +78,7 @@ export class BufferedExchange implements Dispatcher.DispatchHandler {
     headers: Record<string, string | string[]>,
   ): void {
     if (status < 200) return // 1xx informational: not forwarded
+    this.healthy = headArrived(this.ctx, status)
     this.status = status
     this.headers = headers as ResponseHead['headers']
   }
@@ -97,7 +107,7 @@ export class BufferedExchange implements Dispatcher.DispatchHandler {
     this.ctx.abortUpstream = undefined
     const c = this.chunks
     const body = c.length === 1 ? (c[0] as Buffer) : Buffer.concat(c, this.size)
-    this.owner.respondBody(this.ctx, this.status, this.headers ?? {}, body)
+    this.owner.respondBody(this.ctx, this.status, this.headers ?? {}, body, this.healthy)
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {

@@ -19,6 +19,20 @@ export interface ExchangeOwner {
   failed(ctx: GatewayContext, err: unknown, canRetry: boolean): void
 }
 
+/**
+ * The upstream's response head arrived (both paths): the time to the head (metrics, access log),
+ * and passive health: a 502/503/504 answer counts against the target. Returns whether the answer
+ * is healthy (only then does the end of the exchange reset the target's failure count).
+ */
+export function headArrived(ctx: GatewayContext, status: number): boolean {
+  ctx.upstreamMs = performance.now() - ctx.upstreamStart
+  if (status === 502 || status === 503 || status === 504) {
+    ctx.route?.upstream.reportFailure(ctx.target as UpstreamTarget, `status ${status}`)
+    return false
+  }
+  return true
+}
+
 /** The undici dispatch handler of one streaming attempt: the upstream response goes straight into `res`. */
 export class Exchange implements Dispatcher.DispatchHandler {
   private readonly ctx: GatewayContext
@@ -29,6 +43,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private wholeBodyBytes = -1
   /** inventory: a bounded copy of a sampled response body (undefined for most requests). */
   private invTee: BodyTee | undefined = undefined
+  /** The answer was not a 502/503/504 (passive health). */
+  private healthy = true
 
   constructor(ctx: GatewayContext, fwd: ExchangeOwner, canRetry: boolean) {
     this.ctx = ctx
@@ -62,10 +78,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (status < 200) return // 1xx informational: not forwarded
     const ctx = this.ctx
     const res = ctx.res
-    ctx.upstreamMs = performance.now() - ctx.upstreamStart // metrics/access log: time to the head
-    if (status === 502 || status === 503 || status === 504) {
-      ctx.route?.upstream.reportFailure(ctx.target as UpstreamTarget, `status ${status}`)
-    }
+    this.healthy = headArrived(ctx, status)
     let head: ResponseHead
     try {
       head = this.fwd.head(ctx, status, headers)
@@ -110,7 +123,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     if (this.wholeBodyBytes !== -2) this.ctx.res.end()
-    this.ctx.route?.upstream.reportSuccess(this.ctx.target as UpstreamTarget)
+    if (this.healthy) this.ctx.route?.upstream.reportSuccess(this.ctx.target as UpstreamTarget)
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {

@@ -149,10 +149,10 @@ export class Forwarder {
     status: number,
     headers: ResponseHead['headers'],
     upstreamBody: Buffer,
+    healthy: boolean,
   ): Promise<void> {
     const route = ctx.route as CompiledRoute
     const res = ctx.res
-    ctx.upstreamMs = performance.now() - ctx.upstreamStart
     try {
       let body = upstreamBody
       const head = this.head(ctx, status, headers)
@@ -164,7 +164,7 @@ export class Forwarder {
       if (head.headers['content-length'] !== undefined || status !== 204) {
         head.headers['content-length'] = body.length
       }
-      route.upstream.reportSuccess(ctx.target as UpstreamTarget)
+      if (healthy) route.upstream.reportSuccess(ctx.target as UpstreamTarget)
       const hold = this.responder.audit?.beforeResponse(ctx, head.status)
       if (hold !== undefined) await hold
       if (res.headersSent || res.destroyed) return
