@@ -75,7 +75,7 @@ describe('portcullis config check', () => {
       `error: ${bad}:3:11 listeners[0].port: expected integer, found string "8080"`,
       `error: ${bad}:7:14 upstreams.api.targets[0].url: credentials in a target URL are not allowed`,
       `error: ${bad}:10:15 routes[0].upstream: expected one of the upstreams (api), found "apis"`,
-      `error: ${bad}:11:5 routes[0].stripprefix: unknown field "stripprefix" (expected one of: name, match, upstream, stripPrefix, methodOverride, requestBuffering, responseBodyLimit, policies, authentication)`,
+      `error: ${bad}:11:5 routes[0].stripprefix: unknown field "stripprefix" (expected one of: name, match, upstream, stripPrefix, methodOverride, requestBuffering, websocket, responseBodyLimit, policies, authentication)`,
     ])
     assert.match(r.stdout, /bad\.yaml: 4 errors\n$/)
     assert.ok(!r.stdout.includes('user:pass'), 'credentials echoed')
