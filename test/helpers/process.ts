@@ -42,6 +42,10 @@ export async function spawnGateway(
   opts: { captureStdout?: boolean; args?: readonly string[] } = {},
 ): Promise<GatewayProcess> {
   const configFile = join(dir, 'portcullis.yaml')
+  // The admin listener is on by default on port 9901: a test config that does not mention it gets
+  // a free port instead, so that a gateway elsewhere on this machine cannot make it fail.
+  if (!/^admin:/m.test(yaml) && !yaml.trimStart().startsWith('{'))
+    yaml = `${yaml.trimEnd()}\nadmin: { host: 127.0.0.1, port: 0 }\n`
   writeFileSync(configFile, yaml)
   const child = spawn(
     process.execPath,
@@ -74,7 +78,7 @@ export async function spawnGateway(
       if (rec.msg === 'listening') url ??= rec.url
       if (rec.msg === 'admin listening') adminUrl = rec.url
     }
-    if (url && (adminUrl || !yaml.includes('admin:') || /admin:\s*\{\s*enabled:\s*false/.test(yaml))) break
+    if (url && (adminUrl || !/^admin:/m.test(yaml) || /^admin:\s*\{\s*enabled:\s*false/m.test(yaml))) break
     if (child.exitCode !== null) break
     await new Promise((r) => setTimeout(r, 25))
   }
