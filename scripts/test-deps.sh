@@ -4,13 +4,14 @@
 # mTLS tests make throw-away certificates) and chromium (the scanner's HTML report is opened in
 # headless Chromium through playwright-core, at /usr/bin/chromium), promtool (Debian's prometheus
 # package: the alert rules and dashboard queries in examples/observability/ are checked with it).
-# systemd-analyze (the systemd unit's check) comes with systemd. Used by the README's test command and by .ci/run.
+# and systemd-analyze (Debian's systemd package: the systemd unit's check). Used by the README's test command and by .ci/run.
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v openssl >/dev/null || missing+=(openssl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v promtool >/dev/null || missing+=(prometheus)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "test dependencies present: $(redis-server --version | cut -d' ' -f1-3), $(openssl version), $(/usr/bin/chromium --version 2>/dev/null | head -1), $(promtool --version 2>&1 | head -1)"
   exit 0
