@@ -127,7 +127,8 @@ export async function createGateway(
   const running = await openGateway(file, {
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.env ? { env: options.env } : {}),
-    ...(fromFile ? {} : { configText: documentOf(config) }),
+    // A config object keeps the schema's unit-named durations (`timeoutMs: 5000`); a file may not.
+    ...(fromFile ? {} : { configText: documentOf(config), programmatic: true }),
   })
   const { gateway } = running
   let listened: ListenResult | undefined
@@ -171,7 +172,7 @@ export async function checkConfig(
   const file = fromFile ? resolve(config) : resolve(options.baseDir ?? process.cwd(), '(config object)')
   const r = await loadGatewayConfig(file, {
     ...(options.env ? { env: options.env } : {}),
-    ...(fromFile ? {} : { text: documentOf(config) }),
+    ...(fromFile ? {} : { text: documentOf(config), programmatic: true }),
   })
   return { errors: r.errors.map(formatProblem), warnings: r.warnings.map(formatProblem) }
 }

@@ -104,8 +104,8 @@ routes:
     upstream: api
 accessLog: { enabled: false }
 detect:
-  bruteForce: { failures: 50, action: ban, banSec: 600 }
-  flood: { requests: 1000, windowSec: 10 }
+  bruteForce: { failures: 50, action: ban, ban: 10m }
+  flood: { requests: 1000, window: 10s }
 `
 
 interface AlertBody {

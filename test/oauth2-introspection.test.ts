@@ -58,7 +58,7 @@ routes:
     match: { pathPrefix: /post }
     upstream: main
     stripPrefix: true
-    policies: { oauth2-introspection: ${entry('clientAuthMethod: client_secret_post, cache: { negativeTtlSec: 1 }')} }
+    policies: { oauth2-introspection: ${entry('clientAuthMethod: client_secret_post, cache: { negativeTtl: 1s }')} }
   - name: scoped
     match: { pathPrefix: /scoped }
     upstream: main

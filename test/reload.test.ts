@@ -151,7 +151,7 @@ describe('reload from a Kubernetes ConfigMap volume', () => {
 describe('graceful shutdown', () => {
   test('SIGTERM: in-flight requests finish, new connections are refused, exit 0', async () => {
     const up = await startUpstream()
-    const gw = await spawnGateway(config(up.url, 'shutdown: { drainTimeoutMs: 5000 }'))
+    const gw = await spawnGateway(config(up.url, 'shutdown: { drainTimeout: 5s }'))
     const agent = new http.Agent({ keepAlive: false })
     const inFlight = get(`${gw.url}/slow?ms=1200`, agent)
     await sleep(200)
@@ -172,7 +172,7 @@ describe('graceful shutdown', () => {
 
   test('the drain deadline cuts requests that outlive it', async () => {
     const up = await startUpstream()
-    const gw = await spawnGateway(config(up.url, 'shutdown: { drainTimeoutMs: 300 }'))
+    const gw = await spawnGateway(config(up.url, 'shutdown: { drainTimeout: 300ms }'))
     const agent = new http.Agent({ keepAlive: false })
     const inFlight = get(`${gw.url}/slow?ms=5000`, agent).then(
       (r) => r.status,
