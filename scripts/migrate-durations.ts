@@ -114,7 +114,7 @@ function ranges(file: string, text: string): [number, number][] {
   if (/\.(ya?ml|json)$/.test(file)) return [[0, text.length]]
   if (file.endsWith('.md')) {
     const out: [number, number][] = []
-    const fence = /^(\s*)(```+|~~~+)\s*([\w-]*)[^\n]*\n([\s\S]*?)^\1\2\s*$/gm
+    const fence = /^([ \t]*)(```+|~~~+)[ \t]*([\w-]*)[^\n]*\n([\s\S]*?)^\1\2[ \t]*$/gm
     for (let m = fence.exec(text); m !== null; m = fence.exec(text)) {
       if (!MD_LANGS.has((m[3] ?? '').toLowerCase())) continue
       const body = m[4] ?? ''

@@ -34,6 +34,8 @@ export type DeepPartial<T> = T extends readonly (infer U)[]
 /**
  * A config written as an object rather than a file: the same document as `portcullis.yaml`
  * (docs/config.md), validated the same way (defaults filled in, every problem reported at once).
+ * Durations take the schema's unit-named form here (`shutdown: { drainTimeoutMs: 5000 }`), which
+ * a config file refuses as the old form (it writes `drainTimeout: 5s`; docs/embedding.md).
  */
 export type GatewayConfigInput = DeepPartial<GatewayConfig>
 

@@ -60,11 +60,9 @@ export interface StartOptions {
   /** Logger override (tests, embedding). */
   logger?: Logger
   env?: NodeJS.ProcessEnv
-  /**
-   * The config document (YAML or JSON): the file is neither read nor watched, its path names it and
-   * anchors relative paths. `programmatic`: an object from code, `timeoutMs: 5000` its form.
-   */
+  /** The config document itself: the file is then not read nor watched, only names it and anchors paths. */
   configText?: string
+  /** `configText` is an object from code: unit-named durations (`timeoutMs: 5000`) are its form. */
   programmatic?: boolean
   /** `serve --workers`: this process is worker n (1-based): its own audit chain and admin port. */
   worker?: number
