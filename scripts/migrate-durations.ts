@@ -67,7 +67,7 @@ const FIELDS = durationFields()
 const NAMES = [...FIELDS.keys()].sort((a, b) => b.length - a.length).join('|')
 // A key (bare or double-quoted) and its value; the value ends at a delimiter.
 const KEY = new RegExp(
-  `(^|[\\s{,\\[])(")?\\b(${NAMES})\\b(")?(\\s*:[ \\t]*)([^\\s,}\\]#]*)([ \\t]+(?=#))?`,
+  `(^|[\\s{,\\['\`])(")?\\b(${NAMES})\\b(")?(\\s*:[ \\t]*)([^\\s,}\\]#'"\`]*)([ \\t]+(?=#))?`,
   'gm',
 )
 

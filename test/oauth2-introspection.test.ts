@@ -75,7 +75,7 @@ routes:
   - name: idp-slow
     match: { pathPrefix: /slow }
     upstream: main
-    policies: { oauth2-introspection: ${entry('timeoutMs: 500', `${idp.endpoint}?delayMs=3000`)} }
+    policies: { oauth2-introspection: ${entry('timeout: 500ms', `${idp.endpoint}?delayMs=3000`)} }
   - name: idp-broken
     match: { pathPrefix: /broken }
     upstream: main
