@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { formatProblem, loadConfigText, MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH } from '../src/config/load.js'
 import { durationStem, durationUnitOf } from '../src/config/durations.js'
 import { GatewayConfig } from '../src/config/schema.js'
+import { durationFields } from './migrate-durations.js'
 import { formatDuration } from '../src/util/duration.js'
 import { ERROR_CATALOGUE } from '../src/gateway/errors.js'
 
@@ -125,6 +126,28 @@ function normalize(node: unknown): unknown {
   return out
 }
 
+const DURATION_NAMES = new RegExp(`\`((?:[\\w.-]+\\.)?)(${[...durationFields().keys()].join('|')})\``, 'g')
+
+/**
+ * Descriptions name duration fields as a config file writes them: \`windowSec\` becomes
+ * \`window\` (the schema's descriptions use the unit-named names the code reads).
+ */
+function inFileForm(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(inFileForm)
+  if (node === null || typeof node !== 'object') return node
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(node)) {
+    if (k === 'description' && typeof v === 'string')
+      out[k] = v.replace(
+        DURATION_NAMES,
+        (_m, prefix: string, name: string) => `\`${prefix}${durationStem(name)}\``,
+      )
+    else if (k === 'default' || k === 'const') out[k] = v
+    else out[k] = inFileForm(v)
+  }
+  return out
+}
+
 /** The duration grammar (src/util/duration.ts) as a JSON Schema pattern. */
 const DURATION_PATTERN = '^(0|[0-9]{1,12}(ms|s|m|h|d|w))$'
 
@@ -146,7 +169,7 @@ function durationSchema(name: string, s: Schema, unit: number): Schema {
 
 export function jsonSchema(): Schema {
   // The JSON round trip drops TypeBox's symbol keys ([Kind], [OptionalKind], ...).
-  const plain = JSON.parse(JSON.stringify(GatewayConfig)) as Schema
+  const plain = inFileForm(JSON.parse(JSON.stringify(GatewayConfig))) as Schema
   return normalize({
     $schema: SCHEMA_URL,
     description:
@@ -268,7 +291,8 @@ function tables(s: Schema, path: string, out: Table[], description = s.descripti
       const typeCell = code('duration') + (cons ? `<br>${cons}` : '')
       const def = child.default !== undefined ? code(formatDuration((child.default as number) * unit)) : '—'
       const req = required.has(key) && child.default === undefined
-      const desc = `${child.description ?? ''} Or \`${key}\`: a number of ${unitWord(unit)}.`.trim()
+      const desc =
+        `${child.description ?? ''} The old form \`${key}\` (a number of ${unitWord(unit)}) is refused.`.trim()
       table.rows.push(
         `| ${code(`${path}.${durationStem(key)}`)} | ${cell(typeCell)} | ${cell(def)} | ${req ? '**yes**' : 'no'} | ${cell(desc)} |`,
       )
@@ -571,7 +595,7 @@ strips it. Portcullis rejects unknown fields, so prefer the editor's schema mapp
 }
 
 export function markdown(minimal: string, full: string): string {
-  const root = JSON.parse(JSON.stringify(GatewayConfig)) as Schema
+  const root = inFileForm(JSON.parse(JSON.stringify(GatewayConfig))) as Schema
   const required = new Set(root.required ?? [])
   const props = Object.entries(root.properties ?? {})
   const parts: string[] = [intro(minimal)]

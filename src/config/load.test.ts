@@ -219,7 +219,7 @@ routes:
     assert.equal(
       e.message,
       'unknown field "hots" (expected one of: name, host, port, tls, maxHeaderBytes, maxHeaderCount, ' +
-        'headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, http2)',
+        'headersTimeout, requestTimeout, keepAliveTimeout, http2)',
     )
   })
 

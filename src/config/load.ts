@@ -36,6 +36,11 @@ export interface LoadResult {
   secretPaths: ReadonlySet<string>
   /** Where a path is in the document, for problems found after loading (policy checks). */
   locate?: (path: readonly (string | number)[]) => { line?: number; column?: number }
+  /**
+   * A path of the loaded config as the document writes it: a duration field rewritten from
+   * `timeout: 5s` is `timeoutMs` in the config and `timeout` in the document.
+   */
+  asWritten?: (path: readonly (string | number)[]) => (string | number)[]
   /** Removes every secret value of the document from a message. */
   scrub?: (message: string) => string
 }
@@ -280,6 +285,7 @@ function load(text: string, file: string, opts: LoadOptions): LoadResult {
     warnings: inDocumentOrder(warnings),
     secretPaths,
     locate: (segs) => locate(segs as Seg[]),
+    asWritten: (segs) => writtenAs({ segs: [...segs], message: '' }, rewrites).segs,
     scrub,
   }
 }
