@@ -291,8 +291,9 @@ function tables(s: Schema, path: string, out: Table[], description = s.descripti
       const typeCell = code('duration') + (cons ? `<br>${cons}` : '')
       const def = child.default !== undefined ? code(formatDuration((child.default as number) * unit)) : '—'
       const req = required.has(key) && child.default === undefined
+      // a duration carries its unit: "…, in seconds" described the old number only
       const desc =
-        `${child.description ?? ''} The old form \`${key}\` (a number of ${unitWord(unit)}) is refused.`.trim()
+        `${(child.description ?? '').replace(/,? in (?:ms|milliseconds|seconds|days)\b/g, '')} The old form \`${key}\` (a number of ${unitWord(unit)}) is refused.`.trim()
       table.rows.push(
         `| ${code(`${path}.${durationStem(key)}`)} | ${cell(typeCell)} | ${cell(def)} | ${req ? '**yes**' : 'no'} | ${cell(desc)} |`,
       )
