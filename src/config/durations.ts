@@ -1,7 +1,7 @@
 /**
  * Durations in the config (docs/config.md, "Durations"). A duration field of the schema is named
  * with its unit (`timeoutMs`, `windowSec`, `retentionDays`: a number in that unit, the form the code
- * reads). In a config file it is written, preferably, without the unit in its name and in the one
+ * reads). In a config file it is written without the unit in its name and in the one
  * duration grammar (src/util/duration.ts): `timeout: 5s`, `window: 1m`, `retention: 30d`. This pass
  * runs before schema validation and rewrites the second form into the first, guided by the schema
  * (so it knows that `window` is `windowSec` here and `windowMs` there). The unit-named field is the
