@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { parse } from 'yaml'
 import { formatDuration, parseDuration } from '../util/duration.js'
 import { normalizeDurations } from './durations.js'
 import { loadConfigText } from './load.js'
 import type { Problem } from './messages.js'
+import { loadGatewayConfig } from './policy-checks.js'
 import { GatewayConfig } from './schema.js'
 
 const base = (extra: string) => `listeners: [ { name: public, port: 0 } ]
@@ -315,5 +319,30 @@ describe('the old form (a unit-named duration field in a config file) is refused
     // without any duration loads
     const r = loadConfigText(base(''), 'gw.yaml')
     assert.deepEqual(r.errors, [])
+  })
+})
+
+describe("a policy's check names a rewritten duration field as written", () => {
+  test('remote.maxStale (written) rather than remote.maxStaleMs (the code reads), at its line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pc-durations-'))
+    try {
+      const jwks = join(dir, 'jwks.json')
+      writeFileSync(jwks, JSON.stringify({ keys: [] }))
+      const text = `${base('')}policies:
+  jwt-auth:
+    algorithms: [ES256]
+    jwksFile: ${jwks}
+    remote:
+      refreshInterval: 10m
+      maxStale: 1m
+`
+      const r = await loadGatewayConfig(join(dir, 'gw.yaml'), { text })
+      const e = r.errors.find((x) => x.message.startsWith('must be at least remote.refreshInterval'))
+      assert.ok(e, JSON.stringify(r.errors))
+      assert.equal(e.path, 'policies.jwt-auth.remote.maxStale')
+      assert.equal(e.line, text.split('\n').findIndex((l) => l.includes('maxStale: 1m')) + 1)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
