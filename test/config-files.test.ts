@@ -8,6 +8,8 @@
  * must still fail (the list cannot go stale). Then the old duration form (`timeoutMs: 5000`,
  * docs/config.md "Durations"): no config file, fixture or docs block (fragments included) writes
  * it; scripts/migrate-durations.ts, which finds it by the schema's field names, says so.
+ * The bench scenarios' configs (bench/scenarios.ts, written to a file by the bench) pass the
+ * whole check too.
  * (The deploy manifests are also loaded per rendered value set by test/deploy-kubernetes.test.ts,
  * and examples/config and examples/demo built by test/config-agreement.test.ts.)
  */
@@ -16,7 +18,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { after, describe, test } from 'node:test'
-import { parse, parseAllDocuments } from 'yaml'
+import { parse, parseAllDocuments, stringify } from 'yaml'
+import { basePortcullisConfig, benchRedis, SCENARIOS } from '../bench/scenarios.js'
 import { migrateText } from '../scripts/migrate-durations.js'
 import { formatProblem, loadConfigText } from '../src/config/load.js'
 import { loadGatewayConfig } from '../src/config/policy-checks.js'
@@ -172,6 +175,30 @@ describe('the configs the project ships and shows', () => {
       const r = await loadGatewayConfig(file, { env: { PORTCULLIS_ADMIN_TOKEN: TOKEN } })
       assert.deepEqual(r.errors.map(formatProblem), [], name)
     }
+  })
+
+  test('every bench scenario config passes config check', async (t) => {
+    let n = 0
+    // the Redis scenarios name the bench's redis-server; loading the config connects to nothing
+    const port = benchRedis.port
+    benchRedis.port = 6379
+    t.after(() => {
+      benchRedis.port = port
+    })
+    for (const s of SCENARIOS) {
+      if (!s.portcullisConfig) continue
+      const base = basePortcullisConfig({
+        listenerPort: 18080,
+        adminPort: 19901,
+        upstreamOrigin: 'http://127.0.0.1:13000',
+        accessLogPath: join(tmp, 'access.log'),
+      })
+      const file = join(tmp, `bench-${n++}.yaml`)
+      writeFileSync(file, stringify(s.portcullisConfig(base)))
+      const r = await loadGatewayConfig(file, { env: {} })
+      assert.deepEqual(r.errors.map(formatProblem), [], s.name)
+    }
+    assert.ok(n >= 10, `${n} scenarios with a Portcullis config`)
   })
 
   test(`every config snippet of docs/ loads (${SNIPPETS.length} snippets), but those invalid on purpose`, () => {
