@@ -90,7 +90,7 @@ test('baseline: --update-baseline records, then only new findings fail', async (
   rmSync(join(dir, 'src', 'new.ts'))
 })
 
-test('--jobs 2 finds the same as one job (a worker and this thread)', async () => {
+test('--jobs 2 and 3 find the same as one job (worker threads on a small tree)', async () => {
   for (let i = 0; i < 6; i++)
     writeFileSync(join(dir, 'src', `m${i}.ts`), `const k${i} = "${fakes.crcToken('npm_')}"\n`)
   const one = await run([dir])
