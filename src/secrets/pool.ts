@@ -111,7 +111,6 @@ export async function scanJobs(
   o: PoolOptions,
 ): Promise<{ results: JobResult[]; profile: ScanProfile }> {
   const t0 = performance.now()
-  const cpu0 = threadCpuSeconds()
   const main = threadProfile('main')
   const jobs: ScanJob[] = []
   const results: (JobResult | undefined)[] = []
@@ -221,6 +220,7 @@ export async function scanJobs(
         s.readyAt = m.readyAt
         s.lastAt = m.readyAt
         s.profile.startMs = m.readyAt - spawnAt
+        s.profile.startCpuSeconds = m.cpuSeconds
         dispatch(s)
         return
       }
@@ -228,6 +228,7 @@ export async function scanJobs(
       for (const r of m.results) record(r)
       s.profile.busyMs += m.busyMs
       s.profile.readMs += m.readMs
+      s.profile.waitMs = m.waitMs
       s.profile.bytes += m.bytes
       s.profile.files += m.results.length
       s.profile.cpuSeconds = m.cpuSeconds
@@ -312,8 +313,8 @@ export async function scanJobs(
     main.files = left.length
     main.bytes = left.reduce((n, i) => n + (jobs[i] as ScanJob).size, 0)
   }
-  const cpu1 = threadCpuSeconds()
-  main.cpuSeconds = cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0
+  // The main thread's CPU since the process started (its startup included).
+  main.cpuSeconds = threadCpuSeconds()
   const wallMs = performance.now() - t0
   main.idleMs = Math.max(0, wallMs - main.walkMs - main.busyMs)
   const ordered = jobs

@@ -10,6 +10,8 @@ export interface ThreadProfile {
   thread: string
   /** From the thread's start until it could scan (module loading, scanner setup), ms. */
   startMs: number
+  /** CPU seconds the thread spent getting there (Linux). */
+  startCpuSeconds: number | undefined
   /** Walking the tree (the main thread), ms. */
   walkMs: number
   /** Scanning, reading included, ms. */
@@ -18,9 +20,11 @@ export interface ThreadProfile {
   readMs: number
   /** Ready but without work, until the scan's end (or the thread's crash), ms. */
   idleMs: number
+  /** Of idleMs, the waits for a batch before the thread's last one (the rest is the tail). */
+  waitMs: number
   files: number
   bytes: number
-  /** CPU seconds of the thread, when the platform says (Linux). */
+  /** CPU seconds of the thread (the main thread's since the process started), on Linux. */
   cpuSeconds: number | undefined
 }
 
@@ -39,10 +43,12 @@ export function threadProfile(thread: string): ThreadProfile {
   return {
     thread,
     startMs: 0,
+    startCpuSeconds: undefined,
     walkMs: 0,
     busyMs: 0,
     readMs: 0,
     idleMs: 0,
+    waitMs: 0,
     files: 0,
     bytes: 0,
     cpuSeconds: undefined,

@@ -25,13 +25,15 @@ export interface BatchMessage {
 }
 
 export type WorkerMessage =
-  | { type: 'ready'; readyAt: number }
+  | { type: 'ready'; readyAt: number; cpuSeconds: number | undefined }
   | {
       type: 'done'
       id: number
       results: JobResult[]
       busyMs: number
       readMs: number
+      /** Time this thread waited for work so far (ready or between batches), ms. */
+      waitMs: number
       bytes: number
       cpuSeconds: number | undefined
       at: number
@@ -43,10 +45,13 @@ const { scanner } = await buildSetup(data.configFile)
 const port = parentPort
 if (port === null) throw new Error('secrets worker: no parent port')
 const now = () => performance.timeOrigin + performance.now()
-port.postMessage({ type: 'ready', readyAt: now() } satisfies WorkerMessage)
+port.postMessage({ type: 'ready', readyAt: now(), cpuSeconds: threadCpuSeconds() } satisfies WorkerMessage)
 
 const queue: BatchMessage[] = []
 let running = false
+/** When this thread last ran out of work (it is ready now), and the waits so far. */
+let idleSince = performance.now()
+let waitMs = 0
 
 async function run(): Promise<void> {
   running = true
@@ -69,16 +74,19 @@ async function run(): Promise<void> {
       results,
       busyMs: performance.now() - t0,
       readMs: clock.readMs,
+      waitMs,
       bytes,
       cpuSeconds: threadCpuSeconds(),
       at: now(),
     } satisfies WorkerMessage)
   }
   running = false
+  idleSince = performance.now()
 }
 
 port.on('message', (b: BatchMessage) => {
   queue.push(b)
+  if (!running) waitMs += performance.now() - idleSince
   // A rejection (a bug, or the injected fault) is unhandled: the thread dies and the coordinator
   // reports the file it was on.
   if (!running) void run()

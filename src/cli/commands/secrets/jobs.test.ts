@@ -12,7 +12,7 @@ import type { ScanProfile } from '../../../secrets/profile.js'
 import { WHOLE_FILE_BYTES } from '../../../secrets/sources/files.js'
 import { Fakes } from '../../../secrets/testing/fakes.js'
 import { EXIT } from '../../command.js'
-import { secretsCommand, setWorkerCrashOn, setWorkerMinBytes } from './secrets.js'
+import { DEFAULT_WORKER_MIN_BYTES, secretsCommand, setWorkerCrashOn, setWorkerMinBytes } from './secrets.js'
 
 const ROOT = new URL('../../../../../', import.meta.url).pathname
 const fakes = new Fakes(1606)
@@ -167,12 +167,13 @@ test('--jobs 2, 3 and auto report exactly the findings of --jobs 1, in the same 
         }
       }
       // With the default threshold this tree (about 19 MiB) is too small for two workers.
-      setWorkerMinBytes(16 * 1024 * 1024)
+      setWorkerMinBytes(undefined)
+      assert.ok(one.out.summary.bytes < 2 * DEFAULT_WORKER_MIN_BYTES)
       const small = await run(['.', '--jobs', '2'])
       assert.equal(small.profile.workers, 0)
       assert.deepEqual(small.out.findings, one.out.findings)
     } finally {
-      setWorkerMinBytes(16 * 1024 * 1024)
+      setWorkerMinBytes(undefined)
     }
   } finally {
     process.chdir(cwd)
@@ -207,7 +208,7 @@ test('a scanning thread that dies: the file it was on is reported, its other fil
     assert.match(r.stderr, /poison\.ts: not scanned/)
   } finally {
     setWorkerCrashOn(undefined)
-    setWorkerMinBytes(16 * 1024 * 1024)
+    setWorkerMinBytes(undefined)
   }
 })
 
@@ -229,7 +230,7 @@ test('threads that keep dying: each death costs one file, then this thread scans
     assert.equal(value.code, EXIT.FINDINGS)
   } finally {
     setWorkerCrashOn(undefined)
-    setWorkerMinBytes(16 * 1024 * 1024)
+    setWorkerMinBytes(undefined)
   }
 })
 
@@ -262,9 +263,9 @@ test('an unreadable file or directory is reported and makes the exit code 2 (job
   writeFileSync(join(dir, 'open.ts'), `const k = "${fakes.crcToken('ghp_')}"\n`)
   writeFileSync(join(dir, 'secret.ts'), `const k = "${fakes.crcToken('ghp_')}"\n`)
   writeFileSync(join(dir, 'closed', 'inside.ts'), `const k = "${fakes.crcToken('ghp_')}"\n`)
-  // 40 MB of holes (no disk used; binary, so skipped): enough bytes for two workers by default.
+  // A file of holes (no disk used; binary, so skipped): enough bytes for two workers by default.
   writeFileSync(join(dir, 'sparse.bin'), '')
-  truncateSync(join(dir, 'sparse.bin'), 40 * 1024 * 1024)
+  truncateSync(join(dir, 'sparse.bin'), 2 * DEFAULT_WORKER_MIN_BYTES + 1024 * 1024)
   chmodSync(join(dir, 'secret.ts'), 0o000)
   chmodSync(join(dir, 'closed'), 0o000)
   for (const p of [base, dir]) chmodSync(p, 0o755)

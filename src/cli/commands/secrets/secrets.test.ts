@@ -97,7 +97,7 @@ test('--jobs 2 and 3 find the same as one job (worker threads on a small tree)',
   setWorkerMinBytes(1) // a worker even for this small tree
   const two = await run([dir, '--jobs', '2'])
   const three = await run([dir, '--jobs', '3'])
-  setWorkerMinBytes(16 * 1024 * 1024)
+  setWorkerMinBytes(undefined)
   const key = (o: Out) => o.findings.map((f) => f.fingerprint).sort()
   assert.equal(one.out.findings.length, 7)
   assert.deepEqual(key(two.out), key(one.out))

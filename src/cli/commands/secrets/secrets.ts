@@ -216,14 +216,21 @@ export async function secretsCommand(args: string[]): Promise<number> {
   return findings.length > 0 ? EXIT.FINDINGS : incomplete > 0 || errors.length > 0 ? EXIT.USAGE : EXIT.OK
 }
 
-/** Bytes of files that make one more worker thread worth its start (see src/secrets/pool.ts). */
-let WORKER_MIN_BYTES = 16 * 1024 * 1024
+/**
+ * Bytes of input that pay for one more scanning thread. A worker costs about 0.1 s of CPU to start
+ * (modules, detectors) and 0.25 s more before its code is optimised, plus some 0.4 s of V8's
+ * compiler threads (measured on the bench tree, docs/benchmarks.md): about what scanning 32 MiB
+ * costs one warm thread. So `--jobs 2` starts its two workers once the walk has seen 64 MiB, and a
+ * smaller tree is scanned in-process (no slower than one job). See src/secrets/pool.ts.
+ */
+export const DEFAULT_WORKER_MIN_BYTES = 32 * 1024 * 1024
+let WORKER_MIN_BYTES = DEFAULT_WORKER_MIN_BYTES
 /** Tests only: workers die at a file whose path ends with this. */
 let crashOn: string | undefined
 
-/** For tests: a lower threshold, so that a small tree still runs on workers. @internal */
-export function setWorkerMinBytes(n: number): void {
-  WORKER_MIN_BYTES = n
+/** For tests: a lower threshold (undefined: the default), so that a small tree runs on workers. @internal */
+export function setWorkerMinBytes(n: number | undefined): void {
+  WORKER_MIN_BYTES = n ?? DEFAULT_WORKER_MIN_BYTES
 }
 
 /** For tests: workers die when they meet a file whose path ends with `suffix`. @internal */
