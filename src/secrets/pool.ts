@@ -141,12 +141,19 @@ export async function scanJobs(
       let bytes = 0
       for (let i = pending.peek(); i !== undefined; i = pending.peek()) {
         const j = jobs[i] as ScanJob
+        if (results[i] !== undefined) {
+          // Requeued from a dead worker whose last results came after its death: done already.
+          pending.pop()
+          pendingBytes -= j.size
+          continue
+        }
         if (batch.length > 0 && (bytes + j.size > target || batch.length >= BATCH_MAX_FILES)) break
         pending.pop()
         batch.push(j)
         bytes += j.size
       }
       pendingBytes -= bytes
+      if (batch.length === 0) break
       const id = batchId++
       s.inflight.set(
         id,
@@ -267,7 +274,8 @@ export async function scanJobs(
       jobs.push(j)
       seen += j.size
       if (o.jobs < 2) continue
-      const want = Math.min(o.jobs, Math.floor(seen / Math.max(1, o.minBytesPerWorker)))
+      // No more workers than files so far: a lone large file is streamed by one thread anyway.
+      const want = Math.min(o.jobs, jobs.length, Math.floor(seen / Math.max(1, o.minBytesPerWorker)))
       if (want >= 2 && crashes === 0) while (started < want) start()
       // Queued from the first worker's start on (with what was walked before it).
       for (; queuedUpTo < jobs.length && started > 0; queuedUpTo++) {
@@ -297,7 +305,8 @@ export async function scanJobs(
     stop()
   }
   // In-process: every job with one thread, or what dead workers left behind.
-  const left = started === 0 ? jobs.map((j) => j.order) : drain(pending)
+  const left =
+    started === 0 ? jobs.map((j) => j.order) : drain(pending).filter((i) => results[i] === undefined)
   if (left.length > 0) {
     const clock = { readMs: 0 }
     const b0 = performance.now()
