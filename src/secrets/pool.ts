@@ -5,9 +5,11 @@
  * largest pending files first, each batch to a worker that asks (two batches in flight per worker,
  * so a worker never waits for the next one; batches shrink as the pending work does, so that the
  * workers finish together). Workers read the files themselves and send findings back one message
- * per batch. Workers are started while the walk runs, as soon as it has seen enough bytes to pay
- * for them (a worker's start and its own warm-up cost about as much as scanning 16 MiB), so a
- * small tree is scanned in-process without any. `--jobs 1` is always in-process.
+ * per batch. Two workers start before the walk, so that their start overlaps it, and more as the
+ * walk sees enough bytes to pay for them (a worker's start, its warm-up and V8's compiler threads
+ * cost about as much as scanning 32 MiB); if the tree turns out smaller than two workers' worth
+ * they are let go and this thread scans it. `--jobs 1` is always
+ * in-process.
  *
  * Failures are reported, never lost: a file that cannot be read is an error result; a worker that
  * dies has the file it was on reported as not scanned (its number is in a shared slot), its other
@@ -258,9 +260,14 @@ export async function scanJobs(
   }
 
   // The walk: collect jobs, start workers as the bytes seen pay for them, feed the ready ones.
+  // Two workers start before it, so that their start overlaps the walk; they are let go if the
+  // tree turns out too small for them before they are ready.
   const archives: number[] = []
   let seen = 0
-  let queuedUpTo = 0
+  if (o.jobs >= 2) {
+    start()
+    start()
+  }
   try {
     const it = source[Symbol.iterator]()
     let slice = performance.now()
@@ -274,14 +281,11 @@ export async function scanJobs(
       jobs.push(j)
       seen += j.size
       if (o.jobs < 2) continue
-      // No more workers than files so far: a lone large file is streamed by one thread anyway.
+      pending.push(order)
+      pendingBytes += j.size
+      // More workers as the bytes seen pay for them.
       const want = Math.min(o.jobs, jobs.length, Math.floor(seen / Math.max(1, o.minBytesPerWorker)))
-      if (want >= 2 && crashes === 0) while (started < want) start()
-      // Queued from the first worker's start on (with what was walked before it).
-      for (; queuedUpTo < jobs.length && started > 0; queuedUpTo++) {
-        pending.push(queuedUpTo)
-        pendingBytes += (jobs[queuedUpTo] as ScanJob).size
-      }
+      if (crashes === 0) while (started < want) start()
       if (performance.now() - slice > WALK_SLICE_MS) {
         dispatchAll()
         await new Promise((r) => setImmediate(r))
@@ -293,8 +297,12 @@ export async function scanJobs(
     throw err
   }
   walkDone = true
-
-  if (started > 0) {
+  // Too small a tree for two workers (no more files than one, or under two workers' worth of
+  // bytes): the workers are let go and this thread scans it (what they may have scanned during a
+  // long walk is kept).
+  const small = Math.min(jobs.length, Math.floor(seen / Math.max(1, o.minBytesPerWorker))) < 2
+  const usePool = started > 0 && !small
+  if (usePool) {
     dispatchAll()
     while (done < jobs.length && live().length > 0) {
       await new Promise<void>((r) => {
@@ -302,16 +310,15 @@ export async function scanJobs(
       })
       wake = undefined
     }
-    stop()
   }
-  // In-process: every job with one thread, or what dead workers left behind.
-  const left =
-    started === 0 ? jobs.map((j) => j.order) : drain(pending).filter((i) => results[i] === undefined)
+  stop()
+  // In-process, in walk order: every job with one thread or a small tree, or what dead workers
+  // left behind.
+  const left = jobs.map((j) => j.order).filter((i) => results[i] === undefined)
   if (left.length > 0) {
     const clock = { readMs: 0 }
     const b0 = performance.now()
-    const sorted = [...left].sort((a, b) => a - b)
-    for (const i of sorted) {
+    for (const i of left) {
       const j = jobs[i] as ScanJob
       if (j.archive !== undefined) archives.push(i)
       else record(await scanJob(scanner, j, o.job, clock))
@@ -334,18 +341,12 @@ export async function scanJobs(
     results: ordered,
     profile: {
       jobs: o.jobs,
-      workers: started,
+      workers: usePool ? started : 0,
       wallMs,
       reportMs: 0,
-      threads: [main, ...slots.map((s) => s.profile)],
+      threads: [main, ...slots.filter((s) => usePool || s.profile.files > 0).map((s) => s.profile)],
     },
   }
-}
-
-function drain(h: LargestFirst): number[] {
-  const out: number[] = []
-  for (let i = h.pop(); i !== undefined; i = h.pop()) out.push(i)
-  return out
 }
 
 /** An error's first line, at most 200 characters: what a crash report shows. */

@@ -30,7 +30,7 @@ export interface ThreadProfile {
 
 export interface ScanProfile {
   jobs: number
-  /** Worker threads started (0: the scan ran in-process). */
+  /** Worker threads the scan was handed to (0: in-process; two may have started and been let go). */
   workers: number
   wallMs: number
   /** Rendering and writing the report (the CLI fills it in), ms. */

@@ -220,8 +220,8 @@ export async function secretsCommand(args: string[]): Promise<number> {
  * Bytes of input that pay for one more scanning thread. A worker costs about 0.1 s of CPU to start
  * (modules, detectors) and 0.25 s more before its code is optimised, plus some 0.4 s of V8's
  * compiler threads (measured on the bench tree, docs/benchmarks.md): about what scanning 32 MiB
- * costs one warm thread. So `--jobs 2` starts its two workers once the walk has seen 64 MiB, and a
- * smaller tree is scanned in-process (no slower than one job). See src/secrets/pool.ts.
+ * costs one warm thread. So `--jobs 2` keeps its two workers (started before the walk) only for a
+ * tree of 64 MiB or more; a smaller one is scanned in-process. See src/secrets/pool.ts.
  */
 export const DEFAULT_WORKER_MIN_BYTES = 32 * 1024 * 1024
 let WORKER_MIN_BYTES = DEFAULT_WORKER_MIN_BYTES
