@@ -1,10 +1,11 @@
 /**
  * The tree scan of `portcullis secrets --jobs N`: N scanning threads fed by a light coordinator.
  *
- * This thread only walks (the `source` iterable) and hands out work: paths, in batches, the
- * largest pending files first, each batch to a worker that asks (two batches in flight per worker,
- * so a worker never waits for the next one; batches shrink as the pending work does, so that the
- * workers finish together). Workers read the files themselves and send findings back one message
+ * This thread only walks (the `source` iterable) and hands out work: paths, in batches, each batch
+ * to a worker that asks (two batches in flight per worker, so a worker never waits for the next
+ * one). Which paths: see src/secrets/work-queue.ts (the largest first; once the walk is over, a
+ * run of files of about equal bytes per worker, then stealing; batches shrink as the pending work
+ * does, so that the workers finish together). Workers read the files themselves and send findings back one message
  * per batch. Two workers start before the walk, so that their start overlaps it, and more as the
  * walk sees enough bytes to pay for them (a worker's start, its warm-up and V8's compiler threads
  * cost about as much as scanning 32 MiB); if the tree turns out smaller than two workers' worth
@@ -22,6 +23,7 @@ import { type ScanProfile, type ThreadProfile, threadCpuSeconds, threadProfile }
 import { type JobOptions, type JobResult, type ScanJob, scanJob } from './scan-job.js'
 import { emptyStats } from './types.js'
 import type { BatchMessage, WorkerData, WorkerMessage } from './worker.js'
+import { WorkQueue } from './work-queue.js'
 
 export interface PoolOptions {
   /** Scanning threads wanted (1: in-process). */
@@ -46,6 +48,7 @@ const IN_FLIGHT = 2
 const WALK_SLICE_MS = 2
 
 interface Slot {
+  id: number
   worker: Worker
   profile: ThreadProfile
   current: Int32Array
@@ -54,52 +57,6 @@ interface Slot {
   readyAt: number
   lastAt: number
   inflight: Map<number, number[]>
-}
-
-/** A max-heap of job numbers by size (ties: walk order), so that the largest go first. */
-class LargestFirst {
-  private readonly h: number[] = []
-  constructor(private readonly jobs: readonly ScanJob[]) {}
-  get size(): number {
-    return this.h.length
-  }
-  private before(a: number, b: number): boolean {
-    const x = this.jobs[a] as ScanJob
-    const y = this.jobs[b] as ScanJob
-    return x.size > y.size || (x.size === y.size && a < b)
-  }
-  push(i: number): void {
-    const h = this.h
-    h.push(i)
-    for (let k = h.length - 1; k > 0; ) {
-      const p = (k - 1) >> 1
-      if (!this.before(h[k] as number, h[p] as number)) break
-      ;[h[k], h[p]] = [h[p] as number, h[k] as number]
-      k = p
-    }
-  }
-  peek(): number | undefined {
-    return this.h[0]
-  }
-  pop(): number | undefined {
-    const h = this.h
-    const top = h[0]
-    const last = h.pop()
-    if (h.length > 0 && last !== undefined) {
-      h[0] = last
-      for (let k = 0; ; ) {
-        const l = 2 * k + 1
-        const r = l + 1
-        let m = k
-        if (l < h.length && this.before(h[l] as number, h[m] as number)) m = l
-        if (r < h.length && this.before(h[r] as number, h[m] as number)) m = r
-        if (m === k) break
-        ;[h[k], h[m]] = [h[m] as number, h[k] as number]
-        k = m
-      }
-    }
-    return top
-  }
 }
 
 /**
@@ -116,8 +73,7 @@ export async function scanJobs(
   const main = threadProfile('main')
   const jobs: ScanJob[] = []
   const results: (JobResult | undefined)[] = []
-  const pending = new LargestFirst(jobs)
-  let pendingBytes = 0
+  const pending = new WorkQueue((i) => (jobs[i] as ScanJob).size)
   const slots: Slot[] = []
   let started = 0
   let crashes = 0
@@ -136,26 +92,15 @@ export async function scanJobs(
 
   const dispatch = (s: Slot) => {
     while (s.ready && !s.dead && s.inflight.size < IN_FLIGHT && pending.size > 0) {
+      if (walkDone) pending.seal(slots.filter((x) => !x.dead).map((x) => x.id))
       const target = walkDone
-        ? Math.min(BATCH_MAX_BYTES, Math.max(BATCH_MIN_BYTES, pendingBytes / (4 * live().length)))
+        ? Math.min(BATCH_MAX_BYTES, Math.max(BATCH_MIN_BYTES, pending.bytes / (4 * live().length)))
         : BATCH_MAX_BYTES
-      const batch: ScanJob[] = []
-      let bytes = 0
-      for (let i = pending.peek(); i !== undefined; i = pending.peek()) {
-        const j = jobs[i] as ScanJob
-        if (results[i] !== undefined) {
-          // Requeued from a dead worker whose last results came after its death: done already.
-          pending.pop()
-          pendingBytes -= j.size
-          continue
-        }
-        if (batch.length > 0 && (bytes + j.size > target || batch.length >= BATCH_MAX_FILES)) break
-        pending.pop()
-        batch.push(j)
-        bytes += j.size
-      }
-      pendingBytes -= bytes
-      if (batch.length === 0) break
+      const taken = pending.take(s.id, target, BATCH_MAX_FILES)
+      if (taken.length === 0) break
+      // A job given back by a dead worker whose last results came after its death is done already.
+      const batch = taken.filter((i) => results[i] === undefined).map((i) => jobs[i] as ScanJob)
+      if (batch.length === 0) continue
       const id = batchId++
       s.inflight.set(
         id,
@@ -188,12 +133,10 @@ export async function scanJobs(
             problems: [],
             error: `${j.display}: not scanned: the scanning thread died on it (${why})`,
           })
-        } else {
-          pending.push(i)
-          pendingBytes += (jobs[i] as ScanJob).size
-        }
+        } else pending.add(i)
       }
     s.inflight.clear()
+    pending.release(s.id)
     // A replacement, while there is work and the deaths stay under one per job asked for.
     if (crashes <= o.jobs && (pending.size > 0 || !walkDone)) start()
     dispatchAll()
@@ -213,8 +156,9 @@ export async function scanJobs(
     const spawnAt = performance.timeOrigin + performance.now()
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: data })
     const s: Slot = {
+      id: ++started,
       worker,
-      profile: threadProfile(`worker ${++started}`),
+      profile: threadProfile(`worker ${started}`),
       current,
       ready: false,
       dead: false,
@@ -281,8 +225,7 @@ export async function scanJobs(
       jobs.push(j)
       seen += j.size
       if (o.jobs < 2) continue
-      pending.push(order)
-      pendingBytes += j.size
+      pending.add(order)
       // More workers as the bytes seen pay for them.
       const want = Math.min(o.jobs, jobs.length, Math.floor(seen / Math.max(1, o.minBytesPerWorker)))
       if (crashes === 0) while (started < want) start()
