@@ -226,7 +226,13 @@ async function startPortcullis(ctx: PeerContext): Promise<StartResult> {
   // Under --cpu-prof the profile is written at exit, after the drain: a big one takes seconds, and a
   // SIGKILL at the default grace lost it (the full-stack scenario's profile held only the start).
   const grace = ctx.portcullisNodeArgs?.includes('--cpu-prof') ? 60_000 : undefined
-  const r = await ready('portcullis', child, listenerPort, () => rmSync(accessLogPath, { force: true }), grace)
+  const r = await ready(
+    'portcullis',
+    child,
+    listenerPort,
+    () => rmSync(accessLogPath, { force: true }),
+    grace,
+  )
   // a gateway that does not come up is not retried in later rounds
   if (!r.ok) return { ...r, why: `did not come up: ${r.why}`, permanent: true }
   return { ok: true, peer: { ...r.peer, refusals: () => accessLogRefusals(accessLogPath) } }
