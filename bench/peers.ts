@@ -52,6 +52,7 @@ async function ready(
   child: Child,
   port: number,
   extraStop?: () => void,
+  stopGraceMs?: number,
 ): Promise<StartResult> {
   const origin = `http://127.0.0.1:${port}`
   const up = await waitForHttp(`${origin}/`, READY_TIMEOUT_MS, child)
@@ -68,7 +69,7 @@ async function ready(
       origin,
       cpuTicks: () => treeCpuTicks(child.pid),
       stop: async () => {
-        await child.stop()
+        await child.stop(stopGraceMs)
         extraStop?.()
       },
     },
@@ -222,7 +223,16 @@ async function startPortcullis(ctx: PeerContext): Promise<StartResult> {
     cwd: ctx.repoRoot,
   })
   // the access log of a run is not needed afterwards; dropping it keeps the temp dir small
-  const r = await ready('portcullis', child, listenerPort, () => rmSync(accessLogPath, { force: true }))
+  // Under --cpu-prof the profile is written at exit, after the drain: a big one takes seconds, and a
+  // SIGKILL at the default grace lost it (the full-stack scenario's profile held only the start).
+  const grace = ctx.portcullisNodeArgs?.includes('--cpu-prof') ? 60_000 : undefined
+  const r = await ready(
+    'portcullis',
+    child,
+    listenerPort,
+    () => rmSync(accessLogPath, { force: true }),
+    grace,
+  )
   // a gateway that does not come up is not retried in later rounds
   if (!r.ok) return { ...r, why: `did not come up: ${r.why}`, permanent: true }
   return { ok: true, peer: { ...r.peer, refusals: () => accessLogRefusals(accessLogPath) } }

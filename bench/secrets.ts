@@ -11,13 +11,17 @@
  *
  * Options: --mb N (tree size, default 110)  --rounds N (alternate the tools N times, default 1;
  * medians printed)  --big-mb N (the single large file, default 1024; 0 skips it)  --keep (keep
- * the tree)  --skip-secretlint  --seed N
+ * the tree)  --skip-secretlint  --seed N  --jobs LIST (the --jobs values to run, default 1,2)
+ *
+ * Each Portcullis run writes its profile (PORTCULLIS_SECRETS_PROFILE): per thread, the time to
+ * start, walk, scan (of which reading) and idle, and its CPU seconds; printed under the run.
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { loadavg, tmpdir } from 'node:os'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import type { ScanProfile } from '../src/secrets/profile.js'
 import { buildTree, type Plant, writeBigFile } from './secrets-tree.js'
 
 const { values } = parseArgs({
@@ -28,11 +32,13 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     'skip-secretlint': { type: 'boolean', default: false },
     seed: { type: 'string', default: '2026' },
+    jobs: { type: 'string', default: '1,2' },
   },
 })
 const root = new URL('../..', import.meta.url).pathname
 const cli = join(root, 'bin/portcullis.js')
 const dir = mkdtempSync(join(tmpdir(), 'pcl-bench-secrets-'))
+const cores = availableParallelism()
 const load = () =>
   loadavg()
     .map((x) => x.toFixed(1))
@@ -66,6 +72,8 @@ interface Run {
   tool: string
   seconds: number
   cpu: number
+  /** Where Portcullis' time went, per thread (PORTCULLIS_SECRETS_PROFILE). */
+  profile?: ScanProfile
   /** CPU seconds of the process's busiest threads, largest first (from /proc/PID/task). */
   threads: number[]
   hits: { file: string; line: number; detector: string }[]
@@ -78,10 +86,15 @@ interface Run {
 async function measure(
   args: string[],
   cwd: string,
+  env: Record<string, string> = {},
 ): Promise<{ seconds: number; cpu: number; threads: number[]; stdout: string; code: number | null }> {
   const c0 = childCpu()
   const t = performance.now()
-  const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, args, {
+    cwd,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  })
   let stdout = ''
   child.stdout.setEncoding('utf8')
   child.stdout.on('data', (d: string) => {
@@ -113,16 +126,20 @@ async function measure(
 
 async function portcullis(jobs: number): Promise<Run> {
   const out = join(dir, '..', `${dir.split('/').pop()}-out-${jobs}.json`)
+  const prof = join(dir, '..', `${dir.split('/').pop()}-profile-${jobs}.json`)
   const r = await measure(
     [cli, 'secrets', '.', '--format', 'json', '--output', out, '--jobs', String(jobs)],
     dir,
+    { PORTCULLIS_SECRETS_PROFILE: prof },
   )
   if (r.code !== 1 && r.code !== 0) throw new Error(`portcullis failed: exit ${r.code}`)
   const found = JSON.parse(readFileSync(out, 'utf8')) as {
     findings: { file: string; line: number; detector: string }[]
   }
+  const profile = JSON.parse(readFileSync(prof, 'utf8')) as ScanProfile
   rmSync(out)
-  return { tool: `portcullis --jobs ${jobs}`, ...r, hits: found.findings }
+  rmSync(prof)
+  return { tool: `portcullis --jobs ${jobs}`, ...r, hits: found.findings, profile }
 }
 
 async function secretlint(): Promise<Run> {
@@ -147,11 +164,27 @@ async function secretlint(): Promise<Run> {
   return { tool: 'secretlint (recommended preset)', ...r, hits }
 }
 
+/**
+ * One line per thread of a Portcullis run: start (to ready), walk, busy (of which reading),
+ * idle, files, bytes, and the thread's CPU seconds; the thread CPU of the whole process is the
+ * sum of these plus V8's helper threads (compilation, GC), which the run's CPU total includes.
+ */
+function profileLines(p: ScanProfile): string[] {
+  const ms = (x: number) => `${(x / 1000).toFixed(2)} s`
+  const cpu = (x: number | undefined) => (x === undefined ? '?' : `${x.toFixed(2)} s`)
+  return p.threads.map(
+    (t) =>
+      `${t.thread.padEnd(9)} start ${ms(t.startMs)}${t.startCpuSeconds !== undefined ? ` (${cpu(t.startCpuSeconds)} CPU)` : ''}  walk ${ms(t.walkMs)}  busy ${ms(t.busyMs)} (read ${ms(t.readMs)})  idle ${ms(t.idleMs)} (waiting for work ${ms(t.waitMs)})  ${t.files} files ${(t.bytes / 1e6).toFixed(1)} MB  CPU ${cpu(t.cpuSeconds)}`,
+  )
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 const rounds = Math.max(1, Number(values.rounds))
+const jobList = (values.jobs as string).split(',').map(Number)
+if (jobList.some((j) => !Number.isInteger(j) || j < 1)) throw new Error('--jobs: a list such as 1,2,4')
 const byTool = new Map<string, Run[]>()
 for (let i = 0; i < rounds; i++) {
-  const order: (() => Promise<Run>)[] = [() => portcullis(1), () => portcullis(2)]
+  const order: (() => Promise<Run>)[] = jobList.map((j) => () => portcullis(j))
   if (!values['skip-secretlint']) order.push(secretlint)
   // Alternate the order between rounds so a load spike does not always hit the same tool.
   if (i % 2 === 1) order.reverse()
@@ -159,6 +192,7 @@ for (let i = 0; i < rounds; i++) {
     const r = await run()
     byTool.set(r.tool, [...(byTool.get(r.tool) ?? []), r])
     console.log(`  round ${i + 1}: ${r.tool} ${r.seconds.toFixed(2)} s (load ${load()})`)
+    if (r.profile) for (const line of profileLines(r.profile)) console.log(`    ${line}`)
   }
 }
 
@@ -173,7 +207,7 @@ const summary = [...byTool.entries()].map(([tool, rs]) => ({
   threads: [0, 1, 2].map((k) => median(rs.map((r) => r.threads[k] ?? 0))),
   run: rs[0] as Run,
 }))
-console.log(`\nload average now: ${load()} (2 cores)`)
+console.log(`\nload average now: ${load()} (${cores} cores)`)
 for (const s of summary) {
   const found = plants.filter((p) => foundBy(s.run, p))
   const extra = s.run.hits.filter(
@@ -186,12 +220,20 @@ for (const s of summary) {
   )
 }
 const p1 = summary.find((s) => s.tool === 'portcullis --jobs 1')
-const p2 = summary.find((s) => s.tool === 'portcullis --jobs 2')
 const sl = summary.find((s) => s.tool.startsWith('secretlint'))
-if (p1 && p2)
-  console.log(
-    `--jobs 2 vs --jobs 1: ${(p1.seconds / p2.seconds).toFixed(2)}x wall (${p1.seconds / p2.seconds >= 1.05 ? 'faster' : 'NOT faster'}); busiest thread ${p2.busiest.toFixed(2)} s CPU vs ${p1.busiest.toFixed(2)} s (${(p1.busiest / p2.busiest).toFixed(2)}x: the wall-time gain on two otherwise idle cores)`,
-  )
+/** CPU of V8's helper threads (compilation, GC): the run's CPU less that of the scanning threads. */
+const helperCpu = (r: Run) =>
+  r.cpu - (r.profile?.threads.reduce((n, t) => n + (t.cpuSeconds ?? 0), 0) ?? r.cpu)
+if (p1)
+  for (const pn of summary.filter((s) => s.tool.startsWith('portcullis --jobs ') && s !== p1)) {
+    const rs = byTool.get(pn.tool) ?? []
+    const r1 = byTool.get(p1.tool) ?? []
+    const x = p1.seconds / pn.seconds
+    const bound = Math.max(pn.busiest, pn.cpu / cores)
+    console.log(
+      `${pn.tool.slice('portcullis '.length)} vs --jobs 1: ${x.toFixed(2)}x wall (${x >= 1.05 ? 'faster' : 'NOT faster'}); CPU ${pn.cpu.toFixed(2)} s vs ${p1.cpu.toFixed(2)} s, of which V8 helper threads ${median(rs.map(helperCpu)).toFixed(2)} s vs ${median(r1.map(helperCpu)).toFixed(2)} s; busiest thread ${pn.busiest.toFixed(2)} s vs ${p1.busiest.toFixed(2)} s; on ${cores} idle cores the CPU alone allows ${bound.toFixed(2)} s vs ${Math.max(p1.busiest, p1.cpu / cores).toFixed(2)} s`,
+    )
+  }
 if (p1 && sl) {
   const slFound = plants.filter((p) => foundBy(sl.run, p))
   const missed = slFound.filter((p) => !foundBy(p1.run, p))

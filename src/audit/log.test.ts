@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { describe, test } from 'node:test'
 import pino from 'pino'
+import { Fakes } from '../secrets/testing/fakes.js'
 import { prng } from '../util/prng.js'
 import type { AuditConfig } from './config.js'
 import { listChainFiles } from './files.js'
@@ -387,4 +388,44 @@ test('verify: invalid UTF-8 standing in for a U+FFFD the writer wrote is caught'
   const r = verifyChain([f], keyring)
   assert.equal(r.problem?.kind, 'altered')
   assert.match(r.problem?.message ?? '', /UTF-8/)
+})
+
+test('audit masking: a credential anywhere in an event is masked before sealing; an event without one is sealed as it is', async () => {
+  const f = new Fakes(77)
+  const gh = f.crcToken('ghp_')
+  const npm = f.crcToken('npm_')
+  const dir = tmp()
+  const log = await open(dir)
+  log.emit({ type: 'deny', path: `/cb?token=${gh}`, status: 401 })
+  // in a nested member, after a quote and a newline (characters the canonical form escapes)
+  log.emit({ type: 'deny', data: { a: [{ note: `he said "${npm}"\nthen left` }] }, status: 400 })
+  // as a member name
+  log.emit({ type: 'deny', data: { [gh]: 1 }, status: 400 })
+  const plain = { type: 'deny', path: '/api/orders/42', reason: 'no scope "orders:write"', status: 403 }
+  log.emit(plain)
+  await log.close()
+  const text = files(dir)
+    .map((p) => readFileSync(p, 'utf8'))
+    .join('')
+  assert.ok(!text.includes(gh) && !text.includes(npm), 'no credential in clear')
+  const all = records(dir).filter((r) => r.type === 'deny')
+  assert.equal(all.length, 4)
+  assert.match(String(all[0]?.path), /^\/cb\?token=ghp_\*+/)
+  assert.match(JSON.stringify(all[1]?.data), /npm_\*+/)
+  assert.ok(Object.keys(all[2]?.data as object)[0]?.startsWith('ghp_'))
+  assert.equal(all[3]?.path, plain.path)
+  assert.equal(all[3]?.reason, plain.reason)
+  assert.equal(verifyChain(files(dir), keyring).ok, true)
+})
+
+test('audit masking: a keyword that holds a quote (a JSON body quoted in a string) is found through its escapes', async () => {
+  const card = new Fakes(78).card('4', 16)
+  const dir = tmp()
+  const log = await open(dir)
+  log.emit({ type: 'deny', data: { body: `{"pan":"${card}"}` }, status: 400 })
+  await log.close()
+  const text = files(dir)
+    .map((p) => readFileSync(p, 'utf8'))
+    .join('')
+  assert.ok(!text.includes(card), 'the card number is masked')
 })

@@ -23,7 +23,7 @@ import type { AuditEmitter, AuditEvent } from './event.js'
 import type { Keyring } from './keyring.js'
 import { sealRecord, type SigningKey } from './record.js'
 import type { Redactor } from './redact.js'
-import { maskValue } from '../secrets/mask.js'
+import { mayHoldSecret, maskValue } from '../secrets/mask.js'
 import type { AuditSink } from './sinks/types.js'
 
 export interface AuditLogOptions {
@@ -308,15 +308,23 @@ export class AuditLog implements AuditEmitter {
         type: 'audit.checkpoint',
         data: { ...item.data, records: this.sinceCheckpoint, since: this.lastCheckpointSeq },
       }
-    } else if (!item.type.startsWith('audit.')) {
-      if (this.redact) event = this.redact(event)
-      // secrets: a credential in a path, reason or data member is masked before it is sealed.
-      event = maskValue(event)
     }
+    // secrets: a credential in a path, reason or data member is masked before it is sealed. The
+    // sealed line is looked at first: canonical.ts writes a string's characters as they are but
+    // for quotes, backslashes, control characters and lone surrogates, all written with a
+    // backslash. So a line with no backslash holds every string verbatim, and when one keyword
+    // pass finds no keyword in it, no string has one and the event is sealed as it is. Otherwise
+    // every string is masked (as maskSecrets does) and the record sealed again.
+    const mask = !item.type.startsWith('audit.')
+    if (mask && this.redact) event = this.redact(event)
     let sealed: { line: string; hash: string }
     const at = { seq: this.seq, prev: this.prev, instance: this.instance }
     try {
       sealed = sealRecord(event, at, time, this.signer)
+      if (mask && (sealed.line.includes('\\') || mayHoldSecret(sealed.line))) {
+        event = maskValue(event)
+        sealed = sealRecord(event, at, time, this.signer)
+      }
     } catch (err) {
       this.stats_.invalid++
       const reason = err instanceof CanonicalError ? err.message : 'cannot be serialized'

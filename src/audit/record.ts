@@ -12,6 +12,7 @@
  * The line is the canonical form (canonical.ts) of all members, `mac` included; the chain hash of
  * a record is SHA-256 of that line (UTF-8).
  */
+import * as nodeCrypto from 'node:crypto'
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { canonicalize, canonicalMember, joinMembers, members, withStringMember } from './canonical.js'
 import type { AuditEvent } from './event.js'
@@ -32,8 +33,14 @@ export function genesisHash(instance: string): string {
 
 /** The chain hash of a record: SHA-256 (hex) of its line, without the newline. */
 export function recordHash(line: string | Buffer): string {
-  return createHash('sha256').update(line).digest('hex')
+  return oneShot !== undefined
+    ? oneShot('sha256', line, 'hex')
+    : createHash('sha256').update(line).digest('hex')
 }
+
+// crypto.hash (Node ≥ 20.12): the one-shot digest, about twice as fast as a Hash object for a
+// record-sized input; it runs once per audit record.
+const oneShot = (nodeCrypto as { hash?: (alg: string, data: string | Buffer, enc: 'hex') => string }).hash
 
 export function macOf(key: Buffer, canonicalWithoutMac: string): string {
   return createHmac('sha256', key).update(canonicalWithoutMac).digest('base64url')

@@ -77,6 +77,7 @@ test('gates: keyword occurrences that cannot start a match run no pattern', () =
     'if (user.password) hash(user.password)',
     'credit (EUR), cards.length',
     'import { ApiKeyStore } from "./api_key/store.js"',
+    '{"principal":"bench-user","locale":"en-us","note":"no-user-data"}',
   ]
   const text = Buffer.from(`${lines.join('\n')}\n`.repeat(2000))
   const { matches, stats } = scanner.scan(text)

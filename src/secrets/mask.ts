@@ -53,6 +53,11 @@ export function maskSecrets(text: string): string {
   return applyMasks(text, matches)
 }
 
+/** False when no detector's keyword occurs in `text`, so that nothing in it would be masked (one pass). */
+export function mayHoldSecret(text: string): boolean {
+  return get().hasKeyword(text)
+}
+
 /** Builds the scanner now (the gateway does it when it creates its logger) rather than on the first line. */
 export function warmMaskSecrets(): void {
   get()

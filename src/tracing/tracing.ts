@@ -207,7 +207,7 @@ export class RequestTrace {
       this.upstream.end(epoch(now))
     }
     const q = path.indexOf('?')
-    const target = new URL(origin)
+    const target = serverOf(origin)
     const span = tracer.startSpan(
       method,
       {
@@ -216,8 +216,8 @@ export class RequestTrace {
         attributes: {
           'http.request.method': method,
           'url.full': maskSecrets(origin + (q === -1 ? path : path.slice(0, q))),
-          'server.address': target.hostname,
-          'server.port': Number(target.port || (target.protocol === 'https:' ? 443 : 80)),
+          'server.address': target.address,
+          'server.port': target.port,
           'http.request.resend_count': attempt - 1,
         },
       },
@@ -288,6 +288,20 @@ export class RequestTrace {
     root.end(end)
     tracer.startSpan('log phase', { startTime: epoch(logStart) }, this.rootCtx).end(epoch(performance.now()))
   }
+}
+
+/** Upstream origins (from the config: a few) → their span attributes, parsed once. */
+const servers = new Map<string, { address: string; port: number }>()
+
+function serverOf(origin: string): { address: string; port: number } {
+  let s = servers.get(origin)
+  if (s === undefined) {
+    const u = new URL(origin)
+    s = { address: u.hostname, port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)) }
+    if (servers.size >= 256) servers.clear() // origins come from the config; bounded all the same
+    servers.set(origin, s)
+  }
+  return s
 }
 
 function errorCode(err: unknown): string {

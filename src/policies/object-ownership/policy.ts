@@ -13,6 +13,7 @@ import {
 } from '../../gateway/pipeline/policy.js'
 import { formatProblem, loadOpenApi, type Operation, PathMatcher, SpecError } from '../../openapi/index.js'
 import { JsonGuardError, parseJsonGuarded } from '../../openapi/json-guard.js'
+import { guardedJsonOf } from '../../openapi/shared-json.js'
 import { OWNERSHIP_CHECKED } from '../../detect/signals.js'
 import { isStoreError } from '../../stores/types.js'
 import { compileLinear, type LinearRegExp } from '../../util/linear-regex.js'
@@ -466,7 +467,7 @@ export const objectOwnership = definePolicy({
               let body: unknown
               if (buf.length > 0) {
                 try {
-                  body = parseJsonGuarded(buf.toString('utf8'))
+                  body = guardedJsonOf(buf)
                 } catch (err) {
                   if (!(err instanceof JsonGuardError)) throw err
                   // The ids cannot be read: refuse rather than let the upstream read them its way.

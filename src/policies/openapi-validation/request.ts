@@ -7,6 +7,7 @@ import { isUtf8 } from 'node:buffer'
 import type { IncomingMessage } from 'node:http'
 import type { ErrorObject, ValidateFunction } from 'ajv'
 import { type JsonLimits, JsonGuardError, parseJsonGuarded } from '../../openapi/json-guard.js'
+import { forgetJson, guardedJsonOf } from '../../openapi/shared-json.js'
 import {
   type CompiledMedia,
   type CompiledOperation,
@@ -382,7 +383,7 @@ export function validateJsonBody(
   }
   let value: unknown
   try {
-    value = parseJsonGuarded(bytes.toString('utf8'), limits)
+    value = guardedJsonOf(bytes, limits)
   } catch (err) {
     if (!(err instanceof JsonGuardError)) throw err
     return {
@@ -402,6 +403,9 @@ export function validateJsonBody(
   let violations = schemaViolations('body', undefined, validate.errors)
   let stripped = false
   if (strip && violations.some((v) => v.kind === 'undeclared-property')) {
+    // The parse is shared with the route's other policies (src/openapi/shared-json.ts): it is
+    // edited below, so it is theirs no more.
+    forgetJson(bytes)
     for (const e of validate.errors ?? []) {
       if (e.keyword !== 'additionalProperties' && e.keyword !== 'unevaluatedProperties') continue
       const parent = at(value, e.instancePath)

@@ -6,6 +6,7 @@
  */
 import type { ResponseHead } from '../../gateway/pipeline/context.js'
 import type { CompiledOperation, CompiledResponse } from './compiled.js'
+import { forgetJson, jsonOf } from '../../openapi/shared-json.js'
 import { mediaTypeOf, pickMedia, schemaViolations, type Violation } from './request.js'
 
 export interface ResponseResult {
@@ -63,13 +64,15 @@ export function validateResponse(
     return { ...none, violations: [v('an uncompressed body (cannot validate)')] }
   let value: unknown
   try {
-    value = JSON.parse(body.toString('utf8'))
+    value = jsonOf(body)
   } catch {
     return { ...none, violations: [v('valid JSON')] }
   }
   const validate = media.validate
   if (strip) {
     if (validate(value)) return none
+    // The parse is shared with the route's other policies: it is edited below.
+    forgetJson(body)
     let removed = false
     for (const e of validate.errors ?? []) {
       if (e.keyword === 'false schema' && e.instancePath !== '') {

@@ -6,7 +6,8 @@ import { GatewayError } from '../../gateway/errors.js'
 import type { RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyInstance, PolicyConfigError } from '../../gateway/pipeline/policy.js'
 import { formatProblem, loadOpenApi, PathMatcher, SpecError } from '../../openapi/index.js'
-import { DEFAULT_JSON_LIMITS, JsonGuardError, parseJsonGuarded } from '../../openapi/json-guard.js'
+import { DEFAULT_JSON_LIMITS, JsonGuardError } from '../../openapi/json-guard.js'
+import { forgetJson, guardedJsonOf, jsonOf } from '../../openapi/shared-json.js'
 import { compileLinear } from '../../util/linear-regex.js'
 import { mediaTypeOf } from '../openapi-validation/request.js'
 import {
@@ -182,7 +183,7 @@ export const propertyFilter = definePolicy({
       } else {
         const json = type === '' || isJsonType(type)
         try {
-          value = parseJsonGuarded(bytes.toString('utf8'), limits)
+          value = guardedJsonOf(bytes, limits)
         } catch (err) {
           if (!(err instanceof JsonGuardError)) throw err
           // Declared JSON that does not parse is refused; another type that is not JSON passes
@@ -247,7 +248,7 @@ export const propertyFilter = definePolicy({
         }
         let value: unknown
         try {
-          value = JSON.parse(body.toString('utf8'))
+          value = jsonOf(body)
         } catch {
           logger.warn(
             { requestId: ctx.id, route: ctx.routeName, status: head.status },
@@ -263,6 +264,8 @@ export const propertyFilter = definePolicy({
         })
         const removal = filtered.removal
         if (removal.count === 0) return body
+        // filterResponse replaced objects inside the shared parse (src/openapi/shared-json.ts).
+        forgetJson(body)
         // One log line per operation and minute (with how many removals it stands for); every
         // removal is an audit event. A line per response cost ~10% of the gateway's CPU under load.
         const key = `${ctx.routeName}\0${entry.id}`

@@ -137,6 +137,8 @@ export const MESSAGING: Detector[] = [
     name: 'Mailchimp API key',
     provider: 'Mailchimp',
     keywords: ['-us'],
+    // `-us` is in many words (`bench-user`, `en-us`): the data center's digit must follow it.
+    gate: { find: '[0-9]' },
     pattern: `([0-9a-f]{32}-us[0-9]{1,2})${END}`,
     before: 32,
     after: 8,

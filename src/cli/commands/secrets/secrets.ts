@@ -5,21 +5,17 @@
  * nothing), a hash of it, and a fingerprint for baselines. See docs/secrets.md.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
+import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
-import { Worker } from 'node:worker_threads'
 import { newFindings, readBaseline, writeBaseline } from '../../../secrets/baseline.js'
 import { type Finding, scanBuffer } from '../../../secrets/findings.js'
+import { scanJobs } from '../../../secrets/pool.js'
+import type { ScanProfile } from '../../../secrets/profile.js'
 import { renderJson, renderSarif, renderText, type Summary } from '../../../secrets/report.js'
-import type { SecretScanner } from '../../../secrets/engine.js'
+import type { ScanJob } from '../../../secrets/scan-job.js'
 import { buildSetup } from '../../../secrets/setup.js'
-import {
-  archiveKind,
-  DEFAULT_ARCHIVE_LIMITS,
-  readArchive,
-  type ArchiveProblem,
-} from '../../../secrets/sources/archives.js'
-import { addStats, scanFile, type Skipped, type WalkEntry, walk } from '../../../secrets/sources/files.js'
+import { archiveKind } from '../../../secrets/sources/archives.js'
+import { addStats, type Skipped, walk } from '../../../secrets/sources/files.js'
 import { scanGit } from '../../../secrets/sources/git.js'
 import { emptyStats, type ScanStats } from '../../../secrets/types.js'
 import { EXIT, UsageError } from '../../command.js'
@@ -75,7 +71,7 @@ export async function secretsCommand(args: string[]): Promise<number> {
   const format = v.format as string
   if (!['text', 'json', 'sarif'].includes(format))
     throw new UsageError(`--format: text, json or sarif, not "${format}"`)
-  const jobs = v.jobs === 'auto' ? cpus().length : Number(v.jobs)
+  const jobs = v.jobs === 'auto' ? availableParallelism() : Number(v.jobs)
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64)
     throw new UsageError('--jobs: an integer from 1 to 64, or auto')
   if (v['update-baseline'] && v.baseline === undefined)
@@ -97,6 +93,11 @@ export async function secretsCommand(args: string[]): Promise<number> {
   let files = 0
   let commits = 0
   let incomplete = 0
+  /** Inputs not (wholly) scanned: unreadable, a scanning thread died. Exit 2 without findings. */
+  const errors: string[] = []
+  /** Archive problems (limits, malformed): shown, not errors. */
+  const problems: string[] = []
+  let profile: ScanProfile | undefined
   const take = (fs: readonly Finding[], s: ScanStats | undefined) => {
     if (s) {
       addStats(stats, s)
@@ -129,70 +130,56 @@ export async function secretsCommand(args: string[]): Promise<number> {
     }
   } else {
     const roots = positionals.length ? positionals : ['.']
-    // Workers start now, loading their modules while this thread walks the tree.
-    let pool = jobs > 1 ? startWorkers(jobs - 1, v.config, redact) : []
-    const entries: WalkEntry[] = []
-    const archives: WalkEntry[] = []
-    try {
+    const archivesOn = !v['no-archives']
+    function* jobsOf(): Generator<Omit<ScanJob, 'order'>> {
       for (const e of walk(roots, { maxFileSize, gitignore: !v['no-gitignore'] }, skipped)) {
         if (allowAny && allowPaths.ignores(e.rel)) continue
-        if (!v['no-archives'] && archiveKind(e.display) !== undefined) archives.push(e)
-        else entries.push(e)
+        const archive = archivesOn ? archiveKind(e.display) : undefined
+        yield { abs: e.abs, display: e.display, size: e.size, ...(archive ? { archive } : {}) }
       }
+    }
+    let scanned: Awaited<ReturnType<typeof scanJobs>>
+    let bytes = 0
+    try {
+      scanned = await scanJobs(scanner, jobsOf(), {
+        jobs,
+        configFile: v.config,
+        job: { redact, maxFileSize },
+        minBytesPerWorker: WORKER_MIN_BYTES,
+        ...(crashOn !== undefined ? { crashOn } : {}),
+        onResult: (r) => {
+          files += r.files
+          bytes += r.stats.bytesScanned
+          progress.tick(files, bytes)
+        },
+      })
     } catch (err) {
-      pool = stopWorkers(pool, 0)
       const e = err as NodeJS.ErrnoException
       if (e.code === 'ENOENT' || e.code === 'EACCES')
         throw new UsageError(
           `${e.path ?? ''}: ${e.code === 'ENOENT' ? 'no such file or directory' : 'permission denied'}`,
         )
       throw err
-    } finally {
-      if (entries.length < 2) pool = stopWorkers(pool, 0)
     }
-    // A worker costs about as much as scanning 16 MiB (its own start, its own compiled patterns):
-    // fewer of them for a smaller tree, none under 16 MiB.
-    let bytes = entries.reduce((n, e) => n + e.size, 0)
-    pool = stopWorkers(pool, Math.floor(bytes / WORKER_MIN_BYTES))
-    if (pool.length === 0) {
-      bytes = 0
-      for (const e of entries) {
-        const r = scanFile(scanner, e.abs, e.size, { file: e.display, redact }, skipped)
-        take(r.findings, r.stats)
-        bytes += e.size
-        progress.tick(++files, bytes)
-      }
-    } else {
-      await scanWithWorkers(entries, pool, scanner, redact, (fs, s, sk) => {
-        take(fs, s)
-        skipped.push(...sk)
-        progress.tick(++files, bytes)
-      })
+    profile = scanned.profile
+    // Results come in walk order (files, then archives), whatever thread scanned them.
+    for (const r of scanned.results) {
+      take(r.findings, r.stats)
+      skipped.push(...r.skipped)
+      problems.push(...r.problems)
+      if (r.error !== undefined) errors.push(r.error)
     }
-    for (const a of archives) {
-      const problems: ArchiveProblem[] = []
-      await readArchive(
-        a.abs,
-        archiveKind(a.display) ?? 'zip',
-        { ...DEFAULT_ARCHIVE_LIMITS, ...(maxFileSize > 0 ? { maxEntryBytes: maxFileSize } : {}) },
-        (entry) => {
-          files++
-          if (entry.data.subarray(0, 8000).includes(0)) return
-          const r = scanBuffer(scanner, entry.data, { file: `${a.display}!/${entry.name}`, redact })
-          take(r.findings, r.stats)
-        },
-        problems,
-      )
-      for (const p of problems)
-        process.stderr.write(`portcullis: ${a.display}${p.entry ? `!/${p.entry}` : ''}: ${p.reason}\n`)
-    }
+    for (const s of skipped) if (s.reason === 'unreadable') errors.push(`${s.path}: not scanned: unreadable`)
   }
   progress.done()
+  for (const p of problems) process.stderr.write(`portcullis: ${p}\n`)
+  for (const e of errors) process.stderr.write(`portcullis: ${e}\n`)
 
+  const reportStart = performance.now()
   if (v['update-baseline']) {
     writeBaseline(v.baseline as string, findings)
     process.stderr.write(`portcullis: baseline ${v.baseline}: ${findings.length} findings recorded\n`)
-    return EXIT.OK
+    return errors.length > 0 ? EXIT.USAGE : EXIT.OK
   }
   if (v.baseline !== undefined) findings = newFindings(findings, readBaseline(v.baseline))
   const summary: Summary = {
@@ -216,90 +203,37 @@ export async function secretsCommand(args: string[]): Promise<number> {
         : renderText(findings, summary)
   if (v.output !== undefined) writeFileSync(v.output, out)
   else process.stdout.write(out)
+  if (profile !== undefined && process.env.PORTCULLIS_SECRETS_PROFILE) {
+    profile.reportMs = performance.now() - reportStart
+    writeFileSync(process.env.PORTCULLIS_SECRETS_PROFILE, `${JSON.stringify(profile, null, 2)}\n`)
+  }
   if (incomplete > 0)
     process.stderr.write(
       `portcullis: ${incomplete} input(s) not fully scanned: the work budget ran out (adversarial content?)\n`,
     )
-  return findings.length > 0 ? EXIT.FINDINGS : incomplete > 0 ? EXIT.USAGE : EXIT.OK
-}
-
-/** Bytes of files that make one more worker thread worth its start. */
-let WORKER_MIN_BYTES = 16 * 1024 * 1024
-
-/** For tests: a lower threshold, so that a small tree still runs on workers. @internal */
-export function setWorkerMinBytes(n: number): void {
-  WORKER_MIN_BYTES = n
-}
-
-/** Starts `n` scanning workers (each builds its own scanner). */
-function startWorkers(n: number, configFile: string | undefined, redact: boolean): Worker[] {
-  const url = new URL('../../../secrets/worker.js', import.meta.url)
-  return Array.from({ length: n }, () => new Worker(url, { workerData: { configFile, redact } }))
-}
-
-/** Keeps the first `keep` workers, terminates the others. */
-function stopWorkers(pool: Worker[], keep: number): Worker[] {
-  for (const w of pool.slice(keep)) void w.terminate()
-  return pool.slice(0, keep)
+  if (errors.length > 0)
+    process.stderr.write(`portcullis: ${errors.length} input(s) not scanned (see above)\n`)
+  return findings.length > 0 ? EXIT.FINDINGS : incomplete > 0 || errors.length > 0 ? EXIT.USAGE : EXIT.OK
 }
 
 /**
- * Spreads files over the workers and this thread: the workers take the largest files first, and
- * this thread, which has its scanner built, takes the smallest, yielding every few milliseconds to
- * hand the workers their next file. Resolves when all are scanned; terminates the workers.
+ * Bytes of input that pay for one more scanning thread. A worker costs about 0.1 s of CPU to start
+ * (modules, detectors) and 0.25 s more before its code is optimised, plus some 0.4 s of V8's
+ * compiler threads (measured on the bench tree, docs/benchmarks.md): about what scanning 32 MiB
+ * costs one warm thread. So `--jobs 2` keeps its two workers (started before the walk) only for a
+ * tree of 64 MiB or more; a smaller one is scanned in-process. See src/secrets/pool.ts.
  */
-function scanWithWorkers(
-  entries: readonly WalkEntry[],
-  workers: readonly Worker[],
-  scanner: SecretScanner,
-  redact: boolean,
-  onResult: (findings: Finding[], stats: ScanStats | undefined, skipped: Skipped[]) => void,
-): Promise<void> {
-  const queue = [...entries].sort((a, b) => b.size - a.size)
-  return new Promise((resolve, reject) => {
-    let next = 0 // the workers' end of the queue
-    let last = queue.length - 1 // this thread's end
-    let done = 0
-    let failed = false
-    const finish = (err?: unknown) => {
-      if (failed) return
-      for (const w of workers) void w.terminate()
-      if (err) {
-        failed = true
-        reject(err)
-      } else if (done === queue.length) resolve()
-    }
-    const feed = (w: Worker) => {
-      if (next > last) return
-      const e = queue[next] as WalkEntry
-      w.postMessage({ id: next++, abs: e.abs, display: e.display, size: e.size })
-    }
-    for (const w of workers) {
-      w.on('message', (m: { findings: Finding[]; stats: ScanStats | undefined; skipped: Skipped[] }) => {
-        onResult(m.findings, m.stats, m.skipped)
-        if (++done === queue.length) finish()
-        else feed(w)
-      })
-      w.on('error', finish)
-      // Two files in flight per worker: the next one is ready when the current one ends.
-      feed(w)
-      feed(w)
-    }
-    const own = async () => {
-      let since = performance.now()
-      while (!failed && next <= last) {
-        const e = queue[last--] as WalkEntry
-        const skipped: Skipped[] = []
-        const r = scanFile(scanner, e.abs, e.size, { file: e.display, redact }, skipped)
-        onResult(r.findings, r.stats, skipped)
-        done++
-        if (performance.now() - since > 5) {
-          await new Promise((r) => setImmediate(r))
-          since = performance.now()
-        }
-      }
-      if (done === queue.length) finish()
-    }
-    own().catch(finish)
-  })
+export const DEFAULT_WORKER_MIN_BYTES = 32 * 1024 * 1024
+let WORKER_MIN_BYTES = DEFAULT_WORKER_MIN_BYTES
+/** Tests only: workers die at a file whose path ends with this. */
+let crashOn: string | undefined
+
+/** For tests: a lower threshold (undefined: the default), so that a small tree runs on workers. @internal */
+export function setWorkerMinBytes(n: number | undefined): void {
+  WORKER_MIN_BYTES = n ?? DEFAULT_WORKER_MIN_BYTES
+}
+
+/** For tests: workers die when they meet a file whose path ends with `suffix`. @internal */
+export function setWorkerCrashOn(suffix: string | undefined): void {
+  crashOn = suffix
 }
