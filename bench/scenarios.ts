@@ -281,7 +281,7 @@ function withSsrfGuard(base: PortcullisBenchConfig): PortcullisBenchConfig {
   base.policies = {
     'ssrf-guard': {
       spec: new URL('../../examples/demo/openapi.yaml', import.meta.url).pathname,
-      dns: { servers: [benchDns.server], minTtlSec: 3600, maxTtlSec: 86_400 },
+      dns: { servers: [benchDns.server], minTtl: '1h', maxTtl: '1d' },
     },
   }
   return base

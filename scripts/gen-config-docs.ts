@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { formatProblem, loadConfigText, MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH } from '../src/config/load.js'
 import { durationStem, durationUnitOf } from '../src/config/durations.js'
 import { GatewayConfig } from '../src/config/schema.js'
+import { durationFields } from './migrate-durations.js'
 import { formatDuration } from '../src/util/duration.js'
 import { ERROR_CATALOGUE } from '../src/gateway/errors.js'
 
@@ -103,19 +104,46 @@ function normalize(node: unknown): unknown {
       const props: Record<string, unknown> = {}
       for (const [name, s] of Object.entries(v as Record<string, Schema>)) {
         const unit = k === 'properties' ? durationUnitOf(name, s as never) : undefined
-        // A duration field: its duration spelling first (`timeout: 5s`), then the unit-named number.
+        // A duration field: its duration spelling (`timeout: 5s`) only; the unit-named number
+        // (`timeoutMs: 5000`) is the old form, which a config file may not use (durations.ts).
         if (unit !== undefined) props[durationStem(name)] = durationSchema(name, s, unit)
-        props[name] = normalize(s)
+        else props[name] = normalize(s)
       }
       out[k] = props
     } else if (k === 'required' && Array.isArray(v)) {
-      const req = (v as string[]).filter((name) => src.properties?.[name]?.default === undefined)
+      const req = (v as string[])
+        .filter((name) => src.properties?.[name]?.default === undefined)
+        .map((name) =>
+          durationUnitOf(name, src.properties?.[name] as never) !== undefined ? durationStem(name) : name,
+        )
       if (req.length > 0) out[k] = req
     } else if (k === 'default' || k === 'const') {
       out[k] = v // values, not schemas
     } else {
       out[k] = normalize(v)
     }
+  }
+  return out
+}
+
+const DURATION_NAMES = new RegExp(`\`((?:[\\w.-]+\\.)?)(${[...durationFields().keys()].join('|')})\``, 'g')
+
+/**
+ * Descriptions name duration fields as a config file writes them: \`windowSec\` becomes
+ * \`window\` (the schema's descriptions use the unit-named names the code reads).
+ */
+function inFileForm(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(inFileForm)
+  if (node === null || typeof node !== 'object') return node
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(node)) {
+    if (k === 'description' && typeof v === 'string')
+      out[k] = v.replace(
+        DURATION_NAMES,
+        (_m, prefix: string, name: string) => `\`${prefix}${durationStem(name)}\``,
+      )
+    else if (k === 'default' || k === 'const') out[k] = v
+    else out[k] = inFileForm(v)
   }
   return out
 }
@@ -131,7 +159,7 @@ function unitWord(unit: number): string {
 function durationSchema(name: string, s: Schema, unit: number): Schema {
   const out: Schema = {
     description:
-      `${s.description ?? ''} A duration (500ms, 30s, 5m, 1h, 7d); or \`${name}\`: a number of ${unitWord(unit)}.`.trim(),
+      `${s.description ?? ''} A duration (500ms, 30s, 5m, 1h, 7d), counted in whole ${unitWord(unit)} (the old form \`${name}\`, a number, is refused).`.trim(),
     type: 'string',
   }
   if (s.default !== undefined) out.default = formatDuration((s.default as number) * unit)
@@ -141,7 +169,7 @@ function durationSchema(name: string, s: Schema, unit: number): Schema {
 
 export function jsonSchema(): Schema {
   // The JSON round trip drops TypeBox's symbol keys ([Kind], [OptionalKind], ...).
-  const plain = JSON.parse(JSON.stringify(GatewayConfig)) as Schema
+  const plain = inFileForm(JSON.parse(JSON.stringify(GatewayConfig))) as Schema
   return normalize({
     $schema: SCHEMA_URL,
     description:
@@ -263,7 +291,9 @@ function tables(s: Schema, path: string, out: Table[], description = s.descripti
       const typeCell = code('duration') + (cons ? `<br>${cons}` : '')
       const def = child.default !== undefined ? code(formatDuration((child.default as number) * unit)) : '—'
       const req = required.has(key) && child.default === undefined
-      const desc = `${child.description ?? ''} Or \`${key}\`: a number of ${unitWord(unit)}.`.trim()
+      // a duration carries its unit: "…, in seconds" described the old number only
+      const desc =
+        `${(child.description ?? '').replace(/,? in (?:ms|milliseconds|seconds|days)\b/g, '')} The old form \`${key}\` (a number of ${unitWord(unit)}) is refused.`.trim()
       table.rows.push(
         `| ${code(`${path}.${durationStem(key)}`)} | ${cell(typeCell)} | ${cell(def)} | ${req ? '**yes**' : 'no'} | ${cell(desc)} |`,
       )
@@ -448,18 +478,38 @@ a whole number and its unit, \`500ms\`, \`30s\`, \`5m\`, \`1h\`, \`7d\` (also \`
 fractions, no spaces, no compound forms (\`1h30m\`: write \`90m\`), no bare numbers.
 
 A duration field is written without a unit in its name (\`timeout: 5s\`, \`window: 1m\`,
-\`retention: 30d\`); the tables below list it so, with its bounds and default as durations. The
-schema also names each one with its unit (\`timeoutMs\`, \`windowSec\`, \`retentionDays\`), which takes
-a plain number in that unit: configs written that way keep loading (the name says the unit). Refused,
-with the duration form in the message:
+\`retention: 30d\`); the tables below list it so, with its bounds and default as durations.
+
+**The old form is refused.** Before this grammar, a config file named each duration field with
+its unit and gave a plain number (\`timeoutMs: 5000\`, \`windowSec: 60\`, \`retentionDays: 30\`).
+That form is no longer accepted in a config file (\`serve\`, reload, \`config check\`, every
+command that reads a gateway config): each such field is an error at its key, and the message
+names the new form with the same value, so the fix is one line per field:
+
+\`\`\`text
+portcullis.yaml:12:5 routes[0].policies.rate-limit.limits[0].throttle.maxWaitMs: the old form (a number of milliseconds); write \`maxWait: 5s\`
+\`\`\`
+
+A whole file is migrated by \`node dist/scripts/migrate-durations.js FILE...\` from a checkout of
+Portcullis (it rewrites the old fields of YAML and JSON files and of the config blocks of
+Markdown files, and lists what it could not convert, such as a \`\${env:…}\` value).
+
+Refused, with the duration form in the message:
 
 | Written | Message |
 | --- | --- |
+| \`timeoutMs: 5000\` | the old form (a number of milliseconds); write \`timeout: 5s\` |
+| \`"timeoutMs": 5000\` (JSON) | the old form (a number of milliseconds); write \`"timeout": "5s"\` |
+| \`timeoutMs: 5s\` | the old form; write \`timeout: 5s\` |
 | \`timeout: 5000\` | a duration needs its unit: write \`timeout: 5000ms\` |
-| \`timeoutMs: 5s\` | \`timeoutMs\` takes a number of milliseconds; a duration is written without the unit in the name: \`timeout: 5s\` |
-| \`timeout: 5s\` and \`timeoutMs: 5000\` | the same setting: keep \`timeout\` |
+| \`timeout: 5s\` and \`timeoutMs: 5000\` | \`timeoutMs\` is the old form of \`timeout\`, which is also set: remove \`timeoutMs\` |
 | \`window: 1500ms\` (a field counted in seconds) | counted in whole seconds: 1500ms is not one |
 | \`timeout: 1.5s\`, \`timeout: 1h30m\` | expected a duration (500ms, 30s, 5m, 1h, 7d) |
+
+**A config object built in code** ([embedding.md](embedding.md): \`createGateway({...})\`,
+\`checkConfig({...})\`) is the schema's own form: its duration fields are the unit-named numbers
+(\`timeoutMs: 5000\`), which the TypeScript type (\`GatewayConfigInput\`) declares, and which the
+gateway reads (the effective config of \`GET /v1/config\` shows them so too).
 
 ## Secrets
 
@@ -546,7 +596,7 @@ strips it. Portcullis rejects unknown fields, so prefer the editor's schema mapp
 }
 
 export function markdown(minimal: string, full: string): string {
-  const root = JSON.parse(JSON.stringify(GatewayConfig)) as Schema
+  const root = inFileForm(JSON.parse(JSON.stringify(GatewayConfig))) as Schema
   const required = new Set(root.required ?? [])
   const props = Object.entries(root.properties ?? {})
   const parts: string[] = [intro(minimal)]

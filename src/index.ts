@@ -34,6 +34,8 @@ export type DeepPartial<T> = T extends readonly (infer U)[]
 /**
  * A config written as an object rather than a file: the same document as `portcullis.yaml`
  * (docs/config.md), validated the same way (defaults filled in, every problem reported at once).
+ * Durations take the schema's unit-named form here (`shutdown: { drainTimeoutMs: 5000 }`), which
+ * a config file refuses as the old form (it writes `drainTimeout: 5s`; docs/embedding.md).
  */
 export type GatewayConfigInput = DeepPartial<GatewayConfig>
 
@@ -127,7 +129,8 @@ export async function createGateway(
   const running = await openGateway(file, {
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.env ? { env: options.env } : {}),
-    ...(fromFile ? {} : { configText: documentOf(config) }),
+    // A config object keeps the schema's unit-named durations (`timeoutMs: 5000`); a file may not.
+    ...(fromFile ? {} : { configText: documentOf(config), programmatic: true }),
   })
   const { gateway } = running
   let listened: ListenResult | undefined
@@ -171,7 +174,7 @@ export async function checkConfig(
   const file = fromFile ? resolve(config) : resolve(options.baseDir ?? process.cwd(), '(config object)')
   const r = await loadGatewayConfig(file, {
     ...(options.env ? { env: options.env } : {}),
-    ...(fromFile ? {} : { text: documentOf(config) }),
+    ...(fromFile ? {} : { text: documentOf(config), programmatic: true }),
   })
   return { errors: r.errors.map(formatProblem), warnings: r.warnings.map(formatProblem) }
 }

@@ -59,23 +59,23 @@ routes:
     match: { pathPrefix: /api }
     upstream: main
     stripPrefix: true
-    policies: { api-key-auth: { store: "${store}", lastUsedFlushSeconds: 1 } }
+    policies: { api-key-auth: { store: "${store}", lastUsedFlush: 1s } }
   - name: scoped
     match: { pathPrefix: /scoped }
     upstream: main
     stripPrefix: true
-    policies: { api-key-auth: { store: "${store}", requiredScopes: [orders:write], lastUsedFlushSeconds: 1 } }
+    policies: { api-key-auth: { store: "${store}", requiredScopes: [orders:write], lastUsedFlush: 1s } }
   - name: keep
     match: { pathPrefix: /keep }
     upstream: main
     stripPrefix: true
     policies:
-      api-key-auth: { store: "${store}", header: X-Client-Key, stripHeader: false, realm: billing, lastUsedFlushSeconds: 1 }
+      api-key-auth: { store: "${store}", header: X-Client-Key, stripHeader: false, realm: billing, lastUsedFlush: 1s }
   - name: query
     match: { pathPrefix: /query }
     upstream: main
     stripPrefix: true
-    policies: { api-key-auth: { store: "${store}", queryParam: api_key, lastUsedFlushSeconds: 1 } }
+    policies: { api-key-auth: { store: "${store}", queryParam: api_key, lastUsedFlush: 1s } }
 accessLog: { destination: access.log }
 reload: { watch: false }
 log: { level: debug }

@@ -81,7 +81,7 @@ routes:
     match: { pathPrefix: /api }
     upstream: main
     stripPrefix: true
-    policies: { api-key-auth: { source: store, lastUsedFlushSeconds: 1 } }
+    policies: { api-key-auth: { source: store, lastUsedFlush: 1s } }
   - name: scoped
     match: { pathPrefix: /scoped }
     upstream: main
@@ -365,7 +365,7 @@ stores:
   test('unreachable Redis: exit 2, a clear message naming host and port, never the password', async () => {
     const cfg = write(
       'down.yaml',
-      storesOnly('{ url: "redis://user:Sup3rSecretPw@127.0.0.1:1", connectTimeoutMs: 200 }'),
+      storesOnly('{ url: "redis://user:Sup3rSecretPw@127.0.0.1:1", connectTimeout: 200ms }'),
     )
     const r = await keys(['list', '--config', cfg])
     assert.equal(r.code, 2, r.stderr)

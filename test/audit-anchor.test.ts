@@ -50,7 +50,7 @@ function config(o: { instance: string; anchor: object; stores?: object }) {
       instanceId: o.instance,
       keyring: { file: 'audit-keys.json' },
       file: { dir: 'audit', maxBytes: 4000 },
-      anchor: { intervalMs: 200, ...o.anchor },
+      anchor: { interval: '200ms', ...o.anchor },
     },
     ...(o.stores ? { stores: o.stores } : {}),
   })

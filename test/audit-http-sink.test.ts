@@ -149,14 +149,14 @@ audit:
   instanceId: gw-http-sink
   keyring: { file: audit-keys.json }
   sink: http
-  file: { fsync: ${fsync}, fsyncIntervalMs: 100 }
+  file: { fsync: ${fsync}, fsyncInterval: 100ms }
   spool: { dir: spool }
   http:
     url: "http://127.0.0.1:${collectorPort}/ingest"
     token: "\${env:PC_TEST_AUDIT_TOKEN}"
-    batch: { maxRecords: 50, lingerMs: 50 }
-    timeoutMs: 2000
-    retry: { minMs: 100, maxMs: 1000 }
+    batch: { maxRecords: 50, linger: 50ms }
+    timeout: 2s
+    retry: { min: 100ms, max: 1s }
 `
 
 /** `rate` requests a second for `ms`, each to a path that no route matches (a `deny` record each). */

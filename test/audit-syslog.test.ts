@@ -186,7 +186,7 @@ audit:
   instanceId: gw-syslog
   keyring: { file: audit-keys.json }
   sink: syslog
-  file: { fsync: interval, fsyncIntervalMs: 50 }
+  file: { fsync: interval, fsyncInterval: 50ms }
   spool: { dir: spool }
   syslog: ${syslog}
 `
@@ -242,7 +242,7 @@ describe('audit syslog sink', () => {
     const gw = await spawnGateway(
       config(
         up.url,
-        `{ host: 127.0.0.1, port: ${r.port}, facility: local3, hostname: gw.test, settleMs: 300, retry: { minMs: 50, maxMs: 500 } }`,
+        `{ host: 127.0.0.1, port: ${r.port}, facility: local3, hostname: gw.test, settle: 300ms, retry: { min: 50ms, max: 500ms } }`,
       ),
       dir,
     )
@@ -311,7 +311,7 @@ describe('audit syslog sink', () => {
     const gw = await spawnGateway(
       config(
         up.url,
-        `{ host: 127.0.0.1, port: ${r.port}, transport: tls, tls: { ca: cert.pem, servername: syslog.test, minVersion: TLSv1.3 }, facility: local3, settleMs: 200, retry: { minMs: 50, maxMs: 500 } }`,
+        `{ host: 127.0.0.1, port: ${r.port}, transport: tls, tls: { ca: cert.pem, servername: syslog.test, minVersion: TLSv1.3 }, facility: local3, settle: 200ms, retry: { min: 50ms, max: 500ms } }`,
       ),
       dir,
     )
@@ -368,7 +368,7 @@ describe('audit syslog sink', () => {
     const gw = await spawnGateway(
       config(
         up.url,
-        `{ host: 127.0.0.1, port: ${r.port}, transport: tls, tls: { ca: cert.pem, servername: syslog.test }, retry: { minMs: 50, maxMs: 200 } }`,
+        `{ host: 127.0.0.1, port: ${r.port}, transport: tls, tls: { ca: cert.pem, servername: syslog.test }, retry: { min: 50ms, max: 200ms } }`,
       ),
       dir,
     )

@@ -232,8 +232,7 @@ describe('audit log in the gateway', () => {
     dirs.push(dir)
     const garbage = 'pcl_thisIsNotAValidKeyButLooksLikeOne012' // well-formed but a bad checksum
     secrets.push(garbage)
-    const lockout =
-      'policies:\n  brute-force-lockout: { maxFailures: 3, windowSec: 60, lockoutSec: 30, by: [ip] }'
+    const lockout = 'policies:\n  brute-force-lockout: { maxFailures: 3, window: 1m, lockout: 30s, by: [ip] }'
     const yaml = gatewayConfig(up.url, 'interval', lockout).replace('events: { authSuccess: true }', '')
     const gw = await spawnGateway(yaml, dir)
     try {

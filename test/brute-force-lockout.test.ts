@@ -60,8 +60,8 @@ routes:
     policies:
       brute-force-lockout:
         maxFailures: 10
-        windowSec: 60
-        lockoutSec: 30
+        window: 1m
+        lockout: 30s
         credential: { jsonField: username }
 accessLog: { enabled: false }
 ${stores}
@@ -124,7 +124,7 @@ describe('brute-force lockout shared through Redis', () => {
     const redis = await RedisServer.start()
     const api = await startDemoApi()
     // A generous command deadline: this test is not about timeouts, and a loaded machine is slow.
-    const stores = `stores: { backend: redis, redis: { url: "redis://127.0.0.1:${redis.port}", commandTimeoutMs: 2000 } }`
+    const stores = `stores: { backend: redis, redis: { url: "redis://127.0.0.1:${redis.port}", commandTimeout: 2s } }`
     const a = await spawnGateway(config(api.url, stores))
     const b = await spawnGateway(config(api.url, stores))
     try {

@@ -64,7 +64,7 @@ describe('cors through the gateway', () => {
       credentials: true,
       allowHeaders: ['content-type', 'authorization'],
       exposeHeaders: ['x-request-id'],
-      maxAgeSec: 300,
+      maxAge: '5m',
     }
     const config = {
       listeners: [{ name: 'public', host: '127.0.0.1', port: 0 }],

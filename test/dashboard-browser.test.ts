@@ -110,10 +110,10 @@ detect:
   attacker = createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/html' })
     res.end(`<!doctype html><body>
-<form id="f" method="POST" action="${adminUrl}/ui/api/v1/bans"><input name="ip" value="192.0.2.66"><input name="seconds" value="600"></form>
+<form id="f" method="POST" action="${adminUrl}/ui/api/v1/bans"><input name="ip" value="192.0.2.66"><input name="duration" value="10m"></form>
 <script>
 fetch(${JSON.stringify(`${adminUrl}/ui/api/v1/bans`)}, { method: 'POST', mode: 'no-cors', credentials: 'include',
-  headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ ip: '192.0.2.67', seconds: 600 }) })
+  headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ ip: '192.0.2.67', duration: '10m' }) })
   .finally(() => document.getElementById('f').submit())
 </script></body>`)
   })
@@ -214,7 +214,7 @@ test('the dashboard: sign-in, every page with live data, bans enforced within 1 
     await page.waitForSelector('#ban-form')
     await page.selectOption('#ban-kind', kind)
     await page.fill('#ban-subject', subject)
-    await page.fill('#ban-seconds', '120')
+    await page.fill('#ban-duration', '2m')
     await page.fill('#ban-reason', 'dashboard test')
     const clicked = performance.now()
     await page.click('#ban-form button[type=submit]')
@@ -322,7 +322,7 @@ test('a forged cross-site POST (form and no-cors fetch) from another origin is r
   assert.ok(!bans.items.some((b) => b.id.startsWith('ip:192.0.2.6')), 'no ban was created')
   // Without a session a change is refused too; with the session cookie but no CSRF token as well.
   const direct = await page.request.post(`${adminUrl}/ui/api/v1/bans`, {
-    data: { ip: '192.0.2.68', seconds: 60 },
+    data: { ip: '192.0.2.68', duration: '1m' },
     headers: { 'content-type': 'application/json' },
   })
   assert.equal(direct.status(), 403)

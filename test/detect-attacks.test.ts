@@ -75,8 +75,8 @@ function gatewayConfig(app: string, issuer: JwksIssuer) {
         policies: {
           'brute-force-lockout': {
             maxFailures: 10,
-            windowSec: 300,
-            lockoutSec: 60,
+            window: '5m',
+            lockout: '1m',
             by: ['ip', 'ip-credential', 'credential'],
             accountAction: 'step-up',
             credential: { jsonField: 'username', formField: 'username' },
@@ -104,8 +104,8 @@ function gatewayConfig(app: string, issuer: JwksIssuer) {
       { name: 'public', match: { pathPrefix: '/' }, upstream: 'app' },
     ],
     detect: {
-      bruteForce: { action: 'ban', banSec: 600 },
-      enumeration: { action: 'ban', banSec: 600 },
+      bruteForce: { action: 'ban', ban: '10m' },
+      enumeration: { action: 'ban', ban: '10m' },
     },
   }
 }
@@ -380,7 +380,7 @@ describe('window edges (issue 25, item 6)', () => {
       upstreams: { app: { targets: [{ url: app.url }] } },
       accessLog: { enabled: false },
       routes: [{ name: 'all', match: { pathPrefix: '/' }, upstream: 'app' }],
-      detect: { bruteForce: { failures: 20, windowSec: 4 }, credentialStuffing: { enabled: false } },
+      detect: { bruteForce: { failures: 20, window: '4s' }, credentialStuffing: { enabled: false } },
     }
     const gw = await spawnGateway(stringify(cfg))
     try {

@@ -65,13 +65,13 @@ describe('detector counts shared through Redis (two gateways)', () => {
       stores: {
         backend: 'redis',
         // generous deadlines: this test is not about timeouts, and a loaded machine is slow
-        redis: { url: `redis://127.0.0.1:${redis.port}`, commandTimeoutMs: 2000, connectTimeoutMs: 2000 },
+        redis: { url: `redis://127.0.0.1:${redis.port}`, commandTimeout: '2s', connectTimeout: '2s' },
       },
       upstreams: { api: { targets: [{ url: up.url }] } },
       routes: [{ name: 'api', match: { pathPrefix: '/' }, upstream: 'api' }],
       accessLog: { enabled: false },
       reload: { watch: false },
-      detect: { bruteForce: { failures: 20, windowSec: 60 } },
+      detect: { bruteForce: { failures: 20, window: '1m' } },
     })
     ;[a, b] = await Promise.all([
       spawnGateway(yaml, tempDir('pc-dshare-')),

@@ -104,8 +104,8 @@ routes:
     upstream: api
 accessLog: { enabled: false }
 detect:
-  bruteForce: { failures: 50, action: ban, banSec: 600 }
-  flood: { requests: 1000, windowSec: 10 }
+  bruteForce: { failures: 50, action: ban, ban: 10m }
+  flood: { requests: 1000, window: 10s }
 `
 
 interface AlertBody {
@@ -247,15 +247,16 @@ describe('detectors on a real gateway', () => {
   test('admin bans: POST bans an IP at once (403), hostile bodies are 400; alerts are logged; no password in logs', async () => {
     const ip = '127.0.0.5'
     assert.equal((await send(gw.url, { from: ip, path: '/' })).status, 200)
-    const created = await admin('POST', '/v1/bans', { ip, seconds: 60, reason: 'manual' })
+    const created = await admin('POST', '/v1/bans', { ip, duration: '1m', reason: 'manual' })
     assert.equal(created.status, 201, created.body)
     assert.equal((JSON.parse(created.body) as { id: string }).id, `ip:${ip}`)
     assert.equal((await send(gw.url, { from: ip, path: '/' })).status, 403)
     for (const bad of [
       {},
-      { ip: 'x', seconds: 1 },
-      { ip, seconds: 0 },
-      { principal: 'a\u0000', seconds: 1 },
+      { ip: 'x', duration: '1s' },
+      { ip, duration: '0' },
+      { ip, seconds: 60 },
+      { principal: 'a\u0000', duration: '1s' },
     ]) {
       assert.equal((await admin('POST', '/v1/bans', bad)).status, 400, JSON.stringify(bad))
     }

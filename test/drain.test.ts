@@ -17,7 +17,7 @@ admin: { enabled: false }
 upstreams: { up: { targets: [ { url: "${up.url}" } ] } }
 routes: [ { name: all, match: { pathPrefix: / }, upstream: up } ]
 accessLog: { enabled: false }
-shutdown: { drainTimeoutMs: 5000, idleGraceMs: 1000 }
+shutdown: { drainTimeout: 5s, idleGrace: 1s }
 `)
   // No retries of our own: undici's retry on a reset would hide what this test looks for.
   const agent = new Agent({ connections: 8, pipelining: 1, keepAliveTimeout: 30_000 })

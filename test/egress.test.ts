@@ -444,11 +444,11 @@ routes:
     policies:
       ssrf-guard:
         fields: { names: [url] }
-        dns: { servers: ["${dns.server}"], minTtlSec: 0, timeoutMs: 1000, tries: 1 }
+        dns: { servers: ["${dns.server}"], minTtl: 0, timeout: 1s, tries: 1 }
 egress:
   enabled: true
   port: 0
-  dns: { servers: ["${dns.server}"], minTtlSec: 0, timeoutMs: 1000, tries: 1 }
+  dns: { servers: ["${dns.server}"], minTtl: 0, timeout: 1s, tries: 1 }
   allow:
     - { host: rebind.test, ports: [${internalPort}], tls: optional }
 `,

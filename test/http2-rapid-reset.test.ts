@@ -28,7 +28,7 @@ before(async () => {
   up = await startUpstream()
   gw = await startTestGateway(up.url, {
     configYaml: `listeners:
-  - { name: h2, host: 127.0.0.1, port: 0, http2: { rapidReset: { maxResets: ${MAX_RESETS}, intervalMs: 60000 } } }
+  - { name: h2, host: 127.0.0.1, port: 0, http2: { rapidReset: { maxResets: ${MAX_RESETS}, interval: 1m } } }
 admin: { enabled: true, host: 127.0.0.1, port: 0 }
 upstreams: { up: { targets: [ { url: "${up.url}" } ] } }
 routes: [ { name: all, match: { pathPrefix: / }, upstream: up } ]

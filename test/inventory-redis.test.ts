@@ -32,9 +32,9 @@ admin: { host: 127.0.0.1, port: 0, token: "\${env:PCL_ADMIN_TOKEN}" }
 upstreams: { demo: { targets: [{ url: ${api.url} }] } }
 routes: [{ name: all, match: { pathPrefix: / }, upstream: demo }]
 accessLog: { enabled: false }
-stores: { backend: redis, redis: { port: ${redis.port}, keyPrefix: "inv:", commandTimeoutMs: 2000 } }
+stores: { backend: redis, redis: { port: ${redis.port}, keyPrefix: "inv:", commandTimeout: 2s } }
 inventory:
-  flushIntervalMs: 200
+  flushInterval: 200ms
   maxSegmentValues: 10
   specs: [{ file: ${demoOpenApiPath()} }]
 `,

@@ -68,8 +68,8 @@ describe('jwt-auth through the gateway', () => {
       issuer: a.issuer,
       audience: TEST_AUDIENCE,
       jwksUrl: a.jwksUrl,
-      maxLifetimeSec: 3600,
-      remote: { refreshIntervalMs: 60000, unknownKidMinIntervalMs: 500, maxStaleMs: 600000, timeoutMs: 1000 },
+      maxLifetime: '1h',
+      remote: { refreshInterval: '1m', unknownKidMinInterval: '500ms', maxStale: '10m', timeout: '1s' },
       revocation: { file: revocations },
     }
     const route = (name: string, prefix: string, jwt: Record<string, unknown>) => ({
@@ -98,7 +98,12 @@ describe('jwt-auth through the gateway', () => {
           issuer: b.issuer,
           audience: TEST_AUDIENCE,
           jwksUrl: b.jwksUrl,
-          remote: { refreshIntervalMs: 300, maxStaleMs: 2000, timeoutMs: 300, unknownKidMinIntervalMs: 200 },
+          remote: {
+            refreshInterval: '300ms',
+            maxStale: '2s',
+            timeout: '300ms',
+            unknownKidMinInterval: '200ms',
+          },
         }),
       ],
       accessLog: { destination: 'access.log' },

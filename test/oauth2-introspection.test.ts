@@ -58,7 +58,7 @@ routes:
     match: { pathPrefix: /post }
     upstream: main
     stripPrefix: true
-    policies: { oauth2-introspection: ${entry('clientAuthMethod: client_secret_post, cache: { negativeTtlSec: 1 }')} }
+    policies: { oauth2-introspection: ${entry('clientAuthMethod: client_secret_post, cache: { negativeTtl: 1s }')} }
   - name: scoped
     match: { pathPrefix: /scoped }
     upstream: main
@@ -75,7 +75,7 @@ routes:
   - name: idp-slow
     match: { pathPrefix: /slow }
     upstream: main
-    policies: { oauth2-introspection: ${entry('timeoutMs: 500', `${idp.endpoint}?delayMs=3000`)} }
+    policies: { oauth2-introspection: ${entry('timeout: 500ms', `${idp.endpoint}?delayMs=3000`)} }
   - name: idp-broken
     match: { pathPrefix: /broken }
     upstream: main

@@ -77,7 +77,7 @@ function ownershipConfig(apiUrl: string) {
           url: `${apiUrl}/api/v2/accounts/{id}`,
           forwardHeaders: ['authorization'],
           owner: '/ownerId',
-          timeoutMs: 2000,
+          timeout: '2s',
         },
       },
       {

@@ -34,8 +34,8 @@ before(async () => {
 listeners: [ { name: public, host: 127.0.0.1, port: 0 } ]
 admin: { enabled: false }
 upstreams:
-  streamed: { targets: ${targets}, retries: 0, passiveHealth: { failures: 2, ejectMs: 60000 } }
-  buffered: { targets: ${targets}, retries: 0, passiveHealth: { failures: 2, ejectMs: 60000 } }
+  streamed: { targets: ${targets}, retries: 0, passiveHealth: { failures: 2, eject: 1m } }
+  buffered: { targets: ${targets}, retries: 0, passiveHealth: { failures: 2, eject: 1m } }
 routes:
   - { name: streamed, match: { pathPrefix: /s }, upstream: streamed }
   - name: buffered

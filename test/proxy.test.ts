@@ -21,9 +21,9 @@ describe('proxy', () => {
 listeners: [ { name: public, host: 127.0.0.1, port: 0 } ]
 admin: { host: 127.0.0.1, port: 0 }
 upstreams:
-  main: { targets: [ { url: "${up.url}" } ], headersTimeoutMs: 500 }
+  main: { targets: [ { url: "${up.url}" } ], headersTimeout: 500ms }
   dead: { targets: [ { url: "http://127.0.0.1:${deadPort}" } ], retries: 0 }
-  mixed: { targets: [ { url: "http://127.0.0.1:${deadPort}" }, { url: "${up.url}" } ], retries: 1, passiveHealth: { failures: 2, ejectMs: 60000 } }
+  mixed: { targets: [ { url: "http://127.0.0.1:${deadPort}" }, { url: "${up.url}" } ], retries: 1, passiveHealth: { failures: 2, eject: 1m } }
   based: { targets: [ { url: "${up.url}/base/" } ] }
 routes:
   - { name: main, match: { pathPrefix: /api }, upstream: main, stripPrefix: true }

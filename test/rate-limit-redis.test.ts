@@ -79,8 +79,8 @@ function config(redisPort: number, upstreamUrl: string): string {
       backend: 'redis',
       redis: {
         url: `redis://127.0.0.1:${redisPort}`,
-        commandTimeoutMs: COMMAND_TIMEOUT_MS,
-        connectTimeoutMs: 200,
+        commandTimeout: `${COMMAND_TIMEOUT_MS}ms`,
+        connectTimeout: '200ms',
       },
     },
     upstreams: { main: { targets: [{ url: upstreamUrl }] } },
@@ -207,7 +207,7 @@ describe('rate limits on one Redis shared by 3 gateways', () => {
     const outageMax = Math.max(...open.hits.map((h) => h.ms), ...closed.hits.map((h) => h.ms))
     const openAdmitted = open.hits.filter((h) => h.status === 200).length
     t.diagnostic(
-      `during the outage: failOpen route admitted ${openAdmitted} of 60 (local share 5), failOpen:false route ${closed.hits.map((h) => h.status).filter((s) => s === 503).length} of 20 answered 503; slowest request ${outageMax.toFixed(1)} ms (commandTimeoutMs ${COMMAND_TIMEOUT_MS})`,
+      `during the outage: failOpen route admitted ${openAdmitted} of 60 (local share 5), failOpen:false route ${closed.hits.map((h) => h.status).filter((s) => s === 503).length} of 20 answered 503; slowest request ${outageMax.toFixed(1)} ms (commandTimeout ${COMMAND_TIMEOUT_MS}ms)`,
     )
     assert.equal(openAdmitted, 5)
     assert.ok(open.hits.every((h) => h.status === 200 || h.status === 429))

@@ -87,12 +87,12 @@ describe('rate-limit in a gateway (memory store)', () => {
                 rate: 10,
                 per: 'second',
                 burst: 1,
-                throttle: { maxQueue: 20, maxWaitMs: 5000 },
+                throttle: { maxQueue: 20, maxWait: '5s' },
               },
             ],
           }),
           route('throttled-abort', '/abort', {
-            limits: [{ rate: 5, per: 'second', burst: 1, throttle: { maxQueue: 5, maxWaitMs: 5000 } }],
+            limits: [{ rate: 5, per: 'second', burst: 1, throttle: { maxQueue: 5, maxWait: '5s' } }],
           }),
           route('headers', '/headers', {
             limits: [
@@ -130,7 +130,7 @@ describe('rate-limit in a gateway (memory store)', () => {
             name: 'shed',
             match: { pathPrefix: '/shed' },
             upstream: 'main',
-            policies: { 'overload-shedding': { maxInFlight: 3, retryAfterSec: 2 } },
+            policies: { 'overload-shedding': { maxInFlight: 3, retryAfter: '2s' } },
           },
         ],
       }),

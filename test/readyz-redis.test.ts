@@ -38,7 +38,7 @@ admin: { host: 127.0.0.1, port: 0 }
 upstreams: { up: { targets: [ { url: "${upstream.url}" } ] } }
 routes:
   - { name: api, match: { pathPrefix: /api }, upstream: up }
-stores: { backend: redis, redis: { host: 127.0.0.1, port: ${redis.port}, connectTimeoutMs: 200, reconnectMaxDelayMs: 100 } }
+stores: { backend: redis, redis: { host: 127.0.0.1, port: ${redis.port}, connectTimeout: 200ms, reconnectMaxDelay: 100ms } }
 accessLog: { enabled: false }
 reload: { watch: false }
 log: { level: silent }

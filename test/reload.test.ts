@@ -148,10 +148,41 @@ describe('reload from a Kubernetes ConfigMap volume', () => {
   })
 })
 
+describe('reload and the old duration form', () => {
+  test('a config file rewritten with timeoutMs-style fields is refused with the new form; the old config keeps serving', async () => {
+    const up = await startUpstream('a')
+    const dir = mkdtempSync(join(tmpdir(), 'pc-old-durations-'))
+    const file = join(dir, 'portcullis.yaml')
+    const lines: string[] = []
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) })
+    writeFileSync(file, config(up.url, 'reload: { watch: false }\nshutdown: { drainTimeout: 2s }'))
+    const gw = await startGateway(file, { logger })
+    try {
+      assert.equal(gw.gateway.config.shutdown.drainTimeoutMs, 2000)
+      writeFileSync(file, config(up.url, 'reload: { watch: false }\nshutdown: { drainTimeoutMs: 7000 }'))
+      assert.equal(await gw.reload('test'), false, 'the old form is refused')
+      assert.equal(gw.gateway.config.shutdown.drainTimeoutMs, 2000, 'the running config stays')
+      assert.match(
+        lines.join(''),
+        /shutdown\.drainTimeoutMs: the old form \(a number of milliseconds\); write `drainTimeout: 7s`/,
+      )
+      const r = await fetch(`${gw.listeners[0]?.url}/x`)
+      assert.equal(r.status, 200, 'still serving')
+      writeFileSync(file, config(up.url, 'reload: { watch: false }\nshutdown: { drainTimeout: 7s }'))
+      assert.equal(await gw.reload('test'), true)
+      assert.equal(gw.gateway.config.shutdown.drainTimeoutMs, 7000)
+    } finally {
+      await gw.close()
+      await up.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('graceful shutdown', () => {
   test('SIGTERM: in-flight requests finish, new connections are refused, exit 0', async () => {
     const up = await startUpstream()
-    const gw = await spawnGateway(config(up.url, 'shutdown: { drainTimeoutMs: 5000 }'))
+    const gw = await spawnGateway(config(up.url, 'shutdown: { drainTimeout: 5s }'))
     const agent = new http.Agent({ keepAlive: false })
     const inFlight = get(`${gw.url}/slow?ms=1200`, agent)
     await sleep(200)
@@ -172,7 +203,7 @@ describe('graceful shutdown', () => {
 
   test('the drain deadline cuts requests that outlive it', async () => {
     const up = await startUpstream()
-    const gw = await spawnGateway(config(up.url, 'shutdown: { drainTimeoutMs: 300 }'))
+    const gw = await spawnGateway(config(up.url, 'shutdown: { drainTimeout: 300ms }'))
     const agent = new http.Agent({ keepAlive: false })
     const inFlight = get(`${gw.url}/slow?ms=5000`, agent).then(
       (r) => r.status,

@@ -76,13 +76,13 @@ describe('revocations shared through Redis', () => {
       admin: { host: '127.0.0.1', port: 0, token: '${file:admin-token.txt}' },
       stores: {
         backend: 'redis',
-        redis: { url: `redis://127.0.0.1:${redis.port}`, commandTimeoutMs: 200, connectTimeoutMs: 200 },
+        redis: { url: `redis://127.0.0.1:${redis.port}`, commandTimeout: '200ms', connectTimeout: '200ms' },
       },
       upstreams: { main: { targets: [{ url: up.url }] } },
       routes: [
         route('api', {}),
-        route('strict', { maxStaleSeconds: 1 }),
-        route('lenient', { maxStaleSeconds: 1, failOpen: true }),
+        route('strict', { maxStale: '1s' }),
+        route('lenient', { maxStale: '1s', failOpen: true }),
       ],
       reload: { watch: false },
     })

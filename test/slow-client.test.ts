@@ -27,7 +27,7 @@ function exchange(url: string, send: (s: net.Socket) => void): Promise<{ data: s
 test('a request head sent too slowly gets 408 and a closed connection', async () => {
   const up = await startUpstream()
   const gw = await spawnGateway(`
-listeners: [ { name: public, host: 127.0.0.1, port: 0, headersTimeoutMs: 1000, requestTimeoutMs: 2000 } ]
+listeners: [ { name: public, host: 127.0.0.1, port: 0, headersTimeout: 1s, requestTimeout: 2s } ]
 admin: { enabled: false }
 upstreams: { up: { targets: [ { url: "${up.url}" } ] } }
 routes: [ { name: all, match: { pathPrefix: / }, upstream: up } ]

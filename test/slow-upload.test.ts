@@ -17,7 +17,7 @@ before(async () => {
   up = await startUpstream()
   // A small pool (8 connections) makes exhaustion quick; the default is 128 and the mechanism the same.
   gw = await spawnGateway(`
-listeners: [ { name: public, host: 127.0.0.1, port: 0, requestTimeoutMs: 120000 } ]
+listeners: [ { name: public, host: 127.0.0.1, port: 0, requestTimeout: 2m } ]
 admin: { enabled: false }
 proxy: { maxUpstreamRequestsPerClient: 0 }
 upstreams: { up: { targets: [ { url: "${up.url}" } ], connections: 8 } }
@@ -110,7 +110,7 @@ listeners: [ { name: public, host: 127.0.0.1, port: 0 } ]
 admin: { enabled: false }
 proxy: { maxUpstreamRequestsPerClient: 2 }
 upstreams: { up: { targets: [ { url: "${up.url}" } ] } }
-routes: [ { name: all, match: { pathPrefix: / }, upstream: up, requestBuffering: { idleTimeoutMs: 300 } } ]
+routes: [ { name: all, match: { pathPrefix: / }, upstream: up, requestBuffering: { idleTimeout: 300ms } } ]
 accessLog: { enabled: false }
 `)
     try {
@@ -155,7 +155,7 @@ routes:
   - name: hooks
     match: { pathPrefix: /hooks }
     upstream: up
-    requestBuffering: { maxBytes: 0, idleTimeoutMs: 300 }
+    requestBuffering: { maxBytes: 0, idleTimeout: 300ms }
     policies: { ssrf-guard: { fields: { names: [callback] } } }
 accessLog: { enabled: false }
 `)

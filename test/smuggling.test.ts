@@ -405,7 +405,7 @@ before(async () => {
   up = await startRecordingUpstream()
   // Short drain: requests leaked by the pipelining gap below would otherwise hold close() for 10 s.
   gw = await startTestGateway(up.url, {
-    configYaml: `${defaultConfig(up.url, { http2Listener: true })}shutdown: { drainTimeoutMs: 300 }\n`,
+    configYaml: `${defaultConfig(up.url, { http2Listener: true })}shutdown: { drainTimeout: 300ms }\n`,
   })
 })
 

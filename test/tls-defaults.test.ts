@@ -149,7 +149,7 @@ listeners:
       certificates:
         - { cert: a.pem, key: a.key }
         - { cert: wild.pem, key: wild.key }
-      reloadIntervalSec: 1
+      reloadInterval: 1s
   - { name: tls13, host: 127.0.0.1, port: 0, tls: { cert: default.pem, key: default.key, minVersion: TLSv1.3 } }
 admin: { enabled: false }
 upstreams: { up: { targets: [ { url: "http://127.0.0.1:1" } ] } }

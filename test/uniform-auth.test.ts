@@ -87,7 +87,7 @@ routes:
     policies:
       brute-force-lockout:
         maxFailures: 1000
-        uniformFailures: { minDurationMs: ${MIN_MS} }
+        uniformFailures: { minDuration: ${MIN_MS}ms }
   - name: plain
     match: { pathPrefix: /api/v2/login, methods: [POST] }
     upstream: demo

@@ -40,7 +40,7 @@ admin: { host: 127.0.0.1, port: 0 }
 upstreams:
   pair:
     targets: [ { url: "${a.url}" }, { url: "${b.url}" } ]
-    activeHealth: { path: /healthz, intervalMs: 100, timeoutMs: 500, unhealthyThreshold: 2, healthyThreshold: 2 }
+    activeHealth: { path: /healthz, interval: 100ms, timeout: 500ms, unhealthyThreshold: 2, healthyThreshold: 2 }
 routes: [ { name: all, match: { pathPrefix: / }, upstream: pair } ]
 accessLog: { enabled: false }
 `)

@@ -41,7 +41,7 @@ function config(upPort: number, withGone: boolean): string {
   // "short": HTTP timeouts far below the tunnel's life (they must not apply to a tunnel).
   return `listeners:
   - { name: public, host: 127.0.0.1, port: 0 }
-  - { name: short, host: 127.0.0.1, port: 0, headersTimeoutMs: 300, requestTimeoutMs: 300, keepAliveTimeoutMs: 200 }
+  - { name: short, host: 127.0.0.1, port: 0, headersTimeout: 300ms, requestTimeout: 300ms, keepAliveTimeout: 200ms }
   - { name: tlsh2, host: 127.0.0.1, port: 0, tls: { cert: "${join(certDir, 'c.pem')}", key: "${join(certDir, 'k.key')}" }, http2: {} }
 admin: { enabled: false }
 upstreams:
@@ -82,7 +82,7 @@ routes:
     websocket: {}
     policies: { rate-limit: { limits: [ { rate: 2, per: minute } ] } }
   - { name: refuses, match: { pathPrefix: /refuses }, upstream: plainhttp, websocket: {} }
-  - { name: quiet, match: { pathPrefix: /quiet }, upstream: up, websocket: { idleTimeoutMs: 1000 } }
+  - { name: quiet, match: { pathPrefix: /quiet }, upstream: up, websocket: { idleTimeout: 1s } }
 ${withGone ? '  - { name: gone, match: { pathPrefix: /gone }, upstream: up, websocket: { maxConnections: 2 } }\n' : ''}  - { name: plain, match: { pathPrefix: / }, upstream: up }
 accessLog: { enabled: false }
 reload: { watch: false }

@@ -4,7 +4,7 @@
  * mirror poll (250 ms).
  *
  *   GET    /v1/bans?limit=&cursor=          list (ordered by id, paginated)
- *   POST   /v1/bans                          { ip | cidr | principal, duration | seconds, reason? } → 201
+ *   POST   /v1/bans                          { ip | cidr | principal, duration, reason? } → 201
  *   DELETE /v1/bans/{id}                     → 204, or 404 when there is no such ban
  */
 import { DURATION_FORMS, formatDuration, parseDuration } from '../util/duration.js'
@@ -61,34 +61,30 @@ function toItem(id: string, e: MapEntry): BanItem | undefined {
 }
 
 /**
- * The ban's length: `duration` in the one duration grammar (`10m`, `1h`, `7d`; src/util/duration.ts),
- * or `seconds`, a number (the unit in its name). One of them; a string under `seconds` or a bare
- * number under `duration` is refused with the duration form.
+ * The ban's length: `duration` in the one duration grammar (`10m`, `1h`, `7d`; src/util/duration.ts).
+ * A bare number under `duration` is refused with the duration form, and so is `seconds` (a number
+ * of seconds: the old form), with the same length written as a duration.
  */
 function banSeconds(o: Record<string, unknown>): number {
-  if (o.duration !== undefined && o.seconds !== undefined)
-    throw invalid('duration', 'give one of duration (e.g. "10m") and seconds')
-  if (o.duration !== undefined) {
-    const d = o.duration
-    if (typeof d === 'number')
-      throw invalid('duration', `a duration needs its unit, e.g. "10m" (${DURATION_FORMS})`)
-    const ms = typeof d === 'string' ? parseDuration(d) : undefined
-    if (ms === undefined || ms % 1000 !== 0 || ms < 1000 || ms / 1000 > MAX_BAN_SECONDS)
-      throw invalid(
-        'duration',
-        `expected whole seconds from 1s to ${formatDuration(MAX_BAN_SECONDS * 1000)} (${DURATION_FORMS})`,
-      )
-    return ms / 1000
+  if (o.seconds !== undefined) {
+    const s = o.seconds
+    const d =
+      typeof s === 'number' && Number.isSafeInteger(s) && s >= 1 && s <= MAX_BAN_SECONDS
+        ? formatDuration(s * 1000)
+        : '10m'
+    throw invalid('seconds', `the old form; write "duration": "${d}" (${DURATION_FORMS})`)
   }
-  const s = o.seconds
-  if (typeof s === 'string')
+  const d = o.duration
+  if (d === undefined) throw invalid('duration', `required, e.g. "10m" (${DURATION_FORMS})`)
+  if (typeof d === 'number')
+    throw invalid('duration', `a duration needs its unit, e.g. "10m" (${DURATION_FORMS})`)
+  const ms = typeof d === 'string' ? parseDuration(d) : undefined
+  if (ms === undefined || ms % 1000 !== 0 || ms < 1000 || ms / 1000 > MAX_BAN_SECONDS)
     throw invalid(
-      'seconds',
-      'takes a number of seconds; for a duration write "duration", e.g. "duration": "10m"',
+      'duration',
+      `expected whole seconds from 1s to ${formatDuration(MAX_BAN_SECONDS * 1000)} (${DURATION_FORMS})`,
     )
-  if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 1 || s > MAX_BAN_SECONDS)
-    throw invalid('seconds', `expected an integer from 1 to ${MAX_BAN_SECONDS} (or "duration": "10m")`)
-  return s
+  return ms / 1000
 }
 
 /** Validates a POST body; returns the key and the record. */

@@ -8,8 +8,8 @@
  *   GET /v1/inventory/operations/{id}       → one operation in full (`id`: `METHOD /template`,
  *                                              percent-encoded); 404 when unknown
  *   GET /v1/inventory/openapi               → the OpenAPI 3.1 document reconstructed from traffic
- *   GET /v1/traffic?seconds=                → per-second requests, denials, errors by code and
- *                                              latency of this gateway (default 300, at most 899)
+ *   GET /v1/traffic?window=5m               → per-second requests, denials, errors by code and
+ *                                              latency of this gateway (default 5m, at most 899s)
  *   GET /v1/rate-limit/top?limit=           → the rate-limit keys with the most requests (estimates)
  *
  * With the Redis store the inventory is the merged one of every gateway (read from the store,
@@ -23,6 +23,7 @@ import type { InventoryOperation, InventoryView } from '../inventory/view.js'
 import type { AdminModule, AdminModuleContext } from './api.js'
 import { invalid, storeFailure } from './list.js'
 import type { AdminRequest, AdminResponse } from './router.js'
+import { DURATION_FORMS, formatDuration, parseDuration } from '../util/duration.js'
 
 function only(req: AdminRequest, allowed: readonly string[]): void {
   const seen = new Set<string>()
@@ -39,6 +40,25 @@ function intParam(req: AdminRequest, name: string, def: number, min: number, max
   if (!/^\d{1,6}$/.test(v) || Number(v) < min || Number(v) > max)
     throw invalid(name, `expected an integer from ${min} to ${max}`)
   return Number(v)
+}
+
+/**
+ * `?window=5m`: how far back the traffic series goes, a duration (src/util/duration.ts) of whole
+ * seconds from 1s to 899s (default 5m). `?seconds=300` is the old form, refused with the duration.
+ */
+function windowParam(req: AdminRequest): number {
+  const old = req.query.get('seconds')
+  if (old !== null) {
+    const n = /^\d{1,6}$/.test(old) ? Number(old) : 0
+    const d = n >= 1 && n <= 899 ? formatDuration(n * 1000) : '5m'
+    throw invalid('seconds', `the old form; write ?window=${d} (${DURATION_FORMS})`)
+  }
+  const v = req.query.get('window')
+  if (v === null) return 300
+  const ms = parseDuration(v)
+  if (ms === undefined || ms % 1000 !== 0 || ms < 1000 || ms > 899_000)
+    throw invalid('window', `expected whole seconds from 1s to 899s (${DURATION_FORMS})`)
+  return ms / 1000
 }
 
 /** An operation for the list: everything but the field list (which can be long). */
@@ -106,8 +126,8 @@ export function inventoryModule(ctx: AdminModuleContext): AdminModule {
   }
 
   const traffic = (req: AdminRequest): AdminResponse => {
-    only(req, ['seconds'])
-    const seconds = intParam(req, 'seconds', 300, 1, 899)
+    only(req, ['window', 'seconds'])
+    const seconds = windowParam(req)
     if (telemetry === undefined) return { status: 200, body: { enabled: false, points: [] } }
     return { status: 200, body: { enabled: true, total: telemetry.total, points: telemetry.series(seconds) } }
   }

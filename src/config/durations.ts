@@ -1,12 +1,16 @@
 /**
  * Durations in the config (docs/config.md, "Durations"). A duration field of the schema is named
  * with its unit (`timeoutMs`, `windowSec`, `retentionDays`: a number in that unit, the form the code
- * reads). In a config file it is written, preferably, without the unit in its name and in the one
+ * reads). In a config file it is written without the unit in its name and in the one
  * duration grammar (src/util/duration.ts): `timeout: 5s`, `window: 1m`, `retention: 30d`. This pass
  * runs before schema validation and rewrites the second form into the first, guided by the schema
- * (so it knows that `window` is `windowSec` here and `windowMs` there). The forms that say two
- * things, or not enough, are refused with the duration form in the message:
- * - a duration string in a unit-named field (`timeoutMs: 5s`),
+ * (so it knows that `window` is `windowSec` here and `windowMs` there). The unit-named field is the
+ * schema's own form: a config object built in code (the embedding API, `createGateway({...})`)
+ * writes it, but a config file may not (`timeoutMs: 5000` is the old form, refused with the new one
+ * in the message: `timeout: 5s`). The forms that say two things, or not enough, are refused with
+ * the duration form in the message:
+ * - a unit-named field in a config file (`timeoutMs: 5000`, `timeoutMs: 5s`: the old form),
+ * - a duration string in a unit-named field of a config object (`timeoutMs: 5s`),
  * - a bare number in a unit-less duration field (`timeout: 5000`: milliseconds or seconds?; 0 is 0),
  * - both spellings of one field (`timeout` and `timeoutMs`),
  * - a duration that is not a whole number of the field's unit (`window: 1500ms` for `windowSec`).
@@ -103,29 +107,58 @@ function declares(objs: readonly Schema[], key: string): boolean {
   return objs.some((o) => o.properties?.[key] !== undefined)
 }
 
+/** How the document was written, which decides whether the unit-named form is refused. */
+export interface DurationOptions {
+  /**
+   * The document is a config object built in code (the embedding API): its duration fields are
+   * the schema's unit-named numbers (`timeoutMs: 5000`). Otherwise (a config file, the default)
+   * that form is the old one and refused.
+   */
+  programmatic?: boolean
+  /** Whether the key at `segs` was written JSON-style (`"timeoutMs": 5000`), for the suggestion. */
+  jsonStyle?: (segs: readonly Seg[]) => boolean
+}
+
 /**
  * Rewrites the unit-less duration fields of `node` (the parsed, substituted config) into their
  * unit-named fields, in place, and pushes a problem for each refused form. Returns the rewrites.
+ *
+ * @example
+ * const problems: Problem[] = []
+ * const doc = { upstreams: { api: { targets: [], connectTimeout: '2s' } } }
+ * normalizeDurations(doc, GatewayConfig, problems) // doc.upstreams.api.connectTimeoutMs === 2000
  */
 export function normalizeDurations(
   node: unknown,
   schema: TSchema,
   problems: Problem[],
-  segs: Seg[] = [],
-  rewrites: DurationRewrite[] = [],
+  opts: DurationOptions = {},
 ): DurationRewrite[] {
-  if (node === null || typeof node !== 'object') return rewrites
+  const rewrites: DurationRewrite[] = []
+  walk(node, schema, problems, [], rewrites, opts)
+  return rewrites
+}
+
+function walk(
+  node: unknown,
+  schema: TSchema,
+  problems: Problem[],
+  segs: Seg[],
+  rewrites: DurationRewrite[],
+  opts: DurationOptions,
+): void {
+  if (node === null || typeof node !== 'object') return
   const s = schema as Schema
   if (Array.isArray(node)) {
     const item = arrayItems(s)[0]
     if (item !== undefined)
       node.forEach((v, i) => {
-        normalizeDurations(v, item as TSchema, problems, [...segs, i], rewrites)
+        walk(v, item as TSchema, problems, [...segs, i], rewrites, opts)
       })
-    return rewrites
+    return
   }
   const objs = objectSchemas(s)
-  if (objs.length === 0) return rewrites
+  if (objs.length === 0) return
   const obj = node as Record<string, unknown>
   const renamed = new Map<string, string>()
   for (const key of Object.keys(obj)) {
@@ -134,6 +167,12 @@ export function normalizeDurations(
     if (declares(objs, key)) {
       const member = memberSchema(objs, key)
       const unit = durationUnitOf(key, member as TSchema)
+      if (unit !== undefined && opts.programmatic !== true) {
+        // both spellings (`timeout` and `timeoutMs`): reported once, at `timeout`, below
+        const both = Object.hasOwn(obj, durationStem(key)) && !declares(objs, durationStem(key))
+        if (!both) problems.push(oldForm(key, value, unit, here, opts))
+        continue
+      }
       if (unit !== undefined && typeof value === 'string') {
         const base = durationStem(key)
         const shown = parseDuration(value) !== undefined ? value : example(unit)
@@ -143,7 +182,7 @@ export function normalizeDurations(
         })
         continue
       }
-      normalizeDurations(value, member as TSchema, problems, here, rewrites)
+      walk(value, member as TSchema, problems, here, rewrites, opts)
       continue
     }
     // A unit-less spelling of a declared unit-named duration field?
@@ -151,14 +190,17 @@ export function normalizeDurations(
     if (target === undefined) {
       // a member of a record (upstreams, policies by id, …), or an unknown field the schema reports
       const member = memberSchema(objs, key)
-      if (member !== undefined) normalizeDurations(value, member as TSchema, problems, here, rewrites)
+      if (member !== undefined) walk(value, member as TSchema, problems, here, rewrites, opts)
       continue
     }
     if (Object.hasOwn(obj, target.name)) {
       problems.push({
         segs: here,
         atKey: true,
-        message: `\`${key}\` and \`${target.name}\` are the same setting: keep \`${key}\` (a duration: ${DURATION_FORMS})`,
+        message:
+          opts.programmatic === true
+            ? `\`${key}\` and \`${target.name}\` are the same setting: keep \`${key}\` (a duration: ${DURATION_FORMS})`
+            : `\`${target.name}\` is the old form of \`${key}\`, which is also set: remove \`${target.name}\` (a duration: ${DURATION_FORMS})`,
       })
       continue
     }
@@ -200,7 +242,29 @@ export function normalizeDurations(
     for (const [k] of entries) delete obj[k]
     for (const [k, v] of entries) obj[renamed.get(k) ?? k] = v
   }
-  return rewrites
+}
+
+/**
+ * The problem for a unit-named duration field in a config file (`timeoutMs: 5000`): the old form,
+ * located at its key, the message naming the new form with the same value converted
+ * (`write \`timeout: 5s\``) when the value converts to a duration exactly.
+ */
+function oldForm(key: string, value: unknown, unit: number, segs: Seg[], opts: DurationOptions): Problem {
+  const stem = durationStem(key)
+  let written: string | undefined
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) {
+    const d = formatDuration(value * unit)
+    if (parseDuration(d) === value * unit) written = d
+  } else if (typeof value === 'string' && parseDuration(value) !== undefined) written = value
+  const json = opts.jsonStyle?.(segs) === true
+  const suggestion =
+    written === undefined
+      ? `write \`${stem}\` as a duration (${DURATION_FORMS})`
+      : json
+        ? `write \`"${stem}": ${written === '0' ? '0' : `"${written}"`}\``
+        : `write \`${stem}: ${written}\``
+  const what = typeof value === 'number' ? ` (a number of ${unitName(unit)})` : ''
+  return { segs, atKey: true, message: `the old form${what}; ${suggestion}` }
 }
 
 function durationFieldFor(

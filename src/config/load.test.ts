@@ -219,7 +219,7 @@ routes:
     assert.equal(
       e.message,
       'unknown field "hots" (expected one of: name, host, port, tls, maxHeaderBytes, maxHeaderCount, ' +
-        'headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, http2)',
+        'headersTimeout, requestTimeout, keepAliveTimeout, http2)',
     )
   })
 
@@ -806,6 +806,9 @@ describe('examples/config', () => {
       const data = parse(readFileSync(join(root, 'examples/config', name), 'utf8')) as Record<string, unknown>
       assert.ok(validate(data), JSON.stringify(validate.errors))
       assert.equal(validate({ ...data, typo: 1 }), false)
+      // durations: the editor flags the old form too
+      assert.equal(validate({ ...data, shutdown: { drainTimeout: '5s' } }), true)
+      assert.equal(validate({ ...data, shutdown: { drainTimeoutMs: 5000 } }), false, 'the old duration form')
     })
   }
 

@@ -36,6 +36,11 @@ export interface LoadResult {
   secretPaths: ReadonlySet<string>
   /** Where a path is in the document, for problems found after loading (policy checks). */
   locate?: (path: readonly (string | number)[]) => { line?: number; column?: number }
+  /**
+   * A path of the loaded config as the document writes it: a duration field rewritten from
+   * `timeout: 5s` is `timeoutMs` in the config and `timeout` in the document.
+   */
+  asWritten?: (path: readonly (string | number)[]) => (string | number)[]
   /** Removes every secret value of the document from a message. */
   scrub?: (message: string) => string
 }
@@ -109,6 +114,12 @@ function deepFreeze<T>(o: T): T {
 
 export interface LoadOptions {
   env?: NodeJS.ProcessEnv
+  /**
+   * The document is a config object built in code (the embedding API, `createGateway({...})`),
+   * not a file: its duration fields take the schema's unit-named form (`timeoutMs: 5000`), which
+   * a config file may not use (config/durations.ts).
+   */
+  programmatic?: boolean
 }
 
 /** Problems sorted by position (stable; those without a position first), as a reader scans. */
@@ -157,15 +168,19 @@ function load(text: string, file: string, opts: LoadOptions): LoadResult {
     const p = lineCounter.linePos(offset)
     return { line: p.line, column: p.col }
   }
+  // The key node of the member at `segs` (as written), if the document has one there.
+  const keyNode = (segs: readonly Seg[]): { range?: [number, number, number]; type?: string } | undefined => {
+    if (segs.length === 0) return undefined
+    const parent = doc.getIn(segs.slice(0, -1), true)
+    const last = segs[segs.length - 1]
+    if (!isMap(parent)) return undefined
+    const pair = parent.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(last))
+    return pair?.key as { range?: [number, number, number]; type?: string } | undefined
+  }
   const locate = (segs: readonly Seg[], atKey = false): { line?: number; column?: number } => {
-    if (atKey && segs.length > 0) {
-      const parent = doc.getIn(segs.slice(0, -1), true)
-      const last = segs[segs.length - 1]
-      if (isMap(parent)) {
-        const pair = parent.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(last))
-        const range = (pair?.key as { range?: [number, number, number] } | undefined)?.range
-        if (range) return pos(range[0])
-      }
+    if (atKey) {
+      const range = keyNode(segs)?.range
+      if (range) return pos(range[0])
     }
     for (let n = segs.length; n >= 0; n--) {
       const node = doc.getIn(segs.slice(0, n), true) as { range?: [number, number, number] } | undefined
@@ -227,7 +242,10 @@ function load(text: string, file: string, opts: LoadOptions): LoadResult {
   inlineSecrets(data, [], sensitive, secretValues)
   // Durations written `timeout: 5s` become the schema's `timeoutMs: 5000` (config/durations.ts).
   const durationProblems: Problem[] = []
-  const rewrites = normalizeDurations(data, GatewayConfig, durationProblems)
+  const rewrites = normalizeDurations(data, GatewayConfig, durationProblems, {
+    programmatic: opts.programmatic === true,
+    jsonStyle: (segs) => keyNode(segs)?.type === 'QUOTE_DOUBLE',
+  })
   const asWritten = (p: Problem): Problem => writtenAs(p, rewrites)
   const errors: ConfigProblem[] = [...substProblems, ...durationProblems].map(toProblem)
   // A value whose substitution failed is reported once, not again for being empty.
@@ -267,6 +285,7 @@ function load(text: string, file: string, opts: LoadOptions): LoadResult {
     warnings: inDocumentOrder(warnings),
     secretPaths,
     locate: (segs) => locate(segs as Seg[]),
+    asWritten: (segs) => writtenAs({ segs: [...segs], message: '' }, rewrites).segs,
     scrub,
   }
 }

@@ -2,7 +2,9 @@
  * Messages for config problems: paths (`routes[0].upstream`), values described without ever
  * showing a secret, and ajv's schema errors turned into one readable message per problem.
  */
+import type { TSchema } from '@sinclair/typebox'
 import type { ErrorObject } from 'ajv'
+import { durationStem, durationUnitOf } from './durations.js'
 
 export type Seg = string | number
 
@@ -124,9 +126,11 @@ export function ajvProblems(
       }
       case 'additionalProperties': {
         const prop = (e.params as { additionalProperty: string }).additionalProperty
-        const known = Object.keys(
-          ((e.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties ??
-            {}) as object,
+        const props =
+          (e.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties ?? {}
+        // a duration field as a config file writes it (`timeout`, not the old `timeoutMs`)
+        const known = Object.keys(props).map((k) =>
+          durationUnitOf(k, props[k] as TSchema) !== undefined ? durationStem(k) : k,
         )
         // Reported at the unknown key itself, not at the start of the enclosing mapping.
         out.push({

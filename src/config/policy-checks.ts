@@ -42,10 +42,12 @@ export async function loadGatewayConfig(file: string, opts: GatewayLoadOptions =
   const baseDir = dirname(resolve(file))
   const locate = r.locate ?? (() => ({}))
   const scrub = r.scrub ?? ((m: string) => m)
+  const written = r.asWritten ?? ((segs: readonly Seg[]) => [...segs])
+  // located and named as the document writes it (`remote.maxStale`, not `remote.maxStaleMs`)
   const at = (segs: readonly Seg[], message: string): ConfigProblem => ({
     file,
-    path: formatPath(segs),
-    ...locate(segs),
+    path: formatPath(written(segs)),
+    ...locate(written(segs)),
     message: scrub(message),
   })
   try {

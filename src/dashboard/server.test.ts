@@ -102,7 +102,7 @@ test('sessions: cookie-only reads, CSRF-checked writes, garbage cookies, expiry,
   const { cookie, csrf } = await signIn()
   const get = (path: string, c = cookie) => fetch(`${origin}${path}`, { headers: { cookie: c } })
   assert.equal((await get('/ui/session')).status, 200)
-  assert.equal((await get('/ui/api/v1/traffic?seconds=10')).status, 200)
+  assert.equal((await get('/ui/api/v1/traffic?window=10s')).status, 200)
   for (const bad of [
     'pcl_ui=',
     'pcl_ui=../../etc',
@@ -117,7 +117,7 @@ test('sessions: cookie-only reads, CSRF-checked writes, garbage cookies, expiry,
     fetch(`${origin}/ui/api/v1/bans`, {
       method: 'POST',
       headers: { cookie, 'content-type': 'application/json', ...headers },
-      body: JSON.stringify({ cidr: '198.51.100.0/24', seconds: 60 }),
+      body: JSON.stringify({ cidr: '198.51.100.0/24', duration: '1m' }),
     })
   assert.equal((await ban({})).status, 403, 'no CSRF token')
   assert.equal((await ban({ 'x-csrf-token': `${csrf}x` })).status, 403, 'a wrong one')

@@ -58,18 +58,18 @@ test('CidrBans: matches addresses inside banned networks, follows changes and ex
 
 test('POST /v1/bans body: cidr accepted and normalized; one subject only', () => {
   const now = 1_700_000_000_000
-  const r = parseBanCreate({ cidr: '192.0.2.77/24', seconds: 60 }, 'admin token', now)
+  const r = parseBanCreate({ cidr: '192.0.2.77/24', duration: '1m' }, 'admin token', now)
   assert.equal(r.key, 'cidr:192.0.2.0/24')
   assert.equal(r.record.until, now + 60_000)
   const field = (name: string, detail: RegExp) => (e: unknown) =>
     (e as { extensions?: { field?: string } }).extensions?.field === name &&
     detail.test(String((e as { detail?: string }).detail))
   assert.throws(
-    () => parseBanCreate({ cidr: '0.0.0.0/0', seconds: 60 }, 'a', now),
+    () => parseBanCreate({ cidr: '0.0.0.0/0', duration: '1m' }, 'a', now),
     field('cidr', /IPv4 network/),
   )
   assert.throws(
-    () => parseBanCreate({ cidr: '192.0.2.0/24', ip: '192.0.2.1', seconds: 60 }, 'a', now),
+    () => parseBanCreate({ cidr: '192.0.2.0/24', ip: '192.0.2.1', duration: '1m' }, 'a', now),
     field('ip', /exactly one/),
   )
 })

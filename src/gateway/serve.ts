@@ -60,11 +60,10 @@ export interface StartOptions {
   /** Logger override (tests, embedding). */
   logger?: Logger
   env?: NodeJS.ProcessEnv
-  /**
-   * The config document itself (YAML or JSON). The config file is then neither read nor watched:
-   * its path only names the document in messages and anchors relative paths in it.
-   */
+  /** The config document itself: the file is then not read nor watched, only names it and anchors paths. */
   configText?: string
+  /** `configText` is an object from code: unit-named durations (`timeoutMs: 5000`) are its form. */
+  programmatic?: boolean
   /** `serve --workers`: this process is worker n (1-based): its own audit chain and admin port. */
   worker?: number
 }
@@ -92,7 +91,8 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
   const fromText = text !== undefined
   const hashSource = (): string => configHash(file, text)
   // The same loader as `config check` and reload: schema, rules, then every policy's checks.
-  const loaded = await loadGatewayConfig(file, { env: opts.env, logger: opts.logger, text })
+  const { programmatic } = opts
+  const loaded = await loadGatewayConfig(file, { env: opts.env, logger: opts.logger, text, programmatic })
   if (!loaded.config) throw new ConfigError(loaded.errors.map(formatProblem))
   let config: GatewayConfig = loaded.config
   // The config serving now, for the admin API's GET /v1/config (secrets redacted there).
@@ -246,7 +246,7 @@ export async function openGateway(configFile: string, opts: StartOptions = {}): 
   const reloadOnce = async (trigger: string, newText: string | undefined): Promise<boolean> => {
     if (closing) return false
     const candidate = newText ?? text
-    const next = await loadGatewayConfig(file, { env: opts.env, logger, text: candidate })
+    const next = await loadGatewayConfig(file, { env: opts.env, logger, text: candidate, programmatic })
     const candidateHash = configHash(file, candidate)
     const reloaded = (outcome: 'applied' | 'rejected', errors: number) =>
       audit?.emit({

@@ -251,7 +251,7 @@ function overview(main: HTMLElement): void {
   let codeNames: string[] = []
   const palette = ['#d97706', '#dc2626', '#7c3aed', '#0891b2', '#be185d', '#4d7c0f', '#9333ea', '#0f766e']
   every(2000, () => {
-    api('/v1/traffic?seconds=300')
+    api('/v1/traffic?window=5m')
       .then((b) => {
         const pts = (b.points ?? []) as Json[]
         const xs = pts.map((p) => p.t as number)
@@ -427,11 +427,12 @@ function bansPage(main: HTMLElement): void {
     id: 'ban-subject',
     placeholder: '203.0.113.7, 198.51.100.0/24 or a principal id',
   }) as HTMLInputElement
-  const seconds = h('input', {
-    id: 'ban-seconds',
-    type: 'number',
-    value: '3600',
-    min: '1',
+  // a duration in the one grammar (10m, 1h, 7d), as the admin API takes it
+  const duration = h('input', {
+    id: 'ban-duration',
+    value: '1h',
+    placeholder: 'Duration: 10m, 1h, 7d',
+    size: '8',
   }) as HTMLInputElement
   const reason = h('input', { id: 'ban-reason', placeholder: 'Reason (optional)' }) as HTMLInputElement
   const msg = h('p', { id: 'ban-message', class: 'muted' })
@@ -442,7 +443,7 @@ function bansPage(main: HTMLElement): void {
       class: 'inline',
       onsubmit: (e: Event) => {
         e.preventDefault()
-        const body: Json = { [kind.value]: subject.value.trim(), seconds: Number(seconds.value) }
+        const body: Json = { [kind.value]: subject.value.trim(), duration: duration.value.trim() }
         if (reason.value.trim() !== '') body.reason = reason.value.trim()
         api('/v1/bans', { method: 'POST', body })
           .then((b) => {
@@ -457,7 +458,7 @@ function bansPage(main: HTMLElement): void {
     },
     kind,
     subject,
-    seconds,
+    duration,
     reason,
     h('button', { type: 'submit' }, 'Ban'),
   )

@@ -29,7 +29,7 @@ export function checkJwtAuth(config: JwtAuthConfig): PolicyProblem[] {
       message: 'discovery needs issuer (its /.well-known/openid-configuration)',
     })
   if (config.remote.maxStaleMs < config.remote.refreshIntervalMs)
-    out.push({ path: ['remote', 'maxStaleMs'], message: 'must be at least remote.refreshIntervalMs' })
+    out.push({ path: ['remote', 'maxStaleMs'], message: 'must be at least remote.refreshInterval' })
   const allowed = new Set<JwsAlgorithm>(config.algorithms)
   config.keys?.forEach((k, i) => {
     const path = ['keys', i]

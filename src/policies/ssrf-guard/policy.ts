@@ -83,7 +83,7 @@ export const ssrfGuard = definePolicy({
       ...cidrListProblems('allowAddresses', config.allowAddresses),
       ...cidrListProblems('denyAddresses', config.denyAddresses),
     ]
-    if (config.dns.minTtlSec > config.dns.maxTtlSec) problems.push('dns.minTtlSec: more than dns.maxTtlSec')
+    if (config.dns.minTtlSec > config.dns.maxTtlSec) problems.push('dns.minTtl: more than dns.maxTtl')
     if (problems.length > 0) throw new PolicyConfigError('ssrf-guard', deps.routeName, problems)
     const resolver = sharedResolver({
       servers: config.dns.servers,

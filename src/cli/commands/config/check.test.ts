@@ -180,13 +180,13 @@ describe('portcullis config check', () => {
     assert.match(fallback.stdout + fallback.stderr, /portcullis\.yaml/)
   })
 
-  it('durations: a bare number or a duration under the unit-named field is refused, naming the duration form', () => {
+  it('durations: a bare number, a duration under the unit-named field and the old form are refused, naming the duration form', () => {
     const file = join(dir, 'durations.yaml')
     writeFileSync(
       file,
       GOOD.replace(
         '      - url: http://127.0.0.1:3000',
-        '      - url: http://127.0.0.1:3000\n    connectTimeout: 2000\n    headersTimeoutMs: 30s',
+        '      - url: http://127.0.0.1:3000\n    connectTimeout: 2000\n    headersTimeoutMs: 30s\n    bodyTimeoutMs: 120000',
       ),
     )
     const r = cli(['config', 'check', file])
@@ -195,18 +195,45 @@ describe('portcullis config check', () => {
       r.stdout,
       /:7:21 upstreams\.api\.connectTimeout: a duration needs its unit: write `connectTimeout: 2000ms`/,
     )
+    // the old form: located at its key, the new form with the same value in the message
+    assert.match(r.stdout, /:8:5 upstreams\.api\.headersTimeoutMs: the old form; write `headersTimeout: 30s`/)
     assert.match(
       r.stdout,
-      /:8:23 upstreams\.api\.headersTimeoutMs: `headersTimeoutMs` takes a number of milliseconds; .*`headersTimeout: 30s`/,
+      /:9:5 upstreams\.api\.bodyTimeoutMs: the old form \(a number of milliseconds\); write `bodyTimeout: 2m`/,
     )
     writeFileSync(
       file,
       GOOD.replace(
         '      - url: http://127.0.0.1:3000',
-        '      - url: http://127.0.0.1:3000\n    connectTimeout: 2s',
+        '      - url: http://127.0.0.1:3000\n    connectTimeout: 2s\n    bodyTimeout: 2m',
       ),
     )
     assert.equal(cli(['config', 'check', file]).code, 0)
+  })
+
+  it('the old duration form alone: exit 2, one problem per field, each with the new form', () => {
+    const file = join(dir, 'old-durations.yaml')
+    writeFileSync(
+      file,
+      `${GOOD}shutdown: { drainTimeoutMs: 10000 }\ninventory: { enabled: true, retentionDays: 30 }\n`,
+    )
+    const r = cli(['config', 'check', file, '--format', 'json'])
+    assert.equal(r.code, 2, r.stdout + r.stderr)
+    const out = JSON.parse(r.stdout) as {
+      errors: { path: string; line: number; column: number; message: string }[]
+    }
+    assert.deepEqual(
+      out.errors.map((e) => [e.path, e.line, e.column, e.message]),
+      [
+        [
+          'shutdown.drainTimeoutMs',
+          10,
+          13,
+          'the old form (a number of milliseconds); write `drainTimeout: 10s`',
+        ],
+        ['inventory.retentionDays', 11, 29, 'the old form (a number of days); write `retention: 30d`'],
+      ],
+    )
   })
 
   it('exits 2 on a bad option or subcommand', () => {

@@ -21,7 +21,7 @@ upstreams: { api: { targets: [{ url: "http://127.0.0.1:9" }] } }
 routes: [{ name: api, upstream: api }]
 accessLog: { enabled: false }
 reload: { watch: false }
-shutdown: { idleGraceMs: 0 }
+shutdown: { idleGrace: 0 }
 log: { level: silent }
 `,
     )
