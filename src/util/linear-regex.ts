@@ -68,30 +68,26 @@ export function compileLinear(source: string, flags = ''): LinearRegExp {
   // V8's engine: the same ECMAScript semantics, many times faster on short values. RE2JS has
   // compiled it above all the same, so a pattern is accepted or refused the same way either way.
   const fast = isDeterministic(source, flags) ? nativeOf(source, flags) : undefined
-  if (fast !== undefined)
-    return {
-      source,
-      flags,
-      test: (input) => fast.test(input),
-      exec: (input) => {
-        const m = fast.exec(input)
-        return m === null ? null : Array.from(m, (g) => g ?? null)
-      },
-      toString: () => text,
-    }
-  return {
-    source,
-    flags,
-    test: (input) => re.test(input),
-    exec: (input) => {
-      const m = re.matcher(input)
-      if (!m.find()) return null
-      const groups: (string | null)[] = []
-      for (let i = 0; i <= m.groupCount(); i++) groups.push(m.group(i))
-      return groups
-    },
-    toString: () => text,
-  }
+  const engine: Pick<LinearRegExp, 'test' | 'exec'> =
+    fast !== undefined
+      ? {
+          test: (input) => fast.test(input),
+          exec: (input) => {
+            const m = fast.exec(input)
+            return m === null ? null : Array.from(m, (g) => g ?? null)
+          },
+        }
+      : {
+          test: (input) => re.test(input),
+          exec: (input) => {
+            const m = re.matcher(input)
+            if (!m.find()) return null
+            const groups: (string | null)[] = []
+            for (let i = 0; i <= m.groupCount(); i++) groups.push(m.group(i))
+            return groups
+          },
+        }
+  return { source, flags, ...engine, toString: () => text }
 }
 
 function nativeOf(source: string, flags: string): RegExp | undefined {
