@@ -122,7 +122,14 @@ export class SecretScanner {
   private readonly keywordLength: Int32Array
   private readonly exampleHashes: ReadonlySet<string>
 
-  constructor(detectors: readonly Detector[], opts: { exampleHashes?: ReadonlySet<string> } = {}) {
+  /**
+   * @param opts.wasm The keyword pass in WebAssembly when available (default true; false: the JS
+   *   walks, which give the same hits: the tests compare the two).
+   */
+  constructor(
+    detectors: readonly Detector[],
+    opts: { exampleHashes?: ReadonlySet<string>; wasm?: boolean } = {},
+  ) {
     this.detectors = detectors
     this.exampleHashes = opts.exampleHashes ?? EXAMPLE_KEY_HASHES
     if (detectors.length > 0xffff) throw new DetectorError('at most 65535 detectors')
@@ -172,7 +179,7 @@ export class SecretScanner {
       return c
     })
     const keywords = [...keywordIndex.keys()]
-    this.automaton = new KeywordAutomaton(keywords)
+    this.automaton = new KeywordAutomaton(keywords, { wasm: opts.wasm ?? true })
     this.keywordLength = Int32Array.from(keywords, (k) => k.length)
   }
 
@@ -235,6 +242,11 @@ export class SecretScanner {
     if (!this.hasKeyword(text)) return text
     const { matches } = this.scan(text, { budgetFactor: 16 })
     return applyMasks(text, matches)
+  }
+
+  /** True when the keyword pass runs in WebAssembly. */
+  get usesWasm(): boolean {
+    return this.automaton.usesWasm
   }
 
   /** True when any detector keyword occurs in `text` (one pass; stops at the first). */
