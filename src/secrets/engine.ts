@@ -9,7 +9,16 @@
  */
 import { MatcherInput, type MatcherInputBase, RE2JS } from 're2js'
 import { allowedValue, EXAMPLE_KEY_HASHES } from './allowlist.js'
-import { base64Spans, decodeSpan, type EncodedSpan, jsonEscapeSpans, percentSpans } from './decode.js'
+import {
+  B64_CLASS,
+  B64_NEED,
+  B64_RUN,
+  base64Spans,
+  decodeSpan,
+  type EncodedSpan,
+  jsonEscapeSpans,
+  percentSpans,
+} from './decode.js'
 import { KeywordAutomaton } from './prefilter.js'
 import { emptyStats, type Detector, type Match, type ScanStats } from './types.js'
 import { hasLetterAndDigit, runValidator, shannonEntropy } from './validators.js'
@@ -373,7 +382,8 @@ export class SecretScanner {
     let matches = resolveOverlaps(found)
     if (decode && depth < MAX_DEPTH && !stats.truncated) {
       const spans: EncodedSpan[] = []
-      base64Spans(buf, spans)
+      // The runs of base64 characters found in WebAssembly when it is used (same spans).
+      base64Spans(buf, spans, this.automaton.runsOf(buf, B64_CLASS, B64_RUN, B64_NEED))
       percentSpans(buf, spans)
       jsonEscapeSpans(buf, spans)
       if (spans.length > 0) {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { prng } from '../util/prng.js'
+import { B64_CLASS, B64_NEED, B64_RUN, base64Spans, type EncodedSpan } from './decode.js'
 import { BUILTIN_DETECTORS } from './detectors/index.js'
 import { SecretScanner } from './engine.js'
 import { KeywordAutomaton } from './prefilter.js'
@@ -151,4 +152,52 @@ test('oracle at the engine: the same matches with the WebAssembly and the JS key
   assert.deepEqual(a.matches.map(key), b.matches.map(key))
   assert.deepEqual(a.stats, b.stats)
   assert.equal(w.mask(text), j.mask(text))
+})
+
+test('oracle: the base64 runs found in WebAssembly give the same spans as the JS loop', () => {
+  const rand = prng(64)
+  const pieces = [
+    'QUJD',
+    'ZGVm',
+    'Z2hp',
+    'a2V5',
+    'dG9r',
+    'ZW4=',
+    '==',
+    '=',
+    '-',
+    '_',
+    '+',
+    '/',
+    'abc',
+    'XYZ',
+    '0123',
+  ]
+  const seps = [' ', '"', ':', '\n', '.', ',', '\x00', '\xff']
+  let spans = 0
+  for (let round = 0; round < 300; round++) {
+    const target = round < 200 ? Math.floor(rand() * 4000) : Math.floor(rand() * CHUNK)
+    let text = ''
+    while (text.length < target) {
+      const r = rand()
+      if (r < 0.1) text += seps[Math.floor(rand() * seps.length)]
+      else if (r < 0.12) text += Buffer.from(`password=${rand()}`).toString('base64')
+      else if (r < 0.13)
+        text += 'f'.repeat(Math.floor(rand() * 60)) // one case: never a span
+      else text += pieces[Math.floor(rand() * pieces.length)]
+    }
+    const buf = Buffer.from(text, 'latin1')
+    const runs = wasm.runsOf(buf, B64_CLASS, B64_RUN, round % 2 === 0 ? B64_NEED : 0)
+    assert.ok(runs !== undefined, 'runs in WebAssembly')
+    const a: EncodedSpan[] = []
+    const b: EncodedSpan[] = []
+    base64Spans(buf, a, runs)
+    base64Spans(buf, b)
+    assert.deepEqual(a, b, `round ${round}, length ${buf.length}`)
+    spans += a.length
+  }
+  assert.ok(spans > 500, `the inputs have spans (${spans})`)
+  // Longer than the window: no runs from WebAssembly, the JS loop does it.
+  assert.equal(wasm.runsOf(Buffer.alloc(CHUNK + 1, 'A'), B64_CLASS, B64_RUN), undefined)
+  assert.equal(js.runsOf(Buffer.from('QUJD'), B64_CLASS, B64_RUN), undefined)
 })

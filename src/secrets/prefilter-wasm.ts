@@ -111,11 +111,142 @@ function walkManyFunction(n: number, wide: boolean) {
 }
 
 /**
+ * `runs(from, to, cls, out, minRun, need) → outEnd`: the maximal runs of bytes whose class
+ * (`mem[cls + byte]`) is not 0, at least `minRun` long, whose classes OR-ed together have all the
+ * bits of `need`, as pairs (start, end) at `out`. A skip loop (the one of `base64Spans` in
+ * decode.ts): a run long enough must cover the byte `minRun - 1` ahead, so the bytes before it
+ * are not looked at when that one is not in the class. Params: 0 i, 1 to, 2 cls, 3 out,
+ * 4 minRun, 5 need; locals 6 j, 7 e, 8 s, 9 f (the OR of the classes), 10 c.
+ */
+function runsFunction() {
+  const classOf = (addr: (readonly number[])[]) => [
+    ...addr,
+    op.i32Load8u(),
+    op.localGet(2),
+    op.i32Add,
+    op.i32Load8u(),
+  ]
+  /** `c = class of the byte at addr; if (c == 0) break out of the enclosing block; f |= c`. */
+  const take = (addr: (readonly number[])[]) => [
+    ...classOf(addr),
+    op.localTee(10),
+    op.i32Eqz,
+    op.brIf(1),
+    op.localGet(9),
+    op.localGet(10),
+    op.i32Or,
+    op.localSet(9),
+  ]
+  const body: (readonly number[])[] = [
+    op.block(),
+    op.loop(),
+    // j = i + minRun - 1; done when j >= to
+    op.localGet(0),
+    op.localGet(4),
+    op.i32Add,
+    op.i32Const(1),
+    op.i32Sub,
+    op.localTee(6),
+    op.localGet(1),
+    op.i32GeU,
+    op.brIf(1),
+    // not in the class: no run of minRun starts at or before j
+    ...classOf([op.localGet(6)]),
+    op.localTee(9),
+    op.i32Eqz,
+    op.if(),
+    op.localGet(6),
+    op.i32Const(1),
+    op.i32Add,
+    op.localSet(0),
+    op.br(1),
+    op.end,
+    // e: the end of the run holding j
+    op.localGet(6),
+    op.i32Const(1),
+    op.i32Add,
+    op.localSet(7),
+    op.block(),
+    op.loop(),
+    op.localGet(7),
+    op.localGet(1),
+    op.i32GeU,
+    op.brIf(1),
+    ...take([op.localGet(7)]),
+    op.localGet(7),
+    op.i32Const(1),
+    op.i32Add,
+    op.localSet(7),
+    op.br(0),
+    op.end,
+    op.end,
+    // shorter than minRun even if it started at i: go on after it
+    op.localGet(7),
+    op.localGet(0),
+    op.i32Sub,
+    op.localGet(4),
+    op.i32LtU,
+    op.if(),
+    op.localGet(7),
+    op.i32Const(1),
+    op.i32Add,
+    op.localSet(0),
+    op.br(1),
+    op.end,
+    // s: its start (not before i)
+    op.localGet(6),
+    op.localSet(8),
+    op.block(),
+    op.loop(),
+    op.localGet(8),
+    op.localGet(0),
+    op.i32LeU,
+    op.brIf(1),
+    ...take([op.localGet(8), op.i32Const(1), op.i32Sub]),
+    op.localGet(8),
+    op.i32Const(1),
+    op.i32Sub,
+    op.localSet(8),
+    op.br(0),
+    op.end,
+    op.end,
+    // record (s, e) when (f & need) == need; i = e + 1
+    op.localGet(9),
+    op.localGet(5),
+    op.i32And,
+    op.localGet(5),
+    op.i32Eq,
+    op.if(),
+    op.localGet(3),
+    op.localGet(8),
+    op.i32Store(0),
+    op.localGet(3),
+    op.localGet(7),
+    op.i32Store(4),
+    op.localGet(3),
+    op.i32Const(8),
+    op.i32Add,
+    op.localSet(3),
+    op.end,
+    op.localGet(7),
+    op.i32Const(1),
+    op.i32Add,
+    op.localSet(0),
+    op.br(0),
+    op.end,
+    op.end,
+    op.localGet(3),
+  ]
+  return { name: 'runs', params: 6, locals: 5, results: 1 as const, body }
+}
+
+/**
  * The module's bytes. Exports:
  * - `walk(from, to, s, firstOut, hits) → hitsEnd`: one walk over the bytes at [from, to) from
  *   state `s`; the end state in `s0`.
  * - `walkMany(...)`: `WALKS` walks in one loop (see `walkManyFunction`); their end states in the
  *   globals `s0`... Each hit is recorded with the address of its own byte.
+ * - `runs(...)`: runs of bytes of a class (see `runsFunction`): the base64 finder's first stage.
  */
 export function keywordWalkerBytes(wide: boolean): Uint8Array {
   // walk: params 0 from(i) 1 to 2 s 3 firstOut 4 hits
@@ -145,13 +276,14 @@ export function keywordWalkerBytes(wide: boolean): Uint8Array {
   return wasmModule({
     memory: { minPages: 1 },
     globals: Array.from({ length: WALKS }, (_, k) => `s${k}`),
-    functions: [walk, walkMany],
+    functions: [walk, walkMany, runsFunction()],
   })
 }
 
 interface WalkerExports {
   walk(from: number, to: number, s: number, firstOut: number, hits: number): number
   walkMany(...args: number[]): number
+  runs(from: number, to: number, cls: number, out: number, minRun: number, need: number): number
   [global: string]: unknown
 }
 
@@ -184,6 +316,9 @@ export class WasmKeywordWalker {
   private readonly i32: Int32Array
   private readonly input: number
   private readonly hits: number
+  /** Address of the byte-class table of `runs`, and the table last copied there. */
+  private readonly cls: number
+  private clsTable: Uint8Array | undefined
   /** The globals with the walks' end states. */
   private readonly endState: WasmGlobal[]
   private readonly args: number[] = new Array<number>(WALKS + 4).fill(0)
@@ -195,6 +330,7 @@ export class WasmKeywordWalker {
     this.i32 = new Int32Array(memory.buffer)
     this.input = input
     this.hits = input + CHUNK
+    this.cls = this.hits + CHUNK * 8
   }
 
   /** A walker for this table, or undefined when WebAssembly is not available. */
@@ -204,7 +340,7 @@ export class WasmKeywordWalker {
     if (mod === null || wasmApi === undefined) return undefined
     const tableBytes = delta.byteLength
     const input = Math.ceil(tableBytes / 8) * 8
-    const pages = Math.ceil((input + CHUNK + CHUNK * 8) / PAGE)
+    const pages = Math.ceil((input + CHUNK + CHUNK * 8 + 256) / PAGE)
     try {
       const memory = new wasmApi.Memory({ initial: pages, maximum: pages })
       const inst = new wasmApi.Instance(mod, { env: { mem: memory } })
@@ -272,5 +408,25 @@ export class WasmKeywordWalker {
       }
     }
     for (let w = 0; w < WALKS; w++) states[w] = args[2 + w] as number
+  }
+
+  /**
+   * The maximal runs of bytes of `input` whose `cls` entry is not 0, at least `minRun` long and
+   * whose entries OR-ed together have all the bits of `need`, as pairs (start, end) pushed to
+   * `out`; false (nothing pushed) when `input` is longer than the window (the caller runs its JS
+   * loop).
+   */
+  runs(input: Uint8Array, cls: Uint8Array, minRun: number, need: number, out: number[]): boolean {
+    if (input.length > CHUNK || minRun < 1) return false
+    if (this.clsTable !== cls) {
+      this.mem.set(cls.subarray(0, 256), this.cls)
+      this.clsTable = cls
+    }
+    const base = this.input
+    this.mem.set(input, base)
+    const end = this.x.runs(base, base + input.length, this.cls, this.hits, minRun, need)
+    const i32 = this.i32
+    for (let q = this.hits >> 2, e = end >> 2; q < e; q++) out.push((i32[q] as number) - base)
+    return true
   }
 }

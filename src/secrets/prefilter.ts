@@ -119,6 +119,23 @@ export class KeywordAutomaton {
     this.native = opts.wasm === false ? undefined : WasmKeywordWalker.create(delta)
   }
 
+  /**
+   * The maximal runs of bytes of `input` in the class `cls` (entry not 0), at least `minRun`
+   * long, whose entries OR-ed together have all the bits of `need`, as pairs (start, end), found
+   * in WebAssembly; undefined when it is not used or the input is longer than its window (the
+   * caller has a JS loop for that).
+   */
+  runsOf(input: Uint8Array, cls: Uint8Array, minRun: number, need = 0): number[] | undefined {
+    if (this.native === undefined || this.nativeBusy) return undefined
+    const out: number[] = []
+    this.nativeBusy = true
+    try {
+      return this.native.runs(input, cls, minRun, need, out) ? out : undefined
+    } finally {
+      this.nativeBusy = false
+    }
+  }
+
   /** True when the byte walks run in WebAssembly. */
   get usesWasm(): boolean {
     return this.native !== undefined
