@@ -265,8 +265,16 @@ export class KeywordAutomaton {
       return false
     }
     // Long inputs: the walks of `scan` (several chains of loads, in WebAssembly when available),
-    // stopped at the first occurrence it reports.
-    if (input.length >= MANY_WALKS) return !this.scan(input, 0, input.length, () => false)
+    // 16 KiB at a time so that an early keyword ends it early. A window starts the length of the
+    // longest keyword before its 16 KiB: every occurrence ending in them is inside it.
+    if (input.length >= MANY_WALKS) {
+      const n = input.length
+      for (let c = 0; c < n; c += ANY_WINDOW) {
+        const lo = Math.max(0, c - (this.maxLength - 1))
+        if (!this.scan(input, lo, Math.min(n, c + ANY_WINDOW), () => false)) return true
+      }
+      return false
+    }
     for (let i = 0; i < input.length; i++) {
       s = delta[(s << 8) | (input[i] as number)] as number
       if (s >= firstOut) return true
@@ -277,6 +285,8 @@ export class KeywordAutomaton {
 
 /** Shortest range walked in `WALKS` parts. */
 const MANY_WALKS = 512
+/** Bytes `any` looks at before it stops at a keyword found in them. */
+const ANY_WINDOW = 16 * 1024
 
 /** The states the walks ended in (`walkFour` sets four, `walk` the first). */
 const states = new Int32Array(Math.max(4, WALKS))
