@@ -42,7 +42,7 @@ function printable(c: number): boolean {
 }
 
 /** Bit 1: a base64 character (either alphabet); bit 2: an upper-case letter; bit 4: lower-case. */
-const B64_CLASS = (() => {
+export const B64_CLASS = (() => {
   const t = new Uint8Array(256)
   for (let c = 0; c < 256; c++) if ((B64_VALUE[c] as number) >= 0) t[c] = 1
   for (let c = 65; c <= 90; c++) t[c] = 3
@@ -56,9 +56,13 @@ const B64_CLASS = (() => {
  * identifier or hex string does not). A skip loop: a run long enough must cover the position 21
  * characters ahead, so the characters before it are not looked at when it is not base64.
  */
-export function base64Spans(input: Uint8Array, out: EncodedSpan[]): void {
+export function base64Spans(input: Uint8Array, out: EncodedSpan[], runs?: readonly number[]): void {
+  if (runs !== undefined) {
+    for (let k = 0; k < runs.length; k += 2) base64Span(input, runs[k] as number, runs[k + 1] as number, out)
+    return
+  }
   const n = input.length
-  const reach = MIN_B64 - 3 // shortest run (22: two `=` make 24) minus one
+  const reach = B64_RUN - 1
   let i = 0 // no run starts before i: input[i - 1] is not a base64 character (or i is 0)
   while (i + reach < n) {
     const j = i + reach
@@ -68,7 +72,7 @@ export function base64Spans(input: Uint8Array, out: EncodedSpan[]): void {
     }
     let e = j + 1
     while (e < n && B64_CLASS[input[e] as number] !== 0) e++
-    if (e - i < MIN_B64 - 2) {
+    if (e - i < B64_RUN) {
       // The run holding j starts at i or later: it is shorter than any span (no need to find
       // where it starts).
       i = e + 1
@@ -76,15 +80,31 @@ export function base64Spans(input: Uint8Array, out: EncodedSpan[]): void {
     }
     let s = j
     while (s > i && B64_CLASS[input[s - 1] as number] !== 0) s--
-    let end = e
-    while (end < n && end - e < 2 && input[end] === 61) end++
-    const len = end - s
-    if (len >= MIN_B64 && len <= MAX_SPAN) {
-      let f = 0
-      for (let k = s; k < e && f !== 7; k++) f |= B64_CLASS[input[k] as number] as number
-      if (f === 7) out.push({ encoding: 'base64', start: s, end })
-    }
-    i = end === e ? e + 1 : end
+    base64Span(input, s, e, out)
+    // `=` is not a base64 character: the next run starts after the padding anyway.
+    i = e + 1
+  }
+}
+
+/**
+ * Shortest run of base64 characters that can make a span (24 with two `=`): the runs that
+ * `base64Spans` looks at, found by its loop or by the keyword pass's WebAssembly module
+ * (`KeywordAutomaton.runsOf` with `B64_CLASS`).
+ */
+export const B64_RUN = MIN_B64 - 2
+/** The classes a run must have to be a span: base64, upper case, lower case (see `B64_CLASS`). */
+export const B64_NEED = 7
+
+/** The span of the run of base64 characters [s, e) and its padding, when it is one (see above). */
+function base64Span(input: Uint8Array, s: number, e: number, out: EncodedSpan[]): void {
+  const n = input.length
+  let end = e
+  while (end < n && end - e < 2 && input[end] === 61) end++
+  const len = end - s
+  if (len >= MIN_B64 && len <= MAX_SPAN) {
+    let f = 0
+    for (let k = s; k < e && f !== B64_NEED; k++) f |= B64_CLASS[input[k] as number] as number
+    if (f === B64_NEED) out.push({ encoding: 'base64', start: s, end })
   }
 }
 

@@ -9,7 +9,16 @@
  */
 import { MatcherInput, type MatcherInputBase, RE2JS } from 're2js'
 import { allowedValue, EXAMPLE_KEY_HASHES } from './allowlist.js'
-import { base64Spans, decodeSpan, type EncodedSpan, jsonEscapeSpans, percentSpans } from './decode.js'
+import {
+  B64_CLASS,
+  B64_NEED,
+  B64_RUN,
+  base64Spans,
+  decodeSpan,
+  type EncodedSpan,
+  jsonEscapeSpans,
+  percentSpans,
+} from './decode.js'
 import { KeywordAutomaton } from './prefilter.js'
 import { emptyStats, type Detector, type Match, type ScanStats } from './types.js'
 import { hasLetterAndDigit, runValidator, shannonEntropy } from './validators.js'
@@ -122,7 +131,14 @@ export class SecretScanner {
   private readonly keywordLength: Int32Array
   private readonly exampleHashes: ReadonlySet<string>
 
-  constructor(detectors: readonly Detector[], opts: { exampleHashes?: ReadonlySet<string> } = {}) {
+  /**
+   * @param opts.wasm The keyword pass in WebAssembly when available (default true; false: the JS
+   *   walks, which give the same hits: the tests compare the two).
+   */
+  constructor(
+    detectors: readonly Detector[],
+    opts: { exampleHashes?: ReadonlySet<string>; wasm?: boolean } = {},
+  ) {
     this.detectors = detectors
     this.exampleHashes = opts.exampleHashes ?? EXAMPLE_KEY_HASHES
     if (detectors.length > 0xffff) throw new DetectorError('at most 65535 detectors')
@@ -172,7 +188,7 @@ export class SecretScanner {
       return c
     })
     const keywords = [...keywordIndex.keys()]
-    this.automaton = new KeywordAutomaton(keywords)
+    this.automaton = new KeywordAutomaton(keywords, { wasm: opts.wasm ?? true })
     this.keywordLength = Int32Array.from(keywords, (k) => k.length)
   }
 
@@ -235,6 +251,11 @@ export class SecretScanner {
     if (!this.hasKeyword(text)) return text
     const { matches } = this.scan(text, { budgetFactor: 16 })
     return applyMasks(text, matches)
+  }
+
+  /** True when the keyword pass runs in WebAssembly. */
+  get usesWasm(): boolean {
+    return this.automaton.usesWasm
   }
 
   /** True when any detector keyword occurs in `text` (one pass; stops at the first). */
@@ -361,7 +382,8 @@ export class SecretScanner {
     let matches = resolveOverlaps(found)
     if (decode && depth < MAX_DEPTH && !stats.truncated) {
       const spans: EncodedSpan[] = []
-      base64Spans(buf, spans)
+      // The runs of base64 characters found in WebAssembly when it is used (same spans).
+      base64Spans(buf, spans, this.automaton.runsOf(buf, B64_CLASS, B64_RUN, B64_NEED))
       percentSpans(buf, spans)
       jsonEscapeSpans(buf, spans)
       if (spans.length > 0) {

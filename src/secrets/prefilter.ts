@@ -5,7 +5,11 @@
  * after all the others: the inner loop is one table load and one comparison per input byte, and
  * only positions where a keyword ends leave it. Characters above 0xFF (in strings) reset to the
  * start state: keywords are ASCII.
+ *
+ * The walks over bytes run in WebAssembly when it is available (prefilter-wasm.ts: the same
+ * table, the same hits in the same order); the JS walks below are the fallback and the oracle.
  */
+import { WALKS, WasmKeywordWalker } from './prefilter-wasm.js'
 
 export interface KeywordHit {
   /** Index of the keyword in the list the automaton was built from. */
@@ -28,8 +32,17 @@ export class KeywordAutomaton {
   private readonly outList: Int32Array
   /** Length of the longest keyword. */
   private readonly maxLength: number
+  /** The WebAssembly walker, when it is used (see `wasm`). */
+  private readonly native: WasmKeywordWalker | undefined
+  /** True while `scan` walks with `native` (its window is shared: a nested scan walks in JS). */
+  private nativeBusy = false
 
-  constructor(keywords: readonly string[]) {
+  /**
+   * @param opts.wasm Walk in WebAssembly when available (default true); false: the JS walks.
+   * @param opts.wideTable A table of 4-byte entries even when 2 would do (for tests: tables of
+   *   more than 65,535 states have them).
+   */
+  constructor(keywords: readonly string[], opts: { wasm?: boolean; wideTable?: boolean } = {}) {
     this.keywords = keywords.map((k) => k.toLowerCase())
     this.lengths = Int32Array.from(this.keywords, (k) => k.length)
     this.maxLength = Math.max(1, ...this.lengths)
@@ -86,7 +99,7 @@ export class KeywordAutomaton {
     for (let s = 0; s < n; s++) if ((outs[s] as number[]).length === 0) place(s)
     const firstOut = next
     for (let s = 0; s < n; s++) if ((outs[s] as number[]).length > 0) place(s)
-    const delta = n <= 0xffff ? new Uint16Array(n * 256) : new Int32Array(n * 256)
+    const delta = n <= 0xffff && opts.wideTable !== true ? new Uint16Array(n * 256) : new Int32Array(n * 256)
     for (let s = 0; s < n; s++) {
       const from = s * 256
       const to = (id[s] as number) * 256
@@ -103,19 +116,44 @@ export class KeywordAutomaton {
     this.firstOut = firstOut
     this.outStart = outStart
     this.outList = Int32Array.from(list)
+    this.native = opts.wasm === false ? undefined : WasmKeywordWalker.create(delta)
   }
 
   /**
-   * Calls `onHit` for every keyword occurrence in `input[from, to)`: those that start in the first
-   * half of the range in order of their end, then those of the second half in order of their end
-   * (so in order of their start from one half to the next). Returns false when `onHit` returned
-   * false (stop).
+   * The maximal runs of bytes of `input` in the class `cls` (entry not 0), at least `minRun`
+   * long, whose entries OR-ed together have all the bits of `need`, as pairs (start, end), found
+   * in WebAssembly; undefined when it is not used or the input is longer than its window (the
+   * caller has a JS loop for that).
+   */
+  runsOf(input: Uint8Array, cls: Uint8Array, minRun: number, need = 0): number[] | undefined {
+    if (this.native === undefined || this.nativeBusy) return undefined
+    const out: number[] = []
+    this.nativeBusy = true
+    try {
+      return this.native.runs(input, cls, minRun, need, out) ? out : undefined
+    } finally {
+      this.nativeBusy = false
+    }
+  }
+
+  /** True when the byte walks run in WebAssembly. */
+  get usesWasm(): boolean {
+    return this.native !== undefined
+  }
+
+  /**
+   * Calls `onHit` for every keyword occurrence in `input[from, to)`: the range is cut in `WALKS`
+   * (4) parts, and the occurrences that start in each part are reported part after part, each part's
+   * in order of their end (so in order of their start from one part to the next). Returns false
+   * when `onHit` returned false (stop).
    *
-   * The pass runs two walks of the automaton in one loop, over the first and the second half of
-   * the range (two independent chains of table loads keep the processor busy while each waits for
-   * its load). The first walk goes on past the middle for the length of the longest keyword and
-   * keeps there only the occurrences that start before the middle; the second starts afresh at
-   * the middle. Each occurrence is reported once. Occurrences are collected, then reported.
+   * The pass runs one walk of the automaton per part, several in one loop (independent chains of
+   * table loads keep the processor busy while each waits for its load; eight were no faster than
+   * four in WebAssembly on the 20 KB bench body). Each walk but the last
+   * goes on past its part for the length of the longest keyword and keeps there only the
+   * occurrences that start in its part; the next starts afresh at its part's first byte. Each
+   * occurrence is reported once. Occurrences are collected, then reported. Ranges under
+   * `MANY_WALKS` bytes are one walk (the tails would cost more than the walks save).
    */
   scan(
     input: Uint8Array,
@@ -126,28 +164,59 @@ export class KeywordAutomaton {
     // The loops are module functions of their own, so that each is optimized on its own from the
     // first call (in one function, V8 optimized the hot loop first and then threw that code away
     // at every other path it had not seen yet).
-    const hitsA: number[] = []
     const n = to - from
-    if (n < 256) {
-      walk(this.delta, this.firstOut, input, from, to, 0, hitsA)
-      return this.report(hitsA, 0, onHit)
+    const native = this.nativeBusy ? undefined : this.native
+    const firstOut = this.firstOut
+    if (n < MANY_WALKS) {
+      const hits: number[] = []
+      if (native !== undefined) this.walkNative(native, input, from, to, 0, hits)
+      else walk(this.delta, firstOut, input, from, to, 0, hits)
+      return this.report(hits, 0, onHit)
     }
-    const mid = from + (n >> 1)
-    const hitsB: number[] = []
-    walkTwo(this.delta, this.firstOut, input, from, mid, hitsA, hitsB)
-    // The first walk's tail, from its state at the middle; the second walk's rest (its range is
-    // one longer than the first's when the length is odd).
-    walk(
-      this.delta,
-      this.firstOut,
-      input,
-      mid,
-      Math.min(to, mid + this.maxLength - 1),
-      states[0] as number,
-      hitsA,
-    )
-    walk(this.delta, this.firstOut, input, mid + (mid - from), to, states[1] as number, hitsB)
-    return this.report(hitsA, mid, onHit) && this.report(hitsB, 0, onHit)
+    const d = Math.floor(n / WALKS)
+    const hits: number[][] = Array.from({ length: WALKS }, () => [])
+    if (native !== undefined) {
+      this.nativeBusy = true
+      try {
+        native.walkMany(firstOut, input, from, d, hits, states)
+      } finally {
+        this.nativeBusy = false
+      }
+    } else {
+      for (let k = 0; k < WALKS; k += 4) {
+        walkFour(this.delta, firstOut, input, from + k * d, d, hits.slice(k, k + 4) as Four)
+        ends.set(states.subarray(0, 4), k)
+      }
+    }
+    if (native !== undefined) ends.set(states.subarray(0, WALKS))
+    // Each walk's tail past its part (the last one's: the rest of the range, n % WALKS bytes).
+    for (let k = 0; k < WALKS; k++) {
+      const partEnd = from + (k + 1) * d
+      const out = hits[k] as number[]
+      const tailTo = k === WALKS - 1 ? to : Math.min(to, partEnd + this.maxLength - 1)
+      if (native !== undefined) this.walkNative(native, input, partEnd, tailTo, ends[k] as number, out)
+      else walk(this.delta, firstOut, input, partEnd, tailTo, ends[k] as number, out)
+    }
+    for (let k = 0; k < WALKS; k++)
+      if (!this.report(hits[k] as number[], k === WALKS - 1 ? 0 : from + (k + 1) * d, onHit)) return false
+    return true
+  }
+
+  /** One walk in WebAssembly (`walk`'s contract), marked busy while it runs. */
+  private walkNative(
+    native: WasmKeywordWalker,
+    input: Uint8Array,
+    from: number,
+    to: number,
+    s: number,
+    hits: number[],
+  ): void {
+    this.nativeBusy = true
+    try {
+      native.walk(this.firstOut, input, from, to, s, hits)
+    } finally {
+      this.nativeBusy = false
+    }
   }
 
   /** Reports the collected ends of occurrences (see `emit`). */
@@ -195,6 +264,17 @@ export class KeywordAutomaton {
       }
       return false
     }
+    // Long inputs: the walks of `scan` (several chains of loads, in WebAssembly when available),
+    // 16 KiB at a time so that an early keyword ends it early. A window starts the length of the
+    // longest keyword before its 16 KiB: every occurrence ending in them is inside it.
+    if (input.length >= MANY_WALKS) {
+      const n = input.length
+      for (let c = 0; c < n; c += ANY_WINDOW) {
+        const lo = Math.max(0, c - (this.maxLength - 1))
+        if (!this.scan(input, lo, Math.min(n, c + ANY_WINDOW), () => false)) return true
+      }
+      return false
+    }
     for (let i = 0; i < input.length; i++) {
       s = delta[(s << 8) | (input[i] as number)] as number
       if (s >= firstOut) return true
@@ -203,8 +283,16 @@ export class KeywordAutomaton {
   }
 }
 
-/** The states the walks ended in (`walkTwo` sets both, `walk` the first). */
-const states = new Int32Array(2)
+/** Shortest range walked in `WALKS` parts. */
+const MANY_WALKS = 512
+/** Bytes `any` looks at before it stops at a keyword found in them. */
+const ANY_WINDOW = 16 * 1024
+
+/** The states the walks ended in (`walkFour` sets four, `walk` the first). */
+const states = new Int32Array(Math.max(4, WALKS))
+/** The end states of the parts of one scan. */
+const ends = new Int32Array(Math.max(4, WALKS))
+type Four = [number[], number[], number[], number[]]
 
 /**
  * One walk over `input[from, to)` from state `s`: the ends of keyword occurrences are pushed to
@@ -227,26 +315,37 @@ function walk(
 }
 
 /**
- * Two walks in one loop, over `input[from, mid)` and `input[mid, 2 * mid - from)`, both from the
- * start state. Sets `states[0]` and `states[1]`.
+ * Four walks in one loop, walk k over `input[from + k·d, from + (k+1)·d)` from the start state,
+ * its hits pushed to `hits[k]`. Sets `states[0..3]`.
  */
-function walkTwo(
+function walkFour(
   delta: Uint16Array | Int32Array,
   firstOut: number,
   input: Uint8Array,
   from: number,
-  mid: number,
-  hitsA: number[],
-  hitsB: number[],
+  d: number,
+  hits: Four,
 ): void {
   let a = 0
   let b = 0
-  for (let i = from, j = mid; i < mid; i++, j++) {
+  let c = 0
+  let e = 0
+  const [ha, hb, hc, he] = hits
+  for (let i = from, end = from + d; i < end; i++) {
+    const j = i + d
+    const k = j + d
+    const l = k + d
     a = delta[(a << 8) | (input[i] as number)] as number
     b = delta[(b << 8) | (input[j] as number)] as number
-    if (a >= firstOut) hitsA.push(i, a)
-    if (b >= firstOut) hitsB.push(j, b)
+    c = delta[(c << 8) | (input[k] as number)] as number
+    e = delta[(e << 8) | (input[l] as number)] as number
+    if (a >= firstOut) ha.push(i, a)
+    if (b >= firstOut) hb.push(j, b)
+    if (c >= firstOut) hc.push(k, c)
+    if (e >= firstOut) he.push(l, e)
   }
   states[0] = a
   states[1] = b
+  states[2] = c
+  states[3] = e
 }

@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { prng } from '../util/prng.js'
+import { B64_CLASS, B64_NEED, B64_RUN, base64Spans, type EncodedSpan } from './decode.js'
+import { BUILTIN_DETECTORS } from './detectors/index.js'
+import { SecretScanner } from './engine.js'
+import { KeywordAutomaton } from './prefilter.js'
+import { CHUNK, keywordWalkerBytes, WALKS, wasmApi } from './prefilter-wasm.js'
+import { Fakes } from './testing/fakes.js'
+
+/** The built-in detectors' keywords, as the engine gives them to its automaton. */
+const KEYWORDS = [...new Set(BUILTIN_DETECTORS.flatMap((d) => d.keywords.map((k) => k.toLowerCase())))]
+const wasm = new KeywordAutomaton(KEYWORDS)
+const js = new KeywordAutomaton(KEYWORDS, { wasm: false })
+
+/** Every hit of `a` on `buf`, in the order reported: `keyword@start`. */
+function hits(a: KeywordAutomaton, buf: Uint8Array, from = 0, to = buf.length): string[] {
+  const out: string[] = []
+  a.scan(buf, from, to, (k, start) => {
+    out.push(`${k}@${start}`)
+    return true
+  })
+  return out
+}
+
+/** Both walkers over `buf`: the same hits in the same order; returns how many. */
+function same(buf: Uint8Array, what: string, from = 0, to = buf.length): number {
+  const w = hits(wasm, buf, from, to)
+  const j = hits(js, buf, from, to)
+  assert.equal(w.length, j.length, `${what}: hit count`)
+  assert.deepEqual(w, j, what)
+  assert.equal(wasm.any(buf.subarray(from, to)), j.length > 0, `${what}: any`)
+  return w.length
+}
+
+test('the walker module validates, and WebAssembly is used on this runtime', () => {
+  assert.ok(wasmApi !== undefined)
+  assert.ok(wasmApi.validate(keywordWalkerBytes(false)))
+  assert.ok(wasmApi.validate(keywordWalkerBytes(true)))
+  assert.equal(wasm.usesWasm, true)
+  assert.equal(js.usesWasm, false)
+  assert.equal(new SecretScanner(BUILTIN_DETECTORS.slice(0, 3)).usesWasm, true)
+})
+
+test('oracle: random bytes, keyword-alphabet text and planted keywords give the same hits', () => {
+  const rand = prng(1616)
+  const alphabet = Buffer.from(
+    [...new Set(KEYWORDS.join(''))].join('') + 'ABCXYZ_-=:"{} \n\x00\xff\xe9',
+    'latin1',
+  )
+  let total = 0
+  // Lengths around the many-walk threshold, the walks' window parts (CHUNK / WALKS) and CHUNK.
+  const part = CHUNK / WALKS
+  const lengths = [0, 1, 2, 3, 255, 256, 511, 512, 513, 1023, 4096 + 3, part * WALKS - 1, part * WALKS + 7]
+  for (let r = 0; r < 40; r++) lengths.push(Math.floor(rand() * 3 * CHUNK * WALKS))
+  for (const [li, len] of lengths.entries()) {
+    for (const style of ['bytes', 'alphabet'] as const) {
+      const buf = Buffer.alloc(len)
+      for (let i = 0; i < len; i++)
+        buf[i] =
+          style === 'bytes'
+            ? Math.floor(rand() * 256)
+            : (alphabet[Math.floor(rand() * alphabet.length)] as number)
+      // Keywords in any case at the edges of the parts, of the windows and at random.
+      const d = Math.floor(len / WALKS)
+      const spots = [d, 2 * d, 3 * d, part, 2 * part, CHUNK, len >> 1]
+      for (let k = 0; k < 20; k++) spots.push(Math.floor(rand() * len))
+      for (const at of spots) {
+        const kw = KEYWORDS[Math.floor(rand() * KEYWORDS.length)] as string
+        const from = at - Math.floor(rand() * kw.length)
+        const text = rand() < 0.5 ? kw.toUpperCase() : kw
+        if (from >= 0 && from + kw.length <= len) buf.write(text, from, 'latin1')
+      }
+      total += same(buf, `${style} #${li}, length ${len}`)
+      // A sub-range (offsets not at 0).
+      if (len > 10) total += same(buf, `${style} #${li}, sub-range`, 3, len - 5)
+    }
+  }
+  assert.ok(total > 1000, `the inputs have keyword hits (${total})`)
+})
+
+test('oracle: runs of keyword characters, non-ASCII, zero bytes and 10 MB', () => {
+  const MB = 1 << 20
+  const cases: [string, Buffer][] = [
+    ['ghp_ run', Buffer.from('ghp_'.repeat(50_000))],
+    ['mixed keyword run', Buffer.from('password=token=secret:AKIAeyJ-----BEGIN '.repeat(5_000))],
+    ['A run', Buffer.alloc(300_000, 'A')],
+    ['zero bytes', Buffer.alloc(200_000)],
+    ['0xff bytes', Buffer.alloc(200_000, 0xff)],
+    ['non-ASCII text', Buffer.from('clé=ünïcödé tøkën ☃ 密码 token '.repeat(4_000))],
+    ['10 MB of keywords and text', Buffer.from('xoxb-1 api_key=AKIA npm_ '.repeat((10 * MB) / 25))],
+  ]
+  for (const [name, buf] of cases) {
+    const n = same(buf, name)
+    if (!/zero|0xff/.test(name)) assert.ok(n > 0, `${name}: has hits`)
+  }
+})
+
+test('oracle: a callback returning false stops both walkers at the same hit', () => {
+  const buf = Buffer.from('token '.repeat(20_000))
+  for (const stopAt of [1, 7, 5_000]) {
+    const seen: string[][] = []
+    for (const a of [wasm, js]) {
+      const got: string[] = []
+      assert.equal(
+        a.scan(buf, 0, buf.length, (k, s) => {
+          got.push(`${k}@${s}`)
+          return got.length < stopAt
+        }),
+        false,
+      )
+      seen.push(got)
+    }
+    assert.equal(seen[0]?.length, stopAt)
+    assert.deepEqual(seen[0], seen[1])
+  }
+})
+
+test('oracle: the 4-byte table (more than 65,535 states) walks the same', () => {
+  const rand = prng(7)
+  const kws = ['tok', 'token', 'ghp_', 'aa', 'a', 'key-', 'https://']
+  const wide = new KeywordAutomaton(kws, { wideTable: true })
+  const narrow = new KeywordAutomaton(kws, { wasm: false })
+  assert.equal(wide.usesWasm, true)
+  for (const len of [100, 700, 5_000, 3 * CHUNK + 11]) {
+    let text = ''
+    for (let i = 0; i < len; i++) text += 'atokenghp_-ks:/ Ah'[Math.floor(rand() * 18)]
+    const buf = Buffer.from(text, 'latin1')
+    assert.deepEqual(hits(wide, buf), hits(narrow, buf), `length ${len}`)
+  }
+})
+
+test('oracle at the engine: the same matches with the WebAssembly and the JS keyword pass', () => {
+  const fakes = new Fakes(31)
+  const w = new SecretScanner(BUILTIN_DETECTORS)
+  const j = new SecretScanner(BUILTIN_DETECTORS, { wasm: false })
+  const rand = prng(3)
+  const parts: string[] = []
+  for (let i = 0; i < 3_000; i++) {
+    const r = rand()
+    if (r < 0.02) parts.push(`token=${fakes.crcToken('ghp_')}`)
+    else if (r < 0.04) parts.push(`"aws_secret_access_key": "${fakes.chars('b', 40)}"`)
+    else if (r < 0.05) parts.push(Buffer.from(`password=${fakes.chars('a', 20)}`).toString('base64'))
+    else parts.push(`{"id": ${i}, "name": "item ${i}", "token": "none", "key": "k${i}"}`)
+  }
+  const text = parts.join('\n')
+  const key = (m: { detector: { id: string }; start: number; end: number }) =>
+    `${m.detector.id}@${m.start}-${m.end}`
+  const a = w.scan(Buffer.from(text, 'latin1'))
+  const b = j.scan(Buffer.from(text, 'latin1'))
+  assert.ok(a.matches.length >= 60, `planted keys found (${a.matches.length})`)
+  assert.deepEqual(a.matches.map(key), b.matches.map(key))
+  assert.deepEqual(a.stats, b.stats)
+  assert.equal(w.mask(text), j.mask(text))
+})
+
+test('oracle: the base64 runs found in WebAssembly give the same spans as the JS loop', () => {
+  const rand = prng(64)
+  const pieces = [
+    'QUJD',
+    'ZGVm',
+    'Z2hp',
+    'a2V5',
+    'dG9r',
+    'ZW4=',
+    '==',
+    '=',
+    '-',
+    '_',
+    '+',
+    '/',
+    'abc',
+    'XYZ',
+    '0123',
+  ]
+  const seps = [' ', '"', ':', '\n', '.', ',', '\x00', '\xff']
+  let spans = 0
+  for (let round = 0; round < 300; round++) {
+    const target = round < 200 ? Math.floor(rand() * 4000) : Math.floor(rand() * CHUNK)
+    let text = ''
+    while (text.length < target) {
+      const r = rand()
+      if (r < 0.1) text += seps[Math.floor(rand() * seps.length)]
+      else if (r < 0.12) text += Buffer.from(`password=${rand()}`).toString('base64')
+      else if (r < 0.13)
+        text += 'f'.repeat(Math.floor(rand() * 60)) // one case: never a span
+      else text += pieces[Math.floor(rand() * pieces.length)]
+    }
+    const buf = Buffer.from(text, 'latin1')
+    const runs = wasm.runsOf(buf, B64_CLASS, B64_RUN, round % 2 === 0 ? B64_NEED : 0)
+    assert.ok(runs !== undefined, 'runs in WebAssembly')
+    const a: EncodedSpan[] = []
+    const b: EncodedSpan[] = []
+    base64Spans(buf, a, runs)
+    base64Spans(buf, b)
+    assert.deepEqual(a, b, `round ${round}, length ${buf.length}`)
+    spans += a.length
+  }
+  assert.ok(spans > 500, `the inputs have spans (${spans})`)
+  // Longer than the window: no runs from WebAssembly, the JS loop does it.
+  assert.equal(wasm.runsOf(Buffer.alloc(CHUNK + 1, 'A'), B64_CLASS, B64_RUN), undefined)
+  assert.equal(js.runsOf(Buffer.from('QUJD'), B64_CLASS, B64_RUN), undefined)
+})
