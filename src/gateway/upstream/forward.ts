@@ -159,7 +159,11 @@ export class Forwarder {
       // Body hooks never decode: one that rewrites a body refuses an encoded one, so a body that
       // is still encoded keeps its Content-Encoding (dropping it would hand the client gzip bytes
       // as if they were the plain body).
-      for (const hook of route.bodyHooks) body = await hook(ctx, head, body)
+      for (const hook of route.bodyHooks) {
+        const out = hook(ctx, head, body)
+        // Most hooks answer synchronously: no promise hop for them.
+        body = out instanceof Promise ? await out : out
+      }
       this.inventory?.responseTee(ctx, head.status, head.headers)?.push(body) // inventory:
       if (head.headers['content-length'] !== undefined || status !== 204) {
         head.headers['content-length'] = body.length
