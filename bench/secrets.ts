@@ -24,17 +24,38 @@ import { parseArgs } from 'node:util'
 import type { ScanProfile } from '../src/secrets/profile.js'
 import { buildTree, type Plant, writeBigFile } from './secrets-tree.js'
 
-const { values } = parseArgs({
-  options: {
-    mb: { type: 'string', default: '110' },
-    rounds: { type: 'string', default: '1' },
-    'big-mb': { type: 'string', default: '1024' },
-    keep: { type: 'boolean', default: false },
-    'skip-secretlint': { type: 'boolean', default: false },
-    seed: { type: 'string', default: '2026' },
-    jobs: { type: 'string', default: '1,2' },
-  },
-})
+const USAGE = `usage: npm run bench:secrets -- [--mb N] [--rounds N] [--big-mb N] [--keep] [--skip-secretlint]
+                               [--seed N] [--jobs LIST]
+  --mb N           size of the synthetic tree (default 110)
+  --rounds N       alternate the tools N times, medians printed (default 1)
+  --big-mb N       the single large file streamed for peak RSS (default 1024; 0 skips it)
+  --keep           keep the tree      --skip-secretlint  Portcullis only
+  --seed N         the tree's seed    --jobs LIST        the --jobs values to run (default 1,2)`
+
+function options() {
+  try {
+    return parseArgs({
+      options: {
+        mb: { type: 'string', default: '110' },
+        rounds: { type: 'string', default: '1' },
+        'big-mb': { type: 'string', default: '1024' },
+        keep: { type: 'boolean', default: false },
+        'skip-secretlint': { type: 'boolean', default: false },
+        seed: { type: 'string', default: '2026' },
+        jobs: { type: 'string', default: '1,2' },
+        help: { type: 'boolean', default: false },
+      },
+    })
+  } catch (err) {
+    process.stderr.write(`bench:secrets: ${(err as Error).message}\n${USAGE}\n`)
+    process.exit(2)
+  }
+}
+const { values } = options()
+if (values.help) {
+  process.stdout.write(`${USAGE}\n`)
+  process.exit(0)
+}
 const root = new URL('../..', import.meta.url).pathname
 const cli = join(root, 'bin/portcullis.js')
 const dir = mkdtempSync(join(tmpdir(), 'pcl-bench-secrets-'))

@@ -271,6 +271,9 @@ function atoms(source: string, dotAll: boolean): Atom[] {
  */
 export function isDeterministic(source: string, flags: string): boolean {
   for (const f of flags) if (f !== 'u' && f !== 's') return false
+  // Without `u`, V8 reads the pattern in UTF-16 code units (a quantifier after 😀 repeats its
+  // second half only), not the code points modelled here: such patterns are left to RE2.
+  if (!flags.includes('u') && /[\ud800-\udfff]/.test(source)) return false
   const list = flatAtoms(source, flags)
   if (list === undefined) return false
   for (let i = 0; i < list.length; i++) {

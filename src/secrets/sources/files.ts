@@ -42,7 +42,7 @@ export interface WalkEntry {
 
 export interface Skipped {
   path: string
-  reason: 'size' | 'binary' | 'symlink-outside-root' | 'unreadable' | 'archive-limit'
+  reason: 'size' | 'binary' | 'symlink-outside-root' | 'unreadable' | 'archive-limit' | 'not-a-file'
 }
 
 /**
@@ -56,7 +56,11 @@ export function* walk(roots: readonly string[], o: WalkOptions, skipped: Skipped
     const st = statSync(root)
     const rootReal = realpathSync(root)
     if (!st.isDirectory()) {
-      if (o.maxFileSize > 0 && st.size > o.maxFileSize) skipped.push({ path: display(root), reason: 'size' })
+      // A pipe, socket or device named as a root (a FIFO would block the walk for ever, /dev/zero
+      // never ends): not scanned, and said (streams go through --stdin).
+      if (!st.isFile()) skipped.push({ path: display(root), reason: 'not-a-file' })
+      else if (o.maxFileSize > 0 && st.size > o.maxFileSize)
+        skipped.push({ path: display(root), reason: 'size' })
       else yield { abs: root, display: display(root), rel: root.split(sep).pop() as string, size: st.size }
       continue
     }

@@ -3,7 +3,7 @@
  * scanning threads (an unreadable file or directory, a thread that dies) reported, never lost.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -303,4 +303,21 @@ test('an unreadable file or directory is reported and makes the exit code 2 (job
   } finally {
     chmodSync(join(dir, 'closed'), 0o755)
   }
+})
+
+test('a pipe or a device named as a path is reported, not read (a FIFO would block the walk for ever)', async () => {
+  const dir = mkdtempSync(join(base, 'special-'))
+  for (const p of [base, dir]) chmodSync(p, 0o755)
+  const fifo = join(dir, 'pipe')
+  execFileSync('mkfifo', [fifo])
+  const file = join(dir, 'a.ts')
+  writeFileSync(file, `const k = "${fakes.crcToken('ghp_')}"\n`)
+  for (const jobs of ['1', '2']) {
+    const r = await cli([fifo, '/dev/zero', file, '--jobs', jobs], dir, {})
+    assert.equal(r.code, EXIT.FINDINGS, r.stderr)
+    assert.match(r.stderr, /pipe: not scanned: not a regular file/)
+    assert.match(r.stderr, /\/dev\/zero: not scanned: not a regular file/)
+  }
+  const alone = await cli([fifo], dir, {})
+  assert.equal(alone.code, EXIT.USAGE, alone.stderr)
 })

@@ -169,7 +169,13 @@ export async function secretsCommand(args: string[]): Promise<number> {
       problems.push(...r.problems)
       if (r.error !== undefined) errors.push(r.error)
     }
-    for (const s of skipped) if (s.reason === 'unreadable') errors.push(`${s.path}: not scanned: unreadable`)
+    for (const s of skipped) {
+      if (s.reason === 'unreadable') errors.push(`${s.path}: not scanned: unreadable`)
+      if (s.reason === 'not-a-file')
+        errors.push(
+          `${s.path}: not scanned: not a regular file (a pipe or a device: use --stdin for a stream)`,
+        )
+    }
   }
   progress.done()
   for (const p of problems) process.stderr.write(`portcullis: ${p}\n`)
