@@ -232,9 +232,14 @@ export const bruteForceLockout = definePolicy({
               const out = Buffer.from(
                 JSON.stringify(toProblem(new GatewayError('GW_ERR_AUTH_INVALID'), undefined).problem),
               )
-              const wait = uniform.minDurationMs - (performance.now() - ctx.startTime)
-              if (wait > 0) await new Promise((r) => setTimeout(r, wait))
-              else if (uniform.minDurationMs > 0 && now() - slowWarned > 60_000) {
+              const left = () => uniform.minDurationMs - (performance.now() - ctx.startTime)
+              const wait = left()
+              if (wait > 0) {
+                // A timer counts from the event loop's cached clock, which lags behind
+                // performance.now() on a busy process: it can fire early. Wait again for what is
+                // left, so that no failure is ever answered before minDurationMs.
+                for (let w = wait; w > 0; w = left()) await new Promise((r) => setTimeout(r, Math.ceil(w)))
+              } else if (uniform.minDurationMs > 0 && now() - slowWarned > 60_000) {
                 slowWarned = now()
                 logger.warn(
                   { route: ctx.routeName, overMs: Math.round(-wait), minDurationMs: uniform.minDurationMs },

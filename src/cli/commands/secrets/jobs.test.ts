@@ -3,7 +3,7 @@
  * scanning threads (an unreadable file or directory, a thread that dies) reported, never lost.
  */
 import assert from 'node:assert/strict'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -238,8 +238,17 @@ test('threads that keep dying: each death costs one file, then this thread scans
  * Runs the CLI as a child process, as an unprivileged user when this is root (root reads any
  * file, so a mode-000 file is only unreadable to another user).
  */
-function cli(args: string[], cwd: string, env: Record<string, string>) {
-  const asNobody = process.getuid?.() === 0
+function cli(args: string[], cwd: string, env: Record<string, string>, unprivileged = true) {
+  const asNobody = unprivileged && process.getuid?.() === 0
+  if (asNobody) {
+    // The node binary must be reachable by that user (a Node under a 0700 temporary directory
+    // is not): say so rather than fail on an EACCES that reads like a product bug.
+    const probe = spawnSync(process.execPath, ['-e', '0'], { uid: 65534, gid: 65534 })
+    assert.ok(
+      probe.error === undefined && probe.status === 0,
+      `${process.execPath} cannot be run by uid 65534 (a directory on its path is not world-readable); this test needs it`,
+    )
+  }
   return new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'secrets', ...args], {
       cwd,
@@ -313,11 +322,11 @@ test('a pipe or a device named as a path is reported, not read (a FIFO would blo
   const file = join(dir, 'a.ts')
   writeFileSync(file, `const k = "${fakes.crcToken('ghp_')}"\n`)
   for (const jobs of ['1', '2']) {
-    const r = await cli([fifo, '/dev/zero', file, '--jobs', jobs], dir, {})
+    const r = await cli([fifo, '/dev/zero', file, '--jobs', jobs], dir, {}, false)
     assert.equal(r.code, EXIT.FINDINGS, r.stderr)
     assert.match(r.stderr, /pipe: not scanned: not a regular file/)
     assert.match(r.stderr, /\/dev\/zero: not scanned: not a regular file/)
   }
-  const alone = await cli([fifo], dir, {})
+  const alone = await cli([fifo], dir, {}, false)
   assert.equal(alone.code, EXIT.USAGE, alone.stderr)
 })
