@@ -10,10 +10,24 @@
  * an unsampled request allocates nothing. Attributes carry no query, no header but the user agent
  * and the host, and pass through the secret masks like the access log.
  */
-import type { Attributes, Context, Span, Tracer } from '@opentelemetry/api'
+import type { Attributes, SpanContext, SpanStatus } from '@opentelemetry/api'
+import type { ReadableSpan, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace-base'
 import type { Logger } from 'pino'
 import { maskSecrets } from '../secrets/mask.js'
 import type { TracingConfig } from './config.js'
+import {
+  FLAGS_SAMPLED,
+  hrTime,
+  KIND_CLIENT,
+  KIND_INTERNAL,
+  KIND_SERVER,
+  localContext,
+  newSpanId,
+  newTraceId,
+  STATUS_ERROR,
+  SpanRecord,
+  type SpanOrigin,
+} from './span-record.js'
 
 /** What a traced request exposes of itself to the tracer (a slice of GatewayContext). */
 export interface TracedRequest {
@@ -32,16 +46,10 @@ export interface TracedRequest {
   traceId: string | undefined
 }
 
-interface SdkParts {
-  tracer: Tracer
-  api: typeof import('@opentelemetry/api')
-  shutdown(): Promise<void>
-  forceFlush(): Promise<void>
+/** The export side: OpenTelemetry's batch span processor in front of its OTLP/HTTP exporter. */
+interface SdkParts extends SpanOrigin {
+  processor: SpanProcessor
 }
-
-/** performance.now() → epoch milliseconds (OpenTelemetry's TimeInput). */
-const origin = performance.timeOrigin
-const epoch = (t: number): number => origin + t
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/
 const ZERO_TRACE = '0'.repeat(32)
@@ -77,8 +85,7 @@ export class Tracing {
 
   /** Loads the SDK and starts the exporter. Export failures are logged (at most once a minute). */
   static async start(config: TracingConfig, logger: Logger): Promise<Tracing> {
-    const [api, base, exporterMod, resources, core] = await Promise.all([
-      import('@opentelemetry/api'),
+    const [base, exporterMod, resources, core] = await Promise.all([
       import('@opentelemetry/sdk-trace-base'),
       import('@opentelemetry/exporter-trace-otlp-http'),
       import('@opentelemetry/resources'),
@@ -98,56 +105,44 @@ export class Tracing {
       headers: { ...config.headers },
       timeoutMillis: config.exportTimeoutMs,
     })
-    const provider = new base.BasicTracerProvider({
-      resource: resources.resourceFromAttributes({ 'service.name': config.serviceName }),
-      // The decision is made in begin(); every span started is recorded.
-      sampler: new base.AlwaysOnSampler(),
-      spanProcessors: [
-        new base.BatchSpanProcessor(exporter, {
-          maxQueueSize: config.maxQueueSize,
-          maxExportBatchSize: Math.min(512, config.maxQueueSize),
-          scheduledDelayMillis: 1000,
-          exportTimeoutMillis: config.exportTimeoutMs,
-        }),
-      ],
+    // Spans are made finished (src/tracing/span-record.ts) and handed to the batch processor: no
+    // tracer provider, the sampling decision is made in begin().
+    const processor = new base.BatchSpanProcessor(exporter, {
+      maxQueueSize: config.maxQueueSize,
+      maxExportBatchSize: Math.min(512, config.maxQueueSize),
+      scheduledDelayMillis: 1000,
+      exportTimeoutMillis: config.exportTimeoutMs,
     })
-    const tracer = provider.getTracer('portcullis')
     logger.info(
       { endpoint: config.endpoint, sampleRatio: config.sampleRatio, parentBased: config.parentBased },
       'tracing on (OpenTelemetry, OTLP/HTTP)',
     )
     return new Tracing(
-      { tracer, api, shutdown: () => provider.shutdown(), forceFlush: () => provider.forceFlush() },
+      {
+        processor,
+        resource: resources.resourceFromAttributes({ 'service.name': config.serviceName }),
+        scope: { name: 'portcullis' },
+      },
       config,
     )
   }
 
   /**
    * The sampling decision for a request that just arrived; a sampled one gets its trace
-   * (`ctx.trace`, `ctx.traceId`) and its SERVER span. Never throws.
+   * (`ctx.trace`, `ctx.traceId`): ids only, its spans are made when it is over. Never throws.
    */
   begin(ctx: TracedRequest): void {
     const parent = parseTraceparent(ctx.req.headers.traceparent)
     const sampled = parent !== undefined && this.parentBased ? parent.sampled : Math.random() < this.ratio
     if (!sampled) return
     try {
-      const { api, tracer } = this.sdk
-      const parentCtx =
+      const traceId = parent !== undefined ? parent.traceId : newTraceId()
+      const remote: SpanContext | undefined =
         parent !== undefined
-          ? api.trace.setSpanContext(api.ROOT_CONTEXT, {
-              traceId: parent.traceId,
-              spanId: parent.spanId,
-              traceFlags: api.TraceFlags.SAMPLED,
-              isRemote: true,
-            })
-          : api.ROOT_CONTEXT
-      const root = tracer.startSpan(
-        ctx.method,
-        { kind: api.SpanKind.SERVER, startTime: epoch(ctx.startTime) },
-        parentCtx,
-      )
-      ctx.trace = new RequestTrace(this.sdk, root, api.trace.setSpan(parentCtx, root))
-      ctx.traceId = root.spanContext().traceId
+          ? { traceId, spanId: parent.spanId, traceFlags: FLAGS_SAMPLED, isRemote: true }
+          : undefined
+      ctx.trace = new RequestTrace(this.sdk, localContext(traceId, newSpanId()), remote)
+      ctx.traceId = traceId
     } catch {
       // tracing must never fail a request
     }
@@ -155,12 +150,12 @@ export class Tracing {
 
   /** Exports what is queued (shutdown: bounded by the export timeout). */
   async close(): Promise<void> {
-    await this.sdk.shutdown().catch(() => undefined)
+    await this.sdk.processor.shutdown().catch(() => undefined)
   }
 
   /** Exports what is queued now (tests). */
   async flush(): Promise<void> {
-    await this.sdk.forceFlush().catch(() => undefined)
+    await this.sdk.processor.forceFlush().catch(() => undefined)
   }
 }
 
@@ -172,22 +167,37 @@ interface HookRun {
   code: string | undefined
 }
 
+/** One upstream attempt (its CLIENT span). */
+interface Attempt {
+  context: SpanContext
+  start: number
+  end: number
+  attributes: Attributes
+}
+
+const RETRIED: SpanStatus = Object.freeze({ code: STATUS_ERROR, message: 'retried on another target' })
+
 /** The trace of one sampled request: phase times as they happen, spans made at its log phase. */
 export class RequestTrace {
   private readonly sdk: SdkParts
-  private readonly root: Span
-  private readonly rootCtx: Context
+  /** The request's (SERVER) span: its ids are known from the start, the children's parent. */
+  private readonly root: SpanContext
+  /** The caller's span, when a `traceparent` brought one. */
+  private readonly remote: SpanContext | undefined
   readonly hooks: HookRun[] = []
   requestStart = 0
   requestEnd = 0
   responseStart = 0
   responseEnd = 0
-  private upstream: Span | undefined = undefined
+  private readonly attempts: Attempt[] = []
+  /** The last path masked (the upstream's and the request's are usually the same string). */
+  private rawPath: string | undefined = undefined
+  private maskedPath = ''
 
-  constructor(sdk: SdkParts, root: Span, rootCtx: Context) {
+  constructor(sdk: SdkParts, root: SpanContext, remote: SpanContext | undefined) {
     this.sdk = sdk
     this.root = root
-    this.rootCtx = rootCtx
+    this.remote = remote
   }
 
   /** Records a policy hook's run (`err`: it denied or failed). */
@@ -196,39 +206,34 @@ export class RequestTrace {
   }
 
   /**
-   * A new upstream attempt: its CLIENT span starts now (a previous attempt's ends, failed); resolves
+   * A new upstream attempt: its CLIENT span starts now (a previous attempt's ends, failed); returns
    * the `traceparent` the upstream gets.
    */
   startUpstream(method: string, origin: string, path: string, attempt: number): string {
-    const { api, tracer } = this.sdk
     const now = performance.now()
-    if (this.upstream !== undefined) {
-      this.upstream.setStatus({ code: api.SpanStatusCode.ERROR, message: 'retried on another target' })
-      this.upstream.end(epoch(now))
-    }
+    const previous = this.attempts.at(-1)
+    if (previous !== undefined) previous.end = now
     const q = path.indexOf('?')
     const target = serverOf(origin)
-    const span = tracer.startSpan(
-      method,
-      {
-        kind: api.SpanKind.CLIENT,
-        startTime: epoch(now),
-        attributes: {
-          'http.request.method': method,
-          'url.full': maskSecrets(origin + (q === -1 ? path : path.slice(0, q))),
-          'server.address': target.address,
-          'server.port': target.port,
-          'http.request.resend_count': attempt - 1,
-        },
+    const context = localContext(this.root.traceId, newSpanId())
+    this.attempts.push({
+      context,
+      start: now,
+      end: -1,
+      attributes: {
+        'http.request.method': method,
+        // the origin comes from the config (masked once, with its other attributes), the path from
+        // the request
+        'url.full': target.maskedOrigin + this.mask(q === -1 ? path : path.slice(0, q)),
+        'server.address': target.address,
+        'server.port': target.port,
+        'http.request.resend_count': attempt - 1,
       },
-      this.rootCtx,
-    )
-    this.upstream = span
-    const sc = span.spanContext()
-    return `00-${sc.traceId}-${sc.spanId}-01`
+    })
+    return `00-${context.traceId}-${context.spanId}-01`
   }
 
-  /** The log phase of the request: every span is completed and handed to the exporter. */
+  /** The log phase of the request: every span is made, finished, and handed to the exporter. */
   finish(
     ctx: TracedRequest,
     status: number,
@@ -237,67 +242,129 @@ export class RequestTrace {
     logStart: number,
     bytes: { in: number; out: number },
   ): void {
-    const { api, tracer } = this.sdk
-    const end = epoch(ctx.startTime + durationMs)
+    const { processor } = this.sdk
+    const root = this.root
+    const endMs = ctx.startTime + durationMs
+    const end = hrTime(endMs)
+    const spans: ReadableSpan[] = []
     if (this.requestStart > 0) {
-      const phase = tracer.startSpan('request phase', { startTime: epoch(this.requestStart) }, this.rootCtx)
+      const events: TimedEvent[] = []
       for (const h of this.hooks) {
-        const attrs: Attributes = {
+        const attributes: Attributes = {
           'portcullis.policy': h.name,
           'portcullis.duration_ms': Math.round((h.end - h.start) * 1000) / 1000,
           'portcullis.outcome': h.code === undefined ? 'pass' : 'deny',
         }
-        if (h.code !== undefined) attrs['portcullis.error_code'] = h.code
-        phase.addEvent(`policy ${h.name}`, attrs, epoch(h.start))
+        if (h.code !== undefined) attributes['portcullis.error_code'] = h.code
+        events.push({
+          name: `policy ${h.name}`,
+          attributes,
+          time: hrTime(h.start),
+          droppedAttributesCount: 0,
+        })
       }
-      phase.end(epoch(this.requestEnd > 0 ? this.requestEnd : ctx.startTime + durationMs))
+      const phaseEnd = hrTime(this.requestEnd > 0 ? this.requestEnd : endMs)
+      spans.push(this.child('request phase', KIND_INTERNAL, this.requestStart, phaseEnd, {}, events))
     }
-    if (this.upstream !== undefined) {
-      if (ctx.upstreamMs >= 0) this.upstream.setAttribute('http.response.status_code', status)
-      else
-        this.upstream.setStatus({ code: api.SpanStatusCode.ERROR, message: ctx.errorCode ?? 'no response' })
-      this.upstream.end(end)
+    const attempts = this.attempts
+    for (let i = 0; i < attempts.length; i++) {
+      const a = attempts[i] as Attempt
+      const last = i === attempts.length - 1
+      let spanStatus: SpanStatus | undefined
+      if (!last) spanStatus = RETRIED
+      else if (ctx.upstreamMs >= 0) a.attributes['http.response.status_code'] = status
+      else spanStatus = { code: STATUS_ERROR, message: ctx.errorCode ?? 'no response' }
+      const name = a.attributes['http.request.method'] as string
+      spans.push(
+        new SpanRecord(
+          this.sdk,
+          a.context,
+          root,
+          name,
+          KIND_CLIENT,
+          hrTime(a.start),
+          last ? end : hrTime(a.end),
+          a.attributes,
+          undefined,
+          spanStatus,
+        ),
+      )
     }
-    if (this.responseStart > 0) {
-      tracer
-        .startSpan('response phase', { startTime: epoch(this.responseStart) }, this.rootCtx)
-        .end(epoch(this.responseEnd))
-    }
-    const root = this.root
+    if (this.responseStart > 0)
+      spans.push(
+        this.child('response phase', KIND_INTERNAL, this.responseStart, hrTime(this.responseEnd), {}),
+      )
     const route = ctx.routeName
     const ua = ctx.req.headers['user-agent']
-    root.updateName(route !== '(none)' ? `${ctx.method} ${route}` : ctx.method)
-    const attrs: Attributes = {
+    const path = ctx.path !== '' ? ctx.path : ((ctx.req.url ?? '').split('?')[0] ?? '')
+    const attributes: Attributes = {
       'http.request.method': ctx.method,
       'http.response.status_code': status,
-      'url.path': maskSecrets(ctx.path !== '' ? ctx.path : ((ctx.req.url ?? '').split('?')[0] ?? '')),
+      'url.path': this.mask(path),
       'client.address': ctx.clientIp,
       'portcullis.request_id': ctx.id,
       'portcullis.decision': decision,
       'portcullis.request_bytes': bytes.in,
       'portcullis.response_bytes': bytes.out,
     }
-    if (route !== '(none)') attrs['http.route'] = route
-    if (ctx.host !== '') attrs['server.address'] = maskSecrets(ctx.host)
-    if (typeof ua === 'string') attrs['user_agent.original'] = maskSecrets(ua.slice(0, 256))
-    if (ctx.principal !== undefined) attrs['enduser.id'] = maskSecrets(ctx.principal.id)
-    if (ctx.errorCode !== undefined) attrs['portcullis.error_code'] = ctx.errorCode
-    root.setAttributes(attrs)
-    if (status >= 500)
-      root.setStatus({ code: api.SpanStatusCode.ERROR, message: ctx.errorCode ?? String(status) })
-    root.end(end)
-    tracer.startSpan('log phase', { startTime: epoch(logStart) }, this.rootCtx).end(epoch(performance.now()))
+    if (route !== '(none)') attributes['http.route'] = route
+    if (ctx.host !== '') attributes['server.address'] = maskSecrets(ctx.host)
+    if (typeof ua === 'string') attributes['user_agent.original'] = maskSecrets(ua.slice(0, 256))
+    if (ctx.principal !== undefined) attributes['enduser.id'] = maskSecrets(ctx.principal.id)
+    if (ctx.errorCode !== undefined) attributes['portcullis.error_code'] = ctx.errorCode
+    spans.push(
+      new SpanRecord(
+        this.sdk,
+        root,
+        this.remote,
+        route !== '(none)' ? `${ctx.method} ${route}` : ctx.method,
+        KIND_SERVER,
+        hrTime(ctx.startTime),
+        end,
+        attributes,
+        undefined,
+        status >= 500 ? { code: STATUS_ERROR, message: ctx.errorCode ?? String(status) } : undefined,
+      ),
+    )
+    spans.push(this.child('log phase', KIND_INTERNAL, logStart, hrTime(performance.now()), {}))
+    for (const s of spans) processor.onEnd(s)
+  }
+
+  /** A child span of the request, finished. */
+  private child(
+    name: string,
+    kind: number,
+    start: number,
+    end: SpanRecord['endTime'],
+    attributes: Attributes,
+    events?: TimedEvent[],
+  ): SpanRecord {
+    const context = localContext(this.root.traceId, newSpanId())
+    return new SpanRecord(this.sdk, context, this.root, name, kind, hrTime(start), end, attributes, events)
+  }
+
+  /** `maskSecrets` of a path, once for the upstream's and the request's when they are the same. */
+  private mask(path: string): string {
+    if (path !== this.rawPath) {
+      this.rawPath = path
+      this.maskedPath = maskSecrets(path)
+    }
+    return this.maskedPath
   }
 }
 
-/** Upstream origins (from the config: a few) → their span attributes, parsed once. */
-const servers = new Map<string, { address: string; port: number }>()
+/** Upstream origins (from the config: a few) → their span attributes, parsed and masked once. */
+const servers = new Map<string, { address: string; port: number; maskedOrigin: string }>()
 
-function serverOf(origin: string): { address: string; port: number } {
+function serverOf(origin: string): { address: string; port: number; maskedOrigin: string } {
   let s = servers.get(origin)
   if (s === undefined) {
     const u = new URL(origin)
-    s = { address: u.hostname, port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)) }
+    s = {
+      address: u.hostname,
+      port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
+      maskedOrigin: maskSecrets(origin),
+    }
     if (servers.size >= 256) servers.clear() // origins come from the config; bounded all the same
     servers.set(origin, s)
   }
