@@ -185,7 +185,7 @@ test('--jobs 2, 3 and auto report exactly the findings of --jobs 1, in the same 
       } finally {
         setMainThreadScans(true)
       }
-      // With the default threshold this tree (about 19 MiB) is too small for two workers.
+      // With the default threshold this tree (about 19 MiB) is too small for two threads.
       setWorkerMinBytes(undefined)
       assert.ok(one.out.summary.bytes < 2 * DEFAULT_WORKER_MIN_BYTES)
       const small = await run(['.', '--jobs', '2'])
@@ -324,7 +324,7 @@ test('an unreadable file or directory is reported and makes the exit code 2 (job
   writeFileSync(join(dir, 'open.ts'), `const k = "${fakes.crcToken('ghp_')}"\n`)
   writeFileSync(join(dir, 'secret.ts'), `const k = "${fakes.crcToken('ghp_')}"\n`)
   writeFileSync(join(dir, 'closed', 'inside.ts'), `const k = "${fakes.crcToken('ghp_')}"\n`)
-  // A file of holes (no disk used; binary, so skipped): enough bytes for two workers by default.
+  // A file of holes (no disk used; binary, so skipped): enough bytes for a worker by default.
   writeFileSync(join(dir, 'sparse.bin'), '')
   truncateSync(join(dir, 'sparse.bin'), 2 * DEFAULT_WORKER_MIN_BYTES + 1024 * 1024)
   chmodSync(join(dir, 'secret.ts'), 0o000)
