@@ -505,8 +505,9 @@ async function main(): Promise<number> {
       max === undefined || ratio === undefined
         ? ''
         : ` (target <= ${max}: ${ratio <= max ? 'met' : 'MISSED'})`
+    const refName = opts.scenarios.find((sc) => sc.name === r.scenario)?.reference
     const how = p
-      ? ` x the plain route run next to it (median of ${p.rounds.length} rounds: ${p.rounds.map((x) => x.toFixed(2)).join(' ')}; reference ${p.reference_cpu_us_per_req.toFixed(1)} cpu us/req)`
+      ? ` x the plain route${refName ? ` (${refName}: the same request)` : ''} run next to it (median of ${p.rounds.length} rounds: ${p.rounds.map((x) => x.toFixed(2)).join(' ')}; reference ${p.reference_cpu_us_per_req.toFixed(1)} cpu us/req)`
       : ' x the plain route'
     const also = p && unpaired !== undefined ? `; ${unpaired.toFixed(2)} x the plain scenario's median` : ''
     log(

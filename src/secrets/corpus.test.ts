@@ -149,3 +149,39 @@ test('documented example keys and placeholders stay silent', () => {
     )
   }
 })
+
+test('hasCandidate: true wherever a scan without decoding finds a secret; false when only gates fail', () => {
+  // Every corpus sample (positives and near misses): a secret found in clear has a keyword whose
+  // cheap checks pass, so the log masks (which skip lines without a candidate) lose nothing.
+  let checked = 0
+  for (const d of BUILTIN_DETECTORS) {
+    const entry = CORPUS[d.id]
+    if (!entry) continue
+    const positives = entry.t !== undefined ? CONTEXTS.map((c) => c(entry.t as string)) : (entry.p ?? [])
+    for (const tpl of [...positives, ...entry.n]) {
+      const sample = expand(tpl)
+      const found = scanner.scan(sample, { decode: false }).matches
+      if (found.length > 0) {
+        checked++
+        assert.ok(
+          scanner.hasCandidate(sample),
+          `${d.id}: no candidate in ${JSON.stringify(sample.slice(0, 120))}`,
+        )
+      }
+    }
+  }
+  assert.ok(checked >= 3 * BUILTIN_DETECTORS.length * 0.9, `only ${checked} samples with a finding`)
+  // Keywords in ordinary words, whose gates fail: no candidate, though the keyword pass sees them.
+  for (const line of [
+    '{"principal":"bench-user","lang":"en-us","region":"us-east-1"}',
+    'GET /api/orders/42 200 principal=support-user ua="curl/8.5"',
+    'discarded cardinality of the Asia/Tokyo zone',
+  ]) {
+    assert.equal(scanner.hasKeyword(line), true, `a keyword occurs in ${line}`)
+    assert.equal(scanner.hasCandidate(line), false, `no candidate in ${line}`)
+    assert.deepEqual(scanner.scan(line, { decode: false }).matches, [])
+  }
+  // The same words next to a real-looking Mailchimp key: a candidate.
+  const key = `${'0123456789abcdef'.repeat(2)}-us6`
+  assert.equal(scanner.hasCandidate(`principal=bench-user key=${key}`), true)
+})

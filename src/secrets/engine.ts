@@ -263,6 +263,101 @@ export class SecretScanner {
     return this.automaton.any(text)
   }
 
+  /**
+   * True when a keyword occurs in `text` at a place where its detector's cheap checks pass (word
+   * boundary, exact case, gate): the occurrences a scan without decoding would run a pattern at.
+   * False means such a scan finds nothing (a `-us` in `bench-user` is not the start of a
+   * Mailchimp key), so a log line need not be scanned. Linear: one keyword pass, each character
+   * looked at once per detector by the gates.
+   */
+  hasCandidate(text: string | Uint8Array): boolean {
+    if (!this.automaton.any(text)) return false
+    const buf = bytesOf(text)
+    const len = buf.length
+    const memo = this.gateMemo(6 * (MAX_DEPTH + 1))
+    const stats = emptyStats()
+    let yes = false
+    this.automaton.scan(buf, 0, len, (k, start) => {
+      const kl = this.keywordLength[k] as number
+      for (const di of this.byKeyword[k] as number[]) {
+        const c = this.compiled[di] as Compiled
+        if (this.cheapChecks(c, di, buf, start, kl, Math.min(len, start + c.after), memo, stats)) {
+          yes = true
+          return false
+        }
+      }
+      return true
+    })
+    return yes
+  }
+
+  /** Four scratch arrays from `i` for the gates' memo (see `cheapChecks`). */
+  private gateMemo(i: number): GateMemo {
+    return {
+      gateFrom: this.scratch(i),
+      gateStop: this.scratch(i + 1),
+      thenAt: this.scratch(i + 2),
+      thenOk: this.scratch(i + 3),
+    }
+  }
+
+  /**
+   * The checks made at a keyword occurrence before its detector's pattern runs: the token does not
+   * continue a word (`xghp_…`), the keyword's exact case when the detector needs it, and the gate
+   * (a character of its `find` class after `skip` characters, before `we`; then its second stage).
+   * `memo` keeps, per detector, the last stretch the gate scanned: [gateFrom, gateStop) are all
+   * `skip` characters and gateStop is where the scan stopped, so a later keyword ending inside it
+   * has the same answer and each character is looked at once per detector; and of the second
+   * stage, the first stage's stop it was run from and its answer (1 or 0).
+   */
+  private cheapChecks(
+    c: Compiled,
+    di: number,
+    buf: Buffer,
+    start: number,
+    kl: number,
+    we: number,
+    memo: GateMemo,
+    stats: ScanStats,
+  ): boolean {
+    if (c.before === 0 && c.boundary && start > 0 && WORD[buf[start - 1] as number] === 1) return false
+    if (c.exact !== undefined && !exactAt(buf, start, kl, c.exact)) return false
+    if (c.gateSkip === undefined) return true
+    const len = buf.length
+    const { gateFrom, gateStop, thenAt, thenOk } = memo
+    const from = c.gateFromLast ? start + kl - 1 : start + kl
+    let stop = gateStop[di] as number
+    if (!(from >= (gateFrom[di] as number) && from <= stop)) {
+      const skip = c.gateSkip
+      const find = c.gateFind as Uint8Array
+      stop = from
+      while (stop < len) {
+        const b = buf[stop] as number
+        if (find[b] === 1 || skip[b] === 0) break
+        stop++
+      }
+      stats.gateUnits += stop - from + 1
+      gateFrom[di] = from
+      gateStop[di] = stop
+    }
+    if (stop >= we || (c.gateFind as Uint8Array)[buf[stop] as number] !== 1) return false
+    if (c.thenFind === undefined) return true
+    if (thenAt[di] !== stop) {
+      const skip = c.thenSkip as Uint8Array
+      const find = c.thenFind
+      let p = stop + 1
+      while (p < len) {
+        const b = buf[p] as number
+        if (find[b] === 1 || skip[b] === 0) break
+        p++
+      }
+      stats.gateUnits += p - stop
+      thenAt[di] = stop
+      thenOk[di] = p < len && find[buf[p] as number] === 1 ? 1 : 0
+    }
+    return thenOk[di] === 1
+  }
+
   private scanLevel(buf: Buffer, depth: number, decode: boolean, stats: ScanStats, budget: number): Match[] {
     const len = buf.length
     stats.bytesScanned += len
@@ -273,14 +368,8 @@ export class SecretScanner {
     // this depth, reset on the first keyword hit (most decoded spans have none).
     let lastStart: Int32Array = EMPTY
     let coveredTo: Int32Array = EMPTY
-    // Per detector, the last stretch its gate scanned: [gateFrom, gateStop) are all `skip`
-    // characters and gateStop is where the scan stopped. A later keyword ending inside it has
-    // the same answer, so each character is looked at once per detector.
-    let gateFrom: Int32Array = EMPTY
-    let gateStop: Int32Array = EMPTY
-    // And of the second stage: the first stage's stop it was run from, and its answer (1 or 0).
-    let thenAt: Int32Array = EMPTY
-    let thenOk: Int32Array = EMPTY
+    // What each detector's gate found last (see `cheapChecks`), of this depth.
+    let memo: GateMemo = NO_MEMO
     const found: Match[] = []
     const seen = new Set<number>()
 
@@ -288,10 +377,7 @@ export class SecretScanner {
       if (lastStart === EMPTY) {
         lastStart = this.scratch(6 * depth)
         coveredTo = this.scratch(6 * depth + 1)
-        gateFrom = this.scratch(6 * depth + 2)
-        gateStop = this.scratch(6 * depth + 3)
-        thenAt = this.scratch(6 * depth + 4)
-        thenOk = this.scratch(6 * depth + 5)
+        memo = this.gateMemo(6 * depth + 2)
       }
       stats.keywordHits++
       const list = byKeyword[k] as number[]
@@ -299,47 +385,11 @@ export class SecretScanner {
         const di = list[j] as number
         if (start === lastStart[di] || start < (coveredTo[di] as number)) continue
         const c = compiled[di] as Compiled
-        // A token must not continue a word (`xghp_…`): checked before any pattern runs.
-        if (c.before === 0 && c.boundary && start > 0 && WORD[buf[start - 1] as number] === 1) continue
         // The cheap checks depend on which keyword this is: a longer one ending later at the same
         // start is still tried when they fail (so `lastStart` is set only past them).
         const kl = keywordLength[k] as number
-        if (c.exact !== undefined && !exactAt(buf, start, kl, c.exact)) continue
         const we = Math.min(len, start + c.after)
-        if (c.gateSkip !== undefined) {
-          const from = c.gateFromLast ? start + kl - 1 : start + kl
-          let stop = gateStop[di] as number
-          if (!(from >= (gateFrom[di] as number) && from <= stop)) {
-            const skip = c.gateSkip
-            const find = c.gateFind as Uint8Array
-            stop = from
-            while (stop < len) {
-              const b = buf[stop] as number
-              if (find[b] === 1 || skip[b] === 0) break
-              stop++
-            }
-            stats.gateUnits += stop - from + 1
-            gateFrom[di] = from
-            gateStop[di] = stop
-          }
-          if (stop >= we || (c.gateFind as Uint8Array)[buf[stop] as number] !== 1) continue
-          if (c.thenFind !== undefined) {
-            if (thenAt[di] !== stop) {
-              const skip = c.thenSkip as Uint8Array
-              const find = c.thenFind
-              let p = stop + 1
-              while (p < len) {
-                const b = buf[p] as number
-                if (find[b] === 1 || skip[b] === 0) break
-                p++
-              }
-              stats.gateUnits += p - stop
-              thenAt[di] = stop
-              thenOk[di] = p < len && find[buf[p] as number] === 1 ? 1 : 0
-            }
-            if (thenOk[di] !== 1) continue
-          }
-        }
+        if (!this.cheapChecks(c, di, buf, start, kl, we, memo, stats)) continue
         lastStart[di] = start
         const ws = Math.max(0, start - c.before)
         if (stats.regexUnits + (we - ws) > budget) {
@@ -448,6 +498,15 @@ export class SecretScanner {
     found.push({ detector: d, start, end, secret, encodings: [] })
   }
 }
+
+/** Per detector, what its gate found last (see `SecretScanner.cheapChecks`). */
+interface GateMemo {
+  gateFrom: Int32Array
+  gateStop: Int32Array
+  thenAt: Int32Array
+  thenOk: Int32Array
+}
+const NO_MEMO: GateMemo = { gateFrom: EMPTY, gateStop: EMPTY, thenAt: EMPTY, thenOk: EMPTY }
 
 /** Adds `by` to every set offset of a capture array (in place). */
 function shift(g: number[], by: number): number[] {

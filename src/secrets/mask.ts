@@ -48,14 +48,18 @@ function get(): SecretScanner {
  */
 export function maskSecrets(text: string): string {
   const s = get()
-  if (!s.hasKeyword(text)) return text
+  if (!s.hasCandidate(text)) return text
   const { matches } = s.scan(text, { decode: false, budgetFactor: 16 })
   return applyMasks(text, matches)
 }
 
-/** False when no detector's keyword occurs in `text`, so that nothing in it would be masked (one pass). */
+/**
+ * False when `maskSecrets(text)` would mask nothing because no detector's keyword occurs in `text`
+ * where its cheap checks pass (see `SecretScanner.hasCandidate`): one keyword pass, and the gates
+ * of the keywords found.
+ */
 export function mayHoldSecret(text: string): boolean {
-  return get().hasKeyword(text)
+  return get().hasCandidate(text)
 }
 
 /** Builds the scanner now (the gateway does it when it creates its logger) rather than on the first line. */

@@ -337,11 +337,33 @@ function contentOr(cp: CompiledParam, raw: string, style: string): unknown {
   return typed(raw, cp.shape, style)
 }
 
+/** A Content-Type header's media type (see mediaTypeOf). */
+export interface MediaType {
+  readonly type: string
+  readonly charset: string | undefined
+}
+
+// The answers for the Content-Type values seen: an API sends a handful, and each request asks
+// several times (validation, property filter, leak guard, request and response). Bounded: past
+// MEDIA_MEMO values it is emptied and filled again. The answers are frozen (shared).
+const MEDIA_MEMO = 256
+const mediaMemo = new Map<string, MediaType>()
+
 /** The media type of a Content-Type header: type/subtype lower-case, and its charset if any. */
-export function mediaTypeOf(
-  header: string | undefined,
-): { type: string; charset: string | undefined } | undefined {
+export function mediaTypeOf(header: string | undefined): MediaType | undefined {
   if (header === undefined) return undefined
+  let mt = mediaMemo.get(header)
+  if (mt === undefined) {
+    mt = Object.freeze(parseMediaType(header))
+    if (header.length <= 256) {
+      if (mediaMemo.size >= MEDIA_MEMO) mediaMemo.clear()
+      mediaMemo.set(header, mt)
+    }
+  }
+  return mt
+}
+
+function parseMediaType(header: string): MediaType {
   const parts = header.split(';')
   const type = (parts[0] as string).trim().toLowerCase()
   if (!/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(type)) return { type: '', charset: undefined }

@@ -44,6 +44,7 @@ export interface RequestViolation {
 }
 
 const MAX_NAMES = 20
+const NO_INFO: readonly PropInfo[] = []
 const MAX_MEMO = 10_000
 
 /** True when `roles` holds one role of every list. */
@@ -60,26 +61,39 @@ function isSensitive(name: string, s: SensitiveMatcher, allow: ReadonlySet<strin
   return false
 }
 
-function propsOf(nodes: readonly PlanNode[], name: string): PropInfo[] {
-  const out: PropInfo[] = []
+/** What the plans say of the property `name` (no allocation when one plan or none knows it). */
+function propsOf(nodes: readonly PlanNode[], name: string): readonly PropInfo[] {
+  if (nodes.length === 1) {
+    const p = (nodes[0] as PlanNode).props.get(name)
+    return p === undefined ? NO_INFO : [p]
+  }
+  let out: PropInfo[] | undefined
   for (const n of nodes) {
     const p = n.props.get(name)
-    if (p) out.push(p)
+    if (p === undefined) continue
+    if (out === undefined) out = [p]
+    else out.push(p)
   }
-  return out
+  return out ?? NO_INFO
 }
 
 /** The plans of the value of `name` in an object described by `nodes`. */
-function childPlans(nodes: readonly PlanNode[], infos: readonly PropInfo[]): PlanNode[] {
+function childPlans(nodes: readonly PlanNode[], infos: readonly PropInfo[]): readonly PlanNode[] {
+  if (infos.length === 1) return (infos[0] as PropInfo).children
   if (infos.length > 0) return infos.flatMap((i) => i.children)
+  if (nodes.length === 1) return (nodes[0] as PlanNode).extra
   return nodes.flatMap((n) => n.extra)
+}
+
+/** The plans of the items of an array described by `nodes`. */
+function itemPlans(nodes: readonly PlanNode[]): readonly PlanNode[] {
+  if (nodes.length === 1) return (nodes[0] as PlanNode).items
+  return nodes.length === 0 ? nodes : nodes.flatMap((n) => n.items)
 }
 
 function escapeToken(k: string): string {
   return k.replace(/~/g, '~0').replace(/\//g, '~1')
 }
-
-const NO_INFO: readonly PropInfo[] = []
 
 /**
  * Removes every property of `value` that is sensitive, `writeOnly`, restricted by config to roles
@@ -123,7 +137,7 @@ export function filterResponse(
   for (let top = stack.pop(); top; top = stack.pop()) {
     const [v, nodes, parent, slot] = top
     if (Array.isArray(v)) {
-      const items = nodes.length === 0 ? nodes : nodes.flatMap((n) => n.items)
+      const items = itemPlans(nodes)
       for (let i = 0; i < v.length; i++) {
         const x = v[i]
         if (x !== null && typeof x === 'object') stack.push([x, items, v, i])
@@ -189,26 +203,37 @@ export function checkRequest(
   max: number,
 ): RequestViolation[] {
   const out: RequestViolation[] = []
-  const stack: [unknown, readonly PlanNode[], string][] = [[value, plans, '']]
+  const reserved = rules.reserved.size > 0
+  // Where a value is, as a chain of tokens: its JSON pointer is only written for a violation.
+  type Where = { up: Where | undefined; token: string | number } | undefined
+  const pointerOf = (w: Where, last: string): string => {
+    let p = `/${escapeToken(last)}`
+    for (let x = w; x !== undefined; x = x.up)
+      p = `/${typeof x.token === 'number' ? x.token : escapeToken(x.token)}${p}`
+    return p
+  }
+  type Frame = [unknown, readonly PlanNode[], Where]
+  const stack: Frame[] = [[value, plans, undefined]]
   for (let top = stack.pop(); top && out.length < max; top = stack.pop()) {
-    const [v, nodes, pointer] = top
+    const [v, nodes, where] = top
     if (v === null || typeof v !== 'object') continue
+    // Nothing the plans say below and nothing reserved by name: no violation can be there.
+    if (nodes.length === 0 && !reserved) continue
     if (Array.isArray(v)) {
-      const items = nodes.length === 0 ? nodes : nodes.flatMap((n) => n.items)
+      const items = itemPlans(nodes)
       for (let i = v.length - 1; i >= 0; i--) {
         const x = v[i]
-        if (x !== null && typeof x === 'object') stack.push([x, items, `${pointer}/${i}`])
+        if (x !== null && typeof x === 'object') stack.push([x, items, { up: where, token: i }])
       }
       continue
     }
     const obj = v as Record<string, unknown>
     const keys = Object.keys(obj)
-    const next: [unknown, readonly PlanNode[], string][] = []
+    let next: Frame[] | undefined
     for (const k of keys) {
-      const at = `${pointer}/${escapeToken(k)}`
-      const infos = nodes.length === 0 ? [] : propsOf(nodes, k)
+      const infos = nodes.length === 0 ? NO_INFO : propsOf(nodes, k)
       let reason: RequestViolation['reason'] | undefined
-      const lists = rules.reserved.get(normalizeName(k))
+      const lists = reserved ? rules.reserved.get(normalizeName(k)) : undefined
       if (lists && (lists.some((l) => l.length === 0) || !allowed(lists, rules.roles))) reason = 'reserved'
       for (const i of infos) {
         if (reason) break
@@ -216,15 +241,18 @@ export function checkRequest(
         else if (!allowed(i.roles, rules.roles)) reason = 'role'
       }
       if (reason) {
-        out.push({ pointer: at, reason })
+        out.push({ pointer: pointerOf(where, k), reason })
         if (out.length >= max) break
         continue
       }
       const child = obj[k]
-      if (child !== null && typeof child === 'object') next.push([child, childPlans(nodes, infos), at])
+      if (child === null || typeof child !== 'object') continue
+      const frame: Frame = [child, childPlans(nodes, infos), { up: where, token: k }]
+      if (next === undefined) next = [frame]
+      else next.push(frame)
     }
     // Depth first, in document order.
-    for (let i = next.length - 1; i >= 0; i--) stack.push(next[i] as [unknown, readonly PlanNode[], string])
+    if (next !== undefined) for (let i = next.length - 1; i >= 0; i--) stack.push(next[i] as Frame)
   }
   return out
 }

@@ -8,6 +8,8 @@ export const CLOUD: Detector[] = [
     name: 'AWS access key id',
     provider: 'AWS',
     keywords: ['AKIA', 'ASIA', 'ABIA', 'ACCA', 'A3T'],
+    // The pattern is case-sensitive: `Asia/Tokyo` in a log line is no candidate.
+    exactKeyword: true,
     pattern: `((?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16})${END}`,
     after: 24,
     severity: 'high',
@@ -35,6 +37,7 @@ export const CLOUD: Detector[] = [
     name: 'AWS key id and secret pair',
     provider: 'AWS',
     keywords: ['AKIA', 'ASIA'],
+    exactKeyword: true, // a case-sensitive pattern
     pattern: `(?:AKIA|ASIA)[A-Z2-7]{16}["']?[ \\t]*[,;:|=\\t][ \\t]*["']?([A-Za-z0-9/+]{40})${END64}`,
     after: 120,
     minEntropy: 4,
