@@ -212,7 +212,9 @@ for (let i = 0; i < rounds; i++) {
   for (const run of order) {
     const r = await run()
     byTool.set(r.tool, [...(byTool.get(r.tool) ?? []), r])
-    console.log(`  round ${i + 1}: ${r.tool} ${r.seconds.toFixed(2)} s (load ${load()})`)
+    console.log(
+      `  round ${i + 1}: ${r.tool} ${r.seconds.toFixed(2)} s, CPU ${r.cpu.toFixed(2)} s (load ${load()})`,
+    )
     if (r.profile) for (const line of profileLines(r.profile)) console.log(`    ${line}`)
   }
 }

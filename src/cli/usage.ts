@@ -73,8 +73,8 @@ export const SECRETS_USAGE = `usage: portcullis secrets [PATH...] [--git [--sinc
   --baseline FILE  report only findings not in FILE; --update-baseline writes FILE instead
   --config FILE    user detectors and allow rules (YAML, see docs/secrets.md)
   --redact         show no character of a secret (default: its first 4, then ***)
-  --jobs N|auto    scan files on N worker threads (auto: one per CPU); trees under 64 MiB,
-                   --git and --stdin stay on one thread
+  --jobs N|auto    scan files on N threads, this one and N-1 workers (auto: one per CPU);
+                   trees under 64 MiB, --git and --stdin stay on one thread
   a line with portcullis:allow is not reported.
   exit codes: 0 nothing found, 1 findings, 2 usage/config error, or an input not scanned
               (unreadable, a worker died on it) or not fully scanned`

@@ -1,22 +1,27 @@
 /**
- * The tree scan of `portcullis secrets --jobs N`: N scanning threads fed by a light coordinator.
+ * The tree scan of `portcullis secrets --jobs N`: this thread and N−1 worker threads scan.
  *
- * This thread only walks (the `source` iterable) and hands out work: paths, in batches, each batch
- * to a worker that asks (two batches in flight per worker, so a worker never waits for the next
- * one). Which paths: see src/secrets/work-queue.ts (the largest first; once the walk is over, a
- * run of files of about equal bytes per worker, then stealing; batches shrink as the pending work
- * does, so that the workers finish together). Workers read the files themselves and send findings back one message
- * per batch. Two workers start before the walk, so that their start overlaps it, and more as the
- * walk sees enough bytes to pay for them (a worker's start, its warm-up and V8's compiler threads
- * cost about as much as scanning 32 MiB); if the tree turns out smaller than two workers' worth
- * they are let go and this thread scans it. `--jobs 1` is always
- * in-process.
+ * This thread walks (the `source` iterable), hands out work to the workers (paths, in batches,
+ * two batches in flight per worker, so a worker never waits for the next one) and, once the walk
+ * is over, scans batches itself between dispatches. Which paths: see src/secrets/work-queue.ts
+ * (the largest first; once the walk is over, a run of files of about equal bytes per thread,
+ * this one included, then stealing; batches shrink as the pending work does, so that the threads
+ * finish together). Workers read the files themselves and send findings back one message per
+ * batch. Why this thread scans rather than only coordinating: each worker is a V8 isolate of its
+ * own, which compiles the scanner's code again on V8's helper threads (measured on the bench tree:
+ * about 0.5 s of CPU per isolate, as much as its start), so `--jobs 2` with one worker pays that
+ * once, not twice (docs/benchmarks.md). One worker starts before the walk, so that its start
+ * overlaps it, and more as the walk sees enough bytes to pay for them (a worker's start, its
+ * warm-up and V8's compiler threads cost about as much as scanning 32 MiB); if the tree turns out
+ * smaller than two threads' worth the worker is let go and this thread scans it alone.
+ * `--jobs 1` is always in-process.
  *
  * Failures are reported, never lost: a file that cannot be read is an error result; a worker that
  * dies has the file it was on reported as not scanned (its number is in a shared slot), its other
- * files handed to the others, and is replaced (up to N times); with no worker left, this thread
- * scans what remains.
+ * files handed back (to this thread or another worker), and is replaced (up to N times); with no
+ * worker left, this thread scans what remains.
  */
+import { setFlagsFromString } from 'node:v8'
 import { Worker } from 'node:worker_threads'
 import type { SecretScanner } from './engine.js'
 import { type ScanProfile, type ThreadProfile, threadCpuSeconds, threadProfile } from './profile.js'
@@ -26,7 +31,7 @@ import type { BatchMessage, WorkerData, WorkerMessage } from './worker.js'
 import { WorkQueue } from './work-queue.js'
 
 export interface PoolOptions {
-  /** Scanning threads wanted (1: in-process). */
+  /** Scanning threads wanted, this one included (1: in-process; N: this one and N−1 workers). */
   jobs: number
   configFile: string | undefined
   job: JobOptions
@@ -36,12 +41,42 @@ export interface PoolOptions {
   onResult?: (r: JobResult) => void
   /** Tests only: workers die at a file whose display path ends with this. */
   crashOn?: string
+  /**
+   * Tests only: false keeps this thread from scanning while a worker lives (so that a worker
+   * meets the files a test wants it to crash on, whatever the timing). Default true.
+   */
+  mainScans?: boolean
+}
+
+/** The work-queue owner number of this thread (workers are 1, 2, …). */
+const MAIN = 0
+
+let lean = false
+/**
+ * Before a scan on several threads: V8's optimising compiler stops inlining, in this process
+ * (its flags are per process; `portcullis secrets` is a process of its own). Every isolate
+ * compiles the scanner's hot code again on V8's helper threads, and inlining is most of that
+ * work: measured on the bench tree (110 MB, 10 interleaved pairs on a loaded 2-core machine, CPU
+ * of the whole process), `--jobs 2` took 2.41 s of CPU on average without it against 2.63 s with
+ * it, less in 9 pairs of 10, for the same wall time. `--jobs 1` keeps V8's defaults. See
+ * docs/benchmarks.md.
+ */
+function leanCompiler(): void {
+  if (lean) return
+  lean = true
+  setFlagsFromString('--no-turbo-inlining')
 }
 
 /** Most bytes and files in a batch; the least bytes once the walk is over (small files). */
 const BATCH_MAX_BYTES = 4 * 1024 * 1024
 const BATCH_MIN_BYTES = 64 * 1024
 const BATCH_MAX_FILES = 512
+/**
+ * Most bytes in a batch this thread scans itself: it lets the workers' messages in (a ready
+ * worker's first batches, the next ones) only between its batches, so they stay short (about
+ * 10 ms of scanning once warm).
+ */
+const MAIN_BATCH_MAX_BYTES = 1024 * 1024
 /** Batches sent to a worker before it answers. */
 const IN_FLIGHT = 2
 /** The walk gives way to worker messages this often (ms). */
@@ -90,17 +125,29 @@ export async function scanJobs(
     o.onResult?.(r)
   }
 
-  const dispatch = (s: Slot) => {
-    while (s.ready && !s.dead && s.inflight.size < IN_FLIGHT && pending.size > 0) {
-      if (walkDone) pending.seal(slots.filter((x) => !x.dead).map((x) => x.id))
+  const mainScans = o.mainScans !== false
+  /** The next batch for `owner` (a worker's id, or MAIN): empty when nothing is pending. */
+  const takeBatch = (owner: number): ScanJob[] => {
+    const most = owner === MAIN ? MAIN_BATCH_MAX_BYTES : BATCH_MAX_BYTES
+    for (;;) {
+      if (pending.size === 0) return []
+      const threads = live().length + (mainScans ? 1 : 0)
+      if (walkDone) pending.seal([...live().map((x) => x.id), ...(mainScans ? [MAIN] : [])])
       const target = walkDone
-        ? Math.min(BATCH_MAX_BYTES, Math.max(BATCH_MIN_BYTES, pending.bytes / (4 * live().length)))
-        : BATCH_MAX_BYTES
-      const taken = pending.take(s.id, target, BATCH_MAX_FILES)
-      if (taken.length === 0) break
+        ? Math.min(most, Math.max(BATCH_MIN_BYTES, pending.bytes / (4 * Math.max(1, threads))))
+        : most
+      const taken = pending.take(owner, target, BATCH_MAX_FILES)
+      if (taken.length === 0) return []
       // A job given back by a dead worker whose last results came after its death is done already.
       const batch = taken.filter((i) => results[i] === undefined).map((i) => jobs[i] as ScanJob)
-      if (batch.length === 0) continue
+      if (batch.length > 0) return batch
+    }
+  }
+
+  const dispatch = (s: Slot) => {
+    while (s.ready && !s.dead && s.inflight.size < IN_FLIGHT && pending.size > 0) {
+      const batch = takeBatch(s.id)
+      if (batch.length === 0) break
       const id = batchId++
       s.inflight.set(
         id,
@@ -204,12 +251,12 @@ export async function scanJobs(
   }
 
   // The walk: collect jobs, start workers as the bytes seen pay for them, feed the ready ones.
-  // Two workers start before it, so that their start overlaps the walk; they are let go if the
-  // tree turns out too small for them before they are ready.
+  // One worker starts before it, so that its start overlaps the walk; it is let go if the tree
+  // turns out too small for two threads.
   const archives: number[] = []
   let seen = 0
   if (o.jobs >= 2) {
-    start()
+    leanCompiler()
     start()
   }
   try {
@@ -226,8 +273,8 @@ export async function scanJobs(
       seen += j.size
       if (o.jobs < 2) continue
       pending.add(order)
-      // More workers as the bytes seen pay for them.
-      const want = Math.min(o.jobs, jobs.length, Math.floor(seen / Math.max(1, o.minBytesPerWorker)))
+      // More workers as the bytes seen pay for them (this thread scans one share).
+      const want = Math.min(o.jobs, jobs.length, Math.floor(seen / Math.max(1, o.minBytesPerWorker))) - 1
       if (crashes === 0) while (started < want) start()
       if (performance.now() - slice > WALK_SLICE_MS) {
         dispatchAll()
@@ -240,14 +287,34 @@ export async function scanJobs(
     throw err
   }
   walkDone = true
-  // Too small a tree for two workers (no more files than one, or under two workers' worth of
-  // bytes): the workers are let go and this thread scans it (what they may have scanned during a
+  // Too small a tree for two threads (no more files than one, or under two threads' worth of
+  // bytes): the worker is let go and this thread scans it (what it may have scanned during a
   // long walk is kept).
   const small = Math.min(jobs.length, Math.floor(seen / Math.max(1, o.minBytesPerWorker))) < 2
   const usePool = started > 0 && !small
+  const clock = { readMs: 0 }
+  /** Scans jobs here, in the order given; counts them in this thread's profile. */
+  const scanHere = async (batch: readonly ScanJob[]) => {
+    const b0 = performance.now()
+    for (const j of batch) record(await scanJob(scanner, j, o.job, clock))
+    main.busyMs += performance.now() - b0
+    main.readMs = clock.readMs
+    main.files += batch.length
+    for (const j of batch) main.bytes += j.size
+  }
   if (usePool) {
     dispatchAll()
-    while (done < jobs.length && live().length > 0) {
+    // This thread scans a batch at a time, and between batches lets the workers' messages in
+    // (their handlers record results and send the next batches); with nothing left to take it
+    // waits for the workers' last results, or for a death that gives work back.
+    while (done < jobs.length && (mainScans || live().length > 0)) {
+      const batch = mainScans ? takeBatch(MAIN) : []
+      if (batch.length > 0) {
+        await scanHere(batch)
+        await new Promise((r) => setImmediate(r))
+        continue
+      }
+      if (live().length === 0) break
       await new Promise<void>((r) => {
         wake = r
       })
@@ -259,18 +326,12 @@ export async function scanJobs(
   // left behind.
   const left = jobs.map((j) => j.order).filter((i) => results[i] === undefined)
   if (left.length > 0) {
-    const clock = { readMs: 0 }
-    const b0 = performance.now()
     for (const i of left) {
       const j = jobs[i] as ScanJob
       if (j.archive !== undefined) archives.push(i)
-      else record(await scanJob(scanner, j, o.job, clock))
+      else await scanHere([j])
     }
-    for (const i of archives) record(await scanJob(scanner, jobs[i] as ScanJob, o.job, clock))
-    main.busyMs = performance.now() - b0
-    main.readMs = clock.readMs
-    main.files = left.length
-    main.bytes = left.reduce((n, i) => n + (jobs[i] as ScanJob).size, 0)
+    for (const i of archives) await scanHere([jobs[i] as ScanJob])
   }
   // The main thread's CPU since the process started (its startup included).
   main.cpuSeconds = threadCpuSeconds()

@@ -147,6 +147,7 @@ export async function secretsCommand(args: string[]): Promise<number> {
         job: { redact, maxFileSize },
         minBytesPerWorker: WORKER_MIN_BYTES,
         ...(crashOn !== undefined ? { crashOn } : {}),
+        ...(mainScans ? {} : { mainScans }),
         onResult: (r) => {
           files += r.files
           bytes += r.stats.bytesScanned
@@ -226,13 +227,16 @@ export async function secretsCommand(args: string[]): Promise<number> {
  * Bytes of input that pay for one more scanning thread. A worker costs about 0.1 s of CPU to start
  * (modules, detectors) and 0.25 s more before its code is optimised, plus some 0.4 s of V8's
  * compiler threads (measured on the bench tree, docs/benchmarks.md): about what scanning 32 MiB
- * costs one warm thread. So `--jobs 2` keeps its two workers (started before the walk) only for a
- * tree of 64 MiB or more; a smaller one is scanned in-process. See src/secrets/pool.ts.
+ * costs one warm thread. So `--jobs 2` (this thread and one worker, started before the walk)
+ * keeps its worker only for a tree of 64 MiB or more; a smaller one is scanned in-process. See
+ * src/secrets/pool.ts.
  */
 export const DEFAULT_WORKER_MIN_BYTES = 32 * 1024 * 1024
 let WORKER_MIN_BYTES = DEFAULT_WORKER_MIN_BYTES
 /** Tests only: workers die at a file whose path ends with this. */
 let crashOn: string | undefined
+/** Tests only: false keeps the main thread from scanning while a worker lives. */
+let mainScans = true
 
 /** For tests: a lower threshold (undefined: the default), so that a small tree runs on workers. @internal */
 export function setWorkerMinBytes(n: number | undefined): void {
@@ -242,4 +246,12 @@ export function setWorkerMinBytes(n: number | undefined): void {
 /** For tests: workers die when they meet a file whose path ends with `suffix`. @internal */
 export function setWorkerCrashOn(suffix: string | undefined): void {
   crashOn = suffix
+}
+
+/**
+ * For tests: false keeps the main thread from scanning while a worker lives, so that the workers
+ * meet every file (a crash test then does not depend on which thread is quicker). @internal
+ */
+export function setMainThreadScans(on: boolean): void {
+  mainScans = on
 }
