@@ -21,7 +21,6 @@
  * files handed back (to this thread or another worker), and is replaced (up to N times); with no
  * worker left, this thread scans what remains.
  */
-import { setFlagsFromString } from 'node:v8'
 import { Worker } from 'node:worker_threads'
 import type { SecretScanner } from './engine.js'
 import { type ScanProfile, type ThreadProfile, threadCpuSeconds, threadProfile } from './profile.js'
@@ -50,22 +49,6 @@ export interface PoolOptions {
 
 /** The work-queue owner number of this thread (workers are 1, 2, …). */
 const MAIN = 0
-
-let lean = false
-/**
- * Before a scan on several threads: V8's optimising compiler stops inlining, in this process
- * (its flags are per process; `portcullis secrets` is a process of its own). Every isolate
- * compiles the scanner's hot code again on V8's helper threads, and inlining is most of that
- * work: measured on the bench tree (110 MB, 10 interleaved pairs on a loaded 2-core machine, CPU
- * of the whole process), `--jobs 2` took 2.41 s of CPU on average without it against 2.63 s with
- * it, less in 9 pairs of 10, for the same wall time. `--jobs 1` keeps V8's defaults. See
- * docs/benchmarks.md.
- */
-function leanCompiler(): void {
-  if (lean) return
-  lean = true
-  setFlagsFromString('--no-turbo-inlining')
-}
 
 /** Most bytes and files in a batch; the least bytes once the walk is over (small files). */
 const BATCH_MAX_BYTES = 4 * 1024 * 1024
@@ -255,10 +238,7 @@ export async function scanJobs(
   // turns out too small for two threads.
   const archives: number[] = []
   let seen = 0
-  if (o.jobs >= 2) {
-    leanCompiler()
-    start()
-  }
+  if (o.jobs >= 2) start()
   try {
     const it = source[Symbol.iterator]()
     let slice = performance.now()
