@@ -271,24 +271,24 @@ export class SecretScanner {
    * looked at once per detector by the gates.
    */
   hasCandidate(text: string | Uint8Array): boolean {
-    if (!this.automaton.any(text)) return false
-    const buf = bytesOf(text)
-    const len = buf.length
-    const memo = this.gateMemo(6 * (MAX_DEPTH + 1))
+    // A string (a log line) is walked as it is; its bytes are made at its first keyword only.
+    let buf: Buffer | undefined = typeof text === 'string' ? undefined : bytesOf(text)
+    let memo: GateMemo = NO_MEMO
     const stats = emptyStats()
-    let yes = false
-    this.automaton.scan(buf, 0, len, (k, start) => {
+    const onHit = (k: number, start: number): boolean => {
+      if (buf === undefined) buf = bytesOf(text)
+      if (memo === NO_MEMO) memo = this.gateMemo(6 * (MAX_DEPTH + 1))
+      const len = buf.length
       const kl = this.keywordLength[k] as number
       for (const di of this.byKeyword[k] as number[]) {
         const c = this.compiled[di] as Compiled
-        if (this.cheapChecks(c, di, buf, start, kl, Math.min(len, start + c.after), memo, stats)) {
-          yes = true
-          return false
-        }
+        if (this.cheapChecks(c, di, buf, start, kl, Math.min(len, start + c.after), memo, stats)) return false
       }
       return true
-    })
-    return yes
+    }
+    if (typeof text === 'string') return !this.automaton.scanString(text, onHit)
+    if (!this.automaton.any(text)) return false
+    return !this.automaton.scan(buf as Buffer, 0, (buf as Buffer).length, onHit)
   }
 
   /** Four scratch arrays from `i` for the gates' memo (see `cheapChecks`). */

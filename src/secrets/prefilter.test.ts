@@ -38,7 +38,31 @@ test('keyword pass: every occurrence once, across the middle of the range, in an
     assert.deepEqual(got.slice().sort(), naive(keywords, text), `round ${round}, length ${len}`)
     assert.equal(new Set(got).size, got.length, 'each occurrence once')
     assert.ok(a.any(buf) === got.length > 0 && a.any(text) === got.length > 0)
+    // The string walk: the same occurrences, in order of their end, with no copy of the text.
+    const fromString: string[] = []
+    a.scanString(text, (k, start) => {
+      fromString.push(`${k}@${start}`)
+      return true
+    })
+    assert.deepEqual(fromString.slice().sort(), got.slice().sort(), `scanString, round ${round}`)
   }
+})
+
+test('keyword pass on a string: a unit above 0xFF reads as NUL (as the bytes the scanner makes)', () => {
+  const a = new KeywordAutomaton(['ghp_', 'k'])
+  const hits: string[] = []
+  // U+016B (ū) would read as 'k' (0x6B) if it were cut to its low byte.
+  a.scanString('\u016bghp_x\u{1F600}ghp_', (k, start) => {
+    hits.push(`${k}@${start}`)
+    return true
+  })
+  assert.deepEqual(hits, ['0@1', '0@8'])
+  let n = 0
+  assert.equal(
+    a.scanString('ab'.repeat(10).replace(/b/g, 'k'), () => ++n < 3),
+    false,
+  )
+  assert.equal(n, 3)
 })
 
 test('keyword pass: a callback returning false stops it', () => {

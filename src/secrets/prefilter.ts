@@ -251,6 +251,24 @@ export class KeywordAutomaton {
     return true
   }
 
+  /**
+   * Calls `onHit` for every keyword occurrence in `text`, read one byte per UTF-16 unit (a unit
+   * above 0xFF reads as NUL, as the scanner's bytes have it), in order of their end; stops when
+   * `onHit` returns false (then returns false). One walk in JS over the string: no copy of it,
+   * for the short texts of log lines.
+   */
+  scanString(text: string, onHit: (keyword: number, start: number) => boolean | undefined): boolean {
+    const delta = this.delta
+    const firstOut = this.firstOut
+    let s = 0
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i)
+      s = delta[(s << 8) | (c < 256 ? c : 0)] as number
+      if (s >= firstOut && !this.emit(s, i, 0, onHit)) return false
+    }
+    return true
+  }
+
   /** True when any keyword occurs in `input` (stops at the first). */
   any(input: string | Uint8Array): boolean {
     const delta = this.delta
