@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { DEFAULT_JSON_LIMITS, JsonGuardError } from './json-guard.js'
-import { forgetJson, guardedJsonOf, jsonOf } from './shared-json.js'
+import { forgetJson, guardedJsonOf, jsonOf, rememberJson } from './shared-json.js'
 
 test('shared parse: one Buffer, one value; other bytes or other limits parse again', () => {
   const body = Buffer.from('{"a":{"b":[1,2,3]}}')
@@ -49,4 +49,24 @@ test('shared parse: a malformed body fails every reader with the same error, par
   const notJson = Buffer.from('{nope')
   assert.throws(() => jsonOf(notJson), SyntaxError)
   assert.throws(() => jsonOf(notJson), SyntaxError)
+})
+
+test('shared parse: rememberJson serves a body just serialised from a value to jsonOf, not to the guarded reader', () => {
+  const original = Buffer.from(
+    '{"id":"7","customer":{"id":"c1","email":"a@b.example","__proto__":{"x":1}},"n":-0,"s":"\\ud800"}',
+  )
+  const v = jsonOf(original) as Record<string, Record<string, unknown>>
+  forgetJson(original)
+  // what property-filter does: a copy without the removed member, the rest shared
+  const customer = { ...v.customer } as Record<string, unknown>
+  delete customer.email
+  const filtered = { ...v, customer }
+  const out = Buffer.from(JSON.stringify(filtered))
+  rememberJson(out, filtered)
+  assert.equal(jsonOf(out), filtered, 'the next response reader gets the value, no parse')
+  // and it is what a parse of the bytes gives (an own __proto__ member, -0 written as 0, a lone surrogate)
+  assert.deepEqual(JSON.parse(out.toString('utf8')), JSON.parse(JSON.stringify(filtered)))
+  assert.deepEqual(Object.keys(JSON.parse(out.toString('utf8')).customer), ['id', '__proto__'])
+  // request-side readers (the guards) read the bytes themselves: here they refuse the __proto__ member
+  assert.throws(() => guardedJsonOf(out), JsonGuardError)
 })

@@ -69,3 +69,13 @@ export function jsonOf(bytes: Buffer): unknown {
 export function forgetJson(bytes: Buffer): void {
   parsed.delete(bytes)
 }
+
+/**
+ * Records `value` as the parse of `bytes`, a body just written as `JSON.stringify(value)` (UTF-8)
+ * from a value of `jsonOf` that a policy changed (property-filter's removals): `JSON.parse` of it
+ * would give an equal value, so the next policy of the response (openapi-validation) does not parse
+ * it again. The value must not be changed afterwards (see the module comment).
+ */
+export function rememberJson(bytes: Buffer, value: unknown): void {
+  parsed.set(bytes, { limits: undefined, ok: true, value })
+}

@@ -7,7 +7,7 @@ import type { RequestContext } from '../../gateway/pipeline/context.js'
 import { definePolicy, type PolicyInstance, PolicyConfigError } from '../../gateway/pipeline/policy.js'
 import { formatProblem, loadOpenApi, PathMatcher, SpecError } from '../../openapi/index.js'
 import { DEFAULT_JSON_LIMITS, JsonGuardError } from '../../openapi/json-guard.js'
-import { forgetJson, guardedJsonOf, jsonOf } from '../../openapi/shared-json.js'
+import { forgetJson, guardedJsonOf, jsonOf, rememberJson } from '../../openapi/shared-json.js'
 import { compileLinear } from '../../util/linear-regex.js'
 import { mediaTypeOf } from '../openapi-validation/request.js'
 import {
@@ -299,7 +299,11 @@ export const propertyFilter = definePolicy({
         } catch {
           throw new GatewayError('GW_ERR_RESPONSE_NOT_FILTERED') // nesting too deep to serialize
         }
-        return Buffer.from(out)
+        const filteredBody = Buffer.from(out)
+        // The filtered value is the parse of the new body: openapi-validation (whose body hook runs
+        // next) validates it without parsing the body again.
+        rememberJson(filteredBody, filtered.value)
+        return filteredBody
       },
     }
     return instance
