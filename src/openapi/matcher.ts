@@ -128,7 +128,7 @@ export class PathMatcher<T> {
     return { kind: 'found', match: { value, template, params } }
   }
 
-  private walk(node: Node<T>, segs: string[], i: number, values: string[]): Node<T> | undefined {
+  private walk(node: Node<T>, segs: readonly string[], i: number, values: string[]): Node<T> | undefined {
     if (i === segs.length) return node.methods ? node : undefined
     const raw = segs[i] as string
     const seg = decode(raw)
@@ -167,9 +167,18 @@ function templateNames(template: string): string[] {
   return names
 }
 
-/** '/a/b/' → ['a', 'b', '']; '/' → ['']. */
-function splitPath(path: string): string[] {
-  return path.slice(1).split('/')
+// The last path split: several policies of one request match the same path (authorize,
+// object-ownership, openapi-validation, property-filter each have a matcher), one after the other.
+let lastPath = ''
+let lastSegs: readonly string[] = ['']
+
+/** '/a/b/' → ['a', 'b', '']; '/' → ['']. The array is shared: callers must not change it. */
+function splitPath(path: string): readonly string[] {
+  if (path !== lastPath) {
+    lastSegs = path.slice(1).split('/')
+    lastPath = path
+  }
+  return lastSegs
 }
 
 function decode(seg: string): string | undefined {
