@@ -116,7 +116,7 @@ export class KeywordAutomaton {
     this.firstOut = firstOut
     this.outStart = outStart
     this.outList = Int32Array.from(list)
-    this.native = opts.wasm === false ? undefined : WasmKeywordWalker.create(delta)
+    this.native = opts.wasm === false ? undefined : WasmKeywordWalker.create(delta, firstOut, this.maxLength)
   }
 
   /**
@@ -143,13 +143,14 @@ export class KeywordAutomaton {
 
   /**
    * Calls `onHit` for every keyword occurrence in `input[from, to)`: the range is cut in `WALKS`
-   * (4) parts, and the occurrences that start in each part are reported part after part, each part's
-   * in order of their end (so in order of their start from one part to the next). Returns false
-   * when `onHit` returned false (stop).
+   * (8) parts, and the occurrences that start in each part are reported part after part, each
+   * part's in order of their end (so in order of their start from one part to the next). Returns
+   * false when `onHit` returned false (stop).
    *
    * The pass runs one walk of the automaton per part, several in one loop (independent chains of
-   * table loads keep the processor busy while each waits for its load; eight were no faster than
-   * four in WebAssembly on the 20 KB bench body). Each walk but the last
+   * table loads keep the processor busy while each waits for its load: in WebAssembly, where a
+   * step is three instructions, eight walks in one loop; the JS walks go four at a time). Each
+   * walk but the last
    * goes on past its part for the length of the longest keyword and keeps there only the
    * occurrences that start in its part; the next starts afresh at its part's first byte. Each
    * occurrence is reported once. Occurrences are collected, then reported. Ranges under
@@ -169,16 +170,23 @@ export class KeywordAutomaton {
     const firstOut = this.firstOut
     if (n < MANY_WALKS) {
       const hits: number[] = []
-      if (native !== undefined) this.walkNative(native, input, from, to, 0, hits)
-      else walk(this.delta, firstOut, input, from, to, 0, hits)
+      if (native !== undefined) {
+        this.nativeBusy = true
+        try {
+          native.walk(input, from, to, 0, hits)
+        } finally {
+          this.nativeBusy = false
+        }
+      } else walk(this.delta, firstOut, input, from, to, 0, hits)
       return this.report(hits, 0, onHit)
     }
     const d = Math.floor(n / WALKS)
     const hits: number[][] = Array.from({ length: WALKS }, () => [])
     if (native !== undefined) {
+      // The parts and their tails in one call.
       this.nativeBusy = true
       try {
-        native.walkMany(firstOut, input, from, d, hits, states)
+        native.walkParts(input, from, to, hits)
       } finally {
         this.nativeBusy = false
       }
@@ -187,36 +195,17 @@ export class KeywordAutomaton {
         walkFour(this.delta, firstOut, input, from + k * d, d, hits.slice(k, k + 4) as Four)
         ends.set(states.subarray(0, 4), k)
       }
-    }
-    if (native !== undefined) ends.set(states.subarray(0, WALKS))
-    // Each walk's tail past its part (the last one's: the rest of the range, n % WALKS bytes).
-    for (let k = 0; k < WALKS; k++) {
-      const partEnd = from + (k + 1) * d
-      const out = hits[k] as number[]
-      const tailTo = k === WALKS - 1 ? to : Math.min(to, partEnd + this.maxLength - 1)
-      if (native !== undefined) this.walkNative(native, input, partEnd, tailTo, ends[k] as number, out)
-      else walk(this.delta, firstOut, input, partEnd, tailTo, ends[k] as number, out)
+      // Each walk's tail past its part (the last one's: the rest of the range, n % WALKS bytes).
+      for (let k = 0; k < WALKS; k++) {
+        const partEnd = from + (k + 1) * d
+        const out = hits[k] as number[]
+        const tailTo = k === WALKS - 1 ? to : Math.min(to, partEnd + this.maxLength - 1)
+        walk(this.delta, firstOut, input, partEnd, tailTo, ends[k] as number, out)
+      }
     }
     for (let k = 0; k < WALKS; k++)
       if (!this.report(hits[k] as number[], k === WALKS - 1 ? 0 : from + (k + 1) * d, onHit)) return false
     return true
-  }
-
-  /** One walk in WebAssembly (`walk`'s contract), marked busy while it runs. */
-  private walkNative(
-    native: WasmKeywordWalker,
-    input: Uint8Array,
-    from: number,
-    to: number,
-    s: number,
-    hits: number[],
-  ): void {
-    this.nativeBusy = true
-    try {
-      native.walk(this.firstOut, input, from, to, s, hits)
-    } finally {
-      this.nativeBusy = false
-    }
   }
 
   /** Reports the collected ends of occurrences (see `emit`). */

@@ -42,6 +42,7 @@ function section(id: number, body: readonly number[]): number[] {
 }
 
 export const I32 = 0x7f
+export const I64 = 0x7e
 
 /** The instructions used by the modules of this project (opcode bytes). */
 export const op = {
@@ -52,6 +53,8 @@ export const op = {
   br: (depth: number) => [0x0c, ...uleb(depth)],
   brIf: (depth: number) => [0x0d, ...uleb(depth)],
   return: [0x0f],
+  /** Calls function `f` (its index in the module's function list). */
+  call: (f: number) => [0x10, ...uleb(f)],
   localGet: (i: number) => [0x20, ...uleb(i)],
   localSet: (i: number) => [0x21, ...uleb(i)],
   localTee: (i: number) => [0x22, ...uleb(i)],
@@ -61,6 +64,8 @@ export const op = {
   i32Load: (offset = 0) => [0x28, 0, ...uleb(offset)],
   i32Load8u: (offset = 0) => [0x2d, 0, ...uleb(offset)],
   i32Load16u: (offset = 0) => [0x2f, 0, ...uleb(offset)],
+  /** i64.load (align exponent 0), with a constant offset. */
+  i64Load: (offset = 0) => [0x29, 0, ...uleb(offset)],
   i32Store: (offset = 0) => [0x36, 0, ...uleb(offset)],
   i32Const: (n: number) => [0x41, ...sleb(n)],
   i32Eqz: [0x45],
@@ -72,8 +77,12 @@ export const op = {
   i32Sub: [0x6b],
   i32And: [0x71],
   i32Or: [0x72],
+  i32Xor: [0x73],
   i32Shl: [0x74],
   i32ShrU: [0x76],
+  i64ShrU: [0x88],
+  i64Const: (n: number) => [0x42, ...sleb(n)],
+  i32WrapI64: [0xa7],
 } as const
 
 export interface WasmFunction {
@@ -82,6 +91,8 @@ export interface WasmFunction {
   params: number
   /** Extra i32 locals (numbered after the parameters). */
   locals: number
+  /** Extra i64 locals (numbered after the i32 locals). */
+  locals64?: number
   /** i32 results (0 or 1). */
   results: 0 | 1
   /** The body's instructions, without the final `end`. */
@@ -124,7 +135,10 @@ export function wasmModule(spec: WasmModuleSpec): Uint8Array {
   ])
   const codeSec = vecOf(
     spec.functions.map((f) => {
-      const locals = f.locals > 0 ? [...uleb(1), ...uleb(f.locals), I32] : uleb(0)
+      const groups: number[][] = []
+      if (f.locals > 0) groups.push([...uleb(f.locals), I32])
+      if ((f.locals64 ?? 0) > 0) groups.push([...uleb(f.locals64 ?? 0), I64])
+      const locals = [...uleb(groups.length), ...groups.flat()]
       const body = [...locals, ...f.body.flat(), ...op.end]
       return [...uleb(body.length), ...body]
     }),
