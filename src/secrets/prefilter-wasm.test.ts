@@ -5,7 +5,7 @@ import { B64_CLASS, B64_NEED, B64_RUN, base64Spans, type EncodedSpan } from './d
 import { BUILTIN_DETECTORS } from './detectors/index.js'
 import { SecretScanner } from './engine.js'
 import { KeywordAutomaton } from './prefilter.js'
-import { CHUNK, keywordWalkerBytes, WALKS, wasmApi } from './prefilter-wasm.js'
+import { BLOCK, CHUNK, keywordWalkerBytes, WALKS, wasmApi } from './prefilter-wasm.js'
 import { Fakes } from './testing/fakes.js'
 
 /** The built-in detectors' keywords, as the engine gives them to its automaton. */
@@ -77,6 +77,48 @@ test('oracle: random bytes, keyword-alphabet text and planted keywords give the 
     }
   }
   assert.ok(total > 1000, `the inputs have keyword hits (${total})`)
+})
+
+test("oracle: keywords across block edges, in a part's last partial block and across pieces", () => {
+  // The WebAssembly walks test for keyword ends once per block of BLOCK bytes and walk the rest
+  // of each piece one byte at a time: keywords ending on each side of every such edge.
+  const rand = prng(1717)
+  const room = CHUNK / WALKS - (Math.max(...KEYWORDS.map((k) => k.length)) - 1)
+  let total = 0
+  const lengths = [512, 512 + 7, WALKS * BLOCK * 5 + 3, 4099, 20_062, CHUNK - 1, CHUNK + 1, 3 * CHUNK + 17]
+  for (const len of lengths) {
+    const d = Math.floor(len / WALKS)
+    for (const kw of ['ghp_', 'token', 'a', KEYWORDS[Math.floor(rand() * KEYWORDS.length)] as string]) {
+      const buf = Buffer.alloc(len, 0x2e)
+      const ends: number[] = []
+      for (let w = 0; w < WALKS; w++) {
+        const part = w * d
+        // Ends around each of the first blocks' edges, around the part's last whole block and
+        // in its partial block, and around the part's end (the tail).
+        for (const e of [BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK - 1, 2 * BLOCK])
+          if (e < d) ends.push(part + e)
+        const whole = d - (d % BLOCK)
+        for (const e of [whole - 1, whole, whole + 1, d - 1, d, d + 1]) if (e >= 0) ends.push(part + e)
+        // A part longer than a walk's slot of the window is walked in pieces of `room` bytes.
+        for (let r = room; r < d; r += room) ends.push(part + r - 1, part + r, part + r + 1)
+      }
+      let last = -1
+      for (const e of ends.sort((a, b) => a - b)) {
+        const start = e - kw.length + 1
+        if (start <= last || start < 0 || e >= len) continue
+        buf.write(kw, start, 'latin1')
+        last = e
+      }
+      total += same(buf, `${kw} in ${len} bytes`)
+    }
+  }
+  // A keyword at every offset of a block, and a block where several walks meet keywords.
+  for (let off = 0; off < 2 * BLOCK; off++) {
+    const buf = Buffer.alloc(4096, 0x20)
+    for (let w = 0; w < WALKS; w++) buf.write('xoxb-', w * 512 + off, 'latin1')
+    total += same(buf, `offset ${off}`)
+  }
+  assert.ok(total > 900, `the inputs have keyword hits (${total})`)
 })
 
 test('oracle: runs of keyword characters, non-ASCII, zero bytes and 10 MB', () => {
@@ -189,6 +231,13 @@ test('oracle: the base64 runs found in WebAssembly give the same spans as the JS
     const buf = Buffer.from(text, 'latin1')
     const runs = wasm.runsOf(buf, B64_CLASS, B64_RUN, round % 2 === 0 ? B64_NEED : 0)
     assert.ok(runs !== undefined, 'runs in WebAssembly')
+    // Only runs at least B64_RUN long, each a maximal run of base64 characters.
+    for (let k = 0; k < runs.length; k += 2) {
+      const [rs, re] = [runs[k] as number, runs[k + 1] as number]
+      assert.ok(re - rs >= B64_RUN, `round ${round}: run [${rs}, ${re}) shorter than ${B64_RUN}`)
+      assert.ok(rs === 0 || B64_CLASS[buf[rs - 1] as number] === 0, `round ${round}: run starts at ${rs}`)
+      assert.ok(re === buf.length || B64_CLASS[buf[re] as number] === 0, `round ${round}: run ends at ${re}`)
+    }
     const a: EncodedSpan[] = []
     const b: EncodedSpan[] = []
     base64Spans(buf, a, runs)
