@@ -22,9 +22,6 @@ const PART = CHUNK / WALKS
 const PAGE = 64 * 1024
 
 /** The parts of the WebAssembly JS API used here (the project's `lib` has no DOM types). */
-interface WasmGlobal {
-  value: number
-}
 interface WasmMemory {
   readonly buffer: ArrayBuffer
 }
@@ -47,10 +44,18 @@ const INPUT = 1024
 const HITS = INPUT + CHUNK
 /** The states of the walks at the start of a block (`WALKS` i32). */
 const SAVE = HITS + CHUNK * 8
+/** The walks' states in and out of `walkMany` (`WALKS` i32). */
+const STATES = SAVE + 64
+/** The length of each walk's tail, walked by `walkMany` after its blocks (`WALKS` i32). */
+const TAILS = SAVE + 128
+/** The end state of `exact`. */
+const EXACT_END = SAVE + 192
+/** A copy of the input range of `walkParts` (`CHUNK` bytes), copied from to each walk's slot. */
+const STAGE = SAVE + 1024
 /** Bytes of a row of the table: 256 i32 entries. */
 const ROW = 1024
 /** The DFA table: rows of i32 entries, at a fixed address (the loads' constant offset). */
-const TABLE = SAVE + 1024
+const TABLE = STAGE + CHUNK
 
 /**
  * One DFA step of a walk: `s = table[s + 4 · byte]`, where a state is the byte offset of its row
@@ -102,7 +107,8 @@ const EXACT = 0
 /**
  * `exact(p, n, s, flag, hits) → hitsEnd`: one walk over the bytes at [p, p + n) from state `s`
  * (without the flag), recording every byte where a keyword ends with its address and state; the
- * end state (without the flag) in global 0. Params: 0 p, 1 n, 2 s, 3 flag, 4 hits; local 5 end.
+ * end state (without the flag) at `EXACT_END`. Params: 0 p, 1 n, 2 s, 3 flag, 4 hits; local 5
+ * end.
  */
 function exactFunction() {
   return {
@@ -132,39 +138,48 @@ function exactFunction() {
       op.brIf(0),
       op.end,
       op.end,
+      op.i32Const(0),
       op.localGet(2),
-      op.globalSet(0),
+      op.i32Store(EXACT_END),
       op.localGet(4),
     ],
   }
 }
 
 /**
- * `walkMany(p, end, s0..s{n-1}, flag, hits) → hitsEnd`: n walks in one loop, walk k over the
- * bytes at [p + k·PART, end + k·PART) from state `sk` (`end - p` a multiple of `BLOCK`; the
- * walks share one pointer, their bytes are at constant offsets from it). Per byte and walk one
- * step and nothing else: the flag is sticky (a walk that entered a state where a keyword ends
- * stays on flagged rows), so once per block of `BLOCK` bytes one test of the states' OR tells
- * whether any walk met a keyword end in it. Such a block is walked again by `exact` from the
- * states saved at its start, walk after walk, which records its hits and ends in the same states
- * without the flag. The hits of walk k are in order of address; the end states in the globals.
- * Params: 0 p, 1 end, 2..n+1 states, n+2 flag, n+3 hits. The states at a block's start are
- * saved in memory at `SAVE` (registers are short with eight walks).
+ * `walkMany(p, end, flag, hits) → hitsEnd`: n walks in one loop, walk k over the bytes at
+ * [p + k·PART, end + k·PART) from the state at `STATES[k]` (`end - p` a multiple of `BLOCK`; the
+ * walks share one pointer, their bytes are at constant offsets from it), then on over the next
+ * `TAILS[k]` bytes one at a time (`exact`); the end states back at `STATES`. Per byte and walk
+ * one step and nothing else: the flag is sticky (a walk that entered a state where a keyword
+ * ends stays on flagged rows), so once per block of `BLOCK` bytes one test of the states' OR
+ * tells whether any walk met a keyword end in it. Such a block is walked again by `exact` from
+ * the states saved at its start (at `SAVE`: registers are short with eight walks), walk after
+ * walk, which records its hits and ends in the same states without the flag. The hits of walk k
+ * are in order of address. Params: 0 p, 1 end, 2 flag, 3 hits; locals 4.. the states.
  */
 function walkManyFunction(n: number) {
   const p = 0
   const end = 1
-  const state = (k: number) => 2 + k
-  const flag = n + 2
-  const hits = n + 3
-  const body: (readonly number[])[] = [
-    op.block(),
+  const flag = 2
+  const hits = 3
+  const state = (k: number) => 4 + k
+  const exact = (k: number, bytes: (readonly number[])[], from: (readonly number[])[]) => [
     op.localGet(p),
-    op.localGet(end),
-    op.i32GeU,
-    op.brIf(0),
-    op.loop(),
+    ...(k === 0 ? [] : [op.i32Const(k * PART), op.i32Add]),
+    ...bytes,
+    ...from,
+    op.localGet(flag),
+    op.localGet(hits),
+    op.call(EXACT),
+    op.localSet(hits),
+    op.i32Const(0),
+    op.i32Load(EXACT_END),
+    op.localSet(state(k)),
   ]
+  const body: (readonly number[])[] = []
+  for (let k = 0; k < n; k++) body.push(op.i32Const(0), op.i32Load(STATES + 4 * k), op.localSet(state(k)))
+  body.push(op.block(), op.localGet(p), op.localGet(end), op.i32GeU, op.brIf(0), op.loop())
   for (let k = 0; k < n; k++) body.push(op.i32Const(0), op.localGet(state(k)), op.i32Store(SAVE + 4 * k))
   for (let u = 0; u < BLOCK; u++)
     for (let k = 0; k < n; k++) body.push(...step(state(k), byteAt(p, k * PART + u)))
@@ -172,19 +187,7 @@ function walkManyFunction(n: number) {
   for (let k = 1; k < n; k++) body.push(op.localGet(state(k)), op.i32Or)
   body.push(op.localGet(flag), op.i32And, op.if())
   for (let k = 0; k < n; k++)
-    body.push(
-      op.localGet(p),
-      ...(k === 0 ? [] : [op.i32Const(k * PART), op.i32Add]),
-      op.i32Const(BLOCK),
-      op.i32Const(0),
-      op.i32Load(SAVE + 4 * k),
-      op.localGet(flag),
-      op.localGet(hits),
-      op.call(EXACT),
-      op.localSet(hits),
-      op.globalGet(0),
-      op.localSet(state(k)),
-    )
+    body.push(...exact(k, [op.i32Const(BLOCK)], [op.i32Const(0), op.i32Load(SAVE + 4 * k)]))
   body.push(op.end)
   body.push(
     op.localGet(p),
@@ -197,9 +200,12 @@ function walkManyFunction(n: number) {
     op.end,
     op.end,
   )
-  for (let k = 0; k < n; k++) body.push(op.localGet(state(k)), op.globalSet(k))
+  // The tails, then the end states.
+  for (let k = 0; k < n; k++)
+    body.push(...exact(k, [op.i32Const(0), op.i32Load(TAILS + 4 * k)], [op.localGet(state(k))]))
+  for (let k = 0; k < n; k++) body.push(op.i32Const(0), op.localGet(state(k)), op.i32Store(STATES + 4 * k))
   body.push(op.localGet(hits))
-  return { name: 'walkMany', params: n + 4, locals: 0, results: 1 as const, body }
+  return { name: 'walkMany', params: 4, locals: n, results: 1 as const, body }
 }
 
 /**
@@ -341,7 +347,8 @@ function runsFunction() {
 
 /**
  * The module's bytes. Exports:
- * - `walk(p, n, s, flag, hits) → hitsEnd`: one walk (see `exactFunction`); the end state in `s0`.
+ * - `walk(p, n, s, flag, hits) → hitsEnd`: one walk (see `exactFunction`); the end state at
+ *   `EXACT_END`.
  * - `walkMany(...)`: `WALKS` walks in one loop (see `walkManyFunction`); their end states in the
  *   globals `s0`... Each hit is recorded with the address of its own byte.
  * - `runs(...)`: runs of bytes of a class (see `runsFunction`): the base64 finder's first stage.
@@ -349,14 +356,14 @@ function runsFunction() {
 export function keywordWalkerBytes(): Uint8Array {
   return wasmModule({
     memory: { minPages: 1 },
-    globals: Array.from({ length: WALKS }, (_, k) => `s${k}`),
+    globals: [],
     functions: [exactFunction(), walkManyFunction(WALKS), runsFunction()],
   })
 }
 
 interface WalkerExports {
   walk(p: number, n: number, s: number, flag: number, hits: number): number
-  walkMany(...args: number[]): number
+  walkMany(p: number, end: number, flag: number, hits: number): number
   runs(from: number, to: number, cls: number, out: number, minRun: number, need: number): number
   [global: string]: unknown
 }
@@ -406,18 +413,11 @@ export class WasmKeywordWalker {
   private readonly flag: number
   /** The byte-class table of `runs` last copied in. */
   private clsTable: Uint8Array | undefined
-  /** The globals with the walks' end states. */
-  private readonly endState: WasmGlobal[]
-  private readonly args: number[] = new Array<number>(WALKS + 4).fill(0)
   /** Bytes a walk goes on past its part: the longest keyword's length less one. */
   private readonly maxTail: number
-  /** Scratch of `walkParts`: the walks' states (here), the tails' lengths. */
-  private readonly states = new Int32Array(WALKS)
-  private readonly tails = new Int32Array(WALKS)
 
   private constructor(x: WalkerExports, memory: WasmMemory, flag: number, maxTail: number) {
     this.x = x
-    this.endState = Array.from({ length: WALKS }, (_, k) => x[`s${k}`] as WasmGlobal)
     this.mem = new Uint8Array(memory.buffer)
     this.i32 = new Int32Array(memory.buffer)
     this.flag = flag
@@ -491,7 +491,7 @@ export class WasmKeywordWalker {
       const end = Math.min(to, c + CHUNK)
       this.mem.set(input.subarray(c, end), INPUT)
       const hEnd = x.walk(INPUT, end - c, v, this.flag, HITS)
-      v = (this.endState[0] as WasmGlobal).value
+      v = this.i32[EXACT_END >> 2] as number
       this.collect(hEnd, INPUT, c, hits)
     }
     return this.toJs(v)
@@ -512,14 +512,17 @@ export class WasmKeywordWalker {
     const x = this.x
     const mem = this.mem
     const i32 = this.i32
-    const args = this.args
-    const d = Math.floor((to - from) / WALKS)
+    const n = to - from
+    const d = Math.floor(n / WALKS)
     const room = PART - this.maxTail
-    const states = this.states
-    states.fill(0)
+    // A range that fits is copied once, then from there to the slots (no view per slot).
+    const staged = n <= CHUNK
+    if (staged) mem.set(from === 0 && to === input.length ? input : input.subarray(from, to), STAGE)
+    i32.fill(0, STATES >> 2, (STATES >> 2) + WALKS)
     for (let k = 0; k < d; k += room) {
       const p = Math.min(room, d - k)
       const last = k + p === d
+      const whole = p - (p % BLOCK)
       for (let w = 0; w < WALKS; w++) {
         const at = from + w * d + k
         const partEnd = from + (w + 1) * d
@@ -529,21 +532,12 @@ export class WasmKeywordWalker {
           : w === WALKS - 1
             ? to - partEnd
             : Math.min(to, partEnd + this.maxTail) - partEnd
-        mem.set(input.subarray(at, at + p + tail), INPUT + w * PART)
-        this.tails[w] = tail
+        if (staged) mem.copyWithin(INPUT + w * PART, STAGE + at - from, STAGE + at - from + p + tail)
+        else mem.set(input.subarray(at, at + p + tail), INPUT + w * PART)
+        // `walkMany` walks the piece's whole blocks, then the rest of it and the tail.
+        i32[(TAILS >> 2) + w] = p - whole + tail
       }
-      const whole = p - (p % BLOCK)
-      args[0] = INPUT
-      args[1] = INPUT + whole
-      for (let w = 0; w < WALKS; w++) args[2 + w] = states[w] as number
-      args[WALKS + 2] = this.flag
-      args[WALKS + 3] = HITS
-      let end = x.walkMany(...args)
-      for (let w = 0; w < WALKS; w++) {
-        const rest = p - whole + (last ? (this.tails[w] as number) : 0)
-        end = x.walk(INPUT + w * PART + whole, rest, (this.endState[w] as WasmGlobal).value, this.flag, end)
-        states[w] = (this.endState[0] as WasmGlobal).value
-      }
+      const end = x.walkMany(INPUT, INPUT + whole, this.flag, HITS)
       // Each hit's walk is the slot of its address.
       for (let q = HITS >> 2, e = end >> 2; q < e; q += 2) {
         const rel = (i32[q] as number) - INPUT

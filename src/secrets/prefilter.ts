@@ -181,7 +181,10 @@ export class KeywordAutomaton {
       return this.report(hits, 0, onHit)
     }
     const d = Math.floor(n / WALKS)
-    const hits: number[][] = Array.from({ length: WALKS }, () => [])
+    // The hit lists of the last scan, emptied, unless a callback of that scan is running this one.
+    const reuse = !this.partHitsBusy
+    const hits = reuse ? this.partHits : Array.from({ length: WALKS }, (): number[] => [])
+    if (reuse) for (const h of hits) h.length = 0
     if (native !== undefined) {
       // The parts and their tails in one call.
       this.nativeBusy = true
@@ -203,10 +206,20 @@ export class KeywordAutomaton {
         walk(this.delta, firstOut, input, partEnd, tailTo, ends[k] as number, out)
       }
     }
-    for (let k = 0; k < WALKS; k++)
-      if (!this.report(hits[k] as number[], k === WALKS - 1 ? 0 : from + (k + 1) * d, onHit)) return false
-    return true
+    if (reuse) this.partHitsBusy = true
+    try {
+      for (let k = 0; k < WALKS; k++)
+        if (!this.report(hits[k] as number[], k === WALKS - 1 ? 0 : from + (k + 1) * d, onHit)) return false
+      return true
+    } finally {
+      if (reuse) this.partHitsBusy = false
+    }
   }
+
+  /** The per-part hit lists `scan` reuses from one call to the next (see `partHitsBusy`). */
+  private readonly partHits: number[][] = Array.from({ length: WALKS }, () => [])
+  /** True while `scan` reports from `partHits`. */
+  private partHitsBusy = false
 
   /** Reports the collected ends of occurrences (see `emit`). */
   private report(
