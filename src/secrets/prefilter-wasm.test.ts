@@ -246,6 +246,27 @@ test('oracle: the base64 runs found in WebAssembly give the same spans as the JS
     spans += a.length
   }
   assert.ok(spans > 500, `the inputs have spans (${spans})`)
+  // Runs around minRun long, next to words of every length, at the start and the end of the
+  // input (the second probe, s + minRun - 1, lands on each side of a run's end and past the end).
+  const mixed = (n: number, at: number) => {
+    let t = ''
+    for (let q = 0; q < n; q++) t += 'aB0-_Zy9'[(q + at) % 8]
+    return t
+  }
+  let checked = 0
+  for (let len = B64_RUN - 3; len <= B64_RUN + 3; len++)
+    for (let word = 0; word < B64_RUN + 2; word++)
+      for (const sep of [' ', '"', '.']) {
+        const text = `${mixed(len, word)}${sep}${mixed(word, 1)}${sep}${mixed(len, 2)}${sep}${mixed(word, 3)}${mixed(len, 4)}`
+        const buf = Buffer.from(text, 'latin1')
+        const runs = wasm.runsOf(buf, B64_CLASS, B64_RUN, 0) as number[]
+        const want: number[] = []
+        for (const m of text.matchAll(/[A-Za-z0-9_\-+/]+/g))
+          if (m[0].length >= B64_RUN) want.push(m.index, m.index + m[0].length)
+        assert.deepEqual(runs, want, `len ${len}, word ${word}, ${JSON.stringify(sep)}`)
+        checked += want.length / 2
+      }
+  assert.ok(checked > 300, `runs checked (${checked})`)
   // Longer than the window: no runs from WebAssembly, the JS loop does it.
   assert.equal(wasm.runsOf(Buffer.alloc(CHUNK + 1, 'A'), B64_CLASS, B64_RUN), undefined)
   assert.equal(js.runsOf(Buffer.from('QUJD'), B64_CLASS, B64_RUN), undefined)

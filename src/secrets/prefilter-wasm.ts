@@ -211,138 +211,151 @@ function walkManyFunction(n: number) {
 /**
  * `runs(from, to, cls, out, minRun, need) → outEnd`: the maximal runs of bytes whose class
  * (`mem[cls + byte]`) is not 0, at least `minRun` long, whose classes OR-ed together have all the
- * bits of `need`, as pairs (start, end) at `out`. A skip loop (the one of `base64Spans` in
- * decode.ts): a run long enough must cover the byte `minRun - 1` ahead, so the bytes before it
- * are not looked at when that one is not in the class. A run is measured from its own start
- * (a short word found from a skip origin further back is not reported). Params: 0 i, 1 to, 2 cls, 3 out,
- * 4 minRun, 5 need; locals 6 j, 7 e, 8 s, 9 f (the OR of the classes), 10 c.
+ * bits of `need`, as pairs (start, end) at `out`. A skip loop with two probes (no run of
+ * `minRun` starts at or after `i` and before a byte out of the class that it would have to
+ * cover): a run long enough must cover the byte j = i + minRun - 1, so the bytes before it are
+ * not looked at when j is not in the class; when it is, the run holding j starts at s (found
+ * backwards, not before i) and must cover s + minRun - 1: when that byte is not in the class
+ * either, the skip goes on after it, with no look at the bytes between. Only a run that passes
+ * both probes is followed to its end. Invariant: the byte before i is out of the class (or i is
+ * `from`). Params: 0 i, 1 to, 2 cls, 3 out, 4 minRun, 5 need; locals 6 j, 7 e, 8 s, 9 f (the OR
+ * of the classes), 10 c, 11 k (the second probe).
  */
 function runsFunction() {
+  const [i, to, cls, out, minRun, need] = [0, 1, 2, 3, 4, 5]
+  const [j, e, s, f, c, k] = [6, 7, 8, 9, 10, 11]
   const classOf = (addr: (readonly number[])[]) => [
     ...addr,
     op.i32Load8u(),
-    op.localGet(2),
+    op.localGet(cls),
     op.i32Add,
     op.i32Load8u(),
   ]
   /** `c = class of the byte at addr; if (c == 0) break out of the enclosing block; f |= c`. */
   const take = (addr: (readonly number[])[]) => [
     ...classOf(addr),
-    op.localTee(10),
+    op.localTee(c),
     op.i32Eqz,
     op.brIf(1),
-    op.localGet(9),
-    op.localGet(10),
+    op.localGet(f),
+    op.localGet(c),
     op.i32Or,
-    op.localSet(9),
+    op.localSet(f),
+  ]
+  /** `i = at + 1; continue` (the loop is the label `depth` out). */
+  const skipPast = (at: number, depth: number) => [
+    op.localGet(at),
+    op.i32Const(1),
+    op.i32Add,
+    op.localSet(i),
+    op.br(depth),
   ]
   const body: (readonly number[])[] = [
     op.block(),
     op.loop(),
     // j = i + minRun - 1; done when j >= to
-    op.localGet(0),
-    op.localGet(4),
+    op.localGet(i),
+    op.localGet(minRun),
     op.i32Add,
     op.i32Const(1),
     op.i32Sub,
-    op.localTee(6),
-    op.localGet(1),
+    op.localTee(j),
+    op.localGet(to),
     op.i32GeU,
     op.brIf(1),
-    // not in the class: no run of minRun starts at or before j
-    ...classOf([op.localGet(6)]),
-    op.localTee(9),
+    // j not in the class: no run of minRun starts at or before j
+    ...classOf([op.localGet(j)]),
+    op.localTee(f),
     op.i32Eqz,
     op.if(),
-    op.localGet(6),
-    op.i32Const(1),
-    op.i32Add,
-    op.localSet(0),
-    op.br(1),
+    ...skipPast(j, 1),
     op.end,
-    // e: the end of the run holding j
-    op.localGet(6),
-    op.i32Const(1),
-    op.i32Add,
-    op.localSet(7),
+    // s: the start of the run holding j (not before i)
+    op.localGet(j),
+    op.localSet(s),
     op.block(),
     op.loop(),
-    op.localGet(7),
-    op.localGet(1),
-    op.i32GeU,
+    op.localGet(s),
+    op.localGet(i),
+    op.i32LeU,
     op.brIf(1),
-    ...take([op.localGet(7)]),
-    op.localGet(7),
+    ...take([op.localGet(s), op.i32Const(1), op.i32Sub]),
+    op.localGet(s),
     op.i32Const(1),
-    op.i32Add,
-    op.localSet(7),
+    op.i32Sub,
+    op.localSet(s),
     op.br(0),
     op.end,
     op.end,
-    // shorter than minRun even if it started at i: go on after it
-    op.localGet(7),
-    op.localGet(0),
+    // k = s + minRun - 1: a run from s must cover it; past the input, no run is long enough
+    op.localGet(s),
+    op.localGet(minRun),
+    op.i32Add,
+    op.i32Const(1),
     op.i32Sub,
-    op.localGet(4),
-    op.i32LtU,
+    op.localTee(k),
+    op.localGet(to),
+    op.i32GeU,
+    op.brIf(1),
+    op.localGet(k),
+    op.localGet(j),
+    op.i32GtU,
     op.if(),
-    op.localGet(7),
+    ...classOf([op.localGet(k)]),
+    op.i32Eqz,
+    op.if(),
+    ...skipPast(k, 2),
+    op.end,
+    op.end,
+    // e: the end of the run holding j
+    op.localGet(j),
     op.i32Const(1),
     op.i32Add,
-    op.localSet(0),
-    op.br(1),
-    op.end,
-    // s: its start (not before i)
-    op.localGet(6),
-    op.localSet(8),
+    op.localSet(e),
     op.block(),
     op.loop(),
-    op.localGet(8),
-    op.localGet(0),
-    op.i32LeU,
+    op.localGet(e),
+    op.localGet(to),
+    op.i32GeU,
     op.brIf(1),
-    ...take([op.localGet(8), op.i32Const(1), op.i32Sub]),
-    op.localGet(8),
+    ...take([op.localGet(e)]),
+    op.localGet(e),
     op.i32Const(1),
-    op.i32Sub,
-    op.localSet(8),
+    op.i32Add,
+    op.localSet(e),
     op.br(0),
     op.end,
     op.end,
     // record (s, e) when it is at least minRun long and (f & need) == need; i = e + 1
-    op.localGet(7),
-    op.localGet(8),
+    op.localGet(e),
+    op.localGet(s),
     op.i32Sub,
-    op.localGet(4),
+    op.localGet(minRun),
     op.i32GeU,
-    op.localGet(9),
-    op.localGet(5),
+    op.localGet(f),
+    op.localGet(need),
     op.i32And,
-    op.localGet(5),
+    op.localGet(need),
     op.i32Eq,
     op.i32And,
     op.if(),
-    op.localGet(3),
-    op.localGet(8),
+    op.localGet(out),
+    op.localGet(s),
     op.i32Store(0),
-    op.localGet(3),
-    op.localGet(7),
+    op.localGet(out),
+    op.localGet(e),
     op.i32Store(4),
-    op.localGet(3),
+    op.localGet(out),
     op.i32Const(8),
     op.i32Add,
-    op.localSet(3),
+    op.localSet(out),
     op.end,
-    op.localGet(7),
-    op.i32Const(1),
-    op.i32Add,
-    op.localSet(0),
-    op.br(0),
+    ...skipPast(e, 0),
     op.end,
     op.end,
-    op.localGet(3),
+    op.localGet(out),
   ]
-  return { name: 'runs', params: 6, locals: 5, results: 1 as const, body }
+  return { name: 'runs', params: 6, locals: 6, results: 1 as const, body }
 }
 
 /**

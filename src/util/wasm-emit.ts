@@ -71,6 +71,7 @@ export const op = {
   i32Eqz: [0x45],
   i32Eq: [0x46],
   i32LtU: [0x49],
+  i32GtU: [0x4b],
   i32LeU: [0x4d],
   i32GeU: [0x4f],
   i32Add: [0x6a],
