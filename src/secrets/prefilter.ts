@@ -184,7 +184,7 @@ export class KeywordAutomaton {
     // The hit lists of the last scan, emptied, unless a callback of that scan is running this one.
     const reuse = !this.partHitsBusy
     const hits = reuse ? this.partHits : Array.from({ length: WALKS }, (): number[] => [])
-    if (reuse) for (const h of hits) h.length = 0
+    if (reuse) for (const h of hits) if (h.length > 0) h.length = 0
     if (native !== undefined) {
       // The parts and their tails in one call.
       this.nativeBusy = true
