@@ -153,9 +153,10 @@ function exactFunction() {
  * `TAILS[k]` bytes one at a time (`exact`); the end states back at `STATES`. Per byte and walk
  * one step and nothing else: the flag is sticky (a walk that entered a state where a keyword
  * ends stays on flagged rows), so once per block of `BLOCK` bytes one test of the states' OR
- * tells whether any walk met a keyword end in it. Such a block is walked again by `exact` from
- * the states saved at its start (at `SAVE`: registers are short with eight walks), walk after
- * walk, which records its hits and ends in the same states without the flag. The hits of walk k
+ * tells whether any walk met a keyword end in it. Then each walk whose state has the flag walks
+ * the block again with `exact` from its state saved at the block's start (at `SAVE`: registers
+ * are short with eight walks), which records the hits and ends in the same state without the
+ * flag. The hits of walk k
  * are in order of address. Params: 0 p, 1 end, 2 flag, 3 hits; locals 4.. the states.
  */
 function walkManyFunction(n: number) {
@@ -186,8 +187,16 @@ function walkManyFunction(n: number) {
   body.push(op.localGet(state(0)))
   for (let k = 1; k < n; k++) body.push(op.localGet(state(k)), op.i32Or)
   body.push(op.localGet(flag), op.i32And, op.if())
+  // Only the walks that met a keyword end are walked again (the others' states are right).
   for (let k = 0; k < n; k++)
-    body.push(...exact(k, [op.i32Const(BLOCK)], [op.i32Const(0), op.i32Load(SAVE + 4 * k)]))
+    body.push(
+      op.localGet(state(k)),
+      op.localGet(flag),
+      op.i32And,
+      op.if(),
+      ...exact(k, [op.i32Const(BLOCK)], [op.i32Const(0), op.i32Load(SAVE + 4 * k)]),
+      op.end,
+    )
   body.push(op.end)
   body.push(
     op.localGet(p),
