@@ -149,12 +149,11 @@ export class KeywordAutomaton {
    *
    * The pass runs one walk of the automaton per part, several in one loop (independent chains of
    * table loads keep the processor busy while each waits for its load: in WebAssembly, where a
-   * step is three instructions, eight walks in one loop; the JS walks go four at a time). Each
-   * walk but the last
-   * goes on past its part for the length of the longest keyword and keeps there only the
-   * occurrences that start in its part; the next starts afresh at its part's first byte. Each
-   * occurrence is reported once. Occurrences are collected, then reported. Ranges under
-   * `MANY_WALKS` bytes are one walk (the tails would cost more than the walks save).
+   * step is three to four instructions, eight walks in one loop; the JS walks go four at a time).
+   * Each walk but the last goes on past its part for the length of the longest keyword and keeps
+   * there only the occurrences that start in its part; the next starts afresh at its part's
+   * first byte. Each occurrence is reported once. Occurrences are collected, then reported.
+   * Ranges under `MANY_WALKS` bytes are one walk (the tails would cost more than the walks save).
    */
   scan(
     input: Uint8Array,
