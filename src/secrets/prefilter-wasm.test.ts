@@ -5,7 +5,7 @@ import { B64_CLASS, B64_NEED, B64_RUN, base64Spans, type EncodedSpan } from './d
 import { BUILTIN_DETECTORS } from './detectors/index.js'
 import { SecretScanner } from './engine.js'
 import { KeywordAutomaton } from './prefilter.js'
-import { BLOCK, CHUNK, keywordWalkerBytes, WALKS, wasmApi } from './prefilter-wasm.js'
+import { BLOCK, CHUNK, keywordWalkerBytes, WALKS, WasmKeywordWalker, wasmApi } from './prefilter-wasm.js'
 import { Fakes } from './testing/fakes.js'
 
 /** The built-in detectors' keywords, as the engine gives them to its automaton. */
@@ -270,4 +270,24 @@ test('oracle: the base64 runs found in WebAssembly give the same spans as the JS
   // Longer than the window: no runs from WebAssembly, the JS loop does it.
   assert.equal(wasm.runsOf(Buffer.alloc(CHUNK + 1, 'A'), B64_CLASS, B64_RUN), undefined)
   assert.equal(js.runsOf(Buffer.from('QUJD'), B64_CLASS, B64_RUN), undefined)
+})
+
+test('automata the walker cannot take walk in JS: a table over its memory cap, a keyword over a quarter of a part', () => {
+  // 33,000 states: the walker's table (two rows of 1 KiB per state, rounded up to a power of two)
+  // would take 128 MiB, over its 64 MiB cap.
+  assert.equal(WasmKeywordWalker.create(new Uint16Array(33_000 * 256), 32_000, 10), undefined)
+  assert.ok(WasmKeywordWalker.create(new Uint16Array(1_000 * 256), 900, 10) !== undefined)
+  // A keyword longer than a quarter of a walk's slot of the window: the JS walks, same hits.
+  const long = 'k'.repeat(CHUNK / WALKS / 4 + 1)
+  const kws = ['token', long]
+  const a = new KeywordAutomaton(kws)
+  assert.equal(a.usesWasm, false)
+  const buf = Buffer.from(`x token ${long} ${'token '.repeat(200)}`, 'latin1')
+  const got: string[] = []
+  a.scan(buf, 0, buf.length, (k, s) => {
+    got.push(`${k}@${s}`)
+    return true
+  })
+  assert.equal(got.length, 202)
+  assert.equal(got[1], `1@8`)
 })
