@@ -42,7 +42,6 @@ function section(id: number, body: readonly number[]): number[] {
 }
 
 export const I32 = 0x7f
-export const I64 = 0x7e
 
 /** The instructions used by the modules of this project (opcode bytes). */
 export const op = {
@@ -64,8 +63,6 @@ export const op = {
   i32Load: (offset = 0) => [0x28, 0, ...uleb(offset)],
   i32Load8u: (offset = 0) => [0x2d, 0, ...uleb(offset)],
   i32Load16u: (offset = 0) => [0x2f, 0, ...uleb(offset)],
-  /** i64.load (align exponent 0), with a constant offset. */
-  i64Load: (offset = 0) => [0x29, 0, ...uleb(offset)],
   i32Store: (offset = 0) => [0x36, 0, ...uleb(offset)],
   i32Const: (n: number) => [0x41, ...sleb(n)],
   i32Eqz: [0x45],
@@ -81,9 +78,6 @@ export const op = {
   i32Xor: [0x73],
   i32Shl: [0x74],
   i32ShrU: [0x76],
-  i64ShrU: [0x88],
-  i64Const: (n: number) => [0x42, ...sleb(n)],
-  i32WrapI64: [0xa7],
 } as const
 
 export interface WasmFunction {
@@ -92,8 +86,6 @@ export interface WasmFunction {
   params: number
   /** Extra i32 locals (numbered after the parameters). */
   locals: number
-  /** Extra i64 locals (numbered after the i32 locals). */
-  locals64?: number
   /** i32 results (0 or 1). */
   results: 0 | 1
   /** The body's instructions, without the final `end`. */
@@ -136,10 +128,7 @@ export function wasmModule(spec: WasmModuleSpec): Uint8Array {
   ])
   const codeSec = vecOf(
     spec.functions.map((f) => {
-      const groups: number[][] = []
-      if (f.locals > 0) groups.push([...uleb(f.locals), I32])
-      if ((f.locals64 ?? 0) > 0) groups.push([...uleb(f.locals64 ?? 0), I64])
-      const locals = [...uleb(groups.length), ...groups.flat()]
+      const locals = f.locals > 0 ? [...uleb(1), ...uleb(f.locals), I32] : uleb(0)
       const body = [...locals, ...f.body.flat(), ...op.end]
       return [...uleb(body.length), ...body]
     }),
