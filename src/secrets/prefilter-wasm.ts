@@ -6,8 +6,9 @@
  *
  * Memory of one walker (its own, imported by the module): the class table of `runs`, an input
  * window of `CHUNK` bytes (`WALKS` slots of `PART`, one per walk), the hit buffer (`CHUNK` pairs
- * of i32: the address of the byte where a keyword ends, the state), the walks' saved states,
- * then the walker's own copy of the table (see `WasmKeywordWalker`). The walks carry their state
+ * of i32: the address of the byte where a keyword ends, the state), the walks' saved states, a
+ * copy of the range being walked (the slots are filled from it), then the walker's own copy of
+ * the table (see `WasmKeywordWalker`). The walks carry their state
  * from one piece of input to the next, so the hits and their order are exactly those of the JS
  * walks.
  */
@@ -156,8 +157,8 @@ function exactFunction() {
  * tells whether any walk met a keyword end in it. Then each walk whose state has the flag walks
  * the block again with `exact` from its state saved at the block's start (at `SAVE`: registers
  * are short with eight walks), which records the hits and ends in the same state without the
- * flag. The hits of walk k
- * are in order of address. Params: 0 p, 1 end, 2 flag, 3 hits; locals 4.. the states.
+ * flag. The hits of walk k are in order of address. `BLOCK` is even: the walks read their bytes
+ * two at a time. Params: 0 p, 1 end, 2 flag, 3 hits; locals 4.. the states, then the 2-byte word.
  */
 function walkManyFunction(n: number) {
   const p = 0
