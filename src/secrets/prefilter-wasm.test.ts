@@ -4,7 +4,7 @@ import { prng } from '../util/prng.js'
 import { B64_CLASS, B64_NEED, B64_RUN, base64Spans, type EncodedSpan } from './decode.js'
 import { BUILTIN_DETECTORS } from './detectors/index.js'
 import { SecretScanner } from './engine.js'
-import { KeywordAutomaton } from './prefilter.js'
+import { KeywordAutomaton, type RunsRequest } from './prefilter.js'
 import { BLOCK, CHUNK, keywordWalkerBytes, WALKS, WasmKeywordWalker, wasmApi } from './prefilter-wasm.js'
 import { Fakes } from './testing/fakes.js'
 
@@ -267,6 +267,26 @@ test('oracle: the base64 runs found in WebAssembly give the same spans as the JS
         checked += want.length / 2
       }
   assert.ok(checked > 300, `runs checked (${checked})`)
+  // The runs found with the keyword pass, from its copy of the input (the engine's path): the
+  // same as `runsOf`, for a short input (one walk), a longer one (the parts) and a whole window;
+  // not for a sub-range or an input longer than the window.
+  const text = Array.from({ length: 3000 }, (_, i) =>
+    i % 7 === 0 ? Buffer.from(`password=${i} and a longer value`).toString('base64') : `w${i}`,
+  ).join(' ')
+  for (const len of [40, 300, 511, 512, 5_000, 20_000, CHUNK]) {
+    const buf = Buffer.from(text.slice(0, len).padEnd(len, ' Zm9vYmFyYmF6cXV4'), 'latin1')
+    const req: RunsRequest = { cls: B64_CLASS, minRun: B64_RUN, need: B64_NEED }
+    wasm.scan(buf, 0, buf.length, () => true, req)
+    assert.ok(req.out !== undefined, `length ${len}: runs from the keyword pass`)
+    assert.deepEqual(req.out, wasm.runsOf(buf, B64_CLASS, B64_RUN, B64_NEED), `length ${len}`)
+    if (len >= 5_000) assert.ok(req.out.length > 0, `length ${len}: has runs`)
+    const sub: RunsRequest = { cls: B64_CLASS, minRun: B64_RUN, need: B64_NEED }
+    wasm.scan(buf, 1, buf.length, () => true, sub)
+    assert.equal(sub.out, undefined, `length ${len}: a sub-range gives no runs`)
+  }
+  const big: RunsRequest = { cls: B64_CLASS, minRun: B64_RUN, need: B64_NEED }
+  wasm.scan(Buffer.alloc(CHUNK + 1, 'A'), 0, CHUNK + 1, () => true, big)
+  assert.equal(big.out, undefined)
   // Longer than the window: no runs from WebAssembly, the JS loop does it.
   assert.equal(wasm.runsOf(Buffer.alloc(CHUNK + 1, 'A'), B64_CLASS, B64_RUN), undefined)
   assert.equal(js.runsOf(Buffer.from('QUJD'), B64_CLASS, B64_RUN), undefined)

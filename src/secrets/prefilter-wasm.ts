@@ -422,6 +422,17 @@ function walkerModule(): object | null {
 const MAX_BYTES = 64 * 1024 * 1024
 
 /**
+ * A request for the runs of a byte class (`WasmKeywordWalker.runs`) made with a walk, from the
+ * walk's copy of the input (one copy per scan): `out` is set when they were found so.
+ */
+export interface RunsRequest {
+  cls: Uint8Array
+  minRun: number
+  need: number
+  out?: number[] | undefined
+}
+
+/**
  * A DFA walker in WebAssembly over a copy of a `KeywordAutomaton`'s table. Its `walk` and
  * `walkParts` have the contracts of the JS walks in prefilter.ts: the ends of keyword occurrences
  * are pushed to `hits` as pairs (index of the last byte, state), in the same order, with the
@@ -518,8 +529,11 @@ export class WasmKeywordWalker {
       hits.push((i32[q] as number) - base + origin, this.toJs(i32[q + 1] as number))
   }
 
-  /** Same contract as `walk` in prefilter.ts (from state `s`), but returns the end state. */
-  walk(input: Uint8Array, from: number, to: number, s: number, hits: number[]): number {
+  /**
+   * Same contract as `walk` in prefilter.ts (from state `s`), but returns the end state. With
+   * `runs`, also the runs it asks for when the walk was over all of `input` (see `RunsRequest`).
+   */
+  walk(input: Uint8Array, from: number, to: number, s: number, hits: number[], runs?: RunsRequest): number {
     const x = this.x
     let v = this.toWasm(s)
     for (let c = from; c < to; c += CHUNK) {
@@ -529,6 +543,7 @@ export class WasmKeywordWalker {
       v = this.i32[EXACT_END >> 2] as number
       this.collect(hEnd, INPUT, c, hits)
     }
+    if (runs !== undefined && to > from) this.runsOfCopy(INPUT, input, from, to, runs)
     return this.toJs(v)
   }
 
@@ -538,12 +553,19 @@ export class WasmKeywordWalker {
    * start state, then on over its tail: the next `maxLength - 1` bytes (the last walk: to `to`);
    * the hits of walk k (those of its tail included) pushed to `hits[k]`.
    *
-   * Walk k's bytes are copied to the window at `k · PART`, a piece of at most `PART - tail` bytes
-   * at a time (one piece per walk when the range is up to about 64 KB); the last piece is copied
-   * with the walk's tail after it. `walkMany` walks the pieces' whole blocks, `exact` the rest of
-   * each piece and its tail.
+   * A range that fits the window is copied into the module once (`STAGE`), and walk k's bytes
+   * from there to its slot at `k · PART`, a piece of at most `PART - tail` bytes at a time (one
+   * piece per walk up to about 64 KB); the last piece with the walk's tail after it. `walkMany`
+   * walks the pieces' whole blocks, then the rest of each piece and its tail one byte at a time.
+   * With `runs`, the runs it asks for are found in the same copy (see `RunsRequest`).
    */
-  walkParts(input: Uint8Array, from: number, to: number, hits: readonly number[][]): void {
+  walkParts(
+    input: Uint8Array,
+    from: number,
+    to: number,
+    hits: readonly number[][],
+    runs?: RunsRequest,
+  ): void {
     const x = this.x
     const mem = this.mem
     const i32 = this.i32
@@ -580,6 +602,7 @@ export class WasmKeywordWalker {
         ;(hits[w] as number[]).push(from + w * d + k + rel - w * PART, this.toJs(i32[q + 1] as number))
       }
     }
+    if (runs !== undefined && staged) this.runsOfCopy(STAGE, input, from, to, runs)
   }
 
   /**
@@ -590,14 +613,37 @@ export class WasmKeywordWalker {
    */
   runs(input: Uint8Array, cls: Uint8Array, minRun: number, need: number, out: number[]): boolean {
     if (input.length > CHUNK || minRun < 1) return false
+    this.mem.set(input, INPUT)
+    this.runsAt(INPUT, input.length, cls, minRun, need, out)
+    return true
+  }
+
+  /** `runs` over the `n` bytes at `base` of the memory (an input already copied there). */
+  private runsAt(
+    base: number,
+    n: number,
+    cls: Uint8Array,
+    minRun: number,
+    need: number,
+    out: number[],
+  ): void {
     if (this.clsTable !== cls) {
       this.mem.set(cls.subarray(0, 256), RUN_CLS)
       this.clsTable = cls
     }
-    this.mem.set(input, INPUT)
-    const end = this.x.runs(INPUT, INPUT + input.length, RUN_CLS, HITS, minRun, need)
+    const end = this.x.runs(base, base + n, RUN_CLS, HITS, minRun, need)
     const i32 = this.i32
-    for (let q = HITS >> 2, e = end >> 2; q < e; q++) out.push((i32[q] as number) - INPUT)
-    return true
+    for (let q = HITS >> 2, e = end >> 2; q < e; q++) out.push((i32[q] as number) - base)
+  }
+
+  /**
+   * The runs `req` asks for (see `runs`), from the copy of `input` a walk just made, when that
+   * walk was over all of it and it fits the window: `req.out` is set; else it is left unset.
+   */
+  private runsOfCopy(base: number, input: Uint8Array, from: number, to: number, req: RunsRequest): void {
+    if (from !== 0 || to !== input.length || to > CHUNK || req.minRun < 1) return
+    const out: number[] = []
+    this.runsAt(base, to, req.cls, req.minRun, req.need, out)
+    req.out = out
   }
 }

@@ -9,7 +9,9 @@
  * The walks over bytes run in WebAssembly when it is available (prefilter-wasm.ts: the same
  * table, the same hits in the same order); the JS walks below are the fallback and the oracle.
  */
-import { WALKS, WasmKeywordWalker } from './prefilter-wasm.js'
+import { type RunsRequest, WALKS, WasmKeywordWalker } from './prefilter-wasm.js'
+
+export type { RunsRequest }
 
 export interface KeywordHit {
   /** Index of the keyword in the list the automaton was built from. */
@@ -154,12 +156,17 @@ export class KeywordAutomaton {
    * there only the occurrences that start in its part; the next starts afresh at its part's
    * first byte. Each occurrence is reported once. Occurrences are collected, then reported.
    * Ranges under `MANY_WALKS` bytes are one walk (the tails would cost more than the walks save).
+   *
+   * With `runs` (the base64 finder's request), the walks in WebAssembly also find the runs of
+   * `runsOf` in the copy of the input they made, when the range is all of `input` and fits their
+   * window: `runs.out` is set then (one copy of the input per scan); else the caller finds them.
    */
   scan(
     input: Uint8Array,
     from: number,
     to: number,
     onHit: (keyword: number, start: number) => boolean | undefined,
+    runs?: RunsRequest,
   ): boolean {
     // The loops are module functions of their own, so that each is optimized on its own from the
     // first call (in one function, V8 optimized the hot loop first and then threw that code away
@@ -172,7 +179,7 @@ export class KeywordAutomaton {
       if (native !== undefined) {
         this.nativeBusy = true
         try {
-          native.walk(input, from, to, 0, hits)
+          native.walk(input, from, to, 0, hits, runs)
         } finally {
           this.nativeBusy = false
         }
@@ -188,7 +195,7 @@ export class KeywordAutomaton {
       // The parts and their tails in one call.
       this.nativeBusy = true
       try {
-        native.walkParts(input, from, to, hits)
+        native.walkParts(input, from, to, hits, runs)
       } finally {
         this.nativeBusy = false
       }
