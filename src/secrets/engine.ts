@@ -376,67 +376,62 @@ export class SecretScanner {
     const runs: RunsRequest | undefined =
       decode && depth < MAX_DEPTH ? { cls: B64_CLASS, minRun: B64_RUN, need: B64_NEED } : undefined
 
-    this.automaton.scan(
-      buf,
-      0,
-      len,
-      (k, start) => {
-        if (lastStart === EMPTY) {
-          lastStart = this.scratch(6 * depth)
-          coveredTo = this.scratch(6 * depth + 1)
-          memo = this.gateMemo(6 * depth + 2)
+    const onHit = (k: number, start: number): boolean => {
+      if (lastStart === EMPTY) {
+        lastStart = this.scratch(6 * depth)
+        coveredTo = this.scratch(6 * depth + 1)
+        memo = this.gateMemo(6 * depth + 2)
+      }
+      stats.keywordHits++
+      const list = byKeyword[k] as number[]
+      for (let j = 0; j < list.length; j++) {
+        const di = list[j] as number
+        if (start === lastStart[di] || start < (coveredTo[di] as number)) continue
+        const c = compiled[di] as Compiled
+        // The cheap checks depend on which keyword this is: a longer one ending later at the same
+        // start is still tried when they fail (so `lastStart` is set only past them).
+        const kl = keywordLength[k] as number
+        const we = Math.min(len, start + c.after)
+        if (!this.cheapChecks(c, di, buf, start, kl, we, memo, stats)) continue
+        lastStart[di] = start
+        const ws = Math.max(0, start - c.before)
+        if (stats.regexUnits + (we - ws) > budget) {
+          stats.truncated = true
+          return false
         }
-        stats.keywordHits++
-        const list = byKeyword[k] as number[]
-        for (let j = 0; j < list.length; j++) {
-          const di = list[j] as number
-          if (start === lastStart[di] || start < (coveredTo[di] as number)) continue
-          const c = compiled[di] as Compiled
-          // The cheap checks depend on which keyword this is: a longer one ending later at the same
-          // start is still tried when they fail (so `lastStart` is set only past them).
-          const kl = keywordLength[k] as number
-          const we = Math.min(len, start + c.after)
-          if (!this.cheapChecks(c, di, buf, start, kl, we, memo, stats)) continue
-          lastStart[di] = start
-          const ws = Math.max(0, start - c.before)
-          if (stats.regexUnits + (we - ws) > budget) {
-            stats.truncated = true
-            return false
-          }
-          stats.regexRuns++
-          stats.regexUnits += we - ws
-          const core = c.core ?? this.compile(c)
-          // The pattern sees the window only (a view, no copy): its work and any literal search
-          // it does are bounded by the window. A yes/no run first (RE2's DFA, no captures), the
-          // capture groups only for a match.
-          const mi = MatcherInput.utf8(buf.subarray(ws, we))
-          const n = we - ws
-          const anchor = c.before === 0 ? ANCHOR_START : UNANCHORED
-          // The yes/no run pays off once a detector runs often (RE2's DFA builds its states as it
-          // meets them); the first runs of a detector go straight to the capture run.
-          if (++c.runs > DFA_AFTER && !core.matchWithGroup(mi, 0, n, anchor, 0)[0]) continue
-          if (anchor === ANCHOR_START) {
-            const r = core.matchWithGroup(mi, 0, n, ANCHOR_START, c.ngroup)
-            if (r[0]) this.accept(c, shift(r[1] as number[], ws), buf, found, coveredTo, di, seen)
-            continue
-          }
-          const rel = start - ws
-          let pos = 0
-          while (pos < n) {
-            const r = core.matchWithGroup(mi, pos, n, UNANCHORED, c.ngroup)
-            if (!r[0]) break
-            const g = r[1] as number[]
-            const s0 = g[0] as number
-            const e0 = g[1] as number
-            if (s0 > rel) break // a match after this keyword is found from its own keyword
-            this.accept(c, shift(g, ws), buf, found, coveredTo, di, seen)
-            pos = e0 > s0 ? e0 : s0 + 1
-          }
+        stats.regexRuns++
+        stats.regexUnits += we - ws
+        const core = c.core ?? this.compile(c)
+        // The pattern sees the window only (a view, no copy): its work and any literal search
+        // it does are bounded by the window. A yes/no run first (RE2's DFA, no captures), the
+        // capture groups only for a match.
+        const mi = MatcherInput.utf8(buf.subarray(ws, we))
+        const n = we - ws
+        const anchor = c.before === 0 ? ANCHOR_START : UNANCHORED
+        // The yes/no run pays off once a detector runs often (RE2's DFA builds its states as it
+        // meets them); the first runs of a detector go straight to the capture run.
+        if (++c.runs > DFA_AFTER && !core.matchWithGroup(mi, 0, n, anchor, 0)[0]) continue
+        if (anchor === ANCHOR_START) {
+          const r = core.matchWithGroup(mi, 0, n, ANCHOR_START, c.ngroup)
+          if (r[0]) this.accept(c, shift(r[1] as number[], ws), buf, found, coveredTo, di, seen)
+          continue
         }
-        return true
-      },
-      runs,
-    )
+        const rel = start - ws
+        let pos = 0
+        while (pos < n) {
+          const r = core.matchWithGroup(mi, pos, n, UNANCHORED, c.ngroup)
+          if (!r[0]) break
+          const g = r[1] as number[]
+          const s0 = g[0] as number
+          const e0 = g[1] as number
+          if (s0 > rel) break // a match after this keyword is found from its own keyword
+          this.accept(c, shift(g, ws), buf, found, coveredTo, di, seen)
+          pos = e0 > s0 ? e0 : s0 + 1
+        }
+      }
+      return true
+    }
+    this.automaton.scan(buf, 0, len, onHit, runs)
 
     let matches = resolveOverlaps(found)
     if (decode && depth < MAX_DEPTH && !stats.truncated) {
