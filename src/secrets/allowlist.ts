@@ -1,7 +1,9 @@
 /**
  * Values that look like secrets but are not: documented example keys (kept here as SHA-256
  * hashes, so this file trips no other scanner), placeholders (`xxxx`, `<token>`, `${VAR}`,
- * `{{ secret }}`, `changeme`, `your_api_key`) and values with too little variety to be random.
+ * `{{ secret }}`, `changeme`, `your_api_key`, `my-top-secret`, the `pass` of `http://user:pass@…` and the other
+ * metasyntactic words documentation uses; `notasecret`, the password Google publishes for every
+ * service-account P12 file) and values with too little variety to be random.
  */
 import { createHash } from 'node:crypto'
 
@@ -26,7 +28,7 @@ export function sha256Hex(s: string): string {
 }
 
 const PLACEHOLDER_RE =
-  /example|xxxx|placeholder|changeme|change_me|change-me|your[_-]|yourapi|yourkey|yoursecret|<[^>]*>|\$\{|\{\{|\}\}|%s|dummy|sample|redacted|\*\*\*|\.\.\.|insert[_-]?|replace[_-]?me|todo|fixme|sekret|^(?:null|none|undefined|true|false|password|secret|token)$/i
+  /example|xxxx|placeholder|changeme|change_me|change-me|your[_-]|yourapi|yourkey|yoursecret|<[^>]*>|\$\{|\{\{|\}\}|%s|dummy|sample|redacted|\*\*\*|\.\.\.|insert[_-]?|replace[_-]?me|todo|fixme|sekret|^my[-_ ]?(?:[a-z]+[-_ ]?)?(?:secret|passw|pwd|token|key)|^(?:null|none|undefined|true|false|password|passwd|pass|pwd|pw|secret|token|foo|bar|baz|qux|xyz|test|user|notasecret)$/i
 
 /** Why a candidate value is allowed (not reported), or undefined when it is not. */
 export function allowedValue(

@@ -153,6 +153,11 @@ export const GENERIC: Detector[] = [
     gate: { ...ASSIGN_GATE, next: { skip: '[=> \\t]', find: `["'\`]` } },
     after: 200,
     minEntropy: 2.8,
+    // Not a name or a path: `"auth.login.password_reset_attempts"`, `"/run/secrets/db_password"`.
+    validator: 'not-name',
+    // After a comma, one word (`'password', 'clientCredentials'`, `"password", "hostname"`): a
+    // list of names, not a name and its value.
+    exclude: `^[A-Za-z0-9_.-]*["']?[ \\t]*,[ \\t]*["'\`][A-Za-z][a-z]*[0-9]{0,2}(?:[A-Z][a-z]*[0-9]{0,2})*["'\`]$`,
     severity: 'high',
     specificity: 0,
     description:
@@ -201,10 +206,12 @@ export const GENERIC: Detector[] = [
     after: 320,
     minEntropy: 3.5,
     mixed: true,
-    validator: 'not-identifier',
-    // `access_key_id`, `privateKeyId`, `token_type`: names of identifiers, not of secrets.
+    // Not an identifier, nor the name of a secret (`IoK8sApiCoreV1SecretReference`).
+    validator: 'not-reference',
+    // `access_key_id`, `privateKeyId`, `token_type`: names of identifiers, not of secrets; a value
+    // followed by `(` is a function being called (`token = client2.fetchToken(…)`).
     exclude:
-      '^[A-Za-z0-9_.-]*?(?:_id|-id|\\.id|Id|ID|_type|Type|_name|Name|_url|Url|URL)["\']?[ \\t]*(?:=|:|=>|,)',
+      '^[A-Za-z0-9_.-]*?(?:_id|-id|\\.id|Id|ID|_type|Type|_name|Name|_url|Url|URL)["\']?[ \\t]*(?:=|:|=>|,)|[(]$',
     severity: 'medium',
     specificity: 0,
     description:
