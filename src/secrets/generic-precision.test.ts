@@ -39,6 +39,17 @@ const NEGATIVES: [string, string][] = [
   ['placeholder URL password (Markdown)', 'const proxy = new URL("http://user:pass@example.com:8080")'],
   ['placeholder URL password (test)', "const url = 'http://foo:bar@localhost:' + port"],
   ['P12 keystore password (public default)', 'const GCP_P12_PASSWORD = "notasecret";'],
+  ['digits as a URL password (docs)', '// Prints https://abc:123@example.com/'],
+  // Found on /usr/lib/python3: keyword arguments, type checks, attribute names, lists, RECORD
+  // files of installed packages, the example tokens of the OAuth RFCs.
+  ['keyword argument (Python)', '            key_password=self.key_password,'],
+  ['argument list (Python)', '    elif isinstance(private_key, ed25519.Ed25519PrivateKey):'],
+  ['attribute name (Python dict)', '    AttributeOID.CHALLENGE_PASSWORD: "challengePassword",'],
+  ['list of constants (Python)', "   'CURLOPT_MAIL_RCPT', 'CURLOPT_PASSWORD', 'CURLOPT_READDATA',"],
+  ['list of paths (copyright file)', '"kadmin/dbutil", "kadmin/passwd", "kadmin/server", "lib/kadm5"'],
+  ['list of methods (pg_hba.conf)', '# METHOD can be "trust", "reject", "md5", "password", "scram-sha-256",'],
+  ['wheel RECORD line', 'yaml/tokens.py,sha256=lTQIzSVw8Mg9wv459-TjiOQe6wVziqaRlqX2_8gCWk8,2573'],
+  ['RFC 6749 example token (JSON)', '{ "access_token":"2YotnFZFEjr1zCsicMWpAA", "token_type":"example" }'],
 ]
 
 const POSITIVES: [string, string, string][] = [
@@ -60,6 +71,17 @@ const POSITIVES: [string, string, string][] = [
     'generic-api-key',
   ],
   ['URL password', 'DATABASE=https://svc:Qz7-kLm2x9PwR@db.internal.example.net/app', 'basic-auth-url'],
+  ['.npmrc password', '//registry.example.org/:_password=c2VjcjN0LXBhc3N3MHJkIQ==', 'npmrc-auth'],
+  [
+    'token after a quoted name and a comma (Python)',
+    'session.headers.setdefault("X-Auth-Token", "Zq8Xw2Lm5Rt9Yp3Kd7Hv1Nb6")',
+    'generic-api-key',
+  ],
+  [
+    'password argument after a comma (Java)',
+    'ds.setCredentials("app", "password", "T7#kq9!vLm2$xP")',
+    'generic-password',
+  ],
 ]
 
 test('generic detectors: names, lists, references, paths and documented placeholders are not secrets', () => {

@@ -194,21 +194,35 @@ export function constantName(v: string): boolean {
 }
 
 /**
- * True when a password-like value is a name or a path, not a password: a dotted or underscored
- * name that itself says password, of three words or more (`auth.login.password_reset_attempts`,
- * a metric or setting) or of two words without digits (`password_missing`, an enum value), or an absolute or relative file path of words (`/run/secrets/db_password`,
+ * True when a password-like value is a name or a path, not a password: a name that itself says
+ * password, of three words or more (`auth.login.password_reset_attempts`, a metric or setting) or
+ * of two words without digits (`password_missing`, an enum value; `challengePassword`, an
+ * attribute), or an absolute or relative file path of words (`/run/secrets/db_password`,
  * a Docker secret file; `/home/alice/api`, a working directory).
  */
 export function namesAPassword(v: string): boolean {
   if (/^(?:\/|~\/|\.{1,2}\/|[A-Za-z]:\\)/.test(v) && /[/\\].*[/\\]|^~\/|^\.{1,2}\//.test(v))
     return looksLikeIdentifier(v)
-  if (!PASSWORD_WORD.test(v) || !/[._]/.test(v) || !looksLikeIdentifier(v)) return false
+  if (!PASSWORD_WORD.test(v) || !looksLikeIdentifier(v)) return false
   const segs = segments(v)
   return segs.length >= 3 || (segs.length === 2 && segs.every((s) => /^[A-Za-z]{3,}$/.test(s)))
 }
 
-/** Runs a named validator. */
-export function runValidator(id: ValidatorId, secret: string): boolean {
+/**
+ * True when the text between a name and its value (`lead`: from the match's start to the value)
+ * separates them with a comma rather than `=` or `:`: `('password', 'hunter2')` is a call with a
+ * name and its value, but `['password', 'hostname']` is a list of names and
+ * `isinstance(private_key, ed25519.Ed25519PrivateKey)` a list of arguments.
+ */
+function commaLead(lead: string): boolean {
+  return /^[^=:]*,[ \t]*["'`]?$/.test(lead)
+}
+
+/**
+ * Runs a named validator on a candidate value. `lead` is the matched text before the value (the
+ * name and the assignment), for the validators of `name = value` rules.
+ */
+export function runValidator(id: ValidatorId, secret: string, lead = ''): boolean {
   switch (id) {
     case 'github-crc32':
     case 'npm-crc32':
@@ -229,8 +243,12 @@ export function runValidator(id: ValidatorId, secret: string): boolean {
     case 'not-identifier':
       return !looksLikeIdentifier(secret)
     case 'not-reference':
+      // After a comma, an unquoted value is an argument (code), not a literal.
+      if (commaLead(lead) && !/["'`]$/.test(lead)) return false
       return !looksLikeIdentifier(secret) && !constantName(secret)
     case 'not-name':
+      // After a comma, a value that reads as a name is the next item of a list of names.
+      if (commaLead(lead) && looksLikeIdentifier(secret)) return false
       return !namesAPassword(secret)
   }
 }

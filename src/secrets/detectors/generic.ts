@@ -153,11 +153,9 @@ export const GENERIC: Detector[] = [
     gate: { ...ASSIGN_GATE, next: { skip: '[=> \\t]', find: `["'\`]` } },
     after: 200,
     minEntropy: 2.8,
-    // Not a name or a path: `"auth.login.password_reset_attempts"`, `"/run/secrets/db_password"`.
+    // Not a name or a path (`"auth.login.password_reset_attempts"`, `"/run/secrets/db_password"`),
+    // nor, after a comma, the next name of a list (`'password', 'clientCredentials'`).
     validator: 'not-name',
-    // After a comma, one word (`'password', 'clientCredentials'`, `"password", "hostname"`): a
-    // list of names, not a name and its value.
-    exclude: `^[A-Za-z0-9_.-]*["']?[ \\t]*,[ \\t]*["'\`][A-Za-z][a-z]*[0-9]{0,2}(?:[A-Z][a-z]*[0-9]{0,2})*["'\`]$`,
     severity: 'high',
     specificity: 0,
     description:
@@ -206,7 +204,8 @@ export const GENERIC: Detector[] = [
     after: 320,
     minEntropy: 3.5,
     mixed: true,
-    // Not an identifier, nor the name of a secret (`IoK8sApiCoreV1SecretReference`).
+    // Not an identifier, a constant's name (`K8S_SECRET_VOLUME_TYPE`), nor an unquoted argument
+    // after a comma (`isinstance(private_key, ed25519.Ed25519PrivateKey)`).
     validator: 'not-reference',
     // `access_key_id`, `privateKeyId`, `token_type`: names of identifiers, not of secrets; a value
     // followed by `(` is a function being called (`token = client2.fetchToken(…)`).
