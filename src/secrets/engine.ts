@@ -491,7 +491,8 @@ export class SecretScanner {
     const secret = buf.toString('latin1', start, end)
     const d = c.d
     if (d.maxLength !== undefined && secret.length > d.maxLength) return
-    if (d.validator !== undefined && !runValidator(d.validator, secret)) return
+    if (d.validator !== undefined && !runValidator(d.validator, secret, buf.toString('latin1', ms, start)))
+      return
     if (d.minEntropy !== undefined && shannonEntropy(secret) < d.minEntropy) return
     if (d.mixed && !hasLetterAndDigit(secret)) return
     if (c.exclude?.matcher(buf.toString('latin1', ms, g[1] as number)).find()) return

@@ -18,6 +18,8 @@ export type ValidatorId =
   | 'docker-auth-b64'
   | 'k8s-secret-value'
   | 'not-identifier'
+  | 'not-reference'
+  | 'not-name'
 
 /** A detector, as data. */
 export interface Detector {

@@ -158,21 +158,71 @@ export function k8sSecretValueValid(value: string): boolean {
 }
 
 /**
- * True when a value reads as an identifier or a slug rather than random text: every segment
- * (split at `-_./:` and at lower→upper case changes) is a word, optionally followed by up to two
- * digits (`gpt2-tokenizer-fast`, `getAccessTokenFromStorage`, `app.config.v2`).
+ * The segments of a name: split at `-_./: \\` and where a lower-case letter meets a capital
+ * (`getAccessToken` → get Access Token). Finer cuts (an acronym from the next word, a digit from
+ * the capital after it) would make random base62 read as words (`Zq8`, `Xw2`, a capital alone):
+ * 1.8% of random 16–40 character values would pass as identifiers, against 0.06%.
  */
-export function looksLikeIdentifier(v: string): boolean {
-  const segs = v
+function segments(v: string): string[] {
+  return v
     .replace(/([a-z])([A-Z])/g, '$1 $2')
-    .split(/[-_./: ]+/)
+    .split(/[-_./: \\]+/)
     .filter((s) => s !== '')
-  if (segs.length === 0) return true
-  return segs.every((s) => /^[A-Za-z][a-z]*[0-9]{0,2}$|^[A-Z]{2,}[0-9]{0,2}$|^[0-9]{1,4}$/.test(s))
 }
 
-/** Runs a named validator. */
-export function runValidator(id: ValidatorId, secret: string): boolean {
+/** A word, optionally followed by up to two digits (`tokenizer`, `Chain`, `HTTP`, `app2`), or a number. */
+const WORD_SEGMENT = /^[A-Za-z][a-z]*[0-9]{0,2}$|^[A-Z]{2,}[0-9]{0,2}$|^[0-9]{1,4}$/
+
+/**
+ * True when a value reads as an identifier or a slug rather than random text: every segment
+ * (see `segments`) is a word, optionally followed by up to two digits (`gpt2-tokenizer-fast`,
+ * `getAccessTokenFromStorage`, `app.config.v2`).
+ */
+export function looksLikeIdentifier(v: string): boolean {
+  const segs = segments(v)
+  return segs.length === 0 || segs.every((s) => WORD_SEGMENT.test(s))
+}
+
+const PASSWORD_WORD = /passw|passphrase|pwd/i
+
+/**
+ * True when a value is a constant's name in upper snake case (`K8S_SECRET_VOLUME_TYPE`): CommonJS
+ * output re-exports every constant as `exports.X = X`. Random keys have no such parts.
+ */
+export function constantName(v: string): boolean {
+  return /^[A-Z][A-Z0-9]*(?:_[A-Z][A-Z0-9]*){2,}$/.test(v)
+}
+
+/**
+ * True when a password-like value is a name or a path, not a password: a name that itself says
+ * password, of three words or more (`auth.login.password_reset_attempts`, a metric or setting) or
+ * of two words without digits (`password_missing`, an enum value; `challengePassword`, an
+ * attribute), or an absolute or relative file path of words (`/run/secrets/db_password`,
+ * a Docker secret file; `/home/alice/api`, a working directory).
+ */
+export function namesAPassword(v: string): boolean {
+  if (/^(?:\/|~\/|\.{1,2}\/|[A-Za-z]:\\)/.test(v) && /[/\\].*[/\\]|^~\/|^\.{1,2}\//.test(v))
+    return looksLikeIdentifier(v)
+  if (!PASSWORD_WORD.test(v) || !looksLikeIdentifier(v)) return false
+  const segs = segments(v)
+  return segs.length >= 3 || (segs.length === 2 && segs.every((s) => /^[A-Za-z]{3,}$/.test(s)))
+}
+
+/**
+ * True when the text between a name and its value (`lead`: from the match's start to the value)
+ * separates them with a comma rather than `=` or `:`: `('password', 'hunter2')` is a call with a
+ * name and its value, but `['password', 'hostname']` is a list of names and
+ * `isinstance(private_key, ed25519.Ed25519PrivateKey)` a list of arguments.
+ */
+function commaLead(lead: string): boolean {
+  return /^[^=:]*,[ \t]*["'`]?$/.test(lead)
+}
+
+/**
+ * Runs a named validator on a candidate value. `lead` is the matched text before the value (the
+ * name and the assignment), for the validators of `name = value` rules.
+ */
+export function runValidator(id: ValidatorId, secret: string, lead = ''): boolean {
   switch (id) {
     case 'github-crc32':
     case 'npm-crc32':
@@ -192,5 +242,13 @@ export function runValidator(id: ValidatorId, secret: string): boolean {
       return k8sSecretValueValid(secret)
     case 'not-identifier':
       return !looksLikeIdentifier(secret)
+    case 'not-reference':
+      // After a comma, an unquoted value is an argument (code), not a literal.
+      if (commaLead(lead) && !/["'`]$/.test(lead)) return false
+      return !looksLikeIdentifier(secret) && !constantName(secret)
+    case 'not-name':
+      // After a comma, a value that reads as a name is the next item of a list of names.
+      if (commaLead(lead) && looksLikeIdentifier(secret)) return false
+      return !namesAPassword(secret)
   }
 }

@@ -153,6 +153,9 @@ export const GENERIC: Detector[] = [
     gate: { ...ASSIGN_GATE, next: { skip: '[=> \\t]', find: `["'\`]` } },
     after: 200,
     minEntropy: 2.8,
+    // Not a name or a path (`"auth.login.password_reset_attempts"`, `"/run/secrets/db_password"`),
+    // nor, after a comma, the next name of a list (`'password', 'clientCredentials'`).
+    validator: 'not-name',
     severity: 'high',
     specificity: 0,
     description:
@@ -201,10 +204,13 @@ export const GENERIC: Detector[] = [
     after: 320,
     minEntropy: 3.5,
     mixed: true,
-    validator: 'not-identifier',
-    // `access_key_id`, `privateKeyId`, `token_type`: names of identifiers, not of secrets.
+    // Not an identifier, a constant's name (`K8S_SECRET_VOLUME_TYPE`), nor an unquoted argument
+    // after a comma (`isinstance(private_key, ed25519.Ed25519PrivateKey)`).
+    validator: 'not-reference',
+    // `access_key_id`, `privateKeyId`, `token_type`: names of identifiers, not of secrets; a value
+    // followed by `(` is a function being called (`token = client2.fetchToken(…)`).
     exclude:
-      '^[A-Za-z0-9_.-]*?(?:_id|-id|\\.id|Id|ID|_type|Type|_name|Name|_url|Url|URL)["\']?[ \\t]*(?:=|:|=>|,)',
+      '^[A-Za-z0-9_.-]*?(?:_id|-id|\\.id|Id|ID|_type|Type|_name|Name|_url|Url|URL)["\']?[ \\t]*(?:=|:|=>|,)|[(]$',
     severity: 'medium',
     specificity: 0,
     description:

@@ -26,6 +26,8 @@ export const REGISTRIES: Detector[] = [
     boundary: false,
     after: 540,
     minEntropy: 3.3,
+    // Not code: `key_password=self.key_password` (a Python keyword argument) is no .npmrc line.
+    validator: 'not-identifier',
     severity: 'critical',
     specificity: 1,
     description:
