@@ -19,7 +19,7 @@ import {
   jsonEscapeSpans,
   percentSpans,
 } from './decode.js'
-import { KeywordAutomaton } from './prefilter.js'
+import { KeywordAutomaton, type RunsRequest } from './prefilter.js'
 import { emptyStats, type Detector, type Match, type ScanStats } from './types.js'
 import { hasLetterAndDigit, runValidator, shannonEntropy } from './validators.js'
 
@@ -372,8 +372,11 @@ export class SecretScanner {
     let memo: GateMemo = NO_MEMO
     const found: Match[] = []
     const seen = new Set<number>()
+    // The base64 finder's runs, found by the keyword pass in its copy of the input when it can.
+    const runs: RunsRequest | undefined =
+      decode && depth < MAX_DEPTH ? { cls: B64_CLASS, minRun: B64_RUN, need: B64_NEED } : undefined
 
-    this.automaton.scan(buf, 0, len, (k, start) => {
+    const onHit = (k: number, start: number): boolean => {
       if (lastStart === EMPTY) {
         lastStart = this.scratch(6 * depth)
         coveredTo = this.scratch(6 * depth + 1)
@@ -427,13 +430,15 @@ export class SecretScanner {
         }
       }
       return true
-    })
+    }
+    this.automaton.scan(buf, 0, len, onHit, runs)
 
     let matches = resolveOverlaps(found)
     if (decode && depth < MAX_DEPTH && !stats.truncated) {
       const spans: EncodedSpan[] = []
-      // The runs of base64 characters found in WebAssembly when it is used (same spans).
-      base64Spans(buf, spans, this.automaton.runsOf(buf, B64_CLASS, B64_RUN, B64_NEED))
+      // The runs of base64 characters found in WebAssembly when it is used (same spans): by the
+      // keyword pass above, else from a copy of their own; else the JS loop of base64Spans.
+      base64Spans(buf, spans, runs?.out ?? this.automaton.runsOf(buf, B64_CLASS, B64_RUN, B64_NEED))
       percentSpans(buf, spans)
       jsonEscapeSpans(buf, spans)
       if (spans.length > 0) {

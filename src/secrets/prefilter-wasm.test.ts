@@ -4,8 +4,8 @@ import { prng } from '../util/prng.js'
 import { B64_CLASS, B64_NEED, B64_RUN, base64Spans, type EncodedSpan } from './decode.js'
 import { BUILTIN_DETECTORS } from './detectors/index.js'
 import { SecretScanner } from './engine.js'
-import { KeywordAutomaton } from './prefilter.js'
-import { CHUNK, keywordWalkerBytes, WALKS, wasmApi } from './prefilter-wasm.js'
+import { KeywordAutomaton, type RunsRequest } from './prefilter.js'
+import { BLOCK, CHUNK, keywordWalkerBytes, WALKS, WasmKeywordWalker, wasmApi } from './prefilter-wasm.js'
 import { Fakes } from './testing/fakes.js'
 
 /** The built-in detectors' keywords, as the engine gives them to its automaton. */
@@ -35,8 +35,8 @@ function same(buf: Uint8Array, what: string, from = 0, to = buf.length): number 
 
 test('the walker module validates, and WebAssembly is used on this runtime', () => {
   assert.ok(wasmApi !== undefined)
-  assert.ok(wasmApi.validate(keywordWalkerBytes(false)))
-  assert.ok(wasmApi.validate(keywordWalkerBytes(true)))
+  assert.ok(wasmApi.validate(keywordWalkerBytes()))
+  assert.ok(wasmApi.validate(keywordWalkerBytes()))
   assert.equal(wasm.usesWasm, true)
   assert.equal(js.usesWasm, false)
   assert.equal(new SecretScanner(BUILTIN_DETECTORS.slice(0, 3)).usesWasm, true)
@@ -77,6 +77,48 @@ test('oracle: random bytes, keyword-alphabet text and planted keywords give the 
     }
   }
   assert.ok(total > 1000, `the inputs have keyword hits (${total})`)
+})
+
+test("oracle: keywords across block edges, in a part's last partial block and across pieces", () => {
+  // The WebAssembly walks test for keyword ends once per block of BLOCK bytes and walk the rest
+  // of each piece one byte at a time: keywords ending on each side of every such edge.
+  const rand = prng(1717)
+  const room = CHUNK / WALKS - (Math.max(...KEYWORDS.map((k) => k.length)) - 1)
+  let total = 0
+  const lengths = [512, 512 + 7, WALKS * BLOCK * 5 + 3, 4099, 20_062, CHUNK - 1, CHUNK + 1, 3 * CHUNK + 17]
+  for (const len of lengths) {
+    const d = Math.floor(len / WALKS)
+    for (const kw of ['ghp_', 'token', 'a', KEYWORDS[Math.floor(rand() * KEYWORDS.length)] as string]) {
+      const buf = Buffer.alloc(len, 0x2e)
+      const ends: number[] = []
+      for (let w = 0; w < WALKS; w++) {
+        const part = w * d
+        // Ends around each of the first blocks' edges, around the part's last whole block and
+        // in its partial block, and around the part's end (the tail).
+        for (const e of [BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK - 1, 2 * BLOCK])
+          if (e < d) ends.push(part + e)
+        const whole = d - (d % BLOCK)
+        for (const e of [whole - 1, whole, whole + 1, d - 1, d, d + 1]) if (e >= 0) ends.push(part + e)
+        // A part longer than a walk's slot of the window is walked in pieces of `room` bytes.
+        for (let r = room; r < d; r += room) ends.push(part + r - 1, part + r, part + r + 1)
+      }
+      let last = -1
+      for (const e of ends.sort((a, b) => a - b)) {
+        const start = e - kw.length + 1
+        if (start <= last || start < 0 || e >= len) continue
+        buf.write(kw, start, 'latin1')
+        last = e
+      }
+      total += same(buf, `${kw} in ${len} bytes`)
+    }
+  }
+  // A keyword at every offset of a block, and a block where several walks meet keywords.
+  for (let off = 0; off < 2 * BLOCK; off++) {
+    const buf = Buffer.alloc(4096, 0x20)
+    for (let w = 0; w < WALKS; w++) buf.write('xoxb-', w * 512 + off, 'latin1')
+    total += same(buf, `offset ${off}`)
+  }
+  assert.ok(total > 900, `the inputs have keyword hits (${total})`)
 })
 
 test('oracle: runs of keyword characters, non-ASCII, zero bytes and 10 MB', () => {
@@ -189,6 +231,13 @@ test('oracle: the base64 runs found in WebAssembly give the same spans as the JS
     const buf = Buffer.from(text, 'latin1')
     const runs = wasm.runsOf(buf, B64_CLASS, B64_RUN, round % 2 === 0 ? B64_NEED : 0)
     assert.ok(runs !== undefined, 'runs in WebAssembly')
+    // Only runs at least B64_RUN long, each a maximal run of base64 characters.
+    for (let k = 0; k < runs.length; k += 2) {
+      const [rs, re] = [runs[k] as number, runs[k + 1] as number]
+      assert.ok(re - rs >= B64_RUN, `round ${round}: run [${rs}, ${re}) shorter than ${B64_RUN}`)
+      assert.ok(rs === 0 || B64_CLASS[buf[rs - 1] as number] === 0, `round ${round}: run starts at ${rs}`)
+      assert.ok(re === buf.length || B64_CLASS[buf[re] as number] === 0, `round ${round}: run ends at ${re}`)
+    }
     const a: EncodedSpan[] = []
     const b: EncodedSpan[] = []
     base64Spans(buf, a, runs)
@@ -197,7 +246,68 @@ test('oracle: the base64 runs found in WebAssembly give the same spans as the JS
     spans += a.length
   }
   assert.ok(spans > 500, `the inputs have spans (${spans})`)
+  // Runs around minRun long, next to words of every length, at the start and the end of the
+  // input (the second probe, s + minRun - 1, lands on each side of a run's end and past the end).
+  const mixed = (n: number, at: number) => {
+    let t = ''
+    for (let q = 0; q < n; q++) t += 'aB0-_Zy9'[(q + at) % 8]
+    return t
+  }
+  let checked = 0
+  for (let len = B64_RUN - 3; len <= B64_RUN + 3; len++)
+    for (let word = 0; word < B64_RUN + 2; word++)
+      for (const sep of [' ', '"', '.']) {
+        const text = `${mixed(len, word)}${sep}${mixed(word, 1)}${sep}${mixed(len, 2)}${sep}${mixed(word, 3)}${mixed(len, 4)}`
+        const buf = Buffer.from(text, 'latin1')
+        const runs = wasm.runsOf(buf, B64_CLASS, B64_RUN, 0) as number[]
+        const want: number[] = []
+        for (const m of text.matchAll(/[A-Za-z0-9_\-+/]+/g))
+          if (m[0].length >= B64_RUN) want.push(m.index, m.index + m[0].length)
+        assert.deepEqual(runs, want, `len ${len}, word ${word}, ${JSON.stringify(sep)}`)
+        checked += want.length / 2
+      }
+  assert.ok(checked > 300, `runs checked (${checked})`)
+  // The runs found with the keyword pass, from its copy of the input (the engine's path): the
+  // same as `runsOf`, for a short input (one walk), a longer one (the parts) and a whole window;
+  // not for a sub-range or an input longer than the window.
+  const text = Array.from({ length: 3000 }, (_, i) =>
+    i % 7 === 0 ? Buffer.from(`password=${i} and a longer value`).toString('base64') : `w${i}`,
+  ).join(' ')
+  for (const len of [40, 300, 511, 512, 5_000, 20_000, CHUNK]) {
+    const buf = Buffer.from(text.slice(0, len).padEnd(len, ' Zm9vYmFyYmF6cXV4'), 'latin1')
+    const req: RunsRequest = { cls: B64_CLASS, minRun: B64_RUN, need: B64_NEED }
+    wasm.scan(buf, 0, buf.length, () => true, req)
+    assert.ok(req.out !== undefined, `length ${len}: runs from the keyword pass`)
+    assert.deepEqual(req.out, wasm.runsOf(buf, B64_CLASS, B64_RUN, B64_NEED), `length ${len}`)
+    if (len >= 5_000) assert.ok(req.out.length > 0, `length ${len}: has runs`)
+    const sub: RunsRequest = { cls: B64_CLASS, minRun: B64_RUN, need: B64_NEED }
+    wasm.scan(buf, 1, buf.length, () => true, sub)
+    assert.equal(sub.out, undefined, `length ${len}: a sub-range gives no runs`)
+  }
+  const big: RunsRequest = { cls: B64_CLASS, minRun: B64_RUN, need: B64_NEED }
+  wasm.scan(Buffer.alloc(CHUNK + 1, 'A'), 0, CHUNK + 1, () => true, big)
+  assert.equal(big.out, undefined)
   // Longer than the window: no runs from WebAssembly, the JS loop does it.
   assert.equal(wasm.runsOf(Buffer.alloc(CHUNK + 1, 'A'), B64_CLASS, B64_RUN), undefined)
   assert.equal(js.runsOf(Buffer.from('QUJD'), B64_CLASS, B64_RUN), undefined)
+})
+
+test('automata the walker cannot take walk in JS: a table over its memory cap, a keyword over a quarter of a part', () => {
+  // 33,000 states: the walker's table (two rows of 1 KiB per state, rounded up to a power of two)
+  // would take 128 MiB, over its 64 MiB cap.
+  assert.equal(WasmKeywordWalker.create(new Uint16Array(33_000 * 256), 32_000, 10), undefined)
+  assert.ok(WasmKeywordWalker.create(new Uint16Array(1_000 * 256), 900, 10) !== undefined)
+  // A keyword longer than a quarter of a walk's slot of the window: the JS walks, same hits.
+  const long = 'k'.repeat(CHUNK / WALKS / 4 + 1)
+  const kws = ['token', long]
+  const a = new KeywordAutomaton(kws)
+  assert.equal(a.usesWasm, false)
+  const buf = Buffer.from(`x token ${long} ${'token '.repeat(200)}`, 'latin1')
+  const got: string[] = []
+  a.scan(buf, 0, buf.length, (k, s) => {
+    got.push(`${k}@${s}`)
+    return true
+  })
+  assert.equal(got.length, 202)
+  assert.equal(got[1], `1@8`)
 })

@@ -9,7 +9,9 @@
  * The walks over bytes run in WebAssembly when it is available (prefilter-wasm.ts: the same
  * table, the same hits in the same order); the JS walks below are the fallback and the oracle.
  */
-import { WALKS, WasmKeywordWalker } from './prefilter-wasm.js'
+import { type RunsRequest, WALKS, WasmKeywordWalker } from './prefilter-wasm.js'
+
+export type { RunsRequest }
 
 export interface KeywordHit {
   /** Index of the keyword in the list the automaton was built from. */
@@ -116,7 +118,7 @@ export class KeywordAutomaton {
     this.firstOut = firstOut
     this.outStart = outStart
     this.outList = Int32Array.from(list)
-    this.native = opts.wasm === false ? undefined : WasmKeywordWalker.create(delta)
+    this.native = opts.wasm === false ? undefined : WasmKeywordWalker.create(delta, firstOut, this.maxLength)
   }
 
   /**
@@ -143,23 +145,28 @@ export class KeywordAutomaton {
 
   /**
    * Calls `onHit` for every keyword occurrence in `input[from, to)`: the range is cut in `WALKS`
-   * (4) parts, and the occurrences that start in each part are reported part after part, each part's
-   * in order of their end (so in order of their start from one part to the next). Returns false
-   * when `onHit` returned false (stop).
+   * (8) parts, and the occurrences that start in each part are reported part after part, each
+   * part's in order of their end (so in order of their start from one part to the next). Returns
+   * false when `onHit` returned false (stop).
    *
    * The pass runs one walk of the automaton per part, several in one loop (independent chains of
-   * table loads keep the processor busy while each waits for its load; eight were no faster than
-   * four in WebAssembly on the 20 KB bench body). Each walk but the last
-   * goes on past its part for the length of the longest keyword and keeps there only the
-   * occurrences that start in its part; the next starts afresh at its part's first byte. Each
-   * occurrence is reported once. Occurrences are collected, then reported. Ranges under
-   * `MANY_WALKS` bytes are one walk (the tails would cost more than the walks save).
+   * table loads keep the processor busy while each waits for its load: in WebAssembly, where a
+   * step is three to four instructions, eight walks in one loop; the JS walks go four at a time).
+   * Each walk but the last goes on past its part for the length of the longest keyword and keeps
+   * there only the occurrences that start in its part; the next starts afresh at its part's
+   * first byte. Each occurrence is reported once. Occurrences are collected, then reported.
+   * Ranges under `MANY_WALKS` bytes are one walk (the tails would cost more than the walks save).
+   *
+   * With `runs` (the base64 finder's request), the walks in WebAssembly also find the runs of
+   * `runsOf` in the copy of the input they made, when the range is all of `input` and fits their
+   * window: `runs.out` is set then (one copy of the input per scan); else the caller finds them.
    */
   scan(
     input: Uint8Array,
     from: number,
     to: number,
     onHit: (keyword: number, start: number) => boolean | undefined,
+    runs?: RunsRequest,
   ): boolean {
     // The loops are module functions of their own, so that each is optimized on its own from the
     // first call (in one function, V8 optimized the hot loop first and then threw that code away
@@ -169,16 +176,26 @@ export class KeywordAutomaton {
     const firstOut = this.firstOut
     if (n < MANY_WALKS) {
       const hits: number[] = []
-      if (native !== undefined) this.walkNative(native, input, from, to, 0, hits)
-      else walk(this.delta, firstOut, input, from, to, 0, hits)
+      if (native !== undefined) {
+        this.nativeBusy = true
+        try {
+          native.walk(input, from, to, 0, hits, runs)
+        } finally {
+          this.nativeBusy = false
+        }
+      } else walk(this.delta, firstOut, input, from, to, 0, hits)
       return this.report(hits, 0, onHit)
     }
     const d = Math.floor(n / WALKS)
-    const hits: number[][] = Array.from({ length: WALKS }, () => [])
+    // The hit lists of the last scan, emptied, unless a callback of that scan is running this one.
+    const reuse = !this.partHitsBusy
+    const hits = reuse ? this.partHits : Array.from({ length: WALKS }, (): number[] => [])
+    if (reuse) for (const h of hits) if (h.length > 0) h.length = 0
     if (native !== undefined) {
+      // The parts and their tails in one call.
       this.nativeBusy = true
       try {
-        native.walkMany(firstOut, input, from, d, hits, states)
+        native.walkParts(input, from, to, hits, runs)
       } finally {
         this.nativeBusy = false
       }
@@ -187,37 +204,28 @@ export class KeywordAutomaton {
         walkFour(this.delta, firstOut, input, from + k * d, d, hits.slice(k, k + 4) as Four)
         ends.set(states.subarray(0, 4), k)
       }
+      // Each walk's tail past its part (the last one's: the rest of the range, n % WALKS bytes).
+      for (let k = 0; k < WALKS; k++) {
+        const partEnd = from + (k + 1) * d
+        const out = hits[k] as number[]
+        const tailTo = k === WALKS - 1 ? to : Math.min(to, partEnd + this.maxLength - 1)
+        walk(this.delta, firstOut, input, partEnd, tailTo, ends[k] as number, out)
+      }
     }
-    if (native !== undefined) ends.set(states.subarray(0, WALKS))
-    // Each walk's tail past its part (the last one's: the rest of the range, n % WALKS bytes).
-    for (let k = 0; k < WALKS; k++) {
-      const partEnd = from + (k + 1) * d
-      const out = hits[k] as number[]
-      const tailTo = k === WALKS - 1 ? to : Math.min(to, partEnd + this.maxLength - 1)
-      if (native !== undefined) this.walkNative(native, input, partEnd, tailTo, ends[k] as number, out)
-      else walk(this.delta, firstOut, input, partEnd, tailTo, ends[k] as number, out)
+    if (reuse) this.partHitsBusy = true
+    try {
+      for (let k = 0; k < WALKS; k++)
+        if (!this.report(hits[k] as number[], k === WALKS - 1 ? 0 : from + (k + 1) * d, onHit)) return false
+      return true
+    } finally {
+      if (reuse) this.partHitsBusy = false
     }
-    for (let k = 0; k < WALKS; k++)
-      if (!this.report(hits[k] as number[], k === WALKS - 1 ? 0 : from + (k + 1) * d, onHit)) return false
-    return true
   }
 
-  /** One walk in WebAssembly (`walk`'s contract), marked busy while it runs. */
-  private walkNative(
-    native: WasmKeywordWalker,
-    input: Uint8Array,
-    from: number,
-    to: number,
-    s: number,
-    hits: number[],
-  ): void {
-    this.nativeBusy = true
-    try {
-      native.walk(this.firstOut, input, from, to, s, hits)
-    } finally {
-      this.nativeBusy = false
-    }
-  }
+  /** The per-part hit lists `scan` reuses from one call to the next (see `partHitsBusy`). */
+  private readonly partHits: number[][] = Array.from({ length: WALKS }, () => [])
+  /** True while `scan` reports from `partHits`. */
+  private partHitsBusy = false
 
   /** Reports the collected ends of occurrences (see `emit`). */
   private report(

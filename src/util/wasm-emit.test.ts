@@ -97,3 +97,39 @@ test('a module with memory, globals, loops and branches validates and runs', () 
   })
   assert.equal(W.validate(broken), false)
 })
+
+test('calls between functions, i32.xor, shifts, 16-bit loads and unsigned compares', () => {
+  // f0 twice(x) = x + x; f1 mix(a, b) = twice(a) ^ b; f2 high(addr) = the 16-bit word at addr
+  // shifted right by 8 (its second byte: memory is little-endian); f3 gt(a, b) = a >u b.
+  const bytes = wasmModule({
+    memory: { minPages: 1 },
+    globals: [],
+    functions: [
+      { name: 'twice', params: 1, locals: 0, results: 1, body: [op.localGet(0), op.localGet(0), op.i32Add] },
+      {
+        name: 'mix',
+        params: 2,
+        locals: 0,
+        results: 1,
+        body: [op.localGet(0), op.call(0), op.localGet(1), op.i32Xor],
+      },
+      {
+        name: 'high',
+        params: 1,
+        locals: 0,
+        results: 1,
+        body: [op.localGet(0), op.i32Load16u(), op.i32Const(8), op.i32ShrU],
+      },
+      { name: 'gt', params: 2, locals: 0, results: 1, body: [op.localGet(0), op.localGet(1), op.i32GtU] },
+    ],
+  })
+  assert.ok(W.validate(bytes))
+  const mem = new W.Memory({ initial: 1 })
+  const { exports } = new W.Instance(new W.Module(bytes), { env: { mem } })
+  assert.equal((exports.mix as (a: number, b: number) => number)(21, 0b1010), 42 ^ 0b1010)
+  new Uint8Array(mem.buffer).set([0x12, 0x34, 0x56], 16)
+  assert.equal((exports.high as (a: number) => number)(16), 0x34)
+  const gt = exports.gt as (a: number, b: number) => number
+  assert.equal(gt(-1, 1), 1) // 0xffffffff >u 1
+  assert.equal(gt(1, 2), 0)
+})

@@ -52,6 +52,8 @@ export const op = {
   br: (depth: number) => [0x0c, ...uleb(depth)],
   brIf: (depth: number) => [0x0d, ...uleb(depth)],
   return: [0x0f],
+  /** Calls function `f` (its index in the module's function list). */
+  call: (f: number) => [0x10, ...uleb(f)],
   localGet: (i: number) => [0x20, ...uleb(i)],
   localSet: (i: number) => [0x21, ...uleb(i)],
   localTee: (i: number) => [0x22, ...uleb(i)],
@@ -66,12 +68,14 @@ export const op = {
   i32Eqz: [0x45],
   i32Eq: [0x46],
   i32LtU: [0x49],
+  i32GtU: [0x4b],
   i32LeU: [0x4d],
   i32GeU: [0x4f],
   i32Add: [0x6a],
   i32Sub: [0x6b],
   i32And: [0x71],
   i32Or: [0x72],
+  i32Xor: [0x73],
   i32Shl: [0x74],
   i32ShrU: [0x76],
 } as const
