@@ -287,9 +287,68 @@ test('oracle: the base64 runs found in WebAssembly give the same spans as the JS
   const big: RunsRequest = { cls: B64_CLASS, minRun: B64_RUN, need: B64_NEED }
   wasm.scan(Buffer.alloc(CHUNK + 1, 'A'), 0, CHUNK + 1, () => true, big)
   assert.equal(big.out, undefined)
-  // Longer than the window: no runs from WebAssembly, the JS loop does it.
-  assert.equal(wasm.runsOf(Buffer.alloc(CHUNK + 1, 'A'), B64_CLASS, B64_RUN), undefined)
+  // Without WebAssembly, no runs: the JS loop does it.
   assert.equal(js.runsOf(Buffer.from('QUJD'), B64_CLASS, B64_RUN), undefined)
+})
+
+test('base64 runs of inputs longer than the window: a window at a time, the same spans as the JS loop', () => {
+  const wasm = new KeywordAutomaton(['password'])
+  let seed = 7
+  const rand = () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+    return seed / 2 ** 32
+  }
+  const b64 = (n: number) => {
+    let t = ''
+    for (let i = 0; i < n; i++)
+      t += 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'[Math.floor(rand() * 64)]
+    return t
+  }
+  const same = (buf: Buffer, what: string) => {
+    for (const need of [B64_NEED, 0]) {
+      const runs = wasm.runsOf(buf, B64_CLASS, B64_RUN, need)
+      assert.ok(runs !== undefined, `${what}: runs in WebAssembly`)
+      for (let k = 0; k < runs.length; k += 2) {
+        const [rs, re] = [runs[k] as number, runs[k + 1] as number]
+        assert.ok(re - rs >= B64_RUN, `${what}: run [${rs}, ${re}) too short`)
+        assert.ok(rs === 0 || B64_CLASS[buf[rs - 1] as number] === 0, `${what}: run at ${rs} not maximal`)
+        assert.ok(
+          re === buf.length || B64_CLASS[buf[re] as number] === 0,
+          `${what}: run to ${re} not maximal`,
+        )
+      }
+      if (need === B64_NEED) {
+        const a: EncodedSpan[] = []
+        const b: EncodedSpan[] = []
+        base64Spans(buf, a, runs)
+        base64Spans(buf, b)
+        assert.deepEqual(a, b, what)
+      }
+    }
+  }
+  // Text with base64 runs of every length, some across each window edge.
+  for (let round = 0; round < 6; round++) {
+    let text = ''
+    const target = CHUNK * (2 + round) + Math.floor(rand() * 1000)
+    while (text.length < target) text += rand() < 0.2 ? `${b64(10 + Math.floor(rand() * 200))}== ` : 'word, '
+    same(Buffer.from(text, 'latin1'), `round ${round}`)
+  }
+  // Runs that end just before, at and just after a window's end, and runs that fill a window:
+  // exactly 64 KiB (a span: base64Span takes up to 64 KiB), longer (none), at the input's end.
+  for (const before of [CHUNK - 30, CHUNK - 23, CHUNK - 22, CHUNK - 1, CHUNK, CHUNK + 1]) {
+    const head = 'x '.repeat(Math.floor(before / 2)).slice(0, before - 1)
+    same(Buffer.from(`${head} ${b64(40)} ${'y '.repeat(CHUNK)}`, 'latin1'), `run at ${before}`)
+  }
+  for (const len of [CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK]) {
+    same(Buffer.from(`${b64(len)} tail ${b64(30)} `, 'latin1'), `giant run of ${len} first`)
+    same(Buffer.from(`head ${b64(len)}`, 'latin1'), `giant run of ${len} last`)
+    same(
+      Buffer.from(`${'z '.repeat(CHUNK / 2 - 3)}ab ${b64(len)}= ${b64(50)}`, 'latin1'),
+      `giant run of ${len} at a cut`,
+    )
+  }
+  // An all-base64 input: one run, over 64 KiB, so no span; the work stays one pass.
+  same(Buffer.alloc(4 * CHUNK + 5, 'A'), 'all A')
 })
 
 test('automata the walker cannot take walk in JS: a table over its memory cap, a keyword over a quarter of a part', () => {

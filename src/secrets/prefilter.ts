@@ -9,7 +9,7 @@
  * The walks over bytes run in WebAssembly when it is available (prefilter-wasm.ts: the same
  * table, the same hits in the same order); the JS walks below are the fallback and the oracle.
  */
-import { type RunsRequest, WALKS, WasmKeywordWalker } from './prefilter-wasm.js'
+import { CHUNK, type RunsRequest, WALKS, WasmKeywordWalker } from './prefilter-wasm.js'
 
 export type { RunsRequest }
 
@@ -124,15 +124,44 @@ export class KeywordAutomaton {
   /**
    * The maximal runs of bytes of `input` in the class `cls` (entry not 0), at least `minRun`
    * long, whose entries OR-ed together have all the bits of `need`, as pairs (start, end), found
-   * in WebAssembly; undefined when it is not used or the input is longer than its window (the
-   * caller has a JS loop for that).
+   * in WebAssembly; undefined when it is not used (the caller has a JS loop for that).
+   *
+   * An input longer than the module's window is taken a window at a time, each cut just after a
+   * byte out of the class, so that no run crosses a cut and every run found is maximal in the
+   * whole input. A run that fills a whole window (64 KiB of base64: an embedded file) is followed
+   * to its end here and reported whole.
    */
   runsOf(input: Uint8Array, cls: Uint8Array, minRun: number, need = 0): number[] | undefined {
-    if (this.native === undefined || this.nativeBusy) return undefined
+    const native = this.native
+    if (native === undefined || this.nativeBusy) return undefined
     const out: number[] = []
     this.nativeBusy = true
     try {
-      return this.native.runs(input, cls, minRun, need, out) ? out : undefined
+      const n = input.length
+      if (n <= CHUNK) return native.runs(input, cls, minRun, need, out) ? out : undefined
+      // Invariant: `pos` is 0 or the byte before it is out of the class.
+      for (let pos = 0; pos < n; ) {
+        let end = Math.min(n, pos + CHUNK)
+        if (end < n) {
+          let cut = end
+          while (cut > pos && cls[input[cut - 1] as number] !== 0) cut--
+          if (cut === pos) {
+            // One run fills the window: find its end, report it as the WebAssembly loop would.
+            while (end < n && cls[input[end] as number] !== 0) end++
+            let f = 0
+            for (let i = pos; i < end && (f & need) !== need; i++) f |= cls[input[i] as number] as number
+            if (end - pos >= minRun && (f & need) === need) out.push(pos, end)
+            pos = end
+            continue
+          }
+          end = cut
+        }
+        const at = out.length
+        if (!native.runs(input.subarray(pos, end), cls, minRun, need, out)) return undefined
+        for (let k = at; k < out.length; k++) out[k] = (out[k] as number) + pos
+        pos = end
+      }
+      return out
     } finally {
       this.nativeBusy = false
     }
