@@ -1,9 +1,10 @@
 /**
  * Values that look like secrets but are not: documented example keys (kept here as SHA-256
  * hashes, so this file trips no other scanner), placeholders (`xxxx`, `<token>`, `${VAR}`,
- * `{{ secret }}`, `changeme`, `your_api_key`, `my-top-secret`, the `pass` of `http://user:pass@…` and the other
- * metasyntactic words documentation uses; `notasecret`, the password Google publishes for every
- * service-account P12 file) and values with too little variety to be random.
+ * `{{ secret }}`, `changeme`, `your_api_key`, `my-top-secret`, the `pass` of
+ * `http://user:pass@…` and the other metasyntactic words documentation uses; `notasecret`, the
+ * password Google publishes for every service-account P12 file) and values with too little
+ * variety to be random.
  */
 import { createHash } from 'node:crypto'
 

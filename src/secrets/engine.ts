@@ -21,7 +21,7 @@ import {
 } from './decode.js'
 import { KeywordAutomaton, type RunsRequest } from './prefilter.js'
 import { emptyStats, type Detector, type Match, type ScanStats } from './types.js'
-import { hasLetterAndDigit, runValidator, shannonEntropy } from './validators.js'
+import { hasLetterAndDigit, readsLead, runValidator, shannonEntropy } from './validators.js'
 
 /** RE2's matcher entry point that takes a start and an end. */
 interface RE2Core {
@@ -491,8 +491,10 @@ export class SecretScanner {
     const secret = buf.toString('latin1', start, end)
     const d = c.d
     if (d.maxLength !== undefined && secret.length > d.maxLength) return
-    if (d.validator !== undefined && !runValidator(d.validator, secret, buf.toString('latin1', ms, start)))
-      return
+    if (d.validator !== undefined) {
+      const lead = readsLead(d.validator) ? buf.toString('latin1', ms, start) : ''
+      if (!runValidator(d.validator, secret, lead)) return
+    }
     if (d.minEntropy !== undefined && shannonEntropy(secret) < d.minEntropy) return
     if (d.mixed && !hasLetterAndDigit(secret)) return
     if (c.exclude?.matcher(buf.toString('latin1', ms, g[1] as number)).find()) return

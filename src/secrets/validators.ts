@@ -218,6 +218,11 @@ function commaLead(lead: string): boolean {
   return /^[^=:]*,[ \t]*["'`]?$/.test(lead)
 }
 
+/** True for the validators that read the text before the value (`runValidator`'s `lead`). */
+export function readsLead(id: ValidatorId): boolean {
+  return id === 'not-reference' || id === 'not-name'
+}
+
 /**
  * Runs a named validator on a candidate value. `lead` is the matched text before the value (the
  * name and the assignment), for the validators of `name = value` rules.
